@@ -1,0 +1,730 @@
+//! The verifier: built once at start-up, shared by every request.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
+
+use crate::algorithm::{Algorithm, is_known_unsupported};
+use crate::claims::{self, Claims, Registered};
+use crate::crypto::Backend;
+use crate::error::{ConfigError, Error};
+use crate::header;
+use crate::keys::{
+    Hs256Secret, JwkSet, KeySet, KeySource, PreparedHmac, RejectedKey, prepare_hmac,
+};
+
+/// Default leeway for `exp`, `nbf` and `iat`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+/// Largest leeway the builder accepts.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+/// Default maximum token lifetime (`exp - iat` and `exp - now`).
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Largest maximum token lifetime the builder accepts.
+pub const MAX_MAX_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Default maximum token length in bytes, checked before any decoding.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+/// Smallest and largest maximum token length the builder accepts.
+pub const TOKEN_LEN_RANGE: (usize, usize) = (1024, 64 * 1024);
+/// The audience Supabase Auth writes into user access tokens.
+pub const DEFAULT_AUDIENCE: &str = "authenticated";
+
+/// A source of the current time, injected so that tests (and replays of recorded tokens) can
+/// pin it.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// Seconds since the Unix epoch.
+    fn now(&self) -> i64;
+}
+
+/// The system clock. A clock set before 1970 reads as 0, so every token is expired rather
+/// than anything panicking.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+}
+
+/// A clock that stands still until moved. Clones share the same time, so a test can keep a
+/// handle and advance the clock of a verifier it already built.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_jwt::{Clock, FixedClock};
+///
+/// let clock = FixedClock::new(1_798_761_600);
+/// let handle = clock.clone();
+/// handle.advance(3600);
+/// assert_eq!(clock.now(), 1_798_765_200);
+/// ```
+#[derive(Debug, Clone)]
+pub struct FixedClock(Arc<AtomicI64>);
+
+impl FixedClock {
+    /// A clock reading `unix_seconds`.
+    #[must_use]
+    pub fn new(unix_seconds: i64) -> Self {
+        FixedClock(Arc::new(AtomicI64::new(unix_seconds)))
+    }
+
+    /// Sets the time.
+    pub fn set(&self, unix_seconds: i64) {
+        self.0.store(unix_seconds, Ordering::SeqCst);
+    }
+
+    /// Moves the time by `seconds` (negative moves back).
+    pub fn advance(&self, seconds: i64) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
+                Some(t.saturating_add(seconds))
+            });
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+enum Keys {
+    Static(Arc<KeySet>),
+    Source(Arc<dyn KeySource>),
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Keys::Static(set) => f
+                .debug_list()
+                .entries(set.keys().map(|(kid, alg)| format!("{kid} ({alg})")))
+                .finish(),
+            Keys::Source(src) => write!(f, "{src:?}"),
+        }
+    }
+}
+
+impl Keys {
+    fn current(&self) -> Result<Arc<KeySet>, Error> {
+        match self {
+            Keys::Static(set) => Ok(Arc::clone(set)),
+            Keys::Source(src) => src.current(),
+        }
+    }
+}
+
+/// Verifies Supabase access tokens.
+///
+/// Build it once at start-up with [`Verifier::builder`] (or [`Verifier::from_supabase_url`]),
+/// then share it: it is `Clone` (an `Arc` inside), `Send` and `Sync`.
+///
+/// A token is accepted only when all of this holds:
+///
+/// - it is at most [`DEFAULT_MAX_TOKEN_LEN`] bytes (checked before any decoding), a compact JWS
+///   of three strict base64url segments;
+/// - its header has only `alg`, `kid` and `typ` (absent or `JWT`), each once;
+/// - a configured key matches: HS256 tokens only the HMAC secret(s), asymmetric tokens only
+///   the JWK with the same `kid`, whose pinned algorithm must equal `alg` (the algorithm never
+///   comes from the token);
+/// - the signature verifies over the raw segments;
+/// - the claims are a JSON object with no duplicate names, every claim of the right JSON type;
+/// - `exp` is after now minus the leeway (rejected at equality), `iat` is present and not
+///   after now plus the leeway, `nbf` (when present) not after now plus the leeway, and the
+///   lifetime within the maximum;
+/// - `aud` contains an accepted audience (`authenticated` by default), `iss` equals the
+///   configured issuer (when one is configured), `sub` is a UUID.
+///
+/// The anon and service_role API keys (no `aud`, no `sub`) and Supabase OIDC ID tokens
+/// (`aud` = an OAuth client id) fail these checks.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_jwt::{FixedClock, Hs256Secret, Verifier};
+/// use supagate_testkit::{TestKeys, TokenBuilder};
+///
+/// let verifier = Verifier::from_supabase_url(TestKeys::SUPABASE_URL)
+///     .hs256_secret(Hs256Secret::new(TestKeys::HS256_SECRET)?)
+///     .clock(FixedClock::new(TokenBuilder::DEFAULT_NOW))
+///     .build()?;
+///
+/// let token = TokenBuilder::new().sign_hs256(&TestKeys::new());
+/// let claims = verifier.verify(&token)?;
+/// assert_eq!(claims.sub.to_string(), TokenBuilder::DEFAULT_SUB);
+///
+/// let err = verifier.verify("not-a-token").unwrap_err();
+/// assert_eq!(err.status(), http::StatusCode::UNAUTHORIZED);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    hmac: Vec<PreparedHmac>,
+    keys: Keys,
+    issuer: Option<String>,
+    audiences: Vec<String>,
+    single_audience: bool,
+    leeway: i64,
+    max_lifetime: i64,
+    max_token_len: usize,
+    clock: Arc<dyn Clock>,
+    backend: Backend,
+    rejected: Vec<RejectedKey>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("Verifier")
+            .field("backend", &i.backend)
+            .field(
+                "hmac_keys",
+                &i.hmac
+                    .iter()
+                    .map(|k| (k.kid.as_deref(), k.alg))
+                    .collect::<Vec<_>>(),
+            )
+            .field("keys", &i.keys)
+            .field("issuer", &i.issuer)
+            .field("audiences", &i.audiences)
+            .field("leeway_secs", &i.leeway)
+            .field("max_lifetime_secs", &i.max_lifetime)
+            .field("max_token_len", &i.max_token_len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Verifier`]. Setters never fail; [`VerifierBuilder::build`] checks everything.
+#[must_use]
+pub struct VerifierBuilder {
+    hs256: Vec<Hs256Secret>,
+    jwks: Vec<JwkSet>,
+    source: Option<Arc<dyn KeySource>>,
+    supabase_url: Option<String>,
+    issuer: Option<String>,
+    audiences: Vec<String>,
+    single_audience: bool,
+    leeway: Duration,
+    max_lifetime: Duration,
+    max_token_len: usize,
+    clock: Arc<dyn Clock>,
+    backend: Option<Backend>,
+}
+
+impl fmt::Debug for VerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifierBuilder")
+            .field("hs256_secrets", &self.hs256.len())
+            .field("jwk_sets", &self.jwks.len())
+            .field("key_source", &self.source)
+            .field("supabase_url", &self.supabase_url)
+            .field("issuer", &self.issuer)
+            .field("audiences", &self.audiences)
+            .field("leeway", &self.leeway)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("max_token_len", &self.max_token_len)
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for VerifierBuilder {
+    fn default() -> Self {
+        VerifierBuilder {
+            hs256: Vec::new(),
+            jwks: Vec::new(),
+            source: None,
+            supabase_url: None,
+            issuer: None,
+            audiences: vec![DEFAULT_AUDIENCE.to_owned()],
+            single_audience: false,
+            leeway: DEFAULT_LEEWAY,
+            max_lifetime: DEFAULT_MAX_LIFETIME,
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            clock: Arc::new(SystemClock),
+            backend: None,
+        }
+    }
+}
+
+impl VerifierBuilder {
+    /// Adds the project's legacy JWT secret (HS256). Can be combined with JWK sets: a project
+    /// migrating to asymmetric keys verifies both kinds, with no confusion between them.
+    pub fn hs256_secret(mut self, secret: Hs256Secret) -> Self {
+        self.hs256.push(secret);
+        self
+    }
+
+    /// Adds a static JWK set (for example Supabase's published `jwks.json`, or symmetric keys
+    /// from [`JwkSet::from_secret_json`]). Several sets are merged; a `kid` that then appears
+    /// twice is dropped.
+    pub fn jwk_set(mut self, set: JwkSet) -> Self {
+        self.jwks.push(set);
+        self
+    }
+
+    /// Takes asymmetric keys from a [`KeySource`] (a remote JWKS, say) instead of static JWK
+    /// sets. Symmetric keys from [`VerifierBuilder::hs256_secret`] still apply.
+    pub fn key_source(mut self, source: impl KeySource) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Sets the issuer from the Supabase project URL (`<url>/auth/v1`). `https` is required,
+    /// except `http` on `localhost`, `127.0.0.1` or `[::1]` (the local CLI).
+    pub fn supabase_url(mut self, url: impl Into<String>) -> Self {
+        self.supabase_url = Some(url.into());
+        self
+    }
+
+    /// Requires `iss` to equal `issuer` exactly (no prefix, suffix or case folding). Default:
+    /// the issuer derived from [`VerifierBuilder::supabase_url`], or no issuer check when
+    /// neither is set. Takes precedence over the URL.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Accepts exactly this audience. Default: `authenticated`.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences = vec![audience.into()];
+        self
+    }
+
+    /// Accepts any of these audiences. Default: `authenticated`.
+    pub fn audiences<I, S>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.audiences = audiences.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// When `true`, `aud` must hold exactly one value (an accepted one); an array that also
+    /// names other audiences is refused. Default: `false` (RFC 7519: any value may match).
+    pub fn require_single_audience(mut self, yes: bool) -> Self {
+        self.single_audience = yes;
+        self
+    }
+
+    /// Clock-skew allowance for `exp`, `nbf` and `iat`. Default: 30 s; at most 300 s.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Largest accepted `exp - iat` and `exp - now`. Default: 7 days; at most 30 days. This is
+    /// what refuses ten-year API keys presented as bearer tokens.
+    pub fn max_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = lifetime;
+        self
+    }
+
+    /// Longest accepted token in bytes, checked before any decoding. Default: 8 KiB; between
+    /// 1 KiB and 64 KiB.
+    pub fn max_token_length(mut self, bytes: usize) -> Self {
+        self.max_token_len = bytes;
+        self
+    }
+
+    /// The clock. Default: [`SystemClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The crypto backend. Default: [`Backend::preferred`] (AWS-LC when compiled in).
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Checks the configuration, prepares every key and builds the verifier.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for a missing or unusable crypto backend, no key at all, a leeway,
+    /// lifetime or length out of range, an empty audience, or a malformed issuer or URL.
+    pub fn build(self) -> Result<Verifier, ConfigError> {
+        let backend = match self.backend {
+            Some(b) => b.check()?,
+            None => Backend::preferred().ok_or(ConfigError::NoCryptoBackend)?,
+        };
+        if self.leeway > MAX_LEEWAY {
+            return Err(ConfigError::LeewayTooLarge {
+                max: MAX_LEEWAY.as_secs(),
+            });
+        }
+        if self.max_lifetime.is_zero() || self.max_lifetime > MAX_MAX_LIFETIME {
+            return Err(ConfigError::LifetimeOutOfRange {
+                max: MAX_MAX_LIFETIME.as_secs(),
+            });
+        }
+        let (min, max) = TOKEN_LEN_RANGE;
+        if !(min..=max).contains(&self.max_token_len) {
+            return Err(ConfigError::TokenLengthOutOfRange { min, max });
+        }
+        if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
+            return Err(ConfigError::InvalidAudience);
+        }
+        let issuer = match (self.issuer, self.supabase_url) {
+            (Some(iss), _) => {
+                if iss.is_empty() || iss.trim() != iss {
+                    return Err(ConfigError::InvalidIssuer);
+                }
+                Some(iss)
+            }
+            (None, Some(url)) => Some(format!("{}/auth/v1", normalize_supabase_url(&url)?)),
+            (None, None) => None,
+        };
+
+        let mut all = JwkSet::empty();
+        for secret in &self.hs256 {
+            all.push_hmac(secret);
+        }
+        for set in &self.jwks {
+            all.merge(set);
+        }
+        let hmac = prepare_hmac(&all, backend)?;
+        let keys = match self.source {
+            Some(src) => Keys::Source(src),
+            None => Keys::Static(Arc::new(KeySet::prepare(&all, backend))),
+        };
+        let rejected = match &keys {
+            Keys::Static(set) => set.rejected().to_vec(),
+            Keys::Source(_) => all.rejected().to_vec(),
+        };
+        if let Keys::Static(set) = &keys
+            && hmac.is_empty()
+            && set.is_empty()
+            && self.jwks.is_empty()
+        {
+            return Err(ConfigError::NoKeys);
+        }
+
+        Ok(Verifier {
+            inner: Arc::new(Inner {
+                hmac,
+                keys,
+                issuer,
+                audiences: self.audiences,
+                single_audience: self.single_audience,
+                leeway: secs(self.leeway),
+                max_lifetime: secs(self.max_lifetime),
+                max_token_len: self.max_token_len,
+                clock: self.clock,
+                backend,
+                rejected,
+            }),
+        })
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// `https://<host>[:port]` with an optional trailing `/`, or `http` on loopback. Returns the URL
+/// without the trailing slash.
+fn normalize_supabase_url(url: &str) -> Result<&str, ConfigError> {
+    let bad = ConfigError::InvalidSupabaseUrl;
+    let trimmed = url.strip_suffix('/').unwrap_or(url);
+    let (scheme_https, rest) = if let Some(rest) = trimmed.strip_prefix("https://") {
+        (true, rest)
+    } else if let Some(rest) = trimmed.strip_prefix("http://") {
+        (false, rest)
+    } else {
+        return Err(bad);
+    };
+    if rest.is_empty()
+        || rest.contains(['/', '?', '#', '@', ' ', '\\'])
+        || rest.chars().any(|c| c.is_control())
+    {
+        return Err(bad);
+    }
+    if !scheme_https {
+        let host = if rest.starts_with('[') {
+            rest.split_once(']')
+                .map(|(h, _)| format!("{h}]"))
+                .unwrap_or_default()
+        } else {
+            rest.split(':').next().unwrap_or_default().to_owned()
+        };
+        if !matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]") {
+            return Err(bad);
+        }
+    }
+    Ok(trimmed)
+}
+
+/// The key a token selected.
+enum Selected<'a> {
+    Hmac(&'a PreparedHmac),
+    Public(Arc<KeySet>, usize),
+}
+
+impl Verifier {
+    /// A builder with the defaults: audience `authenticated`, leeway 30 s, maximum lifetime
+    /// 7 days, maximum token length 8 KiB, system clock, preferred backend, no issuer check
+    /// until [`VerifierBuilder::issuer`] or [`VerifierBuilder::supabase_url`] is set.
+    pub fn builder() -> VerifierBuilder {
+        VerifierBuilder::default()
+    }
+
+    /// A builder for a Supabase project: issuer `<url>/auth/v1`, audience `authenticated`.
+    /// Add the keys (an HS256 secret, a JWK set, or both) and call `build()`.
+    pub fn from_supabase_url(url: impl Into<String>) -> VerifierBuilder {
+        VerifierBuilder::default().supabase_url(url)
+    }
+
+    /// The crypto backend in use.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// The issuer `iss` must equal, when one is configured.
+    #[must_use]
+    pub fn issuer(&self) -> Option<&str> {
+        self.inner.issuer.as_deref()
+    }
+
+    /// Keys that were left out of the static key sets, with the reason. Log these at start-up.
+    #[must_use]
+    pub fn rejected_keys(&self) -> &[RejectedKey] {
+        &self.inner.rejected
+    }
+
+    /// Verifies `token` and returns its Supabase claims.
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`] saying why the token was refused; [`Error::status`] gives the HTTP status.
+    pub fn verify(&self, token: &str) -> Result<Claims, Error> {
+        let payload = self.verify_signature(token)?;
+        let (claims, registered) = claims::parse_claims(&payload)?;
+        self.validate(&registered)?;
+        Ok(claims)
+    }
+
+    /// Verifies `token` like [`Verifier::verify`], then deserializes the payload into your own
+    /// type. The registered claims are checked first, with the same rules; your type only
+    /// decides what else to read.
+    ///
+    /// # Errors
+    ///
+    /// As [`Verifier::verify`], and [`Error::MalformedClaims`] when the payload does not
+    /// deserialize into `T`.
+    pub fn verify_as<T: DeserializeOwned>(&self, token: &str) -> Result<T, Error> {
+        let payload = self.verify_signature(token)?;
+        let registered = claims::parse_registered(&payload)?;
+        self.validate(&registered)?;
+        serde_json::from_slice(&payload).map_err(|_| Error::MalformedClaims)
+    }
+
+    /// Checks size, structure, header, key and signature; returns the decoded payload.
+    pub(crate) fn verify_signature(&self, token: &str) -> Result<Vec<u8>, Error> {
+        let inner = &*self.inner;
+        if token.len() > inner.max_token_len {
+            return Err(Error::TooLong);
+        }
+        let (signing_input, signature_b64) = token.rsplit_once('.').ok_or(Error::Malformed)?;
+        let (header_b64, payload_b64) = signing_input.split_once('.').ok_or(Error::Malformed)?;
+        // An empty payload is a valid JWS (RFC 7515); as JWT claims it fails later.
+        if header_b64.is_empty() || payload_b64.contains('.') {
+            return Err(Error::Malformed);
+        }
+        let header_bytes = URL_SAFE_NO_PAD
+            .decode(header_b64)
+            .map_err(|_| Error::Malformed)?;
+        let header = header::parse(&header_bytes)?;
+        let selected = self.select(&header)?;
+        if signature_b64.is_empty() {
+            return Err(Error::BadSignature);
+        }
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature_b64)
+            .map_err(|_| Error::Malformed)?;
+        let ok = match &selected {
+            Selected::Hmac(k) => k.key.verify(signing_input.as_bytes(), &signature),
+            Selected::Public(set, i) => set
+                .key_at(*i)
+                .is_some_and(|k| k.key.verify(signing_input.as_bytes(), &signature)),
+        };
+        if !ok {
+            return Err(Error::BadSignature);
+        }
+        URL_SAFE_NO_PAD
+            .decode(payload_b64)
+            .map_err(|_| Error::Malformed)
+    }
+
+    fn select(&self, header: &header::Header) -> Result<Selected<'_>, Error> {
+        let inner = &*self.inner;
+        let Some(alg) = Algorithm::from_name(&header.alg) else {
+            return Err(if is_known_unsupported(&header.alg) {
+                Error::UnsupportedAlg
+            } else {
+                Error::AlgNotAllowed
+            });
+        };
+        let kid = header.kid.as_deref();
+        if alg.is_hmac() {
+            // A kid that names an asymmetric key, on an HMAC token, is an algorithm-confusion
+            // attempt (the attacker MACs with the public key bytes).
+            if let (Some(kid), Ok(set)) = (kid, inner.keys.current())
+                && set.find(kid).is_some()
+            {
+                return Err(Error::AlgNotAllowed);
+            }
+            let mut candidates = inner.hmac.iter().filter(|k| k.alg == alg);
+            let all: Vec<&PreparedHmac> = candidates.by_ref().collect();
+            if all.is_empty() {
+                return Err(Error::AlgNotAllowed);
+            }
+            let by_kid = kid.and_then(|kid| all.iter().find(|k| k.kid.as_deref() == Some(kid)));
+            if let Some(k) = by_kid {
+                return Ok(Selected::Hmac(k));
+            }
+            let kidless: Vec<&&PreparedHmac> = all.iter().filter(|k| k.kid.is_none()).collect();
+            return match (kid, kidless.as_slice(), all.as_slice()) {
+                (_, [only], _) => Ok(Selected::Hmac(only)),
+                (None, [], [only]) => Ok(Selected::Hmac(only)),
+                _ => Err(Error::UnknownKey),
+            };
+        }
+        let kid = kid.ok_or(Error::UnknownKey)?;
+        let mut set = inner.keys.current()?;
+        let mut index = set.position(kid);
+        if index.is_none()
+            && let Keys::Source(src) = &inner.keys
+            && let Some(newer) = src.unknown_kid(kid)
+        {
+            set = newer;
+            index = set.position(kid);
+        }
+        let index = index.ok_or(Error::UnknownKey)?;
+        let key = set.key_at(index).ok_or(Error::UnknownKey)?;
+        if key.alg != alg {
+            return Err(Error::AlgNotAllowed);
+        }
+        Ok(Selected::Public(set, index))
+    }
+
+    fn validate(&self, reg: &Registered) -> Result<(), Error> {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        let leeway = inner.leeway;
+        if reg.exp <= now.saturating_sub(leeway) {
+            return Err(Error::Expired);
+        }
+        if reg.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+            return Err(Error::NotYetValid);
+        }
+        if reg.iat > now.saturating_add(leeway) {
+            return Err(Error::IssuedInFuture);
+        }
+        if reg.exp.saturating_sub(reg.iat) > inner.max_lifetime
+            || reg.exp.saturating_sub(now) > inner.max_lifetime
+        {
+            return Err(Error::LifetimeTooLong);
+        }
+        let aud = reg
+            .aud
+            .as_ref()
+            .ok_or(Error::MissingClaim { claim: "aud" })?;
+        let accepted = if inner.single_audience {
+            aud.as_single()
+                .is_some_and(|a| inner.audiences.iter().any(|x| x == a))
+        } else {
+            aud.iter().any(|a| inner.audiences.iter().any(|x| x == a))
+        };
+        if !accepted {
+            return Err(Error::AudienceMismatch);
+        }
+        if let Some(expected) = &inner.issuer {
+            match &reg.iss {
+                None => return Err(Error::MissingClaim { claim: "iss" }),
+                Some(iss) if iss != expected => return Err(Error::IssuerMismatch),
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifier_is_send_sync_clone() {
+        fn check<T: Send + Sync + Clone + 'static>() {}
+        check::<Verifier>();
+    }
+
+    #[test]
+    fn supabase_url_rules() {
+        assert_eq!(
+            normalize_supabase_url("https://abc.supabase.co/").unwrap(),
+            "https://abc.supabase.co"
+        );
+        assert!(normalize_supabase_url("http://127.0.0.1:54321").is_ok());
+        assert!(normalize_supabase_url("http://localhost:54321/").is_ok());
+        assert!(normalize_supabase_url("http://[::1]:54321").is_ok());
+        for bad in [
+            "abc.supabase.co",
+            "http://abc.supabase.co",
+            "https://",
+            "https://abc.supabase.co/auth/v1",
+            "https://abc.supabase.co?x",
+            "https://user@abc.supabase.co",
+            "http://localhost.evil.com",
+            "ftp://abc",
+        ] {
+            assert!(normalize_supabase_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn builder_limits() {
+        let s = || Hs256Secret::new([1u8; 32]).unwrap();
+        let b = || Verifier::builder().hs256_secret(s());
+        assert!(b().build().is_ok());
+        assert!(matches!(
+            b().leeway(Duration::from_secs(301)).build(),
+            Err(ConfigError::LeewayTooLarge { max: 300 })
+        ));
+        assert!(b().leeway(Duration::from_secs(u64::MAX)).build().is_err());
+        assert!(b().max_token_lifetime(Duration::ZERO).build().is_err());
+        assert!(
+            b().max_token_lifetime(Duration::from_secs(31 * 86400))
+                .build()
+                .is_err()
+        );
+        assert!(b().max_token_length(100).build().is_err());
+        assert!(b().max_token_length(1 << 20).build().is_err());
+        assert!(b().audiences(Vec::<String>::new()).build().is_err());
+        assert!(b().audience("").build().is_err());
+        assert!(b().issuer(" x").build().is_err());
+        assert!(matches!(
+            Verifier::builder().build(),
+            Err(ConfigError::NoKeys)
+        ));
+    }
+}
