@@ -258,6 +258,69 @@ const FIELDS: [&str; 19] = [
 ];
 const REGISTERED: usize = 6; // iss, sub, aud, exp, iat, nbf
 
+/// Index of a known claim in [`FIELDS`] (a `match`, so the compiler dispatches on length and
+/// bytes instead of scanning the list).
+fn field_index(name: &str) -> Option<usize> {
+    Some(match name {
+        "iss" => 0,
+        "sub" => 1,
+        "aud" => 2,
+        "exp" => 3,
+        "iat" => 4,
+        "nbf" => 5,
+        "jti" => 6,
+        "email" => 7,
+        "phone" => 8,
+        "role" => 9,
+        "aal" => 10,
+        "amr" => 11,
+        "session_id" => 12,
+        "is_anonymous" => 13,
+        "app_metadata" => 14,
+        "user_metadata" => 15,
+        "client_id" => 16,
+        "scope" => 17,
+        "ref" => 18,
+        _ => return None,
+    })
+}
+
+/// A claim name, read without allocating unless it must be kept (an extra claim).
+enum Key {
+    Known(usize),
+    Other(String),
+    Skip,
+}
+
+struct KeySeed {
+    all: bool,
+}
+
+impl<'de> de::DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeySeed {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a claim name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        let limit = if self.all { FIELDS.len() } else { REGISTERED };
+        Ok(match field_index(v) {
+            Some(i) if i < limit => Key::Known(i),
+            Some(_) => Key::Skip,
+            None if self.all => Key::Other(v.to_owned()),
+            None => Key::Skip,
+        })
+    }
+}
+
 struct RawSeed {
     all: bool,
 }
@@ -278,24 +341,24 @@ impl<'de> Visitor<'de> for RawSeed {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
         let mut raw = Raw::default();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let limit = if self.all { FIELDS.len() } else { REGISTERED };
-            let slot = FIELDS.iter().take(limit).position(|f| *f == key.as_ref());
-            match slot.and_then(|i| raw.fields.get_mut(i)) {
-                Some(slot) => {
+        while let Some(key) = map.next_key_seed(KeySeed { all: self.all })? {
+            match key {
+                Key::Known(i) => {
                     let value = map.next_value::<Value>()?;
-                    if slot.is_some() {
-                        raw.duplicate = true;
-                    }
-                    *slot = Some(value);
-                }
-                None if self.all && slot.is_none() => {
-                    let value = map.next_value::<Value>()?;
-                    if raw.extra.insert(key.into_owned(), value).is_some() {
-                        raw.duplicate = true;
+                    if let Some(slot) = raw.fields.get_mut(i) {
+                        if slot.is_some() {
+                            raw.duplicate = true;
+                        }
+                        *slot = Some(value);
                     }
                 }
-                None => {
+                Key::Other(name) => {
+                    let value = map.next_value::<Value>()?;
+                    if raw.extra.insert(name, value).is_some() {
+                        raw.duplicate = true;
+                    }
+                }
+                Key::Skip => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -306,7 +369,7 @@ impl<'de> Visitor<'de> for RawSeed {
 
 impl Raw {
     fn take(&mut self, name: &'static str) -> Option<Value> {
-        let i = FIELDS.iter().position(|f| *f == name)?;
+        let i = field_index(name)?;
         match self.fields.get_mut(i).and_then(Option::take) {
             Some(Value::Null) | None => None,
             Some(v) => Some(v),
@@ -472,13 +535,20 @@ fn read_raw(payload: &[u8], all: bool) -> Result<Raw, Error> {
 
 /// Parses the payload into [`Claims`] plus the registered claims to validate, with precise,
 /// value-free errors.
-pub(crate) fn parse_claims(payload: &[u8]) -> Result<(Claims, Registered), Error> {
-    claims_from_raw(read_raw(payload, true)?)
+pub(crate) fn parse_claims(
+    payload: &[u8],
+    validate: impl FnOnce(&Registered) -> Result<(), Error>,
+) -> Result<Claims, Error> {
+    claims_from_raw(read_raw(payload, true)?, validate)
 }
 
-fn claims_from_raw(mut raw: Raw) -> Result<(Claims, Registered), Error> {
+fn claims_from_raw(
+    mut raw: Raw,
+    validate: impl FnOnce(&Registered) -> Result<(), Error>,
+) -> Result<Claims, Error> {
     let reg = registered(&mut raw)?;
     let sub = subject(&mut raw)?;
+    validate(&reg)?;
     let aal = match string(raw.take("aal"), "aal")? {
         None => None,
         Some(s) => Some(Aal::from_name(&s).ok_or(Error::InvalidClaim { claim: "aal" })?),
@@ -498,8 +568,8 @@ fn claims_from_raw(mut raw: Raw) -> Result<(Claims, Registered), Error> {
     }
     let claims = Claims {
         sub,
-        iss: reg.iss.clone(),
-        aud: reg.aud.clone().unwrap_or(Audience::Many(Vec::new())),
+        iss: reg.iss,
+        aud: reg.aud.unwrap_or(Audience::Many(Vec::new())),
         exp: reg.exp,
         iat: reg.iat,
         nbf: reg.nbf,
@@ -517,7 +587,7 @@ fn claims_from_raw(mut raw: Raw) -> Result<(Claims, Registered), Error> {
         scope: string(raw.take("scope"), "scope")?,
         extra,
     };
-    Ok((claims, reg))
+    Ok(claims)
 }
 
 /// Parses only the registered claims (for verification into a caller's own type).
@@ -537,9 +607,7 @@ impl<'de> Deserialize<'de> for Claims {
         if raw.duplicate {
             return Err(de::Error::custom(Error::MalformedClaims));
         }
-        claims_from_raw(raw)
-            .map(|(c, _)| c)
-            .map_err(de::Error::custom)
+        claims_from_raw(raw, |_| Ok(())).map_err(de::Error::custom)
     }
 }
 
@@ -557,7 +625,7 @@ mod tests {
     }
 
     fn parse(v: &Value) -> Result<Claims, Error> {
-        parse_claims(&serde_json::to_vec(v).unwrap()).map(|(c, _)| c)
+        parse_claims(&serde_json::to_vec(v).unwrap(), |_| Ok(()))
     }
 
     #[test]
@@ -618,14 +686,20 @@ mod tests {
     #[test]
     fn duplicates_and_non_objects_are_malformed() {
         let dup = br#"{"exp":1,"exp":2,"iat":1,"sub":"3f1c0f0e-6a8b-4b1e-9a57-0c2d8f5e7a11"}"#;
-        assert_eq!(parse_claims(dup).map(|_| ()), Err(Error::MalformedClaims));
+        assert_eq!(
+            parse_claims(dup, |_| Ok(())).map(|_| ()),
+            Err(Error::MalformedClaims)
+        );
         let dup_extra = br#"{"x":1,"x":2}"#;
         assert_eq!(
-            parse_claims(dup_extra).map(|_| ()),
+            parse_claims(dup_extra, |_| Ok(())).map(|_| ()),
             Err(Error::MalformedClaims)
         );
         for bad in [&b"[]"[..], b"\"x\"", b"12", b"{} x", b"{\"a\":\"\\ud800\"}"] {
-            assert_eq!(parse_claims(bad).map(|_| ()), Err(Error::MalformedClaims));
+            assert_eq!(
+                parse_claims(bad, |_| Ok(())).map(|_| ()),
+                Err(Error::MalformedClaims)
+            );
         }
     }
 

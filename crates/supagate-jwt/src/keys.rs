@@ -819,6 +819,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "aws_lc_rs", feature = "rust_crypto"))]
     fn kid_lookup_is_exact() {
         let set = JwkSet::from_json(
             r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"a","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#,

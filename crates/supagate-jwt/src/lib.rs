@@ -22,7 +22,7 @@ mod error;
 mod header;
 mod keys;
 mod verifier;
-#[cfg(test)]
+#[cfg(all(test, any(feature = "aws_lc_rs", feature = "rust_crypto")))]
 mod wycheproof_tests;
 
 pub use algorithm::Algorithm;
@@ -33,6 +33,35 @@ pub use keys::{
     Hs256Secret, JwkSet, KeyRejection, KeySet, KeySource, MAX_JWKS_KEYS, MAX_KID_LEN, RejectedKey,
     StaticKeys,
 };
+#[doc(hidden)]
+pub mod __private {
+    //! Not a public API: signing for `supagate-testkit`, through the same backend selection as
+    //! verification. May change in any release.
+
+    /// Signs `message` with the preferred compiled backend; `None` without a backend.
+    #[must_use]
+    pub fn sign(
+        alg: jsonwebtoken::Algorithm,
+        key: &jsonwebtoken::EncodingKey,
+        message: &[u8],
+    ) -> Option<Vec<u8>> {
+        #[cfg(feature = "aws_lc_rs")]
+        let provider = &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
+        #[cfg(all(feature = "rust_crypto", not(feature = "aws_lc_rs")))]
+        let provider = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
+        #[cfg(any(feature = "aws_lc_rs", feature = "rust_crypto"))]
+        {
+            let signer = (provider.signer_factory)(&alg, key).ok()?;
+            signer.try_sign(message).ok()
+        }
+        #[cfg(not(any(feature = "aws_lc_rs", feature = "rust_crypto")))]
+        {
+            let _ = (alg, key, message);
+            None
+        }
+    }
+}
+
 pub use verifier::{
     Clock, DEFAULT_AUDIENCE, DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_LEN,
     FixedClock, MAX_LEEWAY, MAX_MAX_LIFETIME, SystemClock, TOKEN_LEN_RANGE, Verifier,

