@@ -6,12 +6,20 @@ use libfuzzer_sys::fuzz_target;
 use supagate_jwt::{Backend, JwkSet, KeySet, Verifier};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    for set in [JwkSet::from_json(text), JwkSet::from_secret_json(text)].into_iter().flatten() {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for set in [JwkSet::from_json(text), JwkSet::from_secret_json(text)]
+        .into_iter()
+        .flatten()
+    {
         for backend in Backend::compiled() {
             let prepared = KeySet::prepare(&set, backend);
             let _ = prepared.keys().count();
-            let _ = Verifier::builder().jwk_set(set.clone()).backend(backend).build();
+            let _ = Verifier::builder()
+                .jwk_set(set.clone())
+                .backend(backend)
+                .build();
         }
     }
 });

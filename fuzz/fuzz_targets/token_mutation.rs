@@ -17,18 +17,17 @@ fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let keys = TestKeys::new();
-        let b = TokenBuilder::new();
         Fixture {
             verifier: keys.verifier_at(TokenBuilder::DEFAULT_NOW),
-            tokens: vec![b.sign_hs256(&keys), b.sign_es256(&keys)],
+            tokens: TokenBuilder::new().sign_all(&keys).to_vec(),
         }
     })
 }
 
-fuzz_target!(|input: (bool, Vec<u8>, Vec<u8>)| {
+fuzz_target!(|input: (u8, Vec<u8>, Vec<u8>)| {
     let (which, header, payload) = input;
     let f = fixture();
-    let token = &f.tokens[usize::from(which)];
+    let token = &f.tokens[usize::from(which) % f.tokens.len()];
     let sig = token.rsplit_once('.').map(|(_, s)| s).unwrap_or_default();
     let forged = format!("{}.{sig}", encode_segments(&header, &payload));
     if forged != *token {

@@ -25,6 +25,9 @@ const MAX_NUMERIC_DATE: i64 = 253_402_300_799;
 ///   an application role. App roles belong in [`Claims::app_metadata`], which only the server
 ///   can write.
 /// - [`Claims::user_metadata`] is writable by the user. Never use it for authorization.
+/// - `Claims` also implements `Deserialize` (with the same strict JSON types, so it can be the
+///   target of other decoders); a `Claims` deserialized that way has been through **no**
+///   signature, time, audience or issuer check. Only trust one returned by `verify`.
 ///
 /// # Examples
 ///

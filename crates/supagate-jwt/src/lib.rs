@@ -21,6 +21,7 @@ pub mod dangerous;
 mod error;
 mod header;
 mod keys;
+mod token;
 mod verifier;
 #[cfg(all(test, any(feature = "aws_lc_rs", feature = "rust_crypto")))]
 mod wycheproof_tests;
@@ -62,6 +63,7 @@ pub mod __private {
     }
 }
 
+pub use token::Token;
 pub use verifier::{
     Clock, DEFAULT_AUDIENCE, DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_LEN,
     FixedClock, MAX_LEEWAY, MAX_MAX_LIFETIME, SystemClock, TOKEN_LEN_RANGE, Verifier,

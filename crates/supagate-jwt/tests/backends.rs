@@ -95,3 +95,12 @@ fn verifier_clock_can_be_moved_after_build() {
     clock.advance(3600 + 30);
     assert_eq!(v.verify(&token).unwrap_err(), Error::Expired);
 }
+
+#[test]
+fn token_type_redacts() {
+    let raw = TokenBuilder::new().sign_hs256(&TestKeys::new());
+    let token = supagate_jwt::Token::new(raw.clone());
+    assert!(!format!("{token:?}").contains(&raw[..20]));
+    let v = TestKeys::new().verifier_at(TokenBuilder::DEFAULT_NOW);
+    assert!(v.verify(token.expose()).is_ok());
+}

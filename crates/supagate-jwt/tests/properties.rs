@@ -21,15 +21,9 @@ fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let keys = TestKeys::new();
-        let b = TokenBuilder::new();
         Fixture {
             verifier: keys.verifier_at(TokenBuilder::DEFAULT_NOW),
-            tokens: vec![
-                b.sign_hs256(&keys),
-                b.sign_es256(&keys),
-                b.sign_rs256(&keys),
-                b.sign_eddsa(&keys),
-            ],
+            tokens: TokenBuilder::new().sign_all(&keys).to_vec(),
         }
     })
 }

@@ -316,6 +316,17 @@ impl TokenBuilder {
         sign_input(&input, &keys.rs256, Algorithm::RS256)
     }
 
+    /// Signs with every test key: `[HS256, ES256, RS256, EdDSA]`.
+    #[must_use]
+    pub fn sign_all(&self, keys: &TestKeys) -> [String; 4] {
+        [
+            self.sign_hs256(keys),
+            self.sign_es256(keys),
+            self.sign_rs256(keys),
+            self.sign_eddsa(keys),
+        ]
+    }
+
     /// Signs with the Ed25519 key (`kid` = [`TestKeys::EDDSA_KID`]).
     #[must_use]
     pub fn sign_eddsa(&self, keys: &TestKeys) -> String {
