@@ -1,8 +1,16 @@
 #!/usr/bin/env python3
-"""Print criterion medians from target/criterion and the ratios the issues ask for."""
-import json, os, sys
+"""Print the medians and ratios of the last `cargo bench -p supagate-benches --bench verify` run.
+
+Reads criterion's estimates from target/criterion and the paired measurements the bench writes
+to target/criterion/paired/. The paired ratio (median over rounds of back-to-back chunks) is
+robust to the machine's speed drifting between benchmarks; the criterion ratios are not.
+"""
+import json
+import os
+import sys
 
 root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "target", "criterion")
+
 
 def median(group, bench):
     path = os.path.join(root, group, bench, "new", "estimates.json")
@@ -10,19 +18,31 @@ def median(group, bench):
         return None
     return json.load(open(path))["median"]["point_estimate"] / 1000.0  # ns -> µs
 
+
+def paired(group):
+    path = os.path.join(root, "paired", group + ".json")
+    return json.load(open(path)) if os.path.exists(path) else {}
+
+
 rows = []
 for group in ("hs256", "es256", "rs256", "eddsa"):
     raw = median(group, "jsonwebtoken_decode")
     floor = median(group, "floor")
+    pg = paired(group)
     for bench in ("supagate_aws_lc_rs", "supagate_rust_crypto", "jsonwebtoken_decode", "floor"):
         m = median(group, bench)
         if m is None:
             continue
         vs_raw = f"{m / raw:.2f}x" if raw else "-"
         vs_floor = f"{m / floor:.2f}x" if floor else "-"
-        rows.append((group, bench, f"{m:.2f}", vs_raw, vs_floor))
+        p = pg.get(bench)
+        p_raw = f"{p['ratio_to_baseline']:.2f}x" if p else "-"
+        p_floor = "-"
+        if p and "floor" in pg:
+            p_floor = f"{p['ratio_to_baseline'] / pg['floor']['ratio_to_baseline']:.2f}x"
+        rows.append((group, bench, f"{m:.2f}", vs_raw, vs_floor, p_raw, p_floor))
 
-print(f"| {'alg':6} | {'bench':22} | {'median µs':>9} | {'vs raw decode':>13} | {'vs floor':>8} |")
-print("|--------|------------------------|-----------|---------------|----------|")
+print(f"| {'alg':5} | {'bench':20} | {'criterion median µs':>19} | {'vs raw':>6} | {'vs floor':>8} | {'paired vs raw':>13} | {'paired vs floor':>15} |")
+print("|-------|----------------------|---------------------|--------|----------|---------------|-----------------|")
 for r in rows:
-    print(f"| {r[0]:6} | {r[1]:22} | {r[2]:>9} | {r[3]:>13} | {r[4]:>8} |")
+    print(f"| {r[0]:5} | {r[1]:20} | {r[2]:>19} | {r[3]:>6} | {r[4]:>8} | {r[5]:>13} | {r[6]:>15} |")

@@ -6,7 +6,16 @@
 //! - `floor` (HS256 only): split, base64url, HMAC with a key prepared once, one `serde_json`
 //!   parse into `Claims`, `aud`/`exp` check — the least work any correct HS256 verifier does.
 //!
-//! Run pinned to one core: `taskset -c 1 cargo bench -p supagate-benches`, then
+//! The machine these run on is shared and its speed drifts on a scale of seconds, so two
+//! criterion benchmarks measured one after the other can differ by 30 % for reasons that have
+//! nothing to do with the code. Besides the criterion medians, each group therefore takes a
+//! **paired** measurement: rounds in which every compared function (our AWS-LC `verify`, raw
+//! decode, and the floor) runs one chunk of about a millisecond, back to back, in alternating
+//! order; the ratio to the baseline is computed per round and the median over rounds is
+//! reported. Both come from the same run; the paired ratio is the one to trust. Results go to
+//! `target/criterion/paired/<group>.json`.
+//!
+//! Run pinned to one core: `taskset -c 1 cargo bench -p supagate-benches --bench verify`, then
 //! `python3 benches/report.py` for medians and ratios.
 #![allow(
     missing_docs,
@@ -16,6 +25,7 @@
 )]
 
 use std::hint::black_box;
+use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -68,6 +78,55 @@ fn floor(token: &str, key: &aws_lc_rs::hmac::Key) -> Option<Claims> {
     let claims: Claims = serde_json::from_slice(&B64.decode(payload).ok()?).ok()?;
     (claims.aud.contains("authenticated") && claims.exp > TokenBuilder::DEFAULT_NOW)
         .then_some(claims)
+}
+
+/// Paired measurement: `rounds` rounds, each timing a chunk of `chunk` calls of every
+/// function back to back (order reversed every other round). Returns per-function medians of
+/// the per-call time and, for each function, the median over rounds of its ratio to `fns[0]`.
+fn paired(group: &str, fns: &[(&str, &dyn Fn())], chunk: u32, rounds: usize) {
+    let mut per_call: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); fns.len()];
+    for round in 0..rounds {
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..fns.len()).collect()
+        } else {
+            (0..fns.len()).rev().collect()
+        };
+        for i in order {
+            let start = Instant::now();
+            for _ in 0..chunk {
+                (fns[i].1)();
+            }
+            per_call[i].push(start.elapsed().as_secs_f64() * 1e6 / f64::from(chunk));
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut out = serde_json::Map::new();
+    for (i, (label, _)) in fns.iter().enumerate() {
+        let ratios: Vec<f64> = per_call[i]
+            .iter()
+            .zip(&per_call[0])
+            .map(|(a, b)| a / b)
+            .collect();
+        let m = median(per_call[i].clone());
+        let r = median(ratios);
+        eprintln!(
+            "paired {group}/{label}: median {m:.2} µs, ratio to {} {r:.3}",
+            fns[0].0
+        );
+        out.insert(
+            (*label).to_owned(),
+            json!({"median_us": m, "ratio_to_baseline": r, "baseline": fns[0].0}),
+        );
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion/paired");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(
+        dir.join(format!("{group}.json")),
+        Value::Object(out).to_string(),
+    );
 }
 
 fn bench(c: &mut Criterion) {
@@ -131,25 +190,41 @@ fn bench(c: &mut Criterion) {
         TestKeys::HS256_SECRET.as_bytes(),
     );
 
+    let aws = &verifiers[0].1;
     for ((name, token), (alg, raw_key)) in tokens.iter().zip(raw_keys.iter()) {
         let mut group = c.benchmark_group(*name);
-        for (backend, v) in &verifiers {
+        let validation = validation(*alg);
+        assert!(aws.verify(token).is_ok());
+        assert!(jsonwebtoken::decode::<Claims>(token, raw_key, &validation).is_ok());
+        let ours = || {
+            black_box(aws.verify(black_box(token)).unwrap());
+        };
+        let raw = || {
+            black_box(
+                jsonwebtoken::decode::<Claims>(black_box(token), raw_key, &validation).unwrap(),
+            );
+        };
+        let floor_fn = || {
+            black_box(floor(black_box(token), &floor_key).unwrap());
+        };
+        let mut fns: Vec<(&str, &dyn Fn())> =
+            vec![("jsonwebtoken_decode", &raw), ("supagate_aws_lc_rs", &ours)];
+        if *name == "hs256" {
+            fns.push(("floor", &floor_fn));
+        }
+        for (label, f) in &fns {
+            group.bench_function(*label, |b| b.iter(f));
+        }
+        let chunk = match *name {
+            "hs256" => 200,
+            "rs256" => 40,
+            _ => 16,
+        };
+        paired(name, &fns, chunk, 600);
+        for (backend, v) in verifiers.iter().skip(1) {
             assert!(v.verify(token).is_ok());
             group.bench_function(format!("supagate_{backend}"), |b| {
                 b.iter(|| v.verify(black_box(token)).unwrap())
-            });
-        }
-        let validation = validation(*alg);
-        assert!(jsonwebtoken::decode::<Claims>(token, raw_key, &validation).is_ok());
-        group.bench_function("jsonwebtoken_decode", |b| {
-            b.iter(|| {
-                jsonwebtoken::decode::<Claims>(black_box(token), raw_key, &validation).unwrap()
-            })
-        });
-        if *name == "hs256" {
-            assert!(floor(token, &floor_key).is_some());
-            group.bench_function("floor", |b| {
-                b.iter(|| floor(black_box(token), &floor_key).unwrap())
             });
         }
         group.finish();
