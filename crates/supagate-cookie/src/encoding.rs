@@ -1,0 +1,190 @@
+//! The encodings `@supabase/ssr` and browsers use: `encodeURIComponent`, strict percent
+//! decoding, the `base64-` prefix, and the chunker.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::error::CookieError;
+
+/// `@supabase/ssr`'s `MAX_CHUNK_SIZE`: the largest encoded length of one cookie value.
+pub const MAX_CHUNK_SIZE: usize = 3180;
+
+/// The prefix of base64url-encoded session values.
+pub const BASE64_PREFIX: &str = "base64-";
+
+/// JavaScript's `encodeURIComponent`: everything but `A–Z a–z 0–9 - _ . ! ~ * ' ( )` as
+/// upper-case `%XX` of the UTF-8 bytes.
+pub(crate) fn encode_uri_component(s: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            for nibble in [b >> 4, b & 0xf] {
+                out.push(HEX.get(usize::from(nibble)).map_or('0', |h| char::from(*h)));
+            }
+        }
+    }
+    out
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Strict percent-decoding: every `%` must start a `%XX` escape. Returns bytes (UTF-8 is
+/// checked by the caller).
+pub(crate) fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        if b == b'%' {
+            let hi = hex(*input.get(i + 1)?)?;
+            let lo = hex(*input.get(i + 2)?)?;
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// Encodes a session (or PKCE) JSON text the way `@supabase/ssr` does for `encoding`.
+pub(crate) fn encode_value(json: &str, base64: bool) -> String {
+    if base64 {
+        format!("{BASE64_PREFIX}{}", URL_SAFE_NO_PAD.encode(json.as_bytes()))
+    } else {
+        json.to_owned()
+    }
+}
+
+/// Decodes a joined value: `base64-` + base64url (trailing `=` tolerated), or raw text.
+pub(crate) fn decode_value(joined: &str) -> Result<String, CookieError> {
+    match joined.strip_prefix(BASE64_PREFIX) {
+        Some(b64) => {
+            let b64 = b64.trim_end_matches('=');
+            let bytes = URL_SAFE_NO_PAD
+                .decode(b64)
+                .map_err(|_| CookieError::BadEncoding)?;
+            String::from_utf8(bytes).map_err(|_| CookieError::BadEncoding)
+        }
+        None => Ok(joined.to_owned()),
+    }
+}
+
+/// `@supabase/ssr`'s `createChunks`: `None` when the value fits one cookie, otherwise the chunk
+/// values. Chunks are measured on the `encodeURIComponent` length, never split an escape, and
+/// end on a code-point boundary.
+pub(crate) fn chunk(value: &str) -> Option<Vec<String>> {
+    let encoded = encode_uri_component(value);
+    if encoded.len() <= MAX_CHUNK_SIZE {
+        return None;
+    }
+    let mut chunks = Vec::new();
+    let mut rest: &str = &encoded;
+    while !rest.is_empty() {
+        // `encoded` is ASCII, so every byte index is a char boundary.
+        let mut head = rest.get(..MAX_CHUNK_SIZE.min(rest.len())).unwrap_or(rest);
+        if let Some(pos) = head.rfind('%')
+            && pos + 3 > MAX_CHUNK_SIZE
+        {
+            head = head.get(..pos).unwrap_or_default();
+        }
+        let decoded = loop {
+            match percent_decode(head.as_bytes()).and_then(|b| String::from_utf8(b).ok()) {
+                Some(d) => break d,
+                None if head.len() > 3 && head.as_bytes().get(head.len() - 3) == Some(&b'%') => {
+                    head = head.get(..head.len() - 3).unwrap_or_default();
+                }
+                // Cannot happen for the output of `encode_uri_component` of valid UTF-8.
+                None => return None,
+            }
+        };
+        if head.is_empty() {
+            return None;
+        }
+        chunks.push(decoded);
+        rest = rest.get(head.len()..).unwrap_or_default();
+    }
+    Some(chunks)
+}
+
+/// Nesting depth of a JSON text (objects and arrays), ignoring brackets inside strings.
+pub(crate) fn json_depth_exceeds(text: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_component_matches_javascript() {
+        assert_eq!(
+            encode_uri_component("{\"a\":\"é ü\"}"),
+            "%7B%22a%22%3A%22%C3%A9%20%C3%BC%22%7D"
+        );
+        assert_eq!(encode_uri_component("AZaz09-_.!~*'()"), "AZaz09-_.!~*'()");
+        assert_eq!(percent_decode(b"%7B%22").unwrap(), b"{\"");
+        assert!(percent_decode(b"%7").is_none());
+        assert!(percent_decode(b"%zz").is_none());
+    }
+
+    #[test]
+    fn chunk_boundaries() {
+        let small = "a".repeat(3180);
+        assert!(chunk(&small).is_none());
+        let big = "a".repeat(3181);
+        let c = chunk(&big).unwrap();
+        assert_eq!(c.iter().map(String::len).collect::<Vec<_>>(), vec![3180, 1]);
+        // Multi-byte characters never split; escapes never cut.
+        let uni = "é".repeat(2000);
+        let c = chunk(&uni).unwrap();
+        assert_eq!(c.concat(), uni);
+        assert!(
+            c.iter()
+                .all(|p| encode_uri_component(p).len() <= MAX_CHUNK_SIZE)
+        );
+    }
+
+    #[test]
+    fn depth() {
+        assert!(!json_depth_exceeds(b"{\"a\":[[1]]}", 3));
+        assert!(json_depth_exceeds(b"{\"a\":[[[1]]]}", 3));
+        assert!(!json_depth_exceeds(b"{\"a\":\"[[[[[[\"}", 2));
+    }
+}

@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod encoding;
+mod error;
+mod name;
+mod reader;
+mod session;
+mod writer;
+
+pub use encoding::{BASE64_PREFIX, MAX_CHUNK_SIZE};
+pub use error::CookieError;
+pub use name::CookieName;
+pub use reader::{DEFAULT_MAX_CHUNKS, DEFAULT_MAX_COOKIE_BYTES, SessionReader};
+pub use session::{DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_JSON_DEPTH, Session};
+pub use writer::{
+    CookieOptions, DEFAULT_MAX_AGE, Encoding, SameSite, SessionWriter, no_cache_headers,
+};

@@ -1,0 +1,205 @@
+//! Cookie names: the storage key and its chunk names.
+
+use std::fmt;
+
+use crate::error::CookieError;
+
+/// The name of the session cookie (the auth-js storage key), from which chunk names derive.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_cookie::CookieName;
+///
+/// let name = CookieName::from_supabase_url("https://abcdefghijklmnopqrst.supabase.co")?;
+/// assert_eq!(name.as_str(), "sb-abcdefghijklmnopqrst-auth-token");
+/// assert_eq!(name.clone().with_host_prefix().as_str(), "__Host-sb-abcdefghijklmnopqrst-auth-token");
+/// assert_eq!(CookieName::custom("my-app-auth")?.as_str(), "my-app-auth");
+/// # Ok::<(), supagate_cookie::CookieError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CookieName(String);
+
+impl fmt::Debug for CookieName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CookieName").field(&self.0).finish()
+    }
+}
+
+/// Where a request cookie belongs in a chunked session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// The unchunked cookie (`name`).
+    Whole,
+    /// Chunk `name.<index>`.
+    Chunk(usize),
+}
+
+/// Longest chunk index accepted, in digits; anything longer is not a chunk name.
+const MAX_INDEX_DIGITS: usize = 4;
+
+pub(crate) fn is_token_char(b: u8) -> bool {
+    b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
+}
+
+impl CookieName {
+    /// The default name supabase-js derives: `sb-<first label of the URL's host>-auth-token`,
+    /// the host lower-cased (`http://127.0.0.1:54321` gives `sb-127-auth-token`).
+    ///
+    /// # Errors
+    ///
+    /// [`CookieError::InvalidConfig`] when the URL has no usable host.
+    pub fn from_supabase_url(url: &str) -> Result<Self, CookieError> {
+        let bad = CookieError::InvalidConfig {
+            what: "supabase url",
+        };
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or(bad.clone())?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host_port = authority.rsplit('@').next().unwrap_or_default();
+        let host = if host_port.starts_with('[') {
+            host_port.split_inclusive(']').next().unwrap_or_default()
+        } else {
+            host_port.split(':').next().unwrap_or_default()
+        };
+        let label = host
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if label.is_empty() {
+            return Err(bad);
+        }
+        Self::custom(format!("sb-{label}-auth-token"))
+    }
+
+    /// A custom name (`cookieOptions.name` in `@supabase/ssr`).
+    ///
+    /// # Errors
+    ///
+    /// [`CookieError::InvalidConfig`] unless the name is a non-empty RFC 6265 token.
+    pub fn custom(name: impl Into<String>) -> Result<Self, CookieError> {
+        let name = name.into();
+        if name.is_empty() || !name.bytes().all(is_token_char) {
+            return Err(CookieError::InvalidConfig {
+                what: "cookie name",
+            });
+        }
+        Ok(CookieName(name))
+    }
+
+    /// Prefixes the name with `__Host-` (the browser then requires `Secure`, `Path=/` and no
+    /// `Domain`, so a sibling subdomain cannot plant it). The unprefixed name is never read.
+    #[must_use]
+    pub fn with_host_prefix(self) -> Self {
+        CookieName(format!("__Host-{}", self.0))
+    }
+
+    /// Prefixes the name with `__Secure-` (the browser then requires `Secure`).
+    #[must_use]
+    pub fn with_secure_prefix(self) -> Self {
+        CookieName(format!("__Secure-{}", self.0))
+    }
+
+    /// The name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the name carries the `__Host-` prefix.
+    #[must_use]
+    pub fn is_host_prefixed(&self) -> bool {
+        self.0.starts_with("__Host-")
+    }
+
+    /// The name of chunk `index`.
+    #[must_use]
+    pub fn chunk(&self, index: usize) -> String {
+        format!("{}.{index}", self.0)
+    }
+
+    /// Classifies a request cookie name: the unchunked cookie, a chunk with a canonical index
+    /// (`0` or `[1-9][0-9]*`, at most four digits), or unrelated (`None`).
+    pub(crate) fn classify(&self, name: &[u8]) -> Option<Slot> {
+        let rest = name.strip_prefix(self.0.as_bytes())?;
+        if rest.is_empty() {
+            return Some(Slot::Whole);
+        }
+        let digits = rest.strip_prefix(b".")?;
+        let canonical = match digits {
+            [b'0'] => true,
+            [first, tail @ ..] => {
+                (b'1'..=b'9').contains(first)
+                    && tail.iter().all(u8::is_ascii_digit)
+                    && digits.len() <= MAX_INDEX_DIGITS
+            }
+            [] => false,
+        };
+        if !canonical {
+            return None;
+        }
+        let index = digits
+            .iter()
+            .fold(0usize, |acc, d| acc * 10 + usize::from(d - b'0'));
+        Some(Slot::Chunk(index))
+    }
+}
+
+impl fmt::Display for CookieName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_canonical_indices_only() {
+        let n = CookieName::custom("k").unwrap();
+        assert_eq!(n.classify(b"k"), Some(Slot::Whole));
+        assert_eq!(n.classify(b"k.0"), Some(Slot::Chunk(0)));
+        assert_eq!(n.classify(b"k.12"), Some(Slot::Chunk(12)));
+        for bad in [
+            &b"k.00"[..],
+            b"k.01",
+            b"k.+1",
+            b"k.1e3",
+            b"k.",
+            b"k.99999999999999999999",
+            b"kk",
+            b"k-0",
+            b"k.0.1",
+        ] {
+            assert_eq!(n.classify(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn storage_key_from_url() {
+        for (url, key) in [
+            (
+                "https://abcdefghijklmnopqrst.supabase.co",
+                "sb-abcdefghijklmnopqrst-auth-token",
+            ),
+            (
+                "https://abcdefghijklmnopqrst.supabase.co/",
+                "sb-abcdefghijklmnopqrst-auth-token",
+            ),
+            ("http://127.0.0.1:54321", "sb-127-auth-token"),
+            ("http://localhost:54321", "sb-localhost-auth-token"),
+            ("https://auth.example.com", "sb-auth-auth-token"),
+            ("https://ABC.supabase.co", "sb-abc-auth-token"),
+        ] {
+            assert_eq!(CookieName::from_supabase_url(url).unwrap().as_str(), key);
+        }
+        assert!(CookieName::from_supabase_url("ftp://x").is_err());
+        assert!(CookieName::from_supabase_url("https://").is_err());
+        assert!(CookieName::custom("a;b").is_err());
+        assert!(CookieName::custom("").is_err());
+    }
+}

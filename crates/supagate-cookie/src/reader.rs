@@ -1,0 +1,211 @@
+//! Reading the session from a request's `Cookie` header fields.
+
+use http::HeaderMap;
+use http::header::COOKIE;
+
+use crate::encoding::{BASE64_PREFIX, decode_value, percent_decode};
+use crate::error::CookieError;
+use crate::name::{CookieName, Slot};
+use crate::session::{DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_JSON_DEPTH, Session};
+
+/// Default cap on the bytes of all `Cookie` fields of one request.
+pub const DEFAULT_MAX_COOKIE_BYTES: usize = 32 * 1024;
+/// Default cap on the number of session chunks.
+pub const DEFAULT_MAX_CHUNKS: usize = 16;
+
+/// Reads a Supabase session from request cookies, the way `@supabase/ssr` writes them, but
+/// refusing every ambiguity.
+///
+/// - All `Cookie` fields are read; pairs are split on `;`, and a malformed unrelated pair is
+///   skipped without affecting the session.
+/// - The session is the cookie `name`, or the chunks `name.0`, `name.1`, … joined in index
+///   order (canonical indices only; joining stops at the first missing or empty index).
+/// - The same name twice, or a non-empty unchunked cookie next to chunks, is
+///   [`CookieError::Ambiguous`] (`@supabase/ssr` silently picks one, which lets a cookie
+///   tossed from a sibling subdomain replace the user's session). An empty unchunked cookie
+///   next to chunks is not ambiguous.
+/// - Each cookie value is percent-decoded when it contains `%` (strictly), the chunks are
+///   joined, then a `base64-` value is base64url-decoded; the result must be UTF-8 JSON
+///   within the size and depth limits, holding a session object.
+/// - Limits are checked before any decoding: total cookie bytes and chunk count.
+///
+/// # Examples
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, header::COOKIE};
+/// use supagate_cookie::{CookieName, SessionReader};
+///
+/// let reader = SessionReader::new(CookieName::custom("sb-ref-auth-token")?);
+/// let mut headers = HeaderMap::new();
+/// headers.append(COOKIE, HeaderValue::from_static("theme=dark; sb-ref-auth-token=base64-eyJhY2Nlc3NfdG9rZW4iOiJ0b2siLCJyZWZyZXNoX3Rva2VuIjoicmVmIiwiZXhwaXJlc19hdCI6MX0"));
+/// let session = reader.read(&headers)?.expect("a session");
+/// assert_eq!(session.access_token().expose(), "tok");
+///
+/// assert!(reader.read(&HeaderMap::new())?.is_none());
+/// # Ok::<(), supagate_cookie::CookieError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionReader {
+    name: CookieName,
+    max_cookie_bytes: usize,
+    max_chunks: usize,
+    max_json_bytes: usize,
+    max_json_depth: usize,
+}
+
+impl SessionReader {
+    /// A reader for `name` with the default limits (32 KiB of cookies, 16 chunks, 64 KiB of
+    /// JSON, depth 32).
+    #[must_use]
+    pub fn new(name: CookieName) -> Self {
+        SessionReader {
+            name,
+            max_cookie_bytes: DEFAULT_MAX_COOKIE_BYTES,
+            max_chunks: DEFAULT_MAX_CHUNKS,
+            max_json_bytes: DEFAULT_MAX_JSON_BYTES,
+            max_json_depth: DEFAULT_MAX_JSON_DEPTH,
+        }
+    }
+
+    /// Cap on the bytes of all `Cookie` fields together. Default: 32 KiB.
+    #[must_use]
+    pub fn with_max_cookie_bytes(mut self, bytes: usize) -> Self {
+        self.max_cookie_bytes = bytes;
+        self
+    }
+
+    /// Cap on the number of session chunks. Default: 16.
+    #[must_use]
+    pub fn with_max_chunks(mut self, chunks: usize) -> Self {
+        self.max_chunks = chunks;
+        self
+    }
+
+    /// The cookie name read.
+    #[must_use]
+    pub fn name(&self) -> &CookieName {
+        &self.name
+    }
+
+    /// Reads the session from every `Cookie` field of `headers`. `Ok(None)` when there is no
+    /// session cookie at all.
+    ///
+    /// # Errors
+    ///
+    /// A [`CookieError`] when session cookies are present but oversized, ambiguous or unusable.
+    pub fn read(&self, headers: &HeaderMap) -> Result<Option<Session>, CookieError> {
+        let fields: Vec<&[u8]> = headers
+            .get_all(COOKIE)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        self.read_fields(&fields)
+    }
+
+    /// Like [`SessionReader::read`], from raw `Cookie` field values.
+    ///
+    /// # Errors
+    ///
+    /// As [`SessionReader::read`].
+    pub fn read_fields(&self, fields: &[&[u8]]) -> Result<Option<Session>, CookieError> {
+        let total: usize = fields.iter().map(|f| f.len()).sum();
+        if total > self.max_cookie_bytes {
+            return Err(CookieError::TooLarge);
+        }
+        let mut whole: Option<&[u8]> = None;
+        let mut chunks: Vec<(usize, &[u8])> = Vec::new();
+        for (name, value) in fields.iter().flat_map(|f| pairs(f)) {
+            match self.name.classify(name) {
+                Some(Slot::Whole) if whole.replace(value).is_some() => {
+                    return Err(CookieError::Ambiguous);
+                }
+                Some(Slot::Whole) => {}
+                Some(Slot::Chunk(i)) => {
+                    if chunks.iter().any(|(j, _)| *j == i) {
+                        return Err(CookieError::Ambiguous);
+                    }
+                    if chunks.len() >= self.max_chunks || i >= self.max_chunks {
+                        return Err(CookieError::TooManyChunks);
+                    }
+                    chunks.push((i, value));
+                }
+                None => {}
+            }
+        }
+        let whole = whole.map(unquote).filter(|v| !v.is_empty());
+        let joined = match (whole, chunks.is_empty()) {
+            (Some(_), false) => return Err(CookieError::Ambiguous),
+            (Some(v), true) => decode_cookie_value(v, v.starts_with(BASE64_PREFIX.as_bytes()))?,
+            (None, true) => return Ok(None),
+            (None, false) => {
+                chunks.sort_unstable_by_key(|(i, _)| *i);
+                let base64 = chunks
+                    .first()
+                    .is_some_and(|(_, v)| unquote(v).starts_with(BASE64_PREFIX.as_bytes()));
+                let mut joined = String::new();
+                for (expected, (i, value)) in chunks.iter().enumerate() {
+                    let value = unquote(value);
+                    if *i != expected || value.is_empty() {
+                        break;
+                    }
+                    joined.push_str(&decode_cookie_value(value, base64)?);
+                }
+                if joined.is_empty() {
+                    return Err(CookieError::BadEncoding);
+                }
+                joined
+            }
+        };
+        let json = decode_value(&joined)?;
+        Session::from_json_limited(&json, self.max_json_bytes, self.max_json_depth).map(Some)
+    }
+}
+
+/// Strips exactly one pair of surrounding double quotes (RFC 6265 `cookie-value`).
+fn unquote(value: &[u8]) -> &[u8] {
+    match value {
+        [b'"', inner @ .., b'"'] => inner,
+        other => other,
+    }
+}
+
+/// One cookie value as the browser sent it: percent-decoded once when it contains `%` and is
+/// part of a raw-JSON session (never for `base64-` sessions, whose alphabet has no `%`), UTF-8.
+fn decode_cookie_value(value: &[u8], base64: bool) -> Result<String, CookieError> {
+    let bytes = if !base64 && value.contains(&b'%') {
+        percent_decode(value).ok_or(CookieError::BadEncoding)?
+    } else {
+        value.to_vec()
+    };
+    String::from_utf8(bytes).map_err(|_| CookieError::BadEncoding)
+}
+
+/// `name=value` pairs of one `Cookie` field, split on `;`, optional whitespace trimmed. Pairs
+/// without `=` are skipped.
+pub(crate) fn pairs(field: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    field.split(|b| *b == b';').filter_map(|pair| {
+        let pair = pair.trim_ascii();
+        let eq = pair.iter().position(|b| *b == b'=')?;
+        let (name, value) = (pair.get(..eq)?, pair.get(eq + 1..)?);
+        Some((name.trim_ascii(), value.trim_ascii()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_tolerant() {
+        let p: Vec<_> = pairs(b" a=1;b ; c=;=x; d = 2 ;").collect();
+        assert_eq!(
+            p,
+            vec![
+                (&b"a"[..], &b"1"[..]),
+                (b"c", b""),
+                (b"", b"x"),
+                (b"d", b"2")
+            ]
+        );
+    }
+}

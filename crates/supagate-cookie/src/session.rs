@@ -1,0 +1,140 @@
+//! The session object auth-js stores in the cookie.
+
+use std::fmt;
+
+use serde_json::Value;
+use supagate_jwt::Token;
+use zeroize::Zeroizing;
+
+use crate::encoding::json_depth_exceeds;
+use crate::error::CookieError;
+
+/// Largest session JSON accepted by default, in bytes.
+pub const DEFAULT_MAX_JSON_BYTES: usize = 64 * 1024;
+/// Deepest JSON nesting accepted by default.
+pub const DEFAULT_MAX_JSON_DEPTH: usize = 32;
+
+/// A Supabase session as auth-js keeps it: GoTrue's token response, verbatim.
+///
+/// Holds the JSON text exactly as received (so it is written back byte for byte) and the two
+/// tokens. Only the access token can become trusted, and only after
+/// [`Verifier::verify`](supagate_jwt::Verifier::verify): every other field (`user`,
+/// `expires_at`, …) is whatever the browser sent. `Debug` redacts both tokens and the JSON.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_cookie::Session;
+///
+/// let s = Session::from_json(r#"{"access_token":"eyJ.a.b","token_type":"bearer","expires_in":3600,"expires_at":1798765140,"refresh_token":"r1"}"#)?;
+/// assert_eq!(s.access_token().expose(), "eyJ.a.b");
+/// assert_eq!(s.expires_at(), Some(1798765140));
+/// assert!(!format!("{s:?}").contains("eyJ.a.b"));
+/// # Ok::<(), supagate_cookie::CookieError>(())
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    json: Zeroizing<String>,
+    access_token: Token,
+    refresh_token: Token,
+    expires_at: Option<i64>,
+    has_user: bool,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("access_token", &self.access_token)
+            .field("refresh_token", &self.refresh_token)
+            .field("expires_at", &self.expires_at)
+            .field("has_user", &self.has_user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Parses a session JSON text (what GoTrue's `/token` endpoint returns, or a decoded
+    /// cookie), with the default size and depth limits.
+    ///
+    /// # Errors
+    ///
+    /// [`CookieError::BadJson`] for invalid or oversized JSON, [`CookieError::NotASession`]
+    /// unless it is an object with a non-empty string `access_token`, a string
+    /// `refresh_token` and an `expires_at` (a number, or `null`).
+    pub fn from_json(json: &str) -> Result<Self, CookieError> {
+        Self::from_json_limited(json, DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_JSON_DEPTH)
+    }
+
+    pub(crate) fn from_json_limited(
+        json: &str,
+        max_bytes: usize,
+        max_depth: usize,
+    ) -> Result<Self, CookieError> {
+        if json.len() > max_bytes || json_depth_exceeds(json.as_bytes(), max_depth) {
+            return Err(CookieError::BadJson);
+        }
+        let value: Value = serde_json::from_str(json).map_err(|_| CookieError::BadJson)?;
+        let obj = value.as_object().ok_or(CookieError::NotASession)?;
+        let access = obj
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or(CookieError::NotASession)?;
+        let refresh = obj
+            .get("refresh_token")
+            .and_then(Value::as_str)
+            .ok_or(CookieError::NotASession)?;
+        let expires_at = match obj.get("expires_at") {
+            None => return Err(CookieError::NotASession),
+            Some(Value::Null) => None,
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(i) => Some(i),
+                None => Some(
+                    n.as_f64()
+                        .filter(|f| f.is_finite())
+                        .ok_or(CookieError::NotASession)?
+                        .floor() as i64,
+                ),
+            },
+            Some(_) => return Err(CookieError::NotASession),
+        };
+        Ok(Session {
+            json: Zeroizing::new(json.to_owned()),
+            access_token: Token::new(access),
+            refresh_token: Token::new(refresh),
+            expires_at,
+            has_user: obj.get("user").is_some_and(Value::is_object),
+        })
+    }
+
+    /// The access token. Verify it before trusting anything about the user.
+    #[must_use]
+    pub fn access_token(&self) -> &Token {
+        &self.access_token
+    }
+
+    /// The refresh token. It is a credential: never forward it to a backend, never log it.
+    #[must_use]
+    pub fn refresh_token(&self) -> &Token {
+        &self.refresh_token
+    }
+
+    /// `expires_at` as written in the cookie (unverified; `None` for `null`). The verified
+    /// expiry is the access token's `exp`.
+    #[must_use]
+    pub fn expires_at(&self) -> Option<i64> {
+        self.expires_at
+    }
+
+    /// Whether the session JSON carries a `user` object (absent with `tokens-only` encoding).
+    #[must_use]
+    pub fn has_user(&self) -> bool {
+        self.has_user
+    }
+
+    /// The session JSON text, exactly as received. It contains both tokens: never log it.
+    #[must_use]
+    pub fn expose_json(&self) -> &str {
+        &self.json
+    }
+}

@@ -1,0 +1,359 @@
+//! Writing the session as `Set-Cookie` headers, chunked exactly as `@supabase/ssr` chunks.
+
+use std::fmt::Write as _;
+
+use http::HeaderMap;
+use http::header::{CACHE_CONTROL, EXPIRES, HeaderName, HeaderValue, PRAGMA};
+
+use crate::encoding::{chunk, encode_uri_component, encode_value};
+use crate::error::CookieError;
+use crate::name::{CookieName, is_token_char};
+use crate::reader::pairs;
+use crate::session::Session;
+
+/// `@supabase/ssr`'s cookie lifetime: 400 days, the most browsers keep.
+pub const DEFAULT_MAX_AGE: i64 = 400 * 24 * 60 * 60;
+
+/// The `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SameSite {
+    /// `SameSite=Lax` (the default).
+    #[default]
+    Lax,
+    /// `SameSite=Strict`.
+    Strict,
+    /// `SameSite=None` (requires `Secure` in browsers).
+    None,
+}
+
+impl SameSite {
+    fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+            SameSite::None => "None",
+        }
+    }
+}
+
+/// How the session JSON is encoded in the cookie value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// `base64-` + base64url (the `@supabase/ssr` default since 0.4).
+    #[default]
+    Base64Url,
+    /// The JSON itself, percent-encoded on the wire (`cookieEncoding: "raw"`).
+    Raw,
+}
+
+/// Attributes of the cookies we write. Secure by default: `HttpOnly; Secure; SameSite=Lax;
+/// Path=/`, no `Domain`, `Max-Age` 400 days.
+///
+/// `@supabase/ssr` defaults to neither `HttpOnly` nor `Secure`, because its browser client
+/// reads the session through `document.cookie`. Behind a supagate proxy the browser never needs
+/// the tokens; an app whose browser JavaScript does must say so with a loud name.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_cookie::{CookieOptions, SameSite};
+///
+/// let strict = CookieOptions::default().with_same_site(SameSite::Strict).with_domain(".example.com");
+/// let for_browser_js = CookieOptions::default().insecure_readable_by_javascript();
+/// # let _ = (strict, for_browser_js);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CookieOptions {
+    path: String,
+    domain: Option<String>,
+    same_site: SameSite,
+    max_age: i64,
+    http_only: bool,
+    secure: bool,
+}
+
+impl Default for CookieOptions {
+    fn default() -> Self {
+        CookieOptions {
+            path: "/".to_owned(),
+            domain: None,
+            same_site: SameSite::Lax,
+            max_age: DEFAULT_MAX_AGE,
+            http_only: true,
+            secure: true,
+        }
+    }
+}
+
+fn valid_attr(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && b != b';')
+}
+
+impl CookieOptions {
+    /// `Path`. Default: `/`.
+    #[must_use]
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// `Domain`. Default: none (a host-only cookie, which sibling subdomains cannot read).
+    #[must_use]
+    pub fn with_domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// `SameSite`. Default: `Lax`.
+    #[must_use]
+    pub fn with_same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    /// `Max-Age` in seconds. Default: 400 days (the cookie must outlive the refresh token).
+    #[must_use]
+    pub fn with_max_age(mut self, seconds: i64) -> Self {
+        self.max_age = seconds;
+        self
+    }
+
+    /// Drops `HttpOnly`, so browser JavaScript (a `createBrowserClient`) can read the tokens.
+    /// Default: `HttpOnly` on.
+    #[must_use]
+    pub fn insecure_readable_by_javascript(mut self) -> Self {
+        self.http_only = false;
+        self
+    }
+
+    /// Drops `Secure`, so the cookie also travels over plain http (local development only).
+    /// Default: `Secure` on.
+    #[must_use]
+    pub fn insecure_allow_http(mut self) -> Self {
+        self.secure = false;
+        self
+    }
+
+    fn check(&self, name: &CookieName) -> Result<(), CookieError> {
+        if !valid_attr(&self.path) || !self.path.starts_with('/') {
+            return Err(CookieError::InvalidConfig { what: "path" });
+        }
+        if self.domain.as_deref().is_some_and(|d| !valid_attr(d)) {
+            return Err(CookieError::InvalidConfig { what: "domain" });
+        }
+        if name.is_host_prefixed() && (self.domain.is_some() || self.path != "/" || !self.secure) {
+            return Err(CookieError::InvalidConfig {
+                what: "__Host- cookies need Secure, Path=/ and no Domain",
+            });
+        }
+        if name.as_str().starts_with("__Secure-") && !self.secure {
+            return Err(CookieError::InvalidConfig {
+                what: "__Secure- cookies need Secure",
+            });
+        }
+        Ok(())
+    }
+
+    /// `name=value; Max-Age=…; Domain=…; Path=…; HttpOnly; Secure; SameSite=…`, in the order
+    /// `@supabase/ssr`'s serializer uses. `value` is already wire-safe.
+    fn header(
+        &self,
+        name: &str,
+        wire_value: &str,
+        max_age: i64,
+        domain: bool,
+    ) -> Option<HeaderValue> {
+        let mut s = format!("{name}={wire_value}; Max-Age={max_age}");
+        if let (true, Some(d)) = (domain, &self.domain) {
+            let _ = write!(s, "; Domain={d}");
+        }
+        let _ = write!(s, "; Path={}", self.path);
+        if self.http_only {
+            s.push_str("; HttpOnly");
+        }
+        if self.secure {
+            s.push_str("; Secure");
+        }
+        let _ = write!(s, "; SameSite={}", self.same_site.as_str());
+        let mut v = HeaderValue::from_str(&s).ok()?;
+        v.set_sensitive(true);
+        Some(v)
+    }
+}
+
+/// Writes sessions as `Set-Cookie` headers that `@supabase/ssr` reads back.
+///
+/// [`SessionWriter::set`] returns, in order: a deletion (`Max-Age=0`) for every session cookie
+/// or chunk present in the request that the new session does not overwrite, then the new
+/// cookie(s), chunked at 3180 encoded characters exactly as `@supabase/ssr` chunks. Send them
+/// with [`no_cache_headers`], as `@supabase/ssr` does.
+///
+/// # Examples
+///
+/// ```
+/// use http::HeaderMap;
+/// use supagate_cookie::{CookieName, CookieOptions, Session, SessionWriter};
+///
+/// let writer = SessionWriter::new(CookieName::custom("sb-ref-auth-token")?, CookieOptions::default())?;
+/// let session = Session::from_json(r#"{"access_token":"tok","refresh_token":"ref","expires_at":1}"#)?;
+/// let set_cookies = writer.set(&session, &HeaderMap::new())?;
+/// assert_eq!(set_cookies.len(), 1);
+/// assert!(set_cookies[0].to_str().unwrap().ends_with("; Path=/; HttpOnly; Secure; SameSite=Lax"));
+/// # Ok::<(), supagate_cookie::CookieError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionWriter {
+    name: CookieName,
+    options: CookieOptions,
+    encoding: Encoding,
+}
+
+impl SessionWriter {
+    /// A writer for `name` with `options` and the default `base64-` encoding.
+    ///
+    /// # Errors
+    ///
+    /// [`CookieError::InvalidConfig`] for a path or domain that is not a plain attribute value,
+    /// or prefix rules the options break (`__Host-` needs `Secure`, `Path=/`, no `Domain`).
+    pub fn new(name: CookieName, options: CookieOptions) -> Result<Self, CookieError> {
+        options.check(&name)?;
+        Ok(SessionWriter {
+            name,
+            options,
+            encoding: Encoding::Base64Url,
+        })
+    }
+
+    /// The value encoding. Default: [`Encoding::Base64Url`].
+    #[must_use]
+    pub fn with_encoding(mut self, encoding: Encoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+
+    /// `Set-Cookie` values that store `session` (its JSON text verbatim), deleting stale
+    /// session cookies present in `request` first.
+    ///
+    /// # Errors
+    ///
+    /// [`CookieError::InvalidConfig`] if a header value cannot be built (it cannot for valid
+    /// options).
+    pub fn set(
+        &self,
+        session: &Session,
+        request: &HeaderMap,
+    ) -> Result<Vec<HeaderValue>, CookieError> {
+        self.set_value(
+            &encode_value(session.expose_json(), self.encoding == Encoding::Base64Url),
+            request,
+        )
+    }
+
+    fn set_value(
+        &self,
+        encoded: &str,
+        request: &HeaderMap,
+    ) -> Result<Vec<HeaderValue>, CookieError> {
+        let new: Vec<(String, String)> = match chunk(encoded) {
+            None => vec![(self.name.as_str().to_owned(), encoded.to_owned())],
+            Some(chunks) => chunks
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| (self.name.chunk(i), c))
+                .collect(),
+        };
+        let present = self.present(request);
+        let mut out = Vec::new();
+        for stale in present
+            .iter()
+            .filter(|(n, _)| !new.iter().any(|(m, _)| m == n))
+        {
+            out.extend(self.deletion(&stale.0)?);
+        }
+        for (name, value) in &new {
+            let wire = encode_uri_component(value);
+            // `@supabase/ssr` skips a cookie the request already carries with the same value.
+            if present.iter().any(|(n, v)| n == name && *v == wire) {
+                continue;
+            }
+            out.push(self.header(name, &wire, self.options.max_age, true)?);
+        }
+        Ok(out)
+    }
+
+    /// `Set-Cookie` values that delete every session cookie and chunk present in `request`,
+    /// and the unchunked name in any case (sign-out).
+    ///
+    /// # Errors
+    ///
+    /// As [`SessionWriter::set`].
+    pub fn clear(&self, request: &HeaderMap) -> Result<Vec<HeaderValue>, CookieError> {
+        let mut names: Vec<String> = self.present(request).into_iter().map(|(n, _)| n).collect();
+        if !names.iter().any(|n| n == self.name.as_str()) {
+            names.insert(0, self.name.as_str().to_owned());
+        }
+        let mut out = Vec::new();
+        for n in &names {
+            out.extend(self.deletion(n)?);
+        }
+        Ok(out)
+    }
+
+    /// Session cookie names (unchunked or canonical chunks) in the request, in order, once each,
+    /// with their wire values.
+    fn present(&self, request: &HeaderMap) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for field in request.get_all(http::header::COOKIE) {
+            for (name, value) in pairs(field.as_bytes()) {
+                if self.name.classify(name).is_some() && name.iter().all(|b| is_token_char(*b)) {
+                    let name = String::from_utf8_lossy(name).into_owned();
+                    if !out.iter().any(|(n, _)| *n == name) {
+                        out.push((name, String::from_utf8_lossy(value).into_owned()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A deletion; with a `Domain` configured, first host-only, then with the domain.
+    fn deletion(&self, name: &str) -> Result<Vec<HeaderValue>, CookieError> {
+        let mut out = Vec::new();
+        if self.options.domain.is_some() {
+            out.push(self.header(name, "", 0, false)?);
+        }
+        out.push(self.header(name, "", 0, true)?);
+        Ok(out)
+    }
+
+    fn header(
+        &self,
+        name: &str,
+        wire: &str,
+        max_age: i64,
+        domain: bool,
+    ) -> Result<HeaderValue, CookieError> {
+        self.options
+            .header(name, wire, max_age, domain)
+            .ok_or(CookieError::InvalidConfig {
+                what: "set-cookie value",
+            })
+    }
+}
+
+/// The anti-caching headers `@supabase/ssr` sends with every response that sets auth cookies:
+/// a response carrying a session must never be stored by a shared cache.
+#[must_use]
+pub fn no_cache_headers() -> [(HeaderName, HeaderValue); 3] {
+    [
+        (
+            CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache, no-store, must-revalidate, max-age=0"),
+        ),
+        (EXPIRES, HeaderValue::from_static("0")),
+        (PRAGMA, HeaderValue::from_static("no-cache")),
+    ]
+}
