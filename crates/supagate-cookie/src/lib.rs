@@ -5,6 +5,7 @@
 mod encoding;
 mod error;
 mod name;
+mod pkce;
 mod reader;
 mod session;
 mod writer;
@@ -12,6 +13,7 @@ mod writer;
 pub use encoding::{BASE64_PREFIX, MAX_CHUNK_SIZE};
 pub use error::CookieError;
 pub use name::CookieName;
+pub use pkce::PkceVerifiers;
 pub use reader::{DEFAULT_MAX_CHUNKS, DEFAULT_MAX_COOKIE_BYTES, SessionReader};
 pub use session::{DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_JSON_DEPTH, Session};
 pub use writer::{

@@ -319,6 +319,16 @@ impl SessionWriter {
         out
     }
 
+    /// The session cookie name.
+    #[must_use]
+    pub fn name(&self) -> &CookieName {
+        &self.name
+    }
+
+    pub(crate) fn deletion_of(&self, name: &str) -> Result<Vec<HeaderValue>, CookieError> {
+        self.deletion(name)
+    }
+
     /// A deletion; with a `Domain` configured, first host-only, then with the domain.
     fn deletion(&self, name: &str) -> Result<Vec<HeaderValue>, CookieError> {
         let mut out = Vec::new();

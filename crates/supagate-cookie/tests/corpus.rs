@@ -240,3 +240,37 @@ fn w09_pair_deletes_stale_chunks_before_the_new_cookie() {
     }
     assert!(out[5].starts_with("sb-abcdefghijklmnopqrst-auth-token=base64-"));
 }
+
+#[test]
+fn p01_pkce_verifiers_read_and_clear() {
+    let c = case("p01-pkce-code-verifier");
+    let name = CookieName::custom("sb-abcdefghijklmnopqrst-auth-token").unwrap();
+    let h = headers(c["cookie_header"].as_str().unwrap());
+    let found = supagate_cookie::PkceVerifiers::read(&name, &h).unwrap();
+    let decoded = c["decoded_values"].as_object().unwrap();
+    let legacy: String = serde_json::from_str(
+        decoded["sb-abcdefghijklmnopqrst-auth-token-code-verifier"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(found.latest().unwrap().expose(), legacy);
+    let index: Vec<String> = serde_json::from_str(
+        decoded["sb-abcdefghijklmnopqrst-auth-token-flows-code-verifier"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(found.pending_flows(), index.as_slice());
+    assert_eq!(found.for_flow(&index[0]).unwrap().expose(), legacy);
+    assert!(!format!("{found:?}").contains(&legacy));
+    let writer = SessionWriter::new(name, CookieOptions::default()).unwrap();
+    let cleared: Vec<String> = writer
+        .clear_pkce(&h)
+        .unwrap()
+        .iter()
+        .map(|v| name_value(v.to_str().unwrap()))
+        .collect();
+    assert_eq!(cleared.len(), 3);
+    assert!(cleared.iter().all(|c| c.ends_with("-code-verifier=")));
+}
