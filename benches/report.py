@@ -42,7 +42,25 @@ for group in ("hs256", "es256", "rs256", "eddsa"):
             p_floor = f"{p['ratio_to_baseline'] / pg['floor']['ratio_to_baseline']:.2f}x"
         rows.append((group, bench, f"{m:.2f}", vs_raw, vs_floor, p_raw, p_floor))
 
+cookie_rows = []
+for group in ("cookie_one_chunk", "cookie_five_chunks"):
+    pg = paired(group)
+    for bench in ("read", "write", "floor"):
+        m = median(group, bench)
+        if m is None:
+            continue
+        floor = median(group, "floor")
+        p = pg.get(bench)
+        cookie_rows.append((group, bench, f"{m:.2f}", f"{m / floor:.2f}x", f"{p['ratio_to_baseline']:.2f}x" if p else "-"))
+
 print(f"| {'alg':5} | {'bench':20} | {'criterion median µs':>19} | {'vs raw':>6} | {'vs floor':>8} | {'paired vs raw':>13} | {'paired vs floor':>15} |")
 print("|-------|----------------------|---------------------|--------|----------|---------------|-----------------|")
 for r in rows:
     print(f"| {r[0]:5} | {r[1]:20} | {r[2]:>19} | {r[3]:>6} | {r[4]:>8} | {r[5]:>13} | {r[6]:>15} |")
+
+if cookie_rows:
+    print()
+    print(f"| {'group':18} | {'bench':5} | {'criterion median µs':>19} | {'vs floor':>8} | {'paired vs floor':>15} |")
+    print("|--------------------|-------|---------------------|----------|-----------------|")
+    for r in cookie_rows:
+        print(f"| {r[0]:18} | {r[1]:5} | {r[2]:>19} | {r[3]:>8} | {r[4]:>15} |")

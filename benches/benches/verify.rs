@@ -25,13 +25,13 @@
 )]
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
+use supagate_benches::paired;
 use supagate_jwt::{Backend, Claims, Verifier};
 use supagate_testkit::{TestKeys, TokenBuilder};
 
@@ -78,55 +78,6 @@ fn floor(token: &str, key: &aws_lc_rs::hmac::Key) -> Option<Claims> {
     let claims: Claims = serde_json::from_slice(&B64.decode(payload).ok()?).ok()?;
     (claims.aud.contains("authenticated") && claims.exp > TokenBuilder::DEFAULT_NOW)
         .then_some(claims)
-}
-
-/// Paired measurement: `rounds` rounds, each timing a chunk of `chunk` calls of every
-/// function back to back (order reversed every other round). Returns per-function medians of
-/// the per-call time and, for each function, the median over rounds of its ratio to `fns[0]`.
-fn paired(group: &str, fns: &[(&str, &dyn Fn())], chunk: u32, rounds: usize) {
-    let mut per_call: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); fns.len()];
-    for round in 0..rounds {
-        let order: Vec<usize> = if round % 2 == 0 {
-            (0..fns.len()).collect()
-        } else {
-            (0..fns.len()).rev().collect()
-        };
-        for i in order {
-            let start = Instant::now();
-            for _ in 0..chunk {
-                (fns[i].1)();
-            }
-            per_call[i].push(start.elapsed().as_secs_f64() * 1e6 / f64::from(chunk));
-        }
-    }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let mut out = serde_json::Map::new();
-    for (i, (label, _)) in fns.iter().enumerate() {
-        let ratios: Vec<f64> = per_call[i]
-            .iter()
-            .zip(&per_call[0])
-            .map(|(a, b)| a / b)
-            .collect();
-        let m = median(per_call[i].clone());
-        let r = median(ratios);
-        eprintln!(
-            "paired {group}/{label}: median {m:.2} µs, ratio to {} {r:.3}",
-            fns[0].0
-        );
-        out.insert(
-            (*label).to_owned(),
-            json!({"median_us": m, "ratio_to_baseline": r, "baseline": fns[0].0}),
-        );
-    }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion/paired");
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(
-        dir.join(format!("{group}.json")),
-        Value::Object(out).to_string(),
-    );
 }
 
 fn bench(c: &mut Criterion) {

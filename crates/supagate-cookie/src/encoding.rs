@@ -14,11 +14,36 @@ pub const BASE64_PREFIX: &str = "base64-";
 
 /// JavaScript's `encodeURIComponent`: everything but `A–Z a–z 0–9 - _ . ! ~ * ' ( )` as
 /// upper-case `%XX` of the UTF-8 bytes.
+/// The bytes `encodeURIComponent` leaves alone, as a lookup table (this runs over every byte of
+/// a session value several times per write).
+#[allow(clippy::indexing_slicing)] // `i < 256` by the loop condition, checked at compile time
+const UNRESERVED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            );
+        i += 1;
+    }
+    t
+};
+
+fn is_unreserved(b: u8) -> bool {
+    UNRESERVED.get(usize::from(b)).copied().unwrap_or(false)
+}
+
 pub(crate) fn encode_uri_component(s: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    if s.bytes().all(is_unreserved) {
+        return s.to_owned();
+    }
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+        if is_unreserved(b) {
             out.push(char::from(b));
         } else {
             out.push('%');
@@ -85,6 +110,19 @@ pub(crate) fn decode_value(joined: &str) -> Result<String, CookieError> {
 /// values. Chunks are measured on the `encodeURIComponent` length, never split an escape, and
 /// end on a code-point boundary.
 pub(crate) fn chunk(value: &str) -> Option<Vec<String>> {
+    if value.bytes().all(is_unreserved) {
+        // `base64-` values: `encodeURIComponent` is the identity, so chunks are plain slices.
+        if value.len() <= MAX_CHUNK_SIZE {
+            return None;
+        }
+        return Some(
+            value
+                .as_bytes()
+                .chunks(MAX_CHUNK_SIZE)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect(),
+        );
+    }
     let encoded = encode_uri_component(value);
     if encoded.len() <= MAX_CHUNK_SIZE {
         return None;
@@ -118,36 +156,6 @@ pub(crate) fn chunk(value: &str) -> Option<Vec<String>> {
     Some(chunks)
 }
 
-/// Nesting depth of a JSON text (objects and arrays), ignoring brackets inside strings.
-pub(crate) fn json_depth_exceeds(text: &[u8], max: usize) -> bool {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in text {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,12 +187,5 @@ mod tests {
             c.iter()
                 .all(|p| encode_uri_component(p).len() <= MAX_CHUNK_SIZE)
         );
-    }
-
-    #[test]
-    fn depth() {
-        assert!(!json_depth_exceeds(b"{\"a\":[[1]]}", 3));
-        assert!(json_depth_exceeds(b"{\"a\":[[[1]]]}", 3));
-        assert!(!json_depth_exceeds(b"{\"a\":\"[[[[[[\"}", 2));
     }
 }

@@ -8,6 +8,7 @@ mod name;
 mod pkce;
 mod reader;
 mod session;
+mod shape;
 mod writer;
 
 pub use encoding::{BASE64_PREFIX, MAX_CHUNK_SIZE};

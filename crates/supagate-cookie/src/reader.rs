@@ -3,7 +3,10 @@
 use http::HeaderMap;
 use http::header::COOKIE;
 
-use crate::encoding::{BASE64_PREFIX, decode_value, percent_decode};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::encoding::{BASE64_PREFIX, percent_decode};
 use crate::error::CookieError;
 use crate::name::{CookieName, Slot};
 use crate::session::{DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_JSON_DEPTH, Session};
@@ -135,20 +138,24 @@ impl SessionReader {
         let whole = whole.map(unquote).filter(|v| !v.is_empty());
         let joined = match (whole, chunks.is_empty()) {
             (Some(_), false) => return Err(CookieError::Ambiguous),
-            (Some(v), true) => decode_cookie_value(v, v.starts_with(BASE64_PREFIX.as_bytes()))?,
+            (Some(v), true) => {
+                let mut joined = Vec::with_capacity(v.len());
+                append_cookie_value(&mut joined, v, v.starts_with(BASE64_PREFIX.as_bytes()))?;
+                joined
+            }
             (None, true) => return Ok(None),
             (None, false) => {
                 chunks.sort_unstable_by_key(|(i, _)| *i);
                 let base64 = chunks
                     .first()
                     .is_some_and(|(_, v)| unquote(v).starts_with(BASE64_PREFIX.as_bytes()));
-                let mut joined = String::new();
+                let mut joined = Vec::with_capacity(chunks.iter().map(|(_, v)| v.len()).sum());
                 for (expected, (i, value)) in chunks.iter().enumerate() {
                     let value = unquote(value);
                     if *i != expected || value.is_empty() {
                         break;
                     }
-                    joined.push_str(&decode_cookie_value(value, base64)?);
+                    append_cookie_value(&mut joined, value, base64)?;
                 }
                 if joined.is_empty() {
                     return Err(CookieError::BadEncoding);
@@ -156,8 +163,8 @@ impl SessionReader {
                 joined
             }
         };
-        let json = decode_value(&joined)?;
-        Session::from_json_limited(&json, self.max_json_bytes, self.max_json_depth).map(Some)
+        let json = decode_joined(joined)?;
+        Session::from_json_owned(json, self.max_json_bytes, self.max_json_depth).map(Some)
     }
 }
 
@@ -169,13 +176,27 @@ fn unquote(value: &[u8]) -> &[u8] {
     }
 }
 
-/// One cookie value as the browser sent it: percent-decoded once when it contains `%` and is
-/// part of a raw-JSON session (never for `base64-` sessions, whose alphabet has no `%`), UTF-8.
-fn decode_cookie_value(value: &[u8], base64: bool) -> Result<String, CookieError> {
-    let bytes = if !base64 && value.contains(&b'%') {
-        percent_decode(value).ok_or(CookieError::BadEncoding)?
+/// Appends one cookie value as the browser sent it: percent-decoded once when it contains `%`
+/// and is part of a raw-JSON session (never for `base64-` sessions, whose alphabet has no `%`).
+fn append_cookie_value(out: &mut Vec<u8>, value: &[u8], base64: bool) -> Result<(), CookieError> {
+    if !base64 && value.contains(&b'%') {
+        out.extend(percent_decode(value).ok_or(CookieError::BadEncoding)?);
     } else {
-        value.to_vec()
+        out.extend_from_slice(value);
+    }
+    Ok(())
+}
+
+/// The joined value: `base64-` + base64url (trailing `=` tolerated), or raw text; UTF-8.
+fn decode_joined(joined: Vec<u8>) -> Result<String, CookieError> {
+    let bytes = match joined.strip_prefix(BASE64_PREFIX.as_bytes()) {
+        Some(b64) => {
+            let end = b64.iter().rposition(|b| *b != b'=').map_or(0, |p| p + 1);
+            URL_SAFE_NO_PAD
+                .decode(b64.get(..end).unwrap_or_default())
+                .map_err(|_| CookieError::BadEncoding)?
+        }
+        None => joined,
     };
     String::from_utf8(bytes).map_err(|_| CookieError::BadEncoding)
 }
@@ -183,9 +204,17 @@ fn decode_cookie_value(value: &[u8], base64: bool) -> Result<String, CookieError
 /// `name=value` pairs of one `Cookie` field, split on `;`, optional whitespace trimmed. Pairs
 /// without `=` are skipped.
 pub(crate) fn pairs(field: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    field.split(|b| *b == b';').filter_map(|pair| {
+    // memchr finds the separators with SIMD: a session cookie header is tens of KiB.
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b';', field).chain(std::iter::once(field.len()));
+    ends.filter_map(move |end| {
+        let pair = field.get(start..end)?;
+        start = end + 1;
+        Some(pair)
+    })
+    .filter_map(|pair| {
         let pair = pair.trim_ascii();
-        let eq = pair.iter().position(|b| *b == b'=')?;
+        let eq = memchr::memchr(b'=', pair)?;
         let (name, value) = (pair.get(..eq)?, pair.get(eq + 1..)?);
         Some((name.trim_ascii(), value.trim_ascii()))
     })

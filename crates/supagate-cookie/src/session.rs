@@ -2,12 +2,11 @@
 
 use std::fmt;
 
-use serde_json::Value;
 use supagate_jwt::Token;
 use zeroize::Zeroizing;
 
-use crate::encoding::json_depth_exceeds;
 use crate::error::CookieError;
+use crate::shape::{self, Kind};
 
 /// Largest session JSON accepted by default, in bytes.
 pub const DEFAULT_MAX_JSON_BYTES: usize = 64 * 1024;
@@ -70,40 +69,39 @@ impl Session {
         max_bytes: usize,
         max_depth: usize,
     ) -> Result<Self, CookieError> {
-        if json.len() > max_bytes || json_depth_exceeds(json.as_bytes(), max_depth) {
+        Self::from_json_owned(json.to_owned(), max_bytes, max_depth)
+    }
+
+    pub(crate) fn from_json_owned(
+        json: String,
+        max_bytes: usize,
+        max_depth: usize,
+    ) -> Result<Self, CookieError> {
+        let json = Zeroizing::new(json);
+        if json.len() > max_bytes {
             return Err(CookieError::BadJson);
         }
-        let value: Value = serde_json::from_str(json).map_err(|_| CookieError::BadJson)?;
-        let obj = value.as_object().ok_or(CookieError::NotASession)?;
-        let access = obj
-            .get("access_token")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .ok_or(CookieError::NotASession)?;
-        let refresh = obj
-            .get("refresh_token")
-            .and_then(Value::as_str)
-            .ok_or(CookieError::NotASession)?;
-        let expires_at = match obj.get("expires_at") {
-            None => return Err(CookieError::NotASession),
-            Some(Value::Null) => None,
-            Some(Value::Number(n)) => match n.as_i64() {
-                Some(i) => Some(i),
-                None => Some(
-                    n.as_f64()
-                        .filter(|f| f.is_finite())
-                        .ok_or(CookieError::NotASession)?
-                        .floor() as i64,
-                ),
-            },
-            Some(_) => return Err(CookieError::NotASession),
+        let shape = shape::check(&json, max_depth)?;
+        let access = match shape.access {
+            Some(Kind::Str(Some(s))) if !s.is_empty() => s,
+            _ => return Err(CookieError::NotASession),
+        };
+        let refresh = match shape.refresh {
+            Some(Kind::Str(Some(s))) => s,
+            _ => return Err(CookieError::NotASession),
+        };
+        let expires_at = match shape.expires_at {
+            Some(Kind::Null) => None,
+            Some(Kind::Int(i)) => Some(i),
+            Some(Kind::Float(f)) if f.is_finite() => Some(f.floor() as i64),
+            _ => return Err(CookieError::NotASession),
         };
         Ok(Session {
-            json: Zeroizing::new(json.to_owned()),
+            json,
             access_token: Token::new(access),
             refresh_token: Token::new(refresh),
             expires_at,
-            has_user: obj.get("user").is_some_and(Value::is_object),
+            has_user: shape.user_is_object,
         })
     }
 

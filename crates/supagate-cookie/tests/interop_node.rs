@@ -1,0 +1,179 @@
+//! Interop with the real `@supabase/ssr` 0.12.7 running in Node (`interop/node/`).
+//!
+//! Cookies our writer produces for small, 2-chunk, 5-chunk and unicode sessions, in both
+//! encodings, are read by `@supabase/ssr`'s `createServerClient` (`getSession()` must return the
+//! same session); cookies `@supabase/ssr` writes for the same sessions are read by our reader
+//! (the same JSON text) and must be byte-identical to what our writer produces.
+//!
+//! Needs Node and `npm ci` in `interop/node`; runs when `SUPAGATE_INTEROP=1` (as `.ci/test`
+//! sets it), and fails loudly then if Node or the packages are missing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::{HeaderMap, HeaderValue, header::COOKIE};
+use serde_json::{Value, json};
+use supagate_cookie::{CookieName, CookieOptions, Encoding, Session, SessionReader, SessionWriter};
+
+const URL: &str = "https://abcdefghijklmnopqrst.supabase.co";
+const KEY: &str = "sb-abcdefghijklmnopqrst-auth-token";
+
+fn session_json(bio: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // A JWT-shaped access token (getSession does not verify it).
+    let claims = json!({"sub": "3f1c0f0e-6a8b-4b1e-9a57-0c2d8f5e7a11", "aud": "authenticated", "exp": now + 3600, "iat": now, "role": "authenticated"});
+    let b64 = |v: &Value| base64_url(v.to_string().as_bytes());
+    let access = format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(&json!({"alg":"ES256","kid":"k","typ":"JWT"})),
+        b64(&claims)
+    );
+    let session = json!({
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": 3600,
+        "expires_at": now + 3600,
+        "refresh_token": "ALHg8qR8PU5fipsMHS4_SlsBxYBDHr3AXRVhp6BcLrHOtXhK0xk",
+        "user": {
+            "id": "3f1c0f0e-6a8b-4b1e-9a57-0c2d8f5e7a11", "aud": "authenticated", "role": "authenticated",
+            "email": "alice@example.com", "phone": "",
+            "app_metadata": {"provider": "email", "providers": ["email"]},
+            "user_metadata": {"bio": bio},
+            "identities": [], "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "is_anonymous": false
+        }
+    });
+    serde_json::to_string(&session).unwrap()
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn writer(encoding: Encoding) -> SessionWriter {
+    SessionWriter::new(CookieName::custom(KEY).unwrap(), CookieOptions::default())
+        .unwrap()
+        .with_encoding(encoding)
+}
+
+fn pairs_of(values: &[HeaderValue]) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn real_supabase_ssr_reads_ours_and_we_read_theirs() {
+    if std::env::var("SUPAGATE_INTEROP").as_deref() != Ok("1") {
+        eprintln!("skipped: set SUPAGATE_INTEROP=1 after `npm ci` in interop/node (.ci/test does)");
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/node");
+    assert!(
+        dir.join("node_modules/@supabase/ssr").is_dir(),
+        "run `npm ci` in {}",
+        dir.display()
+    );
+
+    let sessions = [
+        ("small", session_json("short")),
+        ("two-chunks", session_json(&"b".repeat(2500))),
+        ("five-chunks", session_json(&"b".repeat(11_000))),
+        ("unicode", session_json(&"héllo wörld 漢字 🦀 ".repeat(150))),
+    ];
+    let mut reads = Vec::new();
+    let mut writes = Vec::new();
+    let mut ours = Vec::new();
+    for (id, json) in &sessions {
+        for (encoding, label) in [(Encoding::Base64Url, "base64url"), (Encoding::Raw, "raw")] {
+            let case_id = format!("{id}-{label}");
+            let set = writer(encoding)
+                .set(&Session::from_json(json).unwrap(), &HeaderMap::new())
+                .unwrap();
+            let pairs = pairs_of(&set);
+            if *id == "five-chunks" && encoding == Encoding::Base64Url {
+                assert_eq!(
+                    pairs.len(),
+                    5,
+                    "the five-chunk session must really be five chunks"
+                );
+            }
+            reads
+                .push(json!({"id": case_id, "encoding": label, "cookie_header": pairs.join("; ")}));
+            writes.push(json!({"id": case_id, "encoding": label, "session_json": json}));
+            ours.push((case_id, json.clone(), pairs));
+        }
+    }
+    let input = json!({"url": URL, "reads": reads, "writes": writes});
+    let fixture =
+        std::env::temp_dir().join(format!("supagate-interop-{}.json", std::process::id()));
+    std::fs::write(&fixture, input.to_string()).unwrap();
+    let output = Command::new("node")
+        .arg("check.mjs")
+        .arg(&fixture)
+        .current_dir(&dir)
+        .output()
+        .expect("node runs");
+    let _ = std::fs::remove_file(&fixture);
+    assert!(
+        output.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    let reader = SessionReader::new(CookieName::custom(KEY).unwrap());
+    for (i, (id, json, our_pairs)) in ours.iter().enumerate() {
+        // @supabase/ssr reads what we wrote.
+        let r = &result["reads"][i];
+        assert_eq!(r["id"], id.as_str());
+        assert!(r["error"].is_null(), "{id}: {}", r["error"]);
+        let expected: Value = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            r["session"], expected,
+            "{id}: @supabase/ssr read a different session"
+        );
+
+        // We read what @supabase/ssr wrote, and wrote exactly the same cookies.
+        let w = &result["writes"][i];
+        let their_pairs: Vec<String> = w["cookies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}={}",
+                    c["name"].as_str().unwrap(),
+                    c["wire"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(
+            &their_pairs, our_pairs,
+            "{id}: cookies differ from @supabase/ssr's"
+        );
+        let mut h = HeaderMap::new();
+        h.append(
+            COOKIE,
+            HeaderValue::from_str(&their_pairs.join("; ")).unwrap(),
+        );
+        let s = reader.read(&h).unwrap().unwrap();
+        assert_eq!(
+            s.expose_json(),
+            json.as_str(),
+            "{id}: we read a different session"
+        );
+    }
+}

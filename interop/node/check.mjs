@@ -1,0 +1,58 @@
+// Interop check driven by crates/supagate-cookie/tests/interop_node.rs.
+//
+// Input (JSON file, argv[2]):
+//   { url, reads: [{ id, encoding, cookie_header }], writes: [{ id, encoding, session_json }] }
+// Output (stdout, JSON):
+//   { reads: [{ id, session, error }], writes: [{ id, cookies: [{ name, wire }] }] }
+//
+// reads:  what the real @supabase/ssr server client returns from getSession() for cookies
+//         supagate wrote (parsed from the Cookie header by ssr's own parseCookieHeader).
+// writes: the cookies the real @supabase/ssr writes for a session (auth-js _saveSession, as the
+//         corpus driver does, no network), with the wire value its serializer would send.
+import fs from "node:fs";
+
+// supabase-js constructs a realtime client, which needs a WebSocket global (native from
+// Node 22). No socket is ever opened here; give Node 20 an inert one.
+if (typeof globalThis.WebSocket === "undefined") {
+  globalThis.WebSocket = class {
+    constructor() {
+      throw new Error("realtime is not used in this test");
+    }
+  };
+}
+const { createServerClient, parseCookieHeader } = await import("@supabase/ssr");
+
+const input = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const out = { reads: [], writes: [] };
+const silence = [console.warn, console.log];
+console.warn = () => {};
+console.log = () => {};
+
+for (const r of input.reads) {
+  const client = createServerClient(input.url, "anon-key", {
+    cookieEncoding: r.encoding,
+    cookies: { getAll: () => parseCookieHeader(r.cookie_header), setAll: () => {} },
+  });
+  const { data, error } = await client.auth.getSession();
+  out.reads.push({ id: r.id, session: data.session, error: error ? String(error.message) : null });
+}
+
+for (const w of input.writes) {
+  const captured = [];
+  const client = createServerClient(input.url, "anon-key", {
+    cookieEncoding: w.encoding,
+    cookies: { getAll: () => [], setAll: (cookies) => captured.push(...cookies) },
+  });
+  const session = JSON.parse(w.session_json);
+  await client.auth._saveSession(session);
+  await client.auth._notifyAllSubscribers("SIGNED_IN", session);
+  out.writes.push({
+    id: w.id,
+    cookies: captured
+      .filter((c) => c.value !== "")
+      .map((c) => ({ name: c.name, wire: encodeURIComponent(c.value) })),
+  });
+}
+
+[console.warn, console.log] = silence;
+process.stdout.write(JSON.stringify(out));
