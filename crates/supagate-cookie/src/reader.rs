@@ -54,6 +54,7 @@ pub struct SessionReader {
     max_chunks: usize,
     max_json_bytes: usize,
     max_json_depth: usize,
+    legacy_pair: bool,
 }
 
 impl SessionReader {
@@ -67,6 +68,7 @@ impl SessionReader {
             max_chunks: DEFAULT_MAX_CHUNKS,
             max_json_bytes: DEFAULT_MAX_JSON_BYTES,
             max_json_depth: DEFAULT_MAX_JSON_DEPTH,
+            legacy_pair: false,
         }
     }
 
@@ -81,6 +83,16 @@ impl SessionReader {
     #[must_use]
     pub fn with_max_chunks(mut self, chunks: usize) -> Self {
         self.max_chunks = chunks;
+        self
+    }
+
+    /// Also read the legacy `sb-access-token` / `sb-refresh-token` pair (gotrue-js v1 and the
+    /// pre-v2 auth-helpers). Default: off; Supabase no longer recommends these cookies. When the
+    /// pair and the session cookie are both present the request is
+    /// [`CookieError::Ambiguous`]: the two are never merged.
+    #[must_use]
+    pub fn with_legacy_pair(mut self, yes: bool) -> Self {
+        self.legacy_pair = yes;
         self
     }
 
@@ -117,12 +129,11 @@ impl SessionReader {
         }
         let mut whole: Option<&[u8]> = None;
         let mut chunks: Vec<(usize, &[u8])> = Vec::new();
+        let mut legacy_access: Option<&[u8]> = None;
+        let mut legacy_refresh: Option<&[u8]> = None;
         for (name, value) in fields.iter().flat_map(|f| pairs(f)) {
             match self.name.classify(name) {
-                Some(Slot::Whole) if whole.replace(value).is_some() => {
-                    return Err(CookieError::Ambiguous);
-                }
-                Some(Slot::Whole) => {}
+                Some(Slot::Whole) => once(&mut whole, value)?,
                 Some(Slot::Chunk(i)) => {
                     if chunks.iter().any(|(j, _)| *j == i) {
                         return Err(CookieError::Ambiguous);
@@ -132,10 +143,22 @@ impl SessionReader {
                     }
                     chunks.push((i, value));
                 }
+                None if self.legacy_pair && name == LEGACY_ACCESS => {
+                    once(&mut legacy_access, value)?
+                }
+                None if self.legacy_pair && name == LEGACY_REFRESH => {
+                    once(&mut legacy_refresh, value)?
+                }
                 None => {}
             }
         }
         let whole = whole.map(unquote).filter(|v| !v.is_empty());
+        if legacy_access.is_some() || legacy_refresh.is_some() {
+            if whole.is_some() || !chunks.is_empty() {
+                return Err(CookieError::Ambiguous);
+            }
+            return legacy_session(legacy_access, legacy_refresh).map(Some);
+        }
         let joined = match (whole, chunks.is_empty()) {
             (Some(_), false) => return Err(CookieError::Ambiguous),
             (Some(v), true) => {
@@ -174,6 +197,34 @@ fn unquote(value: &[u8]) -> &[u8] {
         [b'"', inner @ .., b'"'] => inner,
         other => other,
     }
+}
+
+/// Records a cookie that may appear only once.
+fn once<'a>(slot: &mut Option<&'a [u8]>, value: &'a [u8]) -> Result<(), CookieError> {
+    match slot.replace(value) {
+        Some(_) => Err(CookieError::Ambiguous),
+        None => Ok(()),
+    }
+}
+
+const LEGACY_ACCESS: &[u8] = b"sb-access-token";
+const LEGACY_REFRESH: &[u8] = b"sb-refresh-token";
+
+/// The legacy pair: each value is `encodeURIComponent` of the raw token.
+fn legacy_session(access: Option<&[u8]>, refresh: Option<&[u8]>) -> Result<Session, CookieError> {
+    let decode = |v: &[u8]| -> Result<String, CookieError> {
+        let bytes = percent_decode(unquote(v)).ok_or(CookieError::BadEncoding)?;
+        String::from_utf8(bytes).map_err(|_| CookieError::BadEncoding)
+    };
+    let access = decode(access.ok_or(CookieError::NotASession)?)?;
+    let refresh = refresh.map(decode).transpose()?.unwrap_or_default();
+    let json =
+        serde_json::json!({"access_token": access, "refresh_token": refresh, "expires_at": null});
+    Session::from_json_owned(
+        json.to_string(),
+        DEFAULT_MAX_JSON_BYTES,
+        DEFAULT_MAX_JSON_DEPTH,
+    )
 }
 
 /// Appends one cookie value as the browser sent it: percent-decoded once when it contains `%`

@@ -285,7 +285,8 @@ impl SessionWriter {
     }
 
     /// `Set-Cookie` values that delete every session cookie and chunk present in `request`,
-    /// and the unchunked name in any case (sign-out).
+    /// the legacy `sb-access-token` / `sb-refresh-token` pair when present, and the unchunked
+    /// name in any case (sign-out). PKCE verifiers: [`SessionWriter::clear_pkce`].
     ///
     /// # Errors
     ///
@@ -294,6 +295,15 @@ impl SessionWriter {
         let mut names: Vec<String> = self.present(request).into_iter().map(|(n, _)| n).collect();
         if !names.iter().any(|n| n == self.name.as_str()) {
             names.insert(0, self.name.as_str().to_owned());
+        }
+        for field in request.get_all(http::header::COOKIE) {
+            for (name, _) in pairs(field.as_bytes()) {
+                for legacy in ["sb-access-token", "sb-refresh-token"] {
+                    if name == legacy.as_bytes() && !names.iter().any(|n| n == legacy) {
+                        names.push(legacy.to_owned());
+                    }
+                }
+            }
         }
         let mut out = Vec::new();
         for n in &names {

@@ -387,3 +387,53 @@ proptest! {
         prop_assert_eq!(whole, split);
     }
 }
+
+#[test]
+fn row_92_legacy_pair_is_opt_in_and_never_merged() {
+    let legacy = "sb-access-token=eyJ.a.b; sb-refresh-token=r%2F1";
+    assert_eq!(read(&[legacy]).unwrap().map(|_| ()), None, "off by default");
+    let on = reader().with_legacy_pair(true);
+    let s = on.read_fields(&[legacy.as_bytes()]).unwrap().unwrap();
+    assert_eq!(s.access_token().expose(), "eyJ.a.b");
+    assert_eq!(s.refresh_token().expose(), "r/1");
+    let both = format!("{legacy}; {NAME}={}", b64(SESSION));
+    assert_eq!(
+        on.read_fields(&[both.as_bytes()]).unwrap_err(),
+        CookieError::Ambiguous
+    );
+    let dup = format!("{legacy}; sb-access-token=eyJ.c.d");
+    assert_eq!(
+        on.read_fields(&[dup.as_bytes()]).unwrap_err(),
+        CookieError::Ambiguous
+    );
+    let refresh_only = "sb-refresh-token=r1";
+    assert_eq!(
+        on.read_fields(&[refresh_only.as_bytes()]).unwrap_err(),
+        CookieError::NotASession
+    );
+}
+
+#[test]
+fn sign_out_also_clears_the_legacy_pair() {
+    let w =
+        SessionWriter::new(CookieName::custom(NAME).unwrap(), CookieOptions::default()).unwrap();
+    let mut h = HeaderMap::new();
+    h.append(
+        COOKIE,
+        HeaderValue::from_static("sb-access-token=a; sb-refresh-token=b; other=c"),
+    );
+    let out: Vec<String> = w
+        .clear(&h)
+        .unwrap()
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        out,
+        vec![
+            format!("{NAME}="),
+            "sb-access-token=".to_owned(),
+            "sb-refresh-token=".to_owned()
+        ]
+    );
+}
