@@ -1,0 +1,675 @@
+//! Role sources, requirements, policies and decisions.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use supagate_jwt::{Aal, Claims};
+
+use crate::error::PolicyError;
+
+/// Where app roles are read from. There is deliberately no way to name `user_metadata` (users
+/// can edit it) or the top-level `role` claim (the Postgres role).
+///
+/// Values are compared byte for byte: no trimming, case folding or Unicode normalisation. A value
+/// of the wrong JSON type (a number, an object, an array with a non-string) grants nothing.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_policy::RoleSource;
+///
+/// let single = RoleSource::AppMetadataRole;                 // app_metadata.role: "admin"
+/// let many = RoleSource::AppMetadataRoles;                  // app_metadata.roles: ["admin", "billing"]
+/// let nested = RoleSource::app_metadata_path(["org", "role"])?; // app_metadata.org.role
+/// let hook = RoleSource::claim("user_role")?;               // a claim a custom access-token hook adds
+/// # let _ = (single, many, nested, hook);
+/// # Ok::<(), supagate_policy::PolicyError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "from", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RoleSource {
+    /// `app_metadata.role`, a string (the default).
+    #[default]
+    AppMetadataRole,
+    /// `app_metadata.roles`, an array of strings.
+    AppMetadataRoles,
+    /// A path inside `app_metadata`, ending at a string or an array of strings.
+    AppMetadataPath {
+        /// The member names, outermost first.
+        path: Vec<String>,
+    },
+    /// A top-level claim added by a custom access-token hook, a string or an array of strings.
+    Claim {
+        /// The claim name.
+        name: String,
+    },
+}
+
+impl RoleSource {
+    /// A path inside `app_metadata`.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::EmptyName`] for an empty path or segment.
+    pub fn app_metadata_path<I, S>(path: I) -> Result<Self, PolicyError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let source = RoleSource::AppMetadataPath {
+            path: path.into_iter().map(Into::into).collect(),
+        };
+        source.validate()?;
+        Ok(source)
+    }
+
+    /// A top-level claim added by a custom access-token hook.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::ForbiddenRoleSource`] for `role` (the Postgres role) and `user_metadata`;
+    /// [`PolicyError::EmptyName`] for an empty name.
+    pub fn claim(name: impl Into<String>) -> Result<Self, PolicyError> {
+        let source = RoleSource::Claim { name: name.into() };
+        source.validate()?;
+        Ok(source)
+    }
+
+    fn validate(&self) -> Result<(), PolicyError> {
+        match self {
+            RoleSource::AppMetadataRole | RoleSource::AppMetadataRoles => Ok(()),
+            RoleSource::AppMetadataPath { path } => {
+                if path.is_empty() || path.iter().any(String::is_empty) {
+                    Err(PolicyError::EmptyName)
+                } else {
+                    Ok(())
+                }
+            }
+            RoleSource::Claim { name } => match name.as_str() {
+                "" => Err(PolicyError::EmptyName),
+                // Known claims that are not app roles; `extra` never holds them anyway, but a
+                // configuration naming them is a mistake worth refusing loudly.
+                "role" | "user_metadata" | "app_metadata" | "aud" | "sub" | "iss" => {
+                    Err(PolicyError::ForbiddenRoleSource {
+                        source_name: name.clone(),
+                    })
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// The value holding the roles, when present.
+    #[inline]
+    fn value<'c>(&self, claims: &'c Claims) -> Option<&'c Value> {
+        match self {
+            RoleSource::AppMetadataRole => claims.app_metadata.get("role"),
+            RoleSource::AppMetadataRoles => claims.app_metadata.get("roles"),
+            RoleSource::AppMetadataPath { path } => {
+                let (first, rest) = path.split_first()?;
+                let mut v = claims.app_metadata.get(first)?;
+                for seg in rest {
+                    v = v.as_object()?.get(seg)?;
+                }
+                Some(v)
+            }
+            RoleSource::Claim { name } => claims.extra.get(name),
+        }
+    }
+
+    /// Calls `f` for each role `claims` grant through this source, until it returns true.
+    /// Nothing is granted when the value is absent or of the wrong JSON type: `role` must be a
+    /// string, `roles` an array of strings, a path or claim either; one non-string element
+    /// voids the whole array. No allocation: this runs on every request.
+    #[inline]
+    fn any_role(&self, claims: &Claims, mut f: impl FnMut(&str) -> bool) -> bool {
+        let Some(value) = self.value(claims) else {
+            return false;
+        };
+        match (self, value) {
+            (RoleSource::AppMetadataRoles, Value::String(_)) => false,
+            (_, Value::String(s)) => f(s),
+            (RoleSource::AppMetadataRole, Value::Array(_)) => false,
+            (_, Value::Array(items)) => {
+                items.iter().all(Value::is_string)
+                    && items.iter().any(|i| i.as_str().is_some_and(&mut f))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One requirement of a policy. Plain data: build it in code or read it from configuration.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_policy::Requirement;
+///
+/// let billing: Requirement = serde_json::from_str(
+///     r#"{"all": [{"role": "billing"}, "aal2", {"recent_sign_in": {"max_age_secs": 600}}]}"#,
+/// )?;
+/// assert_eq!(billing, Requirement::all([
+///     Requirement::role("billing"),
+///     Requirement::Aal2,
+///     Requirement::RecentSignIn { max_age_secs: 600 },
+/// ]));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Requirement {
+    /// The user has this app role.
+    Role(String),
+    /// The user has at least one of these roles.
+    AnyRole(Vec<String>),
+    /// The user has every one of these roles.
+    AllRoles(Vec<String>),
+    /// One of the user's roles grants this permission (through the policy's role → permissions
+    /// table).
+    Permission(String),
+    /// The session passed MFA (`aal` is `aal2` or higher).
+    Aal2,
+    /// The user authenticated (an `amr` entry's timestamp) within `max_age_secs`.
+    RecentSignIn {
+        /// The largest accepted age of the most recent authentication, in seconds.
+        max_age_secs: u64,
+    },
+    /// The user is not anonymous (`is_anonymous` is false).
+    Permanent,
+    /// Every requirement holds.
+    All(Vec<Requirement>),
+    /// At least one requirement holds.
+    Any(Vec<Requirement>),
+    /// The requirement does not hold.
+    Not(Box<Requirement>),
+}
+
+impl Requirement {
+    /// [`Requirement::Role`].
+    #[must_use]
+    pub fn role(role: impl Into<String>) -> Self {
+        Requirement::Role(role.into())
+    }
+
+    /// [`Requirement::All`].
+    #[must_use]
+    pub fn all(reqs: impl IntoIterator<Item = Requirement>) -> Self {
+        Requirement::All(reqs.into_iter().collect())
+    }
+
+    /// [`Requirement::Any`].
+    #[must_use]
+    pub fn any(reqs: impl IntoIterator<Item = Requirement>) -> Self {
+        Requirement::Any(reqs.into_iter().collect())
+    }
+
+    /// [`Requirement::Not`].
+    #[must_use]
+    #[allow(clippy::should_implement_trait)]
+    pub fn not(req: Requirement) -> Self {
+        Requirement::Not(Box::new(req))
+    }
+
+    fn validate(&self, permissions: &BTreeMap<String, Vec<String>>) -> Result<(), PolicyError> {
+        let names = |v: &[String]| {
+            if v.is_empty() {
+                Err(PolicyError::EmptyList)
+            } else if v.iter().any(String::is_empty) {
+                Err(PolicyError::EmptyName)
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Requirement::Role(r) if r.is_empty() => Err(PolicyError::EmptyName),
+            Requirement::AnyRole(v) | Requirement::AllRoles(v) => names(v),
+            Requirement::Permission(p) => {
+                if permissions.values().any(|ps| ps.contains(p)) {
+                    Ok(())
+                } else {
+                    Err(PolicyError::UnknownPermission(p.clone()))
+                }
+            }
+            Requirement::All(v) | Requirement::Any(v) => {
+                if v.is_empty() {
+                    return Err(PolicyError::EmptyList);
+                }
+                v.iter().try_for_each(|r| r.validate(permissions))
+            }
+            Requirement::Not(r) => r.validate(permissions),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Which requirement failed. Safe to log; [`Denial::description`] is safe to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The Postgres role (`role` claim) is not allowed (by default only `authenticated` is).
+    PostgresRole,
+    /// Anonymous users are not allowed by this policy.
+    Anonymous,
+    /// The token was issued to a third-party OAuth client (`client_id`) not allowed here.
+    OAuthClient,
+    /// A role requirement failed.
+    Role,
+    /// A permission requirement failed.
+    Permission,
+    /// MFA (`aal2`) is required.
+    Aal2,
+    /// A recent sign-in is required.
+    RecentSignIn,
+    /// A permanent (non-anonymous) account is required.
+    Permanent,
+    /// A `not` requirement failed (its inner requirement held).
+    Not,
+}
+
+/// A refusal: which requirement failed, mapping to 403 `insufficient_scope`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    failure: Failure,
+}
+
+impl Denial {
+    /// Which requirement failed.
+    #[must_use]
+    pub fn failure(&self) -> &Failure {
+        &self.failure
+    }
+
+    /// 403 Forbidden.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        StatusCode::FORBIDDEN
+    }
+
+    /// The RFC 6750 error code: `insufficient_scope`.
+    #[must_use]
+    pub fn error_code(&self) -> &'static str {
+        "insufficient_scope"
+    }
+
+    /// An `error_description` safe to show the client. Role and permission names are not
+    /// revealed.
+    #[must_use]
+    pub fn description(&self) -> &'static str {
+        match self.failure {
+            Failure::PostgresRole => "role not allowed",
+            Failure::Anonymous | Failure::Permanent => "permanent account required",
+            Failure::OAuthClient => "client not allowed",
+            Failure::Role | Failure::Permission | Failure::Not => "insufficient privileges",
+            Failure::Aal2 => "aal2 required",
+            Failure::RecentSignIn => "recent sign-in required",
+        }
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+impl std::error::Error for Denial {}
+
+/// The outcome of a policy check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Decision {
+    /// Every requirement holds.
+    Allow,
+    /// A requirement failed.
+    Deny(Denial),
+}
+
+impl Decision {
+    /// Whether access is allowed.
+    #[must_use]
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allow)
+    }
+
+    /// `Ok(())` or the denial.
+    ///
+    /// # Errors
+    ///
+    /// The [`Denial`] when access is refused.
+    pub fn into_result(self) -> Result<(), Denial> {
+        match self {
+            Decision::Allow => Ok(()),
+            Decision::Deny(d) => Err(d),
+        }
+    }
+}
+
+/// A policy: built once, checked against verified claims on every request.
+///
+/// Defaults, before any requirement: the Postgres role must be `authenticated` (others only
+/// through [`Policy::allow_postgres_roles`]), anonymous users are denied (unless
+/// [`Policy::allow_anonymous`]), and tokens of third-party OAuth clients (`client_id` present)
+/// are denied (unless [`Policy::allow_oauth_clients`]). `Send + Sync + Clone`, serde-compatible
+/// through [`PolicyConfig`].
+///
+/// # Examples
+///
+/// ```
+/// use supagate_policy::{Policy, Requirement};
+/// # use supagate_testkit::{TestKeys, TokenBuilder};
+/// # let keys = TestKeys::new();
+/// # let verifier = keys.verifier_at(TokenBuilder::DEFAULT_NOW);
+/// # let verify = |b: TokenBuilder| verifier.verify(&b.sign_es256(&keys)).unwrap();
+///
+/// // "Admin only"
+/// let admin_only = Policy::require(Requirement::role("admin"))?;
+/// // "MFA for billing"
+/// let billing = Policy::require(Requirement::all([Requirement::role("billing"), Requirement::Aal2]))?;
+/// // "Signed in, not anonymous" (the default policy)
+/// let signed_in = Policy::authenticated();
+///
+/// let admin = verify(TokenBuilder::new().claim("app_metadata", serde_json::json!({"role": "admin"})));
+/// let user = verify(TokenBuilder::new());
+/// let anonymous = verify(TokenBuilder::new().claim("is_anonymous", true));
+///
+/// assert!(admin_only.check(&admin).is_allowed());
+/// assert!(!admin_only.check(&user).is_allowed());
+/// assert!(signed_in.check(&user).is_allowed());
+/// let denial = signed_in.check(&anonymous).into_result().unwrap_err();
+/// assert_eq!(denial.status(), http::StatusCode::FORBIDDEN);
+/// assert_eq!(denial.description(), "permanent account required");
+/// assert_eq!(billing.check(&admin).into_result().unwrap_err().error_code(), "insufficient_scope");
+/// # Ok::<(), supagate_policy::PolicyError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    requirement: Option<Requirement>,
+    roles_from: RoleSource,
+    permissions: BTreeMap<String, Vec<String>>,
+    postgres_roles: Vec<String>,
+    allow_anonymous: bool,
+    oauth_clients: OAuthClients,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum OAuthClients {
+    None,
+    Listed(Vec<String>),
+    All,
+}
+
+impl Policy {
+    /// Any signed-in, permanent user with the `authenticated` Postgres role and no OAuth
+    /// client: the defaults with no further requirement.
+    #[must_use]
+    pub fn authenticated() -> Self {
+        Policy {
+            requirement: None,
+            roles_from: RoleSource::default(),
+            permissions: BTreeMap::new(),
+            postgres_roles: vec!["authenticated".to_owned()],
+            allow_anonymous: false,
+            oauth_clients: OAuthClients::None,
+        }
+    }
+
+    /// The defaults plus `requirement`.
+    ///
+    /// # Errors
+    ///
+    /// A [`PolicyError`] for empty names or lists, or a permission no role grants.
+    pub fn require(requirement: Requirement) -> Result<Self, PolicyError> {
+        Policy::authenticated().with_requirement(requirement)
+    }
+
+    /// Replaces the requirement.
+    ///
+    /// # Errors
+    ///
+    /// As [`Policy::require`].
+    pub fn with_requirement(mut self, requirement: Requirement) -> Result<Self, PolicyError> {
+        requirement.validate(&self.permissions)?;
+        self.requirement = Some(requirement);
+        Ok(self)
+    }
+
+    /// Where roles are read from. Default: [`RoleSource::AppMetadataRole`].
+    #[must_use]
+    pub fn roles_from(mut self, source: RoleSource) -> Self {
+        self.roles_from = source;
+        self
+    }
+
+    /// The role → permissions table used by [`Requirement::Permission`]. Set it before
+    /// requirements that name permissions. Default: empty.
+    #[must_use]
+    pub fn with_permissions<I, R, P, S>(mut self, table: I) -> Self
+    where
+        I: IntoIterator<Item = (R, P)>,
+        R: Into<String>,
+        P: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.permissions = table
+            .into_iter()
+            .map(|(r, ps)| (r.into(), ps.into_iter().map(Into::into).collect()))
+            .collect();
+        self
+    }
+
+    /// Postgres roles (`role` claim) allowed besides `authenticated`, for example
+    /// `service_role` on an internal route. Default: only `authenticated`.
+    #[must_use]
+    pub fn allow_postgres_roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.postgres_roles
+            .extend(roles.into_iter().map(Into::into));
+        self
+    }
+
+    /// Lets anonymous users (`is_anonymous: true`) through. Default: denied.
+    #[must_use]
+    pub fn allow_anonymous(mut self) -> Self {
+        self.allow_anonymous = true;
+        self
+    }
+
+    /// Lets tokens of these third-party OAuth clients (`client_id`) through. Default: none.
+    #[must_use]
+    pub fn allow_oauth_clients<I, S>(mut self, client_ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut list = match std::mem::replace(&mut self.oauth_clients, OAuthClients::None) {
+            OAuthClients::Listed(l) => l,
+            _ => Vec::new(),
+        };
+        list.extend(client_ids.into_iter().map(Into::into));
+        self.oauth_clients = OAuthClients::Listed(list);
+        self
+    }
+
+    /// Lets tokens of any third-party OAuth client through. Default: none.
+    #[must_use]
+    pub fn allow_any_oauth_client(mut self) -> Self {
+        self.oauth_clients = OAuthClients::All;
+        self
+    }
+
+    /// Checks verified claims, with the system clock for [`Requirement::RecentSignIn`].
+    pub fn check(&self, claims: &Claims) -> Decision {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.check_at(claims, now)
+    }
+
+    /// Checks verified claims at `now` (seconds since the epoch).
+    pub fn check_at(&self, claims: &Claims, now: i64) -> Decision {
+        let deny = |failure| Decision::Deny(Denial { failure });
+        let pg_ok = claims
+            .postgres_role
+            .as_deref()
+            .is_some_and(|r| self.postgres_roles.iter().any(|a| a == r));
+        if !pg_ok {
+            return deny(Failure::PostgresRole);
+        }
+        if claims.is_anonymous && !self.allow_anonymous {
+            return deny(Failure::Anonymous);
+        }
+        if let Some(client) = &claims.client_id {
+            let ok = match &self.oauth_clients {
+                OAuthClients::None => false,
+                OAuthClients::All => true,
+                OAuthClients::Listed(l) => l.iter().any(|c| c == client),
+            };
+            if !ok {
+                return deny(Failure::OAuthClient);
+            }
+        }
+        match &self.requirement {
+            None => Decision::Allow,
+            Some(r) => match self.eval(r, claims, now) {
+                Ok(()) => Decision::Allow,
+                Err(failure) => deny(failure),
+            },
+        }
+    }
+
+    #[inline]
+    fn has_role(&self, claims: &Claims, role: &str) -> bool {
+        self.roles_from.any_role(claims, |r| r == role)
+    }
+
+    fn eval(&self, r: &Requirement, claims: &Claims, now: i64) -> Result<(), Failure> {
+        let check = |ok: bool, f: Failure| if ok { Ok(()) } else { Err(f) };
+        match r {
+            Requirement::Role(role) => check(self.has_role(claims, role), Failure::Role),
+            Requirement::AnyRole(roles) => check(
+                roles.iter().any(|r| self.has_role(claims, r)),
+                Failure::Role,
+            ),
+            Requirement::AllRoles(roles) => check(
+                roles.iter().all(|r| self.has_role(claims, r)),
+                Failure::Role,
+            ),
+            Requirement::Permission(p) => {
+                let granted = self.roles_from.any_role(claims, |r| {
+                    self.permissions.get(r).is_some_and(|ps| ps.contains(p))
+                });
+                check(granted, Failure::Permission)
+            }
+            Requirement::Aal2 => check(claims.aal.is_some_and(|a| a >= Aal::Aal2), Failure::Aal2),
+            Requirement::RecentSignIn { max_age_secs } => {
+                let latest = claims.amr.iter().filter_map(|e| e.timestamp).max();
+                let max = i64::try_from(*max_age_secs).unwrap_or(i64::MAX);
+                check(
+                    latest.is_some_and(|t| t <= now && now.saturating_sub(t) <= max),
+                    Failure::RecentSignIn,
+                )
+            }
+            Requirement::Permanent => check(!claims.is_anonymous, Failure::Permanent),
+            Requirement::All(rs) => {
+                for r in rs {
+                    self.eval(r, claims, now)?;
+                }
+                Ok(())
+            }
+            Requirement::Any(rs) => {
+                let mut first = None;
+                for r in rs {
+                    match self.eval(r, claims, now) {
+                        Ok(()) => return Ok(()),
+                        Err(f) => {
+                            first.get_or_insert(f);
+                        }
+                    }
+                }
+                Err(first.unwrap_or(Failure::Role))
+            }
+            Requirement::Not(inner) => match self.eval(inner, claims, now) {
+                Ok(()) => Err(Failure::Not),
+                Err(_) => Ok(()),
+            },
+        }
+    }
+}
+
+/// A policy as configuration (serde): what [`Policy::from_config`] reads.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_policy::{Policy, PolicyConfig};
+///
+/// let cfg: PolicyConfig = serde_json::from_str(r#"{
+///     "require": {"permission": "invoices:write"},
+///     "roles_from": {"from": "app_metadata_roles"},
+///     "permissions": {"billing": ["invoices:read", "invoices:write"], "support": ["invoices:read"]}
+/// }"#)?;
+/// let policy = Policy::from_config(cfg)?;
+/// # let _ = policy;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PolicyConfig {
+    /// The requirement (none: signed-in users only).
+    #[serde(default)]
+    pub require: Option<Requirement>,
+    /// Where roles come from (default: `app_metadata.role`).
+    #[serde(default)]
+    pub roles_from: RoleSource,
+    /// Role → permissions.
+    #[serde(default)]
+    pub permissions: BTreeMap<String, Vec<String>>,
+    /// Postgres roles allowed besides `authenticated`.
+    #[serde(default)]
+    pub allow_postgres_roles: Vec<String>,
+    /// Allow anonymous users.
+    #[serde(default)]
+    pub allow_anonymous: bool,
+    /// Allowed OAuth client ids (`["*"]` for any).
+    #[serde(default)]
+    pub allow_oauth_clients: Vec<String>,
+}
+
+impl Policy {
+    /// Builds a policy from configuration, validating it.
+    ///
+    /// # Errors
+    ///
+    /// A [`PolicyError`] for a forbidden role source, empty names or lists, or unknown
+    /// permissions.
+    pub fn from_config(cfg: PolicyConfig) -> Result<Self, PolicyError> {
+        cfg.roles_from.validate()?;
+        let mut p = Policy::authenticated()
+            .roles_from(cfg.roles_from)
+            .with_permissions(cfg.permissions)
+            .allow_postgres_roles(cfg.allow_postgres_roles);
+        if cfg.allow_anonymous {
+            p = p.allow_anonymous();
+        }
+        if cfg.allow_oauth_clients.iter().any(|c| c == "*") {
+            p = p.allow_any_oauth_client();
+        } else if !cfg.allow_oauth_clients.is_empty() {
+            p = p.allow_oauth_clients(cfg.allow_oauth_clients);
+        }
+        match cfg.require {
+            Some(r) => p.with_requirement(r),
+            None => Ok(p),
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! Rows 55–60 of `../shared/SECURITY-CATALOG.md` §1 C, byte-exact comparison variants, wrong
+//! JSON types, combinator truth tables, the `@supabase/ssr` corpus tokens, and a property:
+//! decisions never depend on `user_metadata`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use supagate_jwt::Claims;
+use supagate_policy::{Failure, Policy, PolicyConfig, PolicyError, Requirement, RoleSource};
+
+const NOW: i64 = 1_798_761_600;
+
+fn claims_with(f: impl FnOnce(&mut Value)) -> Claims {
+    let mut v = json!({
+        "iss": "https://ref.supabase.co/auth/v1", "sub": "3f1c0f0e-6a8b-4b1e-9a57-0c2d8f5e7a11",
+        "aud": "authenticated", "exp": NOW + 3600, "iat": NOW, "email": "a@example.com", "phone": "",
+        "app_metadata": {"provider": "email", "providers": ["email"]}, "user_metadata": {},
+        "role": "authenticated", "aal": "aal1", "amr": [{"method": "password", "timestamp": NOW - 60}],
+        "session_id": "b1e0f2a4-7c3d-4e5f-8a9b-0c1d2e3f4a5b", "is_anonymous": false
+    });
+    f(&mut v);
+    serde_json::from_value(v).unwrap()
+}
+
+fn user() -> Claims {
+    claims_with(|_| {})
+}
+
+fn with_app_role(role: Value) -> Claims {
+    claims_with(|v| v["app_metadata"]["role"] = role)
+}
+
+fn failure(p: &Policy, c: &Claims) -> Option<Failure> {
+    p.check_at(c, NOW)
+        .into_result()
+        .err()
+        .map(|d| d.failure().clone())
+}
+
+#[test]
+fn row_55_postgres_role_must_be_authenticated_unless_allowed() {
+    let p = Policy::authenticated();
+    for role in ["anon", "service_role", "postgres", "Authenticated"] {
+        let c = claims_with(|v| v["role"] = json!(role));
+        assert_eq!(failure(&p, &c), Some(Failure::PostgresRole), "{role}");
+    }
+    let c = claims_with(|v| {
+        v.as_object_mut().unwrap().remove("role");
+    });
+    assert_eq!(failure(&p, &c), Some(Failure::PostgresRole));
+    let internal = Policy::authenticated().allow_postgres_roles(["service_role"]);
+    assert!(
+        internal
+            .check_at(&claims_with(|v| v["role"] = json!("service_role")), NOW)
+            .is_allowed()
+    );
+    // The Postgres role is never an app role.
+    let admin = Policy::require(Requirement::role("authenticated")).unwrap();
+    assert_eq!(failure(&admin, &user()), Some(Failure::Role));
+    assert!(matches!(
+        RoleSource::claim("role"),
+        Err(PolicyError::ForbiddenRoleSource { .. })
+    ));
+}
+
+#[test]
+fn row_56_anonymous_users_are_denied_unless_allowed() {
+    let anon = claims_with(|v| v["is_anonymous"] = json!(true));
+    let d = Policy::authenticated()
+        .check_at(&anon, NOW)
+        .into_result()
+        .unwrap_err();
+    assert_eq!(d.failure(), &Failure::Anonymous);
+    assert_eq!(d.status(), http::StatusCode::FORBIDDEN);
+    assert_eq!(d.error_code(), "insufficient_scope");
+    let open = Policy::authenticated().allow_anonymous();
+    assert!(open.check_at(&anon, NOW).is_allowed());
+    let permanent = open.with_requirement(Requirement::Permanent).unwrap();
+    assert_eq!(failure(&permanent, &anon), Some(Failure::Permanent));
+}
+
+#[test]
+fn row_57_user_metadata_never_grants_a_role() {
+    let p = Policy::require(Requirement::role("admin")).unwrap();
+    let c = claims_with(|v| {
+        v["user_metadata"] =
+            json!({"role": "admin", "roles": ["admin"], "app_metadata": {"role": "admin"}});
+    });
+    assert_eq!(failure(&p, &c), Some(Failure::Role));
+    for name in ["user_metadata", "role"] {
+        assert!(RoleSource::claim(name).is_err(), "{name}");
+    }
+    let cfg: Result<PolicyConfig, _> =
+        serde_json::from_value(json!({"roles_from": {"from": "user_metadata"}}));
+    assert!(cfg.is_err(), "no configuration can name user_metadata");
+    let cfg: PolicyConfig =
+        serde_json::from_value(json!({"roles_from": {"from": "claim", "name": "user_metadata"}}))
+            .unwrap();
+    assert!(Policy::from_config(cfg).is_err());
+}
+
+#[test]
+fn row_58_byte_exact_roles_and_wrong_types_deny() {
+    let p = Policy::require(Requirement::role("admin")).unwrap();
+    assert!(p.check_at(&with_app_role(json!("admin")), NOW).is_allowed());
+    for bad in [
+        json!("Admin"),
+        json!("ADMIN"),
+        json!(" admin"),
+        json!("admin "),
+        json!("аdmin"),
+        json!("admin\u{200b}"),
+        json!(["admin"]),
+        json!(1),
+        json!({"admin": true}),
+        json!(null),
+        json!(true),
+    ] {
+        assert_eq!(
+            failure(&p, &with_app_role(bad.clone())),
+            Some(Failure::Role),
+            "{bad}"
+        );
+    }
+    let many = Policy::require(Requirement::role("admin"))
+        .unwrap()
+        .roles_from(RoleSource::AppMetadataRoles);
+    let roles = |r: Value| claims_with(|v| v["app_metadata"]["roles"] = r);
+    assert!(
+        many.check_at(&roles(json!(["user", "admin"])), NOW)
+            .is_allowed()
+    );
+    for bad in [
+        json!("admin"),
+        json!(["admin", 1]),
+        json!([["admin"]]),
+        json!({"0": "admin"}),
+    ] {
+        assert_eq!(
+            failure(&many, &roles(bad.clone())),
+            Some(Failure::Role),
+            "{bad}"
+        );
+    }
+    let path = Policy::require(Requirement::role("owner"))
+        .unwrap()
+        .roles_from(RoleSource::app_metadata_path(["org", "role"]).unwrap());
+    assert!(
+        path.check_at(
+            &claims_with(|v| v["app_metadata"]["org"] = json!({"role": "owner"})),
+            NOW
+        )
+        .is_allowed()
+    );
+    assert_eq!(
+        failure(
+            &path,
+            &claims_with(|v| v["app_metadata"]["org"] = json!("owner"))
+        ),
+        Some(Failure::Role)
+    );
+    let hook = Policy::require(Requirement::role("editor"))
+        .unwrap()
+        .roles_from(RoleSource::claim("user_role").unwrap());
+    assert!(
+        hook.check_at(&claims_with(|v| v["user_role"] = json!("editor")), NOW)
+            .is_allowed()
+    );
+    assert_eq!(
+        failure(&hook, &claims_with(|v| v["user_role"] = json!(7))),
+        Some(Failure::Role)
+    );
+}
+
+#[test]
+fn row_59_aal2_required() {
+    let p = Policy::require(Requirement::Aal2).unwrap();
+    assert_eq!(failure(&p, &user()), Some(Failure::Aal2));
+    let d = p.check_at(&user(), NOW).into_result().unwrap_err();
+    assert_eq!(d.description(), "aal2 required");
+    assert_eq!(
+        failure(
+            &p,
+            &claims_with(|v| {
+                v.as_object_mut().unwrap().remove("aal");
+            })
+        ),
+        Some(Failure::Aal2)
+    );
+    assert!(
+        p.check_at(&claims_with(|v| v["aal"] = json!("aal2")), NOW)
+            .is_allowed()
+    );
+    let recent = Policy::require(Requirement::RecentSignIn { max_age_secs: 300 }).unwrap();
+    assert!(recent.check_at(&user(), NOW).is_allowed());
+    assert_eq!(failure(&recent, &user()), None);
+    assert_eq!(
+        recent
+            .check_at(&user(), NOW + 600)
+            .into_result()
+            .unwrap_err()
+            .failure(),
+        &Failure::RecentSignIn
+    );
+    let no_ts = claims_with(|v| v["amr"] = json!(["password"]));
+    assert_eq!(failure(&recent, &no_ts), Some(Failure::RecentSignIn));
+}
+
+#[test]
+fn row_60_oauth_client_tokens_denied_unless_allowed() {
+    let c = claims_with(|v| {
+        v["client_id"] = json!("cli-1");
+        v["scope"] = json!("openid");
+    });
+    assert_eq!(
+        failure(&Policy::authenticated(), &c),
+        Some(Failure::OAuthClient)
+    );
+    assert!(
+        Policy::authenticated()
+            .allow_oauth_clients(["cli-1"])
+            .check_at(&c, NOW)
+            .is_allowed()
+    );
+    assert_eq!(
+        failure(&Policy::authenticated().allow_oauth_clients(["cli-2"]), &c),
+        Some(Failure::OAuthClient)
+    );
+    assert!(
+        Policy::authenticated()
+            .allow_any_oauth_client()
+            .check_at(&c, NOW)
+            .is_allowed()
+    );
+}
+
+#[test]
+fn combinator_truth_tables() {
+    // a = role admin, b = aal2
+    let a = || Requirement::role("admin");
+    let b = || Requirement::Aal2;
+    for (admin, aal2) in [(false, false), (false, true), (true, false), (true, true)] {
+        let c = claims_with(|v| {
+            if admin {
+                v["app_metadata"]["role"] = json!("admin");
+            }
+            if aal2 {
+                v["aal"] = json!("aal2");
+            }
+        });
+        let ok = |r: Requirement| Policy::require(r).unwrap().check_at(&c, NOW).is_allowed();
+        assert_eq!(ok(Requirement::all([a(), b()])), admin && aal2);
+        assert_eq!(ok(Requirement::any([a(), b()])), admin || aal2);
+        assert_eq!(ok(Requirement::not(a())), !admin);
+        assert_eq!(
+            ok(Requirement::not(Requirement::all([a(), b()]))),
+            !(admin && aal2)
+        );
+        assert_eq!(
+            ok(Requirement::any([Requirement::not(a()), b()])),
+            !admin || aal2
+        );
+        assert_eq!(
+            ok(Requirement::AnyRole(vec!["x".into(), "admin".into()])),
+            admin
+        );
+        assert_eq!(ok(Requirement::AllRoles(vec!["admin".into()])), admin);
+    }
+    assert_eq!(
+        Policy::require(Requirement::All(vec![])),
+        Err(PolicyError::EmptyList)
+    );
+    assert_eq!(
+        Policy::require(Requirement::role("")),
+        Err(PolicyError::EmptyName)
+    );
+}
+
+#[test]
+fn permissions_through_the_role_table() {
+    let p = Policy::authenticated()
+        .roles_from(RoleSource::AppMetadataRoles)
+        .with_permissions([
+            ("billing", vec!["invoices:read", "invoices:write"]),
+            ("support", vec!["invoices:read"]),
+        ])
+        .with_requirement(Requirement::Permission("invoices:write".into()))
+        .unwrap();
+    let roles = |r: Value| claims_with(|v| v["app_metadata"]["roles"] = r);
+    assert!(p.check_at(&roles(json!(["billing"])), NOW).is_allowed());
+    assert_eq!(
+        failure(&p, &roles(json!(["support"]))),
+        Some(Failure::Permission)
+    );
+    assert_eq!(
+        failure(&p, &roles(json!(["invoices:write"]))),
+        Some(Failure::Permission)
+    );
+    assert_eq!(
+        Policy::authenticated().with_requirement(Requirement::Permission("nope".into())),
+        Err(PolicyError::UnknownPermission("nope".into()))
+    );
+}
+
+#[test]
+fn policies_are_plain_shareable_data() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<Policy>();
+    let cfg: PolicyConfig = serde_json::from_value(json!({
+        "require": {"all": [{"any_role": ["admin", "owner"]}, "aal2", {"not": "permanent"}]},
+        "allow_anonymous": true,
+        "allow_oauth_clients": ["*"]
+    }))
+    .unwrap();
+    let p = Policy::from_config(cfg).unwrap();
+    let c = claims_with(|v| {
+        v["app_metadata"]["role"] = json!("owner");
+        v["aal"] = json!("aal2");
+        v["is_anonymous"] = json!(true);
+        v["client_id"] = json!("x");
+    });
+    assert!(p.check_at(&c, NOW).is_allowed());
+}
+
+#[test]
+fn corpus_tokens() {
+    use supagate_jwt::{FixedClock, Hs256Secret, JwkSet, Verifier};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/vectors/supabase-ssr");
+    let read = |p: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(p)).unwrap()).unwrap()
+    };
+    let verifier = Verifier::from_supabase_url("https://abcdefghijklmnopqrst.supabase.co")
+        .hs256_secret(
+            Hs256Secret::new(read("keys/hs256.json")["secret"].as_str().unwrap()).unwrap(),
+        )
+        .jwk_set(
+            JwkSet::from_json(&std::fs::read_to_string(dir.join("keys/jwks.json")).unwrap())
+                .unwrap(),
+        )
+        .clock(FixedClock::new(
+            read("index.json")["reference_now_unix"].as_i64().unwrap(),
+        ))
+        .build()
+        .unwrap();
+    let signed_in = Policy::authenticated();
+    let admin = Policy::require(Requirement::role("admin")).unwrap();
+    let mfa = Policy::require(Requirement::Aal2).unwrap();
+    let mut seen_anonymous = false;
+    for entry in std::fs::read_dir(dir.join("cases")).unwrap() {
+        let case: Value =
+            serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+        let Some(token) = case["expected_access_token"].as_str() else {
+            continue;
+        };
+        let id = case["id"].as_str().unwrap();
+        let claims = verifier.verify(token).unwrap();
+        let now = claims.iat;
+        if claims.is_anonymous {
+            seen_anonymous = true;
+            assert_eq!(
+                failure_at(&signed_in, &claims, now),
+                Some(Failure::Anonymous),
+                "{id}"
+            );
+            assert!(
+                signed_in
+                    .clone()
+                    .allow_anonymous()
+                    .check_at(&claims, now)
+                    .is_allowed(),
+                "{id}"
+            );
+        } else {
+            assert!(signed_in.check_at(&claims, now).is_allowed(), "{id}");
+        }
+        // No corpus user has an app role or MFA.
+        assert!(!admin.check_at(&claims, now).is_allowed(), "{id}");
+        assert!(failure_at(&mfa, &claims, now).is_some(), "{id}");
+    }
+    assert!(
+        seen_anonymous,
+        "the corpus has an anonymous-user session (w11)"
+    );
+}
+
+fn failure_at(p: &Policy, c: &Claims, now: i64) -> Option<Failure> {
+    p.check_at(c, now)
+        .into_result()
+        .err()
+        .map(|d| d.failure().clone())
+}
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        "(admin|owner|billing|role|roles|[a-zA-Zа-я ]{0,8})".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            proptest::collection::btree_map(
+                "(role|roles|app_metadata|org|[a-z]{1,6})",
+                inner,
+                0..4
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn decisions_never_depend_on_user_metadata(meta in arb_json(), admin in any::<bool>(), aal2 in any::<bool>(), anon in any::<bool>()) {
+        let base = |m: Value| claims_with(|v| {
+            v["user_metadata"] = m;
+            if admin { v["app_metadata"]["role"] = json!("admin"); v["app_metadata"]["roles"] = json!(["admin"]); }
+            if aal2 { v["aal"] = json!("aal2"); }
+            v["is_anonymous"] = json!(anon);
+        });
+        let plain = base(json!({}));
+        let meta_obj = if meta.is_object() { meta } else { json!({"role": meta}) };
+        let edited = base(meta_obj);
+        let policies = [
+            Policy::authenticated(),
+            Policy::require(Requirement::role("admin")).unwrap(),
+            Policy::require(Requirement::role("admin")).unwrap().roles_from(RoleSource::AppMetadataRoles),
+            Policy::require(Requirement::any([Requirement::role("admin"), Requirement::Aal2])).unwrap(),
+            Policy::require(Requirement::not(Requirement::role("admin"))).unwrap().allow_anonymous(),
+            Policy::require(Requirement::role("admin")).unwrap().roles_from(RoleSource::app_metadata_path(["org", "role"]).unwrap()),
+        ];
+        for p in &policies {
+            prop_assert_eq!(p.check_at(&plain, NOW), p.check_at(&edited, NOW));
+        }
+    }
+}
