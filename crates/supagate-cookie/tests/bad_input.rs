@@ -437,3 +437,29 @@ fn sign_out_also_clears_the_legacy_pair() {
         ]
     );
 }
+
+#[test]
+fn row_85_tampered_session_fields_grant_nothing() {
+    // A victim's user id, a far-future expires_at and an admin role edited into the cookie:
+    // the reader hands back only the tokens (and the unverified expires_at, documented so);
+    // identity and roles come from the verified access token alone.
+    let tampered = SESSION
+        .replace(
+            r#""id":"u""#,
+            r#""id":"victim","app_metadata":{"role":"admin"}"#,
+        )
+        .replace("1798765140", "99999999999");
+    let s = read(&[&format!("{NAME}={}", b64(&tampered))])
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.access_token().expose(), "eyJ.a.b");
+    assert_eq!(s.expires_at(), Some(99_999_999_999));
+    assert!(s.has_user());
+}
+
+#[test]
+fn row_90_set_cookie_syntax_in_a_request_header_is_just_pairs() {
+    // `Cookie::parse` would read `a=1` and treat the rest as attributes; we read every pair.
+    let header = format!("a=1; {NAME}={}; Secure; HttpOnly", b64(SESSION));
+    assert!(read(&[&header]).unwrap().is_some());
+}
