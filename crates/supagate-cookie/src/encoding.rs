@@ -92,18 +92,19 @@ pub(crate) fn encode_value(json: &str, base64: bool) -> String {
     }
 }
 
-/// Decodes a joined value: `base64-` + base64url (trailing `=` tolerated), or raw text.
-pub(crate) fn decode_value(joined: &str) -> Result<String, CookieError> {
-    match joined.strip_prefix(BASE64_PREFIX) {
+/// Decodes a joined cookie value: `base64-` + base64url (trailing `=` tolerated), or raw
+/// text; the result must be UTF-8.
+pub(crate) fn decode_value(joined: Vec<u8>) -> Result<String, CookieError> {
+    let bytes = match joined.strip_prefix(BASE64_PREFIX.as_bytes()) {
         Some(b64) => {
-            let b64 = b64.trim_end_matches('=');
-            let bytes = URL_SAFE_NO_PAD
-                .decode(b64)
-                .map_err(|_| CookieError::BadEncoding)?;
-            String::from_utf8(bytes).map_err(|_| CookieError::BadEncoding)
+            let end = b64.iter().rposition(|b| *b != b'=').map_or(0, |p| p + 1);
+            URL_SAFE_NO_PAD
+                .decode(b64.get(..end).unwrap_or_default())
+                .map_err(|_| CookieError::BadEncoding)?
         }
-        None => Ok(joined.to_owned()),
-    }
+        None => joined,
+    };
+    String::from_utf8(bytes).map_err(|_| CookieError::BadEncoding)
 }
 
 /// `@supabase/ssr`'s `createChunks`: `None` when the value fits one cookie, otherwise the chunk

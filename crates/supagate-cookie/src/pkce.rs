@@ -73,8 +73,7 @@ fn verifier_suffix<'a>(key: &[u8], cookie: &'a [u8]) -> Option<&'a str> {
 }
 
 fn decode_json(value: &[u8]) -> Result<Value, CookieError> {
-    let text = std::str::from_utf8(value).map_err(|_| CookieError::BadEncoding)?;
-    let json = decode_value(text)?;
+    let json = decode_value(value.to_vec())?;
     if json.len() > 4096 {
         return Err(CookieError::BadJson);
     }
@@ -177,7 +176,7 @@ impl SessionWriter {
         }
         let mut out = Vec::new();
         for n in &names {
-            out.extend(self.deletion_of(n)?);
+            out.extend(self.deletion(n)?);
         }
         Ok(out)
     }

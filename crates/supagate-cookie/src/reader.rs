@@ -3,10 +3,7 @@
 use http::HeaderMap;
 use http::header::COOKIE;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-use crate::encoding::{BASE64_PREFIX, percent_decode};
+use crate::encoding::{BASE64_PREFIX, decode_value, percent_decode};
 use crate::error::CookieError;
 use crate::name::{CookieName, Slot};
 use crate::session::{DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_JSON_DEPTH, Session};
@@ -186,7 +183,7 @@ impl SessionReader {
                 joined
             }
         };
-        let json = decode_joined(joined)?;
+        let json = decode_value(joined)?;
         Session::from_json_owned(json, self.max_json_bytes, self.max_json_depth).map(Some)
     }
 }
@@ -236,20 +233,6 @@ fn append_cookie_value(out: &mut Vec<u8>, value: &[u8], base64: bool) -> Result<
         out.extend_from_slice(value);
     }
     Ok(())
-}
-
-/// The joined value: `base64-` + base64url (trailing `=` tolerated), or raw text; UTF-8.
-fn decode_joined(joined: Vec<u8>) -> Result<String, CookieError> {
-    let bytes = match joined.strip_prefix(BASE64_PREFIX.as_bytes()) {
-        Some(b64) => {
-            let end = b64.iter().rposition(|b| *b != b'=').map_or(0, |p| p + 1);
-            URL_SAFE_NO_PAD
-                .decode(b64.get(..end).unwrap_or_default())
-                .map_err(|_| CookieError::BadEncoding)?
-        }
-        None => joined,
-    };
-    String::from_utf8(bytes).map_err(|_| CookieError::BadEncoding)
 }
 
 /// `name=value` pairs of one `Cookie` field, split on `;`, optional whitespace trimmed. Pairs

