@@ -66,6 +66,6 @@ pub mod __private {
 pub use token::Token;
 pub use verifier::{
     Clock, DEFAULT_AUDIENCE, DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_LEN,
-    FixedClock, MAX_LEEWAY, MAX_MAX_LIFETIME, SystemClock, TOKEN_LEN_RANGE, Verifier,
+    FixedClock, MAX_LEEWAY, MAX_MAX_LIFETIME, SystemClock, TOKEN_LEN_RANGE, Verified, Verifier,
     VerifierBuilder,
 };

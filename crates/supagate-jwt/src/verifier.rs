@@ -18,6 +18,48 @@ use crate::keys::{
     Hs256Secret, JwkSet, KeySet, KeySource, PreparedHmac, RejectedKey, prepare_hmac,
 };
 
+/// A token that passed [`Verifier::verify_payload`]: its Supabase claims and its verified
+/// payload.
+///
+/// Cheap to clone (the payload is shared). `Debug` prints the claims, not the payload bytes.
+#[derive(Clone)]
+pub struct Verified {
+    claims: Claims,
+    payload: Arc<[u8]>,
+}
+
+impl Verified {
+    /// The Supabase claims.
+    #[must_use]
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+
+    /// The Supabase claims, by value.
+    #[must_use]
+    pub fn into_claims(self) -> Claims {
+        self.claims
+    }
+
+    /// Deserializes the verified payload into your own type. The registered claims were
+    /// already validated; this only reads.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MalformedClaims`] when the payload does not deserialize into `T`.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_slice(&self.payload).map_err(|_| Error::MalformedClaims)
+    }
+}
+
+impl fmt::Debug for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verified")
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Default leeway for `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 /// Largest leeway the builder accepts.
@@ -564,6 +606,46 @@ impl Verifier {
         let registered = claims::parse_registered(&payload)?;
         self.validate(&registered)?;
         serde_json::from_slice(&payload).map_err(|_| Error::MalformedClaims)
+    }
+
+    /// Verifies `token` like [`Verifier::verify`] and keeps the verified payload, so one
+    /// verification can serve both the Supabase [`Claims`] (for a role policy) and your own
+    /// claim type ([`Verified::deserialize`]). The framework adapters use it when a policy layer
+    /// runs before a handler that asks for its own type.
+    ///
+    /// # Errors
+    ///
+    /// As [`Verifier::verify`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_jwt::{FixedClock, Hs256Secret, Verifier};
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    ///
+    /// let verifier = Verifier::from_supabase_url(TestKeys::SUPABASE_URL)
+    ///     .hs256_secret(Hs256Secret::new(TestKeys::HS256_SECRET)?)
+    ///     .clock(FixedClock::new(TokenBuilder::DEFAULT_NOW))
+    ///     .build()?;
+    /// let token = TokenBuilder::new().sign_hs256(&TestKeys::new());
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Mine {
+    ///     sub: String,
+    /// }
+    ///
+    /// let verified = verifier.verify_payload(&token)?;
+    /// let mine: Mine = verified.deserialize()?;
+    /// assert_eq!(mine.sub, verified.claims().sub.to_string());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn verify_payload(&self, token: &str) -> Result<Verified, Error> {
+        let payload = self.verify_signature(token)?;
+        let claims = claims::parse_claims(&payload, |registered| self.validate(registered))?;
+        Ok(Verified {
+            claims,
+            payload: payload.into(),
+        })
     }
 
     /// Checks size, structure, header, key and signature; returns the decoded payload.

@@ -360,6 +360,62 @@ pub fn sign_raw_es256(header: &[u8], payload: &[u8], keys: &TestKeys) -> String 
     sign_input(&input, &keys.es256, Algorithm::ES256)
 }
 
+/// The refresh token in sessions made by [`session_json`].
+pub const TEST_REFRESH_TOKEN: &str = "testkitrefreshtoken0";
+
+/// A Supabase session as `@supabase/ssr` stores it (`access_token`, `token_type`,
+/// `expires_in`, `expires_at`, `refresh_token`, `user`), around `access_token`, expiring at
+/// `expires_at`. The user object is minimal.
+#[must_use]
+pub fn session_json(access_token: &str, expires_at: i64) -> String {
+    json!({
+        "access_token": access_token,
+        "token_type": "bearer",
+        "expires_in": 3600,
+        "expires_at": expires_at,
+        "refresh_token": TEST_REFRESH_TOKEN,
+        "user": {
+            "id": TokenBuilder::DEFAULT_SUB,
+            "aud": "authenticated",
+            "role": "authenticated",
+            "email": "user@example.com",
+        },
+    })
+    .to_string()
+}
+
+/// A `Cookie` header value carrying a session for `access_token`, written exactly as
+/// `@supabase/ssr` writes it for the project at `supabase_url` (`sb-<ref>-auth-token`,
+/// `base64-` encoded, chunked past 3180 bytes). `None` when the URL gives no cookie name.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_testkit::{TestKeys, TokenBuilder, session_cookie_header};
+///
+/// let token = TokenBuilder::new().sign_hs256(&TestKeys::new());
+/// let cookie = session_cookie_header(TestKeys::SUPABASE_URL, &token).unwrap();
+/// assert!(cookie.starts_with("sb-testkitprojectref00-auth-token=base64-"));
+/// ```
+#[must_use]
+pub fn session_cookie_header(supabase_url: &str, access_token: &str) -> Option<String> {
+    use supagate_cookie::{CookieName, CookieOptions, Session, SessionWriter};
+    let name = CookieName::from_supabase_url(supabase_url).ok()?;
+    let writer = SessionWriter::new(name, CookieOptions::default()).ok()?;
+    let session = Session::from_json(&session_json(
+        access_token,
+        TokenBuilder::DEFAULT_NOW + 3600,
+    ))
+    .ok()?;
+    let set = writer.set(&session, &http::HeaderMap::new()).ok()?;
+    let pairs: Vec<&str> = set
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .collect();
+    Some(pairs.join("; "))
+}
+
 fn sign_input(input: &str, key: &EncodingKey, alg: Algorithm) -> String {
     let sig = provider_sign(input.as_bytes(), key, alg).unwrap_or_default();
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))

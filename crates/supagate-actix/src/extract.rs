@@ -1,0 +1,185 @@
+//! The [`Claims`] and [`OptionalClaims`] extractors and their rejection.
+
+use std::fmt;
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use serde::de::DeserializeOwned;
+use supagate_auth::{AuthError, Authenticator, Rejection, RequestHeaders};
+use supagate_jwt::Verified;
+
+/// actix-web's header map, seen through [`RequestHeaders`].
+pub(crate) struct ActixHeaders<'a>(pub(crate) &'a header::HeaderMap);
+
+impl RequestHeaders for ActixHeaders<'_> {
+    fn authorization(&self) -> impl Iterator<Item = &[u8]> {
+        self.0.get_all(header::AUTHORIZATION).map(|v| v.as_bytes())
+    }
+
+    fn cookie(&self) -> impl Iterator<Item = &[u8]> {
+        self.0.get_all(header::COOKIE).map(|v| v.as_bytes())
+    }
+}
+
+/// The [`Authenticator`] registered with `App::app_data` (plain or in `web::Data`).
+pub(crate) fn authenticator(req: &HttpRequest) -> Option<Authenticator> {
+    req.app_data::<Authenticator>().cloned().or_else(|| {
+        req.app_data::<web::Data<Authenticator>>()
+            .map(|d| d.get_ref().clone())
+    })
+}
+
+/// The verified claims of the request's access token: Supabase's
+/// [`supagate_jwt::Claims`] by default, or your own `Deserialize` type.
+///
+/// The [`Authenticator`] comes from `App::app_data` (as is, or wrapped in `web::Data`); when
+/// none is registered the request gets a 500 and an error is logged. When the [`Require`]
+/// middleware already verified the token, its result is reused.
+///
+/// A request without a good token never reaches the handler: the client gets the RFC 6750
+/// refusal (401 without a token, 400 for a malformed `Authorization`, 401 `invalid_token` for a
+/// bad one, 503 while keys are unavailable). For routes that allow anonymous access use
+/// [`OptionalClaims`], **not** `Option<Claims>`: actix-web turns every extractor error into
+/// `None` for `Option<T>`, so a bad token would pass as anonymous.
+///
+/// [`Require`]: crate::Require
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::{App, web};
+/// use supagate_actix::{Authenticator, Claims};
+/// use supagate_jwt::{Hs256Secret, Verifier};
+///
+/// async fn me(Claims(claims): Claims) -> String {
+///     claims.sub.to_string()
+/// }
+///
+/// let verifier = Verifier::from_supabase_url("https://abcdefghijklmnopqrst.supabase.co")
+///     .hs256_secret(Hs256Secret::new("an-example-secret-of-at-least-32-bytes")?)
+///     .build()?;
+/// let auth = Authenticator::new(verifier);
+/// let app = App::new()
+///     .app_data(auth)
+///     .route("/me", web::get().to(me));
+/// # let _ = app;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Claims<T = supagate_jwt::Claims>(pub T);
+
+/// Like [`Claims`], for routes that allow anonymous access: `OptionalClaims(None)` without
+/// credentials, but a present and bad token is still refused.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_actix::OptionalClaims;
+///
+/// async fn greeting(OptionalClaims(claims): OptionalClaims) -> String {
+///     match claims {
+///         Some(c) => format!("hello {}", c.email.unwrap_or_default()),
+///         None => "hello stranger".to_owned(),
+///     }
+/// }
+/// # let _ = greeting;
+/// ```
+#[derive(Debug, Clone)]
+pub struct OptionalClaims<T = supagate_jwt::Claims>(pub Option<T>);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Claims<T> {
+    type Error = AuthRejection;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(extract(req).and_then(|(auth, t)| match t {
+            Some(t) => Ok(Claims(t)),
+            None => Err(AuthRejection::new(&auth, AuthError::MissingCredentials)),
+        }))
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for OptionalClaims<T> {
+    type Error = AuthRejection;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(extract(req).map(|(_, t)| OptionalClaims(t)))
+    }
+}
+
+fn extract<T: DeserializeOwned>(
+    req: &HttpRequest,
+) -> Result<(Authenticator, Option<T>), AuthRejection> {
+    let Some(auth) = authenticator(req) else {
+        return Err(AuthRejection(Rejection::without_authenticator(
+            AuthError::InvalidConfig {
+                what: "no supagate Authenticator registered with App::app_data",
+            },
+        )));
+    };
+    let result = match req.extensions().get::<Verified>() {
+        Some(verified) => verified
+            .deserialize::<T>()
+            .map(Some)
+            .map_err(AuthError::Token),
+        None => auth.authenticate_as::<T>(&ActixHeaders(req.headers())),
+    };
+    match result {
+        Ok(t) => Ok((auth, t)),
+        Err(e) => Err(AuthRejection::new(&auth, e)),
+    }
+}
+
+/// Why an extractor or the policy middleware refused the request: a [`Rejection`] that
+/// answers with its RFC 6750 refusal. Dereferences to the [`Rejection`] (`.error()`,
+/// `.refusal()`).
+///
+/// Its `Debug` shows the error (safe to log), never the token.
+#[derive(Debug)]
+pub struct AuthRejection(pub Rejection);
+
+impl AuthRejection {
+    /// The rejection of `error`, rendered by `auth` (its realm and body).
+    #[must_use]
+    pub fn new(auth: &Authenticator, error: AuthError) -> Self {
+        AuthRejection(auth.reject(error))
+    }
+}
+
+impl std::ops::Deref for AuthRejection {
+    type Target = Rejection;
+
+    fn deref(&self) -> &Rejection {
+        &self.0
+    }
+}
+
+impl fmt::Display for AuthRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl ResponseError for AuthRejection {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.refusal().status().as_u16())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status_code());
+        for (name, value) in self.0.refusal().headers() {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_str().as_bytes()),
+                HeaderValue::from_bytes(value.as_bytes()),
+            ) {
+                res.insert_header((n, v));
+            }
+        }
+        res.body(self.0.refusal().body().bytes().to_vec())
+    }
+}

@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod extract;
+mod middleware;
+
+pub use extract::{AuthRejection, Claims, OptionalClaims};
+pub use middleware::{Require, RequireMiddleware};
+pub use supagate_auth::{
+    AuthError, Authenticator, AuthenticatorBuilder, Refusal, RefusalBody, Rejection, TokenSource,
+};

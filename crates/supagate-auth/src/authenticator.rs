@@ -1,0 +1,436 @@
+//! The [`Authenticator`]: where a request's token comes from, and what happens when it is bad.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use http::HeaderMap;
+use http::header::{AUTHORIZATION, COOKIE};
+use serde::de::DeserializeOwned;
+use supagate_cookie::SessionReader;
+use supagate_jwt::{Verified, Verifier};
+use supagate_policy::Policy;
+
+use crate::bearer::bearer_token;
+use crate::error::AuthError;
+use crate::refusal::{Refusal, RefusalBody, Rejection};
+
+/// The realm used in `WWW-Authenticate` unless configured.
+pub const DEFAULT_REALM: &str = "supagate";
+
+/// The `Retry-After` seconds sent with a 503 while signing keys are unavailable, unless
+/// configured.
+pub const DEFAULT_RETRY_AFTER_SECS: u32 = 30;
+
+/// Read access to a request's `Authorization` and `Cookie` fields, whatever the framework's
+/// header type. Implemented for [`http::HeaderMap`]; the actix adapter implements it for its
+/// own map.
+pub trait RequestHeaders {
+    /// Every `Authorization` field value, in order.
+    fn authorization(&self) -> impl Iterator<Item = &[u8]>;
+    /// Every `Cookie` field value, in order.
+    fn cookie(&self) -> impl Iterator<Item = &[u8]>;
+}
+
+impl RequestHeaders for HeaderMap {
+    fn authorization(&self) -> impl Iterator<Item = &[u8]> {
+        self.get_all(AUTHORIZATION).iter().map(|v| v.as_bytes())
+    }
+
+    fn cookie(&self) -> impl Iterator<Item = &[u8]> {
+        self.get_all(COOKIE).iter().map(|v| v.as_bytes())
+    }
+}
+
+/// Where the access token comes from.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_auth::TokenSource;
+/// use supagate_cookie::{CookieName, SessionReader};
+///
+/// let reader = SessionReader::new(CookieName::from_supabase_url("https://abcd.supabase.co")?);
+/// let from_cookie = TokenSource::SessionCookie(reader);
+/// # let _ = from_cookie;
+/// # Ok::<(), supagate_cookie::CookieError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum TokenSource {
+    /// `Authorization: Bearer <token>` (the default). Cookies are ignored.
+    #[default]
+    AuthorizationHeader,
+    /// The Supabase session cookie (`sb-<ref>-auth-token`, chunked or not), read with
+    /// `supagate-cookie`. Any `Authorization` field is ignored: on a cookie route a client-sent
+    /// header is never trusted.
+    SessionCookie(SessionReader),
+    /// Either, but not both: a request with a bearer token *and* a session cookie is
+    /// `invalid_request` (RFC 6750 §2: one method per request).
+    AuthorizationHeaderOrSessionCookie(SessionReader),
+}
+
+type BodyFn = dyn Fn(&AuthError) -> RefusalBody + Send + Sync;
+
+struct Inner {
+    verifier: Verifier,
+    source: TokenSource,
+    realm: String,
+    retry_after_secs: u32,
+    body: Option<Box<BodyFn>>,
+}
+
+/// Authenticates requests: finds the token (header or session cookie), verifies it, optionally
+/// checks a [`Policy`], and turns every failure into a correct RFC 6750 [`Refusal`].
+///
+/// This is the framework-free core of the axum and actix-web adapters, so both behave
+/// identically. Build it once; it is `Clone` (an `Arc` inside), `Send` and `Sync`.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_auth::{AuthError, Authenticator};
+/// use supagate_jwt::{FixedClock, Hs256Secret, Verifier};
+/// use supagate_testkit::{TestKeys, TokenBuilder};
+///
+/// let verifier = Verifier::from_supabase_url(TestKeys::SUPABASE_URL)
+///     .hs256_secret(Hs256Secret::new(TestKeys::HS256_SECRET)?)
+///     .clock(FixedClock::new(TokenBuilder::DEFAULT_NOW))
+///     .build()?;
+/// let auth = Authenticator::new(verifier);
+///
+/// let token = TokenBuilder::new().sign_hs256(&TestKeys::new());
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("authorization", format!("Bearer {token}").parse()?);
+/// let claims = auth.authenticate(&headers)?;
+/// assert_eq!(claims.sub.to_string(), TokenBuilder::DEFAULT_SUB);
+///
+/// let err = auth.authenticate(&http::HeaderMap::new()).unwrap_err();
+/// assert_eq!(err, AuthError::MissingCredentials);
+/// assert_eq!(auth.refusal(&err).www_authenticate().unwrap(), r#"Bearer realm="supagate""#);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("verifier", &self.inner.verifier)
+            .field("source", &self.inner.source)
+            .field("realm", &self.inner.realm)
+            .field("retry_after_secs", &self.inner.retry_after_secs)
+            .field("custom_body", &self.inner.body.is_some())
+            .finish()
+    }
+}
+
+impl From<Verifier> for Authenticator {
+    fn from(verifier: Verifier) -> Self {
+        Authenticator::new(verifier)
+    }
+}
+
+impl Authenticator {
+    /// Bearer tokens from the `Authorization` header, realm [`DEFAULT_REALM`], default JSON
+    /// bodies.
+    #[must_use]
+    pub fn new(verifier: Verifier) -> Self {
+        Authenticator {
+            inner: Arc::new(Inner {
+                verifier,
+                source: TokenSource::AuthorizationHeader,
+                realm: DEFAULT_REALM.to_owned(),
+                retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
+                body: None,
+            }),
+        }
+    }
+
+    /// A builder, to choose the token source, realm and refusal body.
+    pub fn builder(verifier: Verifier) -> AuthenticatorBuilder {
+        AuthenticatorBuilder {
+            verifier,
+            source: TokenSource::AuthorizationHeader,
+            realm: DEFAULT_REALM.to_owned(),
+            retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
+            body: None,
+        }
+    }
+
+    /// The verifier.
+    #[must_use]
+    pub fn verifier(&self) -> &Verifier {
+        &self.inner.verifier
+    }
+
+    /// The token source.
+    #[must_use]
+    pub fn source(&self) -> &TokenSource {
+        &self.inner.source
+    }
+
+    /// Verifies the request's token and returns its Supabase claims.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::MissingCredentials`] when the request carries none, otherwise why its
+    /// credentials were refused.
+    pub fn authenticate(
+        &self,
+        headers: &impl RequestHeaders,
+    ) -> Result<supagate_jwt::Claims, AuthError> {
+        self.authenticate_optional(headers)?
+            .ok_or(AuthError::MissingCredentials)
+    }
+
+    /// Like [`Authenticator::authenticate`], into your own claim type (the registered claims
+    /// are validated first, as for [`Verifier::verify_as`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Authenticator::authenticate`].
+    pub fn authenticate_as<T: DeserializeOwned>(
+        &self,
+        headers: &impl RequestHeaders,
+    ) -> Result<Option<T>, AuthError> {
+        self.with_token(headers, |v, t| v.verify_as::<T>(t))
+    }
+
+    /// `Ok(None)` when the request carries no credentials (anonymous access), the claims when
+    /// it carries good ones, and an error when it carries bad ones.
+    ///
+    /// # Errors
+    ///
+    /// Why the credentials were refused (never [`AuthError::MissingCredentials`]).
+    pub fn authenticate_optional(
+        &self,
+        headers: &impl RequestHeaders,
+    ) -> Result<Option<supagate_jwt::Claims>, AuthError> {
+        self.with_token(headers, Verifier::verify)
+    }
+
+    /// Verifies the request's token keeping its payload ([`Verified`]), for middleware that
+    /// checks a policy and hands the claims on to a handler. `Ok(None)` without credentials.
+    ///
+    /// # Errors
+    ///
+    /// As [`Authenticator::authenticate_optional`].
+    pub fn authenticate_verified(
+        &self,
+        headers: &impl RequestHeaders,
+    ) -> Result<Option<Verified>, AuthError> {
+        self.with_token(headers, Verifier::verify_payload)
+    }
+
+    /// Authenticates the request and checks `policy` against its claims.
+    ///
+    /// # Errors
+    ///
+    /// As [`Authenticator::authenticate`], and [`AuthError::Forbidden`] when the policy refuses.
+    pub fn authorize(
+        &self,
+        headers: &impl RequestHeaders,
+        policy: &Policy,
+    ) -> Result<Verified, AuthError> {
+        let verified = self
+            .authenticate_verified(headers)?
+            .ok_or(AuthError::MissingCredentials)?;
+        policy.check(verified.claims()).into_result()?;
+        Ok(verified)
+    }
+
+    /// The refusal for `err`: status, `WWW-Authenticate` (with this realm), `Retry-After` on
+    /// 503, and the configured body. Emits a `tracing` event (target `supagate`) with the
+    /// reason code and status, never the token.
+    #[must_use]
+    pub fn refusal(&self, err: &AuthError) -> Refusal {
+        log_refusal(err);
+        let body = match &self.inner.body {
+            Some(f) => f(err),
+            None => RefusalBody::default_for(err),
+        };
+        Refusal::new(err, &self.inner.realm, self.inner.retry_after_secs, body)
+    }
+
+    /// [`Authenticator::refusal`] together with the error, for a framework rejection type.
+    #[must_use]
+    pub fn reject(&self, err: AuthError) -> Rejection {
+        let refusal = self.refusal(&err);
+        Rejection::new(err, refusal)
+    }
+
+    fn with_token<H, R, F>(&self, headers: &H, verify: F) -> Result<Option<R>, AuthError>
+    where
+        H: RequestHeaders,
+        F: FnOnce(&Verifier, &str) -> Result<R, supagate_jwt::Error>,
+    {
+        let verifier = &self.inner.verifier;
+        match &self.inner.source {
+            TokenSource::AuthorizationHeader => match bearer_token(headers.authorization())? {
+                Some(token) => Ok(Some(verify(verifier, token)?)),
+                None => Ok(None),
+            },
+            TokenSource::SessionCookie(reader) => match read_session(reader, headers)? {
+                Some(session) => Ok(Some(verify(verifier, session.access_token().expose())?)),
+                None => Ok(None),
+            },
+            TokenSource::AuthorizationHeaderOrSessionCookie(reader) => {
+                let bearer = bearer_token(headers.authorization())?;
+                let session = read_session(reader, headers)?;
+                match (bearer, session) {
+                    (Some(_), Some(_)) => Err(AuthError::InvalidRequest {
+                        reason: "token in both header and cookie",
+                    }),
+                    (Some(token), None) => Ok(Some(verify(verifier, token)?)),
+                    (None, Some(session)) => {
+                        Ok(Some(verify(verifier, session.access_token().expose())?))
+                    }
+                    (None, None) => Ok(None),
+                }
+            }
+        }
+    }
+}
+
+fn read_session(
+    reader: &SessionReader,
+    headers: &impl RequestHeaders,
+) -> Result<Option<supagate_cookie::Session>, AuthError> {
+    let fields: Vec<&[u8]> = headers.cookie().collect();
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    Ok(reader.read_fields(&fields)?)
+}
+
+pub(crate) fn log_refusal(err: &AuthError) {
+    static UNSUPPORTED_ALG_WARNED: AtomicBool = AtomicBool::new(false);
+    let status = err.status().as_u16();
+    let reason = err.reason();
+    match err {
+        AuthError::MissingCredentials => {
+            tracing::trace!(target: "supagate", status, reason, "request refused");
+        }
+        AuthError::InvalidConfig { what } => {
+            tracing::error!(target: "supagate", status, reason, what, "request refused");
+        }
+        AuthError::Token(supagate_jwt::Error::KeysUnavailable) => {
+            tracing::warn!(target: "supagate", status, reason, "request refused");
+        }
+        AuthError::Token(supagate_jwt::Error::UnsupportedAlg)
+            if !UNSUPPORTED_ALG_WARNED.swap(true, Ordering::Relaxed) =>
+        {
+            tracing::warn!(
+                target: "supagate",
+                status,
+                reason,
+                "a token used a JOSE algorithm supagate does not implement (such as ES512); \
+                 it was refused (logged once)"
+            );
+        }
+        _ => tracing::debug!(target: "supagate", status, reason, "request refused"),
+    }
+}
+
+/// Builds an [`Authenticator`]. Every setter documents its default.
+#[must_use]
+pub struct AuthenticatorBuilder {
+    verifier: Verifier,
+    source: TokenSource,
+    realm: String,
+    retry_after_secs: u32,
+    body: Option<Box<BodyFn>>,
+}
+
+impl fmt::Debug for AuthenticatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticatorBuilder")
+            .field("source", &self.source)
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthenticatorBuilder {
+    /// Where the token comes from. Default: [`TokenSource::AuthorizationHeader`].
+    pub fn token_source(mut self, source: TokenSource) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// Shorthand for `token_source(TokenSource::SessionCookie(reader))`.
+    pub fn session_cookie(self, reader: SessionReader) -> Self {
+        self.token_source(TokenSource::SessionCookie(reader))
+    }
+
+    /// The `realm` of the `WWW-Authenticate` challenge. Default: [`DEFAULT_REALM`]. Visible
+    /// ASCII without `"` or `\`, checked by [`AuthenticatorBuilder::build`].
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// The `Retry-After` seconds on 503 (signing keys unavailable). Default:
+    /// [`DEFAULT_RETRY_AFTER_SECS`].
+    pub fn retry_after_secs(mut self, secs: u32) -> Self {
+        self.retry_after_secs = secs;
+        self
+    }
+
+    /// Replaces the body of every refusal. The status, `WWW-Authenticate` and `Retry-After`
+    /// still come from the error. Default: [`RefusalBody::default_for`].
+    ///
+    /// ```
+    /// # use supagate_auth::{Authenticator, RefusalBody};
+    /// # use supagate_jwt::{Hs256Secret, Verifier};
+    /// # let verifier = Verifier::builder()
+    /// #     .hs256_secret(Hs256Secret::new("an-example-secret-of-at-least-32-bytes")?)
+    /// #     .build()?;
+    /// let auth = Authenticator::builder(verifier)
+    ///     .error_body(|err| RefusalBody::json(&serde_json::json!({
+    ///         "code": err.status().as_u16(),
+    ///         "message": err.description(),
+    ///     })))
+    ///     .build()?;
+    /// # let _ = auth;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn error_body<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&AuthError) -> RefusalBody + Send + Sync + 'static,
+    {
+        self.body = Some(Box::new(f));
+        self
+    }
+
+    /// Builds the authenticator.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::InvalidConfig`] for an empty realm or one with characters that cannot
+    /// appear in a quoted string.
+    pub fn build(self) -> Result<Authenticator, AuthError> {
+        let realm_ok = !self.realm.is_empty()
+            && self
+                .realm
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+        if !realm_ok {
+            return Err(AuthError::InvalidConfig {
+                what: "realm must be non-empty visible ascii without quotes or backslashes",
+            });
+        }
+        Ok(Authenticator {
+            inner: Arc::new(Inner {
+                verifier: self.verifier,
+                source: self.source,
+                realm: self.realm,
+                retry_after_secs: self.retry_after_secs,
+                body: self.body,
+            }),
+        })
+    }
+}

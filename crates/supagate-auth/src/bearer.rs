@@ -1,0 +1,130 @@
+//! The `Authorization: Bearer` field (RFC 6750 §2.1, RFC 9110 §11.6.2).
+
+use crate::error::AuthError;
+
+/// Reads the bearer token from every `Authorization` field value of a request.
+///
+/// `Ok(None)` when there is no field, or one with another scheme (`Basic`, `Token`): the
+/// request carries no bearer credentials. The scheme is case-insensitive. Several fields,
+/// several credentials in one field, bytes outside visible ASCII and an empty token are
+/// `invalid_request`; characters outside RFC 6750's `b64token` are `invalid_token`.
+pub(crate) fn bearer_token<'a, I>(mut values: I) -> Result<Option<&'a str>, AuthError>
+where
+    I: Iterator<Item = &'a [u8]>,
+{
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::InvalidRequest {
+            reason: "several authorization fields",
+        });
+    }
+    if first
+        .iter()
+        .any(|&b| b != b'\t' && !(0x20..0x7f).contains(&b))
+    {
+        return Err(AuthError::InvalidRequest {
+            reason: "malformed authorization header",
+        });
+    }
+    let Ok(value) = std::str::from_utf8(first) else {
+        return Err(AuthError::InvalidRequest {
+            reason: "malformed authorization header",
+        });
+    };
+    let value = value.trim_matches([' ', '\t']);
+    if value.contains(',') {
+        return Err(AuthError::InvalidRequest {
+            reason: "several credentials in one authorization field",
+        });
+    }
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim_start_matches(' ');
+    if token.is_empty() {
+        return Err(AuthError::InvalidRequest {
+            reason: "empty bearer token",
+        });
+    }
+    if !is_b64token(token) {
+        return Err(AuthError::Token(supagate_jwt::Error::Malformed));
+    }
+    Ok(Some(token))
+}
+
+/// RFC 6750 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(fields: &[&str]) -> Result<Option<String>, AuthError> {
+        bearer_token(fields.iter().map(|f| f.as_bytes())).map(|t| t.map(str::to_owned))
+    }
+
+    #[test]
+    fn accepted_forms() {
+        for f in [
+            "Bearer a.b.c",
+            "bearer a.b.c",
+            "BEARER a.b.c",
+            "Bearer   a.b.c",
+            " Bearer a.b.c \t",
+        ] {
+            assert_eq!(parse(&[f]).unwrap().as_deref(), Some("a.b.c"), "{f:?}");
+        }
+        assert_eq!(parse(&["Bearer abc=="]).unwrap().as_deref(), Some("abc=="));
+    }
+
+    #[test]
+    fn no_credentials() {
+        assert_eq!(parse(&[]).unwrap(), None);
+        assert_eq!(parse(&["Basic dXNlcjpwYXNz"]).unwrap(), None);
+        assert_eq!(parse(&["Token abc"]).unwrap(), None);
+        assert_eq!(parse(&["Bearerx abc"]).unwrap(), None);
+    }
+
+    #[test]
+    fn invalid_request() {
+        for fields in [
+            &["Bearer a", "Bearer b"][..],
+            &["Bearer a, Bearer b"],
+            &["Bearer"],
+            &["Bearer    "],
+            &["Bearer a\u{e9}"],
+            &["Bearer a\u{0}b"],
+        ] {
+            let err = parse(fields).unwrap_err();
+            assert_eq!(err.status().as_u16(), 400, "{fields:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_token_chars() {
+        for f in [
+            "Bearer a b",
+            "Bearer a\tb",
+            "Bearer a;b",
+            "Bearer ===",
+            "Bearer a=b",
+            "Bearer \"a\"",
+        ] {
+            let err = parse(&[f]).unwrap_err();
+            assert_eq!(
+                err,
+                AuthError::Token(supagate_jwt::Error::Malformed),
+                "{f:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! [`AuthError`]: why a request was refused.
+
+use http::StatusCode;
+use supagate_cookie::CookieError;
+use supagate_policy::{Denial, Failure};
+
+/// Why a request was refused, whichever way its credentials came.
+///
+/// Each variant maps to an HTTP status ([`AuthError::status`]) and, where RFC 6750 defines one,
+/// a `WWW-Authenticate` error code ([`AuthError::error_code`]):
+///
+/// | variant | status | `error` |
+/// |---|---|---|
+/// | [`MissingCredentials`](AuthError::MissingCredentials) | 401 | none (a bare challenge) |
+/// | [`InvalidRequest`](AuthError::InvalidRequest) | 400 | `invalid_request` |
+/// | [`Token`](AuthError::Token) | 401 (503 while keys are unavailable) | `invalid_token` |
+/// | [`Session`](AuthError::Session) | 401 (431 when oversized) | `invalid_token` |
+/// | [`Forbidden`](AuthError::Forbidden) | 403 | `insufficient_scope` |
+/// | [`InvalidConfig`](AuthError::InvalidConfig) | 500 | none |
+///
+/// Messages and descriptions never contain a token, a cookie value or a claim value.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_auth::AuthError;
+///
+/// let err = AuthError::Token(supagate_jwt::Error::Expired);
+/// assert_eq!(err.status(), http::StatusCode::UNAUTHORIZED);
+/// assert_eq!(err.error_code(), Some("invalid_token"));
+/// assert_eq!(err.description(), "token expired");
+/// assert_eq!(err.reason(), "expired");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No credentials: no `Authorization` field (or one with another scheme, such as `Basic`),
+    /// and no session cookie where cookies are a source.
+    #[error("no credentials")]
+    MissingCredentials,
+    /// The credentials are malformed at the HTTP level: several `Authorization` fields, several
+    /// credentials in one, an empty bearer token, bytes outside visible ASCII, or a token in
+    /// both the header and the session cookie.
+    #[error("invalid request: {reason}")]
+    InvalidRequest {
+        /// What was wrong, a short lowercase phrase that is safe to show.
+        reason: &'static str,
+    },
+    /// The token was refused by the verifier.
+    #[error("token refused: {0}")]
+    Token(#[source] supagate_jwt::Error),
+    /// The session cookie could not be read.
+    #[error("session cookie refused: {0}")]
+    Session(#[source] CookieError),
+    /// The token is valid but the policy refuses it.
+    #[error("forbidden: {0}")]
+    Forbidden(#[source] Denial),
+    /// The server is misconfigured (for example, no authenticator registered with the
+    /// framework). Never the client's fault; details only in logs.
+    #[error("authentication is misconfigured: {what}")]
+    InvalidConfig {
+        /// What is wrong.
+        what: &'static str,
+    },
+}
+
+impl From<supagate_jwt::Error> for AuthError {
+    fn from(e: supagate_jwt::Error) -> Self {
+        AuthError::Token(e)
+    }
+}
+
+impl From<CookieError> for AuthError {
+    fn from(e: CookieError) -> Self {
+        AuthError::Session(e)
+    }
+}
+
+impl From<Denial> for AuthError {
+    fn from(d: Denial) -> Self {
+        AuthError::Forbidden(d)
+    }
+}
+
+impl AuthError {
+    /// The HTTP status to answer with.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AuthError::MissingCredentials => StatusCode::UNAUTHORIZED,
+            AuthError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            AuthError::Token(e) => e.status(),
+            AuthError::Session(e) => e.status(),
+            AuthError::Forbidden(d) => d.status(),
+            AuthError::InvalidConfig { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The RFC 6750 `error` code for the `WWW-Authenticate` challenge, or `None` when the
+    /// challenge carries no code (missing credentials) or there is no challenge at all (431,
+    /// 500, 503).
+    #[must_use]
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self {
+            AuthError::MissingCredentials | AuthError::InvalidConfig { .. } => None,
+            AuthError::InvalidRequest { .. } => Some("invalid_request"),
+            AuthError::Token(e) => e.error_code(),
+            AuthError::Session(e) => e.error_code(),
+            AuthError::Forbidden(d) => Some(d.error_code()),
+        }
+    }
+
+    /// Whether the response carries a `WWW-Authenticate: Bearer` challenge: every 400, 401 and
+    /// 403 does; 431, 500 and 503 do not.
+    #[must_use]
+    pub fn has_challenge(&self) -> bool {
+        matches!(
+            self.status(),
+            StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        )
+    }
+
+    /// A short description that is safe to send to the client (`error_description`).
+    #[must_use]
+    pub fn description(&self) -> &'static str {
+        match self {
+            AuthError::MissingCredentials => "authentication required",
+            AuthError::InvalidRequest { reason } => reason,
+            AuthError::Token(e) => e.description(),
+            AuthError::Session(CookieError::TooLarge) => "cookie header too large",
+            AuthError::Session(_) => "invalid session",
+            AuthError::Forbidden(d) => d.description(),
+            AuthError::InvalidConfig { .. } => "internal server error",
+        }
+    }
+
+    /// A stable, machine-readable reason code for logs and metrics.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::MissingCredentials => "missing_credentials",
+            AuthError::InvalidRequest { .. } => "invalid_request",
+            AuthError::Token(e) => e.reason(),
+            AuthError::Session(e) => match e {
+                CookieError::TooLarge => "session_too_large",
+                CookieError::TooManyChunks => "session_too_many_chunks",
+                CookieError::Ambiguous => "session_ambiguous",
+                CookieError::BadEncoding => "session_bad_encoding",
+                CookieError::BadJson => "session_bad_json",
+                CookieError::NotASession => "session_not_a_session",
+                _ => "session_invalid",
+            },
+            AuthError::Forbidden(d) => match d.failure() {
+                Failure::PostgresRole => "forbidden_postgres_role",
+                Failure::Anonymous => "forbidden_anonymous",
+                Failure::OAuthClient => "forbidden_oauth_client",
+                Failure::Role => "forbidden_role",
+                Failure::Permission => "forbidden_permission",
+                Failure::Aal2 => "forbidden_aal2",
+                Failure::RecentSignIn => "forbidden_recent_sign_in",
+                Failure::Permanent => "forbidden_permanent",
+                _ => "forbidden",
+            },
+            AuthError::InvalidConfig { .. } => "invalid_config",
+        }
+    }
+
+    /// The `error` member of the default JSON body: the RFC 6750 code where there is one,
+    /// otherwise a code for the status (`unauthorized`, `temporarily_unavailable`,
+    /// `request_header_fields_too_large`, `server_error`).
+    #[must_use]
+    pub fn body_code(&self) -> &'static str {
+        if let Some(code) = self.error_code() {
+            return code;
+        }
+        match self.status() {
+            StatusCode::UNAUTHORIZED => "unauthorized",
+            StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "request_header_fields_too_large",
+            _ => "server_error",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapping() {
+        let cases: Vec<(AuthError, u16, Option<&str>, bool)> = vec![
+            (AuthError::MissingCredentials, 401, None, true),
+            (
+                AuthError::InvalidRequest { reason: "x" },
+                400,
+                Some("invalid_request"),
+                true,
+            ),
+            (
+                AuthError::Token(supagate_jwt::Error::BadSignature),
+                401,
+                Some("invalid_token"),
+                true,
+            ),
+            (
+                AuthError::Token(supagate_jwt::Error::KeysUnavailable),
+                503,
+                None,
+                false,
+            ),
+            (AuthError::Session(CookieError::TooLarge), 431, None, false),
+            (
+                AuthError::Session(CookieError::Ambiguous),
+                401,
+                Some("invalid_token"),
+                true,
+            ),
+            (AuthError::InvalidConfig { what: "x" }, 500, None, false),
+        ];
+        for (e, status, code, challenge) in cases {
+            assert_eq!(e.status().as_u16(), status, "{e}");
+            assert_eq!(e.error_code(), code, "{e}");
+            assert_eq!(e.has_challenge(), challenge, "{e}");
+        }
+    }
+}

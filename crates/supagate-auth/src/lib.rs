@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod authenticator;
+mod bearer;
+mod error;
+mod refusal;
+
+pub use authenticator::{
+    Authenticator, AuthenticatorBuilder, DEFAULT_REALM, DEFAULT_RETRY_AFTER_SECS, RequestHeaders,
+    TokenSource,
+};
+pub use error::AuthError;
+pub use refusal::{Refusal, RefusalBody, Rejection};

@@ -1,0 +1,160 @@
+//! The [`Claims`] extractor and its rejection.
+
+use std::fmt;
+
+use axum_core::body::Body;
+use axum_core::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
+use axum_core::response::{IntoResponse, Response};
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+use supagate_auth::{AuthError, Authenticator, Refusal, Rejection};
+use supagate_jwt::Verified;
+
+/// The verified claims of the request's access token: Supabase's
+/// [`supagate_jwt::Claims`] by default, or your own `Deserialize` type.
+///
+/// The [`Authenticator`] comes from router state through [`FromRef`] (the state can be the
+/// authenticator itself, or a struct with `#[derive(FromRef)]`). When a [`RequireLayer`]
+/// already verified the token, its result is reused and nothing is verified twice.
+///
+/// - `Claims<T>`: the request must carry a good token; otherwise the handler is not called and
+///   the client gets the RFC 6750 refusal (401 without a token, 400 for a malformed
+///   `Authorization`, 401 `invalid_token` for a bad one, 503 while keys are unavailable).
+/// - `Option<Claims<T>>`: anonymous access is allowed (`None` without credentials), but a
+///   present and bad token is still refused.
+///
+/// [`RequireLayer`]: crate::RequireLayer
+///
+/// # Examples
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use supagate_axum::{Authenticator, Claims};
+/// use supagate_jwt::{Hs256Secret, Verifier};
+///
+/// async fn me(Claims(claims): Claims) -> String {
+///     claims.sub.to_string()
+/// }
+///
+/// async fn greeting(claims: Option<Claims>) -> String {
+///     match claims {
+///         Some(Claims(c)) => format!("hello {}", c.email.unwrap_or_default()),
+///         None => "hello stranger".to_owned(),
+///     }
+/// }
+///
+/// let verifier = Verifier::from_supabase_url("https://abcdefghijklmnopqrst.supabase.co")
+///     .hs256_secret(Hs256Secret::new("an-example-secret-of-at-least-32-bytes")?)
+///     .build()?;
+/// let app: Router = Router::new()
+///     .route("/me", get(me))
+///     .route("/hello", get(greeting))
+///     .with_state(Authenticator::new(verifier));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Claims<T = supagate_jwt::Claims>(pub T);
+
+impl<S, T> FromRequestParts<S> for Claims<T>
+where
+    Authenticator: FromRef<S>,
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match extract(parts, state) {
+            Ok(Some(t)) => Ok(Claims(t)),
+            Ok(None) => Err(AuthRejection::new(
+                &Authenticator::from_ref(state),
+                AuthError::MissingCredentials,
+            )),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<S, T> OptionalFromRequestParts<S> for Claims<T>
+where
+    Authenticator: FromRef<S>,
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        extract(parts, state).map(|t| t.map(Claims))
+    }
+}
+
+fn extract<S, T>(parts: &Parts, state: &S) -> Result<Option<T>, AuthRejection>
+where
+    Authenticator: FromRef<S>,
+    T: DeserializeOwned,
+{
+    let auth = Authenticator::from_ref(state);
+    let result = match parts.extensions.get::<Verified>() {
+        Some(verified) => verified
+            .deserialize::<T>()
+            .map(Some)
+            .map_err(AuthError::Token),
+        None => auth.authenticate_as::<T>(&parts.headers),
+    };
+    result.map_err(|e| AuthRejection::new(&auth, e))
+}
+
+/// Why an extractor or the policy layer refused the request: a [`Rejection`] that
+/// answers with its RFC 6750 refusal. Dereferences to the [`Rejection`] (`.error()`,
+/// `.refusal()`).
+///
+/// Its `Debug` shows the error (safe to log), never the token.
+#[derive(Debug)]
+pub struct AuthRejection(pub Rejection);
+
+impl AuthRejection {
+    /// The rejection of `error`, rendered by `auth` (its realm and body).
+    #[must_use]
+    pub fn new(auth: &Authenticator, error: AuthError) -> Self {
+        AuthRejection(auth.reject(error))
+    }
+}
+
+impl std::ops::Deref for AuthRejection {
+    type Target = Rejection;
+
+    fn deref(&self) -> &Rejection {
+        &self.0
+    }
+}
+
+impl fmt::Display for AuthRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for AuthRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        refusal_response(self.0.into_refusal())
+    }
+}
+
+pub(crate) fn refusal_response(refusal: Refusal) -> Response {
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = refusal.status();
+    for (name, value) in refusal.headers() {
+        res.headers_mut().insert(name, value);
+    }
+    *res.body_mut() = Body::from(refusal.into_body());
+    res
+}

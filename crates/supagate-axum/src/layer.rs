@@ -1,0 +1,178 @@
+//! [`RequireLayer`]: a route layer that enforces a role policy.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum_core::response::Response;
+use http::Request;
+use supagate_auth::Authenticator;
+use supagate_policy::Policy;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::extract::refusal_response;
+
+/// A layer that verifies the request's token and checks a [`Policy`] before the inner service
+/// runs; a refused request never reaches it. The verified token is put in the request
+/// extensions, where the [`Claims`](crate::Claims) extractor picks it up without verifying
+/// again.
+///
+/// Use it with `Router::route_layer` so that unmatched paths still answer 404.
+///
+/// # Examples
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use supagate_axum::{Authenticator, Claims, RequireLayer};
+/// use supagate_jwt::{Hs256Secret, Verifier};
+/// use supagate_policy::{Policy, Requirement};
+///
+/// async fn stats(Claims(claims): Claims) -> String {
+///     format!("hello admin {}", claims.sub)
+/// }
+///
+/// let verifier = Verifier::from_supabase_url("https://abcdefghijklmnopqrst.supabase.co")
+///     .hs256_secret(Hs256Secret::new("an-example-secret-of-at-least-32-bytes")?)
+///     .build()?;
+/// let auth = Authenticator::new(verifier);
+/// let admins = Policy::require(Requirement::role("admin"))?; // app_metadata.role
+///
+/// let app: Router = Router::new()
+///     .route("/admin/stats", get(stats))
+///     .route_layer(RequireLayer::new(auth.clone(), admins))
+///     .with_state(auth);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct RequireLayer {
+    auth: Authenticator,
+    policy: Arc<Policy>,
+}
+
+impl RequireLayer {
+    /// Enforces `policy`, reading and verifying tokens with `auth`.
+    #[must_use]
+    pub fn new(auth: Authenticator, policy: Policy) -> Self {
+        RequireLayer {
+            auth,
+            policy: Arc::new(policy),
+        }
+    }
+}
+
+impl fmt::Debug for RequireLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequireLayer")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for RequireLayer {
+    type Service = Require<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Require {
+            inner,
+            auth: self.auth.clone(),
+            policy: Arc::clone(&self.policy),
+        }
+    }
+}
+
+/// The service made by [`RequireLayer`].
+#[derive(Clone)]
+pub struct Require<S> {
+    inner: S,
+    auth: Authenticator,
+    policy: Arc<Policy>,
+}
+
+impl<S> fmt::Debug for Require<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Require")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> Service<Request<B>> for Require<S>
+where
+    S: Service<Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        match self.auth.authorize(req.headers(), &self.policy) {
+            Ok(verified) => {
+                req.extensions_mut().insert(verified);
+                ResponseFuture {
+                    kind: Kind::Inner {
+                        future: self.inner.call(req),
+                    },
+                }
+            }
+            Err(e) => {
+                let refusal = self.auth.reject(e).into_refusal();
+                ResponseFuture {
+                    kind: Kind::Refused {
+                        response: Some(refusal_response(refusal)),
+                    },
+                }
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`Require`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        kind: Kind<F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = KindProj]
+    enum Kind<F> {
+        Inner { #[pin] future: F },
+        Refused { response: Option<Response> },
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner { future } => future.poll(cx),
+            KindProj::Refused { response } => match response.take() {
+                Some(r) => Poll::Ready(Ok(r)),
+                // Polled again after completion: answer a bare 500 rather than panic.
+                None => {
+                    let mut res = Response::new(axum_core::body::Body::empty());
+                    *res.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                    Poll::Ready(Ok(res))
+                }
+            },
+        }
+    }
+}

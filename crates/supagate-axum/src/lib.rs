@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod extract;
+mod layer;
+
+pub use extract::{AuthRejection, Claims};
+pub use layer::{Require, RequireLayer, ResponseFuture};
+pub use supagate_auth::{
+    AuthError, Authenticator, AuthenticatorBuilder, Refusal, RefusalBody, Rejection, TokenSource,
+};

@@ -1,0 +1,45 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub use supagate_auth::{
+    AuthError, Authenticator, AuthenticatorBuilder, Refusal, RefusalBody, Rejection, TokenSource,
+};
+pub use supagate_cookie::{
+    CookieError, CookieName, CookieOptions, SameSite, Session, SessionReader, SessionWriter,
+};
+pub use supagate_jwt::{
+    Aal, Claims, ConfigError, Error, FixedClock, Hs256Secret, JwkSet, Token, Verified, Verifier,
+    VerifierBuilder,
+};
+pub use supagate_policy::{Decision, Denial, Policy, PolicyConfig, Requirement, RoleSource};
+
+/// Token verification: the whole of [`supagate-jwt`](https://docs.rs/supagate-jwt).
+pub mod jwt {
+    pub use supagate_jwt::*;
+}
+
+/// Session cookies: the whole of [`supagate-cookie`](https://docs.rs/supagate-cookie).
+pub mod cookie {
+    pub use supagate_cookie::*;
+}
+
+/// Role policy: the whole of [`supagate-policy`](https://docs.rs/supagate-policy).
+pub mod policy {
+    pub use supagate_policy::*;
+}
+
+/// axum 0.8 extractors and layers: [`supagate-axum`](https://docs.rs/supagate-axum).
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum {
+    pub use supagate_axum::*;
+}
+
+/// actix-web 4 extractors and middleware: [`supagate-actix`](https://docs.rs/supagate-actix).
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub mod actix {
+    pub use supagate_actix::*;
+}

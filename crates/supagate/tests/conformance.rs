@@ -1,0 +1,703 @@
+//! One table of HTTP cases, run in-process against the axum and the actix-web adapter: both
+//! must give the same status, `WWW-Authenticate`, `Retry-After` and body for every case.
+#![cfg(all(feature = "axum", feature = "actix"))]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use supagate::jwt::{Error as JwtError, KeySet, KeySource};
+use supagate::{
+    Authenticator, CookieName, FixedClock, Hs256Secret, Policy, RefusalBody, Requirement,
+    SessionReader, TokenSource, Verifier,
+};
+use supagate_testkit::{TestKeys, TokenBuilder, session_cookie_header};
+
+const NOW: i64 = TokenBuilder::DEFAULT_NOW;
+const OTHER_SUB: &str = "11111111-2222-4333-8444-555555555555";
+
+/// A key source that never has keys: every asymmetric token gets 503.
+#[derive(Debug)]
+struct KeysDown;
+
+impl KeySource for KeysDown {
+    fn current(&self) -> Result<Arc<KeySet>, JwtError> {
+        Err(JwtError::KeysUnavailable)
+    }
+}
+
+struct Setup {
+    bearer: Authenticator,
+    cookie: Authenticator,
+    custom: Authenticator,
+    down: Authenticator,
+    admin: Policy,
+    billing: Policy,
+    signed_in: Policy,
+}
+
+fn setup() -> Setup {
+    let keys = TestKeys::new();
+    let verifier = keys.verifier_at(NOW);
+    let reader = SessionReader::new(CookieName::from_supabase_url(TestKeys::SUPABASE_URL).unwrap());
+    let down_verifier = Verifier::from_supabase_url(TestKeys::SUPABASE_URL)
+        .hs256_secret(Hs256Secret::new(TestKeys::HS256_SECRET).unwrap())
+        .key_source(KeysDown)
+        .clock(FixedClock::new(NOW))
+        .build()
+        .unwrap();
+    Setup {
+        bearer: Authenticator::new(verifier.clone()),
+        cookie: Authenticator::builder(verifier.clone())
+            .token_source(TokenSource::SessionCookie(reader))
+            .build()
+            .unwrap(),
+        custom: Authenticator::builder(verifier)
+            .realm("example")
+            .error_body(|err| {
+                RefusalBody::json(&json!({ "message": err.description(), "custom": true }))
+            })
+            .build()
+            .unwrap(),
+        down: Authenticator::new(down_verifier),
+        admin: Policy::require(Requirement::role("admin")).unwrap(),
+        billing: Policy::require(Requirement::all([
+            Requirement::Permanent,
+            Requirement::Aal2,
+        ]))
+        .unwrap(),
+        signed_in: Policy::authenticated(),
+    }
+}
+
+#[derive(Deserialize)]
+struct AdminView {
+    app_metadata: Value,
+}
+
+fn profile(c: &supagate::Claims) -> Value {
+    json!({ "user_id": c.sub, "email": c.email })
+}
+
+// ----------------------------------------------------------------------------------- axum
+
+mod on_axum {
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use axum::{Json, http};
+    use supagate::axum::{Claims, RequireLayer};
+    use tower::ServiceExt;
+
+    pub(super) fn app(s: &Setup) -> Router {
+        let admin = Router::new()
+            .route(
+                "/admin",
+                get(|Claims(c): Claims<AdminView>| async move {
+                    Json(json!({ "ok": true, "role": c.app_metadata["role"] }))
+                }),
+            )
+            .route_layer(RequireLayer::new(s.bearer.clone(), s.admin.clone()));
+        let billing = Router::new()
+            .route("/billing", get(|| async { Json(json!({ "ok": true })) }))
+            .route_layer(RequireLayer::new(s.bearer.clone(), s.billing.clone()));
+        let cookie = Router::new()
+            .route(
+                "/cookie",
+                get(|Claims(c): Claims| async move { Json(profile(&c)) }),
+            )
+            .route_layer(RequireLayer::new(s.cookie.clone(), s.signed_in.clone()));
+        let custom = Router::new()
+            .route("/custom", get(|| async { Json(json!({ "ok": true })) }))
+            .route_layer(RequireLayer::new(s.custom.clone(), s.signed_in.clone()));
+        let down = Router::new()
+            .route("/keys-down", get(|| async { Json(json!({ "ok": true })) }))
+            .route_layer(RequireLayer::new(s.down.clone(), s.signed_in.clone()));
+        Router::new()
+            .route(
+                "/profile",
+                get(|Claims(c): Claims| async move { Json(profile(&c)) }),
+            )
+            .route(
+                "/optional",
+                get(|c: Option<Claims>| async move {
+                    Json(json!({ "user_id": c.map(|Claims(c)| c.sub) }))
+                }),
+            )
+            .merge(admin)
+            .merge(billing)
+            .merge(cookie)
+            .merge(custom)
+            .merge(down)
+            .with_state(s.bearer.clone())
+    }
+
+    pub(super) fn run(app: &Router, case: &Case) -> Observed {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut req = http::Request::builder().uri(case.path);
+        for (k, v) in &case.headers {
+            req = req.header(*k, v.as_bytes());
+        }
+        let res = rt
+            .block_on(app.clone().oneshot(req.body(Body::empty()).unwrap()))
+            .unwrap();
+        let header = |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+        let (status, www, retry, ctype) = (
+            res.status().as_u16(),
+            header("www-authenticate"),
+            header("retry-after"),
+            header("content-type"),
+        );
+        let bytes = rt
+            .block_on(axum::body::to_bytes(res.into_body(), 1 << 20))
+            .unwrap();
+        Observed::new(status, www, retry, ctype, &bytes)
+    }
+}
+
+// ----------------------------------------------------------------------------------- actix
+
+mod on_actix {
+    use super::*;
+    use actix_web::{App, HttpResponse, test, web};
+    use supagate::actix::{Claims, OptionalClaims, Require};
+
+    pub(super) fn run_all(s: &Setup, cases: &[Case]) -> Vec<Observed> {
+        actix_web::rt::System::new().block_on(async {
+            let (bearer, cookie, custom, down) = (
+                s.bearer.clone(),
+                s.cookie.clone(),
+                s.custom.clone(),
+                s.down.clone(),
+            );
+            let (admin, billing, signed_in) =
+                (s.admin.clone(), s.billing.clone(), s.signed_in.clone());
+            let app =
+                test::init_service(
+                    App::new()
+                        .app_data(bearer.clone())
+                        .route(
+                            "/profile",
+                            web::get().to(|Claims(c): Claims| async move {
+                                HttpResponse::Ok().json(profile(&c))
+                            }),
+                        )
+                        .route(
+                            "/optional",
+                            web::get().to(|OptionalClaims(c): OptionalClaims| async move {
+                                HttpResponse::Ok().json(json!({ "user_id": c.map(|c| c.sub) }))
+                            }),
+                        )
+                        .service(
+                            web::resource("/admin")
+                                .wrap(Require::new(bearer.clone(), admin))
+                                .route(web::get().to(|Claims(c): Claims<AdminView>| async move {
+                                    HttpResponse::Ok()
+                                        .json(json!({ "ok": true, "role": c.app_metadata["role"] }))
+                                })),
+                        )
+                        .service(
+                            web::resource("/billing")
+                                .wrap(Require::new(bearer.clone(), billing))
+                                .route(web::get().to(|| async {
+                                    HttpResponse::Ok().json(json!({ "ok": true }))
+                                })),
+                        )
+                        .service(
+                            web::resource("/cookie")
+                                .wrap(Require::new(cookie, signed_in.clone()))
+                                .route(web::get().to(|Claims(c): Claims| async move {
+                                    HttpResponse::Ok().json(profile(&c))
+                                })),
+                        )
+                        .service(
+                            web::resource("/custom")
+                                .wrap(Require::new(custom, signed_in.clone()))
+                                .route(web::get().to(|| async {
+                                    HttpResponse::Ok().json(json!({ "ok": true }))
+                                })),
+                        )
+                        .service(
+                            web::resource("/keys-down")
+                                .wrap(Require::new(down, signed_in))
+                                .route(web::get().to(|| async {
+                                    HttpResponse::Ok().json(json!({ "ok": true }))
+                                })),
+                        ),
+                )
+                .await;
+            let mut out = Vec::new();
+            for case in cases {
+                let mut req = test::TestRequest::get().uri(case.path);
+                for (k, v) in &case.headers {
+                    req = req.append_header((*k, v.as_str()));
+                }
+                let res = test::call_service(&app, req.to_request()).await;
+                let header = |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+                let (status, www, retry, ctype) = (
+                    res.status().as_u16(),
+                    header("www-authenticate"),
+                    header("retry-after"),
+                    header("content-type"),
+                );
+                let bytes = test::read_body(res).await;
+                out.push(Observed::new(status, www, retry, ctype, &bytes));
+            }
+            out
+        })
+    }
+}
+
+// ----------------------------------------------------------------------------------- table
+
+struct Case {
+    name: &'static str,
+    path: &'static str,
+    headers: Vec<(&'static str, String)>,
+    status: u16,
+    /// Expected `WWW-Authenticate`, exactly.
+    challenge: Option<&'static str>,
+    /// Expected JSON body, exactly.
+    body: Value,
+}
+
+#[derive(Debug, PartialEq)]
+struct Observed {
+    status: u16,
+    www_authenticate: Option<String>,
+    retry_after: Option<String>,
+    content_type: Option<String>,
+    body: Value,
+}
+
+impl Observed {
+    fn new(
+        status: u16,
+        www_authenticate: Option<String>,
+        retry_after: Option<String>,
+        content_type: Option<String>,
+        bytes: &[u8],
+    ) -> Self {
+        let body = serde_json::from_slice(bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()));
+        Observed {
+            status,
+            www_authenticate,
+            retry_after,
+            content_type,
+            body,
+        }
+    }
+}
+
+fn bearer(token: &str) -> Vec<(&'static str, String)> {
+    vec![("authorization", format!("Bearer {token}"))]
+}
+
+const CHALLENGE: &str = r#"Bearer realm="supagate""#;
+const INVALID_TOKEN: &str =
+    r#"Bearer realm="supagate", error="invalid_token", error_description="invalid token""#;
+
+fn refusal(code: &str, description: &str) -> Value {
+    json!({ "error": code, "error_description": description })
+}
+
+fn cases() -> Vec<Case> {
+    let keys = TestKeys::new();
+    let user = TokenBuilder::new().sign_hs256(&keys);
+    let user_es256 = TokenBuilder::new().sign_es256(&keys);
+    let admin = TokenBuilder::new()
+        .claim(
+            "app_metadata",
+            json!({ "provider": "email", "role": "admin" }),
+        )
+        .sign_hs256(&keys);
+    let admin_in_user_metadata = TokenBuilder::new()
+        .claim("user_metadata", json!({ "role": "admin" }))
+        .sign_hs256(&keys);
+    let service_role_admin = TokenBuilder::new()
+        .claim("role", "service_role")
+        .claim("app_metadata", json!({ "role": "admin" }))
+        .sign_hs256(&keys);
+    let expired = TokenBuilder::new()
+        .issued_at(NOW - 7200, 3600)
+        .sign_hs256(&keys);
+    let wrong_aud = TokenBuilder::new()
+        .claim("aud", "someone-else")
+        .sign_hs256(&keys);
+    let anon_key = TokenBuilder::new()
+        .remove("sub")
+        .remove("aud")
+        .remove("email")
+        .claim("role", "anon")
+        .sign_hs256(&keys);
+    let anonymous_user = TokenBuilder::new()
+        .claim("is_anonymous", true)
+        .sign_hs256(&keys);
+    let aal2 = TokenBuilder::new().claim("aal", "aal2").sign_hs256(&keys);
+    let anonymous_aal2 = TokenBuilder::new()
+        .claim("aal", "aal2")
+        .claim("is_anonymous", true)
+        .sign_hs256(&keys);
+    let mut bad_sig = user.clone();
+    bad_sig.pop();
+    bad_sig.push(if user.ends_with('A') { 'B' } else { 'A' });
+    let other = TokenBuilder::new()
+        .claim("sub", OTHER_SUB)
+        .sign_hs256(&keys);
+    let cookie = session_cookie_header(TestKeys::SUPABASE_URL, &user).unwrap();
+    let expired_cookie = session_cookie_header(TestKeys::SUPABASE_URL, &expired).unwrap();
+    let me = json!({ "user_id": TokenBuilder::DEFAULT_SUB, "email": "user@example.com" });
+    let ok = json!({ "ok": true });
+
+    vec![
+        Case {
+            name: "no token",
+            path: "/profile",
+            headers: vec![],
+            status: 401,
+            challenge: Some(CHALLENGE),
+            body: refusal("unauthorized", "authentication required"),
+        },
+        Case {
+            name: "basic scheme is no bearer credential",
+            path: "/profile",
+            headers: vec![("authorization", "Basic dXNlcjpwYXNz".into())],
+            status: 401,
+            challenge: Some(CHALLENGE),
+            body: refusal("unauthorized", "authentication required"),
+        },
+        Case {
+            name: "lower-case scheme",
+            path: "/profile",
+            headers: vec![("authorization", format!("bearer {user}"))],
+            status: 200,
+            challenge: None,
+            body: me.clone(),
+        },
+        Case {
+            name: "two authorization fields",
+            path: "/profile",
+            headers: vec![
+                ("authorization", format!("Bearer {user}")),
+                ("authorization", format!("Bearer {user}")),
+            ],
+            status: 400,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="invalid_request", error_description="several authorization fields""#,
+            ),
+            body: refusal("invalid_request", "several authorization fields"),
+        },
+        Case {
+            name: "empty bearer",
+            path: "/profile",
+            headers: vec![("authorization", "Bearer ".into())],
+            status: 400,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="invalid_request", error_description="empty bearer token""#,
+            ),
+            body: refusal("invalid_request", "empty bearer token"),
+        },
+        Case {
+            name: "valid user token",
+            path: "/profile",
+            headers: bearer(&user),
+            status: 200,
+            challenge: None,
+            body: me.clone(),
+        },
+        Case {
+            name: "valid ES256 token",
+            path: "/profile",
+            headers: bearer(&user_es256),
+            status: 200,
+            challenge: None,
+            body: me.clone(),
+        },
+        Case {
+            name: "client X-User-Id is ignored",
+            path: "/profile",
+            headers: vec![
+                ("authorization", format!("Bearer {user}")),
+                ("x-user-id", OTHER_SUB.into()),
+            ],
+            status: 200,
+            challenge: None,
+            body: me.clone(),
+        },
+        Case {
+            name: "bad signature",
+            path: "/profile",
+            headers: bearer(&bad_sig),
+            status: 401,
+            challenge: Some(INVALID_TOKEN),
+            body: refusal("invalid_token", "invalid token"),
+        },
+        Case {
+            name: "expired",
+            path: "/profile",
+            headers: bearer(&expired),
+            status: 401,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="invalid_token", error_description="token expired""#,
+            ),
+            body: refusal("invalid_token", "token expired"),
+        },
+        Case {
+            name: "wrong audience",
+            path: "/profile",
+            headers: bearer(&wrong_aud),
+            status: 401,
+            challenge: Some(INVALID_TOKEN),
+            body: refusal("invalid_token", "invalid token"),
+        },
+        Case {
+            name: "anon key",
+            path: "/profile",
+            headers: bearer(&anon_key),
+            status: 401,
+            challenge: Some(INVALID_TOKEN),
+            body: refusal("invalid_token", "invalid token"),
+        },
+        Case {
+            name: "token chars outside b64token",
+            path: "/profile",
+            headers: vec![("authorization", "Bearer a;b".into())],
+            status: 401,
+            challenge: Some(INVALID_TOKEN),
+            body: refusal("invalid_token", "invalid token"),
+        },
+        Case {
+            name: "optional: anonymous access",
+            path: "/optional",
+            headers: vec![],
+            status: 200,
+            challenge: None,
+            body: json!({ "user_id": null }),
+        },
+        Case {
+            name: "optional: good token",
+            path: "/optional",
+            headers: bearer(&user),
+            status: 200,
+            challenge: None,
+            body: json!({ "user_id": TokenBuilder::DEFAULT_SUB }),
+        },
+        Case {
+            name: "optional: bad token still refused",
+            path: "/optional",
+            headers: bearer(&expired),
+            status: 401,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="invalid_token", error_description="token expired""#,
+            ),
+            body: refusal("invalid_token", "token expired"),
+        },
+        Case {
+            name: "admin",
+            path: "/admin",
+            headers: bearer(&admin),
+            status: 200,
+            challenge: None,
+            body: json!({ "ok": true, "role": "admin" }),
+        },
+        Case {
+            name: "non-admin",
+            path: "/admin",
+            headers: bearer(&user),
+            status: 403,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="insufficient_scope", error_description="insufficient privileges""#,
+            ),
+            body: refusal("insufficient_scope", "insufficient privileges"),
+        },
+        Case {
+            name: "admin in user_metadata is not admin",
+            path: "/admin",
+            headers: bearer(&admin_in_user_metadata),
+            status: 403,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="insufficient_scope", error_description="insufficient privileges""#,
+            ),
+            body: refusal("insufficient_scope", "insufficient privileges"),
+        },
+        Case {
+            name: "service_role Postgres role is refused",
+            path: "/admin",
+            headers: bearer(&service_role_admin),
+            status: 403,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="insufficient_scope", error_description="role not allowed""#,
+            ),
+            body: refusal("insufficient_scope", "role not allowed"),
+        },
+        Case {
+            name: "no token on a policy route",
+            path: "/admin",
+            headers: vec![],
+            status: 401,
+            challenge: Some(CHALLENGE),
+            body: refusal("unauthorized", "authentication required"),
+        },
+        Case {
+            name: "aal1 on billing",
+            path: "/billing",
+            headers: bearer(&user),
+            status: 403,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="insufficient_scope", error_description="aal2 required""#,
+            ),
+            body: refusal("insufficient_scope", "aal2 required"),
+        },
+        Case {
+            name: "aal2 on billing",
+            path: "/billing",
+            headers: bearer(&aal2),
+            status: 200,
+            challenge: None,
+            body: ok.clone(),
+        },
+        Case {
+            name: "anonymous user on billing",
+            path: "/billing",
+            headers: bearer(&anonymous_aal2),
+            status: 403,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="insufficient_scope", error_description="permanent account required""#,
+            ),
+            body: refusal("insufficient_scope", "permanent account required"),
+        },
+        Case {
+            name: "anonymous user on a plain Claims route",
+            path: "/profile",
+            headers: bearer(&anonymous_user),
+            status: 200,
+            challenge: None,
+            body: me.clone(),
+        },
+        Case {
+            name: "cookie-sourced token",
+            path: "/cookie",
+            headers: vec![("cookie", cookie.clone())],
+            status: 200,
+            challenge: None,
+            body: me.clone(),
+        },
+        Case {
+            name: "cookie route ignores a client Authorization",
+            path: "/cookie",
+            headers: vec![
+                ("cookie", cookie.clone()),
+                ("authorization", format!("Bearer {other}")),
+            ],
+            status: 200,
+            challenge: None,
+            body: me.clone(),
+        },
+        Case {
+            name: "cookie route without cookie, with Authorization",
+            path: "/cookie",
+            headers: bearer(&user),
+            status: 401,
+            challenge: Some(CHALLENGE),
+            body: refusal("unauthorized", "authentication required"),
+        },
+        Case {
+            name: "expired token in cookie",
+            path: "/cookie",
+            headers: vec![("cookie", expired_cookie)],
+            status: 401,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="invalid_token", error_description="token expired""#,
+            ),
+            body: refusal("invalid_token", "token expired"),
+        },
+        Case {
+            name: "duplicate session cookie",
+            path: "/cookie",
+            headers: vec![("cookie", format!("{cookie}; {cookie}"))],
+            status: 401,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="invalid_token", error_description="invalid session""#,
+            ),
+            body: refusal("invalid_token", "invalid session"),
+        },
+        Case {
+            name: "oversized cookie header",
+            path: "/cookie",
+            headers: vec![("cookie", format!("big={}", "x".repeat(40 * 1024)))],
+            status: 431,
+            challenge: None,
+            body: refusal("request_header_fields_too_large", "cookie header too large"),
+        },
+        Case {
+            name: "custom error body keeps status and challenge",
+            path: "/custom",
+            headers: vec![],
+            status: 401,
+            challenge: Some(r#"Bearer realm="example""#),
+            body: json!({ "message": "authentication required", "custom": true }),
+        },
+        Case {
+            name: "custom error body on a bad token",
+            path: "/custom",
+            headers: bearer(&bad_sig),
+            status: 401,
+            challenge: Some(
+                r#"Bearer realm="example", error="invalid_token", error_description="invalid token""#,
+            ),
+            body: json!({ "message": "invalid token", "custom": true }),
+        },
+        Case {
+            name: "keys unavailable is 503, never 401",
+            path: "/keys-down",
+            headers: bearer(&user_es256),
+            status: 503,
+            challenge: None,
+            body: refusal("temporarily_unavailable", "signing keys unavailable"),
+        },
+    ]
+}
+
+#[test]
+fn both_adapters_answer_every_case_identically() {
+    let setup = setup();
+    let cases = cases();
+    let axum_app = on_axum::app(&setup);
+    let from_axum: Vec<Observed> = cases.iter().map(|c| on_axum::run(&axum_app, c)).collect();
+    let from_actix = on_actix::run_all(&setup, &cases);
+    for ((case, ax), ac) in cases.iter().zip(&from_axum).zip(&from_actix) {
+        assert_eq!(ax, ac, "{}: axum and actix differ", case.name);
+        assert_eq!(ax.status, case.status, "{}", case.name);
+        assert_eq!(
+            ax.www_authenticate.as_deref(),
+            case.challenge,
+            "{}",
+            case.name
+        );
+        assert_eq!(ax.body, case.body, "{}", case.name);
+        assert_eq!(
+            ax.content_type.as_deref(),
+            Some("application/json"),
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            ax.retry_after.is_some(),
+            case.status == 503,
+            "{}: Retry-After only on 503",
+            case.name
+        );
+    }
+    assert_eq!(from_axum.len(), cases.len());
+    assert_eq!(from_actix.len(), cases.len());
+}
