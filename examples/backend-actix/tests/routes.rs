@@ -1,0 +1,11 @@
+//! Starts the `backend-actix` binary on a free loopback port and drives every route.
+
+#[test]
+fn every_route_over_http() {
+    backend_common::drive::check_every_route(env!("CARGO_BIN_EXE_backend-actix"));
+}
+
+#[test]
+fn missing_configuration_stops_start_up() {
+    backend_common::drive::check_start_up_error(env!("CARGO_BIN_EXE_backend-actix"));
+}

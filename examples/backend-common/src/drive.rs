@@ -1,0 +1,284 @@
+//! The integration-test driver: start a backend binary on a free loopback port, call every
+//! route over real HTTP with minted tokens, and check the answers. Both example backends run
+//! the same checks, so they stay the same service.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use supagate_testkit::{TestKeys, TokenBuilder};
+
+/// A running backend, killed on drop.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts `binary` with the test project's settings (HS256 secret and the test JWK set
+    /// in a temporary file) on `127.0.0.1:0`, and waits for its `listening on` line.
+    pub fn start(binary: &str) -> Server {
+        let jwks = std::env::temp_dir().join(format!(
+            "supagate-test-jwks-{}-{}.json",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::write(&jwks, TestKeys::new().jwks_json()).unwrap();
+        let mut child = Command::new(binary)
+            .env("SUPABASE_URL", TestKeys::SUPABASE_URL)
+            .env("SUPABASE_JWT_SECRET", TestKeys::HS256_SECRET)
+            .env("SUPABASE_JWKS_URL", format!("file://{}", jwks.display()))
+            .env("BIND", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.kill();
+                panic!("{binary} exited before listening");
+            };
+            let addr = line
+                .split("listening on http://")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|a| a.parse().ok());
+            if let Some(addr) = addr {
+                break addr;
+            }
+        };
+        let _ = std::fs::remove_file(&jwks);
+        Server { child, addr }
+    }
+
+    /// `GET path` with extra headers, over a fresh connection.
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        stream.write_all(req.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).unwrap();
+        Response::parse(&raw)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A parsed HTTP/1.1 response.
+#[derive(Debug)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// Header fields, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body (de-chunked).
+    pub body: String,
+}
+
+impl Response {
+    fn parse(raw: &[u8]) -> Response {
+        let text = String::from_utf8_lossy(raw);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+        let body = if chunked {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(rest.get(..n).unwrap_or(rest));
+        s = rest.get(n + 2..).unwrap_or("");
+    }
+    out
+}
+
+fn now() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+fn token(builder: TokenBuilder) -> String {
+    builder.issued_at(now(), 3600).sign_hs256(&TestKeys::new())
+}
+
+/// Starts `binary` and drives every route; panics with the route and the answer on any
+/// difference.
+pub fn check_every_route(binary: &str) {
+    let server = Server::start(binary);
+    let keys = TestKeys::new();
+    let user = token(TokenBuilder::new());
+    let user_es256 = TokenBuilder::new().issued_at(now(), 3600).sign_es256(&keys);
+    let user_eddsa = TokenBuilder::new().issued_at(now(), 3600).sign_eddsa(&keys);
+    let admin = token(TokenBuilder::new().claim("app_metadata", json!({ "role": "admin" })));
+    let user_meta_admin =
+        token(TokenBuilder::new().claim("user_metadata", json!({ "role": "admin" })));
+    let aal2 = token(TokenBuilder::new().claim("aal", "aal2"));
+    let anonymous_aal2 = token(
+        TokenBuilder::new()
+            .claim("aal", "aal2")
+            .claim("is_anonymous", true),
+    );
+    let expired = TokenBuilder::new()
+        .issued_at(now() - 7200, 3600)
+        .sign_hs256(&keys);
+    let other_sub = "11111111-2222-4333-8444-555555555555";
+    let bearer = |t: &str| format!("Bearer {t}");
+    let me = json!({ "user_id": TokenBuilder::DEFAULT_SUB, "email": "user@example.com" });
+
+    let r = server.get("/healthz", &[]);
+    assert_eq!(r.status, 200, "healthz: {r:?}");
+
+    for t in [&user, &user_es256, &user_eddsa] {
+        let r = server.get("/profile/me", &[("Authorization", &bearer(t))]);
+        assert_eq!((r.status, r.json()), (200, me.clone()), "profile: {r:?}");
+    }
+
+    let r = server.get("/profile/me", &[]);
+    assert_eq!(r.status, 401, "profile without token: {r:?}");
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(r#"Bearer realm="supagate""#)
+    );
+
+    let r = server.get(
+        "/profile/me",
+        &[("Authorization", &bearer(&user)), ("X-User-Id", other_sub)],
+    );
+    assert_eq!(
+        (r.status, r.json()),
+        (200, me.clone()),
+        "X-User-Id ignored: {r:?}"
+    );
+
+    let r = server.get("/profile/me", &[("X-User-Id", other_sub)]);
+    assert_eq!(r.status, 401, "X-User-Id alone is no identity: {r:?}");
+
+    let r = server.get("/profile/me", &[("Authorization", &bearer(&expired))]);
+    assert_eq!(r.status, 401, "expired: {r:?}");
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(
+            r#"Bearer realm="supagate", error="invalid_token", error_description="token expired""#
+        )
+    );
+
+    let r = server.get("/admin/stats", &[("Authorization", &bearer(&admin))]);
+    assert_eq!(
+        (r.status, r.json()),
+        (200, json!({ "ok": true })),
+        "admin: {r:?}"
+    );
+    for t in [&user, &user_meta_admin] {
+        let r = server.get("/admin/stats", &[("Authorization", &bearer(t))]);
+        assert_eq!(r.status, 403, "non-admin: {r:?}");
+        assert!(
+            r.header("www-authenticate")
+                .is_some_and(|v| v.contains(r#"error="insufficient_scope""#)),
+            "{r:?}"
+        );
+    }
+    let r = server.get("/admin/stats", &[]);
+    assert_eq!(r.status, 401, "admin without token: {r:?}");
+
+    let r = server.get("/billing", &[("Authorization", &bearer(&aal2))]);
+    assert_eq!(
+        (r.status, r.json()),
+        (200, json!({ "ok": true })),
+        "billing aal2: {r:?}"
+    );
+    for t in [&user, &anonymous_aal2] {
+        let r = server.get("/billing", &[("Authorization", &bearer(t))]);
+        assert_eq!(r.status, 403, "billing refused: {r:?}");
+    }
+
+    let r = server.get("/nope", &[("Authorization", &bearer(&user))]);
+    assert_eq!(r.status, 404, "unknown route: {r:?}");
+}
+
+/// Runs `binary` with no configuration and checks it stops with a message naming
+/// `SUPABASE_URL`.
+pub fn check_start_up_error(binary: &str) {
+    let out = Command::new(binary)
+        .env_remove("SUPABASE_URL")
+        .env_remove("SUPABASE_JWT_SECRET")
+        .env_remove("SUPABASE_JWKS_URL")
+        .env("BIND", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SUPABASE_URL"), "stderr: {stderr}");
+}
