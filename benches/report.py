@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Print the medians and ratios of the last `cargo bench -p supagate-benches --bench verify` run.
+"""Print the medians and ratios of the last `cargo bench -p supagate-benches` runs (verify, cookie, axum).
 
 Reads criterion's estimates from target/criterion and the paired measurements the bench writes
 to target/criterion/paired/. The paired ratio (median over rounds of back-to-back chunks) is
@@ -64,3 +64,19 @@ if cookie_rows:
     print("|--------------------|-------|---------------------|----------|-----------------|")
     for r in cookie_rows:
         print(f"| {r[0]:18} | {r[1]:5} | {r[2]:>19} | {r[3]:>8} | {r[4]:>15} |")
+
+axum_rows = []
+pg = paired("axum")
+raw = median("axum", "handwritten_jsonwebtoken")
+for bench in ("supagate_claims", "handwritten_jsonwebtoken", "no_auth"):
+    m = median("axum", bench)
+    if m is None:
+        continue
+    p = pg.get(bench)
+    axum_rows.append((bench, f"{m:.2f}", f"{m / raw:.2f}x", f"{p['median_us']:.2f}" if p else "-", f"{p['ratio_to_baseline']:.2f}x" if p else "-"))
+if axum_rows:
+    print()
+    print(f"| {'axum request path':24} | {'criterion median µs':>19} | {'vs handwritten':>14} | {'paired median µs':>16} | {'paired vs handwritten':>21} |")
+    print("|--------------------------|---------------------|----------------|------------------|-----------------------|")
+    for r in axum_rows:
+        print(f"| {r[0]:24} | {r[1]:>19} | {r[2]:>14} | {r[3]:>16} | {r[4]:>21} |")
