@@ -1,6 +1,10 @@
 """The seed architecture's FastAPI backend, doing exactly its verification: HTTPBearer, then
 jwt.decode(token, secret, algorithms=["HS256"], audience="authenticated"). The baseline for
-benches/load/run.sh; not part of the test suite."""
+benches/load/run.sh; not part of the test suite.
+
+FASTAPI_ASYNC=1 declares the dependency and the route `async def` (no thread-pool hop per
+request, FastAPI's fastest form); otherwise they are plain `def`, as the FastAPI tutorials and
+the seed write them."""
 
 import os
 
@@ -13,7 +17,7 @@ app = FastAPI()
 bearer = HTTPBearer()
 
 
-def current_user(creds: HTTPAuthorizationCredentials = Depends(bearer)) -> dict:
+def decode(creds: HTTPAuthorizationCredentials) -> dict:
     try:
         return jwt.decode(
             creds.credentials, SECRET, algorithms=["HS256"], audience="authenticated"
@@ -22,6 +26,20 @@ def current_user(creds: HTTPAuthorizationCredentials = Depends(bearer)) -> dict:
         raise HTTPException(status_code=401, detail="invalid token")
 
 
-@app.get("/profile/me")
-def profile_me(claims: dict = Depends(current_user)) -> dict:
-    return {"user_id": claims["sub"], "email": claims.get("email")}
+if os.environ.get("FASTAPI_ASYNC") == "1":
+
+    async def current_user(creds: HTTPAuthorizationCredentials = Depends(bearer)) -> dict:
+        return decode(creds)
+
+    @app.get("/profile/me")
+    async def profile_me(claims: dict = Depends(current_user)) -> dict:
+        return {"user_id": claims["sub"], "email": claims.get("email")}
+
+else:
+
+    def current_user(creds: HTTPAuthorizationCredentials = Depends(bearer)) -> dict:
+        return decode(creds)
+
+    @app.get("/profile/me")
+    def profile_me(claims: dict = Depends(current_user)) -> dict:
+        return {"user_id": claims["sub"], "email": claims.get("email")}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Load test: backend-axum (supagate) against the seed's FastAPI + PyJWT backend, one after the
+# Load test: backend-axum (supagate) against the seed's FastAPI + PyJWT backend (with plain
+# `def` routes and with `async def` routes), one after the
 # other on this machine, each server pinned to core 1 and wrk on core 0, several rounds.
 # Not part of CI. Needs wrk (apt-get install wrk) and PyPI access for the venv.
 #
@@ -11,16 +12,16 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
 SECS=${2:-10}
-CONNS=${CONNS:-64}
+CONNS=${CONNS:-16}
 SECRET="supagate-testkit-legacy-jwt-secret-0123456789"   # supagate-testkit's public test secret
 URL="https://testkitprojectref00.supabase.co"
 OUT=target/load
 mkdir -p "$OUT"
 
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
-if [ ! -x "$OUT/venv/bin/uvicorn" ]; then
+if [ ! -x "$OUT/venv/bin/uvicorn" ] || ! "$OUT/venv/bin/python" -c "import uvloop, httptools" 2>/dev/null; then
   python3 -m venv "$OUT/venv"
-  "$OUT/venv/bin/pip" install -q --upgrade fastapi uvicorn pyjwt
+  "$OUT/venv/bin/pip" install -q --upgrade fastapi "uvicorn[standard]" pyjwt
 fi
 cargo build -q --release -p backend-axum
 TOKEN=$("$OUT/venv/bin/python" benches/load/mint.py "$SECRET" "$URL/auth/v1")
@@ -43,8 +44,10 @@ start_axum() {
     taskset -c 1 target/release/backend-axum >/dev/null &
   PIDS+=($!); wait_up 18081
 }
-start_fastapi() {
-  (cd benches/load && SUPABASE_JWT_SECRET=$SECRET taskset -c 1 "../../$OUT/venv/bin/uvicorn" \
+start_fastapi() { FASTAPI_ASYNC=0 start_uvicorn; }
+start_fastapi_async() { FASTAPI_ASYNC=1 start_uvicorn; }
+start_uvicorn() {
+  (cd benches/load && SUPABASE_JWT_SECRET=$SECRET FASTAPI_ASYNC=$FASTAPI_ASYNC taskset -c 1 "../../$OUT/venv/bin/uvicorn" \
     fastapi_app:app --host 127.0.0.1 --port 18082 --workers 1 --log-level warning --no-access-log) &
   PIDS+=($!); wait_up 18082
 }
@@ -65,7 +68,7 @@ measure() {  # name port -> "rps p99_ms"
 
 : > "$OUT/rounds.txt"
 for r in $(seq "$ROUNDS"); do
-  for server in axum fastapi; do
+  for server in axum fastapi fastapi_async; do
     "start_$server"
     port=$([ $server = axum ] && echo 18081 || echo 18082)
     read -r rps p99 < <(measure "$server" "$port")
@@ -79,10 +82,11 @@ import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 def med(server, col):
     return statistics.median(float(r[col]) for r in rows if r[2] == server)
-a_rps, f_rps = med("axum", 3), med("fastapi", 3)
-a_p99, f_p99 = med("axum", 6), med("fastapi", 6)
-print(f"GET /profile/me, HS256, wrk -t1 -c{sys.argv[3]} -d{sys.argv[4]}s on core 0, server on core 1, {len(rows)//2} rounds")
+a_rps, a_p99 = med("axum", 3), med("axum", 6)
+print(f"GET /profile/me, HS256, wrk -t1 -c{sys.argv[3]} -d{sys.argv[4]}s on core 0, server on core 1, {len(rows)//3} rounds")
+print(f"FastAPI + PyJWT: {sys.argv[2]}, uvicorn with uvloop and httptools, one worker")
 print(f"backend-axum (supagate): median {a_rps:,.0f} req/s, p99 {a_p99:.2f} ms")
-print(f"FastAPI + PyJWT ({sys.argv[2]}): median {f_rps:,.0f} req/s, p99 {f_p99:.2f} ms")
-print(f"ratio: {a_rps / f_rps:.1f}x FastAPI's req/s per core")
+for name, label in (("fastapi", "def routes"), ("fastapi_async", "async def routes")):
+    f_rps, f_p99 = med(name, 3), med(name, 6)
+    print(f"FastAPI ({label}): median {f_rps:,.0f} req/s, p99 {f_p99:.2f} ms; backend-axum is {a_rps / f_rps:.1f}x")
 PY
