@@ -68,6 +68,23 @@ pub(crate) fn authenticator(req: &HttpRequest) -> Option<Authenticator> {
 /// # let _ = app;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Your own claim type (the registered claims are still validated first):
+///
+/// ```
+/// use supagate_actix::Claims;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Mine {
+///     sub: String,
+///     app_metadata: serde_json::Value,
+/// }
+///
+/// async fn whoami(Claims(mine): Claims<Mine>) -> String {
+///     format!("{} ({})", mine.sub, mine.app_metadata["role"])
+/// }
+/// # let _ = whoami;
+/// ```
 #[derive(Debug, Clone)]
 pub struct Claims<T = supagate_jwt::Claims>(pub T);
 

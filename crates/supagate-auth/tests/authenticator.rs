@@ -58,9 +58,13 @@ fn refusals_are_logged_with_the_reason_and_never_the_token() {
         .issued_at(TokenBuilder::DEFAULT_NOW - 7200, 3600)
         .sign_hs256(&keys);
     let forged = format!("{}x", TokenBuilder::new().sign_hs256(&keys));
+    let es512 = format!(
+        "{}.c2ln",
+        supagate_testkit::encode_segments(br#"{"alg":"ES512","kid":"k"}"#, b"{}")
+    );
     let auth = auth();
     tracing::subscriber::with_default(subscriber, || {
-        for token in [&expired, &forged] {
+        for token in [&expired, &forged, &es512, &es512] {
             let h = headers(&[("authorization", &format!("Bearer {token}"))]);
             let err = auth.authenticate(&h).unwrap_err();
             let _ = auth.refusal(&err);
@@ -75,6 +79,11 @@ fn refusals_are_logged_with_the_reason_and_never_the_token() {
         }
     }
     assert!(!log.contains("user@example.com"));
+    assert_eq!(
+        log.matches("does not implement").count(),
+        1,
+        "the unsupported-algorithm warning is logged once: {log}"
+    );
 }
 
 #[test]

@@ -52,6 +52,31 @@ use supagate_jwt::Verified;
 ///     .with_state(Authenticator::new(verifier));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Your own claim type (the registered claims are still validated first):
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use supagate_axum::{Authenticator, Claims};
+/// # use supagate_jwt::{Hs256Secret, Verifier};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Mine {
+///     sub: String,
+///     app_metadata: serde_json::Value,
+/// }
+///
+/// async fn whoami(Claims(mine): Claims<Mine>) -> String {
+///     format!("{} ({})", mine.sub, mine.app_metadata["role"])
+/// }
+/// # let verifier = Verifier::builder()
+/// #     .hs256_secret(Hs256Secret::new("an-example-secret-of-at-least-32-bytes")?)
+/// #     .build()?;
+/// let app: Router = Router::new()
+///     .route("/whoami", get(whoami))
+///     .with_state(Authenticator::new(verifier));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Claims<T = supagate_jwt::Claims>(pub T);
 

@@ -30,6 +30,12 @@ pub mod policy {
     pub use supagate_policy::*;
 }
 
+/// Framework-free request authentication: the whole of
+/// [`supagate-auth`](https://docs.rs/supagate-auth).
+pub mod auth {
+    pub use supagate_auth::*;
+}
+
 /// axum 0.8 extractors and layers: [`supagate-axum`](https://docs.rs/supagate-axum).
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
