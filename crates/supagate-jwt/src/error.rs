@@ -175,6 +175,12 @@ pub enum ConfigError {
     /// Neither the `aws_lc_rs` nor the `rust_crypto` feature is enabled.
     #[error("no crypto backend: enable the `aws_lc_rs` or `rust_crypto` feature of supagate-jwt")]
     NoCryptoBackend,
+    /// The JWKS URL is not `https://` (or `http://` to a loopback host), or carries
+    /// credentials, a query or a fragment.
+    #[error(
+        "the jwks url must be https (or http to a loopback host) without credentials, query or fragment"
+    )]
+    InvalidJwksUrl,
     /// The requested backend was not compiled in.
     #[error("the `{backend}` crypto backend is not compiled in; enable its feature")]
     BackendNotCompiled {

@@ -21,6 +21,8 @@ pub mod dangerous;
 mod error;
 mod header;
 mod keys;
+#[cfg(feature = "remote_jwks")]
+mod remote;
 mod token;
 mod verifier;
 #[cfg(all(test, any(feature = "aws_lc_rs", feature = "rust_crypto")))]
@@ -63,6 +65,11 @@ pub mod __private {
     }
 }
 
+#[cfg(feature = "remote_jwks")]
+pub use remote::{
+    DEFAULT_JWKS_COOLDOWN, DEFAULT_JWKS_MAX_BODY, DEFAULT_JWKS_MAX_STALE, DEFAULT_JWKS_TIMEOUT,
+    DEFAULT_JWKS_TTL, RemoteJwks, RemoteJwksBuilder,
+};
 pub use token::Token;
 pub use verifier::{
     Clock, DEFAULT_AUDIENCE, DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_LEN,

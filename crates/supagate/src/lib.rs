@@ -9,6 +9,9 @@ pub use supagate_auth::{
 pub use supagate_cookie::{
     CookieError, CookieName, CookieOptions, SameSite, Session, SessionReader, SessionWriter,
 };
+#[cfg(feature = "remote_jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote_jwks")))]
+pub use supagate_jwt::RemoteJwks;
 pub use supagate_jwt::{
     Aal, Claims, ConfigError, Error, FixedClock, Hs256Secret, JwkSet, Token, Verified, Verifier,
     VerifierBuilder,

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use supagate_testkit::{TestKeys, TokenBuilder};
+use supagate_testkit::{MockJwks, TestKeys, TokenBuilder};
 
 /// A running backend, killed on drop.
 #[derive(Debug)]
@@ -21,22 +21,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `binary` with the test project's settings (HS256 secret and the test JWK set
-    /// in a temporary file) on `127.0.0.1:0`, and waits for its `listening on` line.
-    pub fn start(binary: &str) -> Server {
-        let jwks = std::env::temp_dir().join(format!(
-            "supagate-test-jwks-{}-{}.json",
-            std::process::id(),
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::write(&jwks, TestKeys::new().jwks_json()).unwrap();
+    /// Starts `binary` with the test project's settings (HS256 secret, the JWK set at
+    /// `jwks_url`) on `127.0.0.1:0`, and waits for its `listening on` line.
+    pub fn start(binary: &str, jwks_url: &str) -> Server {
         let mut child = Command::new(binary)
             .env("SUPABASE_URL", TestKeys::SUPABASE_URL)
             .env("SUPABASE_JWT_SECRET", TestKeys::HS256_SECRET)
-            .env("SUPABASE_JWKS_URL", format!("file://{}", jwks.display()))
+            .env("SUPABASE_JWKS_URL", jwks_url)
             .env("BIND", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -58,7 +49,6 @@ impl Server {
                 break addr;
             }
         };
-        let _ = std::fs::remove_file(&jwks);
         Server { child, addr }
     }
 
@@ -177,7 +167,9 @@ fn token(builder: TokenBuilder) -> String {
 /// Starts `binary` and drives every route; panics with the route and the answer on any
 /// difference.
 pub fn check_every_route(binary: &str) {
-    let server = Server::start(binary);
+    // The JWK set comes from a mock JWKS server through the backend's remote key source.
+    let jwks = MockJwks::start(&TestKeys::new().jwks_json());
+    let server = Server::start(binary, &jwks.url());
     let keys = TestKeys::new();
     let user = token(TokenBuilder::new());
     let user_es256 = TokenBuilder::new().issued_at(now(), 3600).sign_es256(&keys);
@@ -266,6 +258,21 @@ pub fn check_every_route(binary: &str) {
 
     let r = server.get("/nope", &[("Authorization", &bearer(&user))]);
     assert_eq!(r.status, 404, "unknown route: {r:?}");
+
+    // One fetch served every asymmetric token; a rotation that removes the ES256 key is not
+    // seen before the cache expires, but a key outage answers 503, never 401.
+    assert_eq!(jwks.requests(), 1);
+    drop(server);
+    jwks.set_behaviour(supagate_testkit::Behaviour::Status(500));
+    let server = Server::start(binary, &jwks.url());
+    let r = server.get("/profile/me", &[("Authorization", &bearer(&user_es256))]);
+    assert_eq!(r.status, 503, "keys unavailable: {r:?}");
+    assert!(r.header("retry-after").is_some(), "{r:?}");
+    let r = server.get("/profile/me", &[("Authorization", &bearer(&user))]);
+    assert_eq!(
+        r.status, 200,
+        "HS256 still verifies during a JWKS outage: {r:?}"
+    );
 }
 
 /// Runs `binary` with no configuration and checks it stops with a message naming

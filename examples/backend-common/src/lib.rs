@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 use supagate::policy::PolicyError;
-use supagate::{Authenticator, Claims, Hs256Secret, JwkSet, Policy, Requirement, Verifier};
+use supagate::{
+    Authenticator, Claims, Hs256Secret, JwkSet, Policy, RemoteJwks, Requirement, Verifier,
+};
 
 /// The default `BIND` address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
@@ -41,11 +43,10 @@ impl Config {
     ///
     /// - `SUPABASE_URL` (required): the project URL; tokens must have `iss = <url>/auth/v1`.
     /// - `SUPABASE_JWT_SECRET` (optional): the legacy HS256 secret.
-    /// - `SUPABASE_JWKS_URL` (optional): the JWK set. Remote fetching arrives with the remote
-    ///   key source; until then a `file://` URL of a saved set is read once at start-up.
+    /// - `SUPABASE_JWKS_URL` (optional): the JWK set, followed with [`RemoteJwks`] (cached,
+    ///   refreshed, rotation-safe). Default `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`. A
+    ///   `file://` URL reads a saved set once at start-up instead.
     /// - `BIND` (default `127.0.0.1:8000`).
-    ///
-    /// At least one of the two key settings is required.
     ///
     /// # Errors
     ///
@@ -54,7 +55,7 @@ impl Config {
         let url = lookup("SUPABASE_URL")
             .filter(|v| !v.is_empty())
             .ok_or("SUPABASE_URL is not set (e.g. https://<project-ref>.supabase.co)")?;
-        let mut builder = Verifier::from_supabase_url(url);
+        let mut builder = Verifier::from_supabase_url(url.as_str());
         let mut keys = Vec::new();
         if let Some(secret) = lookup("SUPABASE_JWT_SECRET").filter(|v| !v.is_empty()) {
             let secret =
@@ -62,13 +63,30 @@ impl Config {
             builder = builder.hs256_secret(secret);
             keys.push("HS256 secret".to_owned());
         }
-        if let Some(jwks_url) = lookup("SUPABASE_JWKS_URL").filter(|v| !v.is_empty()) {
+        let explicit = lookup("SUPABASE_JWKS_URL").filter(|v| !v.is_empty());
+        let jwks_var = if explicit.is_some() {
+            "SUPABASE_JWKS_URL"
+        } else {
+            "SUPABASE_URL"
+        };
+        let jwks_url = explicit.unwrap_or_else(|| {
+            format!(
+                "{}/auth/v1/.well-known/jwks.json",
+                url.trim_end_matches('/')
+            )
+        });
+        if jwks_url.starts_with("file://") {
             let set = load_jwks(&jwks_url)?;
             keys.push(format!("{} JWK(s) from {jwks_url}", set.len()));
             builder = builder.jwk_set(set);
-        }
-        if keys.is_empty() {
-            return Err("no signing keys: set SUPABASE_JWT_SECRET and/or SUPABASE_JWKS_URL".into());
+        } else {
+            let remote = RemoteJwks::builder(jwks_url.as_str())
+                .build()
+                .map_err(|e| format!("{jwks_var}: {e}"))?;
+            keys.push(format!(
+                "JWKS {jwks_url} (fetched on first use, cached 10 min)"
+            ));
+            builder = builder.key_source(remote);
         }
         let verifier = builder.build().map_err(|e| format!("SUPABASE_URL: {e}"))?;
         let bind = lookup("BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
@@ -85,11 +103,7 @@ impl Config {
 
 fn load_jwks(url: &str) -> Result<JwkSet, String> {
     let Some(path) = url.strip_prefix("file://") else {
-        return Err(format!(
-            "SUPABASE_JWKS_URL: `{url}` is not a file:// URL; fetching a remote JWK set is not \
-             supported yet, save it (curl <url>/auth/v1/.well-known/jwks.json) and pass \
-             file:///path/to/jwks.json"
-        ));
+        return Err(format!("SUPABASE_JWKS_URL: `{url}` is not a file:// URL"));
     };
     let json = std::fs::read_to_string(path)
         .map_err(|e| format!("SUPABASE_JWKS_URL: cannot read {path}: {e}"))?;
@@ -157,7 +171,7 @@ mod tests {
     #[test]
     fn start_up_errors_name_the_variable() {
         assert!(config(&[]).unwrap_err().contains("SUPABASE_URL"));
-        assert!(config(&[URL]).unwrap_err().contains("no signing keys"));
+        assert!(config(&[URL]).is_ok(), "the remote JWKS is the default");
         assert!(
             config(&[URL, ("SUPABASE_JWT_SECRET", "short")])
                 .unwrap_err()
@@ -174,9 +188,9 @@ mod tests {
                 .contains("BIND")
         );
         assert!(
-            config(&[URL, ("SUPABASE_JWKS_URL", "https://x.supabase.co/jwks")])
+            config(&[URL, ("SUPABASE_JWKS_URL", "http://x.example/jwks")])
                 .unwrap_err()
-                .contains("file://")
+                .contains("SUPABASE_JWKS_URL")
         );
         assert!(
             config(&[URL, ("SUPABASE_JWKS_URL", "file:///nonexistent/jwks.json")])
@@ -189,6 +203,6 @@ mod tests {
     fn defaults() {
         let c = config(&[URL, SECRET]).unwrap();
         assert_eq!(c.bind.to_string(), DEFAULT_BIND);
-        assert_eq!(c.keys, "HS256 secret");
+        assert!(c.keys.starts_with("HS256 secret, JWKS https://abcdefghijklmnopqrst.supabase.co/auth/v1/.well-known/jwks.json"), "{}", c.keys);
     }
 }

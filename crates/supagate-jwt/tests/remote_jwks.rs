@@ -1,0 +1,299 @@
+//! `RemoteJwks` against the testkit's mock JWKS server, with an injected clock.
+#![cfg(all(
+    feature = "remote_jwks",
+    any(feature = "aws_lc_rs", feature = "rust_crypto")
+))]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use supagate_jwt::{ConfigError, Error, FixedClock, Hs256Secret, RemoteJwks, Verifier};
+use supagate_testkit::{Behaviour, MockJwks, TestKeys, TokenBuilder};
+
+const NOW: i64 = TokenBuilder::DEFAULT_NOW;
+
+/// The test JWK set restricted to these kids.
+fn set_with(kids: &[&str]) -> String {
+    let mut v: Value = serde_json::from_str(&TestKeys::new().jwks_json()).unwrap();
+    let keys = v["keys"].as_array_mut().unwrap();
+    keys.retain(|k| kids.contains(&k["kid"].as_str().unwrap()));
+    v.to_string()
+}
+
+struct Rig {
+    server: MockJwks,
+    jwks: RemoteJwks,
+    clock: FixedClock,
+    verifier: Verifier,
+}
+
+fn rig(initial: &str, timeout: Duration) -> Rig {
+    let server = MockJwks::start(initial);
+    let clock = FixedClock::new(NOW);
+    let jwks = RemoteJwks::builder(server.url())
+        .clock(clock.clone())
+        .timeout(timeout)
+        .build()
+        .unwrap();
+    let verifier = Verifier::from_supabase_url(TestKeys::SUPABASE_URL)
+        .hs256_secret(Hs256Secret::new(TestKeys::HS256_SECRET).unwrap())
+        .key_source(jwks.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    Rig {
+        server,
+        jwks,
+        clock,
+        verifier,
+    }
+}
+
+/// Tokens stay valid however far the tests move the clock.
+fn token() -> TokenBuilder {
+    TokenBuilder::new().issued_at(NOW, 7 * 24 * 3600 - 60)
+}
+
+fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn first_request_waits_for_the_first_fetch() {
+    let r = rig(&TestKeys::new().jwks_json(), Duration::from_secs(5));
+    let keys = TestKeys::new();
+    for t in [
+        token().sign_es256(&keys),
+        token().sign_rs256(&keys),
+        token().sign_eddsa(&keys),
+    ] {
+        r.verifier.verify(&t).unwrap();
+    }
+    assert_eq!(r.jwks.fetch_count(), 1);
+    assert_eq!(r.server.requests(), 1);
+}
+
+#[test]
+fn rotation_accepts_a_new_key_on_its_first_request_with_one_refetch() {
+    let r = rig(&set_with(&[TestKeys::ES256_KID]), Duration::from_secs(5));
+    let keys = TestKeys::new();
+    r.verifier.verify(&token().sign_es256(&keys)).unwrap();
+    assert_eq!(r.jwks.fetch_count(), 1);
+
+    r.server
+        .set_keys(&set_with(&[TestKeys::ES256_KID, TestKeys::RS256_KID]));
+    r.clock.advance(31); // past the cooldown since the last fetch
+    r.verifier.verify(&token().sign_rs256(&keys)).unwrap();
+    assert_eq!(r.jwks.fetch_count(), 2);
+    assert_eq!(r.server.requests(), 2);
+}
+
+#[test]
+fn unknown_kid_inside_the_cooldown_does_not_refetch() {
+    let r = rig(&set_with(&[TestKeys::ES256_KID]), Duration::from_secs(5));
+    let keys = TestKeys::new();
+    r.verifier.verify(&token().sign_es256(&keys)).unwrap();
+    r.server
+        .set_keys(&set_with(&[TestKeys::ES256_KID, TestKeys::RS256_KID]));
+    r.clock.advance(10);
+    assert_eq!(
+        r.verifier.verify(&token().sign_rs256(&keys)).unwrap_err(),
+        Error::UnknownKey
+    );
+    assert_eq!(r.jwks.fetch_count(), 1);
+}
+
+#[test]
+fn a_flood_of_unknown_kids_fetches_at_most_once_per_cooldown() {
+    let r = rig(&set_with(&[TestKeys::ES256_KID]), Duration::from_secs(5));
+    let keys = TestKeys::new();
+    r.verifier.verify(&token().sign_es256(&keys)).unwrap();
+    for window in 1..=3_i64 {
+        r.clock.advance(31);
+        for i in 0..1_000 {
+            let kid = format!("attacker-{window}-{i}");
+            let t = token().header("kid", kid.as_str()).sign_es256(&keys);
+            assert_eq!(r.verifier.verify(&t).unwrap_err(), Error::UnknownKey);
+        }
+        assert!(
+            r.jwks.fetch_count() <= 1 + u64::try_from(window).unwrap(),
+            "window {window}: {} fetches",
+            r.jwks.fetch_count()
+        );
+    }
+    assert_eq!(r.server.requests(), r.jwks.fetch_count());
+}
+
+#[test]
+fn a_thousand_concurrent_requests_during_a_slow_fetch_cause_one_fetch() {
+    let r = rig(&TestKeys::new().jwks_json(), Duration::from_secs(5));
+    r.server
+        .set_behaviour(Behaviour::Delay(Duration::from_millis(300)));
+    let token = Arc::new(token().sign_es256(&TestKeys::new()));
+    let barrier = Arc::new(Barrier::new(1_000));
+    let threads: Vec<_> = (0..1_000)
+        .map(|_| {
+            let (v, t, b) = (r.verifier.clone(), token.clone(), barrier.clone());
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    b.wait();
+                    v.verify(&t).map(|_| ())
+                })
+                .unwrap()
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap().unwrap();
+    }
+    assert_eq!(r.jwks.fetch_count(), 1);
+    assert_eq!(r.server.requests(), 1);
+}
+
+#[test]
+fn an_outage_keeps_the_last_good_set_until_the_staleness_bound_then_503() {
+    let r = rig(&TestKeys::new().jwks_json(), Duration::from_secs(5));
+    let t = token().sign_es256(&TestKeys::new());
+    r.verifier.verify(&t).unwrap();
+    r.server.set_behaviour(Behaviour::Status(500));
+
+    r.clock.advance(600); // expired: refreshes start and fail
+    r.verifier.verify(&t).unwrap();
+    wait_until("the failed refresh", || r.server.requests() >= 2);
+    r.clock.advance(599); // 10 minutes past expiry, minus a second
+    r.verifier.verify(&t).unwrap();
+    r.clock.advance(1);
+    let err = r.verifier.verify(&t).unwrap_err();
+    assert_eq!(err, Error::KeysUnavailable);
+    assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+
+    // Recovery: the next fetch after the cooldown brings the keys back.
+    r.server.set_behaviour(Behaviour::Normal);
+    r.clock.advance(31);
+    let _ = r.verifier.verify(&t);
+    wait_until("the recovering fetch", || r.verifier.verify(&t).is_ok());
+}
+
+#[test]
+fn bad_responses_never_give_keys_and_answer_503() {
+    let keys = TestKeys::new();
+    let good = MockJwks::start(&keys.jwks_json());
+    for behaviour in [
+        Behaviour::Garbage,
+        Behaviour::Oversized(70 * 1024),
+        Behaviour::Redirect(good.url()),
+        Behaviour::Truncated,
+        Behaviour::Status(404),
+        Behaviour::Hangup,
+        Behaviour::Delay(Duration::from_secs(3)),
+    ] {
+        let r = rig(&keys.jwks_json(), Duration::from_millis(500));
+        r.server.set_behaviour(behaviour.clone());
+        let start = Instant::now();
+        assert!(r.jwks.refresh_now().is_err(), "{behaviour:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{behaviour:?} was not bounded"
+        );
+        let err = r.verifier.verify(&token().sign_es256(&keys)).unwrap_err();
+        assert_eq!(err, Error::KeysUnavailable, "{behaviour:?}");
+    }
+    assert_eq!(good.requests(), 0, "the redirect was followed");
+}
+
+#[test]
+fn an_oversized_set_of_keys_is_refused() {
+    let keys = TestKeys::new();
+    let mut v: Value = serde_json::from_str(&keys.jwks_json()).unwrap();
+    let one = v["keys"][0].clone();
+    let many: Vec<Value> = (0..40)
+        .map(|i| {
+            let mut k = one.clone();
+            k["kid"] = Value::String(format!("k{i}"));
+            k
+        })
+        .collect();
+    v["keys"] = Value::Array(many);
+    let r = rig(&v.to_string(), Duration::from_secs(5));
+    assert!(r.jwks.refresh_now().is_err());
+}
+
+#[test]
+fn a_removed_key_stops_verifying() {
+    let r = rig(&TestKeys::new().jwks_json(), Duration::from_secs(5));
+    let keys = TestKeys::new();
+    let rs = token().sign_rs256(&keys);
+    r.verifier.verify(&rs).unwrap();
+    r.server.set_keys(&set_with(&[TestKeys::ES256_KID]));
+    r.clock.advance(600);
+    r.jwks.refresh_now().unwrap();
+    assert_eq!(r.verifier.verify(&rs).unwrap_err(), Error::UnknownKey);
+    r.verifier.verify(&token().sign_es256(&keys)).unwrap();
+}
+
+#[test]
+fn invalidate_drops_the_set_at_once() {
+    let r = rig(&TestKeys::new().jwks_json(), Duration::from_secs(5));
+    let keys = TestKeys::new();
+    let rs = token().sign_rs256(&keys);
+    r.verifier.verify(&rs).unwrap();
+    r.server.set_keys(&set_with(&[TestKeys::ES256_KID]));
+    r.jwks.invalidate(); // no cooldown, no TTL wait
+    assert_eq!(r.verifier.verify(&rs).unwrap_err(), Error::UnknownKey);
+    r.verifier.verify(&token().sign_es256(&keys)).unwrap();
+    assert_eq!(r.jwks.fetch_count(), 2);
+}
+
+#[test]
+fn a_shorter_max_age_is_respected() {
+    let r = rig(&TestKeys::new().jwks_json(), Duration::from_secs(5));
+    r.server.set_cache_control(Some("public, max-age=120"));
+    let t = token().sign_es256(&TestKeys::new());
+    r.verifier.verify(&t).unwrap();
+    r.clock.advance(30);
+    r.verifier.verify(&t).unwrap();
+    assert_eq!(r.server.requests(), 1);
+    r.clock.advance(31); // within a minute of the 120 s expiry: background refresh
+    r.verifier.verify(&t).unwrap();
+    wait_until("the early refresh", || r.server.requests() == 2);
+}
+
+#[test]
+fn an_empty_set_is_valid_for_hs256_projects() {
+    let r = rig(r#"{"keys":[]}"#, Duration::from_secs(5));
+    let keys = TestKeys::new();
+    r.jwks.refresh_now().unwrap();
+    r.verifier.verify(&token().sign_hs256(&keys)).unwrap();
+    assert_eq!(
+        r.verifier.verify(&token().sign_es256(&keys)).unwrap_err(),
+        Error::UnknownKey
+    );
+}
+
+#[test]
+fn urls_from_configuration_only_and_https() {
+    for bad in [
+        "http://example.com/jwks.json",
+        "https://u:p@x.supabase.co/jwks",
+        "file:///etc/passwd",
+    ] {
+        assert!(matches!(
+            RemoteJwks::builder(bad).build(),
+            Err(ConfigError::InvalidJwksUrl)
+        ));
+    }
+}
