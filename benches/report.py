@@ -80,3 +80,14 @@ if axum_rows:
     print("|--------------------------|---------------------|----------------|------------------|-----------------------|")
     for r in axum_rows:
         print(f"| {r[0]:24} | {r[1]:>19} | {r[2]:>14} | {r[3]:>16} | {r[4]:>21} |")
+
+tc = paired("token_cache")
+cold = median("token_cache", "es256_cold")
+if cold:
+    print()
+    print(f"| {'token cache (ES256)':20} | {'criterion median µs':>19} | {'cold / it':>9} | {'paired median µs':>16} | {'paired cold / it':>16} |")
+    print("|----------------------|---------------------|-----------|------------------|------------------|")
+    for bench in ("es256_cold", "cache_hit", "jsonwebtoken_decode"):
+        m = median("token_cache", bench)
+        p = tc.get(bench)
+        print(f"| {bench:20} | {m:>19.2f} | {cold / m:>8.1f}x | {p['median_us'] if p else 0:>16.2f} | {1 / p['ratio_to_baseline'] if p else 0:>15.1f}x |")

@@ -15,6 +15,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod algorithm;
+mod cache;
 mod claims;
 mod crypto;
 pub mod dangerous;
@@ -29,6 +30,7 @@ mod verifier;
 mod wycheproof_tests;
 
 pub use algorithm::Algorithm;
+pub use cache::TokenCacheConfig;
 pub use claims::{Aal, AmrEntry, Audience, Claims};
 pub use crypto::Backend;
 pub use error::{ConfigError, Error};

@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 
 use crate::algorithm::{Algorithm, is_known_unsupported};
+use crate::cache::{Entry, TokenCache, TokenCacheConfig};
 use crate::claims::{self, Claims, Registered};
 use crate::crypto::Backend;
 use crate::error::{ConfigError, Error};
@@ -215,6 +216,7 @@ pub struct Verifier {
 }
 
 struct Inner {
+    cache: Option<TokenCache>,
     hmac: Vec<PreparedHmac>,
     keys: Keys,
     issuer: Option<String>,
@@ -253,6 +255,7 @@ impl fmt::Debug for Verifier {
 /// Builds a [`Verifier`]. Setters never fail; [`VerifierBuilder::build`] checks everything.
 #[must_use]
 pub struct VerifierBuilder {
+    token_cache: Option<TokenCacheConfig>,
     hs256: Vec<Hs256Secret>,
     jwks: Vec<JwkSet>,
     source: Option<Arc<dyn KeySource>>,
@@ -287,6 +290,7 @@ impl fmt::Debug for VerifierBuilder {
 impl Default for VerifierBuilder {
     fn default() -> Self {
         VerifierBuilder {
+            token_cache: None,
             hs256: Vec::new(),
             jwks: Vec::new(),
             source: None,
@@ -390,6 +394,19 @@ impl VerifierBuilder {
         self
     }
 
+    /// Turns on the verified-token cache: a token that verified is accepted again without
+    /// signature or claim work until `min(exp, ttl)` (60 s by default), keyed on the whole
+    /// token, and dropped as soon as the asymmetric key that verified it leaves the key set
+    /// (for example after [`RemoteJwks::invalidate`](crate::RemoteJwks) or a rotation). Bounded
+    /// by entry count and bytes. Default: off.
+    ///
+    /// Asymmetric verification costs tens of microseconds and a client sends the same access
+    /// token for up to an hour; a hit costs a hash, a comparison and a clone of the claims.
+    pub fn token_cache(mut self, config: TokenCacheConfig) -> Self {
+        self.token_cache = Some(config);
+        self
+    }
+
     /// The crypto backend. Default: [`Backend::preferred`] (AWS-LC when compiled in).
     pub fn backend(mut self, backend: Backend) -> Self {
         self.backend = Some(backend);
@@ -461,6 +478,7 @@ impl VerifierBuilder {
 
         Ok(Verifier {
             inner: Arc::new(Inner {
+                cache: self.token_cache.map(TokenCache::new),
                 hmac,
                 keys,
                 issuer,
@@ -589,6 +607,14 @@ impl Verifier {
     ///
     /// An [`Error`] saying why the token was refused; [`Error::status`] gives the HTTP status.
     pub fn verify(&self, token: &str) -> Result<Claims, Error> {
+        if let Some(cache) = &self.inner.cache {
+            if let Some(entry) = self.cached(token) {
+                return Ok(entry.claims.clone());
+            }
+            return self
+                .verify_and_cache(token, cache)
+                .map(Verified::into_claims);
+        }
         let payload = self.verify_signature(token)?;
         claims::parse_claims(&payload, |registered| self.validate(registered))
     }
@@ -602,6 +628,9 @@ impl Verifier {
     /// As [`Verifier::verify`], and [`Error::MalformedClaims`] when the payload does not
     /// deserialize into `T`.
     pub fn verify_as<T: DeserializeOwned>(&self, token: &str) -> Result<T, Error> {
+        if self.inner.cache.is_some() {
+            return self.verify_payload(token)?.deserialize();
+        }
         let payload = self.verify_signature(token)?;
         let registered = claims::parse_registered(&payload)?;
         self.validate(&registered)?;
@@ -640,6 +669,15 @@ impl Verifier {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn verify_payload(&self, token: &str) -> Result<Verified, Error> {
+        if let Some(cache) = &self.inner.cache {
+            if let Some(entry) = self.cached(token) {
+                return Ok(Verified {
+                    claims: entry.claims.clone(),
+                    payload: Arc::clone(&entry.payload),
+                });
+            }
+            return self.verify_and_cache(token, cache);
+        }
         let payload = self.verify_signature(token)?;
         let claims = claims::parse_claims(&payload, |registered| self.validate(registered))?;
         Ok(Verified {
@@ -650,6 +688,16 @@ impl Verifier {
 
     /// Checks size, structure, header, key and signature; returns the decoded payload.
     pub(crate) fn verify_signature(&self, token: &str) -> Result<Vec<u8>, Error> {
+        self.verify_signature_kid(token, false).map(|(p, _)| p)
+    }
+
+    /// As [`Verifier::verify_signature`]; with `want_kid`, also the `kid` of the asymmetric
+    /// key that verified the token (for the token cache).
+    fn verify_signature_kid(
+        &self,
+        token: &str,
+        want_kid: bool,
+    ) -> Result<(Vec<u8>, Option<Box<str>>), Error> {
         let inner = &*self.inner;
         if token.len() > inner.max_token_len {
             return Err(Error::TooLong);
@@ -680,9 +728,52 @@ impl Verifier {
         if !ok {
             return Err(Error::BadSignature);
         }
-        URL_SAFE_NO_PAD
+        let kid = match &selected {
+            Selected::Public(set, i) if want_kid => set.key_at(*i).map(|k| k.kid.as_str().into()),
+            _ => None,
+        };
+        let payload = URL_SAFE_NO_PAD
             .decode(payload_b64)
-            .map_err(|_| Error::Malformed)
+            .map_err(|_| Error::Malformed)?;
+        Ok((payload, kid))
+    }
+
+    /// A live cache entry for this token whose verifying key is still configured.
+    fn cached(&self, token: &str) -> Option<Arc<Entry>> {
+        let cache = self.inner.cache.as_ref()?;
+        let entry = cache.get(token, self.inner.clock.now())?;
+        if let Some(kid) = &entry.kid {
+            let present = self
+                .inner
+                .keys
+                .current()
+                .is_ok_and(|set| set.find(kid).is_some());
+            if !present {
+                cache.remove(token);
+                return None;
+            }
+        }
+        Some(entry)
+    }
+
+    /// Full verification that fills the cache (only called when a cache is configured).
+    fn verify_and_cache(&self, token: &str, cache: &TokenCache) -> Result<Verified, Error> {
+        let (payload, kid) = self.verify_signature_kid(token, true)?;
+        let claims = claims::parse_claims(&payload, |registered| self.validate(registered))?;
+        let payload: Arc<[u8]> = payload.into();
+        let exp = claims.exp;
+        cache.insert(
+            token,
+            Entry {
+                claims: claims.clone(),
+                payload: Arc::clone(&payload),
+                kid,
+                until: exp,
+            },
+            self.inner.clock.now(),
+            exp,
+        );
+        Ok(Verified { claims, payload })
     }
 
     fn select(&self, header: &header::Header<'_>) -> Result<Selected<'_>, Error> {
