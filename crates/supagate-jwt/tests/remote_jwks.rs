@@ -13,8 +13,12 @@
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
-use supagate_jwt::{ConfigError, Error, FixedClock, Hs256Secret, RemoteJwks, Verifier};
+use supagate_jwt::{
+    ConfigError, Error, FixedClock, Hs256Secret, RemoteJwks, TokenCacheConfig, Verifier,
+};
 use supagate_testkit::{Behaviour, MockJwks, TestKeys, TokenBuilder};
 
 const NOW: i64 = TokenBuilder::DEFAULT_NOW;
@@ -35,6 +39,10 @@ struct Rig {
 }
 
 fn rig(initial: &str, timeout: Duration) -> Rig {
+    rig_with(initial, timeout, None)
+}
+
+fn rig_with(initial: &str, timeout: Duration, cache: Option<TokenCacheConfig>) -> Rig {
     let server = MockJwks::start(initial);
     let clock = FixedClock::new(NOW);
     let jwks = RemoteJwks::builder(server.url())
@@ -42,12 +50,14 @@ fn rig(initial: &str, timeout: Duration) -> Rig {
         .timeout(timeout)
         .build()
         .unwrap();
-    let verifier = Verifier::from_supabase_url(TestKeys::SUPABASE_URL)
+    let mut builder = Verifier::from_supabase_url(TestKeys::SUPABASE_URL)
         .hs256_secret(Hs256Secret::new(TestKeys::HS256_SECRET).unwrap())
         .key_source(jwks.clone())
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+        .clock(clock.clone());
+    if let Some(cache) = cache {
+        builder = builder.token_cache(cache);
+    }
+    let verifier = builder.build().unwrap();
     Rig {
         server,
         jwks,
@@ -296,4 +306,107 @@ fn urls_from_configuration_only_and_https() {
             Err(ConfigError::InvalidJwksUrl)
         ));
     }
+}
+
+// ------------------------------------------------------------------ the verified-token cache
+// It never accepts what a fresh verification would refuse.
+
+fn cached() -> Rig {
+    rig_with(
+        &TestKeys::new().jwks_json(),
+        Duration::from_secs(5),
+        Some(TokenCacheConfig::default().with_ttl(Duration::from_secs(60))),
+    )
+}
+
+#[test]
+fn cached_answers_equal_fresh_ones() {
+    let Rig { verifier: v, .. } = &cached();
+    let keys = TestKeys::new();
+    for t in TokenBuilder::new().sign_all(&keys) {
+        let first = v.verify(&t).unwrap();
+        assert_eq!(v.verify(&t).unwrap(), first);
+        #[derive(serde::Deserialize)]
+        struct Sub {
+            sub: String,
+        }
+        assert_eq!(
+            v.verify_as::<Sub>(&t).unwrap().sub,
+            TokenBuilder::DEFAULT_SUB
+        );
+        assert_eq!(v.verify_payload(&t).unwrap().claims(), &first);
+    }
+}
+
+#[test]
+fn the_same_signature_on_another_payload_is_not_a_hit() {
+    let Rig { verifier: v, .. } = &cached();
+    let t = TokenBuilder::new().sign_es256(&TestKeys::new());
+    v.verify(&t).unwrap();
+    let parts: Vec<&str> = t.split('.').collect();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    claims["app_metadata"]["role"] = Value::from("admin");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
+    assert_eq!(v.verify(&forged).unwrap_err(), Error::BadSignature);
+}
+
+#[test]
+fn expiry_is_never_extended() {
+    let Rig {
+        clock: c,
+        verifier: v,
+        ..
+    } = &cached();
+    let t = TokenBuilder::new()
+        .issued_at(NOW, 40)
+        .sign_es256(&TestKeys::new());
+    v.verify(&t).unwrap();
+    c.advance(40 + 30); // exp plus the default leeway
+    assert_eq!(v.verify(&t).unwrap_err(), Error::Expired);
+}
+
+#[test]
+fn a_key_leaving_the_set_drops_its_cached_tokens() {
+    let Rig {
+        server: s,
+        jwks: j,
+        clock: c,
+        verifier: v,
+    } = &cached();
+    let keys = TestKeys::new();
+    let rs = TokenBuilder::new().sign_rs256(&keys);
+    let es = TokenBuilder::new().sign_es256(&keys);
+    v.verify(&rs).unwrap();
+    v.verify(&es).unwrap();
+    let mut set: Value = serde_json::from_str(&keys.jwks_json()).unwrap();
+    set["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|k| k["kid"] != TestKeys::RS256_KID);
+    s.set_keys(&set.to_string());
+    c.advance(5);
+    j.refresh_now().unwrap();
+    assert_eq!(v.verify(&rs).unwrap_err(), Error::UnknownKey);
+    v.verify(&es).unwrap();
+}
+
+#[test]
+fn invalidate_drops_cached_tokens_too() {
+    let Rig {
+        server: s,
+        jwks: j,
+        verifier: v,
+        ..
+    } = &cached();
+    let t = TokenBuilder::new().sign_eddsa(&TestKeys::new());
+    v.verify(&t).unwrap();
+    s.set_keys(r#"{"keys":[]}"#);
+    j.invalidate();
+    assert_eq!(v.verify(&t).unwrap_err(), Error::UnknownKey);
 }
