@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use supagate::policy::PolicyError;
 use supagate::{
     Authenticator, Claims, Hs256Secret, JwkSet, Policy, RemoteJwks, Requirement, Verifier,
+    jwt::TokenCacheConfig,
 };
 
 /// The default `BIND` address.
@@ -47,6 +48,7 @@ impl Config {
     ///   refreshed, rotation-safe). Default `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`. A
     ///   `file://` URL reads a saved set once at start-up instead.
     /// - `BIND` (default `127.0.0.1:8000`).
+    /// - `SUPAGATE_TOKEN_CACHE` (optional): `1` turns on the verified-token cache.
     ///
     /// # Errors
     ///
@@ -87,6 +89,14 @@ impl Config {
                 "JWKS {jwks_url} (fetched on first use, cached 10 min)"
             ));
             builder = builder.key_source(remote);
+        }
+        match lookup("SUPAGATE_TOKEN_CACHE").as_deref() {
+            None | Some("" | "0") => {}
+            Some("1") => {
+                builder = builder.token_cache(TokenCacheConfig::default());
+                keys.push("verified-token cache on".to_owned());
+            }
+            Some(other) => return Err(format!("SUPAGATE_TOKEN_CACHE: `{other}` is not 0 or 1")),
         }
         let verifier = builder.build().map_err(|e| format!("SUPABASE_URL: {e}"))?;
         let bind = lookup("BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
