@@ -41,12 +41,13 @@ fn main() -> ExitCode {
                 set_with(&[TestKeys::ES256_KID, TestKeys::RS256_KID]),
                 set_with(&[TestKeys::ES256_KID, TestKeys::EDDSA_KID]),
             ];
-            let server = MockJwks::start(&sets[0]);
+            let [first, second] = &sets;
+            let server = MockJwks::start(first);
             server.set_cache_control(Some("public, max-age=2"));
             println!("{}", server.url());
             for i in 1_usize.. {
                 std::thread::sleep(Duration::from_secs(secs));
-                server.set_keys(&sets[i % 2]);
+                server.set_keys(if i % 2 == 0 { first } else { second });
                 eprintln!(
                     "mock-jwks: rotation {i}, {} requests so far",
                     server.requests()
