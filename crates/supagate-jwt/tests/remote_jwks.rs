@@ -410,3 +410,53 @@ fn invalidate_drops_cached_tokens_too() {
     j.invalidate();
     assert_eq!(v.verify(&t).unwrap_err(), Error::UnknownKey);
 }
+
+// ------------------------------------------------ catalog §1 D through the remote source
+// Rows 66-71 and 77 are the static key policy (tests/catalog.rs), which every fetched set goes
+// through; these check it on the fetch path.
+
+#[test]
+fn row_66_a_fetched_set_with_an_oct_key_is_refused_and_the_last_good_set_kept() {
+    let secret = "a-symmetric-secret-published-by-mistake-0123456789";
+    let mut mixed: Value = serde_json::from_str(&TestKeys::new().jwks_json()).unwrap();
+    mixed["keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "kty": "oct", "kid": "oct-1", "alg": "HS256",
+            "k": URL_SAFE_NO_PAD.encode(secret),
+        }));
+    let r = rig(&TestKeys::new().jwks_json(), Duration::from_secs(5));
+    r.jwks.refresh_now().unwrap();
+    r.server.set_keys(&mixed.to_string());
+    assert!(r.jwks.refresh_now().is_err(), "a mixed set is invalid");
+    let forged = token().header("kid", "oct-1").sign_hmac(secret.as_bytes());
+    assert!(r.verifier.verify(&forged).is_err());
+    r.verifier
+        .verify(&token().sign_es256(&TestKeys::new()))
+        .unwrap();
+}
+
+#[test]
+fn row_73_a_jku_header_is_refused_and_never_fetched() {
+    let r = rig(&TestKeys::new().jwks_json(), Duration::from_secs(5));
+    let elsewhere = MockJwks::start(&TestKeys::new().jwks_json());
+    let t = token()
+        .header("jku", elsewhere.url().as_str())
+        .sign_es256(&TestKeys::new());
+    assert!(matches!(
+        r.verifier.verify(&t).unwrap_err(),
+        Error::HeaderNotAllowed { .. }
+    ));
+    assert_eq!(elsewhere.requests(), 0);
+}
+
+#[test]
+fn row_77_an_hs256_token_naming_a_fetched_key_is_refused() {
+    let r = rig(&TestKeys::new().jwks_json(), Duration::from_secs(5));
+    r.jwks.refresh_now().unwrap();
+    let t = token()
+        .header("kid", TestKeys::ES256_KID)
+        .sign_hs256(&TestKeys::new());
+    assert_eq!(r.verifier.verify(&t).unwrap_err(), Error::AlgNotAllowed);
+}
