@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod csrf;
+mod error;
+mod headers;
+mod path;
+
+pub use csrf::CsrfGate;
+pub use error::ProxyError;
+pub use headers::{
+    HeaderPolicy, Observed, filter_upstream_response_headers, prepare_upstream_headers,
+};
+pub use path::Routes;

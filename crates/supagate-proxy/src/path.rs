@@ -1,0 +1,122 @@
+//! [`Routes`]: which request paths are forwarded, and to which upstream path.
+
+use crate::error::ProxyError;
+
+/// Forwarded path prefixes: an incoming prefix (such as `/api/`) maps to an upstream prefix
+/// (such as `/`). The upstream origin is fixed by configuration; the request only chooses a
+/// path under an allowed prefix, appended as segments and never resolved as a URL reference.
+///
+/// A request target is refused (400) when it is absolute-form (`http://evil/`), starts with
+/// `//` (an authority), contains `\`, a control character or space, a `.` or `..` segment, an
+/// encoded `/`, `\`, `.` or `%` (`%2F`, `%5C`, `%2E`, `%25`), or a `;` (matrix parameters);
+/// a well-formed path outside every prefix is 404.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_proxy::Routes;
+///
+/// let routes = Routes::new([("/api/", "/")])?;
+/// assert_eq!(routes.upstream_path("/api/profile/me?x=1")?, "/profile/me?x=1");
+/// assert!(routes.upstream_path("/api/../admin").is_err());
+/// assert!(routes.upstream_path("//evil.example/x").is_err());
+/// assert!(routes.upstream_path("/other").is_err());
+/// # Ok::<(), supagate_proxy::ProxyError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routes {
+    prefixes: Vec<(String, String)>,
+}
+
+impl Routes {
+    /// `(incoming prefix, upstream prefix)` pairs; both must start and end with `/`. The first
+    /// matching pair wins.
+    ///
+    /// # Errors
+    ///
+    /// [`ProxyError::InvalidConfig`] for a prefix that does not start and end with `/` or
+    /// that would itself be refused as a path.
+    pub fn new<I, A, B>(prefixes: I) -> Result<Self, ProxyError>
+    where
+        I: IntoIterator<Item = (A, B)>,
+        A: Into<String>,
+        B: Into<String>,
+    {
+        let prefixes: Vec<(String, String)> = prefixes
+            .into_iter()
+            .map(|(a, b)| (a.into(), b.into()))
+            .collect();
+        let ok = |p: &str| p.starts_with('/') && p.ends_with('/') && check_path(p).is_ok();
+        if prefixes.is_empty() || !prefixes.iter().all(|(a, b)| ok(a) && ok(b)) {
+            return Err(ProxyError::InvalidConfig {
+                what: "route prefixes must start and end with '/'",
+            });
+        }
+        Ok(Routes { prefixes })
+    }
+
+    /// The upstream path and query for a request target (origin-form, as received).
+    ///
+    /// # Errors
+    ///
+    /// [`ProxyError::BadPath`] for a refused target, [`ProxyError::NotForwarded`] when no
+    /// prefix matches.
+    pub fn upstream_path(&self, target: &str) -> Result<String, ProxyError> {
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target, None),
+        };
+        check_path(path)?;
+        if let Some(q) = query
+            && q.bytes()
+                .any(|b| b.is_ascii_control() || b == b' ' || b == b'#' || !b.is_ascii())
+        {
+            return Err(ProxyError::BadPath {
+                reason: "invalid query",
+            });
+        }
+        for (incoming, upstream) in &self.prefixes {
+            if let Some(rest) = path.strip_prefix(incoming.as_str()) {
+                let mut out = String::with_capacity(upstream.len() + rest.len() + 1);
+                out.push_str(upstream);
+                out.push_str(rest);
+                if let Some(q) = query {
+                    out.push('?');
+                    out.push_str(q);
+                }
+                return Ok(out);
+            }
+        }
+        Err(ProxyError::NotForwarded)
+    }
+}
+
+fn check_path(path: &str) -> Result<(), ProxyError> {
+    let bad = |reason| Err(ProxyError::BadPath { reason });
+    if !path.starts_with('/') {
+        return bad("not an origin-form path");
+    }
+    if path.starts_with("//") {
+        return bad("authority in path");
+    }
+    if path
+        .bytes()
+        .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\' || b == b'#' || !b.is_ascii())
+    {
+        return bad("invalid character");
+    }
+    if path.contains(';') {
+        return bad("path parameters");
+    }
+    let lower = path.to_ascii_lowercase();
+    if ["%2f", "%5c", "%2e", "%25", "%00"]
+        .iter()
+        .any(|e| lower.contains(e))
+    {
+        return bad("encoded separator or dot");
+    }
+    if path.split('/').any(|seg| seg == "." || seg == "..") {
+        return bad("dot segment");
+    }
+    Ok(())
+}
