@@ -7,7 +7,7 @@ use crate::error::ProxyError;
 /// path under an allowed prefix, appended as segments and never resolved as a URL reference.
 ///
 /// A request target is refused (400) when it is absolute-form (`http://evil/`), starts with
-/// `//` (an authority), contains `\`, a control character or space, a `.` or `..` segment, an
+/// `//` (an authority) or has an empty segment, contains `\`, a control character or space, a `.` or `..` segment, an
 /// encoded `/`, `\`, `.` or `%` (`%2F`, `%5C`, `%2E`, `%25`), or a `;` (matrix parameters);
 /// a well-formed path outside every prefix is 404.
 ///
@@ -98,6 +98,11 @@ fn check_path(path: &str) -> Result<(), ProxyError> {
     }
     if path.starts_with("//") {
         return bad("authority in path");
+    }
+    // An empty segment could put `//` at the start of the upstream path once the prefix is
+    // replaced (`/api//evil` -> `//evil`): a network-path reference to another host.
+    if path.contains("//") {
+        return bad("empty segment");
     }
     if path
         .bytes()

@@ -197,6 +197,11 @@ fn row_103_104_upstream_paths() {
         "/api/x y",
         "/api/\u{e9}",
         "/api/x?a\u{7f}",
+        // Found by the proxy_headers fuzz target: with the prefix replaced, an empty segment
+        // became a network-path reference ("/api//o//" -> "//o//").
+        "/api//o//",
+        "/api//evil.example/x",
+        "/api/a//b",
     ] {
         let err = routes.upstream_path(bad).unwrap_err();
         assert_eq!(
