@@ -6,6 +6,7 @@ mod csrf;
 mod error;
 mod headers;
 mod path;
+mod refresh;
 
 pub use csrf::CsrfGate;
 pub use error::ProxyError;
@@ -13,3 +14,4 @@ pub use headers::{
     HeaderPolicy, Observed, filter_upstream_response_headers, prepare_upstream_headers,
 };
 pub use path::Routes;
+pub use refresh::{AuthEndpoint, DEFAULT_REFRESH_MARGIN, RefreshNeed, RefreshOutcome};

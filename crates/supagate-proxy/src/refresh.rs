@@ -1,0 +1,217 @@
+//! Session refresh against Supabase Auth, as auth-js does it: when, what request, and what to
+//! do with each answer. The HTTP call itself (and single-flight across requests) belongs to the
+//! caller; this module decides.
+
+use std::fmt;
+use std::time::Duration;
+
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use http::{Method, Request, StatusCode};
+use supagate_cookie::Session;
+use supagate_jwt::Token;
+
+use crate::error::ProxyError;
+
+/// auth-js refreshes when the session expires within this margin (`EXPIRY_MARGIN_MS`).
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(90);
+
+/// Whether a session needs a refresh now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshNeed {
+    /// Valid beyond the margin: forward as is.
+    NotYet,
+    /// Still valid, but inside the margin: refresh, and on failure keep using it.
+    Proactive,
+    /// Expired (or without `expires_at`): refresh, and on failure the session ends or the
+    /// request waits for the auth server.
+    Expired,
+}
+
+/// What to do after the auth server answered a refresh.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RefreshOutcome {
+    /// A new session: write its cookies (verbatim JSON, as auth-js stores it) and forward with
+    /// its access token.
+    Refreshed(Session),
+    /// The refresh failed but the old access token is still valid: forward with it, write no
+    /// cookie.
+    KeepOld,
+    /// The refresh token is refused (a 4xx such as `refresh_token_already_used`) and the access
+    /// token has expired: clear the session cookies and answer 401.
+    EndSession {
+        /// GoTrue's `error_code` (or string `code`), when it gave one.
+        code: Option<String>,
+    },
+    /// The auth server is unavailable (5xx, timeout) and the access token has expired: keep
+    /// the cookies and answer 503.
+    Unavailable,
+}
+
+/// The Supabase Auth token endpoint and the project's public API key.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_jwt::Token;
+/// use supagate_proxy::AuthEndpoint;
+///
+/// let auth = AuthEndpoint::new("https://abcdefghijklmnopqrst.supabase.co", "sb_publishable_x")?;
+/// let req = auth.refresh_request(&Token::new("refresh-token-0123"));
+/// assert_eq!(
+///     req.uri(),
+///     "https://abcdefghijklmnopqrst.supabase.co/auth/v1/token?grant_type=refresh_token"
+/// );
+/// assert_eq!(req.body(), br#"{"refresh_token":"refresh-token-0123"}"#);
+/// # Ok::<(), supagate_proxy::ProxyError>(())
+/// ```
+#[derive(Clone)]
+pub struct AuthEndpoint {
+    token_url: String,
+    api_key: HeaderValue,
+    bearer: HeaderValue,
+    margin: i64,
+}
+
+impl fmt::Debug for AuthEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthEndpoint")
+            .field("token_url", &self.token_url)
+            .field("api_key", &"<redacted>")
+            .field("margin_secs", &self.margin)
+            .finish()
+    }
+}
+
+impl AuthEndpoint {
+    /// The project at `supabase_url` (`https://<ref>.supabase.co`), with its anon or
+    /// publishable key (sent as `apikey` and as the bearer, as supabase-js does). Refresh
+    /// margin [`DEFAULT_REFRESH_MARGIN`].
+    ///
+    /// # Errors
+    ///
+    /// [`ProxyError::InvalidConfig`] for a URL that is not `https://` (or `http://` for a
+    /// loopback test server) or a key that is not a header value.
+    pub fn new(supabase_url: &str, api_key: &str) -> Result<Self, ProxyError> {
+        let url = supabase_url.trim_end_matches('/');
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| {
+                url.strip_prefix(p)
+                    .is_some_and(|r| r.is_empty() || r.starts_with(':'))
+            });
+        if !(url.starts_with("https://") || loopback) || url.contains(['?', '#', '@']) {
+            return Err(ProxyError::InvalidConfig {
+                what: "supabase url must be https://<host>",
+            });
+        }
+        let bad_key = || ProxyError::InvalidConfig {
+            what: "api key is not a header value",
+        };
+        let mut key = HeaderValue::from_str(api_key).map_err(|_| bad_key())?;
+        key.set_sensitive(true);
+        let mut bearer =
+            HeaderValue::from_str(&format!("Bearer {api_key}")).map_err(|_| bad_key())?;
+        bearer.set_sensitive(true);
+        Ok(AuthEndpoint {
+            token_url: format!("{url}/auth/v1/token?grant_type=refresh_token"),
+            api_key: key,
+            bearer,
+            margin: i64::try_from(DEFAULT_REFRESH_MARGIN.as_secs()).unwrap_or(90),
+        })
+    }
+
+    /// Refreshes sessions expiring within `margin` (default 90 s, auth-js's margin).
+    #[must_use]
+    pub fn with_margin(mut self, margin: Duration) -> Self {
+        self.margin = i64::try_from(margin.as_secs()).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// Whether `session` needs a refresh at `now` (Unix seconds).
+    #[must_use]
+    pub fn needs_refresh(&self, session: &Session, now: i64) -> RefreshNeed {
+        match session.expires_at() {
+            Some(exp) if exp > now.saturating_add(self.margin) => RefreshNeed::NotYet,
+            Some(exp) if exp > now => RefreshNeed::Proactive,
+            _ => RefreshNeed::Expired,
+        }
+    }
+
+    /// The refresh request, as auth-js sends it: `POST <url>/auth/v1/token?grant_type=
+    /// refresh_token` with `apikey`, `Authorization: Bearer <key>`, `Content-Type:
+    /// application/json;charset=UTF-8`, `X-Supabase-Api-Version: 2024-01-01` and the JSON body
+    /// `{"refresh_token": …}`. `X-Client-Info` names supagate.
+    #[must_use]
+    pub fn refresh_request(&self, refresh_token: &Token) -> Request<Vec<u8>> {
+        let body = serde_json_string(refresh_token.expose());
+        let mut req = Request::new(format!("{{\"refresh_token\":{body}}}").into_bytes());
+        *req.method_mut() = Method::POST;
+        if let Ok(uri) = self.token_url.parse() {
+            *req.uri_mut() = uri;
+        }
+        let h = req.headers_mut();
+        h.insert("apikey", self.api_key.clone());
+        h.insert(AUTHORIZATION, self.bearer.clone());
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json;charset=UTF-8"),
+        );
+        h.insert(
+            "x-client-info",
+            HeaderValue::from_static(concat!("supagate-proxy/", env!("CARGO_PKG_VERSION"))),
+        );
+        h.insert(
+            "x-supabase-api-version",
+            HeaderValue::from_static("2024-01-01"),
+        );
+        req
+    }
+
+    /// What to do with the auth server's answer (`None` status: no answer, a timeout or a
+    /// connection error), following auth-js: 2xx is the new session; 500-504 and 520-530 (and
+    /// no answer) are retryable, so the cookies stay; any other error ends an expired session.
+    /// A failed proactive refresh keeps the still-valid session.
+    #[must_use]
+    pub fn refresh_outcome(
+        &self,
+        need: RefreshNeed,
+        status: Option<StatusCode>,
+        body: &[u8],
+    ) -> RefreshOutcome {
+        let expired = need == RefreshNeed::Expired;
+        let failed = |retryable: bool, code: Option<String>| match (expired, retryable) {
+            (false, _) => RefreshOutcome::KeepOld,
+            (true, true) => RefreshOutcome::Unavailable,
+            (true, false) => RefreshOutcome::EndSession { code },
+        };
+        let Some(status) = status else {
+            return failed(true, None);
+        };
+        let s = status.as_u16();
+        if status.is_success() {
+            return match std::str::from_utf8(body).ok().map(Session::from_json) {
+                Some(Ok(session)) => RefreshOutcome::Refreshed(session),
+                // A 2xx that is not a session: treat as a server fault, never as sign-out.
+                _ => failed(true, None),
+            };
+        }
+        let retryable = (500..=504).contains(&s) || (520..=530).contains(&s);
+        failed(retryable, (!retryable).then(|| error_code(body)).flatten())
+    }
+}
+
+/// GoTrue's error code in either body shape: `{"code":"…"}` (API version 2024-01-01) or
+/// `{"code":400,"error_code":"…"}` (legacy).
+fn error_code(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("error_code")
+        .and_then(|c| c.as_str())
+        .or_else(|| v.get("code").and_then(|c| c.as_str()))
+        .or_else(|| v.get("error").and_then(|c| c.as_str()))
+        .map(str::to_owned)
+}
+
+fn serde_json_string(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
