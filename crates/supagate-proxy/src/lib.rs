@@ -7,6 +7,7 @@ mod error;
 mod headers;
 mod path;
 mod refresh;
+mod single_flight;
 
 pub use csrf::CsrfGate;
 pub use error::ProxyError;
@@ -15,3 +16,4 @@ pub use headers::{
 };
 pub use path::Routes;
 pub use refresh::{AuthEndpoint, DEFAULT_REFRESH_MARGIN, RefreshNeed, RefreshOutcome};
+pub use single_flight::{DEFAULT_REUSE_WINDOW, RefreshCoordinator};
