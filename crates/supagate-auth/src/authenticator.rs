@@ -186,12 +186,13 @@ impl Authenticator {
             .ok_or(AuthError::MissingCredentials)
     }
 
-    /// Like [`Authenticator::authenticate`], into your own claim type (the registered claims
-    /// are validated first, as for [`Verifier::verify_as`]).
+    /// Like [`Authenticator::authenticate_optional`], into your own claim type (the registered
+    /// claims are validated first, as for [`Verifier::verify_as`]): `Ok(None)` when the request
+    /// carries no credentials.
     ///
     /// # Errors
     ///
-    /// As [`Authenticator::authenticate`].
+    /// Why the credentials were refused (never [`AuthError::MissingCredentials`]).
     pub fn authenticate_as<T: DeserializeOwned>(
         &self,
         headers: &impl RequestHeaders,

@@ -89,13 +89,11 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match extract(parts, state) {
+        let auth = Authenticator::from_ref(state);
+        match extract(&auth, parts) {
             Ok(Some(t)) => Ok(Claims(t)),
-            Ok(None) => Err(AuthRejection::new(
-                &Authenticator::from_ref(state),
-                AuthError::MissingCredentials,
-            )),
-            Err(e) => Err(e),
+            Ok(None) => Err(AuthRejection::new(&auth, AuthError::MissingCredentials)),
+            Err(e) => Err(AuthRejection::new(&auth, e)),
         }
     }
 }
@@ -112,24 +110,25 @@ where
         parts: &mut Parts,
         state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        extract(parts, state).map(|t| t.map(Claims))
+        let auth = Authenticator::from_ref(state);
+        extract(&auth, parts)
+            .map(|t| t.map(Claims))
+            .map_err(|e| AuthRejection::new(&auth, e))
     }
 }
 
-fn extract<S, T>(parts: &Parts, state: &S) -> Result<Option<T>, AuthRejection>
-where
-    Authenticator: FromRef<S>,
-    T: DeserializeOwned,
-{
-    let auth = Authenticator::from_ref(state);
-    let result = match parts.extensions.get::<Verified>() {
+/// The verified token from a `RequireLayer` that already ran, or else the request's own.
+fn extract<T: DeserializeOwned>(
+    auth: &Authenticator,
+    parts: &Parts,
+) -> Result<Option<T>, AuthError> {
+    match parts.extensions.get::<Verified>() {
         Some(verified) => verified
             .deserialize::<T>()
             .map(Some)
             .map_err(AuthError::Token),
         None => auth.authenticate_as::<T>(&parts.headers),
-    };
-    result.map_err(|e| AuthRejection::new(&auth, e))
+    }
 }
 
 /// Why an extractor or the policy layer refused the request: a [`Rejection`] that
@@ -175,11 +174,5 @@ impl IntoResponse for AuthRejection {
 }
 
 pub(crate) fn refusal_response(refusal: Refusal) -> Response {
-    let mut res = Response::new(Body::empty());
-    *res.status_mut() = refusal.status();
-    for (name, value) in refusal.headers() {
-        res.headers_mut().insert(name, value);
-    }
-    *res.body_mut() = Body::from(refusal.into_body());
-    res
+    refusal.into_response().map(Body::from)
 }

@@ -73,6 +73,8 @@ pub(crate) struct Entry {
     pub(crate) payload: Arc<[u8]>,
     /// `kid` of the asymmetric key that verified it (`None` for HMAC).
     pub(crate) kid: Option<Box<str>>,
+    /// Until when (exclusive) the entry is served: the token's `exp` as given to
+    /// [`TokenCache::insert`], capped there by the TTL.
     pub(crate) until: i64,
 }
 
@@ -183,8 +185,9 @@ impl TokenCache {
         shard.remove_where(|t, _| t == token);
     }
 
-    pub(crate) fn insert(&self, token: &str, entry: Entry, now: i64, exp: i64) {
-        let until = exp.min(now.saturating_add(self.ttl));
+    /// Caches `entry` (whose `until` is the token's `exp`) until `min(exp, now + ttl)`.
+    pub(crate) fn insert(&self, token: &str, entry: Entry, now: i64) {
+        let until = entry.until.min(now.saturating_add(self.ttl));
         let size = token.len() + entry.payload.len();
         if until <= now || size > self.per_shard_bytes {
             return;
@@ -229,12 +232,12 @@ impl TokenCache {
 mod tests {
     use super::*;
 
-    fn entry(claims: &Claims) -> Entry {
+    fn entry(claims: &Claims, exp: i64) -> Entry {
         Entry {
             claims: claims.clone(),
             payload: Arc::from(&b"{}"[..]),
             kid: None,
-            until: 0,
+            until: exp,
         }
     }
 
@@ -250,19 +253,19 @@ mod tests {
     fn hit_expiry_and_exact_match() {
         let cache = TokenCache::new(TokenCacheConfig::default());
         let c = claims();
-        cache.insert("a.b.sig", entry(&c), 1000, 1030);
+        cache.insert("a.b.sig", entry(&c, 1030), 1000);
         assert!(cache.get("a.b.sig", 1029).is_some());
         assert!(cache.get("a.b.sig", 1030).is_none(), "never past exp");
         assert!(
             cache.get("a.X.sig", 1000).is_none(),
             "same signature, other payload"
         );
-        cache.insert("a.b.sig2", entry(&c), 1000, 5000);
+        cache.insert("a.b.sig2", entry(&c, 5000), 1000);
         assert!(cache.get("a.b.sig2", 1059).is_some());
         assert!(cache.get("a.b.sig2", 1060).is_none(), "never past the ttl");
         cache.remove("a.b.sig2");
         assert!(cache.get("a.b.sig2", 1000).is_none());
-        cache.insert("expired", entry(&c), 1000, 1000);
+        cache.insert("expired", entry(&c, 1000), 1000);
         assert!(cache.get("expired", 999).is_none());
     }
 
@@ -271,13 +274,13 @@ mod tests {
         let cache = TokenCache::new(TokenCacheConfig::default().with_max_entries(32));
         let c = claims();
         for i in 0..10_000 {
-            cache.insert(&format!("h.p.{i}"), entry(&c), 1000, 2000);
+            cache.insert(&format!("h.p.{i}"), entry(&c, 2000), 1000);
         }
         let total: usize = cache.shards.iter().map(|s| s.lock().unwrap().entries).sum();
         assert!(total <= 32, "{total}");
         let cache = TokenCache::new(TokenCacheConfig::default().with_max_bytes(16 * 100));
         for i in 0..1_000 {
-            cache.insert(&format!("h.p.{i:060}"), entry(&c), 1000, 2000);
+            cache.insert(&format!("h.p.{i:060}"), entry(&c, 2000), 1000);
         }
         for s in &cache.shards {
             assert!(s.lock().unwrap().bytes <= 100);

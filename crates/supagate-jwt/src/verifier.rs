@@ -761,17 +761,15 @@ impl Verifier {
         let (payload, kid) = self.verify_signature_kid(token, true)?;
         let claims = claims::parse_claims(&payload, |registered| self.validate(registered))?;
         let payload: Arc<[u8]> = payload.into();
-        let exp = claims.exp;
         cache.insert(
             token,
             Entry {
                 claims: claims.clone(),
                 payload: Arc::clone(&payload),
                 kid,
-                until: exp,
+                until: claims.exp,
             },
             self.inner.clock.now(),
-            exp,
         );
         Ok(Verified { claims, payload })
     }

@@ -4,7 +4,6 @@ use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use supagate_jwt::Token;
-use uuid_text::hyphenated_lower;
 
 use crate::error::ProxyError;
 
@@ -100,8 +99,8 @@ impl HeaderPolicy {
         self
     }
 
-    fn strips(&self, name: &str) -> bool {
-        let n = normalize(name);
+    /// `n` is a [`normalize`]d name.
+    fn strips(&self, n: &str) -> bool {
         n == "authorization"
             || n == "x-user"
             || n.starts_with("x-user-")
@@ -109,8 +108,8 @@ impl HeaderPolicy {
             || n.starts_with("x-forwarded-")
             || n == "x-real-ip"
             || n == "host"
-            || HOP_BY_HOP.contains(&n.as_str())
-            || self.extra.contains(&n)
+            || HOP_BY_HOP.contains(&n)
+            || self.extra.iter().any(|e| e == n)
     }
 }
 
@@ -220,8 +219,8 @@ pub fn prepare_upstream_headers(
     let named = connection_named(incoming);
     let mut out = HeaderMap::with_capacity(incoming.len() + 6);
     for (name, value) in incoming {
-        let n = name.as_str();
-        if name == header::COOKIE || policy.strips(n) || named.contains(&normalize(n)) {
+        let n = normalize(name.as_str());
+        if name == header::COOKIE || policy.strips(&n) || named.contains(&n) {
             continue;
         }
         out.append(name.clone(), value.clone());
@@ -239,7 +238,8 @@ pub fn prepare_upstream_headers(
     out.insert(header::AUTHORIZATION, bearer);
     if policy.user_id
         && let Some(sub) = sub
-        && let Ok(v) = HeaderValue::from_str(&hyphenated_lower(sub))
+        // The canonical hyphenated lower-case UUID, never the raw claim text.
+        && let Ok(v) = HeaderValue::from_str(&sub.hyphenated().to_string())
     {
         out.insert(HeaderName::from_static("x-user-id"), v);
     }
@@ -295,12 +295,5 @@ pub fn filter_upstream_response_headers(headers: &mut HeaderMap) {
     headers.remove(header::SET_COOKIE);
     for v in kept {
         headers.append(header::SET_COOKIE, v);
-    }
-}
-
-mod uuid_text {
-    /// `sub` as the canonical hyphenated lower-case UUID (never the raw claim text).
-    pub(super) fn hyphenated_lower(sub: &uuid::Uuid) -> String {
-        sub.hyphenated().to_string()
     }
 }

@@ -144,8 +144,8 @@ impl AuthEndpoint {
     /// `{"refresh_token": …}`. `X-Client-Info` names supagate.
     #[must_use]
     pub fn refresh_request(&self, refresh_token: &Token) -> Request<Vec<u8>> {
-        let body = serde_json_string(refresh_token.expose());
-        let mut req = Request::new(format!("{{\"refresh_token\":{body}}}").into_bytes());
+        let body = serde_json::json!({ "refresh_token": refresh_token.expose() }).to_string();
+        let mut req = Request::new(body.into_bytes());
         *req.method_mut() = Method::POST;
         if let Ok(uri) = self.token_url.parse() {
             *req.uri_mut() = uri;
@@ -210,8 +210,4 @@ fn error_code(body: &[u8]) -> Option<String> {
         .or_else(|| v.get("code").and_then(|c| c.as_str()))
         .or_else(|| v.get("error").and_then(|c| c.as_str()))
         .map(str::to_owned)
-}
-
-fn serde_json_string(s: &str) -> String {
-    serde_json::Value::String(s.to_owned()).to_string()
 }

@@ -259,8 +259,8 @@ pub fn check_every_route(binary: &str) {
     let r = server.get("/nope", &[("Authorization", &bearer(&user))]);
     assert_eq!(r.status, 404, "unknown route: {r:?}");
 
-    // One fetch served every asymmetric token; a rotation that removes the ES256 key is not
-    // seen before the cache expires, but a key outage answers 503, never 401.
+    // One fetch served every asymmetric token. A fresh backend whose JWKS endpoint fails
+    // answers 503 for asymmetric tokens, never 401, and keeps verifying HS256.
     assert_eq!(jwks.requests(), 1);
     drop(server);
     jwks.set_behaviour(supagate_testkit::Behaviour::Status(500));

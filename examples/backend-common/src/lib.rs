@@ -77,8 +77,8 @@ impl Config {
                 url.trim_end_matches('/')
             )
         });
-        if jwks_url.starts_with("file://") {
-            let set = load_jwks(&jwks_url)?;
+        if let Some(path) = jwks_url.strip_prefix("file://") {
+            let set = load_jwks(path)?;
             keys.push(format!("{} JWK(s) from {jwks_url}", set.len()));
             builder = builder.jwk_set(set);
         } else {
@@ -111,10 +111,8 @@ impl Config {
     }
 }
 
-fn load_jwks(url: &str) -> Result<JwkSet, String> {
-    let Some(path) = url.strip_prefix("file://") else {
-        return Err(format!("SUPABASE_JWKS_URL: `{url}` is not a file:// URL"));
-    };
+/// Reads a saved JWK set (`SUPABASE_JWKS_URL=file://<path>`).
+fn load_jwks(path: &str) -> Result<JwkSet, String> {
     let json = std::fs::read_to_string(path)
         .map_err(|e| format!("SUPABASE_JWKS_URL: cannot read {path}: {e}"))?;
     let set = JwkSet::from_json(&json).map_err(|e| format!("SUPABASE_JWKS_URL: {e}"))?;
