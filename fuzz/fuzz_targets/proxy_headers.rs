@@ -22,7 +22,7 @@ fuzz_target!(|input: (Vec<(Vec<u8>, Vec<u8>)>, String)| {
     let out = prepare_upstream_headers(
         &incoming,
         &HeaderPolicy::default(),
-        &Token::new("a.b.c"),
+        Some(&Token::new("a.b.c")),
         None,
         &observed,
     )

@@ -318,7 +318,8 @@ pub(crate) fn log_refusal(err: &AuthError) {
         AuthError::InvalidConfig { what } => {
             tracing::error!(target: "supagate", status, reason, what, "request refused");
         }
-        AuthError::Token(supagate_jwt::Error::KeysUnavailable) => {
+        AuthError::Token(supagate_jwt::Error::KeysUnavailable)
+        | AuthError::AuthServerUnavailable => {
             tracing::warn!(target: "supagate", status, reason, "request refused");
         }
         AuthError::Token(supagate_jwt::Error::UnsupportedAlg)

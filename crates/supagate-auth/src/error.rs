@@ -16,6 +16,8 @@ use supagate_policy::{Denial, Failure};
 /// | [`Token`](AuthError::Token) | 401 (503 while keys are unavailable) | `invalid_token` |
 /// | [`Session`](AuthError::Session) | 401 (431 when oversized) | `invalid_token` |
 /// | [`Forbidden`](AuthError::Forbidden) | 403 | `insufficient_scope` |
+/// | [`SessionEnded`](AuthError::SessionEnded) | 401 | `invalid_token` |
+/// | [`AuthServerUnavailable`](AuthError::AuthServerUnavailable) | 503 | none |
 /// | [`InvalidConfig`](AuthError::InvalidConfig) | 500 | none |
 ///
 /// Messages and descriptions never contain a token, a cookie value or a claim value.
@@ -55,6 +57,15 @@ pub enum AuthError {
     /// The token is valid but the policy refuses it.
     #[error("forbidden: {0}")]
     Forbidden(#[source] Denial),
+    /// The auth server refused the session's refresh token (`refresh_token_already_used`,
+    /// `session_not_found`, ...) and its access token has expired: the session is over and its
+    /// cookies are cleared.
+    #[error("session ended")]
+    SessionEnded,
+    /// The session had to be refreshed but the auth server did not answer usefully (5xx, a
+    /// timeout, a connection error): try again later; the cookies are kept.
+    #[error("auth server unavailable")]
+    AuthServerUnavailable,
     /// The server is misconfigured (for example, no authenticator registered with the
     /// framework). Never the client's fault; details only in logs.
     #[error("authentication is misconfigured: {what}")]
@@ -92,6 +103,8 @@ impl AuthError {
             AuthError::Token(e) => e.status(),
             AuthError::Session(e) => e.status(),
             AuthError::Forbidden(d) => d.status(),
+            AuthError::SessionEnded => StatusCode::UNAUTHORIZED,
+            AuthError::AuthServerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::InvalidConfig { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -102,7 +115,10 @@ impl AuthError {
     #[must_use]
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
-            AuthError::MissingCredentials | AuthError::InvalidConfig { .. } => None,
+            AuthError::MissingCredentials
+            | AuthError::InvalidConfig { .. }
+            | AuthError::AuthServerUnavailable => None,
+            AuthError::SessionEnded => Some("invalid_token"),
             AuthError::InvalidRequest { .. } => Some("invalid_request"),
             AuthError::Token(e) => e.error_code(),
             AuthError::Session(e) => e.error_code(),
@@ -130,6 +146,8 @@ impl AuthError {
             AuthError::Session(CookieError::TooLarge) => "cookie header too large",
             AuthError::Session(_) => "invalid session",
             AuthError::Forbidden(d) => d.description(),
+            AuthError::SessionEnded => "session ended",
+            AuthError::AuthServerUnavailable => "auth server unavailable",
             AuthError::InvalidConfig { .. } => "internal server error",
         }
     }
@@ -161,6 +179,8 @@ impl AuthError {
                 Failure::Permanent => "forbidden_permanent",
                 _ => "forbidden",
             },
+            AuthError::SessionEnded => "session_ended",
+            AuthError::AuthServerUnavailable => "auth_server_unavailable",
             AuthError::InvalidConfig { .. } => "invalid_config",
         }
     }
@@ -216,6 +236,8 @@ mod tests {
                 true,
             ),
             (AuthError::InvalidConfig { what: "x" }, 500, None, false),
+            (AuthError::SessionEnded, 401, Some("invalid_token"), true),
+            (AuthError::AuthServerUnavailable, 503, None, false),
         ];
         for (e, status, code, challenge) in cases {
             assert_eq!(e.status().as_u16(), status, "{e}");

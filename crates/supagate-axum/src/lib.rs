@@ -4,6 +4,8 @@
 
 mod extract;
 mod layer;
+#[cfg(feature = "proxy")]
+pub mod proxy;
 
 pub use extract::{AuthRejection, Claims};
 pub use layer::{Require, RequireLayer, ResponseFuture};

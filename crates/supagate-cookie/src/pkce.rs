@@ -154,6 +154,45 @@ impl PkceVerifiers {
 }
 
 impl SessionWriter {
+    /// The `Set-Cookie` that stores a PKCE code verifier under the legacy
+    /// `<name>-code-verifier` key, encoded as auth-js stores it (a JSON string, then the
+    /// writer's encoding), so that `@supabase/ssr` and [`PkceVerifiers::read`] both find it.
+    /// Unlike auth-js's browser-side cookie it keeps the writer's `HttpOnly`: only the server
+    /// exchanges the code. `max_age` is in seconds (a sign-in flow needs minutes, not the
+    /// session's 400 days).
+    ///
+    /// # Errors
+    ///
+    /// As [`SessionWriter::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http::{HeaderMap, header::COOKIE};
+    /// use supagate_cookie::{CookieName, CookieOptions, PkceVerifiers, SessionWriter};
+    /// use supagate_jwt::Token;
+    ///
+    /// let name = CookieName::custom("sb-ref-auth-token")?;
+    /// let writer = SessionWriter::new(name.clone(), CookieOptions::default())?;
+    /// let set = writer.set_pkce_verifier(&Token::new("0d4b"), 600)?;
+    /// let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+    /// let mut h = HeaderMap::new();
+    /// h.insert(COOKIE, pair.parse().unwrap());
+    /// assert_eq!(PkceVerifiers::read(&name, &h)?.latest().map(|t| t.expose()), Some("0d4b"));
+    /// # Ok::<(), supagate_cookie::CookieError>(())
+    /// ```
+    pub fn set_pkce_verifier(
+        &self,
+        verifier: &Token,
+        max_age: i64,
+    ) -> Result<HeaderValue, CookieError> {
+        let json = serde_json::Value::String(verifier.expose().to_owned()).to_string();
+        let encoded = crate::encoding::encode_value(&json, self.is_base64());
+        let wire = crate::encoding::encode_uri_component(&encoded);
+        let name = format!("{}{LEGACY_SUFFIX}", self.name().as_str());
+        self.cookie(&name, &wire, max_age)
+    }
+
     /// `Set-Cookie` deletions for every PKCE verifier cookie of this name present in `request`
     /// (after a code exchange, or at sign-out).
     ///

@@ -335,6 +335,19 @@ impl SessionWriter {
         &self.name
     }
 
+    pub(crate) fn is_base64(&self) -> bool {
+        self.encoding == Encoding::Base64Url
+    }
+
+    pub(crate) fn cookie(
+        &self,
+        name: &str,
+        wire: &str,
+        max_age: i64,
+    ) -> Result<HeaderValue, CookieError> {
+        self.header(name, wire, max_age, true)
+    }
+
     /// A deletion; with a `Domain` configured, first host-only, then with the domain.
     pub(crate) fn deletion(&self, name: &str) -> Result<Vec<HeaderValue>, CookieError> {
         let mut out = Vec::new();

@@ -1,8 +1,26 @@
-//! [`ProxyError`]: why the proxy refused to forward a request.
+//! [`ProxyError`]: why the proxy refused to forward a request, or could not.
 
 use http::StatusCode;
 
-/// Why a request was not forwarded. Messages never contain a header value, a cookie or a token.
+/// Why a request was not forwarded, or why a sign-in did not succeed. Messages never contain a
+/// header value, a cookie, a token or text from the auth server.
+///
+/// Refusals about the session itself (no session, expired, refresh token refused, auth server
+/// down) are [`supagate_auth::AuthError`]s, answered with an RFC 6750 challenge.
+///
+/// | variant | status | `error` in the JSON body |
+/// |---|---|---|
+/// | [`CsrfRejected`](ProxyError::CsrfRejected) | 403 | `csrf_rejected` |
+/// | [`CorsRejected`](ProxyError::CorsRejected) | 403 | `cors_rejected` |
+/// | [`BadPath`](ProxyError::BadPath) | 400 | `invalid_path` |
+/// | [`NotForwarded`](ProxyError::NotForwarded) | 404 | `not_found` |
+/// | [`BadForm`](ProxyError::BadForm) | 400 | `invalid_request` |
+/// | [`SignInRefused`](ProxyError::SignInRefused) | 400, 401, 403 | the auth server's code, if known |
+/// | [`RateLimited`](ProxyError::RateLimited) | 429 (+ `Retry-After`) | `rate_limited` |
+/// | [`BodyTooLarge`](ProxyError::BodyTooLarge) | 413 | `body_too_large` |
+/// | [`UpstreamUnavailable`](ProxyError::UpstreamUnavailable) | 502 | `bad_gateway` |
+/// | [`UpstreamTimeout`](ProxyError::UpstreamTimeout) | 504 | `gateway_timeout` |
+/// | [`InvalidConfig`](ProxyError::InvalidConfig) | 500 | `server_error` |
 ///
 /// # Examples
 ///
@@ -11,6 +29,7 @@ use http::StatusCode;
 ///
 /// assert_eq!(ProxyError::CsrfRejected.status(), http::StatusCode::FORBIDDEN);
 /// assert_eq!(ProxyError::BadPath { reason: "dot segment" }.status(), http::StatusCode::BAD_REQUEST);
+/// assert_eq!(ProxyError::RateLimited { retry_after_secs: 3 }.code(), "rate_limited");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -19,6 +38,9 @@ pub enum ProxyError {
     /// without an allowed `Origin`.
     #[error("cross-site request refused")]
     CsrfRejected,
+    /// A CORS preflight from an origin outside the allow-list.
+    #[error("cross-origin request refused")]
+    CorsRejected,
     /// The request target cannot be forwarded: absolute-form, an authority, a dot segment, an
     /// encoded `/`, `\` or `.`, a control character, or a path outside the allowed prefixes.
     #[error("request path refused: {reason}")]
@@ -29,6 +51,37 @@ pub enum ProxyError {
     /// The path is well formed but no configured prefix allows it.
     #[error("no upstream route for this path")]
     NotForwarded,
+    /// A sign-in or callback request is malformed (no email, no code, no PKCE verifier, ...).
+    #[error("invalid request: {reason}")]
+    BadForm {
+        /// What was wrong (a constant phrase).
+        reason: &'static str,
+    },
+    /// The auth server refused a sign-in or a code exchange.
+    #[error("sign-in refused: {code}")]
+    SignInRefused {
+        /// 401 for bad credentials, 403 for a banned or unconfirmed user, 400 otherwise.
+        status: StatusCode,
+        /// GoTrue's error code when it is one we know (`invalid_credentials`,
+        /// `email_not_confirmed`, `bad_code_verifier`, ...), else `sign_in_failed`.
+        code: &'static str,
+    },
+    /// Too many requests from this client address or user.
+    #[error("rate limited")]
+    RateLimited {
+        /// Seconds until a request will be allowed again (at least 1).
+        retry_after_secs: u64,
+    },
+    /// The request body is larger than the configured limit.
+    #[error("request body too large")]
+    BodyTooLarge,
+    /// The upstream (or the auth server during sign-in) could not be reached, or sent an
+    /// unusable response.
+    #[error("upstream unavailable")]
+    UpstreamUnavailable,
+    /// The upstream did not send its response headers in time.
+    #[error("upstream timed out")]
+    UpstreamTimeout,
     /// A configuration value is unusable (reported at build time).
     #[error("invalid proxy configuration: {what}")]
     InvalidConfig {
@@ -38,14 +91,79 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
-    /// 403 for CSRF, 400 for a bad path, 404 for an unrouted path, 500 for configuration.
+    /// The HTTP status to answer with (see the table on [`ProxyError`]).
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::CsrfRejected => StatusCode::FORBIDDEN,
-            ProxyError::BadPath { .. } => StatusCode::BAD_REQUEST,
+            ProxyError::CsrfRejected | ProxyError::CorsRejected => StatusCode::FORBIDDEN,
+            ProxyError::BadPath { .. } | ProxyError::BadForm { .. } => StatusCode::BAD_REQUEST,
             ProxyError::NotForwarded => StatusCode::NOT_FOUND,
+            ProxyError::SignInRefused { status, .. } => *status,
+            ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::InvalidConfig { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    /// The machine-readable code for the JSON body's `error` member.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::CsrfRejected => "csrf_rejected",
+            ProxyError::CorsRejected => "cors_rejected",
+            ProxyError::BadPath { .. } => "invalid_path",
+            ProxyError::NotForwarded => "not_found",
+            ProxyError::BadForm { .. } => "invalid_request",
+            ProxyError::SignInRefused { code, .. } => code,
+            ProxyError::RateLimited { .. } => "rate_limited",
+            ProxyError::BodyTooLarge => "body_too_large",
+            ProxyError::UpstreamUnavailable => "bad_gateway",
+            ProxyError::UpstreamTimeout => "gateway_timeout",
+            ProxyError::InvalidConfig { .. } => "server_error",
+        }
+    }
+
+    /// The response body: `{"error": <code>, "error_description": <message>}`.
+    #[must_use]
+    pub fn body(&self) -> Vec<u8> {
+        serde_json::json!({ "error": self.code(), "error_description": self.to_string() })
+            .to_string()
+            .into_bytes()
+    }
+}
+
+/// GoTrue error codes a sign-in or code exchange may answer with, mapped to our status. Any
+/// other code becomes `sign_in_failed` (400): the auth server's text is never echoed.
+#[cfg(feature = "client")]
+pub(crate) fn sign_in_refusal(code: Option<&str>, status: u16) -> ProxyError {
+    const KNOWN: &[(&str, StatusCode)] = &[
+        ("invalid_credentials", StatusCode::UNAUTHORIZED),
+        ("invalid_grant", StatusCode::UNAUTHORIZED),
+        ("email_not_confirmed", StatusCode::FORBIDDEN),
+        ("phone_not_confirmed", StatusCode::FORBIDDEN),
+        ("user_banned", StatusCode::FORBIDDEN),
+        ("bad_code_verifier", StatusCode::BAD_REQUEST),
+        ("flow_state_not_found", StatusCode::BAD_REQUEST),
+        ("flow_state_expired", StatusCode::BAD_REQUEST),
+        ("validation_failed", StatusCode::BAD_REQUEST),
+        ("otp_expired", StatusCode::BAD_REQUEST),
+    ];
+    if let Some(code) = code
+        && let Some((known, st)) = KNOWN.iter().find(|(k, _)| *k == code)
+    {
+        return ProxyError::SignInRefused {
+            status: *st,
+            code: known,
+        };
+    }
+    ProxyError::SignInRefused {
+        status: if status == 401 || status == 403 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::BAD_REQUEST
+        },
+        code: "sign_in_failed",
     }
 }

@@ -54,6 +54,18 @@ impl Observed {
     }
 }
 
+#[cfg(feature = "client")]
+impl Observed {
+    /// The same observation for another peer address.
+    pub(crate) fn with_client(&self, client: IpAddr) -> Observed {
+        Observed {
+            client,
+            host: self.host.clone(),
+            https: self.https,
+        }
+    }
+}
+
 /// Which incoming headers are removed before the proxy adds its own, and whether it adds
 /// `X-User-Id`.
 ///
@@ -199,7 +211,7 @@ fn forwardable_cookies(headers: &HeaderMap) -> Option<HeaderValue> {
 /// let out = prepare_upstream_headers(
 ///     &incoming,
 ///     &HeaderPolicy::default(),
-///     &Token::new("eyJ.a.b"),
+///     Some(&Token::new("eyJ.a.b")),
 ///     None,
 ///     &observed,
 /// )?;
@@ -212,7 +224,7 @@ fn forwardable_cookies(headers: &HeaderMap) -> Option<HeaderValue> {
 pub fn prepare_upstream_headers(
     incoming: &HeaderMap,
     policy: &HeaderPolicy,
-    access_token: &Token,
+    access_token: Option<&Token>,
     sub: Option<&uuid::Uuid>,
     observed: &Observed,
 ) -> Result<HeaderMap, ProxyError> {
@@ -228,14 +240,16 @@ pub fn prepare_upstream_headers(
     if let Some(cookies) = forwardable_cookies(incoming) {
         out.insert(header::COOKIE, cookies);
     }
-    let mut bearer =
-        HeaderValue::from_str(&format!("Bearer {}", access_token.expose())).map_err(|_| {
-            ProxyError::InvalidConfig {
-                what: "access token is not a header value",
-            }
-        })?;
-    bearer.set_sensitive(true);
-    out.insert(header::AUTHORIZATION, bearer);
+    if let Some(token) = access_token {
+        let mut bearer =
+            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                ProxyError::InvalidConfig {
+                    what: "access token is not a header value",
+                }
+            })?;
+        bearer.set_sensitive(true);
+        out.insert(header::AUTHORIZATION, bearer);
+    }
     if policy.user_id
         && let Some(sub) = sub
         // The canonical hyphenated lower-case UUID, never the raw claim text.

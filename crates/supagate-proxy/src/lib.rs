@@ -2,18 +2,36 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "client")]
+mod body;
+#[cfg(feature = "client")]
+mod client;
 mod csrf;
 mod error;
 mod headers;
+#[cfg(feature = "client")]
+mod lifecycle;
 mod path;
+#[cfg(feature = "client")]
+mod proxy;
+#[cfg(feature = "client")]
+mod rate;
 mod refresh;
 mod single_flight;
 
+#[cfg(feature = "client")]
+pub use body::{BoxError, ProxyBody};
+#[cfg(feature = "client")]
+pub use client::Limits;
 pub use csrf::CsrfGate;
 pub use error::ProxyError;
 pub use headers::{
     HeaderPolicy, Observed, filter_upstream_response_headers, prepare_upstream_headers,
 };
 pub use path::Routes;
-pub use refresh::{AuthEndpoint, DEFAULT_REFRESH_MARGIN, RefreshNeed, RefreshOutcome};
+#[cfg(feature = "client")]
+pub use proxy::{Proxy, ProxyBuilder};
+#[cfg(feature = "client")]
+pub use rate::RateLimit;
+pub use refresh::{AuthEndpoint, DEFAULT_REFRESH_MARGIN, LogoutScope, RefreshNeed, RefreshOutcome};
 pub use single_flight::{DEFAULT_REUSE_WINDOW, RefreshCoordinator};

@@ -67,13 +67,8 @@ impl Routes {
             None => (target, None),
         };
         check_path(path)?;
-        if let Some(q) = query
-            && q.bytes()
-                .any(|b| b.is_ascii_control() || b == b' ' || b == b'#' || !b.is_ascii())
-        {
-            return Err(ProxyError::BadPath {
-                reason: "invalid query",
-            });
+        if let Some(q) = query {
+            check_query(q)?;
         }
         for (incoming, upstream) in &self.prefixes {
             if let Some(rest) = path.strip_prefix(incoming.as_str()) {
@@ -89,6 +84,33 @@ impl Routes {
         }
         Err(ProxyError::NotForwarded)
     }
+}
+
+/// `upstream_path` (configured, fixed) with the query of `target` (the incoming request
+/// target), both checked like [`Routes::upstream_path`].
+#[cfg(feature = "client")]
+pub(crate) fn fixed_upstream(upstream_path: &str, target: &str) -> Result<String, ProxyError> {
+    check_path(upstream_path)?;
+    let query = target.split_once('?').map(|(_, q)| q);
+    check_path(target.split_once('?').map_or(target, |(p, _)| p))?;
+    let mut out = upstream_path.to_owned();
+    if let Some(q) = query {
+        check_query(q)?;
+        out.push('?');
+        out.push_str(q);
+    }
+    Ok(out)
+}
+
+fn check_query(q: &str) -> Result<(), ProxyError> {
+    if q.bytes()
+        .any(|b| b.is_ascii_control() || b == b' ' || b == b'#' || !b.is_ascii())
+    {
+        return Err(ProxyError::BadPath {
+            reason: "invalid query",
+        });
+    }
+    Ok(())
 }
 
 fn check_path(path: &str) -> Result<(), ProxyError> {

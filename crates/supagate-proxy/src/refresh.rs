@@ -67,6 +67,7 @@ pub enum RefreshOutcome {
 /// ```
 #[derive(Clone)]
 pub struct AuthEndpoint {
+    base: String,
     token_url: String,
     api_key: HeaderValue,
     bearer: HeaderValue,
@@ -76,7 +77,7 @@ pub struct AuthEndpoint {
 impl fmt::Debug for AuthEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthEndpoint")
-            .field("token_url", &self.token_url)
+            .field("url", &self.base)
             .field("api_key", &"<redacted>")
             .field("margin_secs", &self.margin)
             .finish()
@@ -114,6 +115,7 @@ impl AuthEndpoint {
             HeaderValue::from_str(&format!("Bearer {api_key}")).map_err(|_| bad_key())?;
         bearer.set_sensitive(true);
         Ok(AuthEndpoint {
+            base: format!("{url}/auth/v1"),
             token_url: format!("{url}/auth/v1/token?grant_type=refresh_token"),
             api_key: key,
             bearer,
@@ -144,19 +146,95 @@ impl AuthEndpoint {
     /// `{"refresh_token": …}`. `X-Client-Info` names supagate.
     #[must_use]
     pub fn refresh_request(&self, refresh_token: &Token) -> Request<Vec<u8>> {
-        let body = serde_json::json!({ "refresh_token": refresh_token.expose() }).to_string();
-        let mut req = Request::new(body.into_bytes());
-        *req.method_mut() = Method::POST;
-        if let Ok(uri) = self.token_url.parse() {
+        let body = serde_json::json!({ "refresh_token": refresh_token.expose() });
+        self.request(Method::POST, &self.token_url, Some(&body), None)
+    }
+
+    /// The password sign-in request, as auth-js's `signInWithPassword` sends it: `POST
+    /// <url>/auth/v1/token?grant_type=password` with `{"email", "password",
+    /// "gotrue_meta_security": {}}`.
+    ///
+    /// ```
+    /// # use supagate_proxy::AuthEndpoint;
+    /// let auth = AuthEndpoint::new("https://abcdefghijklmnopqrst.supabase.co", "anon")?;
+    /// let req = auth.password_request("a@example.com", "hunter22");
+    /// assert!(req.uri().to_string().ends_with("/auth/v1/token?grant_type=password"));
+    /// # Ok::<(), supagate_proxy::ProxyError>(())
+    /// ```
+    #[must_use]
+    pub fn password_request(&self, email: &str, password: &str) -> Request<Vec<u8>> {
+        let body = serde_json::json!({
+            "email": email,
+            "password": password,
+            "gotrue_meta_security": {},
+        });
+        let url = format!("{}/token?grant_type=password", self.base);
+        self.request(Method::POST, &url, Some(&body), None)
+    }
+
+    /// The PKCE code exchange, as auth-js's `exchangeCodeForSession` sends it: `POST
+    /// <url>/auth/v1/token?grant_type=pkce` with `{"auth_code", "code_verifier"}`.
+    #[must_use]
+    pub fn pkce_request(&self, code: &str, verifier: &Token) -> Request<Vec<u8>> {
+        let body = serde_json::json!({ "auth_code": code, "code_verifier": verifier.expose() });
+        let url = format!("{}/token?grant_type=pkce", self.base);
+        self.request(Method::POST, &url, Some(&body), None)
+    }
+
+    /// The sign-out request, as auth-js's `signOut` sends it: `POST
+    /// <url>/auth/v1/logout?scope=<scope>` with the user's access token as the bearer.
+    /// `scope` is `global` (auth-js's default: every session of the user), `local` or
+    /// `others`.
+    #[must_use]
+    pub fn logout_request(&self, access_token: &Token, scope: LogoutScope) -> Request<Vec<u8>> {
+        let url = format!("{}/logout?scope={}", self.base, scope.as_str());
+        self.request(Method::POST, &url, None, Some(access_token))
+    }
+
+    /// The URL that starts an OAuth sign-in with `provider`, as auth-js's `signInWithOAuth`
+    /// builds it: `<url>/auth/v1/authorize?provider=…&redirect_to=…&code_challenge=…&
+    /// code_challenge_method=s256`.
+    #[must_use]
+    pub fn authorize_url(&self, provider: &str, redirect_to: &str, code_challenge: &str) -> String {
+        let mut url = format!("{}/authorize?provider=", self.base);
+        url.push_str(&encode_component(provider));
+        url.push_str("&redirect_to=");
+        url.push_str(&encode_component(redirect_to));
+        url.push_str("&code_challenge=");
+        url.push_str(&encode_component(code_challenge));
+        url.push_str("&code_challenge_method=s256");
+        url
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+        user_token: Option<&Token>,
+    ) -> Request<Vec<u8>> {
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let has_body = !body.is_empty();
+        let mut req = Request::new(body);
+        *req.method_mut() = method;
+        if let Ok(uri) = url.parse() {
             *req.uri_mut() = uri;
         }
         let h = req.headers_mut();
         h.insert("apikey", self.api_key.clone());
-        h.insert(AUTHORIZATION, self.bearer.clone());
-        h.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/json;charset=UTF-8"),
-        );
+        let bearer = user_token
+            .and_then(|t| HeaderValue::from_str(&format!("Bearer {}", t.expose())).ok())
+            .map(|mut v| {
+                v.set_sensitive(true);
+                v
+            });
+        h.insert(AUTHORIZATION, bearer.unwrap_or_else(|| self.bearer.clone()));
+        if has_body {
+            h.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/json;charset=UTF-8"),
+            );
+        }
         h.insert(
             "x-client-info",
             HeaderValue::from_static(concat!("supagate-proxy/", env!("CARGO_PKG_VERSION"))),
@@ -201,9 +279,45 @@ impl AuthEndpoint {
     }
 }
 
+/// Which sessions `POST /logout` ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LogoutScope {
+    /// Every session of the user (auth-js's default).
+    #[default]
+    Global,
+    /// Only this session.
+    Local,
+    /// Every session of the user but this one.
+    Others,
+}
+
+impl LogoutScope {
+    fn as_str(self) -> &'static str {
+        match self {
+            LogoutScope::Global => "global",
+            LogoutScope::Local => "local",
+            LogoutScope::Others => "others",
+        }
+    }
+}
+
+/// `encodeURIComponent`, for query values.
+fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// GoTrue's error code in either body shape: `{"code":"…"}` (API version 2024-01-01) or
 /// `{"code":400,"error_code":"…"}` (legacy).
-fn error_code(body: &[u8]) -> Option<String> {
+pub(crate) fn error_code(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     v.get("error_code")
         .and_then(|c| c.as_str())

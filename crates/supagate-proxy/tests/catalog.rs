@@ -38,7 +38,7 @@ fn prepare(incoming: &HeaderMap, policy: &HeaderPolicy) -> HeaderMap {
     prepare_upstream_headers(
         incoming,
         policy,
-        &Token::new(TOKEN),
+        Some(&Token::new(TOKEN)),
         Some(&sub),
         &observed(),
     )
@@ -156,7 +156,7 @@ fn row_102_forwarding_headers_come_from_the_proxy() {
     let out = prepare_upstream_headers(
         &HeaderMap::new(),
         &HeaderPolicy::default(),
-        &Token::new(TOKEN),
+        Some(&Token::new(TOKEN)),
         None,
         &v6,
     )

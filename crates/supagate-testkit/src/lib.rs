@@ -11,8 +11,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod mock_auth;
 mod mock_jwks;
 
+pub use mock_auth::{Endpoint, Fault, MockAuth, Recorded, Rotation};
 pub use mock_jwks::{Behaviour, MockJwks};
 
 use base64::Engine as _;

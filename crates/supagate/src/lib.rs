@@ -46,6 +46,13 @@ pub mod axum {
     pub use supagate_axum::*;
 }
 
+/// The frontend proxy: [`supagate-proxy`](https://docs.rs/supagate-proxy).
+#[cfg(feature = "proxy")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+pub mod proxy {
+    pub use supagate_proxy::*;
+}
+
 /// actix-web 4 extractors and middleware: [`supagate-actix`](https://docs.rs/supagate-actix).
 #[cfg(feature = "actix")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]

@@ -1,0 +1,490 @@
+//! The session lifecycle without browser JavaScript: password sign-in, the OAuth / magic-link
+//! PKCE callback (and starting an OAuth flow), and sign-out. Each writes or clears the
+//! cookies in `@supabase/ssr` format.
+// Handlers return early with the response to send; boxing it would only add an allocation.
+#![allow(clippy::result_large_err, clippy::large_enum_variant)]
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use sha2::Digest as _;
+use supagate_auth::AuthError;
+use supagate_cookie::{PkceVerifiers, Session};
+use supagate_jwt::Token;
+
+use crate::body::{BoxError, Guarded, ProxyBody, full};
+use crate::client::AuthAnswer;
+use crate::error::{ProxyError, sign_in_refusal};
+use crate::proxy::{Proxy, Resolved, see_other, with_cookies};
+use crate::refresh::error_code;
+
+/// How long a PKCE verifier cookie written by [`Proxy::start_oauth`] lives.
+const PKCE_COOKIE_SECS: i64 = 600;
+
+#[derive(Deserialize)]
+struct Credentials {
+    email: Option<String>,
+    password: Option<String>,
+    next: Option<String>,
+}
+
+impl Proxy {
+    /// `POST /auth/sign-in`: signs in with email and password (a form,
+    /// `application/x-www-form-urlencoded`, or JSON with `email`, `password` and an optional
+    /// `next`), and writes the session cookies. Answers 303 to `next` when it is a local path,
+    /// else 200 with `{"user": {"id", "email"}}`: never a token. CSRF-checked and rate-limited
+    /// like any unsafe request.
+    ///
+    /// Refusals: 400 for a malformed form, 401 `invalid_credentials`, 403 for an unconfirmed
+    /// or banned user, 429 when the auth server limits, 503 when it is down.
+    pub async fn sign_in<B>(&self, req: Request<B>, peer: IpAddr) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        match self.try_sign_in(req, peer).await {
+            Ok(r) | Err(r) => r,
+        }
+    }
+
+    async fn try_sign_in<B>(
+        &self,
+        req: Request<B>,
+        peer: IpAddr,
+    ) -> Result<Response<ProxyBody>, Response<ProxyBody>>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.check_address(peer)?;
+        let (parts, body) = req.into_parts();
+        if parts.method != Method::POST {
+            return Err(self.refuse(&ProxyError::BadForm {
+                reason: "sign-in must be a POST",
+            }));
+        }
+        self.check_csrf(&parts.method, &parts.headers)?;
+        let p = self.inner_parts();
+        let bytes = Guarded::new(
+            body,
+            p.client.limits().form_body,
+            p.client.limits().idle_timeout,
+        )
+        .collect()
+        .await
+        .map_err(|e| {
+            let too_large = crate::body::is_too_large(&*e);
+            self.refuse(&if too_large {
+                ProxyError::BodyTooLarge
+            } else {
+                ProxyError::BadForm {
+                    reason: "unreadable body",
+                }
+            })
+        })?
+        .to_bytes();
+        let creds = parse_credentials(&parts.headers, &bytes).map_err(|e| self.refuse(&e))?;
+        let (Some(email), Some(password)) = (creds.email, creds.password) else {
+            return Err(self.refuse(&ProxyError::BadForm {
+                reason: "email and password are required",
+            }));
+        };
+        let password = Token::new(password);
+        if email.is_empty() || email.len() > 320 || password.is_empty() {
+            return Err(self.refuse(&ProxyError::BadForm {
+                reason: "email and password are required",
+            }));
+        }
+        let next = creds.next.as_deref().map(local_path).transpose()?;
+        let answer = p
+            .client
+            .auth_call(p.endpoint.password_request(&email, password.expose()))
+            .await;
+        let (session, claims) = self.session_from(&answer)?;
+        let set_cookies = p.writer.set(&session, &parts.headers).map_err(|_| {
+            self.auth_refusal(&AuthError::InvalidConfig { what: "cookie" }, Vec::new())
+        })?;
+        tracing::info!(target: "supagate", "signed in with a password");
+        let res = match next {
+            Some(next) => see_other(next),
+            None => json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "user": { "id": claims.sub, "email": claims.email } }),
+            ),
+        };
+        Ok(with_cookies(res, &set_cookies))
+    }
+
+    /// `GET /auth/callback?code=…[&next=/path]`: exchanges an OAuth or magic-link PKCE code
+    /// for a session using the code-verifier cookies (`@supabase/ssr`'s, or those written by
+    /// [`Proxy::start_oauth`]), writes the session cookies, clears the verifiers, and answers
+    /// 303 to `next` (a local path; default `/`).
+    ///
+    /// Refusals: 400 for a missing code or verifier or an `error` from the provider, 400/401
+    /// when the auth server refuses the code, 503 when it is down.
+    pub async fn callback<B>(&self, req: Request<B>, peer: IpAddr) -> Response<ProxyBody> {
+        match self.try_callback(req, peer).await {
+            Ok(r) | Err(r) => r,
+        }
+    }
+
+    async fn try_callback<B>(
+        &self,
+        req: Request<B>,
+        peer: IpAddr,
+    ) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
+        self.check_address(peer)?;
+        let p = self.inner_parts();
+        let headers = req.headers();
+        let query = req.uri().query().unwrap_or("");
+        let mut code = None;
+        let mut next = None;
+        let mut provider_error = false;
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            match &*k {
+                "code" => code = Some(v.into_owned()),
+                "next" => next = Some(v.into_owned()),
+                "error" | "error_code" => provider_error = true,
+                _ => {}
+            }
+        }
+        let clear_pkce = p.writer.clear_pkce(headers).unwrap_or_default();
+        let refuse = |e: ProxyError| with_cookies(self.refuse(&e), &clear_pkce);
+        if provider_error {
+            return Err(refuse(ProxyError::SignInRefused {
+                status: StatusCode::BAD_REQUEST,
+                code: "provider_error",
+            }));
+        }
+        let next = next.as_deref().map(local_path).transpose()?.unwrap_or("/");
+        let Some(code) = code.filter(|c| !c.is_empty() && c.len() <= 512) else {
+            return Err(refuse(ProxyError::BadForm { reason: "no code" }));
+        };
+        let verifiers = PkceVerifiers::read(p.writer.name(), headers).unwrap_or_default();
+        // The legacy slot mirrors the newest flow; older pending flows are tried after it.
+        let mut candidates: Vec<&Token> = verifiers.latest().into_iter().collect();
+        for id in verifiers.pending_flows().iter().rev() {
+            if let Some(t) = verifiers.for_flow(id)
+                && !candidates.iter().any(|c| c.expose() == t.expose())
+            {
+                candidates.push(t);
+            }
+        }
+        if candidates.is_empty() {
+            return Err(refuse(ProxyError::BadForm {
+                reason: "no pkce code verifier cookie",
+            }));
+        }
+        let mut answer = None;
+        for verifier in candidates.into_iter().take(5) {
+            let a = p
+                .client
+                .auth_call(p.endpoint.pkce_request(&code, verifier))
+                .await;
+            let wrong_verifier = a.status == Some(StatusCode::BAD_REQUEST)
+                && error_code(&a.body).as_deref() == Some("bad_code_verifier");
+            answer = Some(a);
+            if !wrong_verifier {
+                break;
+            }
+        }
+        let Some(answer) = answer else {
+            return Err(refuse(ProxyError::UpstreamUnavailable));
+        };
+        let (session, _) = self
+            .session_from(&answer)
+            .map_err(|r| with_cookies(r, &clear_pkce))?;
+        let mut set_cookies = p.writer.set(&session, headers).map_err(|_| {
+            self.auth_refusal(&AuthError::InvalidConfig { what: "cookie" }, Vec::new())
+        })?;
+        set_cookies.extend(clear_pkce.iter().cloned());
+        tracing::info!(target: "supagate", "signed in through the pkce callback");
+        Ok(with_cookies(see_other(next), &set_cookies))
+    }
+
+    /// Starts an OAuth sign-in with `provider` (such as `github`): writes a fresh PKCE code
+    /// verifier (HttpOnly, 10 minutes) and answers 303 to the auth server's authorize URL,
+    /// which comes back to `callback_url` (an absolute URL of [`Proxy::callback`], allowed in
+    /// the project's redirect list).
+    pub fn start_oauth(
+        &self,
+        headers: &HeaderMap,
+        peer: IpAddr,
+        provider: &str,
+        callback_url: &str,
+    ) -> Response<ProxyBody> {
+        if let Err(r) = self.check_address(peer) {
+            return r;
+        }
+        if provider.is_empty()
+            || provider.len() > 32
+            || !provider
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        {
+            return self.refuse(&ProxyError::BadForm {
+                reason: "unknown provider",
+            });
+        }
+        let p = self.inner_parts();
+        let mut random = [0u8; 56];
+        if getrandom::getrandom(&mut random).is_err() {
+            return self.refuse(&ProxyError::InvalidConfig {
+                what: "no random source",
+            });
+        }
+        // auth-js's verifier: 56 random bytes as 112 hex characters.
+        let mut verifier = String::with_capacity(112);
+        for b in random {
+            let _ = write!(verifier, "{b:02x}");
+        }
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes()));
+        let verifier = Token::new(verifier);
+        let mut set_cookies = p.writer.clear_pkce(headers).unwrap_or_default();
+        match p.writer.set_pkce_verifier(&verifier, PKCE_COOKIE_SECS) {
+            Ok(c) => set_cookies.push(c),
+            Err(_) => {
+                return self.refuse(&ProxyError::InvalidConfig {
+                    what: "pkce cookie",
+                });
+            }
+        }
+        let url = p.endpoint.authorize_url(provider, callback_url, &challenge);
+        with_cookies(see_other(&url), &set_cookies)
+    }
+
+    /// `POST /auth/sign-out[?next=/path]`: ends the session at the auth server (`POST
+    /// /auth/v1/logout`, scope as configured, refreshing an expired token first), clears the
+    /// session and PKCE cookies, and answers 204 (or 303 to `next`). As auth-js: a 401, 403 or
+    /// 404 from the auth server still signs out; a 5xx or timeout answers 503 and keeps the
+    /// cookies so that the sign-out can be retried and the refresh token does not stay valid
+    /// unnoticed.
+    pub async fn sign_out<B>(&self, req: Request<B>, peer: IpAddr) -> Response<ProxyBody> {
+        match self.try_sign_out(req, peer).await {
+            Ok(r) | Err(r) => r,
+        }
+    }
+
+    async fn try_sign_out<B>(
+        &self,
+        req: Request<B>,
+        peer: IpAddr,
+    ) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
+        self.check_address(peer)?;
+        let (parts, _body) = req.into_parts();
+        self.check_csrf(&parts.method, &parts.headers)?;
+        let p = self.inner_parts();
+        let next = parts.uri.query().and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "next")
+                .map(|(_, v)| v.into_owned())
+        });
+        let next = next.as_deref().map(local_path).transpose()?;
+        let mut clear = p.writer.clear(&parts.headers).unwrap_or_default();
+        clear.extend(p.writer.clear_pkce(&parts.headers).unwrap_or_default());
+        match self.session(&parts.headers).await {
+            Ok(Resolved::Active(active)) => {
+                let answer = p
+                    .client
+                    .auth_call(p.endpoint.logout_request(&active.token, p.logout_scope))
+                    .await;
+                let ended = answer.status.is_some_and(|s| {
+                    s.is_success()
+                        || matches!(
+                            s,
+                            StatusCode::UNAUTHORIZED
+                                | StatusCode::FORBIDDEN
+                                | StatusCode::NOT_FOUND
+                        )
+                });
+                if !ended {
+                    tracing::warn!(target: "supagate", status = answer.status.map(|s| s.as_u16()), "sign-out not confirmed by the auth server");
+                    // The refreshed session (if any) must still be stored.
+                    return Err(
+                        self.auth_refusal(&AuthError::AuthServerUnavailable, active.set_cookies)
+                    );
+                }
+            }
+            Ok(Resolved::Anonymous) => {}
+            Err(refusal) if refusal.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                return Err(refusal);
+            }
+            // An unusable or ended session: nothing to end at the server.
+            Err(_) => {}
+        }
+        tracing::info!(target: "supagate", "signed out");
+        let res = match next {
+            Some(n) => see_other(n),
+            None => {
+                let mut r = Response::new(full(Bytes::new()));
+                *r.status_mut() = StatusCode::NO_CONTENT;
+                r
+            }
+        };
+        Ok(with_cookies(res, &clear))
+    }
+
+    /// The session in a token-endpoint answer (sign-in, code exchange), verified.
+    fn session_from(
+        &self,
+        answer: &AuthAnswer,
+    ) -> Result<(Session, supagate_jwt::Claims), Response<ProxyBody>> {
+        let p = self.inner_parts();
+        let Some(status) = answer.status else {
+            return Err(self.auth_refusal(&AuthError::AuthServerUnavailable, Vec::new()));
+        };
+        let s = status.as_u16();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let secs = answer
+                .headers
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(60);
+            return Err(self.refuse(&ProxyError::RateLimited {
+                retry_after_secs: secs,
+            }));
+        }
+        if s >= 500 {
+            return Err(self.auth_refusal(&AuthError::AuthServerUnavailable, Vec::new()));
+        }
+        if !status.is_success() {
+            let code = error_code(&answer.body);
+            return Err(self.refuse(&sign_in_refusal(code.as_deref(), s)));
+        }
+        let session = std::str::from_utf8(&answer.body)
+            .ok()
+            .and_then(|b| Session::from_json(b).ok())
+            .ok_or_else(|| self.auth_refusal(&AuthError::AuthServerUnavailable, Vec::new()))?;
+        let claims = p
+            .verifier
+            .verify(session.access_token().expose())
+            .map_err(|e| self.auth_refusal(&AuthError::Token(e), Vec::new()))?;
+        Ok((session, claims))
+    }
+}
+
+fn parse_credentials(headers: &HeaderMap, body: &[u8]) -> Result<Credentials, ProxyError> {
+    let bad = || ProxyError::BadForm {
+        reason: "expected a form or JSON with email and password",
+    };
+    let ct = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match ct.as_str() {
+        "application/json" => serde_json::from_slice(body).map_err(|_| bad()),
+        "application/x-www-form-urlencoded" => {
+            let mut c = Credentials {
+                email: None,
+                password: None,
+                next: None,
+            };
+            for (k, v) in form_urlencoded::parse(body) {
+                let slot = match &*k {
+                    "email" => &mut c.email,
+                    "password" => &mut c.password,
+                    "next" => &mut c.next,
+                    _ => continue,
+                };
+                if slot.is_some() {
+                    return Err(bad());
+                }
+                *slot = Some(v.into_owned());
+            }
+            Ok(c)
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// `next` when it is a local path (`/…`, not `//…`, no `\`, visible ASCII), else 400: an
+/// open redirect would hand the freshly signed-in browser to another site.
+fn local_path(next: &str) -> Result<&str, Response<ProxyBody>> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 2048
+        && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    if ok {
+        Ok(next)
+    } else {
+        Err(refuse_plain(&ProxyError::BadForm {
+            reason: "next must be a local path",
+        }))
+    }
+}
+
+fn refuse_plain(e: &ProxyError) -> Response<ProxyBody> {
+    let mut res = Response::new(full(e.body()));
+    *res.status_mut() = e.status();
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    res
+}
+
+fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<ProxyBody> {
+    let mut res = Response::new(full(value.to_string()));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_must_be_local() {
+        assert!(local_path("/dashboard?tab=1").is_ok());
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "dash",
+            "/a b",
+            "",
+        ] {
+            assert!(local_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn credentials_from_form_and_json() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        let c = parse_credentials(&h, b"email=a%40example.com&password=p%26w&next=%2Fx").unwrap();
+        assert_eq!(c.email.as_deref(), Some("a@example.com"));
+        assert_eq!(c.password.as_deref(), Some("p&w"));
+        assert_eq!(c.next.as_deref(), Some("/x"));
+        assert!(parse_credentials(&h, b"email=a&email=b").is_err());
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        let c = parse_credentials(&h, br#"{"email":"a@example.com","password":"p"}"#).unwrap();
+        assert_eq!(c.email.as_deref(), Some("a@example.com"));
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(parse_credentials(&h, b"{}").is_err());
+    }
+}

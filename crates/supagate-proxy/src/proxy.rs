@@ -1,0 +1,892 @@
+//! [`Proxy`]: the frontend proxy as a service on `http` types. It reads the session from the
+//! cookies, refreshes it once per refresh token, forwards to the fixed upstream with the
+//! verified bearer, and writes the new cookies back.
+// Handlers return early with the response to send; boxing it would only add an allocation.
+#![allow(clippy::result_large_err, clippy::large_enum_variant)]
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{
+    self, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+    LOCATION, SET_COOKIE,
+};
+use http::uri::{Authority, Scheme};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http_body::Body;
+use http_body_util::BodyExt;
+use supagate_auth::{AuthError, Authenticator};
+use supagate_cookie::{CookieName, CookieOptions, Session, SessionReader, SessionWriter};
+use supagate_jwt::{Claims, Token, Verifier};
+
+use crate::body::{BoxError, Guarded, ProxyBody, full};
+use crate::client::{AuthAnswer, HttpClient, Limits};
+use crate::csrf::CsrfGate;
+use crate::error::ProxyError;
+use crate::headers::{
+    HeaderPolicy, Observed, filter_upstream_response_headers, prepare_upstream_headers,
+};
+use crate::path::{Routes, fixed_upstream};
+use crate::rate::{Limiter, RateLimit};
+use crate::refresh::{AuthEndpoint, LogoutScope, RefreshNeed, RefreshOutcome};
+use crate::single_flight::{DEFAULT_REUSE_WINDOW, RefreshCoordinator};
+
+/// The frontend proxy: a cheap-to-clone handle (an `Arc` inside) to share across requests.
+///
+/// For every forwarded request it:
+///
+/// 1. applies the per-address rate limit (429), answers CORS preflights from allowed origins
+///    only, and refuses cross-site unsafe methods ([`CsrfGate`], 403);
+/// 2. validates the target and maps it to the fixed upstream origin ([`Routes`], 400/404);
+///    absolute-form targets are refused;
+/// 3. reads the `@supabase/ssr` session cookies; if the access token expires within the
+///    margin (90 s), refreshes it once per refresh token across concurrent requests
+///    ([`RefreshCoordinator`]) exactly as auth-js does ([`AuthEndpoint`]);
+/// 4. verifies the access token (signature, `exp`, `aud`, `iss`) before it leaves;
+/// 5. forwards with the client's identity headers, hop-by-hop fields and `sb-*` cookies
+///    removed and `Authorization: Bearer <token>` set ([`prepare_upstream_headers`]);
+///    redirects are not followed; bodies stream both ways under size and idle limits;
+/// 6. passes the response back without `sb-*` `Set-Cookie`s or upstream CORS headers, adding
+///    the refreshed session cookies and anti-caching headers when it refreshed.
+///
+/// Without a session the request is forwarded without credentials (the backend decides),
+/// unless [`ProxyBuilder::require_session`] is set. An expired session whose refresh token
+/// the auth server refuses is cleared and answered 401; when the auth server is down the
+/// cookies stay and the answer is 503 with `Retry-After`.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_jwt::{Hs256Secret, Verifier};
+/// use supagate_proxy::{Proxy, RateLimit};
+///
+/// let verifier = Verifier::from_supabase_url("https://abcdefghijklmnopqrst.supabase.co")
+///     .hs256_secret(Hs256Secret::new("an-example-secret-of-at-least-32-bytes")?)
+///     .build()?;
+/// let proxy = Proxy::builder(
+///     "https://abcdefghijklmnopqrst.supabase.co",
+///     "sb_publishable_example",
+///     verifier,
+/// )
+/// .upstream("http://127.0.0.1:8000")
+/// .public_origin("https://app.example.com")
+/// .route("/api/", "/")
+/// .rate_limit(RateLimit::new().per_client_address(600, 60))
+/// .build()?;
+/// # let _ = proxy;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Proxy {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    auth: Authenticator,
+    endpoint: AuthEndpoint,
+    reader: SessionReader,
+    writer: SessionWriter,
+    coordinator: RefreshCoordinator<AuthAnswer>,
+    routes: Option<Routes>,
+    csrf: CsrfGate,
+    origins: Vec<HeaderValue>,
+    public_origin: String,
+    headers: HeaderPolicy,
+    scheme: Scheme,
+    authority: Authority,
+    observed: Observed,
+    client: HttpClient,
+    limiter: Option<Limiter>,
+    require_session: bool,
+    anonymous_navigations: bool,
+    logout_scope: LogoutScope,
+    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("Proxy")
+            .field("auth_server", &i.endpoint)
+            .field("upstream", &format_args!("{}://{}", i.scheme, i.authority))
+            .field("routes", &i.routes)
+            .field("public_origin", &i.public_origin)
+            .field("cookie", &i.writer.name())
+            .field("rate_limits", &i.limiter)
+            .field("require_session", &i.require_session)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`Proxy`]; made by [`Proxy::builder`].
+pub struct ProxyBuilder {
+    supabase_url: String,
+    api_key: String,
+    verifier: Verifier,
+    upstream: Option<String>,
+    routes: Vec<(String, String)>,
+    public_origin: Option<String>,
+    origins: Vec<String>,
+    same_site: bool,
+    cookie_name: Option<CookieName>,
+    cookie_options: CookieOptions,
+    headers: HeaderPolicy,
+    limits: Limits,
+    rate: RateLimit,
+    margin: Option<Duration>,
+    reuse_window: Duration,
+    require_session: bool,
+    anonymous_navigations: bool,
+    logout_scope: LogoutScope,
+    clock: Option<Arc<dyn Fn() -> i64 + Send + Sync>>,
+}
+
+impl fmt::Debug for ProxyBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyBuilder")
+            .field("supabase_url", &self.supabase_url)
+            .field("upstream", &self.upstream)
+            .field("routes", &self.routes)
+            .field("public_origin", &self.public_origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProxyBuilder {
+    /// The backend origin, `http(s)://host[:port]` without a path. Required.
+    #[must_use]
+    pub fn upstream(mut self, origin: impl Into<String>) -> Self {
+        self.upstream = Some(origin.into());
+        self
+    }
+
+    /// Forwards requests under `incoming` (such as `/api/`) to `upstream` (such as `/`) on the
+    /// upstream origin; see [`Routes`]. Needed for [`Proxy::forward`];
+    /// [`Proxy::forward_to`] names its upstream path itself.
+    #[must_use]
+    pub fn route(mut self, incoming: impl Into<String>, upstream: impl Into<String>) -> Self {
+        self.routes.push((incoming.into(), upstream.into()));
+        self
+    }
+
+    /// The origin browsers use to reach the proxy (`https://app.example.com`): the forwarding
+    /// headers' host and protocol, and an allowed origin for CSRF. Required.
+    #[must_use]
+    pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
+        self.public_origin = Some(origin.into());
+        self
+    }
+
+    /// Other origins allowed to make unsafe requests (CSRF) and credentialed cross-origin
+    /// requests (CORS, exact match, never reflected). Default: only the public origin.
+    #[must_use]
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.origins.extend(origins.into_iter().map(Into::into));
+        self
+    }
+
+    /// Also accepts `Sec-Fetch-Site: same-site` for unsafe methods (sibling subdomains).
+    /// Default: off.
+    #[must_use]
+    pub fn allow_same_site(mut self, yes: bool) -> Self {
+        self.same_site = yes;
+        self
+    }
+
+    /// The session cookie name. Default: `sb-<project-ref>-auth-token` from the Supabase URL,
+    /// as `@supabase/ssr` names it.
+    #[must_use]
+    pub fn cookie_name(mut self, name: CookieName) -> Self {
+        self.cookie_name = Some(name);
+        self
+    }
+
+    /// Attributes of the cookies the proxy writes. Default: `Path=/; HttpOnly; Secure;
+    /// SameSite=Lax`, 400 days.
+    #[must_use]
+    pub fn cookie_options(mut self, options: CookieOptions) -> Self {
+        self.cookie_options = options;
+        self
+    }
+
+    /// Which client headers are removed, and whether `X-User-Id` is added.
+    #[must_use]
+    pub fn header_policy(mut self, policy: HeaderPolicy) -> Self {
+        self.headers = policy;
+        self
+    }
+
+    /// Size and time limits. Default: [`Limits::default`].
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Rate limits. Default: none.
+    #[must_use]
+    pub fn rate_limit(mut self, rate: RateLimit) -> Self {
+        self.rate = rate;
+        self
+    }
+
+    /// Refreshes sessions expiring within `margin`. Default 90 s (auth-js).
+    #[must_use]
+    pub fn refresh_margin(mut self, margin: Duration) -> Self {
+        self.margin = Some(margin);
+        self
+    }
+
+    /// How long a finished refresh is reused for requests still carrying the old cookie.
+    /// Default 10 s.
+    #[must_use]
+    pub fn reuse_window(mut self, window: Duration) -> Self {
+        self.reuse_window = window;
+        self
+    }
+
+    /// Answers 401 (bare `Bearer` challenge) instead of forwarding requests without a session.
+    /// Default: off.
+    #[must_use]
+    pub fn require_session(mut self, yes: bool) -> Self {
+        self.require_session = yes;
+        self
+    }
+
+    /// Forwards top-level cross-site navigations (`Sec-Fetch-Site: cross-site` with
+    /// `Sec-Fetch-Mode: navigate`, which `SameSite=Lax` cookies accompany) without the bearer,
+    /// so a link on another site cannot make a GET with the user's identity. Default: off (GET
+    /// must be safe anyway).
+    #[must_use]
+    pub fn anonymous_cross_site_navigations(mut self, yes: bool) -> Self {
+        self.anonymous_navigations = yes;
+        self
+    }
+
+    /// The scope of sign-out. Default: [`LogoutScope::Global`], as auth-js.
+    #[must_use]
+    pub fn logout_scope(mut self, scope: LogoutScope) -> Self {
+        self.logout_scope = scope;
+        self
+    }
+
+    /// The clock for session expiry decisions (Unix seconds). Default: the system clock.
+    /// The verifier keeps its own clock.
+    #[must_use]
+    pub fn clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Builds the proxy.
+    ///
+    /// # Errors
+    ///
+    /// [`ProxyError::InvalidConfig`] naming the unusable setting.
+    pub fn build(self) -> Result<Proxy, ProxyError> {
+        let mut endpoint = AuthEndpoint::new(&self.supabase_url, &self.api_key)?;
+        if let Some(m) = self.margin {
+            endpoint = endpoint.with_margin(m);
+        }
+        let name = match self.cookie_name {
+            Some(n) => n,
+            None => CookieName::from_supabase_url(&self.supabase_url).map_err(|_| {
+                ProxyError::InvalidConfig {
+                    what: "cannot derive the cookie name from the supabase url",
+                }
+            })?,
+        };
+        let writer = SessionWriter::new(name.clone(), self.cookie_options).map_err(|_| {
+            ProxyError::InvalidConfig {
+                what: "cookie options",
+            }
+        })?;
+        let (scheme, authority) =
+            parse_origin(self.upstream.as_deref().ok_or(ProxyError::InvalidConfig {
+                what: "upstream origin is required",
+            })?)
+            .ok_or(ProxyError::InvalidConfig {
+                what: "upstream must be http(s)://host[:port] without a path",
+            })?;
+        let public = self.public_origin.ok_or(ProxyError::InvalidConfig {
+            what: "public origin is required",
+        })?;
+        let public = public.trim_end_matches('/').to_owned();
+        let (public_scheme, public_authority) =
+            parse_origin(&public).ok_or(ProxyError::InvalidConfig {
+                what: "public origin must be http(s)://host[:port]",
+            })?;
+        let observed = Observed::new(
+            IpAddr::from([0, 0, 0, 0]),
+            public_authority.as_str(),
+            public_scheme == Scheme::HTTPS,
+        )?;
+        let mut origins = vec![public.clone()];
+        for o in self.origins {
+            let o = o.trim_end_matches('/').to_owned();
+            if !origins.contains(&o) {
+                origins.push(o);
+            }
+        }
+        let csrf = CsrfGate::new(origins.iter().cloned())?.allow_same_site(self.same_site);
+        let origin_values = origins
+            .iter()
+            .map(|o| HeaderValue::from_str(o))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| ProxyError::InvalidConfig {
+                what: "allowed origins",
+            })?;
+        let routes = if self.routes.is_empty() {
+            None
+        } else {
+            Some(Routes::new(self.routes)?)
+        };
+        let limits = Arc::new(self.limits);
+        let client = HttpClient::new(limits)?;
+        Ok(Proxy {
+            inner: Arc::new(Inner {
+                auth: Authenticator::new(self.verifier),
+                endpoint,
+                reader: SessionReader::new(name),
+                writer,
+                coordinator: RefreshCoordinator::with_reuse_window(self.reuse_window),
+                routes,
+                csrf,
+                origins: origin_values,
+                public_origin: public,
+                headers: self.headers,
+                scheme,
+                authority,
+                observed,
+                client,
+                limiter: Limiter::new(self.rate),
+                require_session: self.require_session,
+                anonymous_navigations: self.anonymous_navigations,
+                logout_scope: self.logout_scope,
+                clock: self.clock.unwrap_or_else(|| Arc::new(unix_now)),
+            }),
+        })
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// `scheme://authority` with nothing else.
+fn parse_origin(origin: &str) -> Option<(Scheme, Authority)> {
+    let origin = origin.trim_end_matches('/');
+    let uri: Uri = origin.parse().ok()?;
+    let scheme = uri.scheme()?.clone();
+    if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+        return None;
+    }
+    let authority = uri.authority()?.clone();
+    if authority.as_str().contains('@')
+        || origin.len() != scheme.as_str().len() + 3 + authority.as_str().len()
+    {
+        return None;
+    }
+    Some((scheme, authority))
+}
+
+/// A session ready to be forwarded with.
+pub(crate) struct Active {
+    pub(crate) token: Token,
+    pub(crate) claims: Claims,
+    /// `Set-Cookie` values of a refreshed session (empty when not refreshed).
+    pub(crate) set_cookies: Vec<HeaderValue>,
+}
+
+pub(crate) enum Resolved {
+    Anonymous,
+    Active(Active),
+}
+
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
+
+impl Proxy {
+    /// Starts configuring a proxy for the project at `supabase_url` with its anon or
+    /// publishable key (sent to the auth server as `apikey`), verifying access tokens with
+    /// `verifier`.
+    #[must_use]
+    pub fn builder(
+        supabase_url: impl Into<String>,
+        api_key: impl Into<String>,
+        verifier: Verifier,
+    ) -> ProxyBuilder {
+        ProxyBuilder {
+            supabase_url: supabase_url.into(),
+            api_key: api_key.into(),
+            verifier,
+            upstream: None,
+            routes: Vec::new(),
+            public_origin: None,
+            origins: Vec::new(),
+            same_site: false,
+            cookie_name: None,
+            cookie_options: CookieOptions::default(),
+            headers: HeaderPolicy::default(),
+            limits: Limits::default(),
+            rate: RateLimit::default(),
+            margin: None,
+            reuse_window: DEFAULT_REUSE_WINDOW,
+            require_session: false,
+            anonymous_navigations: false,
+            logout_scope: LogoutScope::default(),
+            clock: None,
+        }
+    }
+
+    /// Forwards `req` along the configured [`routes`](ProxyBuilder::route). `peer` is the
+    /// TCP peer address (for the forwarding headers and the per-address rate limit).
+    pub async fn forward<B>(&self, req: Request<B>, peer: IpAddr) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.forward_inner(req, peer, None).await
+    }
+
+    /// Forwards `req` to the fixed `upstream_path` (such as `/profile/me`), keeping the
+    /// request's query.
+    pub async fn forward_to<B>(
+        &self,
+        req: Request<B>,
+        peer: IpAddr,
+        upstream_path: &str,
+    ) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.forward_inner(req, peer, Some(upstream_path)).await
+    }
+
+    async fn forward_inner<B>(
+        &self,
+        req: Request<B>,
+        peer: IpAddr,
+        fixed: Option<&str>,
+    ) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        match self.try_forward(req, peer, fixed).await {
+            Ok(res) | Err(res) => res,
+        }
+    }
+
+    async fn try_forward<B>(
+        &self,
+        req: Request<B>,
+        peer: IpAddr,
+        fixed: Option<&str>,
+    ) -> Result<Response<ProxyBody>, Response<ProxyBody>>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let i = &*self.inner;
+        let (parts, body) = req.into_parts();
+        self.check_address(peer)?;
+        let cors_origin = self.cors_origin(&parts.headers);
+        if parts.method == Method::OPTIONS
+            && parts
+                .headers
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+            && parts.headers.contains_key(header::ORIGIN)
+        {
+            return Ok(self.preflight(cors_origin.as_ref(), &parts.headers));
+        }
+        i.csrf
+            .check(&parts.method, &parts.headers)
+            .map_err(|e| self.refuse(&e))?;
+        // An absolute-form target (`GET http://evil/ HTTP/1.1`) names another authority.
+        if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+            return Err(self.refuse(&ProxyError::BadPath {
+                reason: "absolute-form target",
+            }));
+        }
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let path = match fixed {
+            Some(p) => fixed_upstream(p, target),
+            None => match &i.routes {
+                Some(r) => r.upstream_path(target),
+                None => Err(ProxyError::NotForwarded),
+            },
+        }
+        .map_err(|e| self.refuse(&e))?;
+        if let Some(len) = content_length(&parts.headers)
+            && len > i.client.limits().request_body
+        {
+            return Err(self.refuse(&ProxyError::BodyTooLarge));
+        }
+        let navigation = i.anonymous_navigations
+            && header_is(&parts.headers, &SEC_FETCH_SITE, "cross-site")
+            && header_is(&parts.headers, &SEC_FETCH_MODE, "navigate");
+        let resolved = if navigation {
+            Resolved::Anonymous
+        } else {
+            self.session(&parts.headers).await?
+        };
+        let (token, claims, set_cookies) = match resolved {
+            Resolved::Anonymous if i.require_session => {
+                return Err(self.auth_refusal(&AuthError::MissingCredentials, Vec::new()));
+            }
+            Resolved::Anonymous => (None, None, Vec::new()),
+            Resolved::Active(a) => (Some(a.token), Some(a.claims), a.set_cookies),
+        };
+        if let (Some(l), Some(c)) = (&i.limiter, &claims) {
+            l.check_user(&c.sub)
+                .map_err(|e| with_cookies(self.refuse(&e), &set_cookies))?;
+        }
+        let uri: Uri = format!("{}://{}{}", i.scheme, i.authority, path)
+            .parse()
+            .map_err(|_| {
+                self.refuse(&ProxyError::BadPath {
+                    reason: "invalid target",
+                })
+            })?;
+        let headers = prepare_upstream_headers(
+            &parts.headers,
+            &i.headers,
+            token.as_ref(),
+            claims.as_ref().map(|c| &c.sub),
+            &i.observed.with_client(peer),
+        )
+        .map_err(|e| with_cookies(self.refuse(&e), &set_cookies))?;
+        let limits = i.client.limits();
+        let mut upstream = Request::new(
+            Guarded::new(body, limits.request_body, limits.idle_timeout).boxed_unsync(),
+        );
+        *upstream.method_mut() = parts.method;
+        *upstream.uri_mut() = uri;
+        *upstream.version_mut() = Version::HTTP_11;
+        *upstream.headers_mut() = headers;
+        let res = match i.client.upstream(upstream).await {
+            Ok(res) => res,
+            Err(e) => {
+                tracing::warn!(target: "supagate", status = e.status().as_u16(), reason = e.code(), "upstream call failed");
+                return Err(with_cookies(self.refuse(&e), &set_cookies));
+            }
+        };
+        let (mut parts, body) = res.into_parts();
+        filter_upstream_response_headers(&mut parts.headers);
+        strip_cors(&mut parts.headers);
+        if content_length(&parts.headers).is_some_and(|n| n > limits.response_body) {
+            return Err(with_cookies(
+                self.refuse(&ProxyError::UpstreamUnavailable),
+                &set_cookies,
+            ));
+        }
+        parts.version = Version::HTTP_11;
+        let mut res = Response::from_parts(
+            parts,
+            Guarded::new(body, limits.response_body, limits.idle_timeout).boxed_unsync(),
+        );
+        if let Some(origin) = cors_origin {
+            add_cors(res.headers_mut(), origin);
+        }
+        Ok(with_cookies(res, &set_cookies))
+    }
+
+    /// Resolves the session of a request: none, a verified (possibly just refreshed) one, or
+    /// the refusal to send.
+    pub(crate) async fn session(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Resolved, Response<ProxyBody>> {
+        let i = &*self.inner;
+        let session = match i.reader.read(headers) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(Resolved::Anonymous),
+            Err(e) => {
+                // Unreadable cookies cannot recover by themselves: clear them.
+                let clear = i.writer.clear(headers).unwrap_or_default();
+                return Err(self.auth_refusal(&AuthError::Session(e), clear));
+            }
+        };
+        let now = (i.clock)();
+        let mut need = i.endpoint.needs_refresh(&session, now);
+        if need == RefreshNeed::NotYet {
+            match i.auth.verifier().verify(session.access_token().expose()) {
+                Ok(claims) => {
+                    return Ok(Resolved::Active(Active {
+                        token: session.access_token().clone(),
+                        claims,
+                        set_cookies: Vec::new(),
+                    }));
+                }
+                // `expires_at` and the token disagree: trust the token.
+                Err(supagate_jwt::Error::Expired) => need = RefreshNeed::Expired,
+                Err(e) => return Err(self.token_refusal(e, headers, Vec::new())),
+            }
+        }
+        let answer = self.refresh(&session).await;
+        match i
+            .endpoint
+            .refresh_outcome(need, answer.status, &answer.body)
+        {
+            RefreshOutcome::Refreshed(new) => {
+                // Written whatever happens next: the old refresh token is spent.
+                let set_cookies = i.writer.set(&new, headers).unwrap_or_default();
+                tracing::debug!(target: "supagate", "session refreshed");
+                match i.auth.verifier().verify(new.access_token().expose()) {
+                    Ok(claims) => Ok(Resolved::Active(Active {
+                        token: new.access_token().clone(),
+                        claims,
+                        set_cookies,
+                    })),
+                    Err(e) => Err(self.auth_refusal(&AuthError::Token(e), set_cookies)),
+                }
+            }
+            RefreshOutcome::KeepOld => {
+                match i.auth.verifier().verify(session.access_token().expose()) {
+                    Ok(claims) => Ok(Resolved::Active(Active {
+                        token: session.access_token().clone(),
+                        claims,
+                        set_cookies: Vec::new(),
+                    })),
+                    Err(e) => Err(self.token_refusal(e, headers, Vec::new())),
+                }
+            }
+            RefreshOutcome::EndSession { code } => {
+                tracing::info!(target: "supagate", code = code.as_deref().map(safe_code), "session ended by the auth server");
+                let clear = i.writer.clear(headers).unwrap_or_default();
+                Err(self.auth_refusal(&AuthError::SessionEnded, clear))
+            }
+            _ => Err(self.auth_refusal(&AuthError::AuthServerUnavailable, Vec::new())),
+        }
+    }
+
+    /// One refresh per refresh token, shared and briefly reused.
+    async fn refresh(&self, session: &Session) -> Arc<AuthAnswer> {
+        let i = &*self.inner;
+        let token = session.refresh_token();
+        i.coordinator
+            .run(token, || async {
+                let answer = i.client.auth_call(i.endpoint.refresh_request(token)).await;
+                tracing::debug!(
+                    target: "supagate",
+                    status = answer.status.map(|s| s.as_u16()),
+                    "refresh call answered"
+                );
+                answer
+            })
+            .await
+    }
+
+    fn token_refusal(
+        &self,
+        e: supagate_jwt::Error,
+        headers: &HeaderMap,
+        set_cookies: Vec<HeaderValue>,
+    ) -> Response<ProxyBody> {
+        let mut cookies = set_cookies;
+        // A token that will never verify (bad signature, wrong audience, retired key) makes
+        // the session useless: clear it. A transient failure keeps it.
+        if e != supagate_jwt::Error::KeysUnavailable {
+            cookies.extend(self.inner.writer.clear(headers).unwrap_or_default());
+        }
+        self.auth_refusal(&AuthError::Token(e), cookies)
+    }
+
+    pub(crate) fn check_address(&self, peer: IpAddr) -> Result<(), Response<ProxyBody>> {
+        match &self.inner.limiter {
+            Some(l) => l.check_address(peer).map_err(|e| self.refuse(&e)),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn check_csrf(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<(), Response<ProxyBody>> {
+        self.inner
+            .csrf
+            .check(method, headers)
+            .map_err(|e| self.refuse(&e))
+    }
+
+    /// The `Origin` of a request when it is an allowed one other than our own (a credentialed
+    /// cross-origin request).
+    fn cors_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
+        let mut all = headers.get_all(header::ORIGIN).iter();
+        let (Some(origin), None) = (all.next(), all.next()) else {
+            return None;
+        };
+        let ours = self.inner.public_origin.as_bytes();
+        (origin.as_bytes() != ours && self.inner.origins.iter().any(|o| o == origin))
+            .then(|| origin.clone())
+    }
+
+    fn preflight(&self, origin: Option<&HeaderValue>, headers: &HeaderMap) -> Response<ProxyBody> {
+        let Some(origin) = origin else {
+            return self.refuse(&ProxyError::CorsRejected);
+        };
+        let mut res = Response::new(full(Bytes::new()));
+        *res.status_mut() = StatusCode::NO_CONTENT;
+        let h = res.headers_mut();
+        add_cors(h, origin.clone());
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE"),
+        );
+        // Only plain content headers may be requested; identity headers never.
+        const ALLOWED: &[&str] = &[
+            "content-type",
+            "accept",
+            "accept-language",
+            "content-language",
+            "x-requested-with",
+            "if-match",
+            "if-none-match",
+        ];
+        let requested: Vec<&str> = headers
+            .get_all(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|n| ALLOWED.iter().any(|a| a.eq_ignore_ascii_case(n)))
+            .collect();
+        if !requested.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&requested.join(", "))
+        {
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
+        }
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        res
+    }
+
+    /// A refusal of our own, as JSON, never cached.
+    pub(crate) fn refuse(&self, e: &ProxyError) -> Response<ProxyBody> {
+        tracing::debug!(target: "supagate", status = e.status().as_u16(), reason = e.code(), "request refused by the proxy");
+        let mut res = Response::new(full(e.body()));
+        *res.status_mut() = e.status();
+        let h = res.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let ProxyError::RateLimited { retry_after_secs } = e {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        res
+    }
+
+    /// An RFC 6750 refusal (401/503) with `set_cookies` attached.
+    pub(crate) fn auth_refusal(
+        &self,
+        e: &AuthError,
+        set_cookies: Vec<HeaderValue>,
+    ) -> Response<ProxyBody> {
+        let res = self.inner.auth.refusal(e).into_response().map(full);
+        with_cookies(res, &set_cookies)
+    }
+
+    pub(crate) fn inner_parts(&self) -> Parts<'_> {
+        let i = &*self.inner;
+        Parts {
+            endpoint: &i.endpoint,
+            writer: &i.writer,
+            client: &i.client,
+            verifier: i.auth.verifier(),
+            logout_scope: i.logout_scope,
+        }
+    }
+}
+
+/// What the session lifecycle handlers use.
+pub(crate) struct Parts<'a> {
+    pub(crate) endpoint: &'a AuthEndpoint,
+    pub(crate) writer: &'a SessionWriter,
+    pub(crate) client: &'a HttpClient,
+    pub(crate) verifier: &'a Verifier,
+    pub(crate) logout_scope: LogoutScope,
+}
+
+/// Adds `Set-Cookie` values, and the anti-caching headers `@supabase/ssr` sends with them.
+pub(crate) fn with_cookies(
+    mut res: Response<ProxyBody>,
+    set_cookies: &[HeaderValue],
+) -> Response<ProxyBody> {
+    if set_cookies.is_empty() {
+        return res;
+    }
+    let h = res.headers_mut();
+    for c in set_cookies {
+        h.append(SET_COOKIE, c.clone());
+    }
+    for (name, value) in supagate_cookie::no_cache_headers() {
+        h.insert(name, value);
+    }
+    res
+}
+
+/// A redirect (303 See Other) to a local path.
+pub(crate) fn see_other(location: &str) -> Response<ProxyBody> {
+    let mut res = Response::new(full(Bytes::new()));
+    *res.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(LOCATION, v);
+    }
+    res
+}
+
+fn add_cors(h: &mut HeaderMap, origin: HeaderValue) {
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        HeaderValue::from_static("true"),
+    );
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+/// The upstream does not decide who may read responses made with the user's cookies.
+fn strip_cors(h: &mut HeaderMap) {
+    let names: Vec<HeaderName> = h
+        .keys()
+        .filter(|n| n.as_str().starts_with("access-control-"))
+        .cloned()
+        .collect();
+    for n in names {
+        h.remove(n);
+    }
+}
+
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn header_is(h: &HeaderMap, name: &HeaderName, value: &str) -> bool {
+    h.get(name)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(value.as_bytes()))
+}
+
+/// A GoTrue error code for a log line: only `[a-z0-9_]`, at most 64 characters.
+pub(crate) fn safe_code(code: &str) -> &str {
+    if code.len() <= 64
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        code
+    } else {
+        "other"
+    }
+}

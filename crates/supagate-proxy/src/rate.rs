@@ -1,0 +1,197 @@
+//! Rate limiting per client address and per user, on `governor` (GCRA).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use uuid::Uuid;
+
+use crate::error::ProxyError;
+
+/// Rate limits: requests per minute with a burst allowance, per client address and per
+/// verified user. Nothing is limited unless configured. Over the limit the proxy answers 429
+/// with `Retry-After`.
+///
+/// IPv6 clients are counted per /64 (one subscriber's usual allocation), so an address
+/// rotation inside a prefix does not escape the limit. The client address is the TCP peer:
+/// behind another reverse proxy every request comes from it, so limit there instead.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_proxy::RateLimit;
+///
+/// // 600 requests a minute per address with bursts of 60; 300 a minute per user.
+/// let limits = RateLimit::new().per_client_address(600, 60).per_user(300, 30);
+/// assert!(limits.is_limited());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimit {
+    address: Option<(NonZeroU32, NonZeroU32)>,
+    user: Option<(NonZeroU32, NonZeroU32)>,
+}
+
+impl RateLimit {
+    /// No limits.
+    #[must_use]
+    pub fn new() -> Self {
+        RateLimit::default()
+    }
+
+    /// `per_minute` requests a minute per client address, `burst` at once. A zero turns the
+    /// limit off.
+    #[must_use]
+    pub fn per_client_address(mut self, per_minute: u32, burst: u32) -> Self {
+        self.address = NonZeroU32::new(per_minute).zip(NonZeroU32::new(burst));
+        self
+    }
+
+    /// `per_minute` requests a minute per user (the verified `sub`), `burst` at once. A zero
+    /// turns the limit off.
+    #[must_use]
+    pub fn per_user(mut self, per_minute: u32, burst: u32) -> Self {
+        self.user = NonZeroU32::new(per_minute).zip(NonZeroU32::new(burst));
+        self
+    }
+
+    /// Whether anything is limited.
+    #[must_use]
+    pub fn is_limited(&self) -> bool {
+        self.address.is_some() || self.user.is_some()
+    }
+}
+
+pub(crate) struct Limiter {
+    address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    user: Option<DefaultKeyedRateLimiter<Uuid>>,
+    checks: AtomicU64,
+}
+
+impl fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limiter")
+            .field("per_address", &self.address.is_some())
+            .field("per_user", &self.user.is_some())
+            .finish()
+    }
+}
+
+fn quota((per_minute, burst): (NonZeroU32, NonZeroU32)) -> Quota {
+    Quota::per_minute(per_minute).allow_burst(burst)
+}
+
+/// The key for an address: IPv4 as is, IPv6 by its /64 (IPv4-mapped as IPv4).
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+impl Limiter {
+    pub(crate) fn new(config: RateLimit) -> Option<Self> {
+        config.is_limited().then(|| Limiter {
+            address: config
+                .address
+                .map(|q| DefaultKeyedRateLimiter::keyed(quota(q))),
+            user: config
+                .user
+                .map(|q| DefaultKeyedRateLimiter::keyed(quota(q))),
+            checks: AtomicU64::new(0),
+        })
+    }
+
+    fn housekeeping(&self) {
+        // Forget idle keys now and then, so the maps stay as small as the active clients.
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            if let Some(l) = &self.address {
+                l.retain_recent();
+                l.shrink_to_fit();
+            }
+            if let Some(l) = &self.user {
+                l.retain_recent();
+                l.shrink_to_fit();
+            }
+        }
+    }
+
+    /// An unspecified address (`0.0.0.0`, `::`) means "unknown peer" and is not limited:
+    /// counting every unknown client as one would let one of them lock all out.
+    pub(crate) fn check_address(&self, ip: IpAddr) -> Result<(), ProxyError> {
+        self.housekeeping();
+        match &self.address {
+            Some(l) if !ip.is_unspecified() => l.check_key(&address_key(ip)).map_err(refusal),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn check_user(&self, sub: &Uuid) -> Result<(), ProxyError> {
+        match &self.user {
+            Some(l) => l.check_key(sub).map_err(refusal),
+            None => Ok(()),
+        }
+    }
+}
+
+fn refusal(not_until: governor::NotUntil<<DefaultClock as Clock>::Instant>) -> ProxyError {
+    let wait = not_until.wait_time_from(DefaultClock::default().now());
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    ProxyError::RateLimited {
+        retry_after_secs: secs.max(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_429_with_retry_after() {
+        let l = Limiter::new(RateLimit::new().per_client_address(60, 2)).unwrap();
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        assert!(l.check_address(ip).is_ok());
+        assert!(l.check_address(ip).is_ok());
+        let err = l.check_address(ip).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProxyError::RateLimited {
+                    retry_after_secs: 1
+                }
+            ),
+            "{err:?}"
+        );
+        // Another client is unaffected.
+        assert!(l.check_address("203.0.113.10".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn ipv6_counted_per_64() {
+        let l = Limiter::new(RateLimit::new().per_client_address(60, 1)).unwrap();
+        assert!(l.check_address("2001:db8:1:2::1".parse().unwrap()).is_ok());
+        assert!(
+            l.check_address("2001:db8:1:2:ffff::9".parse().unwrap())
+                .is_err()
+        );
+        assert!(l.check_address("2001:db8:1:3::1".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn per_user() {
+        let l = Limiter::new(RateLimit::new().per_user(60, 1)).unwrap();
+        let a = Uuid::from_u128(1);
+        assert!(l.check_user(&a).is_ok());
+        assert!(l.check_user(&a).is_err());
+        assert!(l.check_user(&Uuid::from_u128(2)).is_ok());
+        assert!(Limiter::new(RateLimit::new().per_user(0, 1)).is_none());
+    }
+}

@@ -1,0 +1,159 @@
+//! The frontend proxy of the reference architecture (the role a Next.js route handler plays):
+//! the browser holds its Supabase session in HttpOnly cookies, and this service forwards its
+//! API calls to the backend with `Authorization: Bearer <verified access token>`, refreshing
+//! the session when it is about to expire. Configuration and router, shared by `main` and the
+//! integration tests.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::response::Html;
+use axum::routing::{any, get, post};
+use supagate::axum::proxy::{callback, forward, forward_to, sign_in, sign_out, start_oauth};
+use supagate::proxy::{Proxy, RateLimit};
+
+/// The default `BIND` address.
+pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
+/// The default `SUPABASE_URL`: a local `supabase start`.
+pub const DEFAULT_SUPABASE_URL: &str = "http://127.0.0.1:54321";
+/// The default `SUPABASE_ANON_KEY`: the public demo anon key of a local `supabase start`.
+pub const DEFAULT_ANON_KEY: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0";
+/// The default `API_URL`: the backend examples' default address.
+pub const DEFAULT_API_URL: &str = "http://127.0.0.1:8000";
+
+/// The proxy's configuration, read from the environment.
+#[derive(Debug)]
+pub struct Config {
+    /// The configured proxy.
+    pub proxy: Proxy,
+    /// Where to listen.
+    pub bind: SocketAddr,
+    /// A one-line description for the start-up banner (no secrets).
+    pub banner: String,
+    /// The absolute URL of `/auth/callback` (for OAuth redirects).
+    pub callback_url: String,
+}
+
+impl Config {
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    ///
+    /// - `SUPABASE_URL` (default `http://127.0.0.1:54321`, a local `supabase start`);
+    /// - `SUPABASE_ANON_KEY` (default: the local CLI's public demo key): sent as `apikey`;
+    /// - `SUPABASE_JWT_SECRET` / `SUPABASE_JWKS_URL`: the verification keys, as the backends
+    ///   read them (the JWKS defaults to `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`);
+    /// - `API_URL` (default `http://127.0.0.1:8000`): the backend origin;
+    /// - `BIND` (default `127.0.0.1:3000`);
+    /// - `PUBLIC_ORIGIN` (default `http://<BIND>`): the origin browsers use;
+    /// - `ALLOWED_ORIGINS`: other origins allowed to post and to read with credentials,
+    ///   comma-separated;
+    /// - `RATE_LIMIT_PER_MINUTE` / `RATE_LIMIT_BURST` (default 1200 / 200 per client address,
+    ///   half that per user; `0` turns limiting off).
+    ///
+    /// # Errors
+    ///
+    /// A message naming the invalid variable.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let url = get("SUPABASE_URL").unwrap_or_else(|| DEFAULT_SUPABASE_URL.to_owned());
+        let key = get("SUPABASE_ANON_KEY").unwrap_or_else(|| DEFAULT_ANON_KEY.to_owned());
+        let bind_text = get("BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
+        // The verifier exactly as the backends build it.
+        let backend = backend_common::Config::from_lookup(|name| match name {
+            "SUPABASE_URL" => Some(url.clone()),
+            "BIND" => Some(bind_text.clone()),
+            other => lookup(other),
+        })?;
+        let bind = backend.bind;
+        let api = get("API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_owned());
+        let public = get("PUBLIC_ORIGIN").unwrap_or_else(|| format!("http://{bind_text}"));
+        let origins: Vec<String> = get("ALLOWED_ORIGINS")
+            .map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let number = |name: &str, default: u32| -> Result<u32, String> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| format!("{name}: `{v}` is not a number")),
+            }
+        };
+        let per_minute = number("RATE_LIMIT_PER_MINUTE", 1200)?;
+        let burst = number("RATE_LIMIT_BURST", 200)?;
+        let proxy = Proxy::builder(url.as_str(), key, backend.auth.verifier().clone())
+            .upstream(api.as_str())
+            .public_origin(public.as_str())
+            .allowed_origins(origins.iter().cloned())
+            .route("/api/", "/")
+            .rate_limit(
+                RateLimit::new()
+                    .per_client_address(per_minute, burst)
+                    .per_user(per_minute / 2, burst / 2),
+            )
+            .build()
+            .map_err(|e| format!("configuration: {e}"))?;
+        let banner = format!(
+            "auth {url}, backend {api}, public origin {public}, keys: {}, rate limit {}",
+            backend.keys,
+            if per_minute == 0 {
+                "off".to_owned()
+            } else {
+                format!("{per_minute}/min per address")
+            }
+        );
+        Ok(Config {
+            proxy,
+            bind,
+            banner,
+            callback_url: format!("{}/auth/callback", public.trim_end_matches('/')),
+        })
+    }
+}
+
+/// A page with a sign-in form and a button that calls the API through the proxy: the whole
+/// browser side, with no token in JavaScript.
+const INDEX: &str = r#"<!doctype html>
+<html lang="en"><meta charset="utf-8"><title>supagate frontend proxy</title>
+<h1>supagate frontend proxy</h1>
+<form method="post" action="/auth/sign-in">
+  <input type="hidden" name="next" value="/">
+  <label>Email <input name="email" type="email" autocomplete="username"></label>
+  <label>Password <input name="password" type="password" autocomplete="current-password"></label>
+  <button>Sign in</button>
+</form>
+<form method="post" action="/auth/sign-out?next=/"><button>Sign out</button></form>
+<button id="me">GET /api/profile</button>
+<pre id="out"></pre>
+<script>
+document.getElementById("me").onclick = async () => {
+  const r = await fetch("/api/profile");
+  document.getElementById("out").textContent = r.status + "\n" + await r.text();
+};
+</script>
+</html>
+"#;
+
+/// The routes: `GET /api/profile` (to the backend's `/profile/me`), `ANY /api/{*path}` (to
+/// `/{path}`), `POST /auth/sign-in`, `GET /auth/callback`, `POST /auth/sign-out`,
+/// `GET /auth/oauth/{provider}`, and `/` (a minimal page).
+pub fn app(config: &Config) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(INDEX) }))
+        .route("/api/profile", get(forward_to("/profile/me")))
+        .route("/api/{*path}", any(forward))
+        .route("/auth/sign-in", post(sign_in))
+        .route("/auth/callback", get(callback))
+        .route("/auth/sign-out", post(sign_out))
+        .route(
+            "/auth/oauth/{provider}",
+            get(start_oauth(config.callback_url.as_str())),
+        )
+        .with_state(config.proxy.clone())
+}
