@@ -24,11 +24,25 @@ impl Server {
     /// Starts `binary` with the test project's settings (HS256 secret, the JWK set at
     /// `jwks_url`) on `127.0.0.1:0`, and waits for its `listening on` line.
     pub fn start(binary: &str, jwks_url: &str) -> Server {
-        let mut child = Command::new(binary)
-            .env("SUPABASE_URL", TestKeys::SUPABASE_URL)
-            .env("SUPABASE_JWT_SECRET", TestKeys::HS256_SECRET)
-            .env("SUPABASE_JWKS_URL", jwks_url)
-            .env("BIND", "127.0.0.1:0")
+        Server::spawn(
+            binary,
+            &[
+                ("SUPABASE_URL", TestKeys::SUPABASE_URL),
+                ("SUPABASE_JWT_SECRET", TestKeys::HS256_SECRET),
+                ("SUPABASE_JWKS_URL", jwks_url),
+                ("BIND", "127.0.0.1:0"),
+            ],
+        )
+    }
+
+    /// Starts `binary` with these environment variables, and waits for the `listening on
+    /// http://<addr>` line on its standard output.
+    pub fn spawn(binary: &str, env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(binary);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -49,28 +63,43 @@ impl Server {
                 break addr;
             }
         };
+        // Keep draining standard output so that the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
         Server { child, addr }
     }
 
     /// `GET path` with extra headers, over a fresh connection.
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
-        let mut stream = TcpStream::connect(self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        stream.write_all(req.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).unwrap();
-        Response::parse(&raw)
+        request(self.addr, "GET", path, headers, b"")
     }
+}
+
+/// One HTTP/1.1 request over a fresh connection (`Connection: close`), read to the end.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    Response::parse(&raw)
 }
 
 impl Drop for Server {
@@ -121,6 +150,15 @@ impl Response {
             headers,
             body,
         }
+    }
+
+    /// Every value of a header.
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// The first value of a header.

@@ -16,6 +16,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_max_level(LevelFilter::INFO)
         .with_target(true)
+        .with_writer(std::io::stderr)
         .init();
     let config = match Config::from_lookup(|name| std::env::var(name).ok()) {
         Ok(c) => c,

@@ -1,0 +1,397 @@
+//! The frontend-proxy binary over real HTTP, in front of `backend-axum` (served in process on a
+//! loopback port) and the `MockAuth` server as Supabase Auth. With `SUPAGATE_INTEROP=1` (as
+//! `.ci/test` sets it), a session written by the real `@supabase/ssr` (Node, `interop/node`)
+//! goes through the proxy too, and cookies the proxy wrote are read back by it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+
+use backend_common::drive::{Response, Server, request};
+use http::HeaderMap;
+use serde_json::{Value, json};
+use supagate_cookie::{CookieName, CookieOptions, Session, SessionWriter};
+use supagate_testkit::{Endpoint, Fault, MockAuth};
+
+const ORIGIN: &str = "http://app.localhost:3000";
+
+struct Stack {
+    auth: MockAuth,
+    backend: SocketAddr,
+    proxy: Server,
+    _runtime: tokio::runtime::Runtime,
+    cookie_name: String,
+}
+
+impl Stack {
+    fn start() -> Stack {
+        let auth = MockAuth::start();
+        auth.add_user(
+            "alice@example.com",
+            "correct horse",
+            json!({"role": "admin"}),
+        );
+        auth.add_user("bob@example.com", "battery staple", json!({}));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let url = auth.url();
+        let backend = runtime.block_on(async move {
+            // backend-axum exactly as its binary builds it, keys from the auth server's JWKS.
+            let config = backend_common::Config::from_lookup(|name| match name {
+                "SUPABASE_URL" => Some(url.clone()),
+                "BIND" => Some("127.0.0.1:0".to_owned()),
+                _ => None,
+            })
+            .unwrap();
+            let app = backend_axum::app(config.auth).unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            addr
+        });
+        let api = format!("http://{backend}");
+        let proxy = Server::spawn(
+            env!("CARGO_BIN_EXE_frontend-proxy"),
+            &[
+                ("SUPABASE_URL", &auth.url()),
+                ("SUPABASE_ANON_KEY", "anon-key"),
+                ("API_URL", &api),
+                ("BIND", "127.0.0.1:0"),
+                ("PUBLIC_ORIGIN", ORIGIN),
+            ],
+        );
+        Stack {
+            auth,
+            backend,
+            proxy,
+            _runtime: runtime,
+            cookie_name: "sb-127-auth-token".to_owned(),
+        }
+    }
+
+    fn get(&self, target: &str, headers: &[(&str, &str)]) -> Response {
+        request(self.proxy.addr, "GET", target, headers, b"")
+    }
+
+    fn post(&self, target: &str, headers: &[(&str, &str)], body: &str) -> Response {
+        request(self.proxy.addr, "POST", target, headers, body.as_bytes())
+    }
+
+    /// The `Cookie` header for a session of `email` expiring in `expires_in` seconds, in
+    /// `@supabase/ssr`'s format.
+    fn cookie(&self, email: &str, expires_in: i64) -> String {
+        let json = self.auth.session_json(email, expires_in);
+        let writer = SessionWriter::new(
+            CookieName::custom(self.cookie_name.as_str()).unwrap(),
+            CookieOptions::default(),
+        )
+        .unwrap();
+        let set = writer
+            .set(&Session::from_json(&json).unwrap(), &HeaderMap::new())
+            .unwrap();
+        pairs(set.iter().map(|v| v.to_str().unwrap()))
+    }
+}
+
+/// `name=value` pairs of non-deleting `Set-Cookie` values, as a `Cookie` header.
+fn pairs<'a>(set_cookies: impl Iterator<Item = &'a str>) -> String {
+    set_cookies
+        .filter(|c| !c.contains("Max-Age=0"))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn set_cookies(r: &Response) -> Vec<&str> {
+    r.headers_named("set-cookie")
+}
+
+#[test]
+fn sign_in_then_call_the_backend_through_the_proxy() {
+    let s = Stack::start();
+    let same = ("sec-fetch-site", "same-origin");
+    let form = ("content-type", "application/x-www-form-urlencoded");
+    let r = s.post(
+        "/auth/sign-in",
+        &[same, form],
+        "email=alice%40example.com&password=correct+horse&next=%2F",
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let set = set_cookies(&r);
+    assert!(!set.is_empty());
+    for c in &set {
+        assert!(c.starts_with("sb-127-auth-token"), "{c}");
+        assert!(
+            c.contains("HttpOnly") && c.contains("Secure") && c.contains("SameSite=Lax"),
+            "{c}"
+        );
+    }
+    assert_eq!(
+        r.header("cache-control"),
+        Some("private, no-cache, no-store, must-revalidate, max-age=0")
+    );
+    let cookie = pairs(set.into_iter());
+    // GET /api/profile -> backend /profile/me with the cookie's token; the client's identity
+    // headers are dropped (rows 96-98).
+    let r = s.get(
+        "/api/profile",
+        &[
+            ("cookie", &cookie),
+            ("x-user-id", "00000000-0000-0000-0000-000000000000"),
+            ("authorization", "Bearer forged"),
+            ("X_User_Id", "x"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let me = r.json();
+    assert_eq!(me["email"], "alice@example.com");
+    assert!(me["user_id"].as_str().unwrap().starts_with("0b6a9c1e-"));
+    // ANY /api/{*path}: the admin route passes for alice, and bob is refused by the backend.
+    assert_eq!(
+        s.get("/api/admin/stats", &[("cookie", &cookie)]).status,
+        200
+    );
+    let bob = s.cookie("bob@example.com", 3600);
+    let r = s.get("/api/admin/stats", &[("cookie", &bob)]);
+    assert_eq!(r.status, 403);
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+    // Without a session the backend answers 401 with its challenge.
+    let r = s.get("/api/profile", &[]);
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"));
+    // Row 99/100 at the proxy: whatever the client sends as Authorization is not used.
+    let r = s.get(
+        "/api/profile",
+        &[("authorization", "Bearer a"), ("authorization", "Basic b")],
+    );
+    assert_eq!(r.status, 401);
+    // Row 111: the backend reached directly with a forged X-User-Id is not fooled.
+    let r = request(
+        s.backend,
+        "GET",
+        "/profile/me",
+        &[("x-user-id", me["user_id"].as_str().unwrap())],
+        b"",
+    );
+    assert_eq!(r.status, 401);
+    // Paths, absolute-form targets and CSRF (rows 103, 104, 107).
+    assert_eq!(
+        s.get("/api/../admin/stats", &[("cookie", &cookie)]).status,
+        400
+    );
+    assert_eq!(
+        s.get("/api//evil.example/x", &[("cookie", &cookie)]).status,
+        400
+    );
+    assert_eq!(
+        s.get("http://evil.example/api/profile", &[("cookie", &cookie)])
+            .status,
+        400
+    );
+    let r = s.post(
+        "/api/billing",
+        &[("cookie", &cookie), ("origin", "https://evil.example")],
+        "",
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"], "csrf_rejected");
+    // Sign-out ends the session at the auth server and clears the cookies.
+    let r = s.post("/auth/sign-out", &[("cookie", &cookie), same], "");
+    assert_eq!(r.status, 204);
+    assert!(
+        set_cookies(&r)
+            .iter()
+            .any(|c| c.starts_with("sb-127-auth-token=;") && c.contains("Max-Age=0"))
+    );
+    assert_eq!(s.auth.count(Endpoint::Logout), 1);
+}
+
+#[test]
+fn fifty_concurrent_requests_with_one_expired_session_make_one_refresh() {
+    let s = Stack::start();
+    let cookie = s.cookie("alice@example.com", -60);
+    let addr = s.proxy.addr;
+    let threads: Vec<_> = (0..50)
+        .map(|_| {
+            let cookie = cookie.clone();
+            std::thread::spawn(move || {
+                request(addr, "GET", "/api/profile", &[("cookie", &cookie)], b"")
+            })
+        })
+        .collect();
+    let answers: Vec<Response> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(
+        s.auth.count(Endpoint::Refresh),
+        1,
+        "exactly one refresh call"
+    );
+    let first: Vec<&str> = set_cookies(&answers[0]);
+    assert!(!first.is_empty());
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.json()["email"], "alice@example.com");
+        assert_eq!(
+            set_cookies(a),
+            first,
+            "every response carries the same new cookies"
+        );
+    }
+    assert_eq!(
+        s.auth.active_sessions(),
+        1,
+        "the session survived (no reuse detected)"
+    );
+}
+
+#[test]
+fn refresh_refused_clears_the_session_and_an_auth_outage_keeps_it() {
+    let s = Stack::start();
+    s.auth.inject(
+        Endpoint::Refresh,
+        Fault::error(400, "refresh_token_already_used"),
+        1,
+    );
+    let r = s.get(
+        "/api/profile",
+        &[("cookie", &s.cookie("alice@example.com", -60))],
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("invalid_token")
+    );
+    let cleared = set_cookies(&r);
+    assert!(!cleared.is_empty());
+    assert!(
+        cleared.iter().all(|c| c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+
+    s.auth.inject(
+        Endpoint::Refresh,
+        Fault::error(503, "unexpected_failure"),
+        1,
+    );
+    let r = s.get(
+        "/api/profile",
+        &[("cookie", &s.cookie("alice@example.com", -60))],
+    );
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.header("retry-after").is_some());
+    assert!(set_cookies(&r).is_empty(), "cookies kept");
+}
+
+#[test]
+fn the_oauth_round_trip_through_the_callback() {
+    let s = Stack::start();
+    let r = s.get("/auth/oauth/github", &[]);
+    assert_eq!(r.status, 303);
+    let location = r.header("location").unwrap().to_owned();
+    assert!(location.contains("redirect_to=http%3A%2F%2Fapp.localhost%3A3000%2Fauth%2Fcallback"));
+    let verifier = pairs(set_cookies(&r).into_iter());
+    // The browser goes to the auth server, which sends it back with a code.
+    let authorize = location.strip_prefix(&s.auth.url()).unwrap();
+    let r = request(
+        s.auth
+            .url()
+            .strip_prefix("http://")
+            .unwrap()
+            .parse()
+            .unwrap(),
+        "GET",
+        authorize,
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 302);
+    let back = r.header("location").unwrap();
+    let callback = back.strip_prefix(ORIGIN).unwrap();
+    let r = s.get(callback, &[("cookie", &verifier)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cookie = pairs(
+        set_cookies(&r)
+            .into_iter()
+            .filter(|c| !c.contains("code-verifier")),
+    );
+    let r = s.get("/api/profile", &[("cookie", &cookie)]);
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+fn node(args: &[&str]) -> Value {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/node");
+    let out = Command::new("node")
+        .current_dir(&dir)
+        .arg("proxy-session.mjs")
+        .args(args)
+        .output()
+        .expect("node is installed (SUPAGATE_INTEROP=1)");
+    assert!(
+        out.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_session_written_by_the_real_supabase_ssr_goes_through_and_back() {
+    if std::env::var("SUPAGATE_INTEROP").as_deref() != Ok("1") {
+        eprintln!("skipped: set SUPAGATE_INTEROP=1 after `npm ci` in interop/node (.ci/test does)");
+        return;
+    }
+    let s = Stack::start();
+    // @supabase/ssr signs in against the auth server and writes its cookies.
+    let written = node(&[
+        "sign-in",
+        &s.auth.url(),
+        "anon-key",
+        "alice@example.com",
+        "correct horse",
+    ]);
+    let cookie = written
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}={}",
+                c["name"].as_str().unwrap(),
+                c["wire"].as_str().unwrap()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert!(cookie.starts_with("sb-127-auth-token"), "{cookie}");
+    let r = s.get("/api/profile", &[("cookie", &cookie)]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["email"], "alice@example.com");
+    // The proxy refreshes an expired session; @supabase/ssr reads the cookies it wrote.
+    let r = s.get(
+        "/api/profile",
+        &[("cookie", &s.cookie("alice@example.com", -60))],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let refreshed = pairs(set_cookies(&r).into_iter());
+    let read = node(&["read", &s.auth.url(), &refreshed]);
+    assert_eq!(read["error"], Value::Null);
+    let token = read["access_token"].as_str().unwrap();
+    assert!(token.starts_with("ey"));
+    // And that token is what the proxy forwards.
+    let r = s.get("/api/profile", &[("cookie", &refreshed)]);
+    assert_eq!(r.status, 200);
+    assert!(set_cookies(&r).is_empty());
+}
