@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Print the medians and ratios of the last `cargo bench -p supagate-benches` runs (verify, cookie, axum).
+"""Print the medians and ratios of the last `cargo bench -p supagate-benches` runs (verify, cookie, axum, token_cache, proxy).
 
 Reads criterion's estimates from target/criterion and the paired measurements the bench writes
 to target/criterion/paired/. The paired ratio (median over rounds of back-to-back chunks) is
@@ -91,3 +91,13 @@ if cold:
         m = median("token_cache", bench)
         p = tc.get(bench)
         print(f"| {bench:20} | {m:>19.2f} | {cold / m:>8.1f}x | {p['median_us'] if p else 0:>16.2f} | {1 / p['ratio_to_baseline'] if p else 0:>15.1f}x |")
+
+base = median("proxy_request", "bare_hop")
+if base:
+    print()
+    print(f"| {'proxy work per request':24} | {'criterion median µs':>19} |")
+    print("|--------------------------|---------------------|")
+    for bench in ("supagate_uncached", "session_read", "verify_hs256", "prepare_headers", "bare_hop"):
+        m = median("proxy_request", bench)
+        if m is not None:
+            print(f"| {bench:24} | {m:>19.2f} |")

@@ -65,8 +65,9 @@ pin_project_lite::pin_project! {
         inner: B,
         remaining: u64,
         idle: Duration,
-        #[pin]
-        timer: Sleep,
+        // Armed only while the inner body is pending: a body that is ready at once (the
+        // common small response) never touches the timer wheel.
+        timer: Option<Pin<Box<Sleep>>>,
     }
 }
 
@@ -76,7 +77,7 @@ impl<B> Guarded<B> {
             inner,
             remaining: limit,
             idle,
-            timer: tokio::time::sleep(idle),
+            timer: None,
         }
     }
 }
@@ -93,7 +94,7 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let mut this = self.project();
+        let this = self.project();
         match this.inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
@@ -104,13 +105,17 @@ where
                     }
                     *this.remaining -= n;
                 }
-                this.timer.as_mut().reset(Instant::now() + *this.idle);
+                *this.timer = None;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
-                if this.timer.poll(cx).is_ready() {
+                let idle = *this.idle;
+                let timer = this.timer.get_or_insert_with(|| {
+                    Box::pin(tokio::time::sleep_until(Instant::now() + idle))
+                });
+                if timer.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Some(Err(Box::new(BodyLimit::Idle))));
                 }
                 Poll::Pending

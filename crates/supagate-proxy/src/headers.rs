@@ -1,5 +1,6 @@
 //! Preparing the upstream request's headers, and filtering the upstream response's.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -98,8 +99,11 @@ impl HeaderPolicy {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.extra
-            .extend(names.into_iter().map(|n| normalize(n.as_ref())));
+        self.extra.extend(
+            names
+                .into_iter()
+                .map(|n| normalize(n.as_ref()).into_owned()),
+        );
         self
     }
 
@@ -125,8 +129,15 @@ impl HeaderPolicy {
     }
 }
 
-fn normalize(name: &str) -> String {
-    name.trim().to_ascii_lowercase().replace('_', "-")
+/// Lower case, trimmed, `_` as `-`; borrowed when already so (header names from `http` are
+/// lower case, so the common case allocates nothing).
+fn normalize(name: &str) -> Cow<'_, str> {
+    let t = name.trim();
+    if t.bytes().any(|b| b == b'_' || b.is_ascii_uppercase()) {
+        Cow::Owned(t.to_ascii_lowercase().replace('_', "-"))
+    } else {
+        Cow::Borrowed(t)
+    }
 }
 
 /// The names listed in every `Connection` field (lower-cased, `_` as `-`).
@@ -136,7 +147,7 @@ fn connection_named(headers: &HeaderMap) -> Vec<String> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(normalize)
+        .map(|n| normalize(n).into_owned())
         .filter(|n| !n.is_empty())
         .collect()
 }
@@ -228,11 +239,35 @@ pub fn prepare_upstream_headers(
     sub: Option<&uuid::Uuid>,
     observed: &Observed,
 ) -> Result<HeaderMap, ProxyError> {
+    let bearer = access_token.map(bearer_value).transpose()?;
+    Ok(prepare_with_bearer(incoming, policy, bearer, sub, observed))
+}
+
+/// `Bearer <token>` as a sensitive header value.
+pub(crate) fn bearer_value(token: &Token) -> Result<HeaderValue, ProxyError> {
+    let mut bearer =
+        HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+            ProxyError::InvalidConfig {
+                what: "access token is not a header value",
+            }
+        })?;
+    bearer.set_sensitive(true);
+    Ok(bearer)
+}
+
+/// [`prepare_upstream_headers`] with the `Authorization` value already built.
+pub(crate) fn prepare_with_bearer(
+    incoming: &HeaderMap,
+    policy: &HeaderPolicy,
+    bearer: Option<HeaderValue>,
+    sub: Option<&uuid::Uuid>,
+    observed: &Observed,
+) -> HeaderMap {
     let named = connection_named(incoming);
     let mut out = HeaderMap::with_capacity(incoming.len() + 6);
     for (name, value) in incoming {
         let n = normalize(name.as_str());
-        if name == header::COOKIE || policy.strips(&n) || named.contains(&n) {
+        if name == header::COOKIE || policy.strips(&n) || named.iter().any(|m| *m == n) {
             continue;
         }
         out.append(name.clone(), value.clone());
@@ -240,14 +275,7 @@ pub fn prepare_upstream_headers(
     if let Some(cookies) = forwardable_cookies(incoming) {
         out.insert(header::COOKIE, cookies);
     }
-    if let Some(token) = access_token {
-        let mut bearer =
-            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-                ProxyError::InvalidConfig {
-                    what: "access token is not a header value",
-                }
-            })?;
-        bearer.set_sensitive(true);
+    if let Some(bearer) = bearer {
         out.insert(header::AUTHORIZATION, bearer);
     }
     if policy.user_id
@@ -274,7 +302,7 @@ pub fn prepare_upstream_headers(
             out.insert(HeaderName::from_static(name), v);
         }
     }
-    Ok(out)
+    out
 }
 
 /// Cleans the upstream response's headers before they go back to the browser: hop-by-hop
@@ -286,12 +314,23 @@ pub fn filter_upstream_response_headers(headers: &mut HeaderMap) {
         .keys()
         .filter(|k| {
             let n = normalize(k.as_str());
-            HOP_BY_HOP.contains(&n.as_str()) || named.contains(&n)
+            HOP_BY_HOP.contains(&&*n) || named.iter().any(|m| *m == n)
         })
         .cloned()
         .collect();
     for name in drop {
         headers.remove(&name);
+    }
+    let has_auth_cookie = headers.get_all(header::SET_COOKIE).iter().any(|v| {
+        let name = v
+            .as_bytes()
+            .split(|&b| b == b'=')
+            .next()
+            .unwrap_or_default();
+        is_auth_cookie(name.trim_ascii())
+    });
+    if !has_auth_cookie {
+        return;
     }
     let kept: Vec<HeaderValue> = headers
         .get_all(header::SET_COOKIE)

@@ -17,6 +17,8 @@ mod proxy;
 #[cfg(feature = "client")]
 mod rate;
 mod refresh;
+#[cfg(feature = "client")]
+mod session_cache;
 mod single_flight;
 
 #[cfg(feature = "client")]

@@ -294,7 +294,7 @@ impl Proxy {
             Ok(Resolved::Active(active)) => {
                 let answer = p
                     .client
-                    .auth_call(p.endpoint.logout_request(&active.token, p.logout_scope))
+                    .auth_call(p.endpoint.logout_request(&active.token(), p.logout_scope))
                     .await;
                 let ended = answer.status.is_some_and(|s| {
                     s.is_success()

@@ -20,18 +20,19 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use supagate_auth::{AuthError, Authenticator};
 use supagate_cookie::{CookieName, CookieOptions, Session, SessionReader, SessionWriter};
-use supagate_jwt::{Claims, Token, Verifier};
+use supagate_jwt::{Token, Verifier};
 
 use crate::body::{BoxError, Guarded, ProxyBody, full};
 use crate::client::{AuthAnswer, HttpClient, Limits};
 use crate::csrf::CsrfGate;
 use crate::error::ProxyError;
 use crate::headers::{
-    HeaderPolicy, Observed, filter_upstream_response_headers, prepare_upstream_headers,
+    HeaderPolicy, Observed, bearer_value, filter_upstream_response_headers, prepare_with_bearer,
 };
 use crate::path::{Routes, fixed_upstream};
 use crate::rate::{Limiter, RateLimit};
 use crate::refresh::{AuthEndpoint, LogoutScope, RefreshNeed, RefreshOutcome};
+use crate::session_cache::{Hit, SessionCache};
 use crate::single_flight::{DEFAULT_REUSE_WINDOW, RefreshCoordinator};
 
 /// The frontend proxy: a cheap-to-clone handle (an `Arc` inside) to share across requests.
@@ -90,6 +91,8 @@ struct Inner {
     reader: SessionReader,
     writer: SessionWriter,
     coordinator: RefreshCoordinator<AuthAnswer>,
+    sessions: Option<SessionCache>,
+    margin: i64,
     routes: Option<Routes>,
     csrf: CsrfGate,
     origins: Vec<HeaderValue>,
@@ -138,6 +141,7 @@ pub struct ProxyBuilder {
     rate: RateLimit,
     margin: Option<Duration>,
     reuse_window: Duration,
+    session_cache: Duration,
     require_session: bool,
     anonymous_navigations: bool,
     logout_scope: LogoutScope,
@@ -252,6 +256,18 @@ impl ProxyBuilder {
         self
     }
 
+    /// Remembers, for up to `ttl` (and never past the token's `exp`), which session an exact
+    /// `Cookie` header resolved to, so that repeated requests skip decoding and verifying it.
+    /// Only sessions that needed no refresh are kept, and a hit is re-checked against the
+    /// refresh margin. The cost: a key removed from the JWK set keeps working at the proxy for
+    /// up to `ttl` (the backend, which verifies again, is not affected). Default 60 s;
+    /// `Duration::ZERO` turns it off.
+    #[must_use]
+    pub fn session_cache(mut self, ttl: Duration) -> Self {
+        self.session_cache = ttl;
+        self
+    }
+
     /// Answers 401 (bare `Bearer` challenge) instead of forwarding requests without a session.
     /// Default: off.
     #[must_use]
@@ -292,9 +308,10 @@ impl ProxyBuilder {
     /// [`ProxyError::InvalidConfig`] naming the unusable setting.
     pub fn build(self) -> Result<Proxy, ProxyError> {
         let mut endpoint = AuthEndpoint::new(&self.supabase_url, &self.api_key)?;
-        if let Some(m) = self.margin {
-            endpoint = endpoint.with_margin(m);
-        }
+        let margin = self
+            .margin
+            .unwrap_or(crate::refresh::DEFAULT_REFRESH_MARGIN);
+        endpoint = endpoint.with_margin(margin);
         let name = match self.cookie_name {
             Some(n) => n,
             None => CookieName::from_supabase_url(&self.supabase_url).map_err(|_| {
@@ -357,6 +374,8 @@ impl ProxyBuilder {
                 reader: SessionReader::new(name),
                 writer,
                 coordinator: RefreshCoordinator::with_reuse_window(self.reuse_window),
+                sessions: SessionCache::new(self.session_cache),
+                margin: i64::try_from(margin.as_secs()).unwrap_or(i64::MAX),
                 routes,
                 csrf,
                 origins: origin_values,
@@ -401,8 +420,9 @@ fn parse_origin(origin: &str) -> Option<(Scheme, Authority)> {
 
 /// A session ready to be forwarded with.
 pub(crate) struct Active {
-    pub(crate) token: Token,
-    pub(crate) claims: Claims,
+    /// `Bearer <access token>`, sensitive, built once per session.
+    pub(crate) bearer: HeaderValue,
+    pub(crate) sub: uuid::Uuid,
     /// `Set-Cookie` values of a refreshed session (empty when not refreshed).
     pub(crate) set_cookies: Vec<HeaderValue>,
 }
@@ -414,6 +434,27 @@ pub(crate) enum Resolved {
 
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
+
+impl Active {
+    fn new(token: &Token, sub: uuid::Uuid, set_cookies: Vec<HeaderValue>) -> Option<Active> {
+        Some(Active {
+            bearer: bearer_value(token).ok()?,
+            sub,
+            set_cookies,
+        })
+    }
+
+    /// The access token (for the sign-out call).
+    pub(crate) fn token(&self) -> Token {
+        Token::new(
+            self.bearer
+                .to_str()
+                .unwrap_or_default()
+                .strip_prefix("Bearer ")
+                .unwrap_or_default(),
+        )
+    }
+}
 
 impl Proxy {
     /// Starts configuring a proxy for the project at `supabase_url` with its anon or
@@ -441,6 +482,7 @@ impl Proxy {
             rate: RateLimit::default(),
             margin: None,
             reuse_window: DEFAULT_REUSE_WINDOW,
+            session_cache: Duration::from_secs(60),
             require_session: false,
             anonymous_navigations: false,
             logout_scope: LogoutScope::default(),
@@ -541,15 +583,15 @@ impl Proxy {
         } else {
             self.session(&parts.headers).await?
         };
-        let (token, claims, set_cookies) = match resolved {
+        let (bearer, claims, set_cookies) = match resolved {
             Resolved::Anonymous if i.require_session => {
                 return Err(self.auth_refusal(&AuthError::MissingCredentials, Vec::new()));
             }
             Resolved::Anonymous => (None, None, Vec::new()),
-            Resolved::Active(a) => (Some(a.token), Some(a.claims), a.set_cookies),
+            Resolved::Active(a) => (Some(a.bearer), Some(a.sub), a.set_cookies),
         };
-        if let (Some(l), Some(c)) = (&i.limiter, &claims) {
-            l.check_user(&c.sub)
+        if let (Some(l), Some(sub)) = (&i.limiter, &claims) {
+            l.check_user(sub)
                 .map_err(|e| with_cookies(self.refuse(&e), &set_cookies))?;
         }
         let uri: Uri = format!("{}://{}{}", i.scheme, i.authority, path)
@@ -559,14 +601,13 @@ impl Proxy {
                     reason: "invalid target",
                 })
             })?;
-        let headers = prepare_upstream_headers(
+        let headers = prepare_with_bearer(
             &parts.headers,
             &i.headers,
-            token.as_ref(),
-            claims.as_ref().map(|c| &c.sub),
+            bearer,
+            claims.as_ref(),
             &i.observed.with_client(peer),
-        )
-        .map_err(|e| with_cookies(self.refuse(&e), &set_cookies))?;
+        );
         let limits = i.client.limits();
         let mut upstream = Request::new(
             Guarded::new(body, limits.request_body, limits.idle_timeout).boxed_unsync(),
@@ -609,6 +650,22 @@ impl Proxy {
         headers: &HeaderMap,
     ) -> Result<Resolved, Response<ProxyBody>> {
         let i = &*self.inner;
+        let now = (i.clock)();
+        let cookie = cookie_bytes(headers);
+        if let (Some(cache), Some(cookie)) = (&i.sessions, &cookie)
+            && let Some(hit) = cache.get(cookie)
+        {
+            let fresh = hit
+                .expires_at
+                .is_some_and(|exp| exp > now.saturating_add(i.margin));
+            if fresh {
+                return Ok(Resolved::Active(Active {
+                    bearer: hit.bearer,
+                    sub: hit.sub,
+                    set_cookies: Vec::new(),
+                }));
+            }
+        }
         let session = match i.reader.read(headers) {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(Resolved::Anonymous),
@@ -618,16 +675,20 @@ impl Proxy {
                 return Err(self.auth_refusal(&AuthError::Session(e), clear));
             }
         };
-        let now = (i.clock)();
         let mut need = i.endpoint.needs_refresh(&session, now);
         if need == RefreshNeed::NotYet {
             match i.auth.verifier().verify(session.access_token().expose()) {
                 Ok(claims) => {
-                    return Ok(Resolved::Active(Active {
-                        token: session.access_token().clone(),
-                        claims,
-                        set_cookies: Vec::new(),
-                    }));
+                    let active = self.active(session.access_token(), claims.sub, Vec::new())?;
+                    if let (Some(cache), Some(cookie)) = (&i.sessions, &cookie) {
+                        let hit = Hit {
+                            bearer: active.bearer.clone(),
+                            sub: claims.sub,
+                            expires_at: session.expires_at(),
+                        };
+                        cache.insert(cookie, hit, claims.exp, now);
+                    }
+                    return Ok(Resolved::Active(active));
                 }
                 // `expires_at` and the token disagree: trust the token.
                 Err(supagate_jwt::Error::Expired) => need = RefreshNeed::Expired,
@@ -644,21 +705,21 @@ impl Proxy {
                 let set_cookies = i.writer.set(&new, headers).unwrap_or_default();
                 tracing::debug!(target: "supagate", "session refreshed");
                 match i.auth.verifier().verify(new.access_token().expose()) {
-                    Ok(claims) => Ok(Resolved::Active(Active {
-                        token: new.access_token().clone(),
-                        claims,
+                    Ok(claims) => Ok(Resolved::Active(self.active(
+                        new.access_token(),
+                        claims.sub,
                         set_cookies,
-                    })),
+                    )?)),
                     Err(e) => Err(self.auth_refusal(&AuthError::Token(e), set_cookies)),
                 }
             }
             RefreshOutcome::KeepOld => {
                 match i.auth.verifier().verify(session.access_token().expose()) {
-                    Ok(claims) => Ok(Resolved::Active(Active {
-                        token: session.access_token().clone(),
-                        claims,
-                        set_cookies: Vec::new(),
-                    })),
+                    Ok(claims) => Ok(Resolved::Active(self.active(
+                        session.access_token(),
+                        claims.sub,
+                        Vec::new(),
+                    )?)),
                     Err(e) => Err(self.token_refusal(e, headers, Vec::new())),
                 }
             }
@@ -669,6 +730,20 @@ impl Proxy {
             }
             _ => Err(self.auth_refusal(&AuthError::AuthServerUnavailable, Vec::new())),
         }
+    }
+
+    fn active(
+        &self,
+        token: &Token,
+        sub: uuid::Uuid,
+        set_cookies: Vec<HeaderValue>,
+    ) -> Result<Active, Response<ProxyBody>> {
+        Active::new(token, sub, set_cookies.clone()).ok_or_else(|| {
+            self.auth_refusal(
+                &AuthError::Token(supagate_jwt::Error::Malformed),
+                set_cookies,
+            )
+        })
     }
 
     /// One refresh per refresh token, shared and briefly reused.
@@ -867,6 +942,21 @@ fn strip_cors(h: &mut HeaderMap) {
     for n in names {
         h.remove(n);
     }
+}
+
+/// The request's `Cookie` fields as one byte string (the session cache key), when present.
+fn cookie_bytes(h: &HeaderMap) -> Option<std::borrow::Cow<'_, [u8]>> {
+    let mut fields = h.get_all(header::COOKIE).iter();
+    let first = fields.next()?;
+    let Some(second) = fields.next() else {
+        return Some(std::borrow::Cow::Borrowed(first.as_bytes()));
+    };
+    let mut out = first.as_bytes().to_vec();
+    for f in std::iter::once(second).chain(fields) {
+        out.push(0);
+        out.extend_from_slice(f.as_bytes());
+    }
+    Some(std::borrow::Cow::Owned(out))
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {

@@ -1001,3 +1001,38 @@ fn configuration_errors_are_reported_at_build() {
     );
     assert!(base().upstream("http://127.0.0.1:8000").build().is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_session_is_still_refreshed_when_it_nears_expiry() {
+    use std::sync::atomic::AtomicI64;
+    let f = Fixture::new().await;
+    let now = Arc::new(AtomicI64::new(0));
+    let clock = now.clone();
+    let proxy = f
+        .builder()
+        .clock(move || clock.load(Ordering::SeqCst))
+        .build()
+        .unwrap();
+    let json = f.auth.session_json("alice@example.com", 3600);
+    let expires_at = serde_json::from_str::<Value>(&json).unwrap()["expires_at"]
+        .as_i64()
+        .unwrap();
+    let cookie = cookie_for(&json);
+    now.store(expires_at - 3000, Ordering::SeqCst);
+    for _ in 0..3 {
+        let a = get(&proxy, "/api/x", &cookie).await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert!(a.set_cookies().is_empty());
+    }
+    assert_eq!(f.auth.count(Endpoint::Refresh), 0);
+    // Inside the margin: the cached entry must not hide the need to refresh.
+    now.store(expires_at - 30, Ordering::SeqCst);
+    let a = get(&proxy, "/api/x", &cookie).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(!a.set_cookies().is_empty());
+    assert_eq!(f.auth.count(Endpoint::Refresh), 1);
+    // With the cache off, the same holds.
+    let uncached = f.builder().session_cache(Duration::ZERO).build().unwrap();
+    let a = get(&uncached, "/api/x", &f.cookie(3600)).await;
+    assert_eq!(a.status, StatusCode::OK);
+}

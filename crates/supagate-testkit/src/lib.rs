@@ -405,14 +405,21 @@ pub fn session_json(access_token: &str, expires_at: i64) -> String {
 /// ```
 #[must_use]
 pub fn session_cookie_header(supabase_url: &str, access_token: &str) -> Option<String> {
+    session_cookie_header_at(supabase_url, access_token, TokenBuilder::DEFAULT_NOW + 3600)
+}
+
+/// [`session_cookie_header`] with the session's `expires_at` (Unix seconds) given, for a
+/// session minted at the real time.
+#[must_use]
+pub fn session_cookie_header_at(
+    supabase_url: &str,
+    access_token: &str,
+    expires_at: i64,
+) -> Option<String> {
     use supagate_cookie::{CookieName, CookieOptions, Session, SessionWriter};
     let name = CookieName::from_supabase_url(supabase_url).ok()?;
     let writer = SessionWriter::new(name, CookieOptions::default()).ok()?;
-    let session = Session::from_json(&session_json(
-        access_token,
-        TokenBuilder::DEFAULT_NOW + 3600,
-    ))
-    .ok()?;
+    let session = Session::from_json(&session_json(access_token, expires_at)).ok()?;
     let set = writer.set(&session, &http::HeaderMap::new()).ok()?;
     let pairs: Vec<&str> = set
         .iter()

@@ -49,6 +49,7 @@ impl Config {
     /// - `PUBLIC_ORIGIN` (default `http://<BIND>`): the origin browsers use;
     /// - `ALLOWED_ORIGINS`: other origins allowed to post and to read with credentials,
     ///   comma-separated;
+    /// - `SUPAGATE_TOKEN_CACHE` (default `1` here): the verified-token cache;
     /// - `RATE_LIMIT_PER_MINUTE` / `RATE_LIMIT_BURST` (default 1200 / 200 per client address,
     ///   half that per user; `0` turns limiting off).
     ///
@@ -64,6 +65,9 @@ impl Config {
         let backend = backend_common::Config::from_lookup(|name| match name {
             "SUPABASE_URL" => Some(url.clone()),
             "BIND" => Some(bind_text.clone()),
+            // A session's token repeats on every request: verify it once (until it expires,
+            // at most 60 s, dropped when its key leaves the JWKS).
+            "SUPAGATE_TOKEN_CACHE" => Some(lookup(name).unwrap_or_else(|| "1".to_owned())),
             other => lookup(other),
         })?;
         let bind = backend.bind;

@@ -5,6 +5,12 @@
 //!   with `Cache-Control: max-age=2`; prints the URL, runs until killed.
 //! - `load-tools tokens <n> <issuer-url>`: print `n` ES256 access tokens for `n` distinct users,
 //!   valid for two hours from now, one per line.
+//! - `load-tools jwks`: print the test JWK set (public keys).
+//! - `load-tools bare-proxy <port> <backend origin>`: a bare Rust hop (no session handling),
+//!   the floor a proxy can reach on this machine.
+//! - `load-tools session-cookie <supabase-url> <hs256|es256>`: print a `Cookie` header
+//!   carrying an `@supabase/ssr` session (access token valid for two hours), for
+//!   `benches/load/proxy.sh`.
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,6 +28,59 @@ fn set_with(kids: &[&str]) -> String {
         });
     }
     v.to_string()
+}
+
+/// The floor for `benches/load/proxy.sh`: a bare hop (axum server, hyper-util pooled client)
+/// that forwards `/api/profile` to `<upstream>/profile/me` with the bearer from `BEARER`: no
+/// session parsing, no verification, no filtering.
+fn bare_proxy(port: &str, upstream: &str) -> ExitCode {
+    use axum::body::Body;
+    use axum::extract::{Request, State};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::rt::TokioExecutor;
+    type Pool = Client<HttpConnector, Body>;
+    let bearer = std::env::var("BEARER").unwrap_or_default();
+    let upstream = format!("{upstream}/profile/me");
+    let Ok(rt) = tokio::runtime::Runtime::new() else {
+        return ExitCode::FAILURE;
+    };
+    let port = port.to_owned();
+    rt.block_on(async move {
+        let client: Pool = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        let handler = move |State(client): State<Pool>, req: Request| {
+            let (upstream, bearer) = (upstream.clone(), bearer.clone());
+            async move {
+                drop(req);
+                let mut out = http::Request::new(Body::empty());
+                *out.uri_mut() = upstream.parse().unwrap_or_default();
+                if let Ok(v) = format!("Bearer {bearer}").parse() {
+                    out.headers_mut().insert(http::header::AUTHORIZATION, v);
+                }
+                match client.request(out).await {
+                    Ok(res) => res.map(Body::new),
+                    Err(_) => http::Response::new(Body::empty()),
+                }
+            }
+        };
+        let app = axum::Router::new()
+            .route("/api/profile", axum::routing::get(handler))
+            .with_state(client);
+        let Ok(listener) = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await else {
+            return ExitCode::FAILURE;
+        };
+        println!("listening on http://127.0.0.1:{port}");
+        match axum::serve(listener, app).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        }
+    })
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
 fn main() -> ExitCode {
@@ -60,9 +119,7 @@ fn main() -> ExitCode {
                 eprintln!("n must be a number");
                 return ExitCode::FAILURE;
             };
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+            let now = unix_now();
             let keys = TestKeys::new();
             for i in 0..n {
                 let sub = format!("00000000-0000-4000-8000-{i:012}");
@@ -76,9 +133,33 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        ["bare-proxy", port, upstream] => bare_proxy(port, upstream),
+        ["jwks"] => {
+            println!("{}", TestKeys::new().jwks_json());
+            ExitCode::SUCCESS
+        }
+        ["session-cookie", url, alg] => {
+            let builder = TokenBuilder::new()
+                .claim("iss", format!("{url}/auth/v1"))
+                .issued_at(unix_now(), 7200);
+            let token = match *alg {
+                "hs256" => builder.sign_hs256(&TestKeys::new()),
+                _ => builder.sign_es256(&TestKeys::new()),
+            };
+            match supagate_testkit::session_cookie_header_at(url, &token, unix_now() + 7200) {
+                Some(cookie) => {
+                    println!("{cookie}");
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!("not a Supabase project URL: {url}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
             eprintln!(
-                "usage: load-tools mock-jwks <rotate-secs> | load-tools tokens <n> <supabase-url>"
+                "usage: load-tools mock-jwks <rotate-secs> | tokens <n> <supabase-url> | jwks | session-cookie <supabase-url> <hs256|es256>"
             );
             ExitCode::FAILURE
         }
