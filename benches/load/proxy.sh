@@ -2,7 +2,8 @@
 # Load test of the frontend proxy: `frontend-proxy` (supagate) in front of `backend-axum`,
 # against a minimal Node proxy doing the same cookie-to-bearer forwarding (once with `fetch`,
 # once with an `undici` Pool), and against calling the backend directly (the added-latency
-# baseline). All in the same run, several rounds; the proxy under test pinned to core 1, the
+# baseline), and a bare Rust hop (`load-tools bare-proxy`: axum + hyper-util, a fixed bearer,
+# no session handling: the floor). All in the same run, several rounds; the proxy under test pinned to core 1, the
 # backend and wrk to core 0. Not part of CI. Needs wrk (apt-get install wrk), Node 20+ and npm.
 #
 #   bash benches/load/proxy.sh [rounds] [seconds]
@@ -59,6 +60,10 @@ start_rust() {
     taskset -c 1 target/release/frontend-proxy >/dev/null 2>&1 &
   PIDS+=($!); wait_up 18182
 }
+start_bare() {  # the floor: a bare Rust hop with a fixed bearer, no session handling
+  BEARER=$TOKEN taskset -c 1 target/release/load-tools bare-proxy 18182 http://127.0.0.1:18181 >/dev/null &
+  PIDS+=($!); wait_up 18182
+}
 start_node() {  # fetch|undici
   taskset -c 1 node benches/load/node/proxy.mjs "$1" 18182 http://127.0.0.1:18181 "$COOKIE_NAME" >/dev/null &
   PIDS+=($!); wait_up 18182
@@ -82,8 +87,8 @@ measure() {  # name url header -> "rps p50_ms p99_ms"
 for r in $(seq "$ROUNDS"); do
   read -r rps p50 p99 < <(measure direct http://127.0.0.1:18181/profile/me "Authorization: Bearer $TOKEN")
   echo "round $r direct $rps req/s p50 $p50 ms p99 $p99 ms" | tee -a "$OUT/proxy-rounds.txt"
-  for server in rust undici fetch; do
-    if [ $server = rust ]; then start_rust; else start_node $server; fi
+  for server in bare rust undici fetch; do
+    case $server in rust) start_rust ;; bare) start_bare ;; *) start_node $server ;; esac
     read -r rps p50 p99 < <(measure "$server" http://127.0.0.1:18182/api/profile "Cookie: $COOKIE")
     echo "round $r $server $rps req/s p50 $p50 ms p99 $p99 ms" | tee -a "$OUT/proxy-rounds.txt"
     kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
@@ -98,10 +103,11 @@ for line in open(sys.argv[1]):
     rows.setdefault(f[2], []).append((float(f[3]), float(f[6]), float(f[9])))
 med = {k: [statistics.median(x[i] for x in v) for i in range(3)] for k, v in rows.items()}
 print(f"frontend proxy load test ({sys.argv[5]} session; {sys.argv[2]}; wrk -c{sys.argv[3]}, {sys.argv[4]} s, {len(rows['rust'])} rounds, medians)")
-for k in ["direct", "rust", "undici", "fetch"]:
+for k in ["direct", "bare", "rust", "undici", "fetch"]:
     rps, p50, p99 = med[k]
     print(f"  {k:7s} {rps:10.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
 print(f"  supagate proxy vs undici proxy: {med['rust'][0] / med['undici'][0]:.2f}x req/s (target 2.5x)")
 print(f"  supagate proxy vs fetch proxy:  {med['rust'][0] / med['fetch'][0]:.2f}x req/s (target 10x)")
+print(f"  supagate proxy vs a bare Rust hop: {med['rust'][0] / med['bare'][0]:.2f}x req/s")
 print(f"  added p50 over calling the backend directly: {med['rust'][1] - med['direct'][1]:.2f} ms (target < 1 ms)")
 PY

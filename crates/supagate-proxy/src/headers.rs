@@ -26,8 +26,10 @@ const HOP_BY_HOP: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observed {
     client: IpAddr,
-    host: String,
+    host: std::sync::Arc<str>,
     https: bool,
+    /// `X-Forwarded-Host`, built once.
+    host_value: HeaderValue,
 }
 
 impl Observed {
@@ -39,18 +41,18 @@ impl Observed {
     /// [`ProxyError::InvalidConfig`] when `host` is not a valid header value.
     pub fn new(client: IpAddr, host: impl Into<String>, https: bool) -> Result<Self, ProxyError> {
         let host = host.into();
-        if host.is_empty()
-            || HeaderValue::from_str(&host).is_err()
-            || host.contains([',', ';', '"'])
-        {
-            return Err(ProxyError::InvalidConfig {
-                what: "public host",
-            });
+        let bad = || ProxyError::InvalidConfig {
+            what: "public host",
+        };
+        if host.is_empty() || host.contains([',', ';', '"']) {
+            return Err(bad());
         }
+        let host_value = HeaderValue::from_str(&host).map_err(|_| bad())?;
         Ok(Observed {
             client,
-            host,
+            host: host.into(),
             https,
+            host_value,
         })
     }
 }
@@ -63,6 +65,7 @@ impl Observed {
             client,
             host: self.host.clone(),
             https: self.https,
+            host_value: self.host_value.clone(),
         }
     }
 }
@@ -285,22 +288,30 @@ pub(crate) fn prepare_with_bearer(
     {
         out.insert(HeaderName::from_static("x-user-id"), v);
     }
+    use std::fmt::Write as _;
     let proto = if observed.https { "https" } else { "http" };
-    let client = observed.client.to_string();
-    let node = match observed.client {
-        IpAddr::V4(_) => client.clone(),
-        IpAddr::V6(_) => format!("\"[{client}]\""),
+    let mut client = String::with_capacity(48);
+    let _ = write!(client, "{}", observed.client);
+    let mut forwarded = String::with_capacity(64 + observed.host.len());
+    let _ = match observed.client {
+        IpAddr::V4(_) => write!(forwarded, "for={client};proto={proto};host=\""),
+        IpAddr::V6(_) => write!(forwarded, "for=\"[{client}]\";proto={proto};host=\""),
     };
-    let forwarded = format!("for={node};proto={proto};host=\"{}\"", observed.host);
-    for (name, value) in [
-        ("x-forwarded-for", client.as_str()),
-        ("x-forwarded-proto", proto),
-        ("x-forwarded-host", observed.host.as_str()),
-        ("forwarded", forwarded.as_str()),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            out.insert(HeaderName::from_static(name), v);
-        }
+    forwarded.push_str(&observed.host);
+    forwarded.push('"');
+    if let Ok(v) = HeaderValue::from_str(&client) {
+        out.insert(HeaderName::from_static("x-forwarded-for"), v);
+    }
+    out.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static(proto),
+    );
+    out.insert(
+        HeaderName::from_static("x-forwarded-host"),
+        observed.host_value.clone(),
+    );
+    if let Ok(v) = HeaderValue::from_str(&forwarded) {
+        out.insert(HeaderName::from_static("forwarded"), v);
     }
     out
 }

@@ -934,6 +934,9 @@ fn add_cors(h: &mut HeaderMap, origin: HeaderValue) {
 
 /// The upstream does not decide who may read responses made with the user's cookies.
 fn strip_cors(h: &mut HeaderMap) {
+    if !h.keys().any(|n| n.as_str().starts_with("access-control-")) {
+        return;
+    }
     let names: Vec<HeaderName> = h
         .keys()
         .filter(|n| n.as_str().starts_with("access-control-"))

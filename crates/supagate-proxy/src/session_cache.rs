@@ -48,8 +48,19 @@ impl SessionCache {
             .get(usize::try_from(key % SHARDS as u64).unwrap_or(0))
     }
 
+    /// The shard key: a keyed hash of the length and the first and last bytes (a session
+    /// cookie's ends differ between sessions; the full bytes are compared on a hit, so a
+    /// collision only costs a miss).
+    fn key(&self, cookie: &[u8]) -> u64 {
+        let head = cookie.get(..64).unwrap_or(cookie);
+        let tail = cookie
+            .get(cookie.len().saturating_sub(128)..)
+            .unwrap_or(cookie);
+        self.seed.hash_one((cookie.len(), head, tail))
+    }
+
     pub(crate) fn get(&self, cookie: &[u8]) -> Option<Hit> {
-        let key = self.seed.hash_one(cookie);
+        let key = self.key(cookie);
         let shard = self
             .shard(key)?
             .lock()
@@ -66,7 +77,7 @@ impl SessionCache {
             return;
         }
         let until = Instant::now() + self.ttl.min(Duration::from_secs(left));
-        let key = self.seed.hash_one(cookie);
+        let key = self.key(cookie);
         let Some(shard) = self.shard(key) else {
             return;
         };
