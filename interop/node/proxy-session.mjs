@@ -4,6 +4,10 @@
 //   node proxy-session.mjs sign-in <supabase url> <anon key> <email> <password>
 //     signs in with the real createServerClient (its fetch goes to the mock auth server) and
 //     prints the cookies @supabase/ssr wrote: [{ name, wire }]
+//   node proxy-session.mjs supabase-js <supabase url> <anon key> <email> <password>
+//     signs in with @supabase/supabase-js's own client (createClient, no cookies), then has
+//     @supabase/ssr's createServerClient store that session (setSession), and prints the
+//     cookies it wrote: [{ name, wire }]
 //   node proxy-session.mjs read <supabase url> <cookie header>
 //     prints what getSession() returns for cookies the proxy wrote: { access_token, error }
 if (typeof globalThis.WebSocket === "undefined") {
@@ -14,12 +18,18 @@ if (typeof globalThis.WebSocket === "undefined") {
   };
 }
 const { createServerClient, parseCookieHeader } = await import("@supabase/ssr");
+const { createClient } = await import("@supabase/supabase-js");
 const silence = [console.warn, console.log];
 console.warn = () => {};
 console.log = () => {};
 const [mode, url, ...rest] = process.argv.slice(2);
 let out;
-if (mode === "sign-in") {
+function fail(message) {
+  [console.warn, console.log] = silence;
+  console.error(message);
+  process.exit(1);
+}
+if (mode === "sign-in" || mode === "supabase-js") {
   const [key, email, password] = rest;
   const jar = new Map();
   const client = createServerClient(url, key, {
@@ -33,11 +43,19 @@ if (mode === "sign-in") {
       },
     },
   });
-  const { error } = await client.auth.signInWithPassword({ email, password });
-  if (error) {
-    [console.warn, console.log] = silence;
-    console.error(String(error.message));
-    process.exit(1);
+  if (mode === "sign-in") {
+    const { error } = await client.auth.signInWithPassword({ email, password });
+    if (error) fail(String(error.message));
+  } else {
+    const plain = createClient(url, key, { auth: { persistSession: false, autoRefreshToken: false } });
+    const { data, error } = await plain.auth.signInWithPassword({ email, password });
+    if (error) fail(String(error.message));
+    if (data.user?.email !== email) fail("supabase-js returned another user");
+    const stored = await client.auth.setSession({
+      access_token: data.session.access_token,
+      refresh_token: data.session.refresh_token,
+    });
+    if (stored.error) fail(String(stored.error.message));
   }
   await new Promise((r) => setTimeout(r, 20));
   out = [...jar].map(([name, value]) => ({ name, wire: encodeURIComponent(value) }));

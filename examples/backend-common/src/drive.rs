@@ -2,7 +2,12 @@
 //! route over real HTTP with minted tokens, and check the answers. Both example backends run
 //! the same checks, so they stay the same service.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -97,9 +102,38 @@ pub fn request(
     let mut bytes = req.into_bytes();
     bytes.extend_from_slice(body);
     stream.write_all(&bytes).unwrap();
+    Response::parse(&read_response(&mut stream))
+}
+
+/// Reads one response: up to its `Content-Length`, the end of its chunked body, or the end of
+/// the connection (a server may keep it open despite `Connection: close`).
+fn read_response(stream: &mut TcpStream) -> Vec<u8> {
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    Response::parse(&raw)
+    let mut buf = [0_u8; 16 * 1024];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let body = raw.len() - end - 4;
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            match length {
+                Some(n) if body >= n => return raw,
+                None if head.contains("transfer-encoding: chunked")
+                    && raw.ends_with(b"0\r\n\r\n") =>
+                {
+                    return raw;
+                }
+                _ => {}
+            }
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return raw,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("reading the response: {e}"),
+        }
+    }
 }
 
 impl Drop for Server {
@@ -326,4 +360,39 @@ pub fn check_start_up_error(binary: &str) {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("SUPABASE_URL"), "stderr: {stderr}");
+}
+
+/// Runs `node <script> <args>` in `interop/node` (after `npm ci` there) and parses its JSON
+/// output; panics with its standard error when it fails.
+pub fn node(script: &str, args: &[&str]) -> Value {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/node");
+    let out = Command::new("node")
+        .current_dir(&dir)
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("node is installed (SUPAGATE_INTEROP=1)");
+    assert!(
+        out.status.success(),
+        "node {script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The `Cookie` header for cookies a Node script printed as `[{name, wire}]`.
+pub fn cookie_header(cookies: &Value) -> String {
+    cookies
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}={}",
+                c["name"].as_str().unwrap(),
+                c["wire"].as_str().unwrap()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -50,6 +50,7 @@ impl Config {
     /// - `ALLOWED_ORIGINS`: other origins allowed to post and to read with credentials,
     ///   comma-separated;
     /// - `SUPAGATE_TOKEN_CACHE` (default `1` here): the verified-token cache;
+    /// - `REFRESH_MARGIN_SECS` (default 90, auth-js's margin): refresh sessions expiring within;
     /// - `RATE_LIMIT_PER_MINUTE` / `RATE_LIMIT_BURST` (default 1200 / 200 per client address,
     ///   half that per user; `0` turns limiting off).
     ///
@@ -90,12 +91,14 @@ impl Config {
             }
         };
         let per_minute = number("RATE_LIMIT_PER_MINUTE", 1200)?;
+        let margin = number("REFRESH_MARGIN_SECS", 90)?;
         let burst = number("RATE_LIMIT_BURST", 200)?;
         let proxy = Proxy::builder(url.as_str(), key, backend.auth.verifier().clone())
             .upstream(api.as_str())
             .public_origin(public.as_str())
             .allowed_origins(origins.iter().cloned())
             .route("/api/", "/")
+            .refresh_margin(std::time::Duration::from_secs(u64::from(margin)))
             .rate_limit(
                 RateLimit::new()
                     .per_client_address(per_minute, burst)
@@ -125,21 +128,46 @@ impl Config {
 /// browser side, with no token in JavaScript.
 const INDEX: &str = r#"<!doctype html>
 <html lang="en"><meta charset="utf-8"><title>supagate frontend proxy</title>
+<style>
+  body { font: 15px/1.4 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; color: #222; }
+  section { border: 1px solid #ccc; border-radius: 6px; padding: 0.8rem 1rem; margin: 1rem 0; }
+  pre { background: #f6f6f6; padding: 0.5rem; white-space: pre-wrap; word-break: break-all; }
+  .ok { color: #0a7a2f; } .no { color: #b00020; }
+</style>
 <h1>supagate frontend proxy</h1>
-<form method="post" action="/auth/sign-in">
-  <input type="hidden" name="next" value="/">
-  <label>Email <input name="email" type="email" autocomplete="username"></label>
-  <label>Password <input name="password" type="password" autocomplete="current-password"></label>
-  <button>Sign in</button>
-</form>
-<form method="post" action="/auth/sign-out?next=/"><button>Sign out</button></form>
-<button id="me">GET /api/profile</button>
-<pre id="out"></pre>
+<p>The session lives in HttpOnly cookies: this page's JavaScript never sees a token. It calls
+<code>/api/…</code> and the proxy forwards with <code>Authorization: Bearer</code>.</p>
+<section>
+  <h2>Sign in</h2>
+  <form method="post" action="/auth/sign-in">
+    <input type="hidden" name="next" value="/">
+    <label>Email <input id="email" name="email" type="email" autocomplete="username"></label>
+    <label>Password <input id="password" name="password" type="password" autocomplete="current-password"></label>
+    <button id="signin">Sign in</button>
+  </form>
+  <form method="post" action="/auth/sign-out?next=/"><button id="signout">Sign out</button></form>
+</section>
+<section>
+  <h2>Dashboard <button id="reload">Reload</button></h2>
+  <p>GET /api/profile <span id="profile-status"></span></p><pre id="profile"></pre>
+  <p>GET /api/admin/stats <span id="admin-status"></span></p><pre id="admin"></pre>
+  <p>document.cookie: <code id="cookies"></code></p>
+</section>
 <script>
-document.getElementById("me").onclick = async () => {
-  const r = await fetch("/api/profile");
-  document.getElementById("out").textContent = r.status + "\n" + await r.text();
-};
+async function call(path, id) {
+  const r = await fetch(path);
+  const status = document.getElementById(id + "-status");
+  status.textContent = r.status;
+  status.className = r.ok ? "ok" : "no";
+  document.getElementById(id).textContent = await r.text();
+}
+async function load() {
+  await Promise.all([call("/api/profile", "profile"), call("/api/admin/stats", "admin")]);
+  document.getElementById("cookies").textContent = JSON.stringify(document.cookie);
+  document.body.dataset.loaded = String(Date.now());
+}
+document.getElementById("reload").onclick = load;
+load();
 </script>
 </html>
 "#;

@@ -10,10 +10,8 @@
 )]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Command;
 
-use backend_common::drive::{Response, Server, request};
+use backend_common::drive::{Response, Server, cookie_header, node, request};
 use http::HeaderMap;
 use serde_json::{Value, json};
 use supagate_cookie::{CookieName, CookieOptions, Session, SessionWriter};
@@ -331,22 +329,6 @@ fn the_oauth_round_trip_through_the_callback() {
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
-fn node(args: &[&str]) -> Value {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/node");
-    let out = Command::new("node")
-        .current_dir(&dir)
-        .arg("proxy-session.mjs")
-        .args(args)
-        .output()
-        .expect("node is installed (SUPAGATE_INTEROP=1)");
-    assert!(
-        out.status.success(),
-        "node failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn a_session_written_by_the_real_supabase_ssr_goes_through_and_back() {
     if std::env::var("SUPAGATE_INTEROP").as_deref() != Ok("1") {
@@ -355,26 +337,17 @@ fn a_session_written_by_the_real_supabase_ssr_goes_through_and_back() {
     }
     let s = Stack::start();
     // @supabase/ssr signs in against the auth server and writes its cookies.
-    let written = node(&[
-        "sign-in",
-        &s.auth.url(),
-        "anon-key",
-        "alice@example.com",
-        "correct horse",
-    ]);
-    let cookie = written
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            format!(
-                "{}={}",
-                c["name"].as_str().unwrap(),
-                c["wire"].as_str().unwrap()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
+    let written = node(
+        "proxy-session.mjs",
+        &[
+            "sign-in",
+            &s.auth.url(),
+            "anon-key",
+            "alice@example.com",
+            "correct horse",
+        ],
+    );
+    let cookie = cookie_header(&written);
     assert!(cookie.starts_with("sb-127-auth-token"), "{cookie}");
     let r = s.get("/api/profile", &[("cookie", &cookie)]);
     assert_eq!(r.status, 200, "{}", r.body);
@@ -386,7 +359,7 @@ fn a_session_written_by_the_real_supabase_ssr_goes_through_and_back() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let refreshed = pairs(set_cookies(&r).into_iter());
-    let read = node(&["read", &s.auth.url(), &refreshed]);
+    let read = node("proxy-session.mjs", &["read", &s.auth.url(), &refreshed]);
     assert_eq!(read["error"], Value::Null);
     let token = read["access_token"].as_str().unwrap();
     assert!(token.starts_with("ey"));
