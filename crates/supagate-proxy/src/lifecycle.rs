@@ -63,7 +63,7 @@ impl Proxy {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        self.check_address(peer)?;
+        self.check_address(req.headers(), peer)?;
         let (parts, body) = req.into_parts();
         if parts.method != Method::POST {
             return Err(self.refuse(&ProxyError::BadForm {
@@ -140,7 +140,7 @@ impl Proxy {
         req: Request<B>,
         peer: IpAddr,
     ) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
-        self.check_address(peer)?;
+        self.check_address(req.headers(), peer)?;
         let p = self.inner_parts();
         let headers = req.headers();
         let query = req.uri().query().unwrap_or("");
@@ -220,7 +220,7 @@ impl Proxy {
         provider: &str,
         callback_url: &str,
     ) -> Response<ProxyBody> {
-        if let Err(r) = self.check_address(peer) {
+        if let Err(r) = self.check_address(headers, peer) {
             return r;
         }
         if provider.is_empty()
@@ -278,7 +278,7 @@ impl Proxy {
         req: Request<B>,
         peer: IpAddr,
     ) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
-        self.check_address(peer)?;
+        self.check_address(req.headers(), peer)?;
         let (parts, _body) = req.into_parts();
         self.check_csrf(&parts.method, &parts.headers)?;
         let p = self.inner_parts();

@@ -107,6 +107,7 @@ struct Inner {
     anonymous_navigations: bool,
     logout_scope: LogoutScope,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    trusted_proxies: Vec<IpAddr>,
 }
 
 impl fmt::Debug for Proxy {
@@ -120,6 +121,7 @@ impl fmt::Debug for Proxy {
             .field("cookie", &i.writer.name())
             .field("rate_limits", &i.limiter)
             .field("require_session", &i.require_session)
+            .field("trusted_proxies", &i.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -146,6 +148,7 @@ pub struct ProxyBuilder {
     anonymous_navigations: bool,
     logout_scope: LogoutScope,
     clock: Option<Arc<dyn Fn() -> i64 + Send + Sync>>,
+    trusted_proxies: Vec<IpAddr>,
 }
 
 impl fmt::Debug for ProxyBuilder {
@@ -238,6 +241,42 @@ impl ProxyBuilder {
     #[must_use]
     pub fn rate_limit(mut self, rate: RateLimit) -> Self {
         self.rate = rate;
+        self
+    }
+
+    /// The addresses of reverse proxies in front of this one (such as nginx on loopback)
+    /// whose `X-Forwarded-For` is believed. Default: none, and the client address is the TCP
+    /// peer.
+    ///
+    /// When a request's TCP peer is one of `addresses`, its client address (for the
+    /// per-address rate limit and the forwarding headers sent upstream) is the **last** entry
+    /// of its `X-Forwarded-For`: the address that proxy saw. Earlier entries are whatever the
+    /// client sent and are ignored; a missing or unparsable value falls back to the peer.
+    /// Requests from any other peer never have their `X-Forwarded-For` read. Configure the
+    /// proxy in front to set the header (nginx: `proxy_set_header X-Forwarded-For
+    /// $remote_addr;`), and never list an address untrusted clients can connect from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use supagate_jwt::{Hs256Secret, Verifier};
+    /// # use supagate_proxy::Proxy;
+    /// # let verifier = Verifier::builder()
+    /// #     .hs256_secret(Hs256Secret::new("an-example-secret-of-at-least-32-bytes")?)
+    /// #     .build()?;
+    /// use std::net::{IpAddr, Ipv4Addr};
+    ///
+    /// let proxy = Proxy::builder("https://abcdefghijklmnopqrst.supabase.co", "anon", verifier)
+    ///     .upstream("http://127.0.0.1:8000")
+    ///     .public_origin("https://app.example.com")
+    ///     .trusted_proxies([IpAddr::V4(Ipv4Addr::LOCALHOST)]) // nginx on the same host
+    ///     .build()?;
+    /// # let _ = proxy;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn trusted_proxies(mut self, addresses: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.trusted_proxies = addresses.into_iter().collect();
         self
     }
 
@@ -390,9 +429,25 @@ impl ProxyBuilder {
                 anonymous_navigations: self.anonymous_navigations,
                 logout_scope: self.logout_scope,
                 clock: self.clock.unwrap_or_else(|| Arc::new(unix_now)),
+                trusted_proxies: self.trusted_proxies,
             }),
         })
     }
+}
+
+/// The last `X-Forwarded-For` entry when `peer` is a trusted proxy, else `peer`.
+fn client_address(trusted: &[IpAddr], headers: &HeaderMap, peer: IpAddr) -> IpAddr {
+    if trusted.is_empty() || !trusted.contains(&peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|last| last.trim().parse().ok())
+        .unwrap_or(peer)
 }
 
 fn unix_now() -> i64 {
@@ -487,6 +542,7 @@ impl Proxy {
             anonymous_navigations: false,
             logout_scope: LogoutScope::default(),
             clock: None,
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -542,7 +598,7 @@ impl Proxy {
     {
         let i = &*self.inner;
         let (parts, body) = req.into_parts();
-        self.check_address(peer)?;
+        let peer = self.check_address(&parts.headers, peer)?;
         let cors_origin = self.cors_origin(&parts.headers);
         if parts.method == Method::OPTIONS
             && parts
@@ -778,10 +834,20 @@ impl Proxy {
         self.auth_refusal(&AuthError::Token(e), cookies)
     }
 
-    pub(crate) fn check_address(&self, peer: IpAddr) -> Result<(), Response<ProxyBody>> {
+    /// The client address of a request from `peer`, applies the per-address rate limit to it
+    /// and returns it.
+    pub(crate) fn check_address(
+        &self,
+        headers: &HeaderMap,
+        peer: IpAddr,
+    ) -> Result<IpAddr, Response<ProxyBody>> {
+        let client = client_address(&self.inner.trusted_proxies, headers, peer);
         match &self.inner.limiter {
-            Some(l) => l.check_address(peer).map_err(|e| self.refuse(&e)),
-            None => Ok(()),
+            Some(l) => l
+                .check_address(client)
+                .map(|()| client)
+                .map_err(|e| self.refuse(&e)),
+            None => Ok(client),
         }
     }
 
@@ -981,5 +1047,56 @@ pub(crate) fn safe_code(code: &str) -> &str {
         code
     } else {
         "other"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xff(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_read_only_from_trusted_peers() {
+        let nginx: IpAddr = "127.0.0.1".parse().unwrap();
+        let client: IpAddr = "203.0.113.9".parse().unwrap();
+        let trusted = [nginx];
+        // Not trusted (or nothing trusted): the peer, whatever the header says.
+        assert_eq!(client_address(&[], &xff(&["198.51.100.1"]), nginx), nginx);
+        assert_eq!(
+            client_address(&trusted, &xff(&["198.51.100.1"]), client),
+            client
+        );
+        // Trusted: the last entry, the one the trusted proxy appended.
+        assert_eq!(
+            client_address(&trusted, &xff(&["203.0.113.9"]), nginx),
+            client
+        );
+        assert_eq!(
+            client_address(&trusted, &xff(&["6.6.6.6, 203.0.113.9"]), nginx),
+            client
+        );
+        assert_eq!(
+            client_address(&trusted, &xff(&["6.6.6.6", " 203.0.113.9 "]), nginx),
+            client
+        );
+        let v6: IpAddr = "2001:db8::7".parse().unwrap();
+        assert_eq!(client_address(&trusted, &xff(&["2001:db8::7"]), nginx), v6);
+        // Missing or garbage: the peer.
+        assert_eq!(client_address(&trusted, &HeaderMap::new(), nginx), nginx);
+        assert_eq!(
+            client_address(&trusted, &xff(&["203.0.113.9, unknown"]), nginx),
+            nginx
+        );
+        assert_eq!(
+            client_address(&trusted, &xff(&["203.0.113.9:443"]), nginx),
+            nginx
+        );
     }
 }

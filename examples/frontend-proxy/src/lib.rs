@@ -49,6 +49,9 @@ impl Config {
     /// - `PUBLIC_ORIGIN` (default `http://<BIND>`): the origin browsers use;
     /// - `ALLOWED_ORIGINS`: other origins allowed to post and to read with credentials,
     ///   comma-separated;
+    /// - `TRUSTED_PROXIES`: addresses of reverse proxies in front (such as `127.0.0.1` for
+    ///   nginx on the same host), comma-separated, whose `X-Forwarded-For` gives the client
+    ///   address;
     /// - `SUPAGATE_TOKEN_CACHE` (default `1` here): the verified-token cache;
     /// - `REFRESH_MARGIN_SECS` (default 90, auth-js's margin): refresh sessions expiring within;
     /// - `RATE_LIMIT_PER_MINUTE` / `RATE_LIMIT_BURST` (default 1200 / 200 per client address,
@@ -82,6 +85,19 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
+        let trusted = get("TRUSTED_PROXIES")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| {
+                        a.parse::<std::net::IpAddr>()
+                            .map_err(|_| format!("TRUSTED_PROXIES: `{a}` is not an IP address"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
         let number = |name: &str, default: u32| -> Result<u32, String> {
             match get(name) {
                 None => Ok(default),
@@ -97,6 +113,7 @@ impl Config {
             .upstream(api.as_str())
             .public_origin(public.as_str())
             .allowed_origins(origins.iter().cloned())
+            .trusted_proxies(trusted)
             .route("/api/", "/")
             .refresh_margin(std::time::Duration::from_secs(u64::from(margin)))
             .rate_limit(
