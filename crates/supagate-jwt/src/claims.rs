@@ -107,6 +107,9 @@ pub struct Claims {
 }
 
 /// The `aud` claim: one string or an array of strings.
+///
+/// Deliberately exhaustive: RFC 7519 allows only these two forms, so a `match` on it need not
+/// have a wildcard arm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Audience {

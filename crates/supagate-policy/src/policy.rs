@@ -322,6 +322,9 @@ impl fmt::Display for Denial {
 impl std::error::Error for Denial {}
 
 /// The outcome of a policy check.
+///
+/// Deliberately exhaustive (allow or deny, nothing else); the detail of a denial is in
+/// [`Denial`], whose [`Failure`] is `#[non_exhaustive]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub enum Decision {

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "client")]
 mod body;
@@ -22,8 +23,10 @@ mod session_cache;
 mod single_flight;
 
 #[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use body::{BoxError, ProxyBody};
 #[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use client::Limits;
 pub use csrf::CsrfGate;
 pub use error::ProxyError;
@@ -32,8 +35,10 @@ pub use headers::{
 };
 pub use path::Routes;
 #[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use proxy::{Proxy, ProxyBuilder};
 #[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use rate::RateLimit;
 pub use refresh::{AuthEndpoint, DEFAULT_REFRESH_MARGIN, LogoutScope, RefreshNeed, RefreshOutcome};
 pub use single_flight::{DEFAULT_REUSE_WINDOW, RefreshCoordinator};

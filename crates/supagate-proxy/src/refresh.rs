@@ -17,6 +17,7 @@ pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(90);
 
 /// Whether a session needs a refresh now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RefreshNeed {
     /// Valid beyond the margin: forward as is.
     NotYet,

@@ -86,6 +86,7 @@ pub enum Endpoint {
 
 /// A request the mock received (the body verbatim: tests may compare it).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Recorded {
     /// Which endpoint, if it was one.
     pub endpoint: Option<Endpoint>,

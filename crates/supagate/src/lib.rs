@@ -59,3 +59,43 @@ pub mod proxy {
 pub mod actix {
     pub use supagate_actix::*;
 }
+
+/// The guides of `docs/` in the repository: architecture, the frontend proxy, deployment, key
+/// migration and rotation, common errors, security, migration from other crates, benchmarks.
+/// Every Rust example in them is a doctest.
+#[cfg(all(
+    feature = "axum",
+    feature = "actix",
+    feature = "proxy",
+    feature = "remote_jwks"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(all(
+        feature = "axum",
+        feature = "actix",
+        feature = "proxy",
+        feature = "remote_jwks"
+    )))
+)]
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/README.md"))]
+pub mod guide {
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/architecture.md"))]
+    pub mod architecture {}
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/frontend-proxy.md"))]
+    pub mod frontend_proxy {}
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/deployment.md"))]
+    pub mod deployment {}
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/key-migration.md"))]
+    pub mod key_migration {}
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/key-rotation.md"))]
+    pub mod key_rotation {}
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/errors.md"))]
+    pub mod errors {}
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/security.md"))]
+    pub mod security {}
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/migration.md"))]
+    pub mod migration {}
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/benchmarks.md"))]
+    pub mod benchmarks {}
+}
