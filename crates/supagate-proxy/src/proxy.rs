@@ -437,7 +437,7 @@ impl ProxyBuilder {
 
 /// The last `X-Forwarded-For` entry when `peer` is a trusted proxy, else `peer`.
 fn client_address(trusted: &[IpAddr], headers: &HeaderMap, peer: IpAddr) -> IpAddr {
-    if trusted.is_empty() || !trusted.contains(&peer) {
+    if !trusted.contains(&peer) {
         return peer;
     }
     headers

@@ -208,6 +208,18 @@ mod tests {
     }
 
     #[test]
+    fn start_up_messages_quoted_in_the_errors_guide() {
+        assert_eq!(
+            config(&[]).unwrap_err(),
+            "SUPABASE_URL is not set (e.g. https://<project-ref>.supabase.co)"
+        );
+        assert_eq!(
+            config(&[URL, ("SUPABASE_JWT_SECRET", "short")]).unwrap_err(),
+            "SUPABASE_JWT_SECRET: hmac secret must be at least 32 bytes"
+        );
+    }
+
+    #[test]
     fn defaults() {
         let c = config(&[URL, SECRET]).unwrap();
         assert_eq!(c.bind.to_string(), DEFAULT_BIND);

@@ -55,21 +55,35 @@ struct Reply {
     body: String,
 }
 
+/// Every value of `name` in a header list with lower-case names.
+fn values<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    headers
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
 impl Reply {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        values(&self.headers, name).first().copied()
     }
 
     fn all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        values(&self.headers, name)
     }
+}
+
+/// `nginx` with this test's prefix, configuration and error log.
+fn nginx(dir: &Path, conf: &Path) -> Command {
+    let mut cmd = Command::new("nginx");
+    cmd.arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(conf)
+        .arg("-e")
+        .arg(dir.join("error.log"));
+    cmd
 }
 
 struct Nginx {
@@ -81,13 +95,7 @@ struct Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         // Through the pid file, so that the workers stop with the master.
-        let _ = Command::new("nginx")
-            .arg("-p")
-            .arg(&self.dir)
-            .arg("-c")
-            .arg(&self.conf)
-            .arg("-e")
-            .arg(self.dir.join("error.log"))
+        let _ = nginx(&self.dir, &self.conf)
             .args(["-s", "stop"])
             .stderr(Stdio::null())
             .status();
@@ -263,20 +271,8 @@ impl Deployment {
             ),
         )
         .unwrap();
-        let nginx_args = |cmd: &mut Command| {
-            cmd.arg("-p")
-                .arg(&dir)
-                .arg("-c")
-                .arg(&conf)
-                .arg("-e")
-                .arg(dir.join("error.log"));
-        };
-        let mut check = Command::new("nginx");
-        nginx_args(&mut check);
-        run(check.arg("-t"));
-        let mut start = Command::new("nginx");
-        nginx_args(&mut start);
-        let child = start
+        run(nginx(&dir, &conf).arg("-t"));
+        let child = nginx(&dir, &conf)
             .args(["-g", "daemon off;"])
             .stdout(Stdio::null())
             .spawn()
@@ -430,13 +426,7 @@ fn nginx_recipe_terminates_tls_in_front_of_the_proxy() {
     assert_eq!(seen.len(), before + 1);
     let (path, headers) = seen.last().unwrap();
     assert_eq!(path, "/profile/me");
-    let get = |name: &str| -> Vec<&str> {
-        headers
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    };
+    let get = |name: &str| values(headers, name);
     assert_eq!(get("x-forwarded-for"), [CLIENT_IP], "{headers:?}");
     assert_eq!(get("x-forwarded-proto"), ["https"]);
     let host = format!("localhost:{}", d.https);

@@ -77,27 +77,26 @@ impl Config {
         let bind = backend.bind;
         let api = get("API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_owned());
         let public = get("PUBLIC_ORIGIN").unwrap_or_else(|| format!("http://{bind_text}"));
-        let origins: Vec<String> = get("ALLOWED_ORIGINS")
-            .map(|v| {
-                v.split(',')
-                    .map(|o| o.trim().to_owned())
-                    .filter(|o| !o.is_empty())
-                    .collect()
+        // A comma-separated list, empty entries ignored.
+        let list = |name: &str| -> Vec<String> {
+            get(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|e| !e.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let origins = list("ALLOWED_ORIGINS");
+        let trusted = list("TRUSTED_PROXIES")
+            .iter()
+            .map(|a| {
+                a.parse::<std::net::IpAddr>()
+                    .map_err(|_| format!("TRUSTED_PROXIES: `{a}` is not an IP address"))
             })
-            .unwrap_or_default();
-        let trusted = get("TRUSTED_PROXIES")
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|a| !a.is_empty())
-                    .map(|a| {
-                        a.parse::<std::net::IpAddr>()
-                            .map_err(|_| format!("TRUSTED_PROXIES: `{a}` is not an IP address"))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?
-            .unwrap_or_default();
+            .collect::<Result<Vec<_>, _>>()?;
         let number = |name: &str, default: u32| -> Result<u32, String> {
             match get(name) {
                 None => Ok(default),
@@ -205,4 +204,26 @@ pub fn app(config: &Config) -> Router {
             get(start_oauth(config.callback_url.as_str())),
         )
         .with_state(config.proxy.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, String> {
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses() {
+        assert!(config(&[("TRUSTED_PROXIES", "127.0.0.1, ::1,")]).is_ok());
+        assert_eq!(
+            config(&[("TRUSTED_PROXIES", "127.0.0.1,nginx")]).unwrap_err(),
+            "TRUSTED_PROXIES: `nginx` is not an IP address"
+        );
+    }
 }
