@@ -1,4 +1,4 @@
-//! Bad input for the reader and writer: rows 78–94 of `../shared/SECURITY-CATALOG.md` §1 E
+//! Bad input for the reader and writer: rows 78–94 of `docs/security-catalog.md` §1 E
 //! that concern this crate, and property tests (no panic; the answer does not depend on how
 //! the cookies are split into `Cookie` fields).
 #![allow(

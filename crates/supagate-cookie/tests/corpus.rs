@@ -1,6 +1,6 @@
-//! The real `@supabase/ssr` 0.12.7 cookie corpus (`../shared/vectors/supabase-ssr/`): every
+//! The real `@supabase/ssr` 0.12.7 cookie corpus (`testdata/supabase-ssr/`): every
 //! write case reads back and writes byte-identical cookie names and values; every read case
-//! gives the result `../shared/vectors/README.md` asks for; k01 gives the same storage keys.
+//! gives the result `testdata/README.md` asks for; k01 gives the same storage keys.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,14 +19,14 @@ use supagate_cookie::{
 
 fn case(id: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/supabase-ssr/cases")
+        .join("../../testdata/supabase-ssr/cases")
         .join(format!("{id}.json"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn all_cases(prefix: &str) -> Vec<Value> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/supabase-ssr/cases");
+        .join("../../testdata/supabase-ssr/cases");
     let mut ids: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| {

@@ -1,4 +1,4 @@
-//! One named test per row of `../shared/SECURITY-CATALOG.md` §1 A–D (token header,
+//! One named test per row of `docs/security-catalog.md` §1 A–D (token header,
 //! signature and algorithm, claims, key material), with the behaviour that table asks for.
 //!
 //! Rows 55–60 are role policy: the verifier's part is to expose the claims the policy needs,
@@ -1349,7 +1349,7 @@ fn row_71_rsa_size_and_exponent() {
     }
     // ROCA: the Wycheproof JWK vector tc7 key.
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/wycheproof/json_web_key_test.json");
+        .join("../../testdata/wycheproof/json_web_key_test.json");
     let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let roca = file["testGroups"]
         .as_array()

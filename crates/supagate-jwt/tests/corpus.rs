@@ -1,4 +1,4 @@
-//! Every access token in the real `@supabase/ssr` corpus (`../shared/vectors/supabase-ssr/`)
+//! Every access token in the real `@supabase/ssr` corpus (`testdata/supabase-ssr/`)
 //! verifies at the corpus clock (HS256 with `keys/hs256.json`, ES256 with `keys/jwks.json`),
 //! and fails one hour later. The public anon key in the corpus never verifies.
 #![allow(
@@ -18,7 +18,7 @@ use serde_json::Value;
 use supagate_jwt::{Backend, Error, FixedClock, Hs256Secret, JwkSet, Verifier};
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/supabase-ssr")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/supabase-ssr")
 }
 
 fn read(path: &Path) -> Value {

@@ -1,4 +1,4 @@
-//! Wycheproof JOSE vectors (`../shared/vectors/wycheproof/`) through our own key-loading and
+//! Wycheproof JOSE vectors (`testdata/wycheproof/`) through our own key-loading and
 //! verification path: JWK → `JwkSet` policy → `Verifier` → header allow-list, key selection,
 //! pinned algorithm, signature, strict payload decoding.
 #![allow(
@@ -15,7 +15,7 @@ use supagate_jwt::{Backend, ConfigError, JwkSet, Verifier, dangerous};
 
 fn vectors(file: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/wycheproof")
+        .join("../../testdata/wycheproof")
         .join(file);
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
@@ -43,7 +43,7 @@ fn accepts(verifier: &Result<Verifier, ConfigError>, jws: &Value) -> bool {
     }
 }
 
-/// The deliberate deviations of SECURITY-CATALOG.md §3.3.
+/// The deliberate deviations of docs/security-catalog.md §3.3.
 const JWS_DEVIATIONS: &[(u64, &str)] = &[
     (
         346,

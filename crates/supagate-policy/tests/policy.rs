@@ -1,4 +1,4 @@
-//! Rows 55–60 of `../shared/SECURITY-CATALOG.md` §1 C, byte-exact comparison variants, wrong
+//! Rows 55–60 of `docs/security-catalog.md` §1 C, byte-exact comparison variants, wrong
 //! JSON types, combinator truth tables, the `@supabase/ssr` corpus tokens, and a property:
 //! decisions never depend on `user_metadata`.
 #![allow(
@@ -331,7 +331,7 @@ fn policies_are_plain_shareable_data() {
 fn corpus_tokens() {
     use supagate_jwt::{FixedClock, Hs256Secret, JwkSet, Verifier};
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/supabase-ssr");
+        .join("../../testdata/supabase-ssr");
     let read = |p: &str| -> Value {
         serde_json::from_str(&std::fs::read_to_string(dir.join(p)).unwrap()).unwrap()
     };

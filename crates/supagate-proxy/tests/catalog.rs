@@ -1,4 +1,4 @@
-//! Rows 96-107 and 110 of `../shared/SECURITY-CATALOG.md` §1 F, for the parts this crate
+//! Rows 96-107 and 110 of `docs/security-catalog.md` §1 F, for the parts this crate
 //! implements (header preparation, paths, CSRF). Refresh-related rows come with the refresh.
 #![allow(
     clippy::unwrap_used,

@@ -1,4 +1,4 @@
-//! The refresh cases f01-f05 of the real `@supabase/ssr` corpus (`../shared/vectors/`): the
+//! The refresh cases f01-f05 of the real `@supabase/ssr` corpus (`testdata/`): the
 //! same request to the auth server, and the same cookie outcome.
 #![allow(
     clippy::unwrap_used,
@@ -18,11 +18,11 @@ const URL: &str = "https://abcdefghijklmnopqrst.supabase.co";
 
 fn case(id: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/supabase-ssr/cases")
+        .join("../../testdata/supabase-ssr/cases")
         .join(format!("{id}.json"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e} (the shared vectors must sit beside the repository)",
+            "{}: {e} (testdata/ in the repository)",
             path.display()
         )
     }))
