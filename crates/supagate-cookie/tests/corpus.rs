@@ -25,8 +25,7 @@ fn case(id: &str) -> Value {
 }
 
 fn all_cases(prefix: &str) -> Vec<Value> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata/supabase-ssr/cases");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/supabase-ssr/cases");
     let mut ids: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| {

@@ -71,8 +71,8 @@ const SHARDS: usize = 16;
 pub(crate) struct Entry {
     pub(crate) claims: Claims,
     pub(crate) payload: Arc<[u8]>,
-    /// `kid` of the asymmetric key that verified it (`None` for HMAC).
-    pub(crate) kid: Option<Box<str>>,
+    /// `kid` and fingerprint of the asymmetric key that verified it (`None` for HMAC).
+    pub(crate) key: Option<crate::verifier::KeyId>,
     /// Until when (exclusive) the entry is served: the token's `exp` as given to
     /// [`TokenCache::insert`], capped there by the TTL.
     pub(crate) until: i64,
@@ -236,7 +236,7 @@ mod tests {
         Entry {
             claims: claims.clone(),
             payload: Arc::from(&b"{}"[..]),
-            kid: None,
+            key: None,
             until: exp,
         }
     }

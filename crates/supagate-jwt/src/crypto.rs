@@ -184,7 +184,7 @@ fn rc_verify<M: hmac::Mac + Clone>(mac: &M, message: &[u8], tag: &[u8]) -> bool 
 }
 
 /// Validated public key material, independent of the backend.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Material {
     /// RSA modulus and exponent, big-endian, no leading zero octets.
     Rsa { n: Vec<u8>, e: Vec<u8> },

@@ -2,6 +2,8 @@
 //! and the prepared key set the verifier reads.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -626,6 +628,20 @@ pub(crate) struct PreparedKey {
     pub(crate) kid: String,
     pub(crate) alg: Algorithm,
     pub(crate) key: PublicKey,
+    /// A hash of the algorithm and the public key material: the same for the same key in
+    /// every fetch of the set, different when a key is replaced under the same `kid`.
+    pub(crate) fingerprint: u64,
+}
+
+/// A deterministic hash of a public key (`DefaultHasher::new` is the same in every use within a
+/// process), stable across fetches of the set. Public keys are chosen by the project, not by
+/// clients, so collisions are not an attacker's lever.
+fn fingerprint(alg: Algorithm, material: &Material) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    alg.name().hash(&mut h);
+    material.hash(&mut h);
+    h.finish()
 }
 
 impl KeySet {
@@ -645,6 +661,7 @@ impl KeySet {
                         kid: kid.clone(),
                         alg: *alg,
                         key,
+                        fingerprint: fingerprint(*alg, material),
                     }),
                     None => set.rejected.push(RejectedKey {
                         kid: Some(kid.clone()),
@@ -696,8 +713,9 @@ impl KeySet {
 ///
 /// The static case is a fixed [`KeySet`] ([`StaticKeys`]); a remote JWKS source implements this
 /// trait so that keys can rotate while the verifier keeps running. Implementations must answer
-/// from memory: [`KeySource::current`] is called on every asymmetric verification and must not
-/// wait on network I/O.
+/// from memory: [`KeySource::current`] and [`KeySource::unknown_kid`] are called on every
+/// asymmetric verification, often on an async worker thread, and must never wait on network
+/// I/O. Waiting for a fetch is [`KeySource::wait_past`], a future.
 pub trait KeySource: Send + Sync + fmt::Debug + 'static {
     /// The keys to verify with now.
     ///
@@ -709,9 +727,28 @@ pub trait KeySource: Send + Sync + fmt::Debug + 'static {
 
     /// Called when a token names a `kid` that [`KeySource::current`] does not have. A source
     /// may refresh (rate-limited) and return a newer set; the default returns `None`.
+    ///
+    /// It must not wait: a source that fetches starts the fetch and returns `None`, and an
+    /// async verification then waits for it through [`KeySource::wait_past`].
     fn unknown_kid(&self, kid: &str) -> Option<Arc<KeySet>> {
         let _ = kid;
         None
+    }
+
+    /// How many fetches this source has finished (any number that grows with each one). The
+    /// default, for sources that never change, is always 0.
+    fn generation(&self) -> u64 {
+        0
+    }
+
+    /// Resolves when a fetch has finished since [`KeySource::generation`] returned
+    /// `generation`: at once with `true` if one already has, with `true` when the one in
+    /// flight finishes, and at once with `false` when none is in flight. Must be bounded (a
+    /// fetch has a timeout) and must not block a thread. The default resolves to `false` at
+    /// once.
+    fn wait_past(&self, generation: u64) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        let _ = generation;
+        Box::pin(std::future::ready(false))
     }
 }
 

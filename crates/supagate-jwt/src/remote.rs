@@ -1,9 +1,22 @@
 //! [`RemoteJwks`]: the project's published JWK set, fetched, cached and refreshed so that key
 //! rotation is a non-event.
+//!
+//! Nothing here blocks a caller: fetches run on a background thread with its own small Tokio
+//! runtime (hyper + rustls), verification reads the cached set, and a request that needs a
+//! fetch's result waits for it asynchronously ([`KeySource::wait_past`]).
 
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::{mpsc, watch};
 
 use crate::crypto::Backend;
 use crate::error::{ConfigError, Error};
@@ -26,7 +39,7 @@ const REFRESH_AHEAD_SECS: i64 = 60;
 /// What one fetch returned.
 #[derive(Debug)]
 struct Fetched {
-    body: Vec<u8>,
+    body: Bytes,
     max_age: Option<u64>,
 }
 
@@ -51,24 +64,28 @@ struct State {
 struct Flight {
     in_flight: bool,
     last_attempt: Option<i64>,
-    generation: u64,
     fetches: u64,
     last_error: Option<FetchError>,
 }
 
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
 struct Shared {
-    url: String,
+    url: http::Uri,
     ttl: i64,
     cooldown: i64,
     max_stale: i64,
-    wait: Duration,
+    timeout: Duration,
     max_body: usize,
     backend: Backend,
     clock: Arc<dyn Clock>,
-    agent: ureq::Agent,
     state: RwLock<State>,
     flight: Mutex<Flight>,
-    done: Condvar,
+    /// How many fetches have finished; bumped under the `flight` lock.
+    finished: watch::Sender<u64>,
+    /// The background fetcher, started by the first fetch. Dropping it (with the last
+    /// [`RemoteJwks`]) ends the thread.
+    worker: Mutex<Option<mpsc::UnboundedSender<()>>>,
 }
 
 /// A [`KeySource`] that follows the JWK set Supabase publishes at
@@ -78,32 +95,37 @@ struct Shared {
 ///   host for tests), never from a token; no redirects, no proxy; connect and total timeouts
 ///   (5 s); a body cap (64 KiB) and the key policy of [`JwkSet::from_json`] (at most
 ///   [`MAX_JWKS_KEYS`](crate::MAX_JWKS_KEYS) keys). An empty set is valid (an HS256-only project).
+/// - **Never blocking**: fetches run on a background thread of their own (one per source, a
+///   single-threaded Tokio runtime, hyper + rustls); verification reads the cached set and
+///   never waits on the network. [`Verifier::verify`](crate::Verifier::verify) answers at once
+///   ([`Error::KeysUnavailable`] before the first fetch, [`Error::UnknownKey`] for a `kid` not
+///   yet fetched) and lets the fetch run; [`Verifier::verify_async`](crate::Verifier::verify_async),
+///   which the adapters and the proxy use, waits for that fetch asynchronously, without holding
+///   a worker thread.
 /// - **Caching**: a set lives 10 minutes, or less when the response says
-///   `Cache-Control: max-age`; a minute before expiry a background refresh starts. Verification
-///   reads the current set without ever waiting on the network.
+///   `Cache-Control: max-age`; a minute before expiry a background refresh starts.
 /// - **Rotation**: a token whose `kid` is unknown triggers at most one fetch per cooldown
-///   (30 s); concurrent requests share that fetch (single-flight) and wait for it at most the
-///   fetch timeout.
-/// - **Start-up**: the first verification waits (bounded) for the first fetch; or call
-///   [`RemoteJwks::refresh_now`] at start-up.
+///   (30 s); concurrent requests share that fetch (single-flight).
+/// - **Start-up**: `RemoteJwks::refresh_now().await` fetches and reports failure, so that a
+///   service does not come up without keys.
 /// - **Outages**: a failed fetch keeps the last good set for up to 10 minutes past its expiry;
 ///   after that, and before the first successful fetch, verification answers
 ///   [`Error::KeysUnavailable`] (503), never 401 and never acceptance.
 /// - [`RemoteJwks::invalidate`] drops the set at once (emergency revocation) and refetches.
-///
-/// Fetches run on their own thread; the blocking wait of an unknown-`kid` request is bounded by
-/// the fetch timeout.
 ///
 /// # Examples
 ///
 /// ```no_run
 /// use supagate_jwt::{RemoteJwks, Verifier};
 ///
+/// # async fn start() -> Result<(), Box<dyn std::error::Error>> {
 /// let url = "https://abcdefghijklmnopqrst.supabase.co";
 /// let jwks = RemoteJwks::builder(format!("{url}/auth/v1/.well-known/jwks.json")).build()?;
-/// jwks.refresh_now()?; // optional: fail start-up if the keys cannot be fetched
+/// jwks.refresh_now().await?; // optional: fail start-up if the keys cannot be fetched
 /// let verifier = Verifier::from_supabase_url(url).key_source(jwks).build()?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # let _ = verifier;
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct RemoteJwks {
@@ -145,16 +167,18 @@ impl RemoteJwks {
         }
     }
 
-    /// Fetches now, ignoring the cooldown, and waits for the result: for start-up, so that a
-    /// service does not come up without keys.
+    /// Fetches now, ignoring the cooldown, and waits (asynchronously, at most the fetch
+    /// timeout) for the result: for start-up, so that a service does not come up without
+    /// keys. Runs on any executor; the fetch itself runs on the source's own thread.
     ///
     /// # Errors
     ///
     /// [`Error::KeysUnavailable`] when the fetch failed or timed out.
-    pub fn refresh_now(&self) -> Result<(), Error> {
+    pub async fn refresh_now(&self) -> Result<(), Error> {
         let s = &self.shared;
-        let generation = s.start_fetch(true);
-        s.wait_for(generation);
+        let before = *s.finished.borrow();
+        s.start_fetch(true);
+        s.wait_past(before).await;
         let flight = s.flight.lock().unwrap_or_else(PoisonError::into_inner);
         match (flight.in_flight, flight.last_error) {
             (false, None) => Ok(()),
@@ -168,7 +192,7 @@ impl RemoteJwks {
     pub fn invalidate(&self) {
         let s = &self.shared;
         s.state.write().unwrap_or_else(PoisonError::into_inner).keys = None;
-        let _ = s.start_fetch(true);
+        s.start_fetch(true);
     }
 
     /// How many fetches were started since this source was built (for tests and metrics).
@@ -191,14 +215,13 @@ impl KeySource for RemoteJwks {
             (st.keys.clone(), st.expires_at)
         };
         let Some(keys) = keys else {
-            // Nothing to verify with: wait (bounded) for the first fetch, or for the refetch
-            // after `invalidate`, rather than refusing.
-            s.wait_for(s.start_fetch(false));
-            let st = s.state.read().unwrap_or_else(PoisonError::into_inner);
-            return st.keys.clone().ok_or(Error::KeysUnavailable);
+            // Nothing to verify with yet (first use, or after `invalidate`): start the fetch
+            // and answer at once; an async caller waits for it through `wait_past`.
+            s.start_fetch(false);
+            return Err(Error::KeysUnavailable);
         };
         if now >= expires_at.saturating_sub(REFRESH_AHEAD_SECS) {
-            let _ = s.start_fetch(false);
+            s.start_fetch(false);
         }
         if now >= expires_at.saturating_add(s.max_stale) {
             return Err(Error::KeysUnavailable);
@@ -207,57 +230,83 @@ impl KeySource for RemoteJwks {
     }
 
     fn unknown_kid(&self, kid: &str) -> Option<Arc<KeySet>> {
-        let s = &self.shared;
-        let generation = s.start_fetch(false)?;
-        s.wait_for(Some(generation));
-        let keys = s
-            .state
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys
-            .clone()?;
-        keys.find(kid).is_some().then_some(keys)
+        let _ = kid;
+        // A rotation may have published it: fetch (at most once per cooldown), never wait.
+        self.shared.start_fetch(false);
+        None
+    }
+
+    fn generation(&self) -> u64 {
+        *self.shared.finished.borrow()
+    }
+
+    fn wait_past(&self, generation: u64) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(self.shared.wait_past(generation))
     }
 }
 
 impl Shared {
-    /// Starts a fetch unless one is in flight (then its generation is returned, to wait for)
-    /// or the cooldown since the last attempt has not passed (`None`, unless `force`).
-    fn start_fetch(self: &Arc<Self>, force: bool) -> Option<u64> {
+    /// Starts a fetch unless one is in flight or the cooldown since the last attempt has not
+    /// passed (unless `force`). Never waits.
+    fn start_fetch(self: &Arc<Self>, force: bool) {
         let now = self.clock.now();
         let mut flight = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
         if flight.in_flight {
-            return Some(flight.generation);
+            return;
         }
         if !force
             && flight
                 .last_attempt
                 .is_some_and(|t| now < t.saturating_add(self.cooldown))
         {
-            return None;
+            return;
         }
         flight.in_flight = true;
         flight.last_attempt = Some(now);
         flight.fetches += 1;
-        let generation = flight.generation;
         drop(flight);
-        let shared = Arc::clone(self);
-        let spawned = std::thread::Builder::new()
-            .name("supagate-jwks".into())
-            .spawn(move || shared.run_fetch());
-        if spawned.is_err() {
+        if !self.signal_worker() {
             self.finish(Err(FetchError::Transport));
         }
-        Some(generation)
     }
 
-    fn run_fetch(&self) {
-        let result = self.fetch().and_then(|f| {
-            let json = std::str::from_utf8(&f.body).map_err(|_| FetchError::Invalid)?;
-            let set = JwkSet::from_json(json).map_err(|_| FetchError::Invalid)?;
-            Ok((KeySet::prepare(&set, self.backend), f.max_age))
-        });
-        self.finish(result);
+    /// Wakes the background fetcher, starting its thread the first time.
+    fn signal_worker(self: &Arc<Self>) -> bool {
+        let mut worker = self.worker.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(tx) = worker.as_ref()
+            && tx.send(()).is_ok()
+        {
+            return true;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let weak = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("supagate-jwks".into())
+            .spawn(move || fetcher(weak, rx));
+        if spawned.is_err() || tx.send(()).is_err() {
+            *worker = None;
+            return false;
+        }
+        *worker = Some(tx);
+        true
+    }
+
+    /// Resolves once a fetch finished after `generation` (`true`), or at once with `false` when
+    /// none is in flight and none finished since.
+    async fn wait_past(&self, generation: u64) -> bool {
+        let mut rx = self.finished.subscribe();
+        {
+            let flight = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
+            if *rx.borrow_and_update() > generation {
+                return true;
+            }
+            if !flight.in_flight {
+                return false;
+            }
+        }
+        // The fetch in flight always finishes (its own timeout, a guard if it dies), and bumps
+        // the counter under the lock checked above, so this cannot miss it.
+        rx.wait_for(|g| *g > generation).await.is_ok()
     }
 
     fn finish(&self, result: Result<(KeySet, Option<u64>), FetchError>) {
@@ -275,54 +324,139 @@ impl Shared {
         }
         let mut flight = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
         flight.in_flight = false;
-        flight.generation += 1;
         flight.last_error = error;
+        self.finished.send_modify(|g| *g += 1);
         drop(flight);
-        self.done.notify_all();
     }
 
-    /// Waits (at most the fetch timeout plus a second) until `generation` has completed.
-    fn wait_for(&self, generation: Option<u64>) {
-        let Some(generation) = generation else { return };
-        let flight = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = self
-            .done
-            .wait_timeout_while(flight, self.wait, |f| {
-                f.in_flight && f.generation == generation
-            })
-            .unwrap_or_else(PoisonError::into_inner);
-    }
-
-    fn fetch(&self) -> Result<Fetched, FetchError> {
-        let mut res = self
-            .agent
-            .get(&self.url)
-            .header("accept", "application/json")
-            .call()
+    async fn fetch(&self, client: &HttpsClient) -> Result<Fetched, FetchError> {
+        let req = http::Request::builder()
+            .method(http::Method::GET)
+            .uri(self.url.clone())
+            .header(http::header::ACCEPT, "application/json")
+            .header(
+                http::header::USER_AGENT,
+                concat!("supagate-jwt/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Empty::<Bytes>::new())
             .map_err(|_| FetchError::Transport)?;
-        if res.status() != 200 {
-            return Err(FetchError::Status);
-        }
-        let max_age = res
-            .headers()
-            .get("cache-control")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_max_age);
-        let limit = u64::try_from(self.max_body).unwrap_or(u64::MAX);
-        let body = res
-            .body_mut()
-            .with_config()
-            .limit(limit.saturating_add(1))
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => FetchError::TooLarge,
-                _ => FetchError::Transport,
-            })?;
-        if body.len() > self.max_body {
-            return Err(FetchError::TooLarge);
-        }
-        Ok(Fetched { body, max_age })
+        let call = async {
+            let res = client
+                .request(req)
+                .await
+                .map_err(|_| FetchError::Transport)?;
+            if res.status() != http::StatusCode::OK {
+                return Err(FetchError::Status);
+            }
+            let max_age = res
+                .headers()
+                .get(http::header::CACHE_CONTROL)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_max_age);
+            let declared = res
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok());
+            if declared.is_some_and(|n| n > self.max_body) {
+                return Err(FetchError::TooLarge);
+            }
+            let body = Limited::new(res.into_body(), self.max_body)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        FetchError::TooLarge
+                    } else {
+                        FetchError::Transport
+                    }
+                })?
+                .to_bytes();
+            Ok(Fetched { body, max_age })
+        };
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .unwrap_or(Err(FetchError::Transport))
     }
+
+    fn parse(
+        &self,
+        fetched: Result<Fetched, FetchError>,
+    ) -> Result<(KeySet, Option<u64>), FetchError> {
+        let f = fetched?;
+        let json = std::str::from_utf8(&f.body).map_err(|_| FetchError::Invalid)?;
+        let set = JwkSet::from_json(json).map_err(|_| FetchError::Invalid)?;
+        Ok((KeySet::prepare(&set, self.backend), f.max_age))
+    }
+}
+
+/// Ends the flight with a failure if a fetch is dropped before it finished (a panic, the
+/// runtime shutting down), so that no waiter waits for ever.
+struct FinishGuard<'a>(Option<&'a Shared>);
+
+impl Drop for FinishGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.take() {
+            s.finish(Err(FetchError::Transport));
+        }
+    }
+}
+
+/// The background fetcher: one thread per source with a single-threaded runtime, alive while
+/// the source is.
+fn fetcher(shared: Weak<Shared>, mut wake: mpsc::UnboundedReceiver<()>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let Ok(runtime) = runtime else {
+        // No runtime: fail the flight that woke us (and every later one, as the channel closes).
+        if let Some(s) = shared.upgrade() {
+            s.finish(Err(FetchError::Transport));
+        }
+        return;
+    };
+    runtime.block_on(async move {
+        let mut client: Option<HttpsClient> = None;
+        while wake.recv().await.is_some() {
+            let Some(s) = shared.upgrade() else { return };
+            let mut guard = FinishGuard(Some(&s));
+            let c = match &client {
+                Some(c) => c,
+                None => match https_client(s.timeout) {
+                    Some(c) => client.insert(c),
+                    None => continue,
+                },
+            };
+            let result = s.parse(s.fetch(c).await);
+            guard.0 = None;
+            s.finish(result);
+        }
+    });
+}
+
+fn https_client(timeout: Duration) -> Option<HttpsClient> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(timeout));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Some(
+        Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(1)
+            .build(connector),
+    )
 }
 
 /// `max-age=N` from a `Cache-Control` value (`no-store`/`no-cache` count as 0).
@@ -383,8 +517,8 @@ impl RemoteJwksBuilder {
         self
     }
 
-    /// Connect and total timeout of one fetch, and the bound on how long an unknown-`kid`
-    /// request waits for it. Default: [`DEFAULT_JWKS_TIMEOUT`].
+    /// Connect and total timeout of one fetch, and so the bound on how long an async
+    /// verification waits for it. Default: [`DEFAULT_JWKS_TIMEOUT`].
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -410,7 +544,7 @@ impl RemoteJwksBuilder {
     }
 
     /// Builds the source. Nothing is fetched yet: the first verification starts a fetch, or
-    /// call [`RemoteJwks::refresh_now`].
+    /// await [`RemoteJwks::refresh_now`].
     ///
     /// # Errors
     ///
@@ -425,37 +559,22 @@ impl RemoteJwksBuilder {
                 return Err(ConfigError::NoCryptoBackend);
             }
         };
+        let url: http::Uri = self.url.parse().map_err(|_| ConfigError::InvalidJwksUrl)?;
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-        let tls = ureq::tls::TlsConfig::builder()
-            .provider(ureq::tls::TlsProvider::Rustls)
-            .unversioned_rustls_crypto_provider(Arc::new(
-                rustls::crypto::aws_lc_rs::default_provider(),
-            ))
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(self.timeout))
-            .timeout_connect(Some(self.timeout))
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .proxy(None)
-            .tls_config(tls)
-            .user_agent(concat!("supagate-jwt/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
         Ok(RemoteJwks {
             shared: Arc::new(Shared {
-                url: self.url,
+                url,
                 ttl: secs(self.ttl),
                 cooldown: secs(self.cooldown),
                 max_stale: secs(self.max_stale),
-                wait: self.timeout.saturating_add(Duration::from_secs(1)),
+                timeout: self.timeout,
                 max_body: self.max_body,
                 backend,
                 clock: self.clock,
-                agent,
                 state: RwLock::new(State::default()),
                 flight: Mutex::new(Flight::default()),
-                done: Condvar::new(),
+                finished: watch::Sender::new(0),
+                worker: Mutex::new(None),
             }),
         })
     }

@@ -69,8 +69,11 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Largest maximum token lifetime the builder accepts.
 pub const MAX_MAX_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
-/// Default maximum token length in bytes, checked before any decoding.
-pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+/// Default maximum token length in bytes, checked before any decoding: 32 KiB, so that every
+/// session the `supagate-cookie` reader accepts (at most 32 KiB of `Cookie` header) verifies.
+/// Supabase issues access tokens over 8 KiB when `user_metadata` is large (OAuth providers fill
+/// it).
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 32 * 1024;
 /// Smallest and largest maximum token length the builder accepts.
 pub const TOKEN_LEN_RANGE: (usize, usize) = (1024, 64 * 1024);
 /// The audience Supabase Auth writes into user access tokens.
@@ -381,8 +384,8 @@ impl VerifierBuilder {
         self
     }
 
-    /// Longest accepted token in bytes, checked before any decoding. Default: 8 KiB; between
-    /// 1 KiB and 64 KiB.
+    /// Longest accepted token in bytes, checked before any decoding. Default:
+    /// [`DEFAULT_MAX_TOKEN_LEN`] (32 KiB); between 1 KiB and 64 KiB.
     pub fn max_token_length(mut self, bytes: usize) -> Self {
         self.max_token_len = bytes;
         self
@@ -532,6 +535,9 @@ fn normalize_supabase_url(url: &str) -> Result<&str, ConfigError> {
     Ok(trimmed)
 }
 
+/// `kid` and fingerprint of the asymmetric key that verified a token.
+pub(crate) type KeyId = (Box<str>, u64);
+
 /// The key a token selected.
 enum Selected<'a> {
     Hmac(&'a PreparedHmac),
@@ -571,7 +577,7 @@ fn select_hmac<'a>(
 
 impl Verifier {
     /// A builder with the defaults: audience `authenticated`, leeway 30 s, maximum lifetime
-    /// 7 days, maximum token length 8 KiB, system clock, preferred backend, no issuer check
+    /// 7 days, maximum token length 32 KiB, system clock, preferred backend, no issuer check
     /// until [`VerifierBuilder::issuer`] or [`VerifierBuilder::supabase_url`] is set.
     pub fn builder() -> VerifierBuilder {
         VerifierBuilder::default()
@@ -686,18 +692,89 @@ impl Verifier {
         })
     }
 
+    /// As [`Verifier::verify`], but when the answer depends on a key fetch that is under way
+    /// (the first fetch of a [`RemoteJwks`](crate::RemoteJwks), a `kid` the cached set does not
+    /// have yet, the refetch after `invalidate`), waits for that fetch asynchronously and
+    /// verifies once more. It never blocks a thread, and never waits when the keys are at hand
+    /// or the key source is static: then it is [`Verifier::verify`]. This is what the framework
+    /// adapters and the proxy call.
+    ///
+    /// # Errors
+    ///
+    /// As [`Verifier::verify`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_jwt::{FixedClock, Hs256Secret, Verifier};
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let verifier = Verifier::from_supabase_url(TestKeys::SUPABASE_URL)
+    ///     .hs256_secret(Hs256Secret::new(TestKeys::HS256_SECRET)?)
+    ///     .clock(FixedClock::new(TokenBuilder::DEFAULT_NOW))
+    ///     .build()?;
+    /// let token = TokenBuilder::new().sign_hs256(&TestKeys::new());
+    /// let claims = verifier.verify_async(&token).await?;
+    /// assert_eq!(claims.sub.to_string(), TokenBuilder::DEFAULT_SUB);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn verify_async(&self, token: &str) -> Result<Claims, Error> {
+        self.settle(|| self.verify(token)).await
+    }
+
+    /// [`Verifier::verify_payload`] with the waiting of [`Verifier::verify_async`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Verifier::verify`].
+    pub async fn verify_payload_async(&self, token: &str) -> Result<Verified, Error> {
+        self.settle(|| self.verify_payload(token)).await
+    }
+
+    /// Runs `attempt`; when it failed for want of keys that a fetch in flight may bring,
+    /// waits for the fetch and runs it once more.
+    pub(crate) async fn settle<R>(
+        &self,
+        attempt: impl Fn() -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let Keys::Source(src) = &self.inner.keys else {
+            return attempt();
+        };
+        let before = src.generation();
+        match attempt() {
+            Err(e @ (Error::KeysUnavailable | Error::UnknownKey)) => {
+                if src.wait_past(before).await {
+                    attempt()
+                } else {
+                    Err(e)
+                }
+            }
+            r => r,
+        }
+    }
+
+    /// Full verification except that `exp` may be in the past (see
+    /// [`dangerous::verify_allowing_expiry`](crate::dangerous::verify_allowing_expiry)).
+    pub(crate) fn verify_allowing_expiry(&self, token: &str) -> Result<Claims, Error> {
+        let payload = self.verify_signature(token)?;
+        claims::parse_claims(&payload, |registered| self.validate_with(registered, true))
+    }
+
     /// Checks size, structure, header, key and signature; returns the decoded payload.
     pub(crate) fn verify_signature(&self, token: &str) -> Result<Vec<u8>, Error> {
         self.verify_signature_kid(token, false).map(|(p, _)| p)
     }
 
-    /// As [`Verifier::verify_signature`]; with `want_kid`, also the `kid` of the asymmetric
-    /// key that verified the token (for the token cache).
+    /// As [`Verifier::verify_signature`]; with `want_kid`, also the `kid` and fingerprint of
+    /// the asymmetric key that verified the token (for the token cache).
     fn verify_signature_kid(
         &self,
         token: &str,
         want_kid: bool,
-    ) -> Result<(Vec<u8>, Option<Box<str>>), Error> {
+    ) -> Result<(Vec<u8>, Option<KeyId>), Error> {
         let inner = &*self.inner;
         if token.len() > inner.max_token_len {
             return Err(Error::TooLong);
@@ -729,7 +806,9 @@ impl Verifier {
             return Err(Error::BadSignature);
         }
         let kid = match &selected {
-            Selected::Public(set, i) if want_kid => set.key_at(*i).map(|k| k.kid.as_str().into()),
+            Selected::Public(set, i) if want_kid => set
+                .key_at(*i)
+                .map(|k| (k.kid.as_str().into(), k.fingerprint)),
             _ => None,
         };
         let payload = URL_SAFE_NO_PAD
@@ -738,16 +817,17 @@ impl Verifier {
         Ok((payload, kid))
     }
 
-    /// A live cache entry for this token whose verifying key is still configured.
+    /// A live cache entry for this token whose verifying key is still configured: the same
+    /// `kid` with the same key material (a key replaced under its `kid` invalidates it).
     fn cached(&self, token: &str) -> Option<Arc<Entry>> {
         let cache = self.inner.cache.as_ref()?;
         let entry = cache.get(token, self.inner.clock.now())?;
-        if let Some(kid) = &entry.kid {
+        if let Some((kid, fingerprint)) = &entry.key {
             let present = self
                 .inner
                 .keys
                 .current()
-                .is_ok_and(|set| set.find(kid).is_some());
+                .is_ok_and(|set| set.find(kid).is_some_and(|k| k.fingerprint == *fingerprint));
             if !present {
                 cache.remove(token);
                 return None;
@@ -766,7 +846,7 @@ impl Verifier {
             Entry {
                 claims: claims.clone(),
                 payload: Arc::clone(&payload),
-                kid,
+                key: kid,
                 until: claims.exp,
             },
             self.inner.clock.now(),
@@ -787,7 +867,10 @@ impl Verifier {
         if alg.is_hmac() {
             // A kid that names an asymmetric key, on an HMAC token, is an algorithm-confusion
             // attempt (the attacker MACs with the public key bytes).
-            if let (Some(kid), Ok(set)) = (kid, inner.keys.current())
+            // Only a token that names a `kid` consults the key set, so an HS256-only project
+            // never triggers (or waits for) a JWK set fetch.
+            if let Some(kid) = kid
+                && let Ok(set) = inner.keys.current()
                 && set.find(kid).is_some()
             {
                 return Err(Error::AlgNotAllowed);
@@ -813,10 +896,15 @@ impl Verifier {
     }
 
     fn validate(&self, reg: &Registered) -> Result<(), Error> {
+        self.validate_with(reg, false)
+    }
+
+    /// Every claim check; with `allow_expired`, all but `exp` against now.
+    fn validate_with(&self, reg: &Registered, allow_expired: bool) -> Result<(), Error> {
         let inner = &*self.inner;
         let now = inner.clock.now();
         let leeway = inner.leeway;
-        if reg.exp <= now.saturating_sub(leeway) {
+        if !allow_expired && reg.exp <= now.saturating_sub(leeway) {
             return Err(Error::Expired);
         }
         if reg.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {

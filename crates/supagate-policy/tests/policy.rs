@@ -330,8 +330,7 @@ fn policies_are_plain_shareable_data() {
 #[test]
 fn corpus_tokens() {
     use supagate_jwt::{FixedClock, Hs256Secret, JwkSet, Verifier};
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata/supabase-ssr");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/supabase-ssr");
     let read = |p: &str| -> Value {
         serde_json::from_str(&std::fs::read_to_string(dir.join(p)).unwrap()).unwrap()
     };

@@ -20,12 +20,10 @@ fn case(id: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../testdata/supabase-ssr/cases")
         .join(format!("{id}.json"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (testdata/ in the repository)",
-            path.display()
-        )
-    }))
+    serde_json::from_str(
+        &std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (testdata/ in the repository)", path.display())),
+    )
     .unwrap()
 }
 
