@@ -79,7 +79,7 @@ fn bench(c: &mut Criterion) {
             )
             .unwrap();
             let mut res = response.clone();
-            filter_upstream_response_headers(&mut res);
+            filter_upstream_response_headers(&mut res, &HeaderPolicy::default());
             black_box((out, res))
         });
     });

@@ -1,7 +1,8 @@
 //! The [`Claims`] and [`OptionalClaims`] extractors and their rejection.
 
 use std::fmt;
-use std::future::{Ready, ready};
+use std::future::Future;
+use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -109,26 +110,32 @@ pub struct OptionalClaims<T = supagate_jwt::Claims>(pub Option<T>);
 
 impl<T: DeserializeOwned + 'static> FromRequest for Claims<T> {
     type Error = AuthRejection;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(extract(req).and_then(|(auth, t)| match t {
-            Some(t) => Ok(Claims(t)),
-            None => Err(AuthRejection::new(&auth, AuthError::MissingCredentials)),
-        }))
+        let req = req.clone();
+        Box::pin(async move {
+            extract(&req).await.and_then(|(auth, t)| match t {
+                Some(t) => Ok(Claims(t)),
+                None => Err(AuthRejection::new(&auth, AuthError::MissingCredentials)),
+            })
+        })
     }
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for OptionalClaims<T> {
     type Error = AuthRejection;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(extract(req).map(|(_, t)| OptionalClaims(t)))
+        let req = req.clone();
+        Box::pin(async move { extract(&req).await.map(|(_, t)| OptionalClaims(t)) })
     }
 }
 
-fn extract<T: DeserializeOwned>(
+type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+async fn extract<T: DeserializeOwned>(
     req: &HttpRequest,
 ) -> Result<(Authenticator, Option<T>), AuthRejection> {
     let Some(auth) = authenticator(req) else {
@@ -138,12 +145,21 @@ fn extract<T: DeserializeOwned>(
             },
         )));
     };
-    let result = match req.extensions().get::<Verified>() {
-        Some(verified) => verified
-            .deserialize::<T>()
-            .map(Some)
-            .map_err(AuthError::Token),
-        None => auth.authenticate_as::<T>(&ActixHeaders(req.headers())),
+    // Verified and checked by the `Require` middleware: its policy decided.
+    let checked = req
+        .extensions()
+        .get::<Verified>()
+        .map(|v| v.deserialize::<T>().map(Some).map_err(AuthError::Token));
+    let result = match checked {
+        Some(r) => r,
+        // Otherwise the authenticator's base policy applies; a key fetch under way is awaited.
+        None => auth
+            .authenticate_verified_async(&ActixHeaders(req.headers()))
+            .await
+            .and_then(|v| {
+                v.map(|v| v.deserialize::<T>().map_err(AuthError::Token))
+                    .transpose()
+            }),
     };
     match result {
         Ok(t) => Ok((auth, t)),

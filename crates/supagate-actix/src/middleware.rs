@@ -118,23 +118,26 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        match self
-            .auth
-            .authorize(&ActixHeaders(req.headers()), &self.policy)
-        {
-            Ok(verified) => {
-                req.extensions_mut().insert(verified);
-                let service = Rc::clone(&self.service);
-                Box::pin(async move {
+        let service = Rc::clone(&self.service);
+        let auth = self.auth.clone();
+        let policy = Rc::clone(&self.policy);
+        Box::pin(async move {
+            // Waits (without blocking the worker) for a key fetch under way, if the token
+            // needs one; otherwise answers at once.
+            let decision = auth
+                .authorize_async(&ActixHeaders(req.headers()), &policy)
+                .await;
+            match decision {
+                Ok(verified) => {
+                    req.extensions_mut().insert(verified);
                     let res = service.call(req).await?;
                     Ok(res.map_into_left_body())
-                })
+                }
+                Err(e) => {
+                    let response = AuthRejection::new(&auth, e).error_response();
+                    Ok(req.into_response(response).map_into_right_body())
+                }
             }
-            Err(e) => {
-                let response = AuthRejection::new(&self.auth, e).error_response();
-                let res = req.into_response(response).map_into_right_body();
-                Box::pin(ready(Ok(res)))
-            }
-        }
+        })
     }
 }

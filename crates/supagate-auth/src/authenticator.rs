@@ -78,6 +78,29 @@ struct Inner {
     realm: String,
     retry_after_secs: u32,
     body: Option<Box<BodyFn>>,
+    base: Policy,
+}
+
+/// The base policy of every extraction: the Postgres role `authenticated` only, no
+/// third-party OAuth client, anonymous users admitted (they are users; [`Policy`]'s own
+/// defaults refuse them where a requirement is checked).
+fn base_policy() -> Policy {
+    Policy::authenticated().allow_anonymous()
+}
+
+/// A token's text, borrowed from the request or owned by the session read from its cookies.
+enum Credential<'h> {
+    Header(&'h str),
+    Cookie(supagate_cookie::Session),
+}
+
+impl Credential<'_> {
+    fn token(&self) -> &str {
+        match self {
+            Credential::Header(t) => t,
+            Credential::Cookie(s) => s.access_token().expose(),
+        }
+    }
 }
 
 /// Authenticates requests: finds the token (header or session cookie), verifies it, optionally
@@ -123,6 +146,7 @@ impl fmt::Debug for Authenticator {
             .field("realm", &self.inner.realm)
             .field("retry_after_secs", &self.inner.retry_after_secs)
             .field("custom_body", &self.inner.body.is_some())
+            .field("base_policy", &self.inner.base)
             .finish()
     }
 }
@@ -145,6 +169,7 @@ impl Authenticator {
                 realm: DEFAULT_REALM.to_owned(),
                 retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
                 body: None,
+                base: base_policy(),
             }),
         }
     }
@@ -157,6 +182,7 @@ impl Authenticator {
             realm: DEFAULT_REALM.to_owned(),
             retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
             body: None,
+            base: base_policy(),
         }
     }
 
@@ -187,8 +213,8 @@ impl Authenticator {
     }
 
     /// Like [`Authenticator::authenticate_optional`], into your own claim type (the registered
-    /// claims are validated first, as for [`Verifier::verify_as`]): `Ok(None)` when the request
-    /// carries no credentials.
+    /// claims are validated first and the base policy applied, as for every extraction):
+    /// `Ok(None)` when the request carries no credentials.
     ///
     /// # Errors
     ///
@@ -197,24 +223,32 @@ impl Authenticator {
         &self,
         headers: &impl RequestHeaders,
     ) -> Result<Option<T>, AuthError> {
-        self.with_token(headers, |v, t| v.verify_as::<T>(t))
+        self.authenticate_verified(headers)?
+            .map(|v| v.deserialize::<T>().map_err(AuthError::Token))
+            .transpose()
     }
 
     /// `Ok(None)` when the request carries no credentials (anonymous access), the claims when
-    /// it carries good ones, and an error when it carries bad ones.
+    /// it carries good ones that pass the base policy, and an error otherwise.
     ///
     /// # Errors
     ///
-    /// Why the credentials were refused (never [`AuthError::MissingCredentials`]).
+    /// Why the credentials were refused (never [`AuthError::MissingCredentials`]):
+    /// [`AuthError::Forbidden`] (403) for a token the base policy refuses (a Postgres role other
+    /// than `authenticated`, a third-party OAuth client) unless
+    /// [`AuthenticatorBuilder::allow_postgres_roles`] or
+    /// [`AuthenticatorBuilder::allow_oauth_clients`] admit it.
     pub fn authenticate_optional(
         &self,
         headers: &impl RequestHeaders,
     ) -> Result<Option<supagate_jwt::Claims>, AuthError> {
-        self.with_token(headers, Verifier::verify)
+        self.authenticate_verified(headers)
+            .map(|v| v.map(Verified::into_claims))
     }
 
-    /// Verifies the request's token keeping its payload ([`Verified`]), for middleware that
-    /// checks a policy and hands the claims on to a handler. `Ok(None)` without credentials.
+    /// Verifies the request's token keeping its payload ([`Verified`]), and applies the base
+    /// policy. `Ok(None)` without credentials. Never waits: a token whose key is being fetched
+    /// is refused at once; [`Authenticator::authenticate_verified_async`] waits for it.
     ///
     /// # Errors
     ///
@@ -223,10 +257,66 @@ impl Authenticator {
         &self,
         headers: &impl RequestHeaders,
     ) -> Result<Option<Verified>, AuthError> {
-        self.with_token(headers, Verifier::verify_payload)
+        let Some(credential) = self.credential(headers)? else {
+            return Ok(None);
+        };
+        let verified = self.inner.verifier.verify_payload(credential.token())?;
+        self.inner.base.check(verified.claims()).into_result()?;
+        Ok(Some(verified))
     }
 
-    /// Authenticates the request and checks `policy` against its claims.
+    /// [`Authenticator::authenticate_verified`] for async code: when the token's key is being
+    /// fetched (a rotation, the first fetch of a remote JWK set), waits for that fetch without
+    /// blocking the thread. What the framework adapters call.
+    ///
+    /// # Errors
+    ///
+    /// As [`Authenticator::authenticate_optional`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::Authenticator;
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let keys = TestKeys::new();
+    /// let auth = Authenticator::new(keys.verifier_at(TokenBuilder::DEFAULT_NOW));
+    /// let mut headers = http::HeaderMap::new();
+    /// let bearer = format!("Bearer {}", TokenBuilder::new().sign_es256(&keys));
+    /// headers.insert("authorization", bearer.parse()?);
+    /// let verified = auth.authenticate_verified_async(&headers).await?.unwrap();
+    /// assert_eq!(verified.claims().sub.to_string(), TokenBuilder::DEFAULT_SUB);
+    ///
+    /// // The service_role key is not a user: refused (403) unless allowed.
+    /// let service = TokenBuilder::new().claim("role", "service_role").sign_es256(&keys);
+    /// headers.insert("authorization", format!("Bearer {service}").parse()?);
+    /// let err = auth.authenticate_verified_async(&headers).await.unwrap_err();
+    /// assert_eq!(err.status(), http::StatusCode::FORBIDDEN);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn authenticate_verified_async<H: RequestHeaders + Sync>(
+        &self,
+        headers: &H,
+    ) -> Result<Option<Verified>, AuthError> {
+        let Some(credential) = self.credential(headers)? else {
+            return Ok(None);
+        };
+        let verified = self
+            .inner
+            .verifier
+            .verify_payload_async(credential.token())
+            .await?;
+        self.inner.base.check(verified.claims()).into_result()?;
+        Ok(Some(verified))
+    }
+
+    /// Authenticates the request and checks `policy` against its claims. `policy` replaces the
+    /// base policy here: its own defaults apply (Postgres role `authenticated`, no anonymous
+    /// user, no OAuth client), and what it allows is allowed. Never waits (see
+    /// [`Authenticator::authorize_async`]).
     ///
     /// # Errors
     ///
@@ -236,9 +326,33 @@ impl Authenticator {
         headers: &impl RequestHeaders,
         policy: &Policy,
     ) -> Result<Verified, AuthError> {
-        let verified = self
-            .authenticate_verified(headers)?
+        let credential = self
+            .credential(headers)?
             .ok_or(AuthError::MissingCredentials)?;
+        let verified = self.inner.verifier.verify_payload(credential.token())?;
+        policy.check(verified.claims()).into_result()?;
+        Ok(verified)
+    }
+
+    /// [`Authenticator::authorize`] for async code, waiting (without blocking) for a key fetch
+    /// under way. What the policy layer and middleware call.
+    ///
+    /// # Errors
+    ///
+    /// As [`Authenticator::authorize`].
+    pub async fn authorize_async<H: RequestHeaders + Sync>(
+        &self,
+        headers: &H,
+        policy: &Policy,
+    ) -> Result<Verified, AuthError> {
+        let credential = self
+            .credential(headers)?
+            .ok_or(AuthError::MissingCredentials)?;
+        let verified = self
+            .inner
+            .verifier
+            .verify_payload_async(credential.token())
+            .await?;
         policy.check(verified.claims()).into_result()?;
         Ok(verified)
     }
@@ -263,21 +377,18 @@ impl Authenticator {
         Rejection::new(err, refusal)
     }
 
-    fn with_token<H, R, F>(&self, headers: &H, verify: F) -> Result<Option<R>, AuthError>
-    where
-        H: RequestHeaders,
-        F: FnOnce(&Verifier, &str) -> Result<R, supagate_jwt::Error>,
-    {
-        let verifier = &self.inner.verifier;
+    /// The request's credential from the configured source, unverified.
+    fn credential<'h, H: RequestHeaders>(
+        &self,
+        headers: &'h H,
+    ) -> Result<Option<Credential<'h>>, AuthError> {
         match &self.inner.source {
-            TokenSource::AuthorizationHeader => match bearer_token(headers.authorization())? {
-                Some(token) => Ok(Some(verify(verifier, token)?)),
-                None => Ok(None),
-            },
-            TokenSource::SessionCookie(reader) => match read_session(reader, headers)? {
-                Some(session) => Ok(Some(verify(verifier, session.access_token().expose())?)),
-                None => Ok(None),
-            },
+            TokenSource::AuthorizationHeader => {
+                Ok(bearer_token(headers.authorization())?.map(Credential::Header))
+            }
+            TokenSource::SessionCookie(reader) => {
+                Ok(read_session(reader, headers)?.map(Credential::Cookie))
+            }
             TokenSource::AuthorizationHeaderOrSessionCookie(reader) => {
                 let bearer = bearer_token(headers.authorization())?;
                 let session = read_session(reader, headers)?;
@@ -285,10 +396,8 @@ impl Authenticator {
                     (Some(_), Some(_)) => Err(AuthError::InvalidRequest {
                         reason: "token in both header and cookie",
                     }),
-                    (Some(token), None) => Ok(Some(verify(verifier, token)?)),
-                    (None, Some(session)) => {
-                        Ok(Some(verify(verifier, session.access_token().expose())?))
-                    }
+                    (Some(token), None) => Ok(Some(Credential::Header(token))),
+                    (None, Some(session)) => Ok(Some(Credential::Cookie(session))),
                     (None, None) => Ok(None),
                 }
             }
@@ -345,6 +454,7 @@ pub struct AuthenticatorBuilder {
     realm: String,
     retry_after_secs: u32,
     body: Option<Box<BodyFn>>,
+    base: Policy,
 }
 
 impl fmt::Debug for AuthenticatorBuilder {
@@ -407,6 +517,57 @@ impl AuthenticatorBuilder {
         self.body = Some(Box::new(f));
         self
     }
+    /// Also admits tokens whose Postgres role (the top-level `role` claim) is one of `roles`,
+    /// in every extraction. Default: only `authenticated`; `service_role` (the secret API key
+    /// and server-side tokens) and `anon` (the public API key) are refused with 403, because
+    /// neither is a signed-in user.
+    ///
+    /// This only widens the base policy of the extractors; a [`Policy`] given to
+    /// [`Authenticator::authorize`] (the policy layer or middleware) decides for its routes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::Authenticator;
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    ///
+    /// let keys = TestKeys::new();
+    /// let auth = Authenticator::builder(keys.verifier_at(TokenBuilder::DEFAULT_NOW))
+    ///     .allow_postgres_roles(["service_role"])
+    ///     .build()?;
+    /// let mut headers = http::HeaderMap::new();
+    /// let service = TokenBuilder::new().claim("role", "service_role").sign_es256(&keys);
+    /// headers.insert("authorization", format!("Bearer {service}").parse()?);
+    /// assert!(auth.authenticate(&headers).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn allow_postgres_roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.base = self.base.allow_postgres_roles(roles);
+        self
+    }
+
+    /// Also admits access tokens that Supabase Auth issued to these third-party OAuth clients
+    /// (a `client_id` claim), in every extraction. Default: none; such tokens are 403, because
+    /// a third-party app acting for a user should not reach routes written for the user's own
+    /// sessions unless you say so.
+    pub fn allow_oauth_clients<I, S>(mut self, client_ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.base = self.base.allow_oauth_clients(client_ids);
+        self
+    }
+
+    /// Admits access tokens of any third-party OAuth client in every extraction. Default: none.
+    pub fn allow_any_oauth_client(mut self) -> Self {
+        self.base = self.base.allow_any_oauth_client();
+        self
+    }
 
     /// Builds the authenticator.
     ///
@@ -432,6 +593,7 @@ impl AuthenticatorBuilder {
                 realm: self.realm,
                 retry_after_secs: self.retry_after_secs,
                 body: self.body,
+                base: self.base,
             }),
         })
     }

@@ -20,6 +20,13 @@ use supagate_jwt::Verified;
 /// - `Claims<T>`: the request must carry a good token; otherwise the handler is not called and
 ///   the client gets the RFC 6750 refusal (401 without a token, 400 for a malformed
 ///   `Authorization`, 401 `invalid_token` for a bad one, 503 while keys are unavailable).
+/// - Either way the authenticator's base policy applies: a token whose Postgres role is not
+///   `authenticated` (`service_role`, `anon`) or that was issued to a third-party OAuth client
+///   is refused with 403 unless the [`Authenticator`] allows it
+///   (`AuthenticatorBuilder::allow_postgres_roles`, `allow_oauth_clients`). Anonymous users are
+///   admitted. Behind a [`RequireLayer`], the layer's policy decides instead.
+/// - A token whose key is being fetched (a rotation) waits for that fetch asynchronously; the
+///   worker thread serves other requests meanwhile.
 /// - `Option<Claims<T>>`: anonymous access is allowed (`None` without credentials), but a
 ///   present and bad token is still refused.
 ///
@@ -90,7 +97,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = Authenticator::from_ref(state);
-        match extract(&auth, parts) {
+        match extract(&auth, parts).await {
             Ok(Some(t)) => Ok(Claims(t)),
             Ok(None) => Err(AuthRejection::new(&auth, AuthError::MissingCredentials)),
             Err(e) => Err(AuthRejection::new(&auth, e)),
@@ -112,22 +119,28 @@ where
     ) -> Result<Option<Self>, Self::Rejection> {
         let auth = Authenticator::from_ref(state);
         extract(&auth, parts)
+            .await
             .map(|t| t.map(Claims))
             .map_err(|e| AuthRejection::new(&auth, e))
     }
 }
 
 /// The verified token from a `RequireLayer` that already ran, or else the request's own.
-fn extract<T: DeserializeOwned>(
+async fn extract<T: DeserializeOwned>(
     auth: &Authenticator,
     parts: &Parts,
 ) -> Result<Option<T>, AuthError> {
-    match parts.extensions.get::<Verified>() {
-        Some(verified) => verified
+    // Verified and checked by a policy layer: its policy decided.
+    if let Some(verified) = parts.extensions.get::<Verified>() {
+        return verified
             .deserialize::<T>()
             .map(Some)
-            .map_err(AuthError::Token),
-        None => auth.authenticate_as::<T>(&parts.headers),
+            .map_err(AuthError::Token);
+    }
+    // Otherwise the authenticator's base policy applies; a key fetch under way is awaited.
+    match auth.authenticate_verified_async(&parts.headers).await? {
+        Some(v) => v.deserialize::<T>().map(Some).map_err(AuthError::Token),
+        None => Ok(None),
     }
 }
 

@@ -8,7 +8,8 @@ use std::task::{Context, Poll};
 
 use axum_core::response::Response;
 use http::Request;
-use supagate_auth::Authenticator;
+use supagate_auth::{AuthError, Authenticator};
+use supagate_jwt::Error as JwtError;
 use supagate_policy::Policy;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -101,11 +102,14 @@ impl<S> fmt::Debug for Require<S> {
 
 impl<S, B> Service<Request<B>> for Require<S>
 where
-    S: Service<Request<B>, Response = Response>,
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+    B: Send + 'static,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -121,6 +125,28 @@ where
                     },
                 }
             }
+            Err(AuthError::Token(JwtError::KeysUnavailable | JwtError::UnknownKey)) => {
+                // The key may be on its way (a rotation, the first fetch): wait for the fetch
+                // without holding the worker, then decide. The inner service that was made
+                // ready goes into the future; a clone takes its place.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let (auth, policy) = (self.auth.clone(), Arc::clone(&self.policy));
+                let future = async move {
+                    match auth.authorize_async(req.headers(), &policy).await {
+                        Ok(verified) => {
+                            req.extensions_mut().insert(verified);
+                            inner.call(req).await
+                        }
+                        Err(e) => Ok(refusal_response(auth.reject(e).into_refusal())),
+                    }
+                };
+                ResponseFuture {
+                    kind: Kind::Waiting {
+                        future: Box::pin(future),
+                    },
+                }
+            }
             Err(e) => {
                 let refusal = self.auth.reject(e).into_refusal();
                 ResponseFuture {
@@ -133,29 +159,32 @@ where
     }
 }
 
+type Waiting<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
+
 pin_project_lite::pin_project! {
     /// The response future of [`Require`].
-    pub struct ResponseFuture<F> {
+    pub struct ResponseFuture<F, E> {
         #[pin]
-        kind: Kind<F>,
+        kind: Kind<F, E>,
     }
 }
 
 pin_project_lite::pin_project! {
     #[project = KindProj]
-    enum Kind<F> {
+    enum Kind<F, E> {
         Inner { #[pin] future: F },
         Refused { response: Option<Response> },
+        Waiting { future: Waiting<E> },
     }
 }
 
-impl<F> fmt::Debug for ResponseFuture<F> {
+impl<F, E> fmt::Debug for ResponseFuture<F, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, E> Future for ResponseFuture<F>
+impl<F, E> Future for ResponseFuture<F, E>
 where
     F: Future<Output = Result<Response, E>>,
 {
@@ -164,6 +193,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Inner { future } => future.poll(cx),
+            KindProj::Waiting { future } => future.as_mut().poll(cx),
             KindProj::Refused { response } => match response.take() {
                 Some(r) => Poll::Ready(Ok(r)),
                 // Polled again after completion: answer a bare 500 rather than panic.

@@ -35,6 +35,19 @@ pub(crate) enum Slot {
     Chunk(usize),
 }
 
+/// `name` without a `__Host-` or `__Secure-` prefix (any case).
+fn strip_name_prefix(name: &[u8]) -> &[u8] {
+    for prefix in [&b"__host-"[..], b"__secure-"] {
+        if name
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+        {
+            return name.get(prefix.len()..).unwrap_or_default();
+        }
+    }
+    name
+}
+
 /// Longest chunk index accepted, in digits; anything longer is not a chunk name.
 const MAX_INDEX_DIGITS: usize = 4;
 
@@ -119,6 +132,36 @@ impl CookieName {
     #[must_use]
     pub fn chunk(&self, index: usize) -> String {
         format!("{}.{index}", self.0)
+    }
+
+    /// Whether `name` belongs to this session's cookie family, compared ignoring ASCII case
+    /// and a `__Host-` / `__Secure-` prefix on either side: the name itself, its chunks
+    /// (`<name>.<anything>`), and its PKCE slots and other companions (`<name>-<anything>`:
+    /// `-code-verifier`, `-flow-<id>-code-verifier`, `-flows-code-verifier`). For stripping and
+    /// filtering, where looser is safer; reading uses the exact rules.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_cookie::CookieName;
+    ///
+    /// let name = CookieName::custom("app-session")?;
+    /// assert!(name.covers(b"app-session"));
+    /// assert!(name.covers(b"App-Session.1"));
+    /// assert!(name.covers(b"__Host-app-session-code-verifier"));
+    /// assert!(!name.covers(b"app-sessions"));
+    /// assert!(!name.covers(b"theme"));
+    /// # Ok::<(), supagate_cookie::CookieError>(())
+    /// ```
+    #[must_use]
+    pub fn covers(&self, name: &[u8]) -> bool {
+        let ours = strip_name_prefix(self.0.as_bytes());
+        let theirs = strip_name_prefix(name);
+        let Some(head) = theirs.get(..ours.len()) else {
+            return false;
+        };
+        head.eq_ignore_ascii_case(ours)
+            && matches!(theirs.get(ours.len()), None | Some(b'.' | b'-'))
     }
 
     /// Classifies a request cookie name: the unchunked cookie, a chunk with a canonical index

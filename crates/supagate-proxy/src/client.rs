@@ -79,7 +79,7 @@ pub(crate) struct AuthAnswer {
 }
 
 impl AuthAnswer {
-    fn none() -> Self {
+    pub(crate) fn none() -> Self {
         AuthAnswer {
             status: None,
             headers: HeaderMap::new(),

@@ -7,7 +7,8 @@ use crate::error::ProxyError;
 
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
-/// The CSRF gate for unsafe methods (anything but `GET`, `HEAD`, `OPTIONS`, `TRACE`):
+/// The CSRF gate for unsafe methods (anything but `GET` and `HEAD`; `OPTIONS` and `TRACE`
+/// included):
 /// `Sec-Fetch-Site` must be `same-origin` (or `same-site` when allowed); otherwise the single
 /// `Origin` must be one of the allowed origins, compared exactly. `Origin: null`, several
 /// `Origin` fields, or neither header is refused (403): fail safe, stricter than Next.js.
@@ -73,10 +74,9 @@ impl CsrfGate {
     ///
     /// [`ProxyError::CsrfRejected`] (403).
     pub fn check(&self, method: &Method, headers: &HeaderMap) -> Result<(), ProxyError> {
-        if matches!(
-            *method,
-            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-        ) {
+        // Only GET and HEAD are safe here: an OPTIONS that is not a CORS preflight, and TRACE,
+        // would otherwise reach the backend with the user's bearer from any site.
+        if matches!(*method, Method::GET | Method::HEAD) {
             return Ok(());
         }
         let mut sites = headers.get_all(SEC_FETCH_SITE).iter();

@@ -14,6 +14,7 @@ use http::StatusCode;
 /// | [`CorsRejected`](ProxyError::CorsRejected) | 403 | `cors_rejected` |
 /// | [`BadPath`](ProxyError::BadPath) | 400 | `invalid_path` |
 /// | [`NotForwarded`](ProxyError::NotForwarded) | 404 | `not_found` |
+/// | [`MethodNotAllowed`](ProxyError::MethodNotAllowed) | 405 | `method_not_allowed` |
 /// | [`BadForm`](ProxyError::BadForm) | 400 | `invalid_request` |
 /// | [`SignInRefused`](ProxyError::SignInRefused) | 400, 401, 403 | the auth server's code, if known |
 /// | [`RateLimited`](ProxyError::RateLimited) | 429 (+ `Retry-After`) | `rate_limited` |
@@ -51,6 +52,10 @@ pub enum ProxyError {
     /// The path is well formed but no configured prefix allows it.
     #[error("no upstream route for this path")]
     NotForwarded,
+    /// A method the proxy never forwards (`TRACE`, `CONNECT`: a `TRACE` echo would hand the
+    /// bearer to the page), or the wrong method for a sign-in or sign-out endpoint.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// A sign-in or callback request is malformed (no email, no code, no PKCE verifier, ...).
     #[error("invalid request: {reason}")]
     BadForm {
@@ -98,6 +103,7 @@ impl ProxyError {
             ProxyError::CsrfRejected | ProxyError::CorsRejected => StatusCode::FORBIDDEN,
             ProxyError::BadPath { .. } | ProxyError::BadForm { .. } => StatusCode::BAD_REQUEST,
             ProxyError::NotForwarded => StatusCode::NOT_FOUND,
+            ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::SignInRefused { status, .. } => *status,
             ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -115,6 +121,7 @@ impl ProxyError {
             ProxyError::CorsRejected => "cors_rejected",
             ProxyError::BadPath { .. } => "invalid_path",
             ProxyError::NotForwarded => "not_found",
+            ProxyError::MethodNotAllowed => "method_not_allowed",
             ProxyError::BadForm { .. } => "invalid_request",
             ProxyError::SignInRefused { code, .. } => code,
             ProxyError::RateLimited { .. } => "rate_limited",

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use supagate_cookie::CookieName;
 use supagate_jwt::Token;
 
 use crate::error::ProxyError;
@@ -70,12 +71,48 @@ impl Observed {
     }
 }
 
-/// Which incoming headers are removed before the proxy adds its own, and whether it adds
-/// `X-User-Id`.
+/// Identity, client-address and routing headers a client must never choose for the backend
+/// (exact names, normalised). Prefixes are in [`STRIPPED_PREFIXES`]. Why each is here:
+/// `docs/security.md`.
+const STRIPPED: &[&str] = &[
+    "authorization",
+    "x-user",
+    "forwarded",
+    "x-real-ip",
+    "host",
+    // identity set by an authenticating proxy in front of an app (oauth2-proxy, Apache, nginx)
+    "remote-user",
+    "x-remote-user",
+    // client addresses that CDNs and load balancers set and backends believe
+    "true-client-ip",
+    "cf-connecting-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "fastly-client-ip",
+    // the path or method the backend should "really" serve (IIS, Symfony, Express, ...)
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Header name prefixes (normalised) removed for the same reasons.
+const STRIPPED_PREFIXES: &[&str] = &["x-user-", "x-forwarded-", "x-supabase-", "x-auth-request-"];
+
+/// Which incoming headers are removed before the proxy adds its own, which cookies are the
+/// session's, and whether it adds `X-User-Id`.
 ///
-/// Always removed: `Authorization`, every `X-User-*` (case-insensitive, `_` same as `-`),
-/// hop-by-hop fields and those named in `Connection`, `Forwarded`, `X-Forwarded-*`,
-/// `X-Real-IP`, `Host`, and the `sb-*` auth cookies (the backend gets only the access token).
+/// Always removed (names compared case-insensitively, `_` same as `-`): `Authorization`,
+/// every `X-User-*`, `X-Supabase-*` and `X-Auth-Request-*`, `Remote-User`, `X-Remote-User`,
+/// the client-address headers (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`, `True-Client-IP`,
+/// `CF-Connecting-IP`, `X-Client-IP`, `X-Cluster-Client-IP`, `Fastly-Client-IP`), the routing
+/// overrides (`X-Original-URL`, `X-Original-URI`, `X-Rewrite-URL`, `X-HTTP-Method-Override`,
+/// `X-HTTP-Method`, `X-Method-Override`), `Host`, hop-by-hop fields and those named in
+/// `Connection`; and the auth cookies: every `sb-*` cookie and, when a session cookie name is
+/// set ([`HeaderPolicy::session_cookie`], done by the proxy from its configuration), that
+/// name's whole family (chunks, PKCE slots). The backend gets only the access token.
 ///
 /// # Examples
 ///
@@ -91,6 +128,7 @@ impl Observed {
 pub struct HeaderPolicy {
     extra: Vec<String>,
     user_id: bool,
+    cookie: Option<CookieName>,
 }
 
 impl HeaderPolicy {
@@ -118,17 +156,28 @@ impl HeaderPolicy {
         self
     }
 
+    /// The session cookie name whose family (the name, its `.N` chunks, its `-code-verifier`
+    /// slots) is removed toward the backend and refused from the backend's `Set-Cookie`, in
+    /// addition to every `sb-*` name. [`Proxy`](crate::Proxy) sets its configured name here.
+    /// Default: none (only `sb-*`).
+    #[must_use]
+    pub fn session_cookie(mut self, name: CookieName) -> Self {
+        self.cookie = Some(name);
+        self
+    }
+
     /// `n` is a [`normalize`]d name.
     fn strips(&self, n: &str) -> bool {
-        n == "authorization"
-            || n == "x-user"
-            || n.starts_with("x-user-")
-            || n == "forwarded"
-            || n.starts_with("x-forwarded-")
-            || n == "x-real-ip"
-            || n == "host"
+        STRIPPED.contains(&n)
+            || STRIPPED_PREFIXES.iter().any(|p| n.starts_with(p))
             || HOP_BY_HOP.contains(&n)
             || self.extra.iter().any(|e| e == n)
+    }
+
+    /// Whether a cookie name is an auth cookie: `sb-*` (any case, with or without a
+    /// `__Host-`/`__Secure-` prefix) or in the configured session cookie's family.
+    fn is_auth_cookie(&self, name: &[u8]) -> bool {
+        is_sb_cookie(name) || self.cookie.as_ref().is_some_and(|c| c.covers(name))
     }
 }
 
@@ -155,21 +204,54 @@ fn connection_named(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// Whether a cookie name is one of Supabase's auth cookies (`sb-*`, with or without a
-/// `__Host-`/`__Secure-` prefix).
-fn is_auth_cookie(name: &[u8]) -> bool {
-    let name = name
-        .strip_prefix(b"__Host-")
-        .or_else(|| name.strip_prefix(b"__Secure-"))
-        .unwrap_or(name);
-    name.len() >= 3
-        && name
-            .get(..3)
-            .is_some_and(|p| p.eq_ignore_ascii_case(b"sb-"))
+/// Whether a cookie name is one of Supabase's auth cookies (`sb-*`, any case, with or without
+/// a `__Host-`/`__Secure-` prefix in any case).
+fn is_sb_cookie(name: &[u8]) -> bool {
+    let mut name = name;
+    for prefix in [&b"__host-"[..], b"__secure-"] {
+        if name
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+        {
+            name = name.get(prefix.len()..).unwrap_or_default();
+            break;
+        }
+    }
+    name.get(..3)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"sb-"))
+}
+
+/// The name and value of a `Set-Cookie` field as a browser reads them (RFC 6265bis §5.6):
+/// the part before the first `;`, split at its first `=`; without `=`, the name is empty and
+/// the whole part is the value.
+fn set_cookie_pair(field: &[u8]) -> (&[u8], &[u8]) {
+    let pair = field.split(|&b| b == b';').next().unwrap_or_default();
+    match pair.iter().position(|&b| b == b'=') {
+        Some(i) => (
+            pair.get(..i).unwrap_or_default().trim_ascii(),
+            pair.get(i + 1..).unwrap_or_default().trim_ascii(),
+        ),
+        None => (&[][..], pair.trim_ascii()),
+    }
+}
+
+/// Whether an upstream `Set-Cookie` could plant or replace an auth cookie: an auth-cookie name
+/// (any case), an empty name (browsers store the value as a nameless cookie and send it back
+/// bare, so `=sb-…-auth-token=…` arrives as that cookie), or a value that itself starts with an
+/// auth-cookie name and `=`.
+fn plants_auth_cookie(policy: &HeaderPolicy, field: &[u8]) -> bool {
+    let (name, value) = set_cookie_pair(field);
+    if name.is_empty() || policy.is_auth_cookie(name) {
+        return true;
+    }
+    value
+        .iter()
+        .position(|&b| b == b'=')
+        .is_some_and(|i| policy.is_auth_cookie(value.get(..i).unwrap_or_default().trim_ascii()))
 }
 
 /// The incoming `Cookie` pairs that are not auth cookies, joined into one field.
-fn forwardable_cookies(headers: &HeaderMap) -> Option<HeaderValue> {
+fn forwardable_cookies(headers: &HeaderMap, policy: &HeaderPolicy) -> Option<HeaderValue> {
     let mut out: Vec<u8> = Vec::new();
     for field in headers.get_all(header::COOKIE) {
         for pair in field.as_bytes().split(|&b| b == b';') {
@@ -182,7 +264,7 @@ fn forwardable_cookies(headers: &HeaderMap) -> Option<HeaderValue> {
                 .next()
                 .unwrap_or(pair)
                 .trim_ascii();
-            if is_auth_cookie(name) {
+            if policy.is_auth_cookie(name) {
                 continue;
             }
             if !out.is_empty() {
@@ -275,7 +357,7 @@ pub(crate) fn prepare_with_bearer(
         }
         out.append(name.clone(), value.clone());
     }
-    if let Some(cookies) = forwardable_cookies(incoming) {
+    if let Some(cookies) = forwardable_cookies(incoming, policy) {
         out.insert(header::COOKIE, cookies);
     }
     if let Some(bearer) = bearer {
@@ -317,9 +399,28 @@ pub(crate) fn prepare_with_bearer(
 }
 
 /// Cleans the upstream response's headers before they go back to the browser: hop-by-hop
-/// fields and those named in `Connection` are removed, and so is every `Set-Cookie` for an
-/// `sb-*` name (only the proxy writes the session cookies).
-pub fn filter_upstream_response_headers(headers: &mut HeaderMap) {
+/// fields and those named in `Connection` are removed, and so is every `Set-Cookie` that
+/// could plant or replace an auth cookie (only the proxy writes the session cookies): an
+/// `sb-*` name or one of `policy`'s session cookie family, in any case; an empty name; a value
+/// that starts with such a name and `=`.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_cookie::CookieName;
+/// use supagate_proxy::{HeaderPolicy, filter_upstream_response_headers};
+///
+/// let policy = HeaderPolicy::default().session_cookie(CookieName::custom("app-session")?);
+/// let mut h = http::HeaderMap::new();
+/// for v in ["theme=dark", "app-session.0=forged", "=sb-ref-auth-token=base64-x", "SB-REF-AUTH-TOKEN=x"] {
+///     h.append("set-cookie", v.parse()?);
+/// }
+/// filter_upstream_response_headers(&mut h, &policy);
+/// let kept: Vec<_> = h.get_all("set-cookie").iter().collect();
+/// assert_eq!(kept, ["theme=dark"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn filter_upstream_response_headers(headers: &mut HeaderMap, policy: &HeaderPolicy) {
     let named = connection_named(headers);
     let drop: Vec<HeaderName> = headers
         .keys()
@@ -332,28 +433,17 @@ pub fn filter_upstream_response_headers(headers: &mut HeaderMap) {
     for name in drop {
         headers.remove(&name);
     }
-    let has_auth_cookie = headers.get_all(header::SET_COOKIE).iter().any(|v| {
-        let name = v
-            .as_bytes()
-            .split(|&b| b == b'=')
-            .next()
-            .unwrap_or_default();
-        is_auth_cookie(name.trim_ascii())
-    });
-    if !has_auth_cookie {
+    let planted = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| plants_auth_cookie(policy, v.as_bytes()));
+    if !planted {
         return;
     }
     let kept: Vec<HeaderValue> = headers
         .get_all(header::SET_COOKIE)
         .iter()
-        .filter(|v| {
-            let name = v
-                .as_bytes()
-                .split(|&b| b == b'=')
-                .next()
-                .unwrap_or_default();
-            !is_auth_cookie(name.trim_ascii())
-        })
+        .filter(|v| !plants_auth_cookie(policy, v.as_bytes()))
         .cloned()
         .collect();
     headers.remove(header::SET_COOKIE);

@@ -20,6 +20,7 @@ mod rate;
 mod refresh;
 #[cfg(feature = "client")]
 mod session_cache;
+#[cfg(feature = "client")]
 mod single_flight;
 
 #[cfg(feature = "client")]
@@ -41,4 +42,6 @@ pub use proxy::{Proxy, ProxyBuilder};
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use rate::RateLimit;
 pub use refresh::{AuthEndpoint, DEFAULT_REFRESH_MARGIN, LogoutScope, RefreshNeed, RefreshOutcome};
-pub use single_flight::{DEFAULT_REUSE_WINDOW, RefreshCoordinator};
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use single_flight::{DEFAULT_MAX_REFRESHES, DEFAULT_REUSE_WINDOW, RefreshCoordinator};

@@ -23,6 +23,7 @@ use crate::body::{BoxError, Guarded, ProxyBody, full};
 use crate::client::AuthAnswer;
 use crate::error::{ProxyError, sign_in_refusal};
 use crate::proxy::{Proxy, Resolved, see_other, with_cookies};
+use crate::rate::AuthCall;
 use crate::refresh::error_code;
 
 /// How long a PKCE verifier cookie written by [`Proxy::start_oauth`] lives.
@@ -63,7 +64,7 @@ impl Proxy {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        self.check_address(req.headers(), peer)?;
+        let client = self.check_address(req.headers(), peer)?;
         let (parts, body) = req.into_parts();
         if parts.method != Method::POST {
             return Err(self.refuse(&ProxyError::BadForm {
@@ -103,11 +104,12 @@ impl Proxy {
             }));
         }
         let next = creds.next.as_deref().map(local_path).transpose()?;
+        self.check_auth_call(client, AuthCall::Checked)?;
         let answer = p
             .client
             .auth_call(p.endpoint.password_request(&email, password.expose()))
             .await;
-        let (session, claims) = self.session_from(&answer)?;
+        let (session, claims) = self.session_from(&answer).await?;
         let set_cookies = p.writer.set(&session, &parts.headers).map_err(|_| {
             self.auth_refusal(&AuthError::InvalidConfig { what: "cookie" }, Vec::new())
         })?;
@@ -140,7 +142,7 @@ impl Proxy {
         req: Request<B>,
         peer: IpAddr,
     ) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
-        self.check_address(req.headers(), peer)?;
+        let client = self.check_address(req.headers(), peer)?;
         let p = self.inner_parts();
         let headers = req.headers();
         let query = req.uri().query().unwrap_or("");
@@ -184,6 +186,8 @@ impl Proxy {
         }
         let mut answer = None;
         for verifier in candidates.into_iter().take(5) {
+            self.check_auth_call(client, AuthCall::Checked)
+                .map_err(|r| with_cookies(r, &clear_pkce))?;
             let a = p
                 .client
                 .auth_call(p.endpoint.pkce_request(&code, verifier))
@@ -200,6 +204,7 @@ impl Proxy {
         };
         let (session, _) = self
             .session_from(&answer)
+            .await
             .map_err(|r| with_cookies(r, &clear_pkce))?;
         let mut set_cookies = p.writer.set(&session, headers).map_err(|_| {
             self.auth_refusal(&AuthError::InvalidConfig { what: "cookie" }, Vec::new())
@@ -261,7 +266,8 @@ impl Proxy {
         with_cookies(see_other(&url), &set_cookies)
     }
 
-    /// `POST /auth/sign-out[?next=/path]`: ends the session at the auth server (`POST
+    /// `POST /auth/sign-out[?next=/path]` (any other method: 405, nothing cleared, so that a
+    /// cross-site link cannot sign the user out): ends the session at the auth server (`POST
     /// /auth/v1/logout`, scope as configured, refreshing an expired token first), clears the
     /// session and PKCE cookies, and answers 204 (or 303 to `next`). As auth-js: a 401, 403 or
     /// 404 from the auth server still signs out; a 5xx or timeout answers 503 and keeps the
@@ -278,8 +284,11 @@ impl Proxy {
         req: Request<B>,
         peer: IpAddr,
     ) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
-        self.check_address(req.headers(), peer)?;
+        let client = self.check_address(req.headers(), peer)?;
         let (parts, _body) = req.into_parts();
+        if parts.method != Method::POST {
+            return Err(self.refuse(&ProxyError::MethodNotAllowed));
+        }
         self.check_csrf(&parts.method, &parts.headers)?;
         let p = self.inner_parts();
         let next = parts.uri.query().and_then(|q| {
@@ -290,8 +299,10 @@ impl Proxy {
         let next = next.as_deref().map(local_path).transpose()?;
         let mut clear = p.writer.clear(&parts.headers).unwrap_or_default();
         clear.extend(p.writer.clear_pkce(&parts.headers).unwrap_or_default());
-        match self.session(&parts.headers).await {
+        match self.session(&parts.headers, client).await {
             Ok(Resolved::Active(active)) => {
+                self.check_auth_call(client, AuthCall::Checked)
+                    .map_err(|r| with_cookies(r, &active.set_cookies))?;
                 let answer = p
                     .client
                     .auth_call(p.endpoint.logout_request(&active.token(), p.logout_scope))
@@ -333,7 +344,7 @@ impl Proxy {
     }
 
     /// The session in a token-endpoint answer (sign-in, code exchange), verified.
-    fn session_from(
+    async fn session_from(
         &self,
         answer: &AuthAnswer,
     ) -> Result<(Session, supagate_jwt::Claims), Response<ProxyBody>> {
@@ -366,7 +377,8 @@ impl Proxy {
             .ok_or_else(|| self.auth_refusal(&AuthError::AuthServerUnavailable, Vec::new()))?;
         let claims = p
             .verifier
-            .verify(session.access_token().expose())
+            .verify_async(session.access_token().expose())
+            .await
             .map_err(|e| self.auth_refusal(&AuthError::Token(e), Vec::new()))?;
         Ok((session, claims))
     }
@@ -411,13 +423,19 @@ fn parse_credentials(headers: &HeaderMap, body: &[u8]) -> Result<Credentials, Pr
     }
 }
 
-/// `next` when it is a local path (`/…`, not `//…`, no `\`, visible ASCII), else 400: an
-/// open redirect would hand the freshly signed-in browser to another site.
+/// `next` when it is a local path, else 400: an open redirect would hand the freshly
+/// signed-in browser to another site. Local means: starts with `/`, visible ASCII without
+/// `\`, no empty segment (`//`) and no `.` or `..` segment anywhere in the path (browsers
+/// resolve `/.//evil.example` to `//evil.example`), and no `%` escape of `/`, `\` or `.`.
 fn local_path(next: &str) -> Result<&str, Response<ProxyBody>> {
+    let path = next.split(['?', '#']).next().unwrap_or_default();
+    let lower = path.to_ascii_lowercase();
     let ok = next.starts_with('/')
-        && !next.starts_with("//")
         && next.len() <= 2048
-        && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+        && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+        && !path.contains("//")
+        && !path.split('/').any(|seg| seg == "." || seg == "..")
+        && !["%2f", "%5c", "%2e"].iter().any(|e| lower.contains(e));
     if ok {
         Ok(next)
     } else {
@@ -454,6 +472,7 @@ mod tests {
     #[test]
     fn next_must_be_local() {
         assert!(local_path("/dashboard?tab=1").is_ok());
+        assert!(local_path("/a/b.c/d?x=//y").is_ok());
         for bad in [
             "//evil.example",
             "https://evil.example",
@@ -461,6 +480,13 @@ mod tests {
             "dash",
             "/a b",
             "",
+            "/.//evil.example",
+            "/./evil",
+            "/a/../b",
+            "/a//b",
+            "/%2F/evil.example",
+            "/.%2e/x",
+            "/x%5Cy",
         ] {
             assert!(local_path(bad).is_err(), "{bad}");
         }

@@ -8,7 +8,9 @@ use crate::error::ProxyError;
 ///
 /// A request target is refused (400) when it is absolute-form (`http://evil/`), starts with
 /// `//` (an authority) or has an empty segment, contains `\`, a control character or space, a `.` or `..` segment, an
-/// encoded `/`, `\`, `.` or `%` (`%2F`, `%5C`, `%2E`, `%25`), or a `;` (matrix parameters);
+/// encoded `/`, `\`, `.` or `%` (`%2F`, `%5C`, `%2E`, `%25`), a `;` (matrix parameters) plain
+/// or encoded, a malformed escape, or escapes that decode to a control character or to
+/// invalid UTF-8 (overlong forms such as `%c0%ae`);
 /// a well-formed path outside every prefix is 404.
 ///
 /// # Examples
@@ -145,5 +147,35 @@ fn check_path(path: &str) -> Result<(), ProxyError> {
     if path.split('/').any(|seg| seg == "." || seg == "..") {
         return bad("dot segment");
     }
+    // What the escapes decode to must be plain text: no control character, no `;` (`..%3b`
+    // is `..;`, a dot segment to Tomcat), and valid UTF-8 (an overlong `%c0%ae` is `.` to
+    // lenient decoders).
+    let decoded = percent_decode(path).ok_or(ProxyError::BadPath {
+        reason: "invalid percent-encoding",
+    })?;
+    if decoded.iter().any(|&b| b.is_ascii_control() || b == b';')
+        || std::str::from_utf8(&decoded).is_err()
+    {
+        return bad("invalid percent-encoding");
+    }
     Ok(())
+}
+
+/// `s` with its `%XX` escapes decoded; `None` for a `%` not followed by two hex digits.
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = |j: usize| bytes.get(j).and_then(|c| char::from(*c).to_digit(16));
+            let (hi, lo) = (hex(i + 1)?, hex(i + 2)?);
+            out.push(u8::try_from(hi * 16 + lo).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Some(out)
 }

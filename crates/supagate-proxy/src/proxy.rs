@@ -19,8 +19,10 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
 use supagate_auth::{AuthError, Authenticator};
-use supagate_cookie::{CookieName, CookieOptions, Session, SessionReader, SessionWriter};
-use supagate_jwt::{Token, Verifier};
+use supagate_cookie::{
+    CookieError, CookieName, CookieOptions, Session, SessionReader, SessionWriter,
+};
+use supagate_jwt::{Token, Verifier, dangerous};
 
 use crate::body::{BoxError, Guarded, ProxyBody, full};
 use crate::client::{AuthAnswer, HttpClient, Limits};
@@ -30,7 +32,7 @@ use crate::headers::{
     HeaderPolicy, Observed, bearer_value, filter_upstream_response_headers, prepare_with_bearer,
 };
 use crate::path::{Routes, fixed_upstream};
-use crate::rate::{Limiter, RateLimit};
+use crate::rate::{AuthCall, Limiter, RateLimit};
 use crate::refresh::{AuthEndpoint, LogoutScope, RefreshNeed, RefreshOutcome};
 use crate::session_cache::{Hit, SessionCache};
 use crate::single_flight::{DEFAULT_REUSE_WINDOW, RefreshCoordinator};
@@ -102,7 +104,7 @@ struct Inner {
     authority: Authority,
     observed: Observed,
     client: HttpClient,
-    limiter: Option<Limiter>,
+    limiter: Limiter,
     require_session: bool,
     anonymous_navigations: bool,
     logout_scope: LogoutScope,
@@ -359,6 +361,7 @@ impl ProxyBuilder {
                 }
             })?,
         };
+        let headers = self.headers.session_cookie(name.clone());
         let writer = SessionWriter::new(name.clone(), self.cookie_options).map_err(|_| {
             ProxyError::InvalidConfig {
                 what: "cookie options",
@@ -419,7 +422,7 @@ impl ProxyBuilder {
                 csrf,
                 origins: origin_values,
                 public_origin: public,
-                headers: self.headers,
+                headers,
                 scheme,
                 authority,
                 observed,
@@ -485,6 +488,25 @@ pub(crate) struct Active {
 pub(crate) enum Resolved {
     Anonymous,
     Active(Active),
+}
+
+/// What a refresh attempt came to.
+enum Refreshing {
+    Answered(Arc<AuthAnswer>),
+    /// The client's auth-call budget is spent: nothing was sent.
+    OverBudget(ProxyError),
+}
+
+/// The auth server's `Retry-After` in seconds (1 s to 1 h), when it sent a number.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| s.clamp(1, 3600))
 }
 
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
@@ -599,6 +621,11 @@ impl Proxy {
         let i = &*self.inner;
         let (parts, body) = req.into_parts();
         let peer = self.check_address(&parts.headers, peer)?;
+        // TRACE echoes the request (with the bearer we add) back to the page; CONNECT opens a
+        // tunnel. Neither is ever forwarded.
+        if parts.method == Method::TRACE || parts.method == Method::CONNECT {
+            return Err(self.refuse(&ProxyError::MethodNotAllowed));
+        }
         let cors_origin = self.cors_origin(&parts.headers);
         if parts.method == Method::OPTIONS
             && parts
@@ -637,7 +664,7 @@ impl Proxy {
         let resolved = if navigation {
             Resolved::Anonymous
         } else {
-            self.session(&parts.headers).await?
+            self.session(&parts.headers, peer).await?
         };
         let (bearer, claims, set_cookies) = match resolved {
             Resolved::Anonymous if i.require_session => {
@@ -646,8 +673,9 @@ impl Proxy {
             Resolved::Anonymous => (None, None, Vec::new()),
             Resolved::Active(a) => (Some(a.bearer), Some(a.sub), a.set_cookies),
         };
-        if let (Some(l), Some(sub)) = (&i.limiter, &claims) {
-            l.check_user(sub)
+        if let Some(sub) = &claims {
+            i.limiter
+                .check_user(sub)
                 .map_err(|e| with_cookies(self.refuse(&e), &set_cookies))?;
         }
         let uri: Uri = format!("{}://{}{}", i.scheme, i.authority, path)
@@ -680,7 +708,7 @@ impl Proxy {
             }
         };
         let (mut parts, body) = res.into_parts();
-        filter_upstream_response_headers(&mut parts.headers);
+        filter_upstream_response_headers(&mut parts.headers, &i.headers);
         strip_cors(&mut parts.headers);
         if content_length(&parts.headers).is_some_and(|n| n > limits.response_body) {
             return Err(with_cookies(
@@ -699,17 +727,28 @@ impl Proxy {
         Ok(with_cookies(res, &set_cookies))
     }
 
-    /// Resolves the session of a request: none, a verified (possibly just refreshed) one, or
-    /// the refusal to send.
+    /// Resolves the session of a request from `client`: none, a verified (possibly just
+    /// refreshed) one, or the refusal to send.
+    ///
+    /// The auth server is called only for a session whose access token is ours: it verifies
+    /// with every check but `exp` (a token whose key left the set is refreshed only within the
+    /// per-address budget for unverifiable refreshes). Its transient answers (429, 408, 5xx,
+    /// no answer) keep the cookies (503 with `Retry-After`); only its definitive answers about
+    /// this session end it.
     pub(crate) async fn session(
         &self,
         headers: &HeaderMap,
+        client: IpAddr,
     ) -> Result<Resolved, Response<ProxyBody>> {
         let i = &*self.inner;
+        let verifier = i.auth.verifier();
         let now = (i.clock)();
-        let cookie = cookie_bytes(headers);
-        if let (Some(cache), Some(cookie)) = (&i.sessions, &cookie)
-            && let Some(hit) = cache.get(cookie)
+        let key = i
+            .sessions
+            .as_ref()
+            .and_then(|c| c.key(headers, i.writer.name()));
+        if let (Some(cache), Some(key)) = (&i.sessions, key)
+            && let Some(hit) = cache.get(key)
         {
             let fresh = hit
                 .expires_at
@@ -725,24 +764,30 @@ impl Proxy {
         let session = match i.reader.read(headers) {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(Resolved::Anonymous),
+            // Too many cookie bytes says nothing about the session (a sibling subdomain can
+            // set junk cookies): 431, and the session cookies stay.
+            Err(e @ CookieError::TooLarge) => {
+                return Err(self.auth_refusal(&AuthError::Session(e), Vec::new()));
+            }
             Err(e) => {
                 // Unreadable cookies cannot recover by themselves: clear them.
                 let clear = i.writer.clear(headers).unwrap_or_default();
                 return Err(self.auth_refusal(&AuthError::Session(e), clear));
             }
         };
+        let token = session.access_token().expose();
         let mut need = i.endpoint.needs_refresh(&session, now);
         if need == RefreshNeed::NotYet {
-            match i.auth.verifier().verify(session.access_token().expose()) {
+            match verifier.verify_async(token).await {
                 Ok(claims) => {
                     let active = self.active(session.access_token(), claims.sub, Vec::new())?;
-                    if let (Some(cache), Some(cookie)) = (&i.sessions, &cookie) {
+                    if let (Some(cache), Some(key)) = (&i.sessions, key) {
                         let hit = Hit {
                             bearer: active.bearer.clone(),
                             sub: claims.sub,
                             expires_at: session.expires_at(),
                         };
-                        cache.insert(cookie, hit, claims.exp, now);
+                        cache.insert(key, hit, claims.exp, now);
                     }
                     return Ok(Resolved::Active(active));
                 }
@@ -751,7 +796,18 @@ impl Proxy {
                 Err(e) => return Err(self.token_refusal(e, headers, Vec::new())),
             }
         }
-        let answer = self.refresh(&session).await;
+        // Refresh only what could be a real session.
+        let call = match dangerous::verify_allowing_expiry(verifier, token).await {
+            Ok(_) => AuthCall::Checked,
+            // Its key was rotated out of the set: possibly a real session, budgeted.
+            Err(supagate_jwt::Error::UnknownKey) => AuthCall::Unverifiable,
+            Err(e) => return Err(self.token_refusal(e, headers, Vec::new())),
+        };
+        let answer = match self.refresh(&session, client, call).await {
+            Refreshing::Answered(answer) => answer,
+            // Over the budget: nothing was sent, the session is untouched.
+            Refreshing::OverBudget(e) => return Err(self.refuse(&e)),
+        };
         match i
             .endpoint
             .refresh_outcome(need, answer.status, &answer.body)
@@ -760,7 +816,7 @@ impl Proxy {
                 // Written whatever happens next: the old refresh token is spent.
                 let set_cookies = i.writer.set(&new, headers).unwrap_or_default();
                 tracing::debug!(target: "supagate", "session refreshed");
-                match i.auth.verifier().verify(new.access_token().expose()) {
+                match verifier.verify_async(new.access_token().expose()).await {
                     Ok(claims) => Ok(Resolved::Active(self.active(
                         new.access_token(),
                         claims.sub,
@@ -769,23 +825,47 @@ impl Proxy {
                     Err(e) => Err(self.auth_refusal(&AuthError::Token(e), set_cookies)),
                 }
             }
-            RefreshOutcome::KeepOld => {
-                match i.auth.verifier().verify(session.access_token().expose()) {
-                    Ok(claims) => Ok(Resolved::Active(self.active(
-                        session.access_token(),
-                        claims.sub,
-                        Vec::new(),
-                    )?)),
-                    Err(e) => Err(self.token_refusal(e, headers, Vec::new())),
-                }
-            }
+            RefreshOutcome::KeepOld => match verifier.verify_async(token).await {
+                Ok(claims) => Ok(Resolved::Active(self.active(
+                    session.access_token(),
+                    claims.sub,
+                    Vec::new(),
+                )?)),
+                Err(e) => Err(self.token_refusal(e, headers, Vec::new())),
+            },
             RefreshOutcome::EndSession { code } => {
                 tracing::info!(target: "supagate", code = code.as_deref().map(safe_code), "session ended by the auth server");
                 let clear = i.writer.clear(headers).unwrap_or_default();
                 Err(self.auth_refusal(&AuthError::SessionEnded, clear))
             }
-            _ => Err(self.auth_refusal(&AuthError::AuthServerUnavailable, Vec::new())),
+            _ => {
+                tracing::warn!(target: "supagate", status = answer.status.map(|s| s.as_u16()), "refresh not possible now; session kept");
+                Err(self.unavailable(retry_after(&answer.headers)))
+            }
         }
+    }
+
+    /// 503 `AuthServerUnavailable`, cookies untouched, with the auth server's `Retry-After`
+    /// when it sent one.
+    pub(crate) fn unavailable(&self, retry_after: Option<u64>) -> Response<ProxyBody> {
+        let mut res = self.auth_refusal(&AuthError::AuthServerUnavailable, Vec::new());
+        if let Some(secs) = retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+
+    /// Spends one auth-server call of `client`'s budget.
+    pub(crate) fn check_auth_call(
+        &self,
+        client: IpAddr,
+        call: AuthCall,
+    ) -> Result<(), Response<ProxyBody>> {
+        self.inner
+            .limiter
+            .check_auth_call(client, call)
+            .map_err(|e| self.refuse(&e))
     }
 
     fn active(
@@ -802,21 +882,39 @@ impl Proxy {
         })
     }
 
-    /// One refresh per refresh token, shared and briefly reused.
-    async fn refresh(&self, session: &Session) -> Arc<AuthAnswer> {
+    /// One refresh per refresh token, shared and briefly reused, run on a task of its own so
+    /// that a client going away does not cancel it. A call to the auth server spends
+    /// `client`'s budget; joining a refresh already under way spends nothing.
+    async fn refresh(&self, session: &Session, client: IpAddr, call: AuthCall) -> Refreshing {
         let i = &*self.inner;
         let token = session.refresh_token();
-        i.coordinator
-            .run(token, || async {
-                let answer = i.client.auth_call(i.endpoint.refresh_request(token)).await;
-                tracing::debug!(
-                    target: "supagate",
-                    status = answer.status.map(|s| s.as_u16()),
-                    "refresh call answered"
-                );
-                answer
+        let mut over_budget = None;
+        let answer = i
+            .coordinator
+            .run_or(token, || {
+                if let Err(e) = i.limiter.check_auth_call(client, call) {
+                    over_budget = Some(e);
+                    return Err(AuthAnswer::none());
+                }
+                let http = i.client.clone();
+                let request = i.endpoint.refresh_request(token);
+                Ok(async move {
+                    let answer = http.auth_call(request).await;
+                    tracing::debug!(
+                        target: "supagate",
+                        status = answer.status.map(|s| s.as_u16()),
+                        "refresh call answered"
+                    );
+                    answer
+                })
             })
-            .await
+            .await;
+        match (over_budget, answer) {
+            (Some(e), _) => Refreshing::OverBudget(e),
+            (None, Some(answer)) => Refreshing::Answered(answer),
+            // The refresh task died without an answer: as if the auth server had not answered.
+            (None, None) => Refreshing::Answered(Arc::new(AuthAnswer::none())),
+        }
     }
 
     fn token_refusal(
@@ -842,13 +940,11 @@ impl Proxy {
         peer: IpAddr,
     ) -> Result<IpAddr, Response<ProxyBody>> {
         let client = client_address(&self.inner.trusted_proxies, headers, peer);
-        match &self.inner.limiter {
-            Some(l) => l
-                .check_address(client)
-                .map(|()| client)
-                .map_err(|e| self.refuse(&e)),
-            None => Ok(client),
-        }
+        self.inner
+            .limiter
+            .check_address(client)
+            .map(|()| client)
+            .map_err(|e| self.refuse(&e))
     }
 
     pub(crate) fn check_csrf(
@@ -1011,21 +1107,6 @@ fn strip_cors(h: &mut HeaderMap) {
     for n in names {
         h.remove(n);
     }
-}
-
-/// The request's `Cookie` fields as one byte string (the session cache key), when present.
-fn cookie_bytes(h: &HeaderMap) -> Option<std::borrow::Cow<'_, [u8]>> {
-    let mut fields = h.get_all(header::COOKIE).iter();
-    let first = fields.next()?;
-    let Some(second) = fields.next() else {
-        return Some(std::borrow::Cow::Borrowed(first.as_bytes()));
-    };
-    let mut out = first.as_bytes().to_vec();
-    for f in std::iter::once(second).chain(fields) {
-        out.push(0);
-        out.extend_from_slice(f.as_bytes());
-    }
-    Some(std::borrow::Cow::Owned(out))
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {

@@ -12,8 +12,15 @@ use uuid::Uuid;
 use crate::error::ProxyError;
 
 /// Rate limits: requests per minute with a burst allowance, per client address and per
-/// verified user. Nothing is limited unless configured. Over the limit the proxy answers 429
-/// with `Retry-After`.
+/// verified user, and a budget per client address for the calls the proxy makes to the auth
+/// server on a client's behalf (refresh, sign-in, code exchange). Requests and auth calls are
+/// not limited unless configured; over a limit the proxy answers 429 with `Retry-After`.
+///
+/// One budget is always on: a refresh for a session whose access token cannot be checked
+/// (its `kid` is no longer in the key set, after a rotation) is allowed 10 times a minute per
+/// client address, bursts of 5 ([`RateLimit::unverifiable_refreshes_per_client_address`]).
+/// Every such call leaves from the proxy's one address, and the auth server limits per
+/// address: without a budget, forged sessions could spend that limit for everyone.
 ///
 /// IPv6 clients are counted per /64 (one subscriber's usual allocation), so an address
 /// rotation inside a prefix does not escape the limit. The client address is the TCP peer:
@@ -28,10 +35,23 @@ use crate::error::ProxyError;
 /// let limits = RateLimit::new().per_client_address(600, 60).per_user(300, 30);
 /// assert!(limits.is_limited());
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     address: Option<(NonZeroU32, NonZeroU32)>,
     user: Option<(NonZeroU32, NonZeroU32)>,
+    auth_calls: Option<(NonZeroU32, NonZeroU32)>,
+    unverifiable: Option<(NonZeroU32, NonZeroU32)>,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            address: None,
+            user: None,
+            auth_calls: None,
+            unverifiable: NonZeroU32::new(10).zip(NonZeroU32::new(5)),
+        }
+    }
 }
 
 impl RateLimit {
@@ -57,17 +77,62 @@ impl RateLimit {
         self
     }
 
-    /// Whether anything is limited.
+    /// `per_minute` calls to the auth server a minute per client address (refreshes,
+    /// sign-ins, code exchanges made for its requests), `burst` at once; 429 with
+    /// `Retry-After` beyond, and an expired session keeps its cookies. A zero turns the budget
+    /// off. Default: off (the example turns it on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_proxy::RateLimit;
+    ///
+    /// let limits = RateLimit::new().auth_calls_per_client_address(30, 10);
+    /// assert!(limits.is_limited());
+    /// ```
+    #[must_use]
+    pub fn auth_calls_per_client_address(mut self, per_minute: u32, burst: u32) -> Self {
+        self.auth_calls = NonZeroU32::new(per_minute).zip(NonZeroU32::new(burst));
+        self
+    }
+
+    /// The budget for refreshes of sessions whose access token cannot be verified because its
+    /// `kid` left the key set. Default: 10 a minute per client address, bursts of 5. A zero
+    /// refuses such refreshes outright (those users sign in again).
+    #[must_use]
+    pub fn unverifiable_refreshes_per_client_address(
+        mut self,
+        per_minute: u32,
+        burst: u32,
+    ) -> Self {
+        self.unverifiable = NonZeroU32::new(per_minute).zip(NonZeroU32::new(burst));
+        self
+    }
+
+    /// Whether requests or auth calls are limited (beyond the always-on budget for
+    /// unverifiable refreshes).
     #[must_use]
     pub fn is_limited(&self) -> bool {
-        self.address.is_some() || self.user.is_some()
+        self.address.is_some() || self.user.is_some() || self.auth_calls.is_some()
     }
 }
 
 pub(crate) struct Limiter {
     address: Option<DefaultKeyedRateLimiter<IpAddr>>,
     user: Option<DefaultKeyedRateLimiter<Uuid>>,
+    auth_calls: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    unverifiable: Option<DefaultKeyedRateLimiter<IpAddr>>,
     checks: AtomicU64,
+}
+
+/// Which auth-server budget a call spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthCall {
+    /// A refresh of a session whose access token verified (signature and all but `exp`), a
+    /// sign-in, a code exchange.
+    Checked,
+    /// A refresh of a session whose access token's key is no longer in the set.
+    Unverifiable,
 }
 
 impl fmt::Debug for Limiter {
@@ -75,6 +140,11 @@ impl fmt::Debug for Limiter {
         f.debug_struct("Limiter")
             .field("per_address", &self.address.is_some())
             .field("per_user", &self.user.is_some())
+            .field("auth_calls_per_address", &self.auth_calls.is_some())
+            .field(
+                "unverifiable_refreshes_per_address",
+                &self.unverifiable.is_some(),
+            )
             .finish()
     }
 }
@@ -98,22 +168,28 @@ fn address_key(ip: IpAddr) -> IpAddr {
 }
 
 impl Limiter {
-    pub(crate) fn new(config: RateLimit) -> Option<Self> {
-        config.is_limited().then(|| Limiter {
-            address: config
-                .address
-                .map(|q| DefaultKeyedRateLimiter::keyed(quota(q))),
+    pub(crate) fn new(config: RateLimit) -> Self {
+        let keyed = |q: Option<(NonZeroU32, NonZeroU32)>| {
+            q.map(|q| DefaultKeyedRateLimiter::keyed(quota(q)))
+        };
+        Limiter {
+            address: keyed(config.address),
             user: config
                 .user
                 .map(|q| DefaultKeyedRateLimiter::keyed(quota(q))),
+            auth_calls: keyed(config.auth_calls),
+            unverifiable: keyed(config.unverifiable),
             checks: AtomicU64::new(0),
-        })
+        }
     }
 
     fn housekeeping(&self) {
         // Forget idle keys now and then, so the maps stay as small as the active clients.
         if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
-            if let Some(l) = &self.address {
+            for l in [&self.address, &self.auth_calls, &self.unverifiable]
+                .into_iter()
+                .flatten()
+            {
                 l.retain_recent();
                 l.shrink_to_fit();
             }
@@ -130,6 +206,28 @@ impl Limiter {
         self.housekeeping();
         match &self.address {
             Some(l) if !ip.is_unspecified() => l.check_key(&address_key(ip)).map_err(refusal),
+            _ => Ok(()),
+        }
+    }
+
+    /// Spends one call to the auth server for `ip` from the budget `kind` (an unverifiable
+    /// refresh spends from both). Unspecified addresses are not limited, as above, except for
+    /// unverifiable refreshes, which are always budgeted.
+    pub(crate) fn check_auth_call(&self, ip: IpAddr, kind: AuthCall) -> Result<(), ProxyError> {
+        self.housekeeping();
+        let key = address_key(ip);
+        if kind == AuthCall::Unverifiable {
+            match &self.unverifiable {
+                Some(l) => l.check_key(&key).map_err(refusal)?,
+                None => {
+                    return Err(ProxyError::RateLimited {
+                        retry_after_secs: 60,
+                    });
+                }
+            }
+        }
+        match &self.auth_calls {
+            Some(l) if !ip.is_unspecified() => l.check_key(&key).map_err(refusal),
             _ => Ok(()),
         }
     }
@@ -156,7 +254,7 @@ mod tests {
 
     #[test]
     fn burst_then_429_with_retry_after() {
-        let l = Limiter::new(RateLimit::new().per_client_address(60, 2)).unwrap();
+        let l = Limiter::new(RateLimit::new().per_client_address(60, 2));
         let ip: IpAddr = "203.0.113.9".parse().unwrap();
         assert!(l.check_address(ip).is_ok());
         assert!(l.check_address(ip).is_ok());
@@ -176,7 +274,7 @@ mod tests {
 
     #[test]
     fn ipv6_counted_per_64() {
-        let l = Limiter::new(RateLimit::new().per_client_address(60, 1)).unwrap();
+        let l = Limiter::new(RateLimit::new().per_client_address(60, 1));
         assert!(l.check_address("2001:db8:1:2::1".parse().unwrap()).is_ok());
         assert!(
             l.check_address("2001:db8:1:2:ffff::9".parse().unwrap())
@@ -187,11 +285,36 @@ mod tests {
 
     #[test]
     fn per_user() {
-        let l = Limiter::new(RateLimit::new().per_user(60, 1)).unwrap();
+        let l = Limiter::new(RateLimit::new().per_user(60, 1));
         let a = Uuid::from_u128(1);
         assert!(l.check_user(&a).is_ok());
         assert!(l.check_user(&a).is_err());
         assert!(l.check_user(&Uuid::from_u128(2)).is_ok());
-        assert!(Limiter::new(RateLimit::new().per_user(0, 1)).is_none());
+        assert!(!RateLimit::new().per_user(0, 1).is_limited());
+    }
+
+    #[test]
+    fn auth_call_budgets() {
+        let l = Limiter::new(RateLimit::new().auth_calls_per_client_address(60, 2));
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        assert!(l.check_auth_call(ip, AuthCall::Checked).is_ok());
+        assert!(l.check_auth_call(ip, AuthCall::Checked).is_ok());
+        assert!(l.check_auth_call(ip, AuthCall::Checked).is_err());
+        assert!(
+            l.check_auth_call("203.0.113.10".parse().unwrap(), AuthCall::Checked)
+                .is_ok()
+        );
+
+        // Unverifiable refreshes: always budgeted (default 5 at once), even without a limit
+        // configured and for an unknown peer.
+        let l = Limiter::new(RateLimit::new());
+        let unknown: IpAddr = "0.0.0.0".parse().unwrap();
+        for _ in 0..5 {
+            assert!(l.check_auth_call(unknown, AuthCall::Unverifiable).is_ok());
+        }
+        assert!(l.check_auth_call(unknown, AuthCall::Unverifiable).is_err());
+        assert!(l.check_auth_call(unknown, AuthCall::Checked).is_ok());
+        let off = Limiter::new(RateLimit::new().unverifiable_refreshes_per_client_address(0, 0));
+        assert!(off.check_auth_call(ip, AuthCall::Unverifiable).is_err());
     }
 }

@@ -38,14 +38,17 @@ pub enum RefreshOutcome {
     /// The refresh failed but the old access token is still valid: forward with it, write no
     /// cookie.
     KeepOld,
-    /// The refresh token is refused (a 4xx such as `refresh_token_already_used`) and the access
-    /// token has expired: clear the session cookies and answer 401.
+    /// The auth server said this session is over (`refresh_token_not_found`,
+    /// `refresh_token_already_used`, `session_not_found`, … see
+    /// [`AuthEndpoint::refresh_outcome`]) and the access token has expired: clear the session
+    /// cookies and answer 401.
     EndSession {
         /// GoTrue's `error_code` (or string `code`), when it gave one.
         code: Option<String>,
     },
-    /// The auth server is unavailable (5xx, timeout) and the access token has expired: keep
-    /// the cookies and answer 503.
+    /// The auth server could not refresh now (429, 408, 5xx, no answer, or a refusal that is
+    /// not about this session) and the access token has expired: keep the cookies and answer
+    /// 503 with `Retry-After`.
     Unavailable,
 }
 
@@ -248,9 +251,32 @@ impl AuthEndpoint {
     }
 
     /// What to do with the auth server's answer (`None` status: no answer, a timeout or a
-    /// connection error), following auth-js: 2xx is the new session; 500-504 and 520-530 (and
-    /// no answer) are retryable, so the cookies stay; any other error ends an expired session.
-    /// A failed proactive refresh keeps the still-valid session.
+    /// connection error). 2xx is the new session. Only a definitive answer about this session
+    /// ends it: a 4xx whose GoTrue code is `refresh_token_not_found`,
+    /// `refresh_token_already_used`, `session_not_found`, `session_expired`, `user_not_found`,
+    /// `user_banned` or the legacy `invalid_grant`. Everything else (429 rate limiting, which
+    /// a flood from other clients can cause; 408; any 5xx; no answer; a 4xx without one of
+    /// those codes) keeps the cookies. A failed proactive refresh keeps the still-valid
+    /// session.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use supagate_proxy::{AuthEndpoint, RefreshNeed, RefreshOutcome};
+    ///
+    /// let auth = AuthEndpoint::new("https://abcdefghijklmnopqrst.supabase.co", "anon")?;
+    /// let expired = RefreshNeed::Expired;
+    /// let used = br#"{"code":"refresh_token_already_used","message":"Invalid Refresh Token"}"#;
+    /// assert!(matches!(
+    ///     auth.refresh_outcome(expired, Some(StatusCode::BAD_REQUEST), used),
+    ///     RefreshOutcome::EndSession { .. }
+    /// ));
+    /// let limited = br#"{"code":"over_request_rate_limit"}"#;
+    /// assert!(matches!(
+    ///     auth.refresh_outcome(expired, Some(StatusCode::TOO_MANY_REQUESTS), limited),
+    ///     RefreshOutcome::Unavailable
+    /// ));
+    /// # Ok::<(), supagate_proxy::ProxyError>(())
+    /// ```
     #[must_use]
     pub fn refresh_outcome(
         &self,
@@ -259,26 +285,41 @@ impl AuthEndpoint {
         body: &[u8],
     ) -> RefreshOutcome {
         let expired = need == RefreshNeed::Expired;
-        let failed = |retryable: bool, code: Option<String>| match (expired, retryable) {
+        let failed = |code: Option<String>| match (expired, code) {
             (false, _) => RefreshOutcome::KeepOld,
-            (true, true) => RefreshOutcome::Unavailable,
-            (true, false) => RefreshOutcome::EndSession { code },
+            (true, None) => RefreshOutcome::Unavailable,
+            (true, Some(code)) => RefreshOutcome::EndSession { code: Some(code) },
         };
         let Some(status) = status else {
-            return failed(true, None);
+            return failed(None);
         };
-        let s = status.as_u16();
         if status.is_success() {
             return match std::str::from_utf8(body).ok().map(Session::from_json) {
                 Some(Ok(session)) => RefreshOutcome::Refreshed(session),
                 // A 2xx that is not a session: treat as a server fault, never as sign-out.
-                _ => failed(true, None),
+                _ => failed(None),
             };
         }
-        let retryable = (500..=504).contains(&s) || (520..=530).contains(&s);
-        failed(retryable, (!retryable).then(|| error_code(body)).flatten())
+        if !status.is_client_error()
+            || status == StatusCode::REQUEST_TIMEOUT
+            || status == StatusCode::TOO_MANY_REQUESTS
+        {
+            return failed(None);
+        }
+        failed(error_code(body).filter(|c| SESSION_OVER.contains(&c.as_str())))
     }
 }
+
+/// GoTrue's answers to a refresh that mean the session is over for good.
+const SESSION_OVER: &[&str] = &[
+    "refresh_token_not_found",
+    "refresh_token_already_used",
+    "session_not_found",
+    "session_expired",
+    "user_not_found",
+    "user_banned",
+    "invalid_grant",
+];
 
 /// Which sessions `POST /logout` ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,18 +1,26 @@
-//! A small cache from the exact bytes of a request's `Cookie` header to the session it
-//! resolved to (access token, verified `sub`, expiry), so that a browser's repeated requests
-//! skip decoding the cookie and verifying the token. Only sessions that needed no refresh are
-//! stored; a hit is re-checked against the refresh margin.
+//! A small cache from a request's session cookies to the session they resolved to (access
+//! token, verified `sub`, expiry), so that a browser's repeated requests skip decoding the
+//! cookie and verifying the token. Only sessions that needed no refresh are stored; a hit is
+//! re-checked against the refresh margin.
+//!
+//! The key is a keyed 128-bit hash of the session cookie pairs only (the configured name's
+//! family and every `sb-*` cookie, in order): other cookies neither change the key nor are
+//! kept, and no raw header bytes are stored. The cache is bounded in entries and in bytes.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use http::HeaderValue;
+use http::header::{COOKIE, HeaderMap};
+use supagate_cookie::CookieName;
 use uuid::Uuid;
 
 const SHARDS: usize = 16;
 const PER_SHARD: usize = 512;
+/// Bytes of cached bearer values per shard (32 MiB in all).
+const PER_SHARD_BYTES: usize = 2 * 1024 * 1024;
 
 #[derive(Clone)]
 pub(crate) struct Hit {
@@ -22,80 +30,184 @@ pub(crate) struct Hit {
     pub(crate) expires_at: Option<i64>,
 }
 
+/// A keyed 128-bit hash of a request's session cookie pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Key(u64, u64);
+
 struct Entry {
-    cookie: Box<[u8]>,
     hit: Hit,
     until: Instant,
 }
 
+#[derive(Default)]
+struct Shard {
+    map: HashMap<Key, Entry>,
+    bytes: usize,
+}
+
 pub(crate) struct SessionCache {
-    shards: Vec<Mutex<HashMap<u64, Entry>>>,
-    seed: std::hash::RandomState,
+    shards: Vec<Mutex<Shard>>,
+    seeds: (RandomState, RandomState),
     ttl: Duration,
+}
+
+fn is_auth_cookie(name: &CookieName, cookie: &[u8]) -> bool {
+    name.covers(cookie)
+        || cookie
+            .get(..3)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"sb-"))
 }
 
 impl SessionCache {
     pub(crate) fn new(ttl: Duration) -> Option<Self> {
         (!ttl.is_zero()).then(|| SessionCache {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            seed: std::hash::RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            seeds: (RandomState::new(), RandomState::new()),
             ttl,
         })
     }
 
-    fn shard(&self, key: u64) -> Option<&Mutex<HashMap<u64, Entry>>> {
+    /// The key of a request: its session cookie pairs (`name`'s family and `sb-*`), hashed in
+    /// order. `None` when it has none.
+    pub(crate) fn key(&self, headers: &HeaderMap, name: &CookieName) -> Option<Key> {
+        let mut a = self.seeds.0.build_hasher();
+        let mut b = self.seeds.1.build_hasher();
+        let mut any = false;
+        for field in headers.get_all(COOKIE) {
+            for pair in field.as_bytes().split(|&c| c == b';') {
+                let pair = pair.trim_ascii();
+                let cookie = pair
+                    .split(|&c| c == b'=')
+                    .next()
+                    .unwrap_or(pair)
+                    .trim_ascii();
+                if !is_auth_cookie(name, cookie) {
+                    continue;
+                }
+                any = true;
+                for h in [&mut a, &mut b] {
+                    h.write_usize(pair.len());
+                    h.write(pair);
+                }
+            }
+        }
+        any.then(|| Key(a.finish(), b.finish()))
+    }
+
+    fn shard(&self, key: Key) -> Option<&Mutex<Shard>> {
         self.shards
-            .get(usize::try_from(key % SHARDS as u64).unwrap_or(0))
+            .get(usize::try_from(key.0 % SHARDS as u64).unwrap_or(0))
     }
 
-    /// The shard key: a keyed hash of the length and the first and last bytes (a session
-    /// cookie's ends differ between sessions; the full bytes are compared on a hit, so a
-    /// collision only costs a miss).
-    fn key(&self, cookie: &[u8]) -> u64 {
-        let head = cookie.get(..64).unwrap_or(cookie);
-        let tail = cookie
-            .get(cookie.len().saturating_sub(128)..)
-            .unwrap_or(cookie);
-        self.seed.hash_one((cookie.len(), head, tail))
-    }
-
-    pub(crate) fn get(&self, cookie: &[u8]) -> Option<Hit> {
-        let key = self.key(cookie);
+    pub(crate) fn get(&self, key: Key) -> Option<Hit> {
         let shard = self
             .shard(key)?
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let e = shard.get(&key)?;
-        (*e.cookie == *cookie && e.until > Instant::now()).then(|| e.hit.clone())
+        let e = shard.map.get(&key)?;
+        (e.until > Instant::now()).then(|| e.hit.clone())
     }
 
     /// Stores `hit` until `token_exp` (Unix seconds, `now` given) or the TTL, whichever is
     /// sooner.
-    pub(crate) fn insert(&self, cookie: &[u8], hit: Hit, token_exp: i64, now: i64) {
+    pub(crate) fn insert(&self, key: Key, hit: Hit, token_exp: i64, now: i64) {
         let left = u64::try_from(token_exp.saturating_sub(now)).unwrap_or(0);
-        if left == 0 {
+        let size = hit.bearer.len();
+        if left == 0 || size > PER_SHARD_BYTES {
             return;
         }
         let until = Instant::now() + self.ttl.min(Duration::from_secs(left));
-        let key = self.key(cookie);
         let Some(shard) = self.shard(key) else {
             return;
         };
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-        if shard.len() >= PER_SHARD {
+        if let Some(old) = shard.map.remove(&key) {
+            shard.bytes = shard.bytes.saturating_sub(old.hit.bearer.len());
+        }
+        if shard.map.len() >= PER_SHARD || shard.bytes + size > PER_SHARD_BYTES {
             let now = Instant::now();
-            shard.retain(|_, e| e.until > now);
-            if shard.len() >= PER_SHARD {
-                shard.clear();
+            shard.map.retain(|_, e| e.until > now);
+            shard.bytes = shard.map.values().map(|e| e.hit.bearer.len()).sum();
+            if shard.map.len() >= PER_SHARD || shard.bytes + size > PER_SHARD_BYTES {
+                shard.map.clear();
+                shard.bytes = 0;
             }
         }
-        shard.insert(
-            key,
-            Entry {
-                cookie: cookie.into(),
-                hit,
-                until,
-            },
+        shard.bytes += size;
+        shard.map.insert(key, Entry { hit, until });
+    }
+
+    /// Entries and cached bytes, for tests.
+    #[cfg(test)]
+    fn usage(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(n, b), s| {
+            let s = s.lock().unwrap_or_else(PoisonError::into_inner);
+            (n + s.map.len(), b + s.bytes)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(cookie: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, HeaderValue::from_str(cookie).unwrap());
+        h
+    }
+
+    fn hit(len: usize) -> Hit {
+        Hit {
+            bearer: HeaderValue::from_str(&"a".repeat(len)).unwrap(),
+            sub: Uuid::from_u128(1),
+            expires_at: Some(i64::MAX),
+        }
+    }
+
+    #[test]
+    fn only_session_pairs_make_the_key() {
+        let c = SessionCache::new(Duration::from_secs(60)).unwrap();
+        let name = CookieName::custom("app-session").unwrap();
+        let k = |s: &str| c.key(&headers(s), &name);
+        assert_eq!(k("theme=dark"), None);
+        let base = k("app-session=abc").unwrap();
+        // Junk and padding beside the session do not change the key…
+        assert_eq!(
+            k("pad=xxxxxxxxxxxxxxxx; app-session=abc; theme=dark"),
+            Some(base)
         );
+        // …another session value, a chunk or a planted sb- cookie does.
+        assert_ne!(k("app-session=abd"), Some(base));
+        assert_ne!(k("app-session=abc; app-session.0=x"), Some(base));
+        assert_ne!(k("app-session=abc; sb-x-auth-token=y"), Some(base));
+    }
+
+    #[test]
+    fn padded_cookies_store_nothing_of_the_padding() {
+        let c = SessionCache::new(Duration::from_secs(60)).unwrap();
+        let name = CookieName::custom("s").unwrap();
+        let pad = "p".repeat(30_000);
+        for i in 0..200 {
+            let key = c
+                .key(&headers(&format!("pad{i}={pad}; s=session")), &name)
+                .unwrap();
+            c.insert(key, hit(100), i64::MAX, 0);
+        }
+        // One session: one entry of the bearer's size, whatever the padding.
+        assert_eq!(c.usage(), (1, 100));
+    }
+
+    #[test]
+    fn bounded_in_entries_and_bytes() {
+        let c = SessionCache::new(Duration::from_secs(60)).unwrap();
+        let name = CookieName::custom("s").unwrap();
+        for i in 0..20_000 {
+            let key = c.key(&headers(&format!("s=session-{i}")), &name).unwrap();
+            c.insert(key, hit(30_000), i64::MAX, 0);
+        }
+        let (n, bytes) = c.usage();
+        assert!(n <= SHARDS * PER_SHARD, "{n} entries");
+        assert!(bytes <= SHARDS * PER_SHARD_BYTES, "{bytes} bytes");
     }
 }

@@ -4,32 +4,55 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use supagate_jwt::Token;
-use tokio::sync::OnceCell;
+use tokio::sync::watch;
 
 /// How long a finished refresh is reused for requests still carrying the old refresh token.
 pub const DEFAULT_REUSE_WINDOW: Duration = Duration::from_secs(10);
 
-type Cell<R> = Arc<OnceCell<Arc<R>>>;
+/// Default bound on the number of refresh tokens tracked at once.
+pub const DEFAULT_MAX_REFRESHES: usize = 10_000;
+
+/// A keyed 128-bit hash of a refresh token: the token itself is never stored.
+type Key = (u64, u64);
+
+struct Entry<R> {
+    /// `None` until the refresh finished.
+    result: watch::Receiver<Option<Arc<R>>>,
+}
+
+struct Shared<R> {
+    entries: Mutex<HashMap<Key, Entry<R>>>,
+    reuse: Duration,
+    max_entries: usize,
+    seeds: (RandomState, RandomState),
+}
 
 /// Coordinates refreshes so that a single-use refresh token is sent to the auth server once:
 /// concurrent requests with the same refresh token wait for the same call, and requests that
-/// arrive within the reuse window after it finished get its result instead of sending the
-/// (now used) token again and ending the session with `refresh_token_already_used`.
+/// arrive within the reuse window after it started get its result instead of sending the (now
+/// used) token again and ending the session with `refresh_token_already_used`.
 ///
-/// Failed outcomes are shared and reused the same way (auth-js also caches a failed refresh per
-/// token, for 60 s). Runtime-agnostic (it only uses `tokio::sync`). Keys are keyed hashes of the refresh token;
-/// the token itself is not stored. If the request doing the refresh is cancelled, the next
-/// waiter takes it over.
+/// - **Cancellation-safe**: the refresh runs on a task of its own (`tokio::spawn`), so a
+///   client that disconnects while its request performs the refresh cancels only its own wait;
+///   the call completes and its result goes to every other waiter and to the next request with
+///   the same cookie. A refresh token is never sent twice.
+/// - **Bounded**: each entry is removed by its own task once the reuse window has passed (or
+///   when the task ends early); at most [`DEFAULT_MAX_REFRESHES`] tokens are tracked, and
+///   beyond that a refresh still runs (on its own task) without being shared.
+/// - Keys are keyed 128-bit hashes of the refresh token; the token itself is not stored.
+///
+/// Failed outcomes are shared and reused the same way (auth-js also caches a failed refresh
+/// per token). Needs a Tokio runtime. Cloning gives another handle to the same coordinator.
 ///
 /// # Examples
 ///
 /// ```
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// use supagate_jwt::Token;
 /// use supagate_proxy::RefreshCoordinator;
 ///
@@ -42,72 +65,156 @@ type Cell<R> = Arc<OnceCell<Arc<R>>>;
 /// # });
 /// ```
 pub struct RefreshCoordinator<R> {
-    entries: Mutex<HashMap<u64, (Instant, Cell<R>)>>,
-    reuse: Duration,
-    seed: std::hash::RandomState,
+    shared: Arc<Shared<R>>,
+}
+
+impl<R> Clone for RefreshCoordinator<R> {
+    fn clone(&self) -> Self {
+        RefreshCoordinator {
+            shared: Arc::clone(&self.shared),
+        }
+    }
 }
 
 impl<R> fmt::Debug for RefreshCoordinator<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self
-            .entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
         f.debug_struct("RefreshCoordinator")
-            .field("entries", &n)
-            .field("reuse_window", &self.reuse)
+            .field("entries", &self.len())
+            .field("reuse_window", &self.shared.reuse)
+            .field("max_entries", &self.shared.max_entries)
             .finish()
     }
 }
 
-impl<R> Default for RefreshCoordinator<R> {
+impl<R: Send + Sync + 'static> Default for RefreshCoordinator<R> {
     fn default() -> Self {
         RefreshCoordinator::new()
     }
 }
 
+/// Removes an entry when its task ends, however it ends.
+struct Remove<R> {
+    shared: Arc<Shared<R>>,
+    key: Key,
+}
+
+impl<R> Drop for Remove<R> {
+    fn drop(&mut self) {
+        self.shared
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
+    }
+}
+
 impl<R> RefreshCoordinator<R> {
-    /// With the [`DEFAULT_REUSE_WINDOW`].
+    /// How many refresh tokens are tracked now (running, or finished within the reuse window).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.shared
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether no refresh token is tracked.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<R: Send + Sync + 'static> RefreshCoordinator<R> {
+    /// With the [`DEFAULT_REUSE_WINDOW`] and [`DEFAULT_MAX_REFRESHES`].
     #[must_use]
     pub fn new() -> Self {
         RefreshCoordinator::with_reuse_window(DEFAULT_REUSE_WINDOW)
     }
 
-    /// Reuses a finished refresh for `window` after it started.
+    /// Reuses a refresh's result for `window` after it started.
     #[must_use]
     pub fn with_reuse_window(window: Duration) -> Self {
         RefreshCoordinator {
-            entries: Mutex::new(HashMap::new()),
-            reuse: window,
-            seed: std::hash::RandomState::new(),
+            shared: Arc::new(Shared {
+                entries: Mutex::new(HashMap::new()),
+                reuse: window,
+                max_entries: DEFAULT_MAX_REFRESHES,
+                seeds: (RandomState::new(), RandomState::new()),
+            }),
         }
     }
 
-    /// Runs `refresh` for `refresh_token` unless a refresh for it is running (then waits for
-    /// it) or finished within the reuse window (then returns its result).
-    pub async fn run<F, Fut>(&self, refresh_token: &Token, refresh: F) -> Arc<R>
+    /// Tracks at most `max` refresh tokens at once (call it before sharing the coordinator).
+    /// Default [`DEFAULT_MAX_REFRESHES`].
+    #[must_use]
+    pub fn with_max_entries(mut self, max: usize) -> Self {
+        if let Some(s) = Arc::get_mut(&mut self.shared) {
+            s.max_entries = max;
+        }
+        self
+    }
+
+    /// Runs `refresh` for `refresh_token` on a task of its own unless a refresh for it is
+    /// running (then waits for it) or started within the reuse window (then returns its
+    /// result). `None` only when the refresh task died without a result (it panicked, or the
+    /// runtime is shutting down).
+    pub async fn run<F, Fut>(&self, refresh_token: &Token, refresh: F) -> Option<Arc<R>>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = R>,
+        Fut: Future<Output = R> + Send + 'static,
     {
-        let key = self.seed.hash_one(refresh_token.expose());
-        let cell = {
-            let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-            let now = Instant::now();
-            entries.retain(|_, (started, cell)| {
-                now.duration_since(*started) < self.reuse || !cell.initialized()
-            });
-            Arc::clone(
-                &entries
-                    .entry(key)
-                    .or_insert_with(|| (now, Arc::new(OnceCell::new())))
-                    .1,
-            )
+        self.run_or(refresh_token, || Ok(refresh())).await
+    }
+
+    /// As [`RefreshCoordinator::run`], but `refresh` may decline to start a call (`Err` with
+    /// the result to return, which is neither shared nor kept): for a budget checked only
+    /// when a call would really be made. It is called under the coordinator's lock, so it
+    /// must not block.
+    pub(crate) async fn run_or<F, Fut>(&self, refresh_token: &Token, refresh: F) -> Option<Arc<R>>
+    where
+        F: FnOnce() -> Result<Fut, R>,
+        Fut: Future<Output = R> + Send + 'static,
+    {
+        let s = &self.shared;
+        let token = refresh_token.expose();
+        let key = (s.seeds.0.hash_one(token), s.seeds.1.hash_one(token));
+        let mut result = {
+            let mut entries = s.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(e) = entries.get(&key) {
+                e.result.clone()
+            } else {
+                let call = match refresh() {
+                    Ok(call) => call,
+                    Err(declined) => return Some(Arc::new(declined)),
+                };
+                let (tx, rx) = watch::channel(None);
+                let tracked = entries.len() < s.max_entries;
+                if tracked {
+                    entries.insert(key, Entry { result: rx.clone() });
+                }
+                drop(entries);
+                let guard = tracked.then(|| Remove {
+                    shared: Arc::clone(s),
+                    key,
+                });
+                let reuse = s.reuse;
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let out = Arc::new(call.await);
+                    tx.send_replace(Some(out));
+                    if guard.is_some() {
+                        // Keep the result for late requests with the old cookie, then let the
+                        // guard remove the entry.
+                        tokio::time::sleep(reuse.saturating_sub(started.elapsed())).await;
+                    }
+                    drop(guard);
+                });
+                rx
+            }
         };
-        Arc::clone(
-            cell.get_or_init(|| async { Arc::new(refresh().await) })
-                .await,
-        )
+        let done = result.wait_for(Option::is_some).await.ok()?;
+        done.as_ref().map(Arc::clone)
     }
 }

@@ -16,7 +16,7 @@ async fn fifty_concurrent_requests_make_one_refresh() {
         .map(|_| {
             let (c, calls) = (coordinator.clone(), calls.clone());
             tokio::spawn(async move {
-                c.run(&Token::new("rt-1"), || async {
+                c.run(&Token::new("rt-1"), || async move {
                     calls.fetch_add(1, Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     "session-2".to_owned()
@@ -26,14 +26,15 @@ async fn fifty_concurrent_requests_make_one_refresh() {
         })
         .collect();
     for t in tasks {
-        assert_eq!(*t.await.unwrap(), "session-2");
+        assert_eq!(*t.await.unwrap().unwrap(), "session-2");
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 
     // Other refresh tokens are independent.
     let other = coordinator
         .run(&Token::new("rt-other"), || async { "other".to_owned() })
-        .await;
+        .await
+        .unwrap();
     assert_eq!(*other, "other");
 }
 
@@ -41,30 +42,84 @@ async fn fifty_concurrent_requests_make_one_refresh() {
 async fn reuse_window_then_a_new_refresh() {
     let coordinator = RefreshCoordinator::<u32>::with_reuse_window(Duration::from_millis(50));
     let t = Token::new("rt");
-    assert_eq!(*coordinator.run(&t, || async { 1 }).await, 1);
-    assert_eq!(*coordinator.run(&t, || async { 2 }).await, 1, "reused");
-    tokio::time::sleep(Duration::from_millis(60)).await;
-    assert_eq!(*coordinator.run(&t, || async { 3 }).await, 3, "window over");
+    assert_eq!(*coordinator.run(&t, || async { 1 }).await.unwrap(), 1);
+    assert_eq!(
+        *coordinator.run(&t, || async { 2 }).await.unwrap(),
+        1,
+        "reused"
+    );
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(coordinator.len(), 0, "the entry removed itself");
+    assert_eq!(
+        *coordinator.run(&t, || async { 3 }).await.unwrap(),
+        3,
+        "window over"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_refresher_is_taken_over() {
-    let coordinator = Arc::new(RefreshCoordinator::<u32>::new());
-    let c = coordinator.clone();
+async fn a_cancelled_refresher_does_not_cancel_the_refresh() {
+    let coordinator = RefreshCoordinator::<u32>::with_reuse_window(Duration::from_millis(300));
+    let calls = Arc::new(AtomicU32::new(0));
+    let (c, n) = (coordinator.clone(), calls.clone());
     let first = tokio::spawn(async move {
-        c.run(&Token::new("rt"), || async {
-            tokio::time::sleep(Duration::from_secs(60)).await;
+        c.run(&Token::new("rt"), || async move {
+            n.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
             1
         })
         .await
     });
     tokio::time::sleep(Duration::from_millis(20)).await;
-    first.abort();
+    first.abort(); // the client disconnected mid-refresh
     let second = tokio::time::timeout(
         Duration::from_secs(5),
         coordinator.run(&Token::new("rt"), || async { 2 }),
     )
     .await
+    .unwrap()
     .unwrap();
-    assert_eq!(*second, 2);
+    assert_eq!(*second, 1, "the first refresh finished and was shared");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the refresh token was sent once"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(coordinator.is_empty(), "no entry left behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_cancellations_leave_no_entries() {
+    let coordinator = RefreshCoordinator::<u32>::with_reuse_window(Duration::from_millis(50));
+    let mut handles = Vec::new();
+    for i in 0..2_000u32 {
+        let c = coordinator.clone();
+        handles.push(tokio::spawn(async move {
+            c.run(&Token::new(format!("rt-{i}")), move || async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                i
+            })
+            .await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    for h in &handles {
+        h.abort();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(coordinator.len(), 0);
+}
+
+#[tokio::test]
+async fn the_map_is_bounded_and_refreshes_still_run() {
+    let coordinator = RefreshCoordinator::<u32>::new().with_max_entries(10);
+    for i in 0..100u32 {
+        let r = coordinator
+            .run(&Token::new(format!("rt-{i}")), move || async move { i })
+            .await
+            .unwrap();
+        assert_eq!(*r, i);
+        assert!(coordinator.len() <= 10);
+    }
 }

@@ -21,6 +21,7 @@ use supagate_testkit::{TestKeys, TokenBuilder, session_cookie_header};
 
 const NOW: i64 = TokenBuilder::DEFAULT_NOW;
 const OTHER_SUB: &str = "11111111-2222-4333-8444-555555555555";
+const OAUTH_CLIENT: &str = "9a1b2c3d-0000-4000-8000-00000000c11e";
 
 /// A key source that never has keys: every asymmetric token gets 503.
 #[derive(Debug)]
@@ -34,6 +35,8 @@ impl KeySource for KeysDown {
 
 struct Setup {
     bearer: Authenticator,
+    /// Admits `service_role` and one OAuth client on plain extractor routes.
+    internal: Authenticator,
     cookie: Authenticator,
     custom: Authenticator,
     down: Authenticator,
@@ -54,6 +57,11 @@ fn setup() -> Setup {
         .unwrap();
     Setup {
         bearer: Authenticator::new(verifier.clone()),
+        internal: Authenticator::builder(verifier.clone())
+            .allow_postgres_roles(["service_role"])
+            .allow_oauth_clients([OAUTH_CLIENT])
+            .build()
+            .unwrap(),
         cookie: Authenticator::builder(verifier.clone())
             .token_source(TokenSource::SessionCookie(reader))
             .build()
@@ -137,6 +145,14 @@ mod on_axum {
             .merge(custom)
             .merge(down)
             .with_state(s.bearer.clone())
+            .merge(
+                Router::new()
+                    .route(
+                        "/internal",
+                        get(|Claims(c): Claims| async move { Json(profile(&c)) }),
+                    )
+                    .with_state(s.internal.clone()),
+            )
     }
 
     pub(super) fn run(app: &Router, case: &Case) -> Observed {
@@ -173,6 +189,7 @@ mod on_actix {
 
     pub(super) fn run_all(s: &Setup, cases: &[Case]) -> Vec<Observed> {
         actix_web::rt::System::new().block_on(async {
+            let internal = s.internal.clone();
             let (bearer, cookie, custom, down) = (
                 s.bearer.clone(),
                 s.cookie.clone(),
@@ -197,6 +214,11 @@ mod on_actix {
                                 HttpResponse::Ok().json(json!({ "user_id": c.map(|c| c.sub) }))
                             }),
                         )
+                        .service(web::resource("/internal").app_data(internal).route(
+                            web::get().to(|Claims(c): Claims| async move {
+                                HttpResponse::Ok().json(profile(&c))
+                            }),
+                        ))
                         .service(
                             web::resource("/admin")
                                 .wrap(Require::new(bearer.clone(), admin))
@@ -343,6 +365,34 @@ fn cases() -> Vec<Case> {
     let anonymous_user = TokenBuilder::new()
         .claim("is_anonymous", true)
         .sign_hs256(&keys);
+    // A user-shaped token (aud, sub) whose Postgres role is not `authenticated`.
+    let service_role = TokenBuilder::new()
+        .claim("role", "service_role")
+        .sign_hs256(&keys);
+    let anon_role = TokenBuilder::new().claim("role", "anon").sign_hs256(&keys);
+    let no_role = TokenBuilder::new().remove("role").sign_hs256(&keys);
+    let oauth_client = TokenBuilder::new()
+        .claim("client_id", OAUTH_CLIENT)
+        .sign_hs256(&keys);
+    let other_client = TokenBuilder::new()
+        .claim("client_id", "another-client")
+        .sign_es256(&keys);
+    let role_not_allowed = || {
+        (
+            Some(
+                r#"Bearer realm="supagate", error="insufficient_scope", error_description="role not allowed""#,
+            ),
+            refusal("insufficient_scope", "role not allowed"),
+        )
+    };
+    let client_not_allowed = || {
+        (
+            Some(
+                r#"Bearer realm="supagate", error="insufficient_scope", error_description="client not allowed""#,
+            ),
+            refusal("insufficient_scope", "client not allowed"),
+        )
+    };
     let aal2 = TokenBuilder::new().claim("aal", "aal2").sign_hs256(&keys);
     let anonymous_aal2 = TokenBuilder::new()
         .claim("aal", "aal2")
@@ -579,6 +629,102 @@ fn cases() -> Vec<Case> {
         Case {
             name: "anonymous user on a plain Claims route",
             path: "/profile",
+            headers: bearer(&anonymous_user),
+            status: 200,
+            challenge: None,
+            body: me.clone(),
+        },
+        Case {
+            name: "service_role token on a plain Claims route",
+            path: "/profile",
+            headers: bearer(&service_role),
+            status: 403,
+            challenge: role_not_allowed().0,
+            body: role_not_allowed().1,
+        },
+        Case {
+            name: "service_role token on an optional route",
+            path: "/optional",
+            headers: bearer(&service_role),
+            status: 403,
+            challenge: role_not_allowed().0,
+            body: role_not_allowed().1,
+        },
+        Case {
+            name: "anon Postgres role on a plain Claims route",
+            path: "/profile",
+            headers: bearer(&anon_role),
+            status: 403,
+            challenge: role_not_allowed().0,
+            body: role_not_allowed().1,
+        },
+        Case {
+            name: "no Postgres role on a plain Claims route",
+            path: "/profile",
+            headers: bearer(&no_role),
+            status: 403,
+            challenge: role_not_allowed().0,
+            body: role_not_allowed().1,
+        },
+        Case {
+            name: "OAuth-client token on a plain Claims route",
+            path: "/profile",
+            headers: bearer(&oauth_client),
+            status: 403,
+            challenge: client_not_allowed().0,
+            body: client_not_allowed().1,
+        },
+        Case {
+            name: "OAuth-client token on an optional route",
+            path: "/optional",
+            headers: bearer(&oauth_client),
+            status: 403,
+            challenge: client_not_allowed().0,
+            body: client_not_allowed().1,
+        },
+        Case {
+            name: "anonymous user on an optional route",
+            path: "/optional",
+            headers: bearer(&anonymous_user),
+            status: 200,
+            challenge: None,
+            body: json!({ "user_id": TokenBuilder::DEFAULT_SUB }),
+        },
+        Case {
+            name: "service_role where the authenticator allows it",
+            path: "/internal",
+            headers: bearer(&service_role),
+            status: 200,
+            challenge: None,
+            body: me.clone(),
+        },
+        Case {
+            name: "the allowed OAuth client where the authenticator allows it",
+            path: "/internal",
+            headers: bearer(&oauth_client),
+            status: 200,
+            challenge: None,
+            body: me.clone(),
+        },
+        Case {
+            name: "another OAuth client where only one is allowed",
+            path: "/internal",
+            headers: bearer(&other_client),
+            status: 403,
+            challenge: client_not_allowed().0,
+            body: client_not_allowed().1,
+        },
+        Case {
+            name: "anon role still refused where only service_role is allowed",
+            path: "/internal",
+            headers: bearer(&anon_role),
+            status: 403,
+            challenge: role_not_allowed().0,
+            body: role_not_allowed().1,
+        },
+        Case {
+            name: "anonymous user where the authenticator allows service_role",
+            path: "/internal",
             headers: bearer(&anonymous_user),
             status: 200,
             challenge: None,

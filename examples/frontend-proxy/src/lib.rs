@@ -55,7 +55,11 @@ impl Config {
     /// - `SUPAGATE_TOKEN_CACHE` (default `1` here): the verified-token cache;
     /// - `REFRESH_MARGIN_SECS` (default 90, auth-js's margin): refresh sessions expiring within;
     /// - `RATE_LIMIT_PER_MINUTE` / `RATE_LIMIT_BURST` (default 1200 / 200 per client address,
-    ///   half that per user; `0` turns limiting off).
+    ///   half that per user; `0` turns limiting off);
+    /// - `AUTH_CALLS_PER_MINUTE` / `AUTH_CALLS_BURST` (default 60 / 20): the calls to the auth
+    ///   server (refresh, sign-in, code exchange, sign-out) made for one client address; all of
+    ///   them leave from this proxy's address, which the auth server rate-limits (`0` turns the
+    ///   budget off).
     ///
     /// # Errors
     ///
@@ -108,6 +112,8 @@ impl Config {
         let per_minute = number("RATE_LIMIT_PER_MINUTE", 1200)?;
         let margin = number("REFRESH_MARGIN_SECS", 90)?;
         let burst = number("RATE_LIMIT_BURST", 200)?;
+        let auth_per_minute = number("AUTH_CALLS_PER_MINUTE", 60)?;
+        let auth_burst = number("AUTH_CALLS_BURST", 20)?;
         let proxy = Proxy::builder(url.as_str(), key, backend.auth.verifier().clone())
             .upstream(api.as_str())
             .public_origin(public.as_str())
@@ -118,17 +124,23 @@ impl Config {
             .rate_limit(
                 RateLimit::new()
                     .per_client_address(per_minute, burst)
-                    .per_user(per_minute / 2, burst / 2),
+                    .per_user(per_minute / 2, burst / 2)
+                    .auth_calls_per_client_address(auth_per_minute, auth_burst),
             )
             .build()
             .map_err(|e| format!("configuration: {e}"))?;
         let banner = format!(
-            "auth {url}, backend {api}, public origin {public}, keys: {}, rate limit {}",
+            "auth {url}, backend {api}, public origin {public}, keys: {}, rate limit {}, auth calls {}",
             backend.keys,
             if per_minute == 0 {
                 "off".to_owned()
             } else {
                 format!("{per_minute}/min per address")
+            },
+            if auth_per_minute == 0 {
+                "unlimited".to_owned()
+            } else {
+                format!("{auth_per_minute}/min per address")
             }
         );
         Ok(Config {
