@@ -9,7 +9,7 @@ use crate::name::{CookieName, Slot};
 use crate::session::{DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_JSON_DEPTH, Session};
 
 /// Default cap on the bytes of all `Cookie` fields of one request.
-pub const DEFAULT_MAX_COOKIE_BYTES: usize = 32 * 1024;
+pub const DEFAULT_MAX_COOKIE_BYTES: usize = 64 * 1024;
 /// Default cap on the number of session chunks.
 pub const DEFAULT_MAX_CHUNKS: usize = 16;
 
@@ -55,7 +55,7 @@ pub struct SessionReader {
 }
 
 impl SessionReader {
-    /// A reader for `name` with the default limits (32 KiB of cookies, 16 chunks, 64 KiB of
+    /// A reader for `name` with the default limits (64 KiB of cookies, 16 chunks, 64 KiB of
     /// JSON, depth 32).
     #[must_use]
     pub fn new(name: CookieName) -> Self {
@@ -69,7 +69,10 @@ impl SessionReader {
         }
     }
 
-    /// Cap on the bytes of all `Cookie` fields together. Default: 32 KiB.
+    /// Cap on the bytes of all `Cookie` fields together. Default: 64 KiB, which holds the
+    /// largest session `@supabase/ssr` writes in 16 chunks (16 × 3180 bytes) with room for
+    /// other cookies: a session around a 12 KB access token (a large `user_metadata`) is
+    /// about 33 KB of cookies.
     #[must_use]
     pub fn with_max_cookie_bytes(mut self, bytes: usize) -> Self {
         self.max_cookie_bytes = bytes;

@@ -69,11 +69,12 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Largest maximum token lifetime the builder accepts.
 pub const MAX_MAX_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
-/// Default maximum token length in bytes, checked before any decoding: 32 KiB, so that every
-/// session the `supagate-cookie` reader accepts (at most 32 KiB of `Cookie` header) verifies.
+/// Default maximum token length in bytes, checked before any decoding: 48 KiB, so that every
+/// session the `supagate-cookie` reader accepts (at most 64 KiB of `Cookie` header, so at
+/// most 48 KiB of session JSON) verifies.
 /// Supabase issues access tokens over 8 KiB when `user_metadata` is large (OAuth providers fill
 /// it).
-pub const DEFAULT_MAX_TOKEN_LEN: usize = 32 * 1024;
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 48 * 1024;
 /// Smallest and largest maximum token length the builder accepts.
 pub const TOKEN_LEN_RANGE: (usize, usize) = (1024, 64 * 1024);
 /// The audience Supabase Auth writes into user access tokens.
@@ -385,7 +386,7 @@ impl VerifierBuilder {
     }
 
     /// Longest accepted token in bytes, checked before any decoding. Default:
-    /// [`DEFAULT_MAX_TOKEN_LEN`] (32 KiB); between 1 KiB and 64 KiB.
+    /// [`DEFAULT_MAX_TOKEN_LEN`] (48 KiB); between 1 KiB and 64 KiB.
     pub fn max_token_length(mut self, bytes: usize) -> Self {
         self.max_token_len = bytes;
         self
@@ -400,7 +401,7 @@ impl VerifierBuilder {
     /// Turns on the verified-token cache: a token that verified is accepted again without
     /// signature or claim work until `min(exp, ttl)` (60 s by default), keyed on the whole
     /// token, and dropped as soon as the asymmetric key that verified it leaves the key set
-    /// (for example after [`RemoteJwks::invalidate`](crate::RemoteJwks) or a rotation). Bounded
+    /// (for example after `RemoteJwks::invalidate`, feature `remote_jwks`, or a rotation). Bounded
     /// by entry count and bytes. Default: off.
     ///
     /// Asymmetric verification costs tens of microseconds and a client sends the same access
@@ -577,7 +578,7 @@ fn select_hmac<'a>(
 
 impl Verifier {
     /// A builder with the defaults: audience `authenticated`, leeway 30 s, maximum lifetime
-    /// 7 days, maximum token length 32 KiB, system clock, preferred backend, no issuer check
+    /// 7 days, maximum token length 48 KiB, system clock, preferred backend, no issuer check
     /// until [`VerifierBuilder::issuer`] or [`VerifierBuilder::supabase_url`] is set.
     pub fn builder() -> VerifierBuilder {
         VerifierBuilder::default()
@@ -693,7 +694,7 @@ impl Verifier {
     }
 
     /// As [`Verifier::verify`], but when the answer depends on a key fetch that is under way
-    /// (the first fetch of a [`RemoteJwks`](crate::RemoteJwks), a `kid` the cached set does not
+    /// (the first fetch of a `RemoteJwks`, feature `remote_jwks`; a `kid` the cached set does not
     /// have yet, the refetch after `invalidate`), waits for that fetch asynchronously and
     /// verifies once more. It never blocks a thread, and never waits when the keys are at hand
     /// or the key source is static: then it is [`Verifier::verify`]. This is what the framework

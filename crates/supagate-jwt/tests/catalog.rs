@@ -1230,9 +1230,9 @@ fn row_65_unknown_claims_ignored_but_bounded() {
     let large = hs(TokenBuilder::new().claim("user_metadata", json!({"bio": "b".repeat(9000)})));
     assert!(large.len() > 12_000);
     verifier().verify(&large).unwrap();
-    // Past the limit (32 KiB, the largest session the cookie reader accepts): refused before
+    // Past the limit (48 KiB, the largest session the cookie reader accepts): refused before
     // any decoding.
-    let big = hs(TokenBuilder::new().claim("user_metadata", json!({"bio": "b".repeat(25_000)})));
+    let big = hs(TokenBuilder::new().claim("user_metadata", json!({"bio": "b".repeat(40_000)})));
     assert!(big.len() > supagate_jwt::DEFAULT_MAX_TOKEN_LEN);
     refused(verifier().verify(&big), Error::TooLong);
 }

@@ -891,23 +891,34 @@ impl Proxy {
         let mut over_budget = None;
         let answer = i
             .coordinator
-            .run_or(token, || {
-                if let Err(e) = i.limiter.check_auth_call(client, call) {
-                    over_budget = Some(e);
-                    return Err(AuthAnswer::none());
-                }
-                let http = i.client.clone();
-                let request = i.endpoint.refresh_request(token);
-                Ok(async move {
-                    let answer = http.auth_call(request).await;
-                    tracing::debug!(
-                        target: "supagate",
-                        status = answer.status.map(|s| s.as_u16()),
-                        "refresh call answered"
-                    );
-                    answer
-                })
-            })
+            .run_or(
+                token,
+                || {
+                    if let Err(e) = i.limiter.check_auth_call(client, call) {
+                        over_budget = Some(e);
+                        return Err(AuthAnswer::none());
+                    }
+                    let http = i.client.clone();
+                    let request = i.endpoint.refresh_request(token);
+                    Ok(async move {
+                        let answer = http.auth_call(request).await;
+                        tracing::debug!(
+                            target: "supagate",
+                            status = answer.status.map(|s| s.as_u16()),
+                            "refresh call answered"
+                        );
+                        answer
+                    })
+                },
+                |answer| {
+                    // Rate limited or timed out reading our request: the token was not spent,
+                    // and the next request may try again.
+                    !matches!(
+                        answer.status,
+                        Some(StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT)
+                    )
+                },
+            )
             .await;
         match (over_budget, answer) {
             (Some(e), _) => Refreshing::OverBudget(e),

@@ -165,17 +165,25 @@ impl<R: Send + Sync + 'static> RefreshCoordinator<R> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = R> + Send + 'static,
     {
-        self.run_or(refresh_token, || Ok(refresh())).await
+        self.run_or(refresh_token, || Ok(refresh()), |_| true).await
     }
 
     /// As [`RefreshCoordinator::run`], but `refresh` may decline to start a call (`Err` with
     /// the result to return, which is neither shared nor kept): for a budget checked only
     /// when a call would really be made. It is called under the coordinator's lock, so it
-    /// must not block.
-    pub(crate) async fn run_or<F, Fut>(&self, refresh_token: &Token, refresh: F) -> Option<Arc<R>>
+    /// must not block. A result for which `keep` is false goes to the requests already
+    /// waiting but is not reused afterwards (an answer that did not spend the token, such as
+    /// a 429).
+    pub(crate) async fn run_or<F, Fut, K>(
+        &self,
+        refresh_token: &Token,
+        refresh: F,
+        keep: K,
+    ) -> Option<Arc<R>>
     where
         F: FnOnce() -> Result<Fut, R>,
         Fut: Future<Output = R> + Send + 'static,
+        K: FnOnce(&R) -> bool + Send + 'static,
     {
         let s = &self.shared;
         let token = refresh_token.expose();
@@ -203,8 +211,9 @@ impl<R: Send + Sync + 'static> RefreshCoordinator<R> {
                 tokio::spawn(async move {
                     let started = Instant::now();
                     let out = Arc::new(call.await);
+                    let reusable = keep(&out);
                     tx.send_replace(Some(out));
-                    if guard.is_some() {
+                    if guard.is_some() && reusable {
                         // Keep the result for late requests with the old cookie, then let the
                         // guard remove the entry.
                         tokio::time::sleep(reuse.saturating_sub(started.elapsed())).await;

@@ -93,6 +93,18 @@ async fn answer(
     *res.body_mut() = Full::new(Bytes::from(echo.to_string()));
     let h = res.headers_mut();
     h.insert("content-type", "application/json".parse().unwrap());
+    if path == "/set-cookie-custom" {
+        for c in [
+            "app-session=forged; Path=/",
+            "App-Session.0=forged",
+            "__Host-app-session=forged; Path=/; Secure",
+            "app-session-code-verifier=forged",
+            "=app-session=forged",
+            "theme=dark; Path=/",
+        ] {
+            h.append(SET_COOKIE, c.parse().unwrap());
+        }
+    }
     if path == "/set-cookie" {
         h.append(
             SET_COOKIE,
@@ -1035,4 +1047,40 @@ async fn a_cached_session_is_still_refreshed_when_it_nears_expiry() {
     let uncached = f.builder().session_cache(Duration::ZERO).build().unwrap();
     let a = get(&uncached, "/api/x", &f.cookie(3600)).await;
     assert_eq!(a.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_cookie_name_is_kept_from_the_backend_both_ways() {
+    let f = Fixture::new().await;
+    let name = CookieName::custom("app-session").unwrap();
+    let proxy = f.builder().cookie_name(name.clone()).build().unwrap();
+    let writer = SessionWriter::new(name, CookieOptions::default()).unwrap();
+    let set = writer
+        .set(
+            &Session::from_json(&f.auth.session_json("alice@example.com", 3600)).unwrap(),
+            &HeaderMap::new(),
+        )
+        .unwrap();
+    let session: Vec<String> = set
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
+    let cookie = format!(
+        "{}; app-session-code-verifier=v; theme=dark",
+        session.join("; ")
+    );
+    // Toward the backend: the session (refresh token included) and its PKCE slot stay here.
+    let a = get(&proxy, "/api/echo", &cookie).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.upstream_header("cookie").as_deref(), Some("theme=dark"));
+    assert!(
+        a.upstream_header("authorization")
+            .unwrap()
+            .starts_with("Bearer ey")
+    );
+    // Toward the browser: the backend cannot set any cookie of that family, in any case or
+    // prefix, nor a nameless one.
+    let a = get(&proxy, "/api/set-cookie-custom", &cookie).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.set_cookies(), ["theme=dark; Path=/"]);
 }

@@ -51,6 +51,12 @@ pub enum Fault {
     Hangup,
     /// 200 with a body that is not JSON.
     Garbage,
+    /// 429 `over_request_rate_limit`, as GoTrue answers when its per-address limit trips,
+    /// with `Retry-After` when given.
+    RateLimited {
+        /// The `Retry-After` seconds, if any.
+        retry_after_secs: Option<u64>,
+    },
 }
 
 impl Fault {
@@ -117,6 +123,20 @@ struct User {
     email: String,
     password: String,
     app_metadata: Value,
+    /// Extra `user_metadata` members (an OAuth provider's profile, say).
+    user_metadata: serde_json::Map<String, Value>,
+}
+
+impl User {
+    fn metadata(&self, email_verified: bool) -> Value {
+        let mut m = self.user_metadata.clone();
+        m.insert("email".into(), Value::from(self.email.as_str()));
+        if email_verified {
+            m.insert("email_verified".into(), Value::Bool(true));
+        }
+        m.insert("sub".into(), Value::from(self.id.as_str()));
+        Value::Object(m)
+    }
 }
 
 #[derive(Debug)]
@@ -254,8 +274,23 @@ impl MockAuth {
             email: email.to_owned(),
             password: password.to_owned(),
             app_metadata,
+            user_metadata: serde_json::Map::new(),
         });
         id
+    }
+
+    /// Adds members to a user's `user_metadata`, which its next tokens carry: a large value
+    /// makes large access tokens, as OAuth providers' profiles do.
+    ///
+    /// # Panics
+    ///
+    /// If the user does not exist.
+    pub fn set_user_metadata(&self, email: &str, metadata: Value) {
+        let mut s = self.lock();
+        let user = user_index(&s, email);
+        if let (Some(u), Value::Object(m)) = (s.users.get_mut(user), metadata) {
+            u.user_metadata.extend(m);
+        }
     }
 
     /// Signs `email` in directly (no request) and returns the session JSON, as the token
@@ -345,7 +380,7 @@ fn user_json(u: &User) -> Value {
     json!({
         "id": u.id, "aud": "authenticated", "role": "authenticated", "email": u.email,
         "phone": "", "app_metadata": u.app_metadata,
-        "user_metadata": {"email": u.email, "email_verified": true, "sub": u.id},
+        "user_metadata": u.metadata(true),
         "identities": [], "created_at": "2026-01-01T00:00:00Z",
         "updated_at": "2026-01-01T00:00:00Z", "is_anonymous": false
     })
@@ -383,7 +418,7 @@ fn mint(s: &mut State, user: usize, issuer: &str, session: &str, ttl: i64) -> Va
         .claim("sub", u.id.as_str())
         .claim("email", u.email.as_str())
         .claim("app_metadata", u.app_metadata.clone())
-        .claim("user_metadata", json!({"email": u.email, "sub": u.id}))
+        .claim("user_metadata", u.metadata(false))
         .claim("session_id", session)
         .sign_es256(&TestKeys::new());
     json!({
@@ -758,6 +793,13 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, issuer: &str) {
     let answer = match fault {
         Some(Fault::Hangup) => return,
         Some(Fault::Error { status, code }) => error(status, &code, "injected fault"),
+        Some(Fault::RateLimited { retry_after_secs }) => {
+            let mut a = error(429, "over_request_rate_limit", "rate limit exceeded");
+            if let Some(secs) = retry_after_secs {
+                a.headers.push(("Retry-After".into(), secs.to_string()));
+            }
+            a
+        }
         Some(Fault::Garbage) => Answer {
             status: 200,
             headers: vec![("Content-Type".into(), "application/json".into())],

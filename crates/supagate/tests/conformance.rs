@@ -780,7 +780,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "oversized cookie header",
             path: "/cookie",
-            headers: vec![("cookie", format!("big={}", "x".repeat(40 * 1024)))],
+            headers: vec![("cookie", format!("big={}", "x".repeat(70 * 1024)))],
             status: 431,
             challenge: None,
             body: refusal("request_header_fields_too_large", "cookie header too large"),

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use supagate_testkit::{MockJwks, TestKeys, TokenBuilder};
+use supagate_testkit::{Behaviour, MockJwks, TestKeys, TokenBuilder};
 
 /// A running backend, killed on drop.
 #[derive(Debug)]
@@ -234,6 +234,81 @@ fn now() -> i64 {
 
 fn token(builder: TokenBuilder) -> String {
     builder.issued_at(now(), 3600).sign_hs256(&TestKeys::new())
+}
+
+/// The time each of `n` sequential `GET path` requests takes, with `headers`, and their
+/// statuses.
+fn timed(addr: SocketAddr, path: &str, headers: &[(&str, &str)], n: usize) -> Vec<(u16, Duration)> {
+    (0..n)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            let r = request(addr, "GET", path, headers, b"");
+            (r.status, start.elapsed())
+        })
+        .collect()
+}
+
+/// No request path blocks a worker while keys load: with a JWK set endpoint that takes 2 s,
+/// 16 requests wait for their keys (ES256, RS256, EdDSA, and a `kid` the set does not have)
+/// while `/healthz` and requests whose key is at hand (HS256) each answer within 100 ms; then
+/// the 16 get their answers. Returns the slowest of the quick requests.
+pub fn check_no_blocking_while_keys_load(binary: &str) -> Duration {
+    let jwks = MockJwks::start(&TestKeys::new().jwks_json());
+    jwks.set_behaviour(Behaviour::Delay(Duration::from_secs(2)));
+    let server = Server::start(binary, &jwks.url());
+    let addr = server.addr;
+    let keys = TestKeys::new();
+    let waiting: Vec<(String, u16)> = (0..16)
+        .map(|i| {
+            let b = TokenBuilder::new().issued_at(now(), 3600);
+            match i % 4 {
+                0 => (b.sign_es256(&keys), 200),
+                1 => (b.sign_rs256(&keys), 200),
+                2 => (b.sign_eddsa(&keys), 200),
+                _ => (b.header("kid", "not-published").sign_es256(&keys), 401),
+            }
+        })
+        .collect();
+    let threads: Vec<_> = waiting
+        .into_iter()
+        .map(|(t, expected)| {
+            std::thread::spawn(move || {
+                let bearer = format!("Bearer {t}");
+                let start = std::time::Instant::now();
+                let r = request(
+                    addr,
+                    "GET",
+                    "/profile/me",
+                    &[("authorization", &bearer)],
+                    b"",
+                );
+                (r.status, expected, start.elapsed())
+            })
+        })
+        .collect();
+    // Let the 16 reach the server and start waiting for the fetch.
+    std::thread::sleep(Duration::from_millis(300));
+    let hs = format!("Bearer {}", token(TokenBuilder::new()));
+    let mut quick = timed(addr, "/healthz", &[], 10);
+    quick.extend(timed(addr, "/profile/me", &[("authorization", &hs)], 10));
+    let waited: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let slowest = quick.iter().map(|(_, d)| *d).max().unwrap_or_default();
+    for (status, took) in &quick {
+        assert_eq!(*status, 200);
+        assert!(
+            *took < Duration::from_millis(100),
+            "a request that needs no key fetch took {took:?} while keys were loading"
+        );
+    }
+    for (status, expected, took) in &waited {
+        assert_eq!(status, expected, "after {took:?}");
+        assert!(
+            *took >= Duration::from_millis(1500),
+            "answered in {took:?}: it did not wait for the fetch"
+        );
+    }
+    assert_eq!(jwks.requests(), 1, "one fetch served all of them");
+    slowest
 }
 
 /// Starts `binary` and drives every route; panics with the route and the answer on any

@@ -155,6 +155,16 @@ impl Deployment {
             "admin-password",
             json!({"provider": "email", "role": "admin"}),
         );
+        // An OAuth user with a large profile: a 12 KB access token, a ~33 KB session cookie.
+        auth.add_user(
+            "oauth@example.com",
+            "oauth-password",
+            json!({"provider": "github"}),
+        );
+        auth.set_user_metadata(
+            "oauth@example.com",
+            json!({"avatar_url": "https://example.com/a.png", "bio": "b".repeat(11_500)}),
+        );
         let (https, http) = (free_port(), free_port());
         let public = format!("https://localhost:{https}");
         let seen: Seen = Arc::default();
@@ -493,4 +503,33 @@ fn nginx_recipe_terminates_tls_in_front_of_the_proxy() {
         r.header("www-authenticate")
             .is_some_and(|v| v.starts_with("Bearer"))
     );
+
+    // A large session (12 KB access token, several chunks) passes nginx's header buffers
+    // both ways: the Set-Cookie headers of the sign-in and the Cookie header after it.
+    let r = d.curl(
+        &d.https("/auth/sign-in"),
+        true,
+        &[
+            "-H",
+            &origin,
+            "--data",
+            "email=oauth%40example.com&password=oauth-password&next=%2F",
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let chunks: Vec<&str> = r
+        .all("set-cookie")
+        .into_iter()
+        .filter(|c| !c.contains("Max-Age=0"))
+        .map(|c| c.split(';').next().unwrap())
+        .collect();
+    assert!(chunks.len() >= 4, "chunked: {chunks:?}");
+    // curl sends at most 8 KB of cookies from its jar; a browser sends them all, so send the
+    // header as a browser would.
+    let cookie = format!("Cookie: {}", chunks.join("; "));
+    assert!(cookie.len() > 30_000, "{}", cookie.len());
+    let r = d.curl(&d.https("/api/profile"), false, &["-H", &cookie]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let profile: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(profile["email"], "oauth@example.com");
 }

@@ -9,109 +9,12 @@
     clippy::indexing_slicing
 )]
 
-use std::net::SocketAddr;
+mod common;
 
-use backend_common::drive::{Response, Server, cookie_header, node, request};
-use http::HeaderMap;
-use serde_json::{Value, json};
-use supagate_cookie::{CookieName, CookieOptions, Session, SessionWriter};
-use supagate_testkit::{Endpoint, Fault, MockAuth};
-
-const ORIGIN: &str = "http://app.localhost:3000";
-
-struct Stack {
-    auth: MockAuth,
-    backend: SocketAddr,
-    proxy: Server,
-    _runtime: tokio::runtime::Runtime,
-    cookie_name: String,
-}
-
-impl Stack {
-    fn start() -> Stack {
-        let auth = MockAuth::start();
-        auth.add_user(
-            "alice@example.com",
-            "correct horse",
-            json!({"role": "admin"}),
-        );
-        auth.add_user("bob@example.com", "battery staple", json!({}));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let url = auth.url();
-        let backend = runtime.block_on(async move {
-            // backend-axum exactly as its binary builds it, keys from the auth server's JWKS.
-            let config = backend_common::Config::from_lookup(|name| match name {
-                "SUPABASE_URL" => Some(url.clone()),
-                "BIND" => Some("127.0.0.1:0".to_owned()),
-                _ => None,
-            })
-            .unwrap();
-            let app = backend_axum::app(config.auth).unwrap();
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            tokio::spawn(async move { axum::serve(listener, app).await });
-            addr
-        });
-        let api = format!("http://{backend}");
-        let proxy = Server::spawn(
-            env!("CARGO_BIN_EXE_frontend-proxy"),
-            &[
-                ("SUPABASE_URL", &auth.url()),
-                ("SUPABASE_ANON_KEY", "anon-key"),
-                ("API_URL", &api),
-                ("BIND", "127.0.0.1:0"),
-                ("PUBLIC_ORIGIN", ORIGIN),
-            ],
-        );
-        Stack {
-            auth,
-            backend,
-            proxy,
-            _runtime: runtime,
-            cookie_name: "sb-127-auth-token".to_owned(),
-        }
-    }
-
-    fn get(&self, target: &str, headers: &[(&str, &str)]) -> Response {
-        request(self.proxy.addr, "GET", target, headers, b"")
-    }
-
-    fn post(&self, target: &str, headers: &[(&str, &str)], body: &str) -> Response {
-        request(self.proxy.addr, "POST", target, headers, body.as_bytes())
-    }
-
-    /// The `Cookie` header for a session of `email` expiring in `expires_in` seconds, in
-    /// `@supabase/ssr`'s format.
-    fn cookie(&self, email: &str, expires_in: i64) -> String {
-        let json = self.auth.session_json(email, expires_in);
-        let writer = SessionWriter::new(
-            CookieName::custom(self.cookie_name.as_str()).unwrap(),
-            CookieOptions::default(),
-        )
-        .unwrap();
-        let set = writer
-            .set(&Session::from_json(&json).unwrap(), &HeaderMap::new())
-            .unwrap();
-        pairs(set.iter().map(|v| v.to_str().unwrap()))
-    }
-}
-
-/// `name=value` pairs of non-deleting `Set-Cookie` values, as a `Cookie` header.
-fn pairs<'a>(set_cookies: impl Iterator<Item = &'a str>) -> String {
-    set_cookies
-        .filter(|c| !c.contains("Max-Age=0"))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn set_cookies(r: &Response) -> Vec<&str> {
-    r.headers_named("set-cookie")
-}
+use backend_common::drive::{Response, cookie_header, node, request};
+use common::{ORIGIN, Stack, pairs, set_cookies};
+use serde_json::Value;
+use supagate_testkit::{Endpoint, Fault};
 
 #[test]
 fn sign_in_then_call_the_backend_through_the_proxy() {
