@@ -313,6 +313,32 @@ impl Authenticator {
         Ok(Some(verified))
     }
 
+    /// Checks verified claims against the base policy every extraction applies (Postgres
+    /// role, OAuth client; see [`AuthenticatorBuilder::allow_postgres_roles`]), for code that
+    /// verifies a token itself, such as the frontend proxy before it forwards one.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Forbidden`] (403) when the base policy refuses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::Authenticator;
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    ///
+    /// let keys = TestKeys::new();
+    /// let verifier = keys.verifier_at(TokenBuilder::DEFAULT_NOW);
+    /// let auth = Authenticator::new(verifier.clone());
+    /// let oauth_app = TokenBuilder::new().claim("client_id", "third-party").sign_es256(&keys);
+    /// let claims = verifier.verify(&oauth_app)?;
+    /// assert!(auth.admits(&claims).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn admits(&self, claims: &supagate_jwt::Claims) -> Result<(), AuthError> {
+        Ok(self.inner.base.check(claims).into_result()?)
+    }
+
     /// Authenticates the request and checks `policy` against its claims. `policy` replaces the
     /// base policy here: its own defaults apply (Postgres role `authenticated`, no anonymous
     /// user, no OAuth client), and what it allows is allowed. Never waits (see

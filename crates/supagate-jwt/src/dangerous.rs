@@ -45,8 +45,11 @@ pub fn verify_signature_only(verifier: &Verifier, token: &str) -> Result<Vec<u8>
 /// # Security
 ///
 /// The token may have expired long ago: never treat the result as a live credential. It exists
-/// to decide whether a session is worth refreshing (the frontend proxy calls the auth server
-/// only for sessions whose access token we signed, so forged cookies cost nothing upstream).
+/// to decide whether a session is worth refreshing: the frontend proxy calls the auth server
+/// only for sessions whose access token passes this, so forged cookies cost nothing upstream
+/// (a token naming a `kid` the key set does not have is refused here with
+/// [`Error::UnknownKey`] before any signature check; the proxy refreshes those only within a
+/// small budget).
 ///
 /// # Examples
 ///

@@ -96,10 +96,27 @@ const STRIPPED: &[&str] = &[
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
+    "x-original-host",
+    // more identity and address headers that gateways and platforms set for their apps
+    "x-webauth-user",
+    "client-ip",
+    "x-originating-ip",
+    "cf-access-authenticated-user-email",
+    "cf-access-jwt-assertion",
 ];
 
 /// Header name prefixes (normalised) removed for the same reasons.
-const STRIPPED_PREFIXES: &[&str] = &["x-user-", "x-forwarded-", "x-supabase-", "x-auth-request-"];
+const STRIPPED_PREFIXES: &[&str] = &[
+    "x-user-",
+    "x-forwarded-",
+    "x-supabase-",
+    "x-auth-request-",
+    // Azure App Service, AWS ALB, Google IAP, TLS client certificates passed by a proxy
+    "x-ms-client-principal",
+    "x-amzn-oidc-",
+    "x-goog-authenticated-user-",
+    "x-ssl-client-",
+];
 
 /// Which incoming headers are removed before the proxy adds its own, which cookies are the
 /// session's, and whether it adds `X-User-Id`.
@@ -109,7 +126,10 @@ const STRIPPED_PREFIXES: &[&str] = &["x-user-", "x-forwarded-", "x-supabase-", "
 /// the client-address headers (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`, `True-Client-IP`,
 /// `CF-Connecting-IP`, `X-Client-IP`, `X-Cluster-Client-IP`, `Fastly-Client-IP`), the routing
 /// overrides (`X-Original-URL`, `X-Original-URI`, `X-Rewrite-URL`, `X-HTTP-Method-Override`,
-/// `X-HTTP-Method`, `X-Method-Override`), `Host`, hop-by-hop fields and those named in
+/// `X-HTTP-Method`, `X-Method-Override`, `X-Original-Host`), platform identity headers
+/// (`X-WebAuth-User`, `X-MS-Client-Principal*`, `X-Amzn-OIDC-*`, `X-Goog-Authenticated-User-*`,
+/// `Cf-Access-Authenticated-User-Email`, `Cf-Access-Jwt-Assertion`, `X-SSL-Client-*`,
+/// `Client-IP`, `X-Originating-IP`), `Host`, hop-by-hop fields and those named in
 /// `Connection`; and the auth cookies: every `sb-*` cookie and, when a session cookie name is
 /// set ([`HeaderPolicy::session_cookie`], done by the proxy from its configuration), that
 /// name's whole family (chunks, PKCE slots). The backend gets only the access token.

@@ -325,7 +325,17 @@ impl Proxy {
                 }
             }
             Ok(Resolved::Anonymous) => {}
-            Err(refusal) if refusal.status() == StatusCode::SERVICE_UNAVAILABLE => {
+            // The session could not be checked or ended now (auth server down, a budget
+            // spent, a cookie bomb): say so and keep the cookies, rather than clear them
+            // while the refresh token stays valid at the auth server.
+            Err(refusal)
+                if matches!(
+                    refusal.status(),
+                    StatusCode::SERVICE_UNAVAILABLE
+                        | StatusCode::TOO_MANY_REQUESTS
+                        | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+                ) =>
+            {
                 return Err(refusal);
             }
             // An unusable or ended session: nothing to end at the server.

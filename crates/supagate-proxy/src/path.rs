@@ -153,8 +153,18 @@ fn check_path(path: &str) -> Result<(), ProxyError> {
     let decoded = percent_decode(path).ok_or(ProxyError::BadPath {
         reason: "invalid percent-encoding",
     })?;
-    if decoded.iter().any(|&b| b.is_ascii_control() || b == b';')
-        || std::str::from_utf8(&decoded).is_err()
+    let Ok(text) = std::str::from_utf8(&decoded) else {
+        return bad("invalid percent-encoding");
+    };
+    // Look-alikes of `.`, `/` and `\` that Unicode normalisation (NFKC, "best fit") turns
+    // into the real ones on some backends.
+    const CONFUSABLE: &[char] = &[
+        '\u{2024}', '\u{FE52}', '\u{FF0E}', '\u{2215}', '\u{2044}', '\u{FF0F}', '\u{FE68}',
+        '\u{FF3C}',
+    ];
+    if text
+        .chars()
+        .any(|c| c.is_control() || c == ';' || CONFUSABLE.contains(&c))
     {
         return bad("invalid percent-encoding");
     }

@@ -19,9 +19,7 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
 use supagate_auth::{AuthError, Authenticator};
-use supagate_cookie::{
-    CookieError, CookieName, CookieOptions, Session, SessionReader, SessionWriter,
-};
+use supagate_cookie::{CookieName, CookieOptions, Session, SessionReader, SessionWriter};
 use supagate_jwt::{Token, Verifier, dangerous};
 
 use crate::body::{BoxError, Guarded, ProxyBody, full};
@@ -110,6 +108,8 @@ struct Inner {
     logout_scope: LogoutScope,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     trusted_proxies: Vec<IpAddr>,
+    /// Keys the per-session refresh budget.
+    seed: std::hash::RandomState,
 }
 
 impl fmt::Debug for Proxy {
@@ -433,6 +433,7 @@ impl ProxyBuilder {
                 logout_scope: self.logout_scope,
                 clock: self.clock.unwrap_or_else(|| Arc::new(unix_now)),
                 trusted_proxies: self.trusted_proxies,
+                seed: std::hash::RandomState::new(),
             }),
         })
     }
@@ -764,22 +765,19 @@ impl Proxy {
         let session = match i.reader.read(headers) {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(Resolved::Anonymous),
-            // Too many cookie bytes says nothing about the session (a sibling subdomain can
-            // set junk cookies): 431, and the session cookies stay.
-            Err(e @ CookieError::TooLarge) => {
-                return Err(self.auth_refusal(&AuthError::Session(e), Vec::new()));
-            }
-            Err(e) => {
-                // Unreadable cookies cannot recover by themselves: clear them.
-                let clear = i.writer.clear(headers).unwrap_or_default();
-                return Err(self.auth_refusal(&AuthError::Session(e), clear));
-            }
+            // Cookies that cannot be read as one session say nothing about the user's session:
+            // a sibling subdomain can set junk (431 when oversized) or a second copy of the
+            // session cookie (ambiguous). Clearing would delete the user's own cookies and
+            // leave the planted ones, for ever; only a session that was read and refused is
+            // cleared. A new sign-in overwrites whatever is unreadable.
+            Err(e) => return Err(self.auth_refusal(&AuthError::Session(e), Vec::new())),
         };
         let token = session.access_token().expose();
         let mut need = i.endpoint.needs_refresh(&session, now);
         if need == RefreshNeed::NotYet {
             match verifier.verify_async(token).await {
                 Ok(claims) => {
+                    self.admit(&claims)?;
                     let active = self.active(session.access_token(), claims.sub, Vec::new())?;
                     if let (Some(cache), Some(key)) = (&i.sessions, key) {
                         let hit = Hit {
@@ -791,21 +789,32 @@ impl Proxy {
                     }
                     return Ok(Resolved::Active(active));
                 }
-                // `expires_at` and the token disagree: trust the token.
-                Err(supagate_jwt::Error::Expired) => need = RefreshNeed::Expired,
+                // `expires_at` and the token disagree: trust the token. A key we do not hold
+                // (yet, or any more) cannot be checked now: a refresh brings a token signed
+                // with the current key.
+                Err(supagate_jwt::Error::Expired | supagate_jwt::Error::UnknownKey) => {
+                    need = RefreshNeed::Expired;
+                }
                 Err(e) => return Err(self.token_refusal(e, headers, Vec::new())),
             }
         }
         // Refresh only what could be a real session.
         let call = match dangerous::verify_allowing_expiry(verifier, token).await {
-            Ok(_) => AuthCall::Checked,
+            Ok(claims) => {
+                self.admit(&claims)?;
+                AuthCall::Session(self.session_key(&claims))
+            }
             // Its key was rotated out of the set: possibly a real session, budgeted.
             Err(supagate_jwt::Error::UnknownKey) => AuthCall::Unverifiable,
             Err(e) => return Err(self.token_refusal(e, headers, Vec::new())),
         };
         let answer = match self.refresh(&session, client, call).await {
             Refreshing::Answered(answer) => answer,
-            // Over the budget: nothing was sent, the session is untouched.
+            // Over a budget with a token still valid: forward with it, nothing sent.
+            Refreshing::OverBudget(_) if need == RefreshNeed::Proactive => {
+                Arc::new(AuthAnswer::none())
+            }
+            // Over a budget otherwise: nothing was sent, the session is untouched.
             Refreshing::OverBudget(e) => return Err(self.refuse(&e)),
         };
         match i
@@ -817,20 +826,28 @@ impl Proxy {
                 let set_cookies = i.writer.set(&new, headers).unwrap_or_default();
                 tracing::debug!(target: "supagate", "session refreshed");
                 match verifier.verify_async(new.access_token().expose()).await {
-                    Ok(claims) => Ok(Resolved::Active(self.active(
-                        new.access_token(),
-                        claims.sub,
-                        set_cookies,
-                    )?)),
+                    Ok(claims) => {
+                        if let Err(e) = i.auth.admits(&claims) {
+                            return Err(self.auth_refusal(&e, set_cookies));
+                        }
+                        Ok(Resolved::Active(self.active(
+                            new.access_token(),
+                            claims.sub,
+                            set_cookies,
+                        )?))
+                    }
                     Err(e) => Err(self.auth_refusal(&AuthError::Token(e), set_cookies)),
                 }
             }
             RefreshOutcome::KeepOld => match verifier.verify_async(token).await {
-                Ok(claims) => Ok(Resolved::Active(self.active(
-                    session.access_token(),
-                    claims.sub,
-                    Vec::new(),
-                )?)),
+                Ok(claims) => {
+                    self.admit(&claims)?;
+                    Ok(Resolved::Active(self.active(
+                        session.access_token(),
+                        claims.sub,
+                        Vec::new(),
+                    )?))
+                }
                 Err(e) => Err(self.token_refusal(e, headers, Vec::new())),
             },
             RefreshOutcome::EndSession { code } => {
@@ -842,6 +859,25 @@ impl Proxy {
                 tracing::warn!(target: "supagate", status = answer.status.map(|s| s.as_u16()), "refresh not possible now; session kept");
                 Err(self.unavailable(retry_after(&answer.headers)))
             }
+        }
+    }
+
+    /// The authenticator's base policy (Postgres role `authenticated`, no third-party OAuth
+    /// client): the proxy forwards only what a bare extractor would admit. 403, cookies kept.
+    fn admit(&self, claims: &supagate_jwt::Claims) -> Result<(), Response<ProxyBody>> {
+        self.inner
+            .auth
+            .admits(claims)
+            .map_err(|e| self.auth_refusal(&e, Vec::new()))
+    }
+
+    /// A keyed hash of a verified token's session (`session_id`, else `sub`), for the
+    /// per-session refresh budget.
+    fn session_key(&self, claims: &supagate_jwt::Claims) -> u64 {
+        use std::hash::BuildHasher;
+        match &claims.session_id {
+            Some(id) => self.inner.seed.hash_one(id.as_str()),
+            None => self.inner.seed.hash_one(claims.sub),
         }
     }
 
@@ -935,9 +971,13 @@ impl Proxy {
         set_cookies: Vec<HeaderValue>,
     ) -> Response<ProxyBody> {
         let mut cookies = set_cookies;
-        // A token that will never verify (bad signature, wrong audience, retired key) makes
-        // the session useless: clear it. A transient failure keeps it.
-        if e != supagate_jwt::Error::KeysUnavailable {
+        // A token that will never verify (bad signature, wrong audience) makes the session
+        // useless: clear it. A transient failure (keys unavailable, a key not fetched yet)
+        // keeps it.
+        if !matches!(
+            e,
+            supagate_jwt::Error::KeysUnavailable | supagate_jwt::Error::UnknownKey
+        ) {
             cookies.extend(self.inner.writer.clear(headers).unwrap_or_default());
         }
         self.auth_refusal(&AuthError::Token(e), cookies)

@@ -16,7 +16,11 @@ use crate::error::ProxyError;
 /// server on a client's behalf (refresh, sign-in, code exchange). Requests and auth calls are
 /// not limited unless configured; over a limit the proxy answers 429 with `Retry-After`.
 ///
-/// One budget is always on: a refresh for a session whose access token cannot be checked
+/// Two budgets are always on. Refreshes per session (the verified access token's
+/// `session_id`): 4 a minute ([`RateLimit::refreshes_per_session`]), so that one token a client
+/// holds, sent with endless made-up refresh tokens, cannot become endless calls (a real
+/// session refreshes about once an hour, and concurrent requests share one call). And a refresh
+/// for a session whose access token cannot be checked
 /// (its `kid` is no longer in the key set, after a rotation) is allowed 10 times a minute per
 /// client address, bursts of 5 ([`RateLimit::unverifiable_refreshes_per_client_address`]).
 /// Every such call leaves from the proxy's one address, and the auth server limits per
@@ -41,6 +45,7 @@ pub struct RateLimit {
     user: Option<(NonZeroU32, NonZeroU32)>,
     auth_calls: Option<(NonZeroU32, NonZeroU32)>,
     unverifiable: Option<(NonZeroU32, NonZeroU32)>,
+    per_session: Option<(NonZeroU32, NonZeroU32)>,
 }
 
 impl Default for RateLimit {
@@ -50,6 +55,7 @@ impl Default for RateLimit {
             user: None,
             auth_calls: None,
             unverifiable: NonZeroU32::new(10).zip(NonZeroU32::new(5)),
+            per_session: NonZeroU32::new(4).zip(NonZeroU32::new(4)),
         }
     }
 }
@@ -109,6 +115,15 @@ impl RateLimit {
         self
     }
 
+    /// Refresh calls per session (the `session_id` of the verified, possibly expired, access
+    /// token; its `sub` when it has none). Default: 4 a minute, bursts of 4. A zero turns the
+    /// budget off.
+    #[must_use]
+    pub fn refreshes_per_session(mut self, per_minute: u32, burst: u32) -> Self {
+        self.per_session = NonZeroU32::new(per_minute).zip(NonZeroU32::new(burst));
+        self
+    }
+
     /// Whether requests or auth calls are limited (beyond the always-on budget for
     /// unverifiable refreshes).
     #[must_use]
@@ -122,15 +137,18 @@ pub(crate) struct Limiter {
     user: Option<DefaultKeyedRateLimiter<Uuid>>,
     auth_calls: Option<DefaultKeyedRateLimiter<IpAddr>>,
     unverifiable: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    per_session: Option<DefaultKeyedRateLimiter<u64>>,
     checks: AtomicU64,
 }
 
 /// Which auth-server budget a call spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AuthCall {
-    /// A refresh of a session whose access token verified (signature and all but `exp`), a
-    /// sign-in, a code exchange.
+    /// A sign-in, a code exchange, a sign-out.
     Checked,
+    /// A refresh of a session whose access token verified (signature and all but `exp`):
+    /// a keyed hash of its `session_id`.
+    Session(u64),
     /// A refresh of a session whose access token's key is no longer in the set.
     Unverifiable,
 }
@@ -179,6 +197,9 @@ impl Limiter {
                 .map(|q| DefaultKeyedRateLimiter::keyed(quota(q))),
             auth_calls: keyed(config.auth_calls),
             unverifiable: keyed(config.unverifiable),
+            per_session: config
+                .per_session
+                .map(|q| DefaultKeyedRateLimiter::keyed(quota(q))),
             checks: AtomicU64::new(0),
         }
     }
@@ -190,6 +211,10 @@ impl Limiter {
                 .into_iter()
                 .flatten()
             {
+                l.retain_recent();
+                l.shrink_to_fit();
+            }
+            if let Some(l) = &self.per_session {
                 l.retain_recent();
                 l.shrink_to_fit();
             }
@@ -216,15 +241,21 @@ impl Limiter {
     pub(crate) fn check_auth_call(&self, ip: IpAddr, kind: AuthCall) -> Result<(), ProxyError> {
         self.housekeeping();
         let key = address_key(ip);
-        if kind == AuthCall::Unverifiable {
-            match &self.unverifiable {
+        match kind {
+            AuthCall::Unverifiable => match &self.unverifiable {
                 Some(l) => l.check_key(&key).map_err(refusal)?,
                 None => {
                     return Err(ProxyError::RateLimited {
                         retry_after_secs: 60,
                     });
                 }
+            },
+            AuthCall::Session(session) => {
+                if let Some(l) = &self.per_session {
+                    l.check_key(&session).map_err(refusal)?;
+                }
             }
+            AuthCall::Checked => {}
         }
         match &self.auth_calls {
             Some(l) if !ip.is_unspecified() => l.check_key(&key).map_err(refusal),
@@ -316,5 +347,13 @@ mod tests {
         assert!(l.check_auth_call(unknown, AuthCall::Checked).is_ok());
         let off = Limiter::new(RateLimit::new().unverifiable_refreshes_per_client_address(0, 0));
         assert!(off.check_auth_call(ip, AuthCall::Unverifiable).is_err());
+
+        // Refreshes per session: 4 at once by default, other sessions unaffected.
+        let l = Limiter::new(RateLimit::new());
+        for _ in 0..4 {
+            assert!(l.check_auth_call(ip, AuthCall::Session(7)).is_ok());
+        }
+        assert!(l.check_auth_call(ip, AuthCall::Session(7)).is_err());
+        assert!(l.check_auth_call(ip, AuthCall::Session(8)).is_ok());
     }
 }

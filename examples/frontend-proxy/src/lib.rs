@@ -56,7 +56,7 @@ impl Config {
     /// - `REFRESH_MARGIN_SECS` (default 90, auth-js's margin): refresh sessions expiring within;
     /// - `RATE_LIMIT_PER_MINUTE` / `RATE_LIMIT_BURST` (default 1200 / 200 per client address,
     ///   half that per user; `0` turns limiting off);
-    /// - `AUTH_CALLS_PER_MINUTE` / `AUTH_CALLS_BURST` (default 60 / 20): the calls to the auth
+    /// - `AUTH_CALLS_PER_MINUTE` / `AUTH_CALLS_BURST` (default 30 / 10): the calls to the auth
     ///   server (refresh, sign-in, code exchange, sign-out) made for one client address; all of
     ///   them leave from this proxy's address, which the auth server rate-limits (`0` turns the
     ///   budget off).
@@ -112,8 +112,8 @@ impl Config {
         let per_minute = number("RATE_LIMIT_PER_MINUTE", 1200)?;
         let margin = number("REFRESH_MARGIN_SECS", 90)?;
         let burst = number("RATE_LIMIT_BURST", 200)?;
-        let auth_per_minute = number("AUTH_CALLS_PER_MINUTE", 60)?;
-        let auth_burst = number("AUTH_CALLS_BURST", 20)?;
+        let auth_per_minute = number("AUTH_CALLS_PER_MINUTE", 30)?;
+        let auth_burst = number("AUTH_CALLS_BURST", 10)?;
         let proxy = Proxy::builder(url.as_str(), key, backend.auth.verifier().clone())
             .upstream(api.as_str())
             .public_origin(public.as_str())

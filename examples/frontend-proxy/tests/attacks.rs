@@ -301,6 +301,14 @@ fn identity_and_routing_headers_never_reach_the_backend() {
         ("x-method-override", "DELETE"),
         ("x_user_id", "victim"),
         ("x-real-ip", "10.0.0.1"),
+        ("X-WebAuth-User", "admin"),
+        ("X-MS-Client-Principal-Name", "admin"),
+        ("x-amzn-oidc-identity", "admin"),
+        ("x-goog-authenticated-user-email", "admin@example.com"),
+        ("cf-access-authenticated-user-email", "admin@example.com"),
+        ("x-ssl-client-verify", "SUCCESS"),
+        ("client-ip", "10.0.0.1"),
+        ("x-original-host", "admin.internal"),
     ];
     let r = s.get("/api/echo", sent);
     assert_eq!(r.status, 200, "{}", r.body);
@@ -439,4 +447,123 @@ fn actix_backend(auth_url: &str) -> SocketAddr {
             .block_on(async move { backend_actix::server(config.auth, listener).unwrap().await })
     });
     addr
+}
+
+#[test]
+fn one_held_token_with_made_up_refresh_tokens_is_not_a_flood() {
+    // The attacker's own (expired) access token, which verifies, with a new refresh token on
+    // every request: each would be its own refresh call.
+    let s = Stack::start();
+    let mine = serde_json::from_str::<Value>(&s.auth.session_json("bob@example.com", -60)).unwrap()
+        ["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut limited = 0;
+    for i in 0..30 {
+        let cookie = s.cookie_for(&forged_session(&s, &mine, &format!("made-up-{i}")));
+        let r = s.get("/api/profile", &[("cookie", &cookie)]);
+        match r.status {
+            401 => assert!(is_cleared(&r)),
+            429 => {
+                limited += 1;
+                assert!(set_cookies(&r).is_empty());
+            }
+            other => panic!("{other}: {}", r.body),
+        }
+    }
+    let calls = s.auth.count(Endpoint::Refresh);
+    assert!(calls <= 4, "{calls} refresh calls for one session");
+    assert_eq!(limited, 30 - calls);
+}
+
+#[test]
+fn a_tossed_duplicate_session_cookie_deletes_nothing() {
+    // A sibling subdomain plants a second copy of the session cookie: the jar is ambiguous.
+    // Clearing would delete the user's own host-only cookies and keep the planted one.
+    let s = Stack::start();
+    let cookie = s.cookie("alice@example.com", 3600);
+    let tossed = format!("{cookie}; sb-127-auth-token=planted");
+    let r = s.get("/api/profile", &[("cookie", &tossed)]);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(set_cookies(&r).is_empty(), "{:?}", set_cookies(&r));
+    let r = s.get(
+        "/api/profile",
+        &[("cookie", &format!("{cookie}; sb-127-auth-token.0=x"))],
+    );
+    assert_eq!(r.status, 401);
+    assert!(set_cookies(&r).is_empty());
+}
+
+#[test]
+fn the_proxy_forwards_only_what_a_bare_extractor_admits() {
+    // A third-party OAuth client's token for the user, and a service_role token, put in the
+    // session cookie: refused at the proxy (403), never forwarded, cookies kept.
+    let s = Stack::start_with(echo_upstream, &[]);
+    let keys = TestKeys::new();
+    let issuer = s.auth.issuer();
+    let base = || {
+        TokenBuilder::new()
+            .claim("iss", issuer.as_str())
+            .issued_at(supagate_testkit_now(), 3600)
+    };
+    for token in [
+        base()
+            .claim("client_id", "third-party-app")
+            .sign_es256(&keys),
+        base().claim("role", "service_role").sign_es256(&keys),
+    ] {
+        let mut session: Value =
+            serde_json::from_str(&s.auth.session_json("alice@example.com", 3600)).unwrap();
+        session["access_token"] = Value::from(token);
+        let cookie = s.cookie_for(&session.to_string());
+        let r = s.get("/api/echo", &[("cookie", &cookie)]);
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(
+            r.header("www-authenticate")
+                .unwrap()
+                .contains("insufficient_scope")
+        );
+        assert!(set_cookies(&r).is_empty());
+    }
+}
+
+#[test]
+fn a_sign_out_that_cannot_reach_the_auth_server_keeps_the_cookies() {
+    let s = Stack::start();
+    let cookie = s.cookie("alice@example.com", -60);
+    // The session needs a refresh before the logout call, and the auth server limits.
+    s.auth.inject(
+        Endpoint::Refresh,
+        Fault::RateLimited {
+            retry_after_secs: Some(5),
+        },
+        1,
+    );
+    let r = s.post("/auth/sign-out", &[("cookie", &cookie), SAME], "");
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(set_cookies(&r).is_empty());
+    // A cookie bomb: the session cannot be read, so it cannot be ended at the auth server.
+    let junk: Vec<String> = (0..70)
+        .map(|i| format!("j{i}={}", "j".repeat(1000)))
+        .collect();
+    let bombed = format!(
+        "{}; {}",
+        junk.join("; "),
+        s.cookie("alice@example.com", 3600)
+    );
+    let r = s.post("/auth/sign-out", &[("cookie", &bombed), SAME], "");
+    assert_eq!(r.status, 431, "{}", r.body);
+    assert!(set_cookies(&r).is_empty());
+    assert_eq!(s.auth.count(Endpoint::Logout), 0);
+}
+
+fn supagate_testkit_now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
 }
