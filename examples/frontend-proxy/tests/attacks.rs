@@ -567,3 +567,27 @@ fn supagate_testkit_now() -> i64 {
     )
     .unwrap()
 }
+
+#[test]
+fn sign_in_attempts_spend_the_per_address_budget() {
+    // Password guesses all leave from the proxy's address: past the client's budget (10 at
+    // once in the example) they are refused here, before the auth server.
+    let s = Stack::start();
+    let form = ("content-type", "application/x-www-form-urlencoded");
+    let mut statuses = Vec::new();
+    for i in 0..15 {
+        let r = s.post(
+            "/auth/sign-in",
+            &[SAME, form],
+            &format!("email=alice%40example.com&password=guess-{i}"),
+        );
+        statuses.push(r.status);
+        if r.status == 429 {
+            assert!(r.header("retry-after").is_some());
+        }
+    }
+    let sent = s.auth.count(Endpoint::Password);
+    assert_eq!(sent, 10, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&c| c == 401).count(), 10);
+    assert_eq!(statuses.iter().filter(|&&c| c == 429).count(), 5);
+}
