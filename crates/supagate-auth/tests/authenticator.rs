@@ -64,6 +64,9 @@ fn refusals_are_logged_with_the_reason_and_never_the_token() {
     );
     let auth = auth();
     tracing::subscriber::with_default(subscriber, || {
+        // Another test thread may have hit these callsites first, with no subscriber, and
+        // cached "never" for them: make every callsite ask again now that one is set.
+        tracing::callsite::rebuild_interest_cache();
         for token in [&expired, &forged, &es512, &es512] {
             let h = headers(&[("authorization", &format!("Bearer {token}"))]);
             let err = auth.authenticate(&h).unwrap_err();

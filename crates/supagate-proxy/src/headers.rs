@@ -196,7 +196,7 @@ impl HeaderPolicy {
 
     /// Whether a cookie name is an auth cookie: `sb-*` (any case, with or without a
     /// `__Host-`/`__Secure-` prefix) or in the configured session cookie's family.
-    fn is_auth_cookie(&self, name: &[u8]) -> bool {
+    pub(crate) fn is_auth_cookie(&self, name: &[u8]) -> bool {
         is_sb_cookie(name) || self.cookie.as_ref().is_some_and(|c| c.covers(name))
     }
 }

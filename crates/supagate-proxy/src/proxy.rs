@@ -744,10 +744,7 @@ impl Proxy {
         let i = &*self.inner;
         let verifier = i.auth.verifier();
         let now = (i.clock)();
-        let key = i
-            .sessions
-            .as_ref()
-            .and_then(|c| c.key(headers, i.writer.name()));
+        let key = i.sessions.as_ref().and_then(|c| c.key(headers, &i.headers));
         if let (Some(cache), Some(key)) = (&i.sessions, key)
             && let Some(hit) = cache.get(key)
         {

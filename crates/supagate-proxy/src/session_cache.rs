@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 use http::header::{COOKIE, HeaderMap};
-use supagate_cookie::CookieName;
 use uuid::Uuid;
+
+use crate::headers::HeaderPolicy;
 
 const SHARDS: usize = 16;
 const PER_SHARD: usize = 512;
@@ -51,13 +52,6 @@ pub(crate) struct SessionCache {
     ttl: Duration,
 }
 
-fn is_auth_cookie(name: &CookieName, cookie: &[u8]) -> bool {
-    name.covers(cookie)
-        || cookie
-            .get(..3)
-            .is_some_and(|p| p.eq_ignore_ascii_case(b"sb-"))
-}
-
 impl SessionCache {
     pub(crate) fn new(ttl: Duration) -> Option<Self> {
         (!ttl.is_zero()).then(|| SessionCache {
@@ -67,9 +61,9 @@ impl SessionCache {
         })
     }
 
-    /// The key of a request: its session cookie pairs (`name`'s family and `sb-*`), hashed in
-    /// order. `None` when it has none.
-    pub(crate) fn key(&self, headers: &HeaderMap, name: &CookieName) -> Option<Key> {
+    /// The key of a request: its auth cookie pairs (as `policy` knows them: `sb-*` and the
+    /// session cookie's family), hashed in order. `None` when it has none.
+    pub(crate) fn key(&self, headers: &HeaderMap, policy: &HeaderPolicy) -> Option<Key> {
         let mut a = self.seeds.0.build_hasher();
         let mut b = self.seeds.1.build_hasher();
         let mut any = false;
@@ -81,7 +75,7 @@ impl SessionCache {
                     .next()
                     .unwrap_or(pair)
                     .trim_ascii();
-                if !is_auth_cookie(name, cookie) {
+                if !policy.is_auth_cookie(cookie) {
                     continue;
                 }
                 any = true;
@@ -150,6 +144,11 @@ impl SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use supagate_cookie::CookieName;
+
+    fn policy(name: &str) -> HeaderPolicy {
+        HeaderPolicy::default().session_cookie(CookieName::custom(name).unwrap())
+    }
 
     fn headers(cookie: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -168,7 +167,7 @@ mod tests {
     #[test]
     fn only_session_pairs_make_the_key() {
         let c = SessionCache::new(Duration::from_secs(60)).unwrap();
-        let name = CookieName::custom("app-session").unwrap();
+        let name = policy("app-session");
         let k = |s: &str| c.key(&headers(s), &name);
         assert_eq!(k("theme=dark"), None);
         let base = k("app-session=abc").unwrap();
@@ -186,7 +185,7 @@ mod tests {
     #[test]
     fn padded_cookies_store_nothing_of_the_padding() {
         let c = SessionCache::new(Duration::from_secs(60)).unwrap();
-        let name = CookieName::custom("s").unwrap();
+        let name = policy("s");
         let pad = "p".repeat(30_000);
         for i in 0..200 {
             let key = c
@@ -201,7 +200,7 @@ mod tests {
     #[test]
     fn bounded_in_entries_and_bytes() {
         let c = SessionCache::new(Duration::from_secs(60)).unwrap();
-        let name = CookieName::custom("s").unwrap();
+        let name = policy("s");
         for i in 0..20_000 {
             let key = c.key(&headers(&format!("s=session-{i}")), &name).unwrap();
             c.insert(key, hit(30_000), i64::MAX, 0);
