@@ -135,7 +135,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalClaims<T> {
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
-async fn extract<T: DeserializeOwned>(
+async fn extract<T: DeserializeOwned + 'static>(
     req: &HttpRequest,
 ) -> Result<(Authenticator, Option<T>), AuthRejection> {
     let Some(auth) = authenticator(req) else {
@@ -146,10 +146,12 @@ async fn extract<T: DeserializeOwned>(
         )));
     };
     // Verified and checked by the `Require` middleware: its policy decided.
-    let checked = req
-        .extensions()
-        .get::<Verified>()
-        .map(|v| v.deserialize::<T>().map(Some).map_err(AuthError::Token));
+    let checked = req.extensions().get::<Verified>().map(|v| {
+        v.clone()
+            .into_typed::<T>()
+            .map(Some)
+            .map_err(AuthError::Token)
+    });
     let result = match checked {
         Some(r) => r,
         // Otherwise the authenticator's base policy applies; a key fetch under way is awaited.
@@ -157,7 +159,7 @@ async fn extract<T: DeserializeOwned>(
             .authenticate_verified_async(&ActixHeaders(req.headers()))
             .await
             .and_then(|v| {
-                v.map(|v| v.deserialize::<T>().map_err(AuthError::Token))
+                v.map(|v| v.into_typed::<T>().map_err(AuthError::Token))
                     .transpose()
             }),
     };

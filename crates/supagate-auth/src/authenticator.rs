@@ -219,12 +219,12 @@ impl Authenticator {
     /// # Errors
     ///
     /// Why the credentials were refused (never [`AuthError::MissingCredentials`]).
-    pub fn authenticate_as<T: DeserializeOwned>(
+    pub fn authenticate_as<T: DeserializeOwned + 'static>(
         &self,
         headers: &impl RequestHeaders,
     ) -> Result<Option<T>, AuthError> {
         self.authenticate_verified(headers)?
-            .map(|v| v.deserialize::<T>().map_err(AuthError::Token))
+            .map(|v| v.into_typed::<T>().map_err(AuthError::Token))
             .transpose()
     }
 

@@ -91,7 +91,7 @@ impl<S, T> FromRequestParts<S> for Claims<T>
 where
     Authenticator: FromRef<S>,
     S: Send + Sync,
-    T: DeserializeOwned + Send,
+    T: DeserializeOwned + Send + 'static,
 {
     type Rejection = AuthRejection;
 
@@ -109,7 +109,7 @@ impl<S, T> OptionalFromRequestParts<S> for Claims<T>
 where
     Authenticator: FromRef<S>,
     S: Send + Sync,
-    T: DeserializeOwned + Send,
+    T: DeserializeOwned + Send + 'static,
 {
     type Rejection = AuthRejection;
 
@@ -126,20 +126,21 @@ where
 }
 
 /// The verified token from a `RequireLayer` that already ran, or else the request's own.
-async fn extract<T: DeserializeOwned>(
+async fn extract<T: DeserializeOwned + 'static>(
     auth: &Authenticator,
     parts: &Parts,
 ) -> Result<Option<T>, AuthError> {
     // Verified and checked by a policy layer: its policy decided.
     if let Some(verified) = parts.extensions.get::<Verified>() {
         return verified
-            .deserialize::<T>()
+            .clone()
+            .into_typed::<T>()
             .map(Some)
             .map_err(AuthError::Token);
     }
     // Otherwise the authenticator's base policy applies; a key fetch under way is awaited.
     match auth.authenticate_verified_async(&parts.headers).await? {
-        Some(v) => v.deserialize::<T>().map(Some).map_err(AuthError::Token),
+        Some(v) => v.into_typed::<T>().map(Some).map_err(AuthError::Token),
         None => Ok(None),
     }
 }

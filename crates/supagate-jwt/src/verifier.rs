@@ -51,6 +51,36 @@ impl Verified {
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Error> {
         serde_json::from_slice(&self.payload).map_err(|_| Error::MalformedClaims)
     }
+
+    /// The claims as `T`: the Supabase [`Claims`] themselves when `T` is that type (no second
+    /// parse), otherwise [`Verified::deserialize`]. What the framework extractors use.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MalformedClaims`] when the payload does not deserialize into `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_jwt::Claims;
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    ///
+    /// let keys = TestKeys::new();
+    /// let verified = keys
+    ///     .verifier_at(TokenBuilder::DEFAULT_NOW)
+    ///     .verify_payload(&TokenBuilder::new().sign_es256(&keys))?;
+    /// let claims: Claims = verified.clone().into_typed()?;
+    /// let value: serde_json::Value = verified.into_typed()?;
+    /// assert_eq!(value["sub"], claims.sub.to_string());
+    /// # Ok::<(), supagate_jwt::Error>(())
+    /// ```
+    pub fn into_typed<T: DeserializeOwned + 'static>(self) -> Result<T, Error> {
+        let mut slot = Some(self.claims);
+        if let Some(typed) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<T>>() {
+            return typed.take().ok_or(Error::MalformedClaims);
+        }
+        serde_json::from_slice(&self.payload).map_err(|_| Error::MalformedClaims)
+    }
 }
 
 impl fmt::Debug for Verified {
