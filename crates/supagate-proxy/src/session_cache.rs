@@ -48,7 +48,7 @@ struct Shard {
 
 pub(crate) struct SessionCache {
     shards: Vec<Mutex<Shard>>,
-    seeds: (RandomState, RandomState),
+    seed: RandomState,
     ttl: Duration,
 }
 
@@ -56,7 +56,7 @@ impl SessionCache {
     pub(crate) fn new(ttl: Duration) -> Option<Self> {
         (!ttl.is_zero()).then(|| SessionCache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            seeds: (RandomState::new(), RandomState::new()),
+            seed: RandomState::new(),
             ttl,
         })
     }
@@ -64,28 +64,25 @@ impl SessionCache {
     /// The key of a request: its auth cookie pairs (as `policy` knows them: `sb-*` and the
     /// session cookie's family), hashed in order. `None` when it has none.
     pub(crate) fn key(&self, headers: &HeaderMap, policy: &HeaderPolicy) -> Option<Key> {
-        let mut a = self.seeds.0.build_hasher();
-        let mut b = self.seeds.1.build_hasher();
+        let mut h = self.seed.build_hasher();
         let mut any = false;
         for field in headers.get_all(COOKIE) {
             for pair in field.as_bytes().split(|&c| c == b';') {
                 let pair = pair.trim_ascii();
-                let cookie = pair
-                    .split(|&c| c == b'=')
-                    .next()
-                    .unwrap_or(pair)
-                    .trim_ascii();
+                let cookie = pair.split(|&c| c == b'=').next().unwrap_or(pair).trim_ascii();
                 if !policy.is_auth_cookie(cookie) {
                     continue;
                 }
                 any = true;
-                for h in [&mut a, &mut b] {
-                    h.write_usize(pair.len());
-                    h.write(pair);
-                }
+                h.write_usize(pair.len());
+                h.write(pair);
             }
         }
-        any.then(|| Key(a.finish(), b.finish()))
+        // One pass over the bytes, two finalisations of SipHash's 256-bit state: inputs that
+        // differ give independent 64-bit halves.
+        let first = h.finish();
+        h.write_u8(0xff);
+        any.then(|| Key(first, h.finish()))
     }
 
     fn shard(&self, key: Key) -> Option<&Mutex<Shard>> {
