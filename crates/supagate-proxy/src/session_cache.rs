@@ -69,7 +69,11 @@ impl SessionCache {
         for field in headers.get_all(COOKIE) {
             for pair in field.as_bytes().split(|&c| c == b';') {
                 let pair = pair.trim_ascii();
-                let cookie = pair.split(|&c| c == b'=').next().unwrap_or(pair).trim_ascii();
+                let cookie = pair
+                    .split(|&c| c == b'=')
+                    .next()
+                    .unwrap_or(pair)
+                    .trim_ascii();
                 if !policy.is_auth_cookie(cookie) {
                     continue;
                 }
