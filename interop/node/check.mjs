@@ -1,14 +1,18 @@
 // Interop check driven by crates/supagate-cookie/tests/interop_node.rs.
 //
 // Input (JSON file, argv[2]):
-//   { url, reads: [{ id, encoding, cookie_header }], writes: [{ id, encoding, session_json }] }
+//   { url, reads: [{ id, encoding, cookie_header }], writes: [{ id, encoding, session_json }],
+//     clears: [{ id, cookie_header, domain }] }
 // Output (stdout, JSON):
-//   { reads: [{ id, session, error }], writes: [{ id, cookies: [{ name, wire }] }] }
+//   { reads: [{ id, session, error }], writes: [{ id, cookies: [{ name, wire }] }],
+//     clears: [{ id, cookies: [{ name, domain, max_age }] }] }
 //
 // reads:  what the real @supabase/ssr server client returns from getSession() for cookies
 //         supagate wrote (parsed from the Cookie header by ssr's own parseCookieHeader).
 // writes: the cookies the real @supabase/ssr writes for a session (auth-js _saveSession, as the
 //         corpus driver does, no network), with the wire value its serializer would send.
+// clears: the deletions the real @supabase/ssr writes on a local sign-out for a request's
+//         cookies, with `cookieOptions.domain` when given (the auth server's answer is stubbed).
 import fs from "node:fs";
 
 // supabase-js constructs a realtime client, which needs a WebSocket global (native from
@@ -23,7 +27,7 @@ if (typeof globalThis.WebSocket === "undefined") {
 const { createServerClient, parseCookieHeader } = await import("@supabase/ssr");
 
 const input = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-const out = { reads: [], writes: [] };
+const out = { reads: [], writes: [], clears: [] };
 const silence = [console.warn, console.log];
 console.warn = () => {};
 console.log = () => {};
@@ -51,6 +55,27 @@ for (const w of input.writes) {
     cookies: captured
       .filter((c) => c.value !== "")
       .map((c) => ({ name: c.name, wire: encodeURIComponent(c.value) })),
+  });
+}
+
+for (const c of input.clears || []) {
+  const captured = [];
+  const client = createServerClient(input.url, "anon-key", {
+    cookieOptions: c.domain ? { domain: c.domain } : {},
+    cookies: {
+      getAll: () => parseCookieHeader(c.cookie_header),
+      setAll: (cookies) => captured.push(...cookies),
+    },
+    global: { fetch: async () => new Response(null, { status: 204 }) },
+  });
+  await client.auth.signOut({ scope: "local" });
+  out.clears.push({
+    id: c.id,
+    cookies: captured.map((k) => ({
+      name: k.name,
+      domain: k.options?.domain ?? null,
+      max_age: k.options?.maxAge ?? null,
+    })),
   });
 }
 

@@ -261,7 +261,10 @@ impl Authenticator {
             return Ok(None);
         };
         let verified = self.inner.verifier.verify_payload(credential.token())?;
-        self.inner.base.check(verified.claims()).into_result()?;
+        self.inner
+            .base
+            .check_at(verified.claims(), self.inner.verifier.now())
+            .into_result()?;
         Ok(Some(verified))
     }
 
@@ -309,7 +312,10 @@ impl Authenticator {
             .verifier
             .verify_payload_async(credential.token())
             .await?;
-        self.inner.base.check(verified.claims()).into_result()?;
+        self.inner
+            .base
+            .check_at(verified.claims(), self.inner.verifier.now())
+            .into_result()?;
         Ok(Some(verified))
     }
 
@@ -336,7 +342,11 @@ impl Authenticator {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn admits(&self, claims: &supagate_jwt::Claims) -> Result<(), AuthError> {
-        Ok(self.inner.base.check(claims).into_result()?)
+        Ok(self
+            .inner
+            .base
+            .check_at(claims, self.inner.verifier.now())
+            .into_result()?)
     }
 
     /// Authenticates the request and checks `policy` against its claims. `policy` replaces the
@@ -356,7 +366,9 @@ impl Authenticator {
             .credential(headers)?
             .ok_or(AuthError::MissingCredentials)?;
         let verified = self.inner.verifier.verify_payload(credential.token())?;
-        policy.check(verified.claims()).into_result()?;
+        policy
+            .check_at(verified.claims(), self.inner.verifier.now())
+            .into_result()?;
         Ok(verified)
     }
 
@@ -379,7 +391,9 @@ impl Authenticator {
             .verifier
             .verify_payload_async(credential.token())
             .await?;
-        policy.check(verified.claims()).into_result()?;
+        policy
+            .check_at(verified.claims(), self.inner.verifier.now())
+            .into_result()?;
         Ok(verified)
     }
 
@@ -599,16 +613,16 @@ impl AuthenticatorBuilder {
     ///
     /// # Errors
     ///
-    /// [`AuthError::InvalidConfig`] for an empty realm or one with characters that cannot
-    /// appear in a quoted string.
-    pub fn build(self) -> Result<Authenticator, AuthError> {
+    /// [`AuthConfigError`](crate::AuthConfigError) for an empty realm or one with characters
+    /// that cannot appear in a quoted string.
+    pub fn build(self) -> Result<Authenticator, crate::AuthConfigError> {
         let realm_ok = !self.realm.is_empty()
             && self
                 .realm
                 .bytes()
                 .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
         if !realm_ok {
-            return Err(AuthError::InvalidConfig {
+            return Err(crate::AuthConfigError {
                 what: "realm must be non-empty visible ascii without quotes or backslashes",
             });
         }

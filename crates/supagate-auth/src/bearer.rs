@@ -20,6 +20,10 @@ where
             reason: "several authorization fields",
         });
     }
+    // The common case in one pass: `Bearer <b64token>` with one space and nothing around it.
+    if let Some(token) = plain_bearer(first) {
+        return Ok(Some(token));
+    }
     if first
         .iter()
         .any(|&b| b != b'\t' && !(0x20..0x7f).contains(&b))
@@ -55,13 +59,43 @@ where
     Ok(Some(token))
 }
 
+/// `Bearer <token>` (scheme in any case, one space) where the token is all `b64token`
+/// characters with no padding: one pass over the bytes. Anything else (padding, odd spacing,
+/// bad bytes) takes the general path, which gives the precise error.
+fn plain_bearer(value: &[u8]) -> Option<&str> {
+    let (scheme, token) = value.split_at_checked(7)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer ")
+        || token.is_empty()
+        || !token.iter().all(|&b| is_b64_byte(b))
+    {
+        return None;
+    }
+    // All bytes are ASCII, so this never fails.
+    std::str::from_utf8(token).ok()
+}
+
+fn is_b64_byte(b: u8) -> bool {
+    B64TOKEN.get(usize::from(b)).copied().unwrap_or(false)
+}
+
+/// The `b64token` characters except `=`, indexed by byte.
+static B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    #[allow(clippy::indexing_slicing, clippy::cast_possible_truncation)]
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
+
 /// RFC 6750 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 fn is_b64token(s: &str) -> bool {
     let body = s.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+    !body.is_empty() && body.bytes().all(is_b64_byte)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use http::StatusCode;
 use supagate_cookie::CookieError;
-use supagate_policy::{Denial, Failure};
+use supagate_policy::Denial;
 
 /// Why a request was refused, whichever way its credentials came.
 ///
@@ -93,6 +93,40 @@ impl From<Denial> for AuthError {
     }
 }
 
+/// A start-up mistake in [`crate::AuthenticatorBuilder`]: reported by `build()`, never at
+/// request time (request-time errors are [`AuthError`]s).
+///
+/// # Examples
+///
+/// ```
+/// use supagate_auth::Authenticator;
+/// use supagate_testkit::TestKeys;
+///
+/// let err = Authenticator::builder(TestKeys::new().verifier()).realm("").build().unwrap_err();
+/// assert!(err.to_string().starts_with("invalid authenticator configuration: realm"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid authenticator configuration: {what}")]
+pub struct AuthConfigError {
+    /// Which setting, and why.
+    pub what: &'static str,
+}
+
+impl supagate_jwt::RequestError for AuthError {
+    fn status(&self) -> StatusCode {
+        AuthError::status(self)
+    }
+    fn error_code(&self) -> Option<&'static str> {
+        AuthError::error_code(self)
+    }
+    fn description(&self) -> &'static str {
+        AuthError::description(self)
+    }
+    fn reason(&self) -> &'static str {
+        AuthError::reason(self)
+    }
+}
+
 impl AuthError {
     /// The HTTP status to answer with.
     #[must_use]
@@ -122,7 +156,7 @@ impl AuthError {
             AuthError::InvalidRequest { .. } => Some("invalid_request"),
             AuthError::Token(e) => e.error_code(),
             AuthError::Session(e) => e.error_code(),
-            AuthError::Forbidden(d) => Some(d.error_code()),
+            AuthError::Forbidden(d) => d.error_code(),
         }
     }
 
@@ -143,8 +177,7 @@ impl AuthError {
             AuthError::MissingCredentials => "authentication required",
             AuthError::InvalidRequest { reason } => reason,
             AuthError::Token(e) => e.description(),
-            AuthError::Session(CookieError::TooLarge) => "cookie header too large",
-            AuthError::Session(_) => "invalid session",
+            AuthError::Session(e) => e.description(),
             AuthError::Forbidden(d) => d.description(),
             AuthError::SessionEnded => "session ended",
             AuthError::AuthServerUnavailable => "auth server unavailable",
@@ -159,26 +192,8 @@ impl AuthError {
             AuthError::MissingCredentials => "missing_credentials",
             AuthError::InvalidRequest { .. } => "invalid_request",
             AuthError::Token(e) => e.reason(),
-            AuthError::Session(e) => match e {
-                CookieError::TooLarge => "session_too_large",
-                CookieError::TooManyChunks => "session_too_many_chunks",
-                CookieError::Ambiguous => "session_ambiguous",
-                CookieError::BadEncoding => "session_bad_encoding",
-                CookieError::BadJson => "session_bad_json",
-                CookieError::NotASession => "session_not_a_session",
-                _ => "session_invalid",
-            },
-            AuthError::Forbidden(d) => match d.failure() {
-                Failure::PostgresRole => "forbidden_postgres_role",
-                Failure::Anonymous => "forbidden_anonymous",
-                Failure::OAuthClient => "forbidden_oauth_client",
-                Failure::Role => "forbidden_role",
-                Failure::Permission => "forbidden_permission",
-                Failure::Aal2 => "forbidden_aal2",
-                Failure::RecentSignIn => "forbidden_recent_sign_in",
-                Failure::Permanent => "forbidden_permanent",
-                _ => "forbidden",
-            },
+            AuthError::Session(e) => e.reason(),
+            AuthError::Forbidden(d) => d.reason(),
             AuthError::SessionEnded => "session_ended",
             AuthError::AuthServerUnavailable => "auth_server_unavailable",
             AuthError::InvalidConfig { .. } => "invalid_config",

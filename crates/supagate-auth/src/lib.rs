@@ -11,5 +11,5 @@ pub use authenticator::{
     Authenticator, AuthenticatorBuilder, DEFAULT_REALM, DEFAULT_RETRY_AFTER_SECS, RequestHeaders,
     TokenSource,
 };
-pub use error::AuthError;
+pub use error::{AuthConfigError, AuthError};
 pub use refusal::{Refusal, RefusalBody, Rejection};

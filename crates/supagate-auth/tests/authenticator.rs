@@ -97,7 +97,10 @@ fn realm_is_validated() {
             .realm(bad)
             .build()
             .unwrap_err();
-        assert!(matches!(err, AuthError::InvalidConfig { .. }), "{bad:?}");
+        assert!(
+            matches!(err, supagate_auth::AuthConfigError { .. }),
+            "{bad:?}"
+        );
     }
     assert!(Authenticator::builder(v).realm("my api").build().is_ok());
 }

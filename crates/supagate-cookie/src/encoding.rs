@@ -92,11 +92,24 @@ pub(crate) fn encode_value(json: &str, base64: bool) -> String {
     }
 }
 
-/// Decodes a joined cookie value: `base64-` + base64url (trailing `=` tolerated), or raw
-/// text; the result must be UTF-8.
+/// Decodes a joined cookie value: `base64-` + base64url (trailing `=` tolerated, spaces, tabs,
+/// CR and LF skipped, as `@supabase/ssr` does), or raw text; the result must be UTF-8.
 pub(crate) fn decode_value(joined: Vec<u8>) -> Result<String, CookieError> {
     let bytes = match joined.strip_prefix(BASE64_PREFIX.as_bytes()) {
         Some(b64) => {
+            // `@supabase/ssr`'s decoder skips spaces, tabs, CR and LF anywhere in the value.
+            let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+            let compact;
+            let b64 = if b64.iter().any(is_space) {
+                compact = b64
+                    .iter()
+                    .copied()
+                    .filter(|b| !is_space(b))
+                    .collect::<Vec<u8>>();
+                &compact[..]
+            } else {
+                b64
+            };
             let end = b64.iter().rposition(|b| *b != b'=').map_or(0, |p| p + 1);
             URL_SAFE_NO_PAD
                 .decode(b64.get(..end).unwrap_or_default())

@@ -67,4 +67,43 @@ impl CookieError {
             _ => Some("invalid_token"),
         }
     }
+
+    /// A short description that is safe to send to the client.
+    #[must_use]
+    pub fn description(&self) -> &'static str {
+        match self {
+            CookieError::TooLarge => "cookie header too large",
+            CookieError::InvalidConfig { .. } => "internal server error",
+            _ => "invalid session",
+        }
+    }
+
+    /// A stable, machine-readable reason for logs and metrics.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            CookieError::TooLarge => "session_too_large",
+            CookieError::TooManyChunks => "session_too_many_chunks",
+            CookieError::Ambiguous => "session_ambiguous",
+            CookieError::BadEncoding => "session_bad_encoding",
+            CookieError::BadJson => "session_bad_json",
+            CookieError::NotASession => "session_not_a_session",
+            CookieError::InvalidConfig { .. } => "invalid_config",
+        }
+    }
+}
+
+impl supagate_jwt::RequestError for CookieError {
+    fn status(&self) -> StatusCode {
+        CookieError::status(self)
+    }
+    fn error_code(&self) -> Option<&'static str> {
+        CookieError::error_code(self)
+    }
+    fn description(&self) -> &'static str {
+        CookieError::description(self)
+    }
+    fn reason(&self) -> &'static str {
+        CookieError::reason(self)
+    }
 }

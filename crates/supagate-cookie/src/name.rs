@@ -57,35 +57,45 @@ pub(crate) fn is_token_char(b: u8) -> bool {
 
 impl CookieName {
     /// The default name supabase-js derives: `sb-<first label of the URL's host>-auth-token`,
-    /// the host lower-cased (`http://127.0.0.1:54321` gives `sb-127-auth-token`).
+    /// the host lower-cased (`http://127.0.0.1:54321` gives `sb-127-auth-token`). The URL is
+    /// parsed with [`SupabaseProject::parse`]; see [`CookieName::for_project`].
+    ///
+    /// [`SupabaseProject::parse`]: supagate_jwt::SupabaseProject::parse
     ///
     /// # Errors
     ///
-    /// [`CookieError::InvalidConfig`] when the URL has no usable host.
+    /// [`CookieError::InvalidConfig`] when the URL is not a project URL.
     pub fn from_supabase_url(url: &str) -> Result<Self, CookieError> {
-        let bad = CookieError::InvalidConfig {
-            what: "supabase url",
-        };
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"))
-            .ok_or(bad.clone())?;
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let host_port = authority.rsplit('@').next().unwrap_or_default();
-        let host = if host_port.starts_with('[') {
-            host_port.split_inclusive(']').next().unwrap_or_default()
-        } else {
-            host_port.split(':').next().unwrap_or_default()
-        };
-        let label = host
-            .split('.')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        if label.is_empty() {
-            return Err(bad);
-        }
-        Self::custom(format!("sb-{label}-auth-token"))
+        let project =
+            supagate_jwt::SupabaseProject::parse(url).map_err(|_| CookieError::InvalidConfig {
+                what: "supabase url",
+            })?;
+        Self::for_project(&project)
+    }
+
+    /// The default name supabase-js derives for `project`: `sb-<first label of the host>-auth-token`
+    /// ([`SupabaseProject::cookie_label`]).
+    ///
+    /// [`SupabaseProject::cookie_label`]: supagate_jwt::SupabaseProject::cookie_label
+    ///
+    /// # Errors
+    ///
+    /// [`CookieError::InvalidConfig`] when the label is not a cookie-name token (an IPv6
+    /// literal host).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_cookie::CookieName;
+    /// use supagate_jwt::SupabaseProject;
+    ///
+    /// let project = SupabaseProject::parse("https://abcdefghijklmnopqrst.supabase.co")?;
+    /// let name = CookieName::for_project(&project)?;
+    /// assert_eq!(name.as_str(), "sb-abcdefghijklmnopqrst-auth-token");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_project(project: &supagate_jwt::SupabaseProject) -> Result<Self, CookieError> {
+        Self::custom(format!("sb-{}-auth-token", project.cookie_label()))
     }
 
     /// A custom name (`cookieOptions.name` in `@supabase/ssr`).

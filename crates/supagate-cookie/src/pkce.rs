@@ -213,10 +213,6 @@ impl SessionWriter {
                 }
             }
         }
-        let mut out = Vec::new();
-        for n in &names {
-            out.extend(self.deletion(n)?);
-        }
-        Ok(out)
+        self.deletions(&names)
     }
 }

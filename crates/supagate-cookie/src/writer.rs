@@ -266,13 +266,12 @@ impl SessionWriter {
                 .collect(),
         };
         let present = self.present(request);
-        let mut out = Vec::new();
-        for stale in present
+        let stale: Vec<&str> = present
             .iter()
             .filter(|(n, _)| !new.iter().any(|(m, _)| m == n))
-        {
-            out.extend(self.deletion(&stale.0)?);
-        }
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let mut out = self.deletions(&stale)?;
         for (name, value) in &new {
             let wire = encode_uri_component(value);
             // `@supabase/ssr` skips a cookie the request already carries with the same value.
@@ -285,17 +284,15 @@ impl SessionWriter {
     }
 
     /// `Set-Cookie` values that delete every session cookie and chunk present in `request`,
-    /// the legacy `sb-access-token` / `sb-refresh-token` pair when present, and the unchunked
-    /// name in any case (sign-out). PKCE verifiers: [`SessionWriter::clear_pkce`].
+    /// and the legacy `sb-access-token` / `sb-refresh-token` pair when present (sign-out).
+    /// Nothing when the request carries none, as `@supabase/ssr`. PKCE verifiers:
+    /// [`SessionWriter::clear_pkce`].
     ///
     /// # Errors
     ///
     /// As [`SessionWriter::set`].
     pub fn clear(&self, request: &HeaderMap) -> Result<Vec<HeaderValue>, CookieError> {
         let mut names: Vec<String> = self.present(request).into_iter().map(|(n, _)| n).collect();
-        if !names.iter().any(|n| n == self.name.as_str()) {
-            names.insert(0, self.name.as_str().to_owned());
-        }
         for field in request.get_all(http::header::COOKIE) {
             for (name, _) in pairs(field.as_bytes()) {
                 for legacy in ["sb-access-token", "sb-refresh-token"] {
@@ -305,11 +302,7 @@ impl SessionWriter {
                 }
             }
         }
-        let mut out = Vec::new();
-        for n in &names {
-            out.extend(self.deletion(n)?);
-        }
-        Ok(out)
+        self.deletions(&names)
     }
 
     /// Session cookie names (unchunked or canonical chunks) in the request, in order, once each,
@@ -348,13 +341,22 @@ impl SessionWriter {
         self.header(name, wire, max_age, true)
     }
 
-    /// A deletion; with a `Domain` configured, first host-only, then with the domain.
-    pub(crate) fn deletion(&self, name: &str) -> Result<Vec<HeaderValue>, CookieError> {
+    /// Deletions of `names`; with a `Domain` configured, first every host-only deletion, then
+    /// every deletion with the domain, in `@supabase/ssr`'s order (a cookie store keyed by
+    /// name keeps the domain-scoped one, which matches the cookies written).
+    pub(crate) fn deletions<S: AsRef<str>>(
+        &self,
+        names: &[S],
+    ) -> Result<Vec<HeaderValue>, CookieError> {
         let mut out = Vec::new();
         if self.options.domain.is_some() {
-            out.push(self.header(name, "", 0, false)?);
+            for name in names {
+                out.push(self.header(name.as_ref(), "", 0, false)?);
+            }
         }
-        out.push(self.header(name, "", 0, true)?);
+        for name in names {
+            out.push(self.header(name.as_ref(), "", 0, true)?);
+        }
         Ok(out)
     }
 

@@ -177,3 +177,126 @@ fn real_supabase_ssr_reads_ours_and_we_read_theirs() {
         );
     }
 }
+
+/// Runs `interop/node/check.mjs` on `input`; `None` when interop is not enabled.
+fn run_node(input: &Value) -> Option<Value> {
+    if std::env::var("SUPAGATE_INTEROP").as_deref() != Ok("1") {
+        eprintln!("skipped: set SUPAGATE_INTEROP=1 after `npm ci` in interop/node (.ci/test does)");
+        return None;
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/node");
+    let fixture = std::env::temp_dir().join(format!(
+        "supagate-interop-parity-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(&fixture, input.to_string()).unwrap();
+    let output = Command::new("node")
+        .arg("check.mjs")
+        .arg(&fixture)
+        .current_dir(&dir)
+        .output()
+        .expect("node runs");
+    let _ = std::fs::remove_file(&fixture);
+    assert!(
+        output.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(serde_json::from_slice(&output.stdout).unwrap())
+}
+
+/// `(name, has Domain)` of each deletion we write, in order.
+fn our_deletions(values: &[HeaderValue]) -> Vec<(String, bool)> {
+    values
+        .iter()
+        .map(|v| {
+            let s = v.to_str().unwrap();
+            assert!(s.contains("Max-Age=0"), "{s}");
+            let name = s.split('=').next().unwrap().to_owned();
+            (name, s.contains("; Domain="))
+        })
+        .collect()
+}
+
+/// The three behaviours where 0.1 differed from `@supabase/ssr` without a security reason:
+/// whitespace inside a `base64-` value is skipped; clearing a request with no session cookie
+/// writes nothing; with a `Domain`, every host-only deletion comes before every `Domain` one.
+#[test]
+fn real_supabase_ssr_parity_whitespace_empty_clear_and_domain_order() {
+    let json = session_json("short");
+    let small = pairs_of(
+        &writer(Encoding::Base64Url)
+            .set(&Session::from_json(&json).unwrap(), &HeaderMap::new())
+            .unwrap(),
+    );
+    let chunked_json = session_json(&"b".repeat(2500));
+    let chunked = pairs_of(
+        &writer(Encoding::Base64Url)
+            .set(
+                &Session::from_json(&chunked_json).unwrap(),
+                &HeaderMap::new(),
+            )
+            .unwrap(),
+    );
+    assert_eq!(chunked.len(), 2);
+    // Spaces and a tab inside the value (the ends are trimmed by every cookie parser).
+    let (name, value) = small[0].split_once('=').unwrap();
+    let spaced = format!(
+        "{name}={} {} \t{}",
+        &value[..20],
+        &value[20..40],
+        &value[40..]
+    );
+    let clears = [
+        ("nothing", String::new(), None),
+        ("unrelated", "theme=dark".to_owned(), None),
+        ("one", small.join("; "), None),
+        ("chunks-domain", chunked.join("; "), Some("example.com")),
+        ("one-domain", small.join("; "), Some("example.com")),
+    ];
+    let input = json!({
+        "url": URL,
+        "reads": [{"id": "spaced", "encoding": "base64url", "cookie_header": spaced}],
+        "writes": [],
+        "clears": clears.iter().map(|(id, h, d)| json!({"id": id, "cookie_header": h, "domain": d})).collect::<Vec<_>>(),
+    });
+    let Some(result) = run_node(&input) else {
+        return;
+    };
+
+    // Whitespace: they read the session, and so do we, the same.
+    let r = &result["reads"][0];
+    assert!(r["error"].is_null(), "{}", r["error"]);
+    assert_eq!(r["session"], serde_json::from_str::<Value>(&json).unwrap());
+    let mut h = HeaderMap::new();
+    h.append(COOKIE, HeaderValue::from_str(&spaced).unwrap());
+    let reader = SessionReader::new(CookieName::custom(KEY).unwrap());
+    assert_eq!(reader.read(&h).unwrap().unwrap().expose_json(), json);
+
+    // Clears: the same deletions, in the same order.
+    for (i, (id, header, domain)) in clears.iter().enumerate() {
+        let theirs: Vec<(String, bool)> = result["clears"][i]["cookies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                assert_eq!(c["max_age"], 0, "{id}");
+                (
+                    c["name"].as_str().unwrap().to_owned(),
+                    !c["domain"].is_null(),
+                )
+            })
+            .collect();
+        let mut options = CookieOptions::default();
+        if let Some(d) = domain {
+            options = options.with_domain(*d);
+        }
+        let ours = SessionWriter::new(CookieName::custom(KEY).unwrap(), options).unwrap();
+        let mut request = HeaderMap::new();
+        if !header.is_empty() {
+            request.append(COOKIE, HeaderValue::from_str(header).unwrap());
+        }
+        let our = our_deletions(&ours.clear(&request).unwrap());
+        assert_eq!(our, theirs, "{id}: deletions differ from @supabase/ssr's");
+    }
+}

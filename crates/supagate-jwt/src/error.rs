@@ -98,6 +98,53 @@ pub enum Error {
     KeysUnavailable,
 }
 
+/// The accessors every request-time error of the crate family has, with one meaning:
+/// [`Error`] here, `CookieError`, `Denial`, `AuthError` (the aggregate, which delegates to the
+/// error it wraps) and `ProxyError`. Start-up errors ([`ConfigError`], `PolicyError`,
+/// `AuthConfigError`, `ProxyConfigError`, [`crate::EnvError`]) are separate types: they never
+/// reach a client.
+///
+/// Each type also has these as inherent methods, so the trait only needs importing for
+/// generic code (a logging layer, a metrics label).
+///
+/// # Examples
+///
+/// ```
+/// use supagate_jwt::{Error, RequestError};
+///
+/// fn log_line(e: &dyn RequestError) -> String {
+///     format!("{} {} {:?}", e.status().as_u16(), e.reason(), e.error_code())
+/// }
+/// assert_eq!(log_line(&Error::Expired), "401 expired Some(\"invalid_token\")");
+/// ```
+pub trait RequestError: std::fmt::Display + std::fmt::Debug {
+    /// The HTTP status to answer with.
+    fn status(&self) -> StatusCode;
+    /// The RFC 6750 `error` code of the `WWW-Authenticate: Bearer` challenge, or `None` when
+    /// the answer carries no code (missing credentials, a failure of the server's).
+    fn error_code(&self) -> Option<&'static str>;
+    /// A short description that is safe to send to the client (`error_description`).
+    fn description(&self) -> &'static str;
+    /// A stable, machine-readable reason for logs and metrics (never sent to the client by
+    /// default).
+    fn reason(&self) -> &'static str;
+}
+
+impl RequestError for Error {
+    fn status(&self) -> StatusCode {
+        Error::status(self)
+    }
+    fn error_code(&self) -> Option<&'static str> {
+        Error::error_code(self)
+    }
+    fn description(&self) -> &'static str {
+        Error::description(self)
+    }
+    fn reason(&self) -> &'static str {
+        Error::reason(self)
+    }
+}
+
 impl Error {
     /// The HTTP status a server should answer with: 401 for every token problem, 503 for
     /// [`Error::KeysUnavailable`].
@@ -169,7 +216,7 @@ impl Error {
 /// let err = Hs256Secret::new("too-short").unwrap_err();
 /// assert!(matches!(err, ConfigError::SecretTooShort { min: 32 }));
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// Neither the `aws_lc_rs` nor the `rust_crypto` feature is enabled.
@@ -222,9 +269,16 @@ pub enum ConfigError {
     /// The issuer is empty or has surrounding whitespace.
     #[error("issuer must be a non-empty string without surrounding whitespace")]
     InvalidIssuer,
-    /// The Supabase project URL is not an absolute `https://` URL (or `http://` on loopback).
-    #[error("supabase url must be an absolute https url (http only for localhost)")]
+    /// The Supabase project URL is not `https://<host>[:port]` (or `http://` on a loopback
+    /// host), or has userinfo, a path, a query or a fragment.
+    #[error(
+        "supabase url must be https://<host>[:port] with no path, query or userinfo (http only on localhost, 127.0.0.0/8 or [::1])"
+    )]
     InvalidSupabaseUrl,
+    /// An allowed origin is not `https://<host>[:port]` (or `http://` on a loopback host), or
+    /// is `*`, `null` or has a path.
+    #[error("allowed origin must be scheme://host[:port], https unless on a loopback host")]
+    InvalidOrigin,
     /// A JWK set document is not JSON of the form `{"keys": [...]}`.
     #[error("jwk set is not a json object with a `keys` array")]
     InvalidJwkSet,

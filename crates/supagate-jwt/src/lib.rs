@@ -17,14 +17,18 @@
 mod algorithm;
 mod cache;
 mod claims;
+mod clock;
 mod crypto;
 pub mod dangerous;
+mod env;
 mod error;
 mod header;
 mod keys;
+mod project;
 #[cfg(feature = "remote_jwks")]
 mod remote;
 mod token;
+mod url;
 mod verifier;
 #[cfg(all(test, any(feature = "aws_lc_rs", feature = "rust_crypto")))]
 mod wycheproof_tests;
@@ -32,12 +36,15 @@ mod wycheproof_tests;
 pub use algorithm::Algorithm;
 pub use cache::TokenCacheConfig;
 pub use claims::{Aal, AmrEntry, Audience, Claims};
+pub use clock::{Clock, FixedClock, SystemClock};
 pub use crypto::Backend;
-pub use error::{ConfigError, Error};
+pub use env::{EnvError, SupabaseConfig};
+pub use error::{ConfigError, Error, RequestError};
 pub use keys::{
     Hs256Secret, JwkSet, KeyRejection, KeySet, KeySource, MAX_JWKS_KEYS, MAX_KID_LEN, RejectedKey,
     StaticKeys,
 };
+pub use project::{IntoProject, Origin, SupabaseProject};
 #[doc(hidden)]
 pub mod __private {
     //! Not a public API: signing for `supagate-testkit`, through the same backend selection as
@@ -74,7 +81,6 @@ pub use remote::{
 };
 pub use token::Token;
 pub use verifier::{
-    Clock, DEFAULT_AUDIENCE, DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_LEN,
-    FixedClock, MAX_LEEWAY, MAX_MAX_LIFETIME, SystemClock, TOKEN_LEN_RANGE, Verified, Verifier,
-    VerifierBuilder,
+    DEFAULT_AUDIENCE, DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_LEN, MAX_LEEWAY,
+    MAX_MAX_LIFETIME, TOKEN_LEN_RANGE, Verified, Verifier, VerifierBuilder,
 };

@@ -18,10 +18,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::{mpsc, watch};
 
+use crate::clock::{Clock, SystemClock};
 use crate::crypto::Backend;
 use crate::error::{ConfigError, Error};
 use crate::keys::{JwkSet, KeySet, KeySource};
-use crate::verifier::{Clock, SystemClock};
 
 /// Default cache lifetime of a fetched set (shortened by a smaller `Cache-Control: max-age`).
 pub const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(600);
@@ -153,7 +153,25 @@ impl fmt::Debug for RemoteJwks {
 }
 
 impl RemoteJwks {
-    /// A builder for the set at `url`.
+    /// A builder for the project's own published set, [`SupabaseProject::jwks_url`].
+    ///
+    /// [`SupabaseProject::jwks_url`]: crate::SupabaseProject::jwks_url
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_jwt::{RemoteJwks, SupabaseProject};
+    ///
+    /// let project = SupabaseProject::parse("https://abcdefghijklmnopqrst.supabase.co")?;
+    /// let jwks = RemoteJwks::for_project(&project).build()?;
+    /// # Ok::<(), supagate_jwt::ConfigError>(())
+    /// ```
+    pub fn for_project(project: &crate::SupabaseProject) -> RemoteJwksBuilder {
+        RemoteJwks::builder(project.jwks_url())
+    }
+
+    /// A builder for the set at `url` (`https`, or `http` on a loopback host; no userinfo,
+    /// query or fragment).
     pub fn builder(url: impl Into<String>) -> RemoteJwksBuilder {
         RemoteJwksBuilder {
             url: url.into(),
@@ -581,22 +599,10 @@ impl RemoteJwksBuilder {
 }
 
 fn check_url(url: &str) -> Result<(), ConfigError> {
-    let bad = || ConfigError::InvalidJwksUrl;
-    let uri: http::Uri = url.parse().map_err(|_| bad())?;
-    let authority = uri.authority().ok_or_else(bad)?;
-    if authority.as_str().contains('@') || uri.query().is_some() || url.contains('#') {
-        return Err(bad());
-    }
-    let host = authority.host();
-    let loopback = host == "localhost"
-        || host == "[::1]"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    match uri.scheme_str() {
-        Some("https") => Ok(()),
-        Some("http") if loopback => Ok(()),
-        _ => Err(bad()),
+    if crate::project::check_fetch_url(url) {
+        Ok(())
+    } else {
+        Err(ConfigError::InvalidJwksUrl)
     }
 }
 

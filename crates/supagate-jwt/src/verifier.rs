@@ -2,8 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,12 +11,14 @@ use serde::de::DeserializeOwned;
 use crate::algorithm::{Algorithm, is_known_unsupported};
 use crate::cache::{Entry, TokenCache, TokenCacheConfig};
 use crate::claims::{self, Claims, Registered};
+use crate::clock::{Clock, SystemClock};
 use crate::crypto::Backend;
 use crate::error::{ConfigError, Error};
 use crate::header;
 use crate::keys::{
     Hs256Secret, JwkSet, KeySet, KeySource, PreparedHmac, RejectedKey, prepare_hmac,
 };
+use crate::project::{IntoProject, SupabaseProject};
 
 /// A token that passed [`Verifier::verify_payload`]: its Supabase claims and its verified
 /// payload.
@@ -110,71 +111,6 @@ pub const TOKEN_LEN_RANGE: (usize, usize) = (1024, 64 * 1024);
 /// The audience Supabase Auth writes into user access tokens.
 pub const DEFAULT_AUDIENCE: &str = "authenticated";
 
-/// A source of the current time, injected so that tests (and replays of recorded tokens) can
-/// pin it.
-pub trait Clock: Send + Sync + fmt::Debug + 'static {
-    /// Seconds since the Unix epoch.
-    fn now(&self) -> i64;
-}
-
-/// The system clock. A clock set before 1970 reads as 0, so every token is expired rather
-/// than anything panicking.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
-    }
-}
-
-/// A clock that stands still until moved. Clones share the same time, so a test can keep a
-/// handle and advance the clock of a verifier it already built.
-///
-/// # Examples
-///
-/// ```
-/// use supagate_jwt::{Clock, FixedClock};
-///
-/// let clock = FixedClock::new(1_798_761_600);
-/// let handle = clock.clone();
-/// handle.advance(3600);
-/// assert_eq!(clock.now(), 1_798_765_200);
-/// ```
-#[derive(Debug, Clone)]
-pub struct FixedClock(Arc<AtomicI64>);
-
-impl FixedClock {
-    /// A clock reading `unix_seconds`.
-    #[must_use]
-    pub fn new(unix_seconds: i64) -> Self {
-        FixedClock(Arc::new(AtomicI64::new(unix_seconds)))
-    }
-
-    /// Sets the time.
-    pub fn set(&self, unix_seconds: i64) {
-        self.0.store(unix_seconds, Ordering::SeqCst);
-    }
-
-    /// Moves the time by `seconds` (negative moves back).
-    pub fn advance(&self, seconds: i64) {
-        let _ = self
-            .0
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
-                Some(t.saturating_add(seconds))
-            });
-    }
-}
-
-impl Clock for FixedClock {
-    fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
 enum Keys {
     Static(Arc<KeySet>),
     Source(Arc<dyn KeySource>),
@@ -250,6 +186,7 @@ pub struct Verifier {
 }
 
 struct Inner {
+    project: Option<SupabaseProject>,
     cache: Option<TokenCache>,
     hmac: Vec<PreparedHmac>,
     keys: Keys,
@@ -293,7 +230,7 @@ pub struct VerifierBuilder {
     hs256: Vec<Hs256Secret>,
     jwks: Vec<JwkSet>,
     source: Option<Arc<dyn KeySource>>,
-    supabase_url: Option<String>,
+    supabase_url: Option<Result<SupabaseProject, ConfigError>>,
     issuer: Option<String>,
     audiences: Vec<String>,
     single_audience: bool,
@@ -324,7 +261,7 @@ impl fmt::Debug for VerifierBuilder {
 impl Default for VerifierBuilder {
     fn default() -> Self {
         VerifierBuilder {
-            token_cache: None,
+            token_cache: Some(TokenCacheConfig::default()),
             hs256: Vec::new(),
             jwks: Vec::new(),
             source: None,
@@ -364,10 +301,11 @@ impl VerifierBuilder {
         self
     }
 
-    /// Sets the issuer from the Supabase project URL (`<url>/auth/v1`). `https` is required,
-    /// except `http` on `localhost`, `127.0.0.1` or `[::1]` (the local CLI).
-    pub fn supabase_url(mut self, url: impl Into<String>) -> Self {
-        self.supabase_url = Some(url.into());
+    /// Sets the project: the issuer becomes `<url>/auth/v1`. Takes a [`SupabaseProject`] or a
+    /// URL string, parsed with [`SupabaseProject::parse`] (`https`, or `http` on a loopback
+    /// host; no path); a bad URL is reported by `build()`.
+    pub fn supabase_url(mut self, project: impl IntoProject) -> Self {
+        self.supabase_url = Some(project.into_project());
         self
     }
 
@@ -428,16 +366,25 @@ impl VerifierBuilder {
         self
     }
 
-    /// Turns on the verified-token cache: a token that verified is accepted again without
+    /// Configures the verified-token cache: a token that verified is accepted again without
     /// signature or claim work until `min(exp, ttl)` (60 s by default), keyed on the whole
     /// token, and dropped as soon as the asymmetric key that verified it leaves the key set
     /// (for example after `RemoteJwks::invalidate`, feature `remote_jwks`, or a rotation). Bounded
-    /// by entry count and bytes. Default: off.
+    /// by entry count and bytes. Default: on, with [`TokenCacheConfig::default`] (10,000
+    /// tokens, 16 MiB, 60 s); [`VerifierBuilder::no_token_cache`] turns it off.
     ///
     /// Asymmetric verification costs tens of microseconds and a client sends the same access
     /// token for up to an hour; a hit costs a hash, a comparison and a clone of the claims.
+    /// Only tokens that verified are kept, so a flood of forged tokens never enters it.
     pub fn token_cache(mut self, config: TokenCacheConfig) -> Self {
         self.token_cache = Some(config);
+        self
+    }
+
+    /// Turns the verified-token cache off: every call verifies the signature and the claims
+    /// again (the 0.1 behaviour). For measurements, or a process that sees each token once.
+    pub fn no_token_cache(mut self) -> Self {
+        self.token_cache = None;
         self
     }
 
@@ -475,14 +422,15 @@ impl VerifierBuilder {
         if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
             return Err(ConfigError::InvalidAudience);
         }
-        let issuer = match (self.issuer, self.supabase_url) {
+        let project = self.supabase_url.transpose()?;
+        let issuer = match (self.issuer, &project) {
             (Some(iss), _) => {
                 if iss.is_empty() || iss.trim() != iss {
                     return Err(ConfigError::InvalidIssuer);
                 }
                 Some(iss)
             }
-            (None, Some(url)) => Some(format!("{}/auth/v1", normalize_supabase_url(&url)?)),
+            (None, Some(project)) => Some(project.issuer().to_owned()),
             (None, None) => None,
         };
 
@@ -512,6 +460,7 @@ impl VerifierBuilder {
 
         Ok(Verifier {
             inner: Arc::new(Inner {
+                project,
                 cache: self.token_cache.map(TokenCache::new),
                 hmac,
                 keys,
@@ -531,39 +480,6 @@ impl VerifierBuilder {
 
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// `https://<host>[:port]` with an optional trailing `/`, or `http` on loopback. Returns the URL
-/// without the trailing slash.
-fn normalize_supabase_url(url: &str) -> Result<&str, ConfigError> {
-    let bad = ConfigError::InvalidSupabaseUrl;
-    let trimmed = url.strip_suffix('/').unwrap_or(url);
-    let (scheme_https, rest) = if let Some(rest) = trimmed.strip_prefix("https://") {
-        (true, rest)
-    } else if let Some(rest) = trimmed.strip_prefix("http://") {
-        (false, rest)
-    } else {
-        return Err(bad);
-    };
-    if rest.is_empty()
-        || rest.contains(['/', '?', '#', '@', ' ', '\\'])
-        || rest.chars().any(|c| c.is_control())
-    {
-        return Err(bad);
-    }
-    if !scheme_https {
-        let host = if rest.starts_with('[') {
-            rest.split_once(']')
-                .map(|(h, _)| format!("{h}]"))
-                .unwrap_or_default()
-        } else {
-            rest.split(':').next().unwrap_or_default().to_owned()
-        };
-        if !matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]") {
-            return Err(bad);
-        }
-    }
-    Ok(trimmed)
 }
 
 /// `kid` and fingerprint of the asymmetric key that verified a token.
@@ -616,8 +532,28 @@ impl Verifier {
 
     /// A builder for a Supabase project: issuer `<url>/auth/v1`, audience `authenticated`.
     /// Add the keys (an HS256 secret, a JWK set, or both) and call `build()`.
-    pub fn from_supabase_url(url: impl Into<String>) -> VerifierBuilder {
-        VerifierBuilder::default().supabase_url(url)
+    pub fn from_supabase_url(project: impl IntoProject) -> VerifierBuilder {
+        VerifierBuilder::default().supabase_url(project)
+    }
+
+    /// The project given to [`VerifierBuilder::supabase_url`], if any.
+    #[must_use]
+    pub fn project(&self) -> Option<&SupabaseProject> {
+        self.inner.project.as_ref()
+    }
+
+    /// The current time of this verifier's [`Clock`], in Unix seconds: the time every other
+    /// check of the crate family uses (the policy's `RecentSignIn`, the proxy's refresh
+    /// margin), so that one pinned clock pins them all.
+    #[must_use]
+    pub fn now(&self) -> i64 {
+        self.inner.clock.now()
+    }
+
+    /// A handle on this verifier's clock, for components that keep their own copy.
+    #[must_use]
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.inner.clock)
     }
 
     /// The crypto backend in use.
@@ -981,29 +917,6 @@ mod tests {
     fn verifier_is_send_sync_clone() {
         fn check<T: Send + Sync + Clone + 'static>() {}
         check::<Verifier>();
-    }
-
-    #[test]
-    fn supabase_url_rules() {
-        assert_eq!(
-            normalize_supabase_url("https://abc.supabase.co/").unwrap(),
-            "https://abc.supabase.co"
-        );
-        assert!(normalize_supabase_url("http://127.0.0.1:54321").is_ok());
-        assert!(normalize_supabase_url("http://localhost:54321/").is_ok());
-        assert!(normalize_supabase_url("http://[::1]:54321").is_ok());
-        for bad in [
-            "abc.supabase.co",
-            "http://abc.supabase.co",
-            "https://",
-            "https://abc.supabase.co/auth/v1",
-            "https://abc.supabase.co?x",
-            "https://user@abc.supabase.co",
-            "http://localhost.evil.com",
-            "ftp://abc",
-        ] {
-            assert!(normalize_supabase_url(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use supagate_jwt::{Aal, Claims};
+use supagate_jwt::{Clock as _, SystemClock};
 
 use crate::error::PolicyError;
 
@@ -292,10 +292,27 @@ impl Denial {
         StatusCode::FORBIDDEN
     }
 
-    /// The RFC 6750 error code: `insufficient_scope`.
+    /// The RFC 6750 error code: always `Some("insufficient_scope")` (an `Option`, as on
+    /// every request-time error of the crate family).
     #[must_use]
-    pub fn error_code(&self) -> &'static str {
-        "insufficient_scope"
+    pub fn error_code(&self) -> Option<&'static str> {
+        Some("insufficient_scope")
+    }
+
+    /// A stable, machine-readable reason for logs and metrics.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self.failure {
+            Failure::PostgresRole => "forbidden_postgres_role",
+            Failure::Anonymous => "forbidden_anonymous",
+            Failure::OAuthClient => "forbidden_oauth_client",
+            Failure::Role => "forbidden_role",
+            Failure::Permission => "forbidden_permission",
+            Failure::Aal2 => "forbidden_aal2",
+            Failure::RecentSignIn => "forbidden_recent_sign_in",
+            Failure::Permanent => "forbidden_permanent",
+            Failure::Not => "forbidden",
+        }
     }
 
     /// An `error_description` safe to show the client. Role and permission names are not
@@ -313,13 +330,28 @@ impl Denial {
     }
 }
 
+impl std::error::Error for Denial {}
+
+impl supagate_jwt::RequestError for Denial {
+    fn status(&self) -> StatusCode {
+        Denial::status(self)
+    }
+    fn error_code(&self) -> Option<&'static str> {
+        Denial::error_code(self)
+    }
+    fn description(&self) -> &'static str {
+        Denial::description(self)
+    }
+    fn reason(&self) -> &'static str {
+        Denial::reason(self)
+    }
+}
+
 impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.description())
     }
 }
-
-impl std::error::Error for Denial {}
 
 /// The outcome of a policy check.
 ///
@@ -510,15 +542,15 @@ impl Policy {
         self
     }
 
-    /// Checks verified claims, with the system clock for [`Requirement::RecentSignIn`].
+    /// Checks verified claims, with the [`SystemClock`] for [`Requirement::RecentSignIn`].
+    /// Code that holds a verifier should call [`Policy::check_at`] with
+    /// [`Verifier::now`](supagate_jwt::Verifier::now) instead, as the `Authenticator` does, so
+    /// that a pinned clock pins the policy too.
     pub fn check(&self, claims: &Claims) -> Decision {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        self.check_at(claims, now)
+        self.check_at(claims, SystemClock.now())
     }
 
-    /// Checks verified claims at `now` (seconds since the epoch).
+    /// Checks verified claims at `now` (seconds since the epoch, the verifier's clock).
     pub fn check_at(&self, claims: &Claims, now: i64) -> Decision {
         let deny = |failure| Decision::Deny(Denial { failure });
         let pg_ok = claims

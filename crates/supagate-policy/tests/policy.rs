@@ -77,7 +77,7 @@ fn row_56_anonymous_users_are_denied_unless_allowed() {
         .unwrap_err();
     assert_eq!(d.failure(), &Failure::Anonymous);
     assert_eq!(d.status(), http::StatusCode::FORBIDDEN);
-    assert_eq!(d.error_code(), "insufficient_scope");
+    assert_eq!(d.error_code(), Some("insufficient_scope"));
     let open = Policy::authenticated().allow_anonymous();
     assert!(open.check_at(&anon, NOW).is_allowed());
     let permanent = open.with_requirement(Requirement::Permanent).unwrap();

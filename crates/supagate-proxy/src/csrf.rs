@@ -3,6 +3,8 @@
 use http::header::{HeaderMap, ORIGIN};
 use http::{HeaderName, Method};
 
+use supagate_jwt::Origin;
+
 use crate::error::ProxyError;
 
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
@@ -28,7 +30,7 @@ const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsrfGate {
-    origins: Vec<String>,
+    origins: Vec<Origin>,
     same_site: bool,
 }
 
@@ -38,23 +40,20 @@ impl CsrfGate {
     ///
     /// # Errors
     ///
-    /// [`ProxyError::InvalidConfig`] for `*`, `null`, or a value with a path.
+    /// [`ProxyError::InvalidConfig`] for `*`, `null`, a value with a path, or anything else
+    /// [`supagate_jwt::Origin::parse`] refuses.
     pub fn new<I, S>(origins: I) -> Result<Self, ProxyError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let origins: Vec<String> = origins.into_iter().map(Into::into).collect();
-        for o in &origins {
-            let rest = o
-                .strip_prefix("https://")
-                .or_else(|| o.strip_prefix("http://"));
-            if rest.is_none_or(|r| r.is_empty() || r.contains('/')) {
-                return Err(ProxyError::InvalidConfig {
-                    what: "allowed origins must be scheme://host[:port]",
-                });
-            }
-        }
+        let origins = origins
+            .into_iter()
+            .map(|o| Origin::parse(&o.into()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| ProxyError::InvalidConfig {
+                what: "allowed origins must be scheme://host[:port] (https unless on a loopback host)",
+            })?;
         Ok(CsrfGate {
             origins,
             same_site: false,
@@ -92,10 +91,7 @@ impl CsrfGate {
         match (origins.next(), origins.next()) {
             (Some(origin), None)
                 if origin.as_bytes() != b"null"
-                    && self
-                        .origins
-                        .iter()
-                        .any(|o| o.as_bytes() == origin.as_bytes()) =>
+                    && self.origins.iter().any(|o| o.matches(origin.as_bytes())) =>
             {
                 Ok(())
             }

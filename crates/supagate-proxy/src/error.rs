@@ -30,7 +30,7 @@ use http::StatusCode;
 ///
 /// assert_eq!(ProxyError::CsrfRejected.status(), http::StatusCode::FORBIDDEN);
 /// assert_eq!(ProxyError::BadPath { reason: "dot segment" }.status(), http::StatusCode::BAD_REQUEST);
-/// assert_eq!(ProxyError::RateLimited { retry_after_secs: 3 }.code(), "rate_limited");
+/// assert_eq!(ProxyError::RateLimited { retry_after_secs: 3 }.body_code(), "rate_limited");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -87,7 +87,8 @@ pub enum ProxyError {
     /// The upstream did not send its response headers in time.
     #[error("upstream timed out")]
     UpstreamTimeout,
-    /// A configuration value is unusable (reported at build time).
+    /// A configuration value turned out unusable while answering (a `Set-Cookie` that cannot
+    /// be built). Start-up mistakes are [`ProxyConfigError`]s from `ProxyBuilder::build`.
     #[error("invalid proxy configuration: {what}")]
     InvalidConfig {
         /// Which setting.
@@ -113,9 +114,47 @@ impl ProxyError {
         }
     }
 
-    /// The machine-readable code for the JSON body's `error` member.
+    /// No RFC 6750 code: the proxy's own refusals carry no bearer challenge (the session's
+    /// are [`supagate_auth::AuthError`]s, which do). Always `None`; here so that every
+    /// request-time error has the same accessors ([`supagate_jwt::RequestError`]).
     #[must_use]
-    pub fn code(&self) -> &'static str {
+    pub fn error_code(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// A short description that is safe to send to the client.
+    #[must_use]
+    pub fn description(&self) -> &'static str {
+        match self {
+            ProxyError::CsrfRejected => "cross-site request refused",
+            ProxyError::CorsRejected => "cross-origin request refused",
+            ProxyError::BadPath { .. } => "request path refused",
+            ProxyError::NotForwarded => "no upstream route for this path",
+            ProxyError::MethodNotAllowed => "method not allowed",
+            ProxyError::BadForm { .. } => "invalid request",
+            ProxyError::SignInRefused { .. } => "sign-in refused",
+            ProxyError::RateLimited { .. } => "rate limited",
+            ProxyError::BodyTooLarge => "request body too large",
+            ProxyError::UpstreamUnavailable => "upstream unavailable",
+            ProxyError::UpstreamTimeout => "upstream timed out",
+            ProxyError::InvalidConfig { .. } => "internal server error",
+        }
+    }
+
+    /// A stable, machine-readable reason for logs and metrics.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ProxyError::SignInRefused { .. } => "sign_in_refused",
+            ProxyError::InvalidConfig { .. } => "invalid_config",
+            other => other.body_code(),
+        }
+    }
+
+    /// The `error` member of the JSON body (see the table above); what
+    /// [`supagate_auth::AuthError::body_code`] is for the session's refusals.
+    #[must_use]
+    pub fn body_code(&self) -> &'static str {
         match self {
             ProxyError::CsrfRejected => "csrf_rejected",
             ProxyError::CorsRejected => "cors_rejected",
@@ -132,12 +171,66 @@ impl ProxyError {
         }
     }
 
+    /// The former name of [`ProxyError::body_code`].
+    #[must_use]
+    #[deprecated(since = "0.2.0", note = "renamed `body_code`, as on `AuthError`")]
+    pub fn code(&self) -> &'static str {
+        self.body_code()
+    }
+
     /// The response body: `{"error": <code>, "error_description": <message>}`.
     #[must_use]
     pub fn body(&self) -> Vec<u8> {
-        serde_json::json!({ "error": self.code(), "error_description": self.to_string() })
+        serde_json::json!({ "error": self.body_code(), "error_description": self.to_string() })
             .to_string()
             .into_bytes()
+    }
+}
+
+impl supagate_jwt::RequestError for ProxyError {
+    fn status(&self) -> StatusCode {
+        ProxyError::status(self)
+    }
+    fn error_code(&self) -> Option<&'static str> {
+        ProxyError::error_code(self)
+    }
+    fn description(&self) -> &'static str {
+        ProxyError::description(self)
+    }
+    fn reason(&self) -> &'static str {
+        ProxyError::reason(self)
+    }
+}
+
+/// A start-up mistake in a proxy's configuration: returned by `ProxyBuilder::build` (and the
+/// constructors of its parts), never at request time.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_proxy::Proxy;
+/// use supagate_testkit::TestKeys;
+///
+/// let err = Proxy::builder("http://evil.example", "anon", TestKeys::new().verifier())
+///     .build()
+///     .unwrap_err();
+/// assert!(err.to_string().contains("supabase url"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid proxy configuration: {what}")]
+pub struct ProxyConfigError {
+    /// Which setting, and why.
+    pub what: &'static str,
+}
+
+impl From<ProxyError> for ProxyConfigError {
+    fn from(e: ProxyError) -> Self {
+        match e {
+            ProxyError::InvalidConfig { what } => ProxyConfigError { what },
+            other => ProxyConfigError {
+                what: other.description(),
+            },
+        }
     }
 }
 

@@ -30,7 +30,7 @@ pub use body::{BoxError, ProxyBody};
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use client::Limits;
 pub use csrf::CsrfGate;
-pub use error::ProxyError;
+pub use error::{ProxyConfigError, ProxyError};
 pub use headers::{
     HeaderPolicy, Observed, filter_upstream_response_headers, prepare_upstream_headers,
 };

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{
@@ -20,7 +20,7 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use supagate_auth::{AuthError, Authenticator};
 use supagate_cookie::{CookieName, CookieOptions, Session, SessionReader, SessionWriter};
-use supagate_jwt::{Token, Verifier, dangerous};
+use supagate_jwt::{ConfigError, IntoProject, Origin, SupabaseProject, Token, Verifier, dangerous};
 
 use crate::body::{BoxError, Guarded, ProxyBody, full};
 use crate::client::{AuthAnswer, HttpClient, Limits};
@@ -106,7 +106,6 @@ struct Inner {
     require_session: bool,
     anonymous_navigations: bool,
     logout_scope: LogoutScope,
-    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     trusted_proxies: Vec<IpAddr>,
     /// Keys the per-session refresh budget.
     seed: std::hash::RandomState,
@@ -130,7 +129,7 @@ impl fmt::Debug for Proxy {
 
 /// Configures a [`Proxy`]; made by [`Proxy::builder`].
 pub struct ProxyBuilder {
-    supabase_url: String,
+    supabase_url: Result<SupabaseProject, ConfigError>,
     api_key: String,
     verifier: Verifier,
     upstream: Option<String>,
@@ -149,7 +148,6 @@ pub struct ProxyBuilder {
     require_session: bool,
     anonymous_navigations: bool,
     logout_scope: LogoutScope,
-    clock: Option<Arc<dyn Fn() -> i64 + Send + Sync>>,
     trusted_proxies: Vec<IpAddr>,
 }
 
@@ -334,31 +332,24 @@ impl ProxyBuilder {
         self
     }
 
-    /// The clock for session expiry decisions (Unix seconds). Default: the system clock.
-    /// The verifier keeps its own clock.
-    #[must_use]
-    pub fn clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
-        self.clock = Some(Arc::new(clock));
-        self
-    }
-
     /// Builds the proxy.
     ///
     /// # Errors
     ///
-    /// [`ProxyError::InvalidConfig`] naming the unusable setting.
-    pub fn build(self) -> Result<Proxy, ProxyError> {
-        let mut endpoint = AuthEndpoint::new(&self.supabase_url, &self.api_key)?;
+    /// [`ProxyConfigError`](crate::ProxyConfigError) naming the unusable setting.
+    pub fn build(self) -> Result<Proxy, crate::ProxyConfigError> {
+        let project = self.supabase_url.map_err(|_| ProxyError::InvalidConfig {
+            what: "supabase url must be https://<host>",
+        })?;
+        let mut endpoint = AuthEndpoint::new(&project, &self.api_key)?;
         let margin = self
             .margin
             .unwrap_or(crate::refresh::DEFAULT_REFRESH_MARGIN);
         endpoint = endpoint.with_margin(margin);
         let name = match self.cookie_name {
             Some(n) => n,
-            None => CookieName::from_supabase_url(&self.supabase_url).map_err(|_| {
-                ProxyError::InvalidConfig {
-                    what: "cannot derive the cookie name from the supabase url",
-                }
+            None => CookieName::for_project(&project).map_err(|_| ProxyError::InvalidConfig {
+                what: "cannot derive the cookie name from the supabase url",
             })?,
         };
         let headers = self.headers.session_cookie(name.clone());
@@ -367,20 +358,27 @@ impl ProxyBuilder {
                 what: "cookie options",
             }
         })?;
-        let (scheme, authority) =
-            parse_origin(self.upstream.as_deref().ok_or(ProxyError::InvalidConfig {
+        let (scheme, authority) = parse_origin(
+            self.upstream.as_deref().ok_or(ProxyError::InvalidConfig {
                 what: "upstream origin is required",
-            })?)
-            .ok_or(ProxyError::InvalidConfig {
-                what: "upstream must be http(s)://host[:port] without a path",
-            })?;
+            })?,
+            true,
+        )
+        .ok_or(ProxyError::InvalidConfig {
+            what: "upstream must be http(s)://host[:port] without a path",
+        })?;
         let public = self.public_origin.ok_or(ProxyError::InvalidConfig {
             what: "public origin is required",
         })?;
-        let public = public.trim_end_matches('/').to_owned();
+        let public = Origin::parse(public.trim_end_matches('/'))
+            .map_err(|_| ProxyError::InvalidConfig {
+                what: "public origin must be https://host[:port] (http only on a loopback host)",
+            })?
+            .as_str()
+            .to_owned();
         let (public_scheme, public_authority) =
-            parse_origin(&public).ok_or(ProxyError::InvalidConfig {
-                what: "public origin must be http(s)://host[:port]",
+            parse_origin(&public, false).ok_or(ProxyError::InvalidConfig {
+                what: "public origin must be https://host[:port] (http only on a loopback host)",
             })?;
         let observed = Observed::new(
             IpAddr::from([0, 0, 0, 0]),
@@ -389,7 +387,12 @@ impl ProxyBuilder {
         )?;
         let mut origins = vec![public.clone()];
         for o in self.origins {
-            let o = o.trim_end_matches('/').to_owned();
+            let o = Origin::parse(o.trim_end_matches('/'))
+                .map_err(|_| ProxyError::InvalidConfig {
+                    what: "allowed origins must be scheme://host[:port] (https unless on a loopback host)",
+                })?
+                .as_str()
+                .to_owned();
             if !origins.contains(&o) {
                 origins.push(o);
             }
@@ -431,7 +434,6 @@ impl ProxyBuilder {
                 require_session: self.require_session,
                 anonymous_navigations: self.anonymous_navigations,
                 logout_scope: self.logout_scope,
-                clock: self.clock.unwrap_or_else(|| Arc::new(unix_now)),
                 trusted_proxies: self.trusted_proxies,
                 seed: std::hash::RandomState::new(),
             }),
@@ -454,27 +456,22 @@ fn client_address(trusted: &[IpAddr], headers: &HeaderMap, peer: IpAddr) -> IpAd
         .unwrap_or(peer)
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// `scheme://authority` with nothing else.
-fn parse_origin(origin: &str) -> Option<(Scheme, Authority)> {
+/// `scheme://host[:port]` through the crate family's one URL parser ([`Origin`]); `internal`
+/// allows `http` on any host (the upstream).
+fn parse_origin(origin: &str, internal: bool) -> Option<(Scheme, Authority)> {
     let origin = origin.trim_end_matches('/');
-    let uri: Uri = origin.parse().ok()?;
-    let scheme = uri.scheme()?.clone();
-    if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
-        return None;
+    let origin = if internal {
+        Origin::parse_internal(origin)
+    } else {
+        Origin::parse(origin)
     }
-    let authority = uri.authority()?.clone();
-    if authority.as_str().contains('@')
-        || origin.len() != scheme.as_str().len() + 3 + authority.as_str().len()
-    {
-        return None;
-    }
-    Some((scheme, authority))
+    .ok()?;
+    let scheme = if origin.is_https() {
+        Scheme::HTTPS
+    } else {
+        Scheme::HTTP
+    };
+    Some((scheme, origin.authority().parse().ok()?))
 }
 
 /// A session ready to be forwarded with.
@@ -540,12 +537,12 @@ impl Proxy {
     /// `verifier`.
     #[must_use]
     pub fn builder(
-        supabase_url: impl Into<String>,
+        project: impl IntoProject,
         api_key: impl Into<String>,
         verifier: Verifier,
     ) -> ProxyBuilder {
         ProxyBuilder {
-            supabase_url: supabase_url.into(),
+            supabase_url: project.into_project(),
             api_key: api_key.into(),
             verifier,
             upstream: None,
@@ -564,7 +561,6 @@ impl Proxy {
             require_session: false,
             anonymous_navigations: false,
             logout_scope: LogoutScope::default(),
-            clock: None,
             trusted_proxies: Vec::new(),
         }
     }
@@ -704,7 +700,7 @@ impl Proxy {
         let res = match i.client.upstream(upstream).await {
             Ok(res) => res,
             Err(e) => {
-                tracing::warn!(target: "supagate", status = e.status().as_u16(), reason = e.code(), "upstream call failed");
+                tracing::warn!(target: "supagate", status = e.status().as_u16(), reason = e.reason(), "upstream call failed");
                 return Err(with_cookies(self.refuse(&e), &set_cookies));
             }
         };
@@ -743,7 +739,8 @@ impl Proxy {
     ) -> Result<Resolved, Response<ProxyBody>> {
         let i = &*self.inner;
         let verifier = i.auth.verifier();
-        let now = (i.clock)();
+        // One clock: the verifier's (`VerifierBuilder::clock`).
+        let now = verifier.now();
         let key = i.sessions.as_ref().and_then(|c| c.key(headers, &i.headers));
         if let (Some(cache), Some(key)) = (&i.sessions, key)
             && let Some(hit) = cache.get(key)
@@ -1062,7 +1059,7 @@ impl Proxy {
 
     /// A refusal of our own, as JSON, never cached.
     pub(crate) fn refuse(&self, e: &ProxyError) -> Response<ProxyBody> {
-        tracing::debug!(target: "supagate", status = e.status().as_u16(), reason = e.code(), "request refused by the proxy");
+        tracing::debug!(target: "supagate", status = e.status().as_u16(), reason = e.reason(), "request refused by the proxy");
         let mut res = Response::new(full(e.body()));
         *res.status_mut() = e.status();
         let h = res.headers_mut();

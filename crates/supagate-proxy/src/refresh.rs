@@ -11,6 +11,7 @@ use supagate_cookie::Session;
 use supagate_jwt::Token;
 
 use crate::error::ProxyError;
+use supagate_jwt::IntoProject;
 
 /// auth-js refreshes when the session expires within this margin (`EXPIRY_MARGIN_MS`).
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(90);
@@ -89,27 +90,22 @@ impl fmt::Debug for AuthEndpoint {
 }
 
 impl AuthEndpoint {
-    /// The project at `supabase_url` (`https://<ref>.supabase.co`), with its anon or
-    /// publishable key (sent as `apikey` and as the bearer, as supabase-js does). Refresh
+    /// The auth server of `project` (a [`supagate_jwt::SupabaseProject`] or its URL,
+    /// `https://<ref>.supabase.co`, parsed with [`supagate_jwt::SupabaseProject::parse`]), with
+    /// its anon or publishable key (sent as `apikey` and as the bearer, as supabase-js does). Refresh
     /// margin [`DEFAULT_REFRESH_MARGIN`].
     ///
     /// # Errors
     ///
     /// [`ProxyError::InvalidConfig`] for a URL that is not `https://` (or `http://` for a
     /// loopback test server) or a key that is not a header value.
-    pub fn new(supabase_url: &str, api_key: &str) -> Result<Self, ProxyError> {
-        let url = supabase_url.trim_end_matches('/');
-        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|p| {
-                url.strip_prefix(p)
-                    .is_some_and(|r| r.is_empty() || r.starts_with(':'))
-            });
-        if !(url.starts_with("https://") || loopback) || url.contains(['?', '#', '@']) {
-            return Err(ProxyError::InvalidConfig {
+    pub fn new(project: impl IntoProject, api_key: &str) -> Result<Self, ProxyError> {
+        let project = project
+            .into_project()
+            .map_err(|_| ProxyError::InvalidConfig {
                 what: "supabase url must be https://<host>",
-            });
-        }
+            })?;
+        let base = project.auth_url();
         let bad_key = || ProxyError::InvalidConfig {
             what: "api key is not a header value",
         };
@@ -119,8 +115,8 @@ impl AuthEndpoint {
             HeaderValue::from_str(&format!("Bearer {api_key}")).map_err(|_| bad_key())?;
         bearer.set_sensitive(true);
         Ok(AuthEndpoint {
-            base: format!("{url}/auth/v1"),
-            token_url: format!("{url}/auth/v1/token?grant_type=refresh_token"),
+            base: base.to_owned(),
+            token_url: format!("{base}/token?grant_type=refresh_token"),
             api_key: key,
             bearer,
             margin: i64::try_from(DEFAULT_REFRESH_MARGIN.as_secs()).unwrap_or(90),

@@ -1017,15 +1017,28 @@ fn configuration_errors_are_reported_at_build() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cached_session_is_still_refreshed_when_it_nears_expiry() {
-    use std::sync::atomic::AtomicI64;
+    // One clock: the verifier's, which the proxy's refresh decisions read too.
     let f = Fixture::new().await;
-    let now = Arc::new(AtomicI64::new(0));
-    let clock = now.clone();
-    let proxy = f
-        .builder()
-        .clock(move || clock.load(Ordering::SeqCst))
+    let clock = supagate_jwt::FixedClock::new(0);
+    let verifier = Verifier::from_supabase_url(f.auth.url())
+        .jwk_set(TestKeys::new().jwk_set())
+        .clock(clock.clone())
         .build()
         .unwrap();
+    let proxy = Proxy::builder(f.auth.url(), "anon-key", verifier)
+        .upstream(format!("http://{}", f.upstream))
+        .public_origin(PUBLIC)
+        .allowed_origins(["https://admin.example.com"])
+        .route("/api/", "/")
+        .build()
+        .unwrap();
+    struct Now(supagate_jwt::FixedClock);
+    impl Now {
+        fn store(&self, t: i64, _: Ordering) {
+            self.0.set(t);
+        }
+    }
+    let now = Now(clock);
     let json = f.auth.session_json("alice@example.com", 3600);
     let expires_at = serde_json::from_str::<Value>(&json).unwrap()["expires_at"]
         .as_i64()

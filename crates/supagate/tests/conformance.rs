@@ -43,6 +43,9 @@ struct Setup {
     admin: Policy,
     billing: Policy,
     signed_in: Policy,
+    /// `RecentSignIn` within 10 minutes: checked with the verifier's `FixedClock` (`NOW`, a
+    /// time the system clock has not reached), never the system clock.
+    recent: Policy,
 }
 
 fn setup() -> Setup {
@@ -81,6 +84,7 @@ fn setup() -> Setup {
         ]))
         .unwrap(),
         signed_in: Policy::authenticated(),
+        recent: Policy::require(Requirement::RecentSignIn { max_age_secs: 600 }).unwrap(),
     }
 }
 
@@ -116,6 +120,9 @@ mod on_axum {
         let billing = Router::new()
             .route("/billing", get(|| async { Json(json!({ "ok": true })) }))
             .route_layer(RequireLayer::new(s.bearer.clone(), s.billing.clone()));
+        let recent = Router::new()
+            .route("/recent", get(|| async { Json(json!({ "ok": true })) }))
+            .route_layer(RequireLayer::new(s.bearer.clone(), s.recent.clone()));
         let cookie = Router::new()
             .route(
                 "/cookie",
@@ -141,6 +148,7 @@ mod on_axum {
             )
             .merge(admin)
             .merge(billing)
+            .merge(recent)
             .merge(cookie)
             .merge(custom)
             .merge(down)
@@ -196,8 +204,12 @@ mod on_actix {
                 s.custom.clone(),
                 s.down.clone(),
             );
-            let (admin, billing, signed_in) =
-                (s.admin.clone(), s.billing.clone(), s.signed_in.clone());
+            let (admin, billing, signed_in, recent) = (
+                s.admin.clone(),
+                s.billing.clone(),
+                s.signed_in.clone(),
+                s.recent.clone(),
+            );
             let app =
                 test::init_service(
                     App::new()
@@ -230,6 +242,13 @@ mod on_actix {
                         .service(
                             web::resource("/billing")
                                 .wrap(Require::new(bearer.clone(), billing))
+                                .route(web::get().to(|| async {
+                                    HttpResponse::Ok().json(json!({ "ok": true }))
+                                })),
+                        )
+                        .service(
+                            web::resource("/recent")
+                                .wrap(Require::new(bearer.clone(), recent))
                                 .route(web::get().to(|| async {
                                     HttpResponse::Ok().json(json!({ "ok": true }))
                                 })),
@@ -394,6 +413,12 @@ fn cases() -> Vec<Case> {
         )
     };
     let aal2 = TokenBuilder::new().claim("aal", "aal2").sign_hs256(&keys);
+    let signed_in_at = |t: i64| {
+        TokenBuilder::new()
+            .claim("amr", json!([{ "method": "password", "timestamp": t }]))
+            .sign_hs256(&keys)
+    };
+    let (recent_sign_in, old_sign_in) = (signed_in_at(NOW - 60), signed_in_at(NOW - 3600));
     let anonymous_aal2 = TokenBuilder::new()
         .claim("aal", "aal2")
         .claim("is_anonymous", true)
@@ -597,6 +622,24 @@ fn cases() -> Vec<Case> {
             status: 401,
             challenge: Some(CHALLENGE),
             body: refusal("unauthorized", "authentication required"),
+        },
+        Case {
+            name: "RecentSignIn under the verifier's FixedClock: signed in a minute ago",
+            path: "/recent",
+            headers: bearer(&recent_sign_in),
+            status: 200,
+            challenge: None,
+            body: ok.clone(),
+        },
+        Case {
+            name: "RecentSignIn under the verifier's FixedClock: signed in an hour ago",
+            path: "/recent",
+            headers: bearer(&old_sign_in),
+            status: 403,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="insufficient_scope", error_description="recent sign-in required""#,
+            ),
+            body: refusal("insufficient_scope", "recent sign-in required"),
         },
         Case {
             name: "aal1 on billing",

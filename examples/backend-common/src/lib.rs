@@ -10,11 +10,9 @@ pub mod drive;
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
+use supagate::jwt::SupabaseConfig;
 use supagate::policy::PolicyError;
-use supagate::{
-    Authenticator, Claims, Hs256Secret, JwkSet, Policy, RemoteJwks, Requirement, Verifier,
-    jwt::TokenCacheConfig,
-};
+use supagate::{Authenticator, Claims, Policy, Requirement};
 
 /// The default `BIND` address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
@@ -40,89 +38,32 @@ impl Config {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads the configuration through `lookup` (the environment, or a map in tests).
-    ///
-    /// - `SUPABASE_URL` (required): the project URL; tokens must have `iss = <url>/auth/v1`.
-    /// - `SUPABASE_JWT_SECRET` (optional): the legacy HS256 secret.
-    /// - `SUPABASE_JWKS_URL` (optional): the JWK set, followed with [`RemoteJwks`] (cached,
-    ///   refreshed, rotation-safe). Default `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`. A
-    ///   `file://` URL reads a saved set once at start-up instead.
-    /// - `BIND` (default `127.0.0.1:8000`).
-    /// - `SUPAGATE_TOKEN_CACHE` (optional): `1` turns on the verified-token cache.
+    /// Reads the configuration through `lookup` (the environment, or a map in tests): the
+    /// library's [`SupabaseConfig`] (`SUPABASE_URL`, `SUPABASE_JWT_SECRET`, `SUPABASE_JWKS`,
+    /// `SUPABASE_JWKS_URL`, `SUPAGATE_TOKEN_CACHE`; see its table), and `BIND` (default
+    /// `127.0.0.1:8000`).
     ///
     /// # Errors
     ///
-    /// A message naming the missing or invalid variable.
+    /// A message naming the missing or invalid variable and the fix.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
-        let url = lookup("SUPABASE_URL")
+        let supabase = SupabaseConfig::from_lookup(&lookup).map_err(|e| e.to_string())?;
+        for rejected in supabase.rejected_keys() {
+            eprintln!("warning: a configured key was refused by the key policy: {rejected:?}");
+        }
+        let verifier = supabase.verifier().map_err(|e| e.to_string())?;
+        let bind = lookup("BIND")
             .filter(|v| !v.is_empty())
-            .ok_or("SUPABASE_URL is not set (e.g. https://<project-ref>.supabase.co)")?;
-        let mut builder = Verifier::from_supabase_url(url.as_str());
-        let mut keys = Vec::new();
-        if let Some(secret) = lookup("SUPABASE_JWT_SECRET").filter(|v| !v.is_empty()) {
-            let secret =
-                Hs256Secret::new(secret).map_err(|e| format!("SUPABASE_JWT_SECRET: {e}"))?;
-            builder = builder.hs256_secret(secret);
-            keys.push("HS256 secret".to_owned());
-        }
-        let explicit = lookup("SUPABASE_JWKS_URL").filter(|v| !v.is_empty());
-        let jwks_var = if explicit.is_some() {
-            "SUPABASE_JWKS_URL"
-        } else {
-            "SUPABASE_URL"
-        };
-        let jwks_url = explicit.unwrap_or_else(|| {
-            format!(
-                "{}/auth/v1/.well-known/jwks.json",
-                url.trim_end_matches('/')
-            )
-        });
-        if let Some(path) = jwks_url.strip_prefix("file://") {
-            let set = load_jwks(path)?;
-            keys.push(format!("{} JWK(s) from {jwks_url}", set.len()));
-            builder = builder.jwk_set(set);
-        } else {
-            let remote = RemoteJwks::builder(jwks_url.as_str())
-                .build()
-                .map_err(|e| format!("{jwks_var}: {e}"))?;
-            keys.push(format!(
-                "JWKS {jwks_url} (fetched on first use, cached 10 min)"
-            ));
-            builder = builder.key_source(remote);
-        }
-        match lookup("SUPAGATE_TOKEN_CACHE").as_deref() {
-            None | Some("" | "0") => {}
-            Some("1") => {
-                builder = builder.token_cache(TokenCacheConfig::default());
-                keys.push("verified-token cache on".to_owned());
-            }
-            Some(other) => return Err(format!("SUPAGATE_TOKEN_CACHE: `{other}` is not 0 or 1")),
-        }
-        let verifier = builder.build().map_err(|e| format!("SUPABASE_URL: {e}"))?;
-        let bind = lookup("BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
+            .unwrap_or_else(|| DEFAULT_BIND.to_owned());
         let bind = bind
             .parse()
             .map_err(|_| format!("BIND: `{bind}` is not an address such as {DEFAULT_BIND}"))?;
         Ok(Config {
             auth: Authenticator::new(verifier),
             bind,
-            keys: keys.join(", "),
+            keys: supabase.describe_keys(),
         })
     }
-}
-
-/// Reads a saved JWK set (`SUPABASE_JWKS_URL=file://<path>`).
-fn load_jwks(path: &str) -> Result<JwkSet, String> {
-    let json = std::fs::read_to_string(path)
-        .map_err(|e| format!("SUPABASE_JWKS_URL: cannot read {path}: {e}"))?;
-    let set = JwkSet::from_json(&json).map_err(|e| format!("SUPABASE_JWKS_URL: {e}"))?;
-    if !set.rejected().is_empty() {
-        eprintln!(
-            "warning: {} key(s) in {path} were refused by the key policy",
-            set.rejected().len()
-        );
-    }
-    Ok(set)
 }
 
 /// `GET /admin/stats`: `app_metadata.role` must be `admin`.
@@ -211,11 +152,14 @@ mod tests {
     fn start_up_messages_quoted_in_the_errors_guide() {
         assert_eq!(
             config(&[]).unwrap_err(),
-            "SUPABASE_URL is not set (e.g. https://<project-ref>.supabase.co)"
+            "SUPABASE_URL: not set; set it to the project URL, e.g. https://<project-ref>.supabase.co or http://127.0.0.1:54321"
         );
-        assert_eq!(
-            config(&[URL, ("SUPABASE_JWT_SECRET", "short")]).unwrap_err(),
-            "SUPABASE_JWT_SECRET: hmac secret must be at least 32 bytes"
+        assert!(
+            config(&[URL, ("SUPABASE_JWT_SECRET", "short")])
+                .unwrap_err()
+                .starts_with(
+                    "SUPABASE_JWT_SECRET: hmac secret must be at least 32 bytes; set it to"
+                )
         );
     }
 

@@ -11,6 +11,11 @@
 //! - `load-tools session-cookie <supabase-url> <hs256|es256>`: print a `Cookie` header
 //!   carrying an `@supabase/ssr` session (access token valid for two hours), for
 //!   `benches/load/proxy.sh`.
+//! - `load-tools mint-hs256 <supabase-url>`: print one HS256 access token valid for two hours.
+//! - `load-tools hand <port> <hs256-secret | jwks-file>`: the baselines for `benches/load/run.sh`,
+//!   on one axum server: `/profile/me` behind a hand-written extractor around raw
+//!   `jsonwebtoken::decode` (what teams write today), and `/plain/me`, the same JSON route with
+//!   no authentication at all.
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -77,6 +82,115 @@ fn bare_proxy(port: &str, upstream: &str) -> ExitCode {
     })
 }
 
+/// The claims the hand-written extractor decodes (what a team would declare for `/profile/me`).
+#[derive(serde::Deserialize)]
+struct HandClaims {
+    sub: String,
+    email: Option<String>,
+}
+
+/// What the hand-written extractor needs: one decoding key per `kid` (or one for HS256) and a
+/// Supabase-style `Validation`.
+#[derive(Clone)]
+struct HandState {
+    keys: std::sync::Arc<Vec<(Option<String>, jsonwebtoken::DecodingKey)>>,
+    validation: std::sync::Arc<jsonwebtoken::Validation>,
+}
+
+struct HandUser(HandClaims);
+
+impl axum::extract::FromRequestParts<HandState> for HandUser {
+    type Rejection = http::StatusCode;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &HandState,
+    ) -> Result<Self, http::StatusCode> {
+        let unauthorized = http::StatusCode::UNAUTHORIZED;
+        let token = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(unauthorized)?;
+        let kid = jsonwebtoken::decode_header(token)
+            .map_err(|_| unauthorized)?
+            .kid;
+        let key = state
+            .keys
+            .iter()
+            .find(|(k, _)| k.is_none() || *k == kid)
+            .map(|(_, key)| key)
+            .ok_or(unauthorized)?;
+        jsonwebtoken::decode::<HandClaims>(token, key, &state.validation)
+            .map(|d| HandUser(d.claims))
+            .map_err(|_| unauthorized)
+    }
+}
+
+/// `load-tools hand`: see the module docs.
+fn hand(port: &str, key: &str, issuer: &str) -> ExitCode {
+    use axum::Json;
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    let (keys, alg) = if let Ok(json) = std::fs::read_to_string(key) {
+        let Ok(set) = serde_json::from_str::<jsonwebtoken::jwk::JwkSet>(&json) else {
+            eprintln!("{key}: not a JWK set");
+            return ExitCode::FAILURE;
+        };
+        let keys = set
+            .keys
+            .iter()
+            .filter(|k| k.common.key_id.as_deref() == Some(TestKeys::ES256_KID))
+            .filter_map(|k| Some((k.common.key_id.clone(), DecodingKey::from_jwk(k).ok()?)))
+            .collect::<Vec<_>>();
+        (keys, Algorithm::ES256)
+    } else {
+        (
+            vec![(None, DecodingKey::from_secret(key.as_bytes()))],
+            Algorithm::HS256,
+        )
+    };
+    let mut validation = Validation::new(alg);
+    validation.set_audience(&["authenticated"]);
+    validation.set_issuer(&[format!("{issuer}/auth/v1")]);
+    validation.leeway = 30;
+    let state = HandState {
+        keys: std::sync::Arc::new(keys),
+        validation: std::sync::Arc::new(validation),
+    };
+    let Ok(rt) = tokio::runtime::Runtime::new() else {
+        return ExitCode::FAILURE;
+    };
+    let port = port.to_owned();
+    rt.block_on(async move {
+        let app = axum::Router::new()
+            .route(
+                "/profile/me",
+                axum::routing::get(|HandUser(c): HandUser| async move {
+                    Json(serde_json::json!({ "user_id": c.sub, "email": c.email }))
+                }),
+            )
+            .route(
+                "/plain/me",
+                axum::routing::get(|| async {
+                    Json(serde_json::json!({
+                        "user_id": "00000000-0000-4000-8000-000000000000",
+                        "email": "user0@example.com",
+                    }))
+                }),
+            )
+            .with_state(state);
+        let Ok(listener) = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await else {
+            return ExitCode::FAILURE;
+        };
+        match axum::serve(listener, app).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        }
+    })
+}
+
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -134,6 +248,15 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         ["bare-proxy", port, upstream] => bare_proxy(port, upstream),
+        ["mint-hs256", url] => {
+            let token = TokenBuilder::new()
+                .claim("iss", format!("{url}/auth/v1"))
+                .issued_at(unix_now(), 7200)
+                .sign_hs256(&TestKeys::new());
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        ["hand", port, key, issuer] => hand(port, key, issuer),
         ["jwks"] => {
             println!("{}", TestKeys::new().jwks_json());
             ExitCode::SUCCESS
@@ -159,7 +282,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: load-tools mock-jwks <rotate-secs> | tokens <n> <supabase-url> | jwks | session-cookie <supabase-url> <hs256|es256>"
+                "usage: load-tools mock-jwks <rotate-secs> | tokens <n> <supabase-url> | jwks | session-cookie <supabase-url> <hs256|es256> | bare-proxy <port> <origin> | hand <port> <secret|jwks-file> <supabase-url>"
             );
             ExitCode::FAILURE
         }

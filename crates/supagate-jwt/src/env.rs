@@ -1,0 +1,427 @@
+//! [`SupabaseConfig`]: the verifier's configuration from the environment, with Supabase's own
+//! variable names.
+
+use std::fmt;
+
+use crate::error::ConfigError;
+use crate::keys::{Hs256Secret, JwkSet};
+use crate::project::SupabaseProject;
+use crate::verifier::{Verifier, VerifierBuilder};
+
+/// Where the asymmetric keys come from.
+#[derive(Debug, Clone)]
+enum Jwks {
+    /// `SUPABASE_JWKS`, or a `file://` `SUPABASE_JWKS_URL`: authoritative, nothing fetched.
+    Inline {
+        public: JwkSet,
+        secrets: JwkSet,
+        from: &'static str,
+    },
+    /// A set followed over HTTPS (the project's own by default).
+    Remote(String),
+    /// Only the HS256 secret (no `remote_jwks` feature, no inline set).
+    None,
+}
+
+/// What a backend needs to verify its project's tokens, read from the environment with the
+/// variable names Supabase uses (its CLI, its hosting, and its own server package):
+///
+/// | variable | required | meaning |
+/// |---|---|---|
+/// | `SUPABASE_URL` | yes | the project URL, [`SupabaseProject::parse`] rules; tokens must have `iss = <url>/auth/v1` |
+/// | `SUPABASE_JWT_SECRET` | no | the legacy HS256 secret (at least 32 bytes) |
+/// | `SUPABASE_JWKS` | no | the JWK set inline: `{"keys":[…]}` or a bare array. An `oct` key in it is an HMAC secret (the legacy secret exported as a JWK), the rest the public set. When set it is authoritative: nothing is fetched |
+/// | `SUPABASE_JWKS_URL` | no | the JWK set to follow (feature `remote_jwks`; cached, refreshed, rotation-safe); `file://<path>` reads a saved set once at start-up. Default: the project's `<url>/auth/v1/.well-known/jwks.json` |
+/// | `SUPAGATE_TOKEN_CACHE` | no | `0` turns the verified-token cache off (default on) |
+///
+/// Empty values count as unset. Every error's `Display` names the variable and the fix.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_jwt::SupabaseConfig;
+///
+/// let env = |name: &str| match name {
+///     "SUPABASE_URL" => Some("https://abcdefghijklmnopqrst.supabase.co".to_owned()),
+///     "SUPABASE_JWT_SECRET" => Some("an-example-secret-of-at-least-32-bytes".to_owned()),
+///     _ => None,
+/// };
+/// let config = SupabaseConfig::from_lookup(env)?;
+/// assert_eq!(config.project().issuer(), "https://abcdefghijklmnopqrst.supabase.co/auth/v1");
+/// let verifier = config.verifier()?;
+///
+/// let bad = SupabaseConfig::from_lookup(|name| match name {
+///     "SUPABASE_URL" => Some("https://abcdefghijklmnopqrst.supabase.co".to_owned()),
+///     "SUPABASE_JWT_SECRET" => Some("short".to_owned()),
+///     _ => None,
+/// })
+/// .unwrap_err();
+/// assert_eq!(bad.variable(), "SUPABASE_JWT_SECRET");
+/// assert!(bad.to_string().starts_with("SUPABASE_JWT_SECRET: hmac secret must be at least 32 bytes"));
+/// # Ok::<(), supagate_jwt::EnvError>(())
+/// ```
+#[derive(Clone)]
+pub struct SupabaseConfig {
+    project: SupabaseProject,
+    secret: Option<Hs256Secret>,
+    jwks: Jwks,
+    token_cache: bool,
+}
+
+impl fmt::Debug for SupabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SupabaseConfig")
+            .field("project", &self.project)
+            .field("keys", &self.describe_keys())
+            .field("token_cache", &self.token_cache)
+            .finish()
+    }
+}
+
+/// A configuration variable that is missing or unusable: names the variable, says what is
+/// wrong and how to fix it. A start-up error: it never reaches a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvError {
+    variable: &'static str,
+    problem: String,
+    fix: &'static str,
+}
+
+impl EnvError {
+    fn new(variable: &'static str, problem: impl fmt::Display, fix: &'static str) -> Self {
+        EnvError {
+            variable,
+            problem: problem.to_string(),
+            fix,
+        }
+    }
+
+    /// The variable at fault.
+    #[must_use]
+    pub fn variable(&self) -> &'static str {
+        self.variable
+    }
+}
+
+impl fmt::Display for EnvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}; {}", self.variable, self.problem, self.fix)
+    }
+}
+
+impl std::error::Error for EnvError {}
+
+const URL_FIX: &str =
+    "set it to the project URL, e.g. https://<project-ref>.supabase.co or http://127.0.0.1:54321";
+const SECRET_FIX: &str = "set it to the project's JWT secret (Dashboard: Project Settings > JWT Keys > Legacy JWT Secret), or unset it";
+const JWKS_FIX: &str =
+    "set it to the JSON of the project's JWK set ({\"keys\":[...]} or a bare array), or unset it";
+const JWKS_URL_FIX: &str = "set it to an https URL of a JWK set (http only on a loopback host) or file://<path>, or unset it";
+
+impl SupabaseConfig {
+    /// Reads the process environment.
+    ///
+    /// # Errors
+    ///
+    /// An [`EnvError`] naming the variable.
+    pub fn from_env() -> Result<Self, EnvError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables through `lookup` (a map in tests, a secrets store).
+    ///
+    /// # Errors
+    ///
+    /// An [`EnvError`] naming the variable.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let url =
+            get("SUPABASE_URL").ok_or_else(|| EnvError::new("SUPABASE_URL", "not set", URL_FIX))?;
+        let project = SupabaseProject::parse(url.trim())
+            .map_err(|e| EnvError::new("SUPABASE_URL", e, URL_FIX))?;
+        let secret = get("SUPABASE_JWT_SECRET")
+            .map(|s| {
+                Hs256Secret::new(s).map_err(|e| EnvError::new("SUPABASE_JWT_SECRET", e, SECRET_FIX))
+            })
+            .transpose()?;
+        let jwks = if let Some(json) = get("SUPABASE_JWKS") {
+            inline(&json, "SUPABASE_JWKS", JWKS_FIX)?
+        } else if let Some(url) = get("SUPABASE_JWKS_URL") {
+            if let Some(path) = url.strip_prefix("file://") {
+                let json = std::fs::read_to_string(path).map_err(|e| {
+                    EnvError::new(
+                        "SUPABASE_JWKS_URL",
+                        format!("cannot read {path}: {e}"),
+                        JWKS_URL_FIX,
+                    )
+                })?;
+                inline(&json, "SUPABASE_JWKS_URL", JWKS_URL_FIX)?
+            } else {
+                remote(url)?
+            }
+        } else if cfg!(feature = "remote_jwks") {
+            Jwks::Remote(project.jwks_url())
+        } else {
+            Jwks::None
+        };
+        if secret.is_none() && matches!(jwks, Jwks::None) {
+            return Err(EnvError::new(
+                "SUPABASE_JWT_SECRET",
+                "no verification key: neither SUPABASE_JWT_SECRET nor SUPABASE_JWKS is set",
+                "set one of them (or enable supagate-jwt's `remote_jwks` feature to follow the project's JWK set)",
+            ));
+        }
+        let token_cache = match get("SUPAGATE_TOKEN_CACHE").as_deref() {
+            None | Some("1") => true,
+            Some("0") => false,
+            Some(other) => {
+                return Err(EnvError::new(
+                    "SUPAGATE_TOKEN_CACHE",
+                    format!("`{other}` is not 0 or 1"),
+                    "set it to 0 (off) or 1 (on, the default)",
+                ));
+            }
+        };
+        Ok(SupabaseConfig {
+            project,
+            secret,
+            jwks,
+            token_cache,
+        })
+    }
+
+    /// The project.
+    #[must_use]
+    pub fn project(&self) -> &SupabaseProject {
+        &self.project
+    }
+
+    /// A verifier builder with this configuration, to adjust (the clock, the leeway) before
+    /// `build()`.
+    ///
+    /// # Errors
+    ///
+    /// An [`EnvError`] for `SUPABASE_JWKS_URL` when a remote set is configured and cannot be
+    /// set up (feature `remote_jwks`).
+    pub fn verifier_builder(&self) -> Result<VerifierBuilder, EnvError> {
+        let mut builder = Verifier::from_supabase_url(&self.project);
+        if let Some(secret) = &self.secret {
+            builder = builder.hs256_secret(secret.clone());
+        }
+        match &self.jwks {
+            Jwks::Inline {
+                public, secrets, ..
+            } => {
+                builder = builder.jwk_set(public.clone()).jwk_set(secrets.clone());
+            }
+            Jwks::Remote(url) => builder = with_remote(builder, url)?,
+            Jwks::None => {}
+        }
+        if !self.token_cache {
+            builder = builder.no_token_cache();
+        }
+        Ok(builder)
+    }
+
+    /// The verifier.
+    ///
+    /// # Errors
+    ///
+    /// An [`EnvError`] naming the variable whose value the verifier refused.
+    pub fn verifier(&self) -> Result<Verifier, EnvError> {
+        let variable = match self.jwks {
+            Jwks::Inline { from, .. } => from,
+            _ if self.secret.is_some() => "SUPABASE_JWT_SECRET",
+            _ => "SUPABASE_JWKS_URL",
+        };
+        self.verifier_builder()?
+            .build()
+            .map_err(|e| EnvError::new(variable, e, "check the keys configured"))
+    }
+
+    /// What keys are configured, for a start-up banner (no secret, no key material).
+    #[must_use]
+    pub fn describe_keys(&self) -> String {
+        let mut parts = Vec::new();
+        if self.secret.is_some() {
+            parts.push("HS256 secret".to_owned());
+        }
+        match &self.jwks {
+            Jwks::Inline {
+                public,
+                secrets,
+                from,
+            } => parts.push(format!(
+                "{} public and {} HMAC JWK(s) from {from} (nothing fetched)",
+                public.len(),
+                secrets.len()
+            )),
+            Jwks::Remote(url) => parts.push(format!("JWKS {url} (fetched on first use, cached)")),
+            Jwks::None => {}
+        }
+        if !self.token_cache {
+            parts.push("verified-token cache off".to_owned());
+        }
+        parts.join(", ")
+    }
+
+    /// Keys of the inline set that the key policy left out, with the reason: log these at
+    /// start-up.
+    #[must_use]
+    pub fn rejected_keys(&self) -> Vec<crate::RejectedKey> {
+        match &self.jwks {
+            Jwks::Inline {
+                public, secrets, ..
+            } => public
+                .rejected()
+                .iter()
+                .chain(secrets.rejected())
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// An inline set: `{"keys": [...]}` or a bare array; `oct` keys become HMAC keys.
+fn inline(json: &str, variable: &'static str, fix: &'static str) -> Result<Jwks, EnvError> {
+    let bad = |e: &dyn fmt::Display| EnvError::new(variable, e, fix);
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|_| bad(&"not JSON"))?;
+    let keys = match value {
+        serde_json::Value::Array(keys) => keys,
+        serde_json::Value::Object(mut o) => match o.remove("keys") {
+            Some(serde_json::Value::Array(keys)) => keys,
+            _ => return Err(bad(&ConfigError::InvalidJwkSet)),
+        },
+        _ => return Err(bad(&ConfigError::InvalidJwkSet)),
+    };
+    let (oct, public): (Vec<_>, Vec<_>) = keys
+        .into_iter()
+        .partition(|k| k.get("kty").and_then(serde_json::Value::as_str) == Some("oct"));
+    let set = |keys: Vec<serde_json::Value>| serde_json::json!({ "keys": keys }).to_string();
+    let public = JwkSet::from_json(&set(public)).map_err(|e| bad(&e))?;
+    let secrets = if oct.is_empty() {
+        JwkSet::empty()
+    } else {
+        JwkSet::from_secret_json(&set(oct)).map_err(|e| bad(&e))?
+    };
+    if public.is_empty() && secrets.is_empty() {
+        return Err(bad(&"no usable key in the set"));
+    }
+    Ok(Jwks::Inline {
+        public,
+        secrets,
+        from: variable,
+    })
+}
+
+#[cfg(feature = "remote_jwks")]
+fn remote(url: String) -> Result<Jwks, EnvError> {
+    crate::RemoteJwks::builder(url.as_str())
+        .build()
+        .map_err(|e| EnvError::new("SUPABASE_JWKS_URL", e, JWKS_URL_FIX))?;
+    Ok(Jwks::Remote(url))
+}
+
+#[cfg(not(feature = "remote_jwks"))]
+fn remote(_url: String) -> Result<Jwks, EnvError> {
+    Err(EnvError::new(
+        "SUPABASE_JWKS_URL",
+        "following a remote JWK set needs supagate-jwt's `remote_jwks` feature",
+        "enable the feature, or give the set inline in SUPABASE_JWKS",
+    ))
+}
+
+#[cfg(feature = "remote_jwks")]
+fn with_remote(builder: VerifierBuilder, url: &str) -> Result<VerifierBuilder, EnvError> {
+    let remote = crate::RemoteJwks::builder(url)
+        .build()
+        .map_err(|e| EnvError::new("SUPABASE_JWKS_URL", e, JWKS_URL_FIX))?;
+    Ok(builder.key_source(remote))
+}
+
+#[cfg(not(feature = "remote_jwks"))]
+fn with_remote(builder: VerifierBuilder, _url: &str) -> Result<VerifierBuilder, EnvError> {
+    Ok(builder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<SupabaseConfig, EnvError> {
+        SupabaseConfig::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    const URL: (&str, &str) = ("SUPABASE_URL", "https://abcdefghijklmnopqrst.supabase.co");
+    const SECRET: (&str, &str) = (
+        "SUPABASE_JWT_SECRET",
+        "an-example-secret-of-at-least-32-bytes",
+    );
+
+    #[test]
+    fn errors_name_the_variable_and_the_fix() {
+        let e = config(&[]).unwrap_err();
+        assert_eq!(e.variable(), "SUPABASE_URL");
+        assert!(
+            e.to_string().contains("https://<project-ref>.supabase.co"),
+            "{e}"
+        );
+        for (vars, var) in [
+            (
+                &[("SUPABASE_URL", "https://x.supabase.co/auth/v1"), SECRET][..],
+                "SUPABASE_URL",
+            ),
+            (
+                &[URL, ("SUPABASE_JWT_SECRET", "short")],
+                "SUPABASE_JWT_SECRET",
+            ),
+            (&[URL, ("SUPABASE_JWKS", "{nope")], "SUPABASE_JWKS"),
+            (&[URL, ("SUPABASE_JWKS", r#"{"keys":{}}"#)], "SUPABASE_JWKS"),
+            (&[URL, ("SUPABASE_JWKS", "[]")], "SUPABASE_JWKS"),
+            (
+                &[URL, ("SUPABASE_JWKS_URL", "file:///nonexistent/jwks.json")],
+                "SUPABASE_JWKS_URL",
+            ),
+            (
+                &[URL, SECRET, ("SUPAGATE_TOKEN_CACHE", "yes")],
+                "SUPAGATE_TOKEN_CACHE",
+            ),
+        ] {
+            let e = config(vars).unwrap_err();
+            assert_eq!(e.variable(), var, "{vars:?}: {e}");
+            assert!(e.to_string().starts_with(var), "{e}");
+        }
+    }
+
+    #[test]
+    fn inline_set_with_an_oct_key_and_a_bare_array() {
+        let es = r#"{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256","use":"sig","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+        // 32 bytes, base64url.
+        let oct = r#"{"kty":"oct","k":"YW4tZXhhbXBsZS1zZWNyZXQtb2YtYXQtbGVhc3QtMzItYnl0ZXM","alg":"HS256"}"#;
+        for json in [
+            format!(r#"{{"keys":[{es},{oct}]}}"#),
+            format!("[{es},{oct}]"),
+        ] {
+            let c = config(&[URL, ("SUPABASE_JWKS", &json)]).unwrap();
+            assert!(
+                c.describe_keys().contains("1 public and 1 HMAC"),
+                "{}",
+                c.describe_keys()
+            );
+            assert!(c.verifier().is_ok());
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let c = config(&[URL, SECRET]).unwrap();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("an-example-secret"), "{debug}");
+        assert!(debug.contains("HS256 secret"));
+    }
+}
