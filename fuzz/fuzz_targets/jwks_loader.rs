@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use supagate_jwt::{Backend, JwkSet, KeySet, Verifier};
+use supagate_jwt::{Backend, JwkSet, PreparedKeys, Verifier};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         .flatten()
     {
         for backend in Backend::compiled() {
-            let prepared = KeySet::prepare(&set, backend);
+            let prepared = PreparedKeys::prepare(&set, backend);
             let _ = prepared.keys().count();
             let _ = Verifier::builder()
                 .jwk_set(set.clone())

@@ -16,9 +16,9 @@ use crate::crypto::{Backend, HmacKey, Material, PublicKey};
 use crate::error::{ConfigError, Error};
 
 /// Most keys a JWK set may hold.
-pub const MAX_JWKS_KEYS: usize = 32;
+pub(crate) const MAX_JWKS_KEYS: usize = 32;
 /// Longest `kid` accepted, in bytes, in a key set and in a token header.
-pub const MAX_KID_LEN: usize = 256;
+pub(crate) const MAX_KID_LEN: usize = 256;
 
 /// The project's legacy JWT secret, used as HS256 key.
 ///
@@ -104,7 +104,7 @@ pub enum KeyRejection {
     NoVerifyOperation,
     /// An asymmetric key has no `kid` (tokens select asymmetric keys by `kid` only).
     MissingKid,
-    /// `kid` is empty, not a string, or longer than [`MAX_KID_LEN`].
+    /// `kid` is empty, not a string, or longer than [`JwkSet::MAX_KID_LEN`].
     InvalidKid,
     /// Two usable keys share a `kid`; both are dropped, since neither can be chosen safely.
     DuplicateKid,
@@ -237,7 +237,7 @@ impl fmt::Debug for Entry {
 /// # Errors
 ///
 /// [`ConfigError::InvalidJwkSet`] for a document that is not `{"keys": [...]}`,
-/// [`ConfigError::TooManyKeys`] above [`MAX_JWKS_KEYS`], and
+/// [`ConfigError::TooManyKeys`] above [`JwkSet::MAX_KEYS`], and
 /// [`ConfigError::SymmetricKeyInPublicSet`] / [`ConfigError::AsymmetricKeyInHmacSet`] for a set
 /// that mixes key kinds.
 #[derive(Debug, Clone, Default)]
@@ -247,6 +247,11 @@ pub struct JwkSet {
 }
 
 impl JwkSet {
+    /// Most keys a set may hold; a larger document is refused.
+    pub const MAX_KEYS: usize = MAX_JWKS_KEYS;
+    /// Longest `kid` accepted, in bytes.
+    pub const MAX_KID_LEN: usize = MAX_KID_LEN;
+
     /// An empty set: a valid state for a project that still signs with the legacy secret only.
     #[must_use]
     pub fn empty() -> Self {
@@ -604,21 +609,21 @@ fn has_roca_fingerprint(n: &[u8]) -> bool {
 
 /// Public keys prepared for one backend: the snapshot the verifier reads for asymmetric tokens.
 ///
-/// Build it from a [`JwkSet`] with [`KeySet::prepare`]. A [`KeySource`] hands the verifier the
-/// current `Arc<KeySet>`; replacing the `Arc` is how a remote source rotates keys without ever
+/// Build it from a [`JwkSet`] with [`PreparedKeys::prepare`]. A [`KeySource`] hands the verifier the
+/// current `Arc<PreparedKeys>`; replacing the `Arc` is how a remote source rotates keys without ever
 /// blocking a verification.
 ///
 /// # Examples
 ///
 /// ```
-/// use supagate_jwt::{Backend, JwkSet, KeySet};
+/// use supagate_jwt::{Backend, JwkSet, PreparedKeys};
 ///
 /// let backend = Backend::preferred().expect("a backend feature is enabled");
-/// let set = KeySet::prepare(&JwkSet::empty(), backend);
+/// let set = PreparedKeys::prepare(&JwkSet::empty(), backend);
 /// assert!(set.is_empty());
 /// ```
 #[derive(Debug, Default)]
-pub struct KeySet {
+pub struct PreparedKeys {
     keys: Vec<PreparedKey>,
     rejected: Vec<RejectedKey>,
 }
@@ -644,13 +649,13 @@ fn fingerprint(alg: Algorithm, material: &Material) -> u64 {
     h.finish()
 }
 
-impl KeySet {
+impl PreparedKeys {
     /// Prepares the asymmetric keys of `jwks` for `backend` (symmetric keys are ignored here;
     /// they are configured on the verifier). A key the backend refuses (for example an EC point
-    /// off the curve) is added to [`KeySet::rejected`].
+    /// off the curve) is added to [`PreparedKeys::rejected`].
     #[must_use]
     pub fn prepare(jwks: &JwkSet, backend: Backend) -> Self {
-        let mut set = KeySet {
+        let mut set = PreparedKeys {
             keys: Vec::new(),
             rejected: jwks.rejected.clone(),
         };
@@ -711,7 +716,7 @@ impl KeySet {
 
 /// Where the verifier gets its asymmetric keys.
 ///
-/// The static case is a fixed [`KeySet`] ([`StaticKeys`]); a remote JWKS source implements this
+/// The static case is a fixed [`PreparedKeys`] inside the verifier; a remote JWKS source implements this
 /// trait so that keys can rotate while the verifier keeps running. Implementations must answer
 /// from memory: [`KeySource::current`] and [`KeySource::unknown_kid`] are called on every
 /// asymmetric verification, often on an async worker thread, and must never wait on network
@@ -723,14 +728,14 @@ pub trait KeySource: Send + Sync + fmt::Debug + 'static {
     ///
     /// [`Error::KeysUnavailable`] when no usable key set is available (never fetched, or stale
     /// past the allowed window). The verifier then answers 503, never 401 and never acceptance.
-    fn current(&self) -> Result<Arc<KeySet>, Error>;
+    fn current(&self) -> Result<Arc<PreparedKeys>, Error>;
 
     /// Called when a token names a `kid` that [`KeySource::current`] does not have. A source
     /// may refresh (rate-limited) and return a newer set; the default returns `None`.
     ///
     /// It must not wait: a source that fetches starts the fetch and returns `None`, and an
     /// async verification then waits for it through [`KeySource::wait_past`].
-    fn unknown_kid(&self, kid: &str) -> Option<Arc<KeySet>> {
+    fn unknown_kid(&self, kid: &str) -> Option<Arc<PreparedKeys>> {
         let _ = kid;
         None
     }
@@ -749,36 +754,6 @@ pub trait KeySource: Send + Sync + fmt::Debug + 'static {
     fn wait_past(&self, generation: u64) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
         let _ = generation;
         Box::pin(std::future::ready(false))
-    }
-}
-
-/// A [`KeySource`] that never changes.
-///
-/// # Examples
-///
-/// ```
-/// use std::sync::Arc;
-/// use supagate_jwt::{Backend, JwkSet, KeySet, KeySource, StaticKeys};
-///
-/// let backend = Backend::preferred().expect("a backend feature is enabled");
-/// let keys = StaticKeys::new(KeySet::prepare(&JwkSet::empty(), backend));
-/// assert!(keys.current()?.is_empty());
-/// # Ok::<(), supagate_jwt::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct StaticKeys(Arc<KeySet>);
-
-impl StaticKeys {
-    /// Wraps a prepared key set.
-    #[must_use]
-    pub fn new(keys: KeySet) -> Self {
-        StaticKeys(Arc::new(keys))
-    }
-}
-
-impl KeySource for StaticKeys {
-    fn current(&self) -> Result<Arc<KeySet>, Error> {
-        Ok(Arc::clone(&self.0))
     }
 }
 
@@ -863,7 +838,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(set.len(), 1);
-        let ks = KeySet::prepare(&set, Backend::preferred().unwrap());
+        let ks = PreparedKeys::prepare(&set, Backend::preferred().unwrap());
         assert!(ks.find("a").is_some());
         assert!(ks.find("A").is_none());
         assert!(ks.find("a ").is_none());

@@ -40,10 +40,14 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use crypto::Backend;
 pub use env::{EnvError, SupabaseConfig};
 pub use error::{ConfigError, Error, RequestError};
-pub use keys::{
-    Hs256Secret, JwkSet, KeyRejection, KeySet, KeySource, MAX_JWKS_KEYS, MAX_KID_LEN, RejectedKey,
-    StaticKeys,
-};
+pub use keys::{Hs256Secret, JwkSet, KeyRejection, KeySource, PreparedKeys, RejectedKey};
+
+/// The former name of [`PreparedKeys`].
+#[deprecated(
+    since = "0.2.0",
+    note = "renamed `PreparedKeys` (it reads like `JwkSet`)"
+)]
+pub type KeySet = PreparedKeys;
 pub use project::{IntoProject, Origin, SupabaseProject};
 #[doc(hidden)]
 pub mod __private {
@@ -75,12 +79,6 @@ pub mod __private {
 }
 
 #[cfg(feature = "remote_jwks")]
-pub use remote::{
-    DEFAULT_JWKS_COOLDOWN, DEFAULT_JWKS_MAX_BODY, DEFAULT_JWKS_MAX_STALE, DEFAULT_JWKS_TIMEOUT,
-    DEFAULT_JWKS_TTL, RemoteJwks, RemoteJwksBuilder,
-};
+pub use remote::{RemoteJwks, RemoteJwksBuilder};
 pub use token::Token;
-pub use verifier::{
-    DEFAULT_AUDIENCE, DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_LEN, MAX_LEEWAY,
-    MAX_MAX_LIFETIME, TOKEN_LEN_RANGE, Verified, Verifier, VerifierBuilder,
-};
+pub use verifier::{Verified, Verifier, VerifierBuilder};

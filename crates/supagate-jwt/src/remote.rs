@@ -21,18 +21,18 @@ use tokio::sync::{mpsc, watch};
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::Backend;
 use crate::error::{ConfigError, Error};
-use crate::keys::{JwkSet, KeySet, KeySource};
+use crate::keys::{JwkSet, KeySource, PreparedKeys};
 
 /// Default cache lifetime of a fetched set (shortened by a smaller `Cache-Control: max-age`).
-pub const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(600);
+pub(crate) const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(600);
 /// Default minimum time between two fetches triggered by unknown `kid`s or failures.
-pub const DEFAULT_JWKS_COOLDOWN: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_JWKS_COOLDOWN: Duration = Duration::from_secs(30);
 /// Default time a set stays usable past its expiry while refreshes fail.
-pub const DEFAULT_JWKS_MAX_STALE: Duration = Duration::from_secs(600);
+pub(crate) const DEFAULT_JWKS_MAX_STALE: Duration = Duration::from_secs(600);
 /// Default connect and total timeout of one fetch.
-pub const DEFAULT_JWKS_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_JWKS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default largest accepted response body.
-pub const DEFAULT_JWKS_MAX_BODY: usize = 64 * 1024;
+pub(crate) const DEFAULT_JWKS_MAX_BODY: usize = 64 * 1024;
 /// How long before expiry a background refresh starts.
 const REFRESH_AHEAD_SECS: i64 = 60;
 
@@ -55,7 +55,7 @@ enum FetchError {
 
 #[derive(Debug, Default)]
 struct State {
-    keys: Option<Arc<KeySet>>,
+    keys: Option<Arc<PreparedKeys>>,
     /// When the cached set expires (clock seconds).
     expires_at: i64,
 }
@@ -94,7 +94,7 @@ struct Shared {
 /// - **Fetching**: the URL comes from configuration only (https, or plain http to a loopback
 ///   host for tests), never from a token; no redirects, no proxy; connect and total timeouts
 ///   (5 s); a body cap (64 KiB) and the key policy of [`JwkSet::from_json`] (at most
-///   [`MAX_JWKS_KEYS`](crate::MAX_JWKS_KEYS) keys). An empty set is valid (an HS256-only project).
+///   [`JwkSet::MAX_KEYS`](crate::JwkSet::MAX_KEYS) keys). An empty set is valid (an HS256-only project).
 /// - **Never blocking**: fetches run on a background thread of their own (one per source, a
 ///   single-threaded Tokio runtime, hyper + rustls); verification reads the cached set and
 ///   never waits on the network. [`Verifier::verify`](crate::Verifier::verify) answers at once
@@ -153,6 +153,18 @@ impl fmt::Debug for RemoteJwks {
 }
 
 impl RemoteJwks {
+    /// How long a fetched set is used before it is fetched again, unless the response's
+    /// `Cache-Control: max-age` says otherwise: 10 minutes, as GoTrue's `max-age=600`.
+    pub const DEFAULT_TTL: Duration = DEFAULT_JWKS_TTL;
+    /// Shortest time between two fetches triggered by unknown `kid`s.
+    pub const DEFAULT_COOLDOWN: Duration = DEFAULT_JWKS_COOLDOWN;
+    /// How long past its TTL a set is still used while the endpoint fails.
+    pub const DEFAULT_MAX_STALE: Duration = DEFAULT_JWKS_MAX_STALE;
+    /// Time allowed for one fetch.
+    pub const DEFAULT_TIMEOUT: Duration = DEFAULT_JWKS_TIMEOUT;
+    /// Largest JWK set document accepted, in bytes.
+    pub const DEFAULT_MAX_BODY: usize = DEFAULT_JWKS_MAX_BODY;
+
     /// A builder for the project's own published set, [`SupabaseProject::jwks_url`].
     ///
     /// [`SupabaseProject::jwks_url`]: crate::SupabaseProject::jwks_url
@@ -225,7 +237,7 @@ impl RemoteJwks {
 }
 
 impl KeySource for RemoteJwks {
-    fn current(&self) -> Result<Arc<KeySet>, Error> {
+    fn current(&self) -> Result<Arc<PreparedKeys>, Error> {
         let s = &self.shared;
         let now = s.clock.now();
         let (keys, expires_at) = {
@@ -247,7 +259,7 @@ impl KeySource for RemoteJwks {
         Ok(keys)
     }
 
-    fn unknown_kid(&self, kid: &str) -> Option<Arc<KeySet>> {
+    fn unknown_kid(&self, kid: &str) -> Option<Arc<PreparedKeys>> {
         let _ = kid;
         // A rotation may have published it: fetch (at most once per cooldown), never wait.
         self.shared.start_fetch(false);
@@ -327,7 +339,7 @@ impl Shared {
         rx.wait_for(|g| *g > generation).await.is_ok()
     }
 
-    fn finish(&self, result: Result<(KeySet, Option<u64>), FetchError>) {
+    fn finish(&self, result: Result<(PreparedKeys, Option<u64>), FetchError>) {
         let mut error = None;
         match result {
             Ok((keys, max_age)) => {
@@ -400,11 +412,11 @@ impl Shared {
     fn parse(
         &self,
         fetched: Result<Fetched, FetchError>,
-    ) -> Result<(KeySet, Option<u64>), FetchError> {
+    ) -> Result<(PreparedKeys, Option<u64>), FetchError> {
         let f = fetched?;
         let json = std::str::from_utf8(&f.body).map_err(|_| FetchError::Invalid)?;
         let set = JwkSet::from_json(json).map_err(|_| FetchError::Invalid)?;
-        Ok((KeySet::prepare(&set, self.backend), f.max_age))
+        Ok((PreparedKeys::prepare(&set, self.backend), f.max_age))
     }
 }
 
@@ -514,7 +526,7 @@ impl fmt::Debug for RemoteJwksBuilder {
 }
 
 impl RemoteJwksBuilder {
-    /// Cache lifetime of a fetched set. Default: [`DEFAULT_JWKS_TTL`] (10 minutes, Supabase's
+    /// Cache lifetime of a fetched set. Default: [`RemoteJwks::DEFAULT_TTL`] (10 minutes, Supabase's
     /// guidance); a shorter `Cache-Control: max-age` wins.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
@@ -522,27 +534,27 @@ impl RemoteJwksBuilder {
     }
 
     /// Minimum time between fetches triggered by unknown `kid`s, expiry or failures. Default:
-    /// [`DEFAULT_JWKS_COOLDOWN`].
+    /// [`RemoteJwks::DEFAULT_COOLDOWN`].
     pub fn cooldown(mut self, cooldown: Duration) -> Self {
         self.cooldown = cooldown;
         self
     }
 
     /// How long past its expiry the last good set is still used while fetches fail. Default:
-    /// [`DEFAULT_JWKS_MAX_STALE`].
+    /// [`RemoteJwks::DEFAULT_MAX_STALE`].
     pub fn max_stale(mut self, max_stale: Duration) -> Self {
         self.max_stale = max_stale;
         self
     }
 
     /// Connect and total timeout of one fetch, and so the bound on how long an async
-    /// verification waits for it. Default: [`DEFAULT_JWKS_TIMEOUT`].
+    /// verification waits for it. Default: [`RemoteJwks::DEFAULT_TIMEOUT`].
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// Largest response body accepted. Default: [`DEFAULT_JWKS_MAX_BODY`].
+    /// Largest response body accepted. Default: [`RemoteJwks::DEFAULT_MAX_BODY`].
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
         self

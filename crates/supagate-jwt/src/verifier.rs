@@ -16,7 +16,7 @@ use crate::crypto::Backend;
 use crate::error::{ConfigError, Error};
 use crate::header;
 use crate::keys::{
-    Hs256Secret, JwkSet, KeySet, KeySource, PreparedHmac, RejectedKey, prepare_hmac,
+    Hs256Secret, JwkSet, KeySource, PreparedHmac, PreparedKeys, RejectedKey, prepare_hmac,
 };
 use crate::project::{IntoProject, SupabaseProject};
 
@@ -93,26 +93,26 @@ impl fmt::Debug for Verified {
 }
 
 /// Default leeway for `exp`, `nbf` and `iat`.
-pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 /// Largest leeway the builder accepts.
-pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+pub(crate) const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// Default maximum token lifetime (`exp - iat` and `exp - now`).
-pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+pub(crate) const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Largest maximum token lifetime the builder accepts.
-pub const MAX_MAX_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(crate) const MAX_MAX_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Default maximum token length in bytes, checked before any decoding: 48 KiB, so that every
 /// session the `supagate-cookie` reader accepts (at most 64 KiB of `Cookie` header, so at
 /// most 48 KiB of session JSON) verifies.
 /// Supabase issues access tokens over 8 KiB when `user_metadata` is large (OAuth providers fill
 /// it).
-pub const DEFAULT_MAX_TOKEN_LEN: usize = 48 * 1024;
+pub(crate) const DEFAULT_MAX_TOKEN_LEN: usize = 48 * 1024;
 /// Smallest and largest maximum token length the builder accepts.
-pub const TOKEN_LEN_RANGE: (usize, usize) = (1024, 64 * 1024);
+pub(crate) const TOKEN_LEN_RANGE: (usize, usize) = (1024, 64 * 1024);
 /// The audience Supabase Auth writes into user access tokens.
-pub const DEFAULT_AUDIENCE: &str = "authenticated";
+pub(crate) const DEFAULT_AUDIENCE: &str = "authenticated";
 
 enum Keys {
-    Static(Arc<KeySet>),
+    Static(Arc<PreparedKeys>),
     Source(Arc<dyn KeySource>),
 }
 
@@ -129,7 +129,7 @@ impl fmt::Debug for Keys {
 }
 
 impl Keys {
-    fn current(&self) -> Result<Arc<KeySet>, Error> {
+    fn current(&self) -> Result<Arc<PreparedKeys>, Error> {
         match self {
             Keys::Static(set) => Ok(Arc::clone(set)),
             Keys::Source(src) => src.current(),
@@ -144,7 +144,7 @@ impl Keys {
 ///
 /// A token is accepted only when all of this holds:
 ///
-/// - it is at most [`DEFAULT_MAX_TOKEN_LEN`] bytes (checked before any decoding), a compact JWS
+/// - it is at most [`Verifier::DEFAULT_MAX_TOKEN_LEN`] bytes (checked before any decoding), a compact JWS
 ///   of three strict base64url segments;
 /// - its header has only `alg`, `kid` and `typ` (absent or `JWT`), each once;
 /// - a configured key matches: HS256 tokens only the HMAC secret(s), asymmetric tokens only
@@ -354,7 +354,7 @@ impl VerifierBuilder {
     }
 
     /// Longest accepted token in bytes, checked before any decoding. Default:
-    /// [`DEFAULT_MAX_TOKEN_LEN`] (48 KiB); between 1 KiB and 64 KiB.
+    /// [`Verifier::DEFAULT_MAX_TOKEN_LEN`] (48 KiB); between 1 KiB and 64 KiB.
     pub fn max_token_length(mut self, bytes: usize) -> Self {
         self.max_token_len = bytes;
         self
@@ -444,7 +444,7 @@ impl VerifierBuilder {
         let hmac = prepare_hmac(&all, backend)?;
         let keys = match self.source {
             Some(src) => Keys::Source(src),
-            None => Keys::Static(Arc::new(KeySet::prepare(&all, backend))),
+            None => Keys::Static(Arc::new(PreparedKeys::prepare(&all, backend))),
         };
         let rejected = match &keys {
             Keys::Static(set) => set.rejected().to_vec(),
@@ -488,7 +488,7 @@ pub(crate) type KeyId = (Box<str>, u64);
 /// The key a token selected.
 enum Selected<'a> {
     Hmac(&'a PreparedHmac),
-    Public(Arc<KeySet>, usize),
+    Public(Arc<PreparedKeys>, usize),
 }
 
 /// HMAC key selection: an exact `kid` match first; otherwise the one key without a `kid` (the
@@ -523,6 +523,21 @@ fn select_hmac<'a>(
 }
 
 impl Verifier {
+    /// Default clock-skew leeway for `exp`, `nbf` and `iat`: 30 s.
+    pub const DEFAULT_LEEWAY: Duration = DEFAULT_LEEWAY;
+    /// Largest leeway the builder accepts: 5 minutes.
+    pub const MAX_LEEWAY: Duration = MAX_LEEWAY;
+    /// Default maximum token lifetime (`exp - iat`): 7 days.
+    pub const DEFAULT_MAX_LIFETIME: Duration = DEFAULT_MAX_LIFETIME;
+    /// Largest maximum lifetime the builder accepts: 30 days.
+    pub const MAX_MAX_LIFETIME: Duration = MAX_MAX_LIFETIME;
+    /// Default maximum token length in bytes (48 KiB), checked before any decoding.
+    pub const DEFAULT_MAX_TOKEN_LEN: usize = DEFAULT_MAX_TOKEN_LEN;
+    /// Smallest and largest maximum token length the builder accepts.
+    pub const TOKEN_LEN_RANGE: (usize, usize) = TOKEN_LEN_RANGE;
+    /// The audience Supabase Auth writes into user access tokens: `authenticated`.
+    pub const DEFAULT_AUDIENCE: &'static str = DEFAULT_AUDIENCE;
+
     /// A builder with the defaults: audience `authenticated`, leeway 30 s, maximum lifetime
     /// 7 days, maximum token length 48 KiB, system clock, preferred backend, no issuer check
     /// until [`VerifierBuilder::issuer`] or [`VerifierBuilder::supabase_url`] is set.

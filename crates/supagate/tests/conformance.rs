@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use supagate::jwt::{Error as JwtError, KeySet, KeySource};
+use supagate::jwt::{Error as JwtError, KeySource, PreparedKeys};
 use supagate::{
     Authenticator, CookieName, FixedClock, Hs256Secret, Policy, RefusalBody, Requirement,
     SessionReader, TokenSource, Verifier,
@@ -28,7 +28,7 @@ const OAUTH_CLIENT: &str = "9a1b2c3d-0000-4000-8000-00000000c11e";
 struct KeysDown;
 
 impl KeySource for KeysDown {
-    fn current(&self) -> Result<Arc<KeySet>, JwtError> {
+    fn current(&self) -> Result<Arc<PreparedKeys>, JwtError> {
         Err(JwtError::KeysUnavailable)
     }
 }
