@@ -420,7 +420,7 @@ impl Decision {
 /// let denial = signed_in.check(&anonymous).into_result().unwrap_err();
 /// assert_eq!(denial.status(), http::StatusCode::FORBIDDEN);
 /// assert_eq!(denial.description(), "permanent account required");
-/// assert_eq!(billing.check(&admin).into_result().unwrap_err().error_code(), "insufficient_scope");
+/// assert_eq!(billing.check(&admin).into_result().unwrap_err().error_code(), Some("insufficient_scope"));
 /// # Ok::<(), supagate_policy::PolicyError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
