@@ -1,0 +1,322 @@
+//! The session of a forwarded request: read from the cookies (or the session cache),
+//! refreshed once per refresh token when due, verified, admitted by the base policy.
+
+use super::*;
+
+/// A session ready to be forwarded with.
+pub(crate) struct Active {
+    /// `Bearer <access token>`, sensitive, built once per session.
+    pub(crate) bearer: HeaderValue,
+    pub(crate) sub: uuid::Uuid,
+    /// `Set-Cookie` values of a refreshed session (empty when not refreshed).
+    pub(crate) set_cookies: Vec<HeaderValue>,
+}
+
+pub(crate) enum Resolved {
+    Anonymous,
+    Active(Active),
+}
+
+/// What a refresh attempt came to.
+pub(super) enum Refreshing {
+    Answered(Arc<AuthAnswer>),
+    /// The client's auth-call budget is spent: nothing was sent.
+    OverBudget(ProxyError),
+}
+
+/// The auth server's `Retry-After` in seconds (1 s to 1 h), when it sent a number.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| s.clamp(1, 3600))
+}
+
+impl Active {
+    pub(super) fn new(
+        token: &Token,
+        sub: uuid::Uuid,
+        set_cookies: Vec<HeaderValue>,
+    ) -> Option<Active> {
+        Some(Active {
+            bearer: bearer_value(token).ok()?,
+            sub,
+            set_cookies,
+        })
+    }
+
+    /// The access token (for the sign-out call).
+    pub(crate) fn token(&self) -> Token {
+        Token::new(
+            self.bearer
+                .to_str()
+                .unwrap_or_default()
+                .strip_prefix("Bearer ")
+                .unwrap_or_default(),
+        )
+    }
+}
+
+impl Proxy {
+    /// Resolves the session of a request from `client`: none, a verified (possibly just
+    /// refreshed) one, or the refusal to send.
+    ///
+    /// The auth server is called only for a session whose access token is ours: it verifies
+    /// with every check but `exp` (a token whose key left the set is refreshed only within the
+    /// per-address budget for unverifiable refreshes). Its transient answers (429, 408, 5xx,
+    /// no answer) keep the cookies (503 with `Retry-After`); only its definitive answers about
+    /// this session end it.
+    pub(crate) async fn session(
+        &self,
+        headers: &HeaderMap,
+        client: IpAddr,
+    ) -> Result<Resolved, Response<ProxyBody>> {
+        let i = &*self.inner;
+        let verifier = i.auth.verifier();
+        // One clock: the verifier's (`VerifierBuilder::clock`).
+        let now = verifier.now();
+        let key = i.sessions.as_ref().and_then(|c| c.key(headers, &i.headers));
+        if let (Some(cache), Some(key)) = (&i.sessions, key)
+            && let Some(hit) = cache.get(key)
+        {
+            let fresh = hit
+                .expires_at
+                .is_some_and(|exp| exp > now.saturating_add(i.margin));
+            if fresh {
+                return Ok(Resolved::Active(Active {
+                    bearer: hit.bearer,
+                    sub: hit.sub,
+                    set_cookies: Vec::new(),
+                }));
+            }
+        }
+        let session = match i.reader.read(headers) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(Resolved::Anonymous),
+            // Cookies that cannot be read as one session say nothing about the user's session:
+            // a sibling subdomain can set junk (431 when oversized) or a second copy of the
+            // session cookie (ambiguous). Clearing would delete the user's own cookies and
+            // leave the planted ones, for ever; only a session that was read and refused is
+            // cleared. A new sign-in overwrites whatever is unreadable.
+            Err(e) => return Err(self.auth_refusal(&AuthError::Session(e), Vec::new())),
+        };
+        let token = session.access_token().expose();
+        let mut need = i.endpoint.needs_refresh(&session, now);
+        if need == RefreshNeed::NotYet {
+            match verifier.verify_async(token).await {
+                Ok(claims) => {
+                    self.admit(&claims)?;
+                    let active = self.active(session.access_token(), claims.sub, Vec::new())?;
+                    if let (Some(cache), Some(key)) = (&i.sessions, key) {
+                        let hit = Hit {
+                            bearer: active.bearer.clone(),
+                            sub: claims.sub,
+                            expires_at: session.expires_at(),
+                        };
+                        cache.insert(key, hit, claims.exp, now);
+                    }
+                    return Ok(Resolved::Active(active));
+                }
+                // `expires_at` and the token disagree: trust the token. A key we do not hold
+                // (yet, or any more) cannot be checked now: a refresh brings a token signed
+                // with the current key.
+                Err(supagate_jwt::Error::Expired | supagate_jwt::Error::UnknownKey) => {
+                    need = RefreshNeed::Expired;
+                }
+                Err(e) => return Err(self.token_refusal(e, headers, Vec::new())),
+            }
+        }
+        // Refresh only what could be a real session.
+        let call = match dangerous::verify_allowing_expiry(verifier, token).await {
+            Ok(claims) => {
+                self.admit(&claims)?;
+                AuthCall::Session(self.session_key(&claims))
+            }
+            // Its key was rotated out of the set: possibly a real session, budgeted.
+            Err(supagate_jwt::Error::UnknownKey) => AuthCall::Unverifiable,
+            Err(e) => return Err(self.token_refusal(e, headers, Vec::new())),
+        };
+        let answer = match self.refresh(&session, client, call).await {
+            Refreshing::Answered(answer) => answer,
+            // Over a budget with a token still valid: forward with it, nothing sent.
+            Refreshing::OverBudget(_) if need == RefreshNeed::Proactive => {
+                Arc::new(AuthAnswer::none())
+            }
+            // Over a budget otherwise: nothing was sent, the session is untouched.
+            Refreshing::OverBudget(e) => return Err(self.refuse(&e)),
+        };
+        match i
+            .endpoint
+            .refresh_outcome(need, answer.status, &answer.body)
+        {
+            RefreshOutcome::Refreshed(new) => {
+                // Written whatever happens next: the old refresh token is spent.
+                let set_cookies = i.writer.set(&new, headers).unwrap_or_default();
+                tracing::debug!(target: "supagate", "session refreshed");
+                match verifier.verify_async(new.access_token().expose()).await {
+                    Ok(claims) => {
+                        if let Err(e) = i.auth.admits(&claims) {
+                            return Err(self.auth_refusal(&e, set_cookies));
+                        }
+                        Ok(Resolved::Active(self.active(
+                            new.access_token(),
+                            claims.sub,
+                            set_cookies,
+                        )?))
+                    }
+                    Err(e) => Err(self.auth_refusal(&AuthError::Token(e), set_cookies)),
+                }
+            }
+            RefreshOutcome::KeepOld => match verifier.verify_async(token).await {
+                Ok(claims) => {
+                    self.admit(&claims)?;
+                    Ok(Resolved::Active(self.active(
+                        session.access_token(),
+                        claims.sub,
+                        Vec::new(),
+                    )?))
+                }
+                Err(e) => Err(self.token_refusal(e, headers, Vec::new())),
+            },
+            RefreshOutcome::EndSession { code } => {
+                tracing::info!(target: "supagate", code = code.as_deref().map(safe_code), "session ended by the auth server");
+                let clear = i.writer.clear(headers).unwrap_or_default();
+                Err(self.auth_refusal(&AuthError::SessionEnded, clear))
+            }
+            _ => {
+                tracing::warn!(target: "supagate", status = answer.status.map(|s| s.as_u16()), "refresh not possible now; session kept");
+                Err(self.unavailable(retry_after(&answer.headers)))
+            }
+        }
+    }
+
+    /// The authenticator's base policy (Postgres role `authenticated`, no third-party OAuth
+    /// client): the proxy forwards only what a bare extractor would admit. 403, cookies kept.
+    pub(super) fn admit(&self, claims: &supagate_jwt::Claims) -> Result<(), Response<ProxyBody>> {
+        self.inner
+            .auth
+            .admits(claims)
+            .map_err(|e| self.auth_refusal(&e, Vec::new()))
+    }
+
+    /// A keyed hash of a verified token's session (`session_id`, else `sub`), for the
+    /// per-session refresh budget.
+    pub(super) fn session_key(&self, claims: &supagate_jwt::Claims) -> u64 {
+        use std::hash::BuildHasher;
+        match &claims.session_id {
+            Some(id) => self.inner.seed.hash_one(id.as_str()),
+            None => self.inner.seed.hash_one(claims.sub),
+        }
+    }
+
+    /// 503 `AuthServerUnavailable`, cookies untouched, with the auth server's `Retry-After`
+    /// when it sent one.
+    pub(crate) fn unavailable(&self, retry_after: Option<u64>) -> Response<ProxyBody> {
+        let mut res = self.auth_refusal(&AuthError::AuthServerUnavailable, Vec::new());
+        if let Some(secs) = retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+
+    /// Spends one auth-server call of `client`'s budget.
+    pub(crate) fn check_auth_call(
+        &self,
+        client: IpAddr,
+        call: AuthCall,
+    ) -> Result<(), Response<ProxyBody>> {
+        self.inner
+            .limiter
+            .check_auth_call(client, call)
+            .map_err(|e| self.refuse(&e))
+    }
+
+    pub(super) fn active(
+        &self,
+        token: &Token,
+        sub: uuid::Uuid,
+        set_cookies: Vec<HeaderValue>,
+    ) -> Result<Active, Response<ProxyBody>> {
+        Active::new(token, sub, set_cookies.clone()).ok_or_else(|| {
+            self.auth_refusal(
+                &AuthError::Token(supagate_jwt::Error::Malformed),
+                set_cookies,
+            )
+        })
+    }
+
+    /// One refresh per refresh token, shared and briefly reused, run on a task of its own so
+    /// that a client going away does not cancel it. A call to the auth server spends
+    /// `client`'s budget; joining a refresh already under way spends nothing.
+    pub(super) async fn refresh(
+        &self,
+        session: &Session,
+        client: IpAddr,
+        call: AuthCall,
+    ) -> Refreshing {
+        let i = &*self.inner;
+        let token = session.refresh_token();
+        let mut over_budget = None;
+        let answer = i
+            .coordinator
+            .run_or(
+                token,
+                || {
+                    if let Err(e) = i.limiter.check_auth_call(client, call) {
+                        over_budget = Some(e);
+                        return Err(AuthAnswer::none());
+                    }
+                    let http = i.client.clone();
+                    let request = i.endpoint.refresh_request(token);
+                    Ok(async move {
+                        let answer = http.auth_call(request).await;
+                        tracing::debug!(
+                            target: "supagate",
+                            status = answer.status.map(|s| s.as_u16()),
+                            "refresh call answered"
+                        );
+                        answer
+                    })
+                },
+                |answer| {
+                    // Rate limited or timed out reading our request: the token was not spent,
+                    // and the next request may try again.
+                    !matches!(
+                        answer.status,
+                        Some(StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT)
+                    )
+                },
+            )
+            .await;
+        match (over_budget, answer) {
+            (Some(e), _) => Refreshing::OverBudget(e),
+            (None, Some(answer)) => Refreshing::Answered(answer),
+            // The refresh task died without an answer: as if the auth server had not answered.
+            (None, None) => Refreshing::Answered(Arc::new(AuthAnswer::none())),
+        }
+    }
+
+    pub(super) fn token_refusal(
+        &self,
+        e: supagate_jwt::Error,
+        headers: &HeaderMap,
+        set_cookies: Vec<HeaderValue>,
+    ) -> Response<ProxyBody> {
+        let mut cookies = set_cookies;
+        // A token that will never verify (bad signature, wrong audience) makes the session
+        // useless: clear it. A transient failure (keys unavailable, a key not fetched yet)
+        // keeps it.
+        if !matches!(
+            e,
+            supagate_jwt::Error::KeysUnavailable | supagate_jwt::Error::UnknownKey
+        ) {
+            cookies.extend(self.inner.writer.clear(headers).unwrap_or_default());
+        }
+        self.auth_refusal(&AuthError::Token(e), cookies)
+    }
+}
