@@ -18,9 +18,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue};
 use supagate_cookie::{CookieName, SessionReader};
 use supagate_jwt::{FixedClock, Token};
-use supagate_proxy::{
-    HeaderPolicy, Observed, filter_upstream_response_headers, prepare_upstream_headers,
-};
+use supagate_proxy::HeaderPolicy;
+use supagate_proxy::core::{Observed, filter_upstream_response_headers, prepare_upstream_headers};
 use supagate_testkit::{TestKeys, TokenBuilder, session_cookie_header};
 
 fn bench(c: &mut Criterion) {

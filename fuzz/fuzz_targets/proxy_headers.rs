@@ -9,9 +9,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use supagate_jwt::Token;
 use supagate_cookie::CookieName;
-use supagate_proxy::{
-    HeaderPolicy, Observed, Routes, filter_upstream_response_headers, prepare_upstream_headers,
-};
+use supagate_proxy::HeaderPolicy;
+use supagate_proxy::core::{Observed, Routes, filter_upstream_response_headers, prepare_upstream_headers};
 
 /// What a browser would store as the cookie name of a `Set-Cookie` value.
 fn stored_name(v: &[u8]) -> Vec<u8> {

@@ -19,7 +19,7 @@ const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 ///
 /// ```
 /// use http::{HeaderMap, Method};
-/// use supagate_proxy::CsrfGate;
+/// use supagate_proxy::core::CsrfGate;
 ///
 /// let gate = CsrfGate::new(["https://app.example.com"])?;
 /// let mut h = HeaderMap::new();

@@ -316,7 +316,8 @@ fn forwardable_cookies(headers: &HeaderMap, policy: &HeaderPolicy) -> Option<Hea
 ///
 /// ```
 /// use supagate_jwt::Token;
-/// use supagate_proxy::{HeaderPolicy, Observed, prepare_upstream_headers};
+/// use supagate_proxy::HeaderPolicy;
+/// use supagate_proxy::core::{Observed, prepare_upstream_headers};
 ///
 /// let mut incoming = http::HeaderMap::new();
 /// incoming.insert("x-user-id", "victim".parse()?);
@@ -428,7 +429,8 @@ pub(crate) fn prepare_with_bearer(
 ///
 /// ```
 /// use supagate_cookie::CookieName;
-/// use supagate_proxy::{HeaderPolicy, filter_upstream_response_headers};
+/// use supagate_proxy::HeaderPolicy;
+/// use supagate_proxy::core::filter_upstream_response_headers;
 ///
 /// let policy = HeaderPolicy::default().session_cookie(CookieName::custom("app-session")?);
 /// let mut h = http::HeaderMap::new();

@@ -29,19 +29,31 @@ pub use body::{BoxError, ProxyBody};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use client::Limits;
-pub use csrf::CsrfGate;
 pub use error::{ProxyConfigError, ProxyError};
-pub use headers::{
-    HeaderPolicy, Observed, filter_upstream_response_headers, prepare_upstream_headers,
-};
-pub use path::Routes;
+pub use headers::HeaderPolicy;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use proxy::{Proxy, ProxyBuilder};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use rate::RateLimit;
-pub use refresh::{AuthEndpoint, DEFAULT_REFRESH_MARGIN, LogoutScope, RefreshNeed, RefreshOutcome};
-#[cfg(feature = "client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
-pub use single_flight::{DEFAULT_MAX_REFRESHES, DEFAULT_REUSE_WINDOW, RefreshCoordinator};
+pub use refresh::{DEFAULT_REFRESH_MARGIN, LogoutScope};
+
+/// The decision core the [`Proxy`] is built from, each piece a pure function of `http` types
+/// (without the `client` feature, this is the whole crate): the CSRF gate, the path rules, the
+/// header hygiene in both directions, the auth server's refresh exchange, and the refresh
+/// single-flight. Use them to put the same rules in front of a proxy of your own; an
+/// application that mounts [`Proxy`] needs none of them.
+pub mod core {
+    pub use crate::csrf::CsrfGate;
+    pub use crate::headers::{
+        Observed, filter_upstream_response_headers, prepare_upstream_headers,
+    };
+    pub use crate::path::Routes;
+    pub use crate::refresh::{AuthEndpoint, RefreshNeed, RefreshOutcome};
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    pub use crate::single_flight::{
+        DEFAULT_MAX_REFRESHES, DEFAULT_REUSE_WINDOW, RefreshCoordinator,
+    };
+}

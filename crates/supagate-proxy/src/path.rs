@@ -16,7 +16,7 @@ use crate::error::ProxyError;
 /// # Examples
 ///
 /// ```
-/// use supagate_proxy::Routes;
+/// use supagate_proxy::core::Routes;
 ///
 /// let routes = Routes::new([("/api/", "/")])?;
 /// assert_eq!(routes.upstream_path("/api/profile/me?x=1")?, "/profile/me?x=1");

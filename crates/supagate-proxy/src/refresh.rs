@@ -59,7 +59,7 @@ pub enum RefreshOutcome {
 ///
 /// ```
 /// use supagate_jwt::Token;
-/// use supagate_proxy::AuthEndpoint;
+/// use supagate_proxy::core::AuthEndpoint;
 ///
 /// let auth = AuthEndpoint::new("https://abcdefghijklmnopqrst.supabase.co", "sb_publishable_x")?;
 /// let req = auth.refresh_request(&Token::new("refresh-token-0123"));
@@ -155,7 +155,7 @@ impl AuthEndpoint {
     /// "gotrue_meta_security": {}}`.
     ///
     /// ```
-    /// # use supagate_proxy::AuthEndpoint;
+    /// # use supagate_proxy::core::AuthEndpoint;
     /// let auth = AuthEndpoint::new("https://abcdefghijklmnopqrst.supabase.co", "anon")?;
     /// let req = auth.password_request("a@example.com", "hunter22");
     /// assert!(req.uri().to_string().ends_with("/auth/v1/token?grant_type=password"));
@@ -257,7 +257,7 @@ impl AuthEndpoint {
     ///
     /// ```
     /// use http::StatusCode;
-    /// use supagate_proxy::{AuthEndpoint, RefreshNeed, RefreshOutcome};
+    /// use supagate_proxy::core::{AuthEndpoint, RefreshNeed, RefreshOutcome};
     ///
     /// let auth = AuthEndpoint::new("https://abcdefghijklmnopqrst.supabase.co", "anon")?;
     /// let expired = RefreshNeed::Expired;

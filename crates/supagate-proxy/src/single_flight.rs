@@ -54,7 +54,7 @@ struct Shared<R> {
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// use supagate_jwt::Token;
-/// use supagate_proxy::RefreshCoordinator;
+/// use supagate_proxy::core::RefreshCoordinator;
 ///
 /// let coordinator = RefreshCoordinator::<String>::new();
 /// let token = Token::new("refresh-token-0123");

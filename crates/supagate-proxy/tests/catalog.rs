@@ -10,10 +10,10 @@
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use proptest::prelude::*;
 use supagate_jwt::Token;
-use supagate_proxy::{
-    CsrfGate, HeaderPolicy, Observed, ProxyError, Routes, filter_upstream_response_headers,
-    prepare_upstream_headers,
+use supagate_proxy::core::{
+    CsrfGate, Observed, Routes, filter_upstream_response_headers, prepare_upstream_headers,
 };
+use supagate_proxy::{HeaderPolicy, ProxyError};
 
 const TOKEN: &str = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
 const SUB: &str = "8d0fd6e2-4c5a-4b7e-9f3a-2b1c0d9e8f7a";

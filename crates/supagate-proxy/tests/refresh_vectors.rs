@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 use supagate_cookie::{CookieName, CookieOptions, SessionReader, SessionWriter};
-use supagate_proxy::{AuthEndpoint, RefreshNeed, RefreshOutcome};
+use supagate_proxy::core::{AuthEndpoint, RefreshNeed, RefreshOutcome};
 
 const URL: &str = "https://abcdefghijklmnopqrst.supabase.co";
 

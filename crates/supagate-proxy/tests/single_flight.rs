@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use supagate_jwt::Token;
-use supagate_proxy::RefreshCoordinator;
+use supagate_proxy::core::RefreshCoordinator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_requests_make_one_refresh() {

@@ -56,7 +56,7 @@ pub(crate) use session::Resolved;
 ///    ([`RefreshCoordinator`]) exactly as auth-js does ([`AuthEndpoint`]);
 /// 4. verifies the access token (signature, `exp`, `aud`, `iss`) before it leaves;
 /// 5. forwards with the client's identity headers, hop-by-hop fields and `sb-*` cookies
-///    removed and `Authorization: Bearer <token>` set ([`prepare_upstream_headers`](crate::prepare_upstream_headers));
+///    removed and `Authorization: Bearer <token>` set ([`prepare_upstream_headers`](crate::core::prepare_upstream_headers));
 ///    redirects are not followed; bodies stream both ways under size and idle limits;
 /// 6. passes the response back without `sb-*` `Set-Cookie`s or upstream CORS headers, adding
 ///    the refreshed session cookies and anti-caching headers when it refreshed.
