@@ -76,6 +76,17 @@ pub(crate) struct Entry {
     /// Until when (exclusive) the entry is served: the token's `exp` as given to
     /// [`TokenCache::insert`], capped there by the TTL.
     pub(crate) until: i64,
+    /// The earliest time a fresh verification accepts the token (`max(iat, nbf) - leeway`):
+    /// a clock moved back before it gets no hit.
+    pub(crate) from: i64,
+}
+
+/// What an entry is charged against the byte bound: the token, and the payload four times
+/// over for the parsed claims (maps of `user_metadata` cost more than their JSON text).
+fn cost(token: &str, entry: &Entry) -> usize {
+    token
+        .len()
+        .saturating_add(entry.payload.len().saturating_mul(4))
 }
 
 /// Tokens and their entries that share a signature hash.
@@ -98,7 +109,7 @@ impl Shard {
                 let gone = pred(t, e);
                 if gone {
                     entries -= 1;
-                    bytes = bytes.saturating_sub(t.len() + e.payload.len());
+                    bytes = bytes.saturating_sub(cost(t, e));
                 }
                 !gone
             });
@@ -176,7 +187,7 @@ impl TokenCache {
             .iter()
             .find(|(t, _)| &**t == token)
             .map(|(_, e)| Arc::clone(e))?;
-        (now < entry.until).then_some(entry)
+        (entry.from <= now && now < entry.until).then_some(entry)
     }
 
     /// Removes the entry for this token (its key left the key set).
@@ -188,7 +199,7 @@ impl TokenCache {
     /// Caches `entry` (whose `until` is the token's `exp`) until `min(exp, now + ttl)`.
     pub(crate) fn insert(&self, token: &str, entry: Entry, now: i64) {
         let until = entry.until.min(now.saturating_add(self.ttl));
-        let size = token.len() + entry.payload.len();
+        let size = cost(token, &entry);
         if until <= now || size > self.per_shard_bytes {
             return;
         }
@@ -200,7 +211,7 @@ impl TokenCache {
         });
         if let Some((t, e)) = old {
             shard.entries -= 1;
-            shard.bytes = shard.bytes.saturating_sub(t.len() + e.payload.len());
+            shard.bytes = shard.bytes.saturating_sub(cost(&t, &e));
         }
         if shard.entries >= self.per_shard_entries || shard.bytes + size > self.per_shard_bytes {
             shard.remove_where(|_, e| e.until <= now);
@@ -214,7 +225,7 @@ impl TokenCache {
             if let Some(bucket) = shard.map.remove(&victim) {
                 for (t, e) in &bucket {
                     shard.entries -= 1;
-                    shard.bytes = shard.bytes.saturating_sub(t.len() + e.payload.len());
+                    shard.bytes = shard.bytes.saturating_sub(cost(t, e));
                 }
             }
         }
@@ -238,6 +249,7 @@ mod tests {
             payload: Arc::from(&b"{}"[..]),
             key: None,
             until: exp,
+            from: i64::MIN,
         }
     }
 
@@ -267,6 +279,15 @@ mod tests {
         assert!(cache.get("a.b.sig2", 1000).is_none());
         cache.insert("expired", entry(&c, 1000), 1000);
         assert!(cache.get("expired", 999).is_none());
+        // A clock moved back before the token's validity gets no hit.
+        let early = Entry {
+            from: 970,
+            ..entry(&c, 2000)
+        };
+        cache.insert("early", early, 1000);
+        assert!(cache.get("early", 1000).is_some());
+        assert!(cache.get("early", 969).is_none());
+        assert!(cache.get("early", 970).is_some());
     }
 
     #[test]

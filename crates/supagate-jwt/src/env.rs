@@ -111,6 +111,9 @@ impl fmt::Display for EnvError {
 
 impl std::error::Error for EnvError {}
 
+/// The JWT secret every `supabase start` stack uses, published in Supabase's docs.
+const LOCAL_DEV_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
+
 const URL_FIX: &str =
     "set it to the project URL, e.g. https://<project-ref>.supabase.co or http://127.0.0.1:54321";
 const SECRET_FIX: &str = "set it to the project's JWT secret (Dashboard: Project Settings > JWT Keys > Legacy JWT Secret), or unset it";
@@ -139,6 +142,13 @@ impl SupabaseConfig {
             get("SUPABASE_URL").ok_or_else(|| EnvError::new("SUPABASE_URL", "not set", URL_FIX))?;
         let project = SupabaseProject::parse(url.trim())
             .map_err(|e| EnvError::new("SUPABASE_URL", e, URL_FIX))?;
+        if !project.is_local() && get("SUPABASE_JWT_SECRET").as_deref() == Some(LOCAL_DEV_SECRET) {
+            return Err(EnvError::new(
+                "SUPABASE_JWT_SECRET",
+                "this is the Supabase CLI's public local-development secret, and SUPABASE_URL is not local: anyone could sign tokens",
+                SECRET_FIX,
+            ));
+        }
         let secret = get("SUPABASE_JWT_SECRET")
             .map(|s| {
                 Hs256Secret::new(s).map_err(|e| EnvError::new("SUPABASE_JWT_SECRET", e, SECRET_FIX))
@@ -415,6 +425,12 @@ mod tests {
             );
             assert!(c.verifier().is_ok());
         }
+    }
+
+    #[test]
+    fn the_cli_secret_is_fine_for_a_local_stack() {
+        let local = ("SUPABASE_URL", "http://127.0.0.1:54321");
+        assert!(config(&[local, ("SUPABASE_JWT_SECRET", LOCAL_DEV_SECRET)]).is_ok());
     }
 
     #[test]

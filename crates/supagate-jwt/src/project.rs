@@ -203,6 +203,9 @@ impl IntoProject for &String {
 /// assert!("null".parse::<Origin>().is_err());
 /// assert!("https://app.example.com/path".parse::<Origin>().is_err());
 /// assert!("https://app.example.com/".parse::<Origin>().is_err());
+/// // As browsers send it: no default port.
+/// assert_eq!(Origin::parse("https://app.example.com:443")?.as_str(), "https://app.example.com");
+/// assert!(Origin::parse("http://app.localhost:3000").is_ok()); // browsers resolve *.localhost
 /// # Ok::<(), supagate_jwt::ConfigError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -219,7 +222,7 @@ impl Origin {
     ///
     /// [`ConfigError::InvalidOrigin`] for `*`, `null`, a path, or a URL that breaks the rules.
     pub fn parse(origin: &str) -> Result<Self, ConfigError> {
-        Self::parse_with(origin, false)
+        Self::parse_with(origin, url::Http::BrowserLoopback)
     }
 
     /// Parses the origin of a service on a private network (the backend a proxy forwards to):
@@ -240,16 +243,22 @@ impl Origin {
     /// # Ok::<(), supagate_jwt::ConfigError>(())
     /// ```
     pub fn parse_internal(origin: &str) -> Result<Self, ConfigError> {
-        Self::parse_with(origin, true)
+        Self::parse_with(origin, url::Http::Anywhere)
     }
 
-    fn parse_with(origin: &str, any_http: bool) -> Result<Self, ConfigError> {
-        let parsed = url::parse_with(origin, any_http).ok_or(ConfigError::InvalidOrigin)?;
+    fn parse_with(origin: &str, http: url::Http) -> Result<Self, ConfigError> {
+        let parsed = url::parse_with(origin, http).ok_or(ConfigError::InvalidOrigin)?;
         if !parsed.path.is_empty() {
             return Err(ConfigError::InvalidOrigin);
         }
+        // As a browser serialises it: lower case, no default port.
+        let mut text = parsed.origin.to_ascii_lowercase();
+        let default_port = if parsed.https { 443 } else { 80 };
+        if parsed.port == Some(default_port) {
+            text.truncate(text.rfind(':').unwrap_or(text.len()));
+        }
         Ok(Origin {
-            text: parsed.origin.to_ascii_lowercase().into(),
+            text: text.into(),
             https: parsed.https,
         })
     }

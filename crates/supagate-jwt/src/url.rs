@@ -1,7 +1,7 @@
 //! The one URL parser of the crate family. Every URL supagate is configured with (the project
 //! URL, a JWK set URL, an allowed origin, the upstream of the proxy) goes through [`parse`],
 //! under one rule set: `https://`, or `http://` on a loopback host (`localhost`, `127.0.0.0/8`,
-//! `*.localhost`, `[::1]`); a host of letters, digits, `-`, `_` and `.` (or a bracketed IPv6 literal); an
+//! `[::1]`; for a browser origin also `*.localhost`; for the proxy's upstream any host); a host of letters, digits, `-`, `_` and `.` (or a bracketed IPv6 literal); an
 //! optional port in `1..=65535`; no userinfo, query or fragment; a path of visible ASCII.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -23,12 +23,24 @@ pub(crate) struct HttpUrl<'a> {
 
 /// Parses `url` under the rule set above; `None` when it breaks any rule.
 pub(crate) fn parse(url: &str) -> Option<HttpUrl<'_>> {
-    parse_with(url, false)
+    parse_with(url, Http::Loopback)
 }
 
-/// [`parse`], but with `http` allowed on any host when `any_http` (a service on a private
-/// network: the proxy's upstream).
-pub(crate) fn parse_with(url: &str, any_http: bool) -> Option<HttpUrl<'_>> {
+/// Where plain `http` is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Http {
+    /// A URL this process fetches (the project, a JWK set): `localhost`, `127.0.0.0/8`,
+    /// `[::1]` only. Not `*.localhost`: the system resolver sends such names to DNS.
+    Loopback,
+    /// An origin a browser shows: also `*.localhost`, which browsers resolve to loopback
+    /// themselves (a potentially trustworthy origin).
+    BrowserLoopback,
+    /// Any host (a service on a private network: the proxy's upstream).
+    Anywhere,
+}
+
+/// [`parse`] with the given `http` rule.
+pub(crate) fn parse_with(url: &str, http: Http) -> Option<HttpUrl<'_>> {
     if url
         .bytes()
         .any(|b| !b.is_ascii_graphic() || matches!(b, b'?' | b'#' | b'\\'))
@@ -49,7 +61,12 @@ pub(crate) fn parse_with(url: &str, any_http: bool) -> Option<HttpUrl<'_>> {
     if !valid_host(host) {
         return None;
     }
-    if !https && !any_http && !is_loopback(host) {
+    let http_ok = match http {
+        Http::Anywhere => true,
+        Http::BrowserLoopback => is_loopback(host) || is_sub_localhost(host),
+        Http::Loopback => is_loopback(host),
+    };
+    if !https && !http_ok {
         return None;
     }
     let origin = url.get(..url.len() - path.len())?;
@@ -102,12 +119,14 @@ fn valid_host(host: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
 }
 
-/// `localhost` or a name under it (RFC 6761, as browsers treat `*.localhost`), an IPv4
-/// literal in `127.0.0.0/8`, or `[::1]`.
+/// A name under `localhost` (RFC 6761), which browsers resolve to loopback themselves.
+fn is_sub_localhost(host: &str) -> bool {
+    host.to_ascii_lowercase().ends_with(".localhost")
+}
+
+/// `localhost`, an IPv4 literal in `127.0.0.0/8`, or `[::1]`.
 pub(crate) fn is_loopback(host: &str) -> bool {
-    let lower = host.to_ascii_lowercase();
-    lower == "localhost"
-        || lower.ends_with(".localhost")
+    host.eq_ignore_ascii_case("localhost")
         || host == "[::1]"
         || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
@@ -136,7 +155,6 @@ mod tests {
         for ok in [
             "http://localhost",
             "http://LOCALHOST:3000/",
-            "http://app.localhost:3000",
             "http://127.8.9.10/x",
             "https://a-b.example.com:443",
             "https://[2001:db8::1]/",
@@ -144,6 +162,14 @@ mod tests {
         ] {
             assert!(parse(ok).is_some(), "{ok}");
         }
+    }
+
+    #[test]
+    fn sub_localhost_only_for_browser_origins() {
+        assert!(parse("http://app.localhost:3000").is_none());
+        assert!(parse_with("http://app.localhost:3000", Http::BrowserLoopback).is_some());
+        assert!(parse_with("http://backend:8000", Http::BrowserLoopback).is_none());
+        assert!(parse_with("http://backend:8000", Http::Anywhere).is_some());
     }
 
     #[test]
@@ -156,6 +182,7 @@ mod tests {
             "http://abc.supabase.co",
             "http://127.0.0.1.evil.example",
             "http://localhost.evil.example",
+            "http://jwks.localhost/j",
             "http://[::2]",
             "https://user:pw@abc.supabase.co",
             "https://@abc.supabase.co",

@@ -830,6 +830,10 @@ impl Verifier {
                 payload: Arc::clone(&payload),
                 key: kid,
                 until: claims.exp,
+                from: claims
+                    .iat
+                    .max(claims.nbf.unwrap_or(i64::MIN))
+                    .saturating_sub(self.inner.leeway),
             },
             self.inner.clock.now(),
         );

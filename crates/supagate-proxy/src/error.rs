@@ -181,7 +181,12 @@ impl ProxyError {
     /// The response body: `{"error": <code>, "error_description": <message>}`.
     #[must_use]
     pub fn body(&self) -> Vec<u8> {
-        serde_json::json!({ "error": self.body_code(), "error_description": self.to_string() })
+        // A configuration detail is for the logs, not the client.
+        let description = match self {
+            ProxyError::InvalidConfig { .. } => self.description().to_owned(),
+            _ => self.to_string(),
+        };
+        serde_json::json!({ "error": self.body_code(), "error_description": description })
             .to_string()
             .into_bytes()
     }
@@ -265,5 +270,29 @@ pub(crate) fn sign_in_refusal(code: Option<&str>, status: u16) -> ProxyError {
             StatusCode::BAD_REQUEST
         },
         code: "sign_in_failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configuration_detail_never_reaches_the_client() {
+        let e = ProxyError::InvalidConfig {
+            what: "pkce cookie",
+        };
+        let body = String::from_utf8(e.body()).unwrap_or_default();
+        assert!(!body.contains("pkce"), "{body}");
+        assert!(body.contains("internal server error"), "{body}");
+        // Other refusals keep their constant detail.
+        let body = String::from_utf8(
+            ProxyError::BadPath {
+                reason: "dot segment",
+            }
+            .body(),
+        )
+        .unwrap_or_default();
+        assert!(body.contains("dot segment"), "{body}");
     }
 }
