@@ -76,17 +76,6 @@ fn pairs_of(values: &[HeaderValue]) -> Vec<String> {
 
 #[test]
 fn real_supabase_ssr_reads_ours_and_we_read_theirs() {
-    if std::env::var("SUPAGATE_INTEROP").as_deref() != Ok("1") {
-        eprintln!("skipped: set SUPAGATE_INTEROP=1 after `npm ci` in interop/node (.ci/test does)");
-        return;
-    }
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/node");
-    assert!(
-        dir.join("node_modules/@supabase/ssr").is_dir(),
-        "run `npm ci` in {}",
-        dir.display()
-    );
-
     let sessions = [
         ("small", session_json("short")),
         ("two-chunks", session_json(&"b".repeat(2500))),
@@ -117,22 +106,9 @@ fn real_supabase_ssr_reads_ours_and_we_read_theirs() {
         }
     }
     let input = json!({"url": URL, "reads": reads, "writes": writes});
-    let fixture =
-        std::env::temp_dir().join(format!("supagate-interop-{}.json", std::process::id()));
-    std::fs::write(&fixture, input.to_string()).unwrap();
-    let output = Command::new("node")
-        .arg("check.mjs")
-        .arg(&fixture)
-        .current_dir(&dir)
-        .output()
-        .expect("node runs");
-    let _ = std::fs::remove_file(&fixture);
-    assert!(
-        output.status.success(),
-        "node failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let Some(result) = run_node(&input) else {
+        return;
+    };
 
     let reader = SessionReader::new(CookieName::custom(KEY).unwrap());
     for (i, (id, json, our_pairs)) in ours.iter().enumerate() {
@@ -185,9 +161,17 @@ fn run_node(input: &Value) -> Option<Value> {
         return None;
     }
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/node");
+    assert!(
+        dir.join("node_modules/@supabase/ssr").is_dir(),
+        "run `npm ci` in {}",
+        dir.display()
+    );
+    // One file per call: the two tests of this file run in parallel.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let fixture = std::env::temp_dir().join(format!(
-        "supagate-interop-parity-{}.json",
-        std::process::id()
+        "supagate-interop-{}-{}.json",
+        std::process::id(),
+        CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     std::fs::write(&fixture, input.to_string()).unwrap();
     let output = Command::new("node")
