@@ -25,7 +25,7 @@ impl RequestHeaders for ActixHeaders<'_> {
     }
 }
 
-/// The [`Authenticator`] registered with `App::app_data` (plain or in `web::Data`).
+/// The [`Authenticator`](supagate_auth::Authenticator) registered with `App::app_data` (plain or in `web::Data`).
 pub(crate) fn authenticator(req: &HttpRequest) -> Option<Authenticator> {
     req.app_data::<Authenticator>().cloned().or_else(|| {
         req.app_data::<web::Data<Authenticator>>()
@@ -36,7 +36,7 @@ pub(crate) fn authenticator(req: &HttpRequest) -> Option<Authenticator> {
 /// The verified claims of the request's access token: Supabase's
 /// [`supagate_jwt::Claims`] by default, or your own `Deserialize` type.
 ///
-/// The [`Authenticator`] comes from `App::app_data` (as is, or wrapped in `web::Data`); when
+/// The [`Authenticator`](supagate_auth::Authenticator) comes from `App::app_data` (as is, or wrapped in `web::Data`); when
 /// none is registered the request gets a 500 and an error is logged. When the [`Require`]
 /// middleware already verified the token, its result is reused.
 ///
@@ -52,7 +52,8 @@ pub(crate) fn authenticator(req: &HttpRequest) -> Option<Authenticator> {
 ///
 /// ```
 /// use actix_web::{App, web};
-/// use supagate_actix::{Authenticator, Claims};
+/// use supagate_auth::Authenticator;
+/// use supagate_actix::Claims;
 /// use supagate_jwt::{Hs256Secret, Verifier};
 ///
 /// async fn me(Claims(claims): Claims) -> String {
@@ -169,8 +170,8 @@ async fn extract<T: DeserializeOwned + 'static>(
     }
 }
 
-/// Why an extractor or the policy middleware refused the request: a [`Rejection`] that
-/// answers with its RFC 6750 refusal. Dereferences to the [`Rejection`] (`.error()`,
+/// Why an extractor or the policy middleware refused the request: a [`Rejection`](supagate_auth::Rejection) that
+/// answers with its RFC 6750 refusal. Dereferences to the [`Rejection`](supagate_auth::Rejection) (`.error()`,
 /// `.refusal()`).
 ///
 /// Its `Debug` shows the error (safe to log), never the token.

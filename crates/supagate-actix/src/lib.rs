@@ -7,6 +7,3 @@ mod middleware;
 
 pub use extract::{AuthRejection, Claims, OptionalClaims};
 pub use middleware::{Require, RequireMiddleware};
-pub use supagate_auth::{
-    AuthError, Authenticator, AuthenticatorBuilder, Refusal, RefusalBody, Rejection, TokenSource,
-};

@@ -22,7 +22,8 @@ use crate::extract::{ActixHeaders, AuthRejection};
 ///
 /// ```
 /// use actix_web::{App, web};
-/// use supagate_actix::{Authenticator, Claims, Require};
+/// use supagate_auth::Authenticator;
+/// use supagate_actix::{Claims, Require};
 /// use supagate_jwt::{Hs256Secret, Verifier};
 /// use supagate_policy::{Policy, Requirement};
 ///

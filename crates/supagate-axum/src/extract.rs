@@ -13,7 +13,7 @@ use supagate_jwt::Verified;
 /// The verified claims of the request's access token: Supabase's
 /// [`supagate_jwt::Claims`] by default, or your own `Deserialize` type.
 ///
-/// The [`Authenticator`] comes from router state through [`FromRef`] (the state can be the
+/// The [`Authenticator`](supagate_auth::Authenticator) comes from router state through [`FromRef`] (the state can be the
 /// authenticator itself, or a struct with `#[derive(FromRef)]`). When a [`RequireLayer`]
 /// already verified the token, its result is reused and nothing is verified twice.
 ///
@@ -22,7 +22,7 @@ use supagate_jwt::Verified;
 ///   `Authorization`, 401 `invalid_token` for a bad one, 503 while keys are unavailable).
 /// - Either way the authenticator's base policy applies: a token whose Postgres role is not
 ///   `authenticated` (`service_role`, `anon`) or that was issued to a third-party OAuth client
-///   is refused with 403 unless the [`Authenticator`] allows it
+///   is refused with 403 unless the [`Authenticator`](supagate_auth::Authenticator) allows it
 ///   (`AuthenticatorBuilder::allow_postgres_roles`, `allow_oauth_clients`). Anonymous users are
 ///   admitted. Behind a [`RequireLayer`], the layer's policy decides instead.
 /// - A token whose key is being fetched (a rotation) waits for that fetch asynchronously; the
@@ -36,7 +36,8 @@ use supagate_jwt::Verified;
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use supagate_axum::{Authenticator, Claims};
+/// use supagate_auth::Authenticator;
+/// use supagate_axum::Claims;
 /// use supagate_jwt::{Hs256Secret, Verifier};
 ///
 /// async fn me(Claims(claims): Claims) -> String {
@@ -64,7 +65,8 @@ use supagate_jwt::Verified;
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use supagate_axum::{Authenticator, Claims};
+/// use supagate_auth::Authenticator;
+/// use supagate_axum::Claims;
 /// # use supagate_jwt::{Hs256Secret, Verifier};
 ///
 /// #[derive(serde::Deserialize)]
@@ -145,8 +147,8 @@ async fn extract<T: DeserializeOwned + 'static>(
     }
 }
 
-/// Why an extractor or the policy layer refused the request: a [`Rejection`] that
-/// answers with its RFC 6750 refusal. Dereferences to the [`Rejection`] (`.error()`,
+/// Why an extractor or the policy layer refused the request: a [`Rejection`](supagate_auth::Rejection) that
+/// answers with its RFC 6750 refusal. Dereferences to the [`Rejection`](supagate_auth::Rejection) (`.error()`,
 /// `.refusal()`).
 ///
 /// Its `Debug` shows the error (safe to log), never the token.

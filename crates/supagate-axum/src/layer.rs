@@ -27,7 +27,8 @@ use crate::extract::refusal_response;
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use supagate_axum::{Authenticator, Claims, RequireLayer};
+/// use supagate_auth::Authenticator;
+/// use supagate_axum::{Claims, RequireLayer};
 /// use supagate_jwt::{Hs256Secret, Verifier};
 /// use supagate_policy::{Policy, Requirement};
 ///
@@ -73,10 +74,10 @@ impl fmt::Debug for RequireLayer {
 }
 
 impl<S> Layer<S> for RequireLayer {
-    type Service = Require<S>;
+    type Service = RequireService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Require {
+        RequireService {
             inner,
             auth: self.auth.clone(),
             policy: Arc::clone(&self.policy),
@@ -86,21 +87,21 @@ impl<S> Layer<S> for RequireLayer {
 
 /// The service made by [`RequireLayer`].
 #[derive(Clone)]
-pub struct Require<S> {
+pub struct RequireService<S> {
     inner: S,
     auth: Authenticator,
     policy: Arc<Policy>,
 }
 
-impl<S> fmt::Debug for Require<S> {
+impl<S> fmt::Debug for RequireService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Require")
+        f.debug_struct("RequireService")
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
 
-impl<S, B> Service<Request<B>> for Require<S>
+impl<S, B> Service<Request<B>> for RequireService<S>
 where
     S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -162,7 +163,7 @@ where
 type Waiting<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
 
 pin_project_lite::pin_project! {
-    /// The response future of [`Require`].
+    /// The response future of [`RequireService`].
     pub struct ResponseFuture<F, E> {
         #[pin]
         kind: Kind<F, E>,

@@ -10,7 +10,12 @@ mod layer;
 pub mod proxy;
 
 pub use extract::{AuthRejection, Claims};
-pub use layer::{Require, RequireLayer, ResponseFuture};
-pub use supagate_auth::{
-    AuthError, Authenticator, AuthenticatorBuilder, Refusal, RefusalBody, Rejection, TokenSource,
-};
+pub use layer::{RequireLayer, RequireService, ResponseFuture};
+
+/// The former name of [`RequireService`]: in actix-web `Require` is the middleware factory
+/// (what [`RequireLayer`] is here), so the service now has a name of its own.
+#[deprecated(
+    since = "0.2.0",
+    note = "renamed `RequireService`; the layer is `RequireLayer`"
+)]
+pub type Require<S> = RequireService<S>;

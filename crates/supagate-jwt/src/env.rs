@@ -423,7 +423,10 @@ mod tests {
                 "{}",
                 c.describe_keys()
             );
-            assert!(c.verifier().is_ok());
+            // Without a crypto backend the verifier is a `NoCryptoBackend` error, by design.
+            if cfg!(any(feature = "aws_lc_rs", feature = "rust_crypto")) {
+                assert!(c.verifier().is_ok());
+            }
         }
     }
 
