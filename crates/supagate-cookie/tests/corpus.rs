@@ -273,3 +273,63 @@ fn p01_pkce_verifiers_read_and_clear() {
     assert_eq!(cleared.len(), 3);
     assert!(cleared.iter().all(|c| c.ends_with("-code-verifier=")));
 }
+
+/// x01, recorded from the real `@supabase/ssr`: whitespace inside a `base64-` value is skipped;
+/// clearing a request without session cookies writes nothing; with a `Domain`, every host-only
+/// deletion comes before every `Domain` one.
+#[test]
+fn x01_parity_whitespace_clear_and_domain_order() {
+    let c = case("x01-parity-whitespace-clear-domain");
+    let name = CookieName::custom(c["storage_key"].as_str().unwrap()).unwrap();
+    let read = &c["input"]["reads"][0];
+    let session = SessionReader::new(name.clone())
+        .read(&headers(read["cookie_header"].as_str().unwrap()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.expose_json(), c["session_json"].as_str().unwrap());
+    assert_eq!(
+        serde_json::from_str::<Value>(session.expose_json()).unwrap(),
+        c["result"]["reads"][0]["session"]
+    );
+    let clears = c["input"]["clears"].as_array().unwrap();
+    assert_eq!(clears.len(), 5);
+    for (input, recorded) in clears.iter().zip(c["result"]["clears"].as_array().unwrap()) {
+        let id = input["id"].as_str().unwrap();
+        let mut options = CookieOptions::default();
+        if let Some(d) = input["domain"].as_str() {
+            options = options.with_domain(d);
+        }
+        let writer = SessionWriter::new(name.clone(), options).unwrap();
+        let header = input["cookie_header"].as_str().unwrap();
+        let request = if header.is_empty() {
+            HeaderMap::new()
+        } else {
+            headers(header)
+        };
+        let ours: Vec<(String, bool)> = writer
+            .clear(&request)
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let s = v.to_str().unwrap();
+                assert!(s.contains("Max-Age=0"), "{id}: {s}");
+                (
+                    s.split('=').next().unwrap().to_owned(),
+                    s.contains("; Domain="),
+                )
+            })
+            .collect();
+        let theirs: Vec<(String, bool)> = recorded["cookies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["name"].as_str().unwrap().to_owned(),
+                    !k["domain"].is_null(),
+                )
+            })
+            .collect();
+        assert_eq!(ours, theirs, "{id}");
+    }
+}
