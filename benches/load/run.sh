@@ -49,7 +49,6 @@ if [ "$ALG" = es256 ]; then
   KEY_ENV=(SUPABASE_JWKS="$(cat "$OUT/jwks.json")")
   HAND_KEY="$OUT/jwks.json"
 else
-  target/release/load-tools tokens 1 "$URL" > /dev/null
   # One HS256 token, as the seed's clients send it.
   if [ "$FASTAPI" = 1 ]; then
     "$OUT/venv/bin/python" benches/load/mint.py "$SECRET" "$URL/auth/v1" > "$OUT/tokens.txt"

@@ -17,8 +17,10 @@ enum Jwks {
         secrets: JwkSet,
         from: &'static str,
     },
-    /// A set followed over HTTPS (the project's own by default).
-    Remote(String),
+    /// A set followed over HTTPS (the project's own by default), built once: every verifier
+    /// made from this configuration shares its fetches.
+    #[cfg(feature = "remote_jwks")]
+    Remote(String, crate::RemoteJwks),
     /// Only the HS256 secret (no `remote_jwks` feature, no inline set).
     None,
 }
@@ -170,7 +172,7 @@ impl SupabaseConfig {
                 remote(url)?
             }
         } else if cfg!(feature = "remote_jwks") {
-            Jwks::Remote(project.jwks_url())
+            remote(project.jwks_url())?
         } else {
             Jwks::None
         };
@@ -211,8 +213,8 @@ impl SupabaseConfig {
     ///
     /// # Errors
     ///
-    /// An [`EnvError`] for `SUPABASE_JWKS_URL` when a remote set is configured and cannot be
-    /// set up (feature `remote_jwks`).
+    /// None today (every variable was checked by `from_lookup`); a `Result` so that a later
+    /// check can report here without breaking callers.
     pub fn verifier_builder(&self) -> Result<VerifierBuilder, EnvError> {
         let mut builder = Verifier::from_supabase_url(&self.project);
         if let Some(secret) = &self.secret {
@@ -224,7 +226,8 @@ impl SupabaseConfig {
             } => {
                 builder = builder.jwk_set(public.clone()).jwk_set(secrets.clone());
             }
-            Jwks::Remote(url) => builder = with_remote(builder, url)?,
+            #[cfg(feature = "remote_jwks")]
+            Jwks::Remote(_, source) => builder = builder.key_source(source.clone()),
             Jwks::None => {}
         }
         if !self.token_cache {
@@ -266,7 +269,10 @@ impl SupabaseConfig {
                 public.len(),
                 secrets.len()
             )),
-            Jwks::Remote(url) => parts.push(format!("JWKS {url} (fetched on first use, cached)")),
+            #[cfg(feature = "remote_jwks")]
+            Jwks::Remote(url, _) => {
+                parts.push(format!("JWKS {url} (fetched on first use, cached)"));
+            }
             Jwks::None => {}
         }
         if !self.token_cache {
@@ -327,10 +333,10 @@ fn inline(json: &str, variable: &'static str, fix: &'static str) -> Result<Jwks,
 
 #[cfg(feature = "remote_jwks")]
 fn remote(url: String) -> Result<Jwks, EnvError> {
-    crate::RemoteJwks::builder(url.as_str())
+    let source = crate::RemoteJwks::builder(url.as_str())
         .build()
         .map_err(|e| EnvError::new("SUPABASE_JWKS_URL", e, JWKS_URL_FIX))?;
-    Ok(Jwks::Remote(url))
+    Ok(Jwks::Remote(url, source))
 }
 
 #[cfg(not(feature = "remote_jwks"))]
@@ -340,19 +346,6 @@ fn remote(_url: String) -> Result<Jwks, EnvError> {
         "following a remote JWK set needs supagate-jwt's `remote_jwks` feature",
         "enable the feature, or give the set inline in SUPABASE_JWKS",
     ))
-}
-
-#[cfg(feature = "remote_jwks")]
-fn with_remote(builder: VerifierBuilder, url: &str) -> Result<VerifierBuilder, EnvError> {
-    let remote = crate::RemoteJwks::builder(url)
-        .build()
-        .map_err(|e| EnvError::new("SUPABASE_JWKS_URL", e, JWKS_URL_FIX))?;
-    Ok(builder.key_source(remote))
-}
-
-#[cfg(not(feature = "remote_jwks"))]
-fn with_remote(builder: VerifierBuilder, _url: &str) -> Result<VerifierBuilder, EnvError> {
-    Ok(builder)
 }
 
 #[cfg(test)]

@@ -54,3 +54,31 @@ fn past_exp_a_hit_is_refused_like_a_fresh_verification() {
     clock.set(NOW + 3600 + 31);
     assert_eq!(cached.verify(&token).unwrap_err(), Error::Expired);
 }
+
+#[test]
+fn a_forged_token_never_rides_a_cached_one() {
+    let keys = TestKeys::new();
+    let clock = FixedClock::new(NOW);
+    let cached = verifier(&clock, true);
+    let good = TokenBuilder::new().sign_es256(&keys);
+    assert!(cached.verify(&good).is_ok());
+    let (head, sig) = good.rsplit_once('.').unwrap();
+    let (header, _) = head.split_once('.').unwrap();
+    // The cached token's signature on another payload (an admin), and the cached payload
+    // with a flipped signature: neither is a hit, both are refused, again and again.
+    let admin_payload = TokenBuilder::new()
+        .claim("app_metadata", serde_json::json!({"role": "admin"}))
+        .sign_es256(&keys);
+    let admin_body = admin_payload.split('.').nth(1).unwrap();
+    let spliced = format!("{header}.{admin_body}.{sig}");
+    let mut flipped = good.clone();
+    let last = flipped.pop().unwrap();
+    flipped.push(if last == 'A' { 'B' } else { 'A' });
+    for _ in 0..3 {
+        assert_eq!(cached.verify(&spliced).unwrap_err(), Error::BadSignature);
+        assert!(cached.verify(&flipped).is_err());
+        assert!(cached.verify(&good).is_ok());
+    }
+    // The cached token with bytes appended is not matched to it: refused.
+    assert!(cached.verify(&format!("{good}x")).is_err());
+}
