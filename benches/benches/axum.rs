@@ -5,7 +5,7 @@
 //! - `handwritten_jsonwebtoken`: a hand-written extractor around raw `jsonwebtoken::decode`
 //!   (Supabase-style `Validation`, `DecodingKey` built once) into the same `Claims` type,
 //!   answering 401 on any failure: what teams write today;
-//! - `supagate_claims`: `supagate::axum::Claims` with the `Authenticator` from router state.
+//! - `supagate_claims`: `supagate::axum::Authenticated` with the `Authenticator` from router state.
 //!
 //! Each iteration builds the request, runs it through `Router::oneshot` on a current-thread
 //! tokio runtime and drops the response. `taskset -c 1 cargo bench -p supagate-benches --bench
@@ -23,7 +23,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 use supagate::Authenticator;
-use supagate::axum::Claims;
+use supagate::axum::Authenticated;
 use supagate_benches::paired;
 use supagate_testkit::{TestKeys, TokenBuilder};
 use tower::ServiceExt;
@@ -69,7 +69,7 @@ fn bench(c: &mut Criterion) {
     let ours: Router = Router::new()
         .route(
             "/profile/me",
-            get(|Claims(c): Claims| async move { profile(&c) }),
+            get(|Authenticated(c): Authenticated| async move { profile(&c) }),
         )
         .with_state(Authenticator::new(
             keys.verifier_at(TokenBuilder::DEFAULT_NOW),

@@ -1,4 +1,4 @@
-//! The [`Claims`] and [`OptionalClaims`] extractors and their rejection.
+//! The [`Authenticated`] and [`MaybeAuthenticated`] extractors and their rejection.
 
 use std::fmt;
 use std::future::Future;
@@ -43,7 +43,7 @@ pub(crate) fn authenticator(req: &HttpRequest) -> Option<Authenticator> {
 /// A request without a good token never reaches the handler: the client gets the RFC 6750
 /// refusal (401 without a token, 400 for a malformed `Authorization`, 401 `invalid_token` for a
 /// bad one, 503 while keys are unavailable). For routes that allow anonymous access use
-/// [`OptionalClaims`], **not** `Option<Claims>`: actix-web turns every extractor error into
+/// [`MaybeAuthenticated`], **not** `Option<Authenticated>`: actix-web turns every extractor error into
 /// `None` for `Option<T>`, so a bad token would pass as anonymous.
 ///
 /// [`Require`]: crate::Require
@@ -53,10 +53,10 @@ pub(crate) fn authenticator(req: &HttpRequest) -> Option<Authenticator> {
 /// ```
 /// use actix_web::{App, web};
 /// use supagate_auth::Authenticator;
-/// use supagate_actix::Claims;
+/// use supagate_actix::Authenticated;
 /// use supagate_jwt::{Hs256Secret, Verifier};
 ///
-/// async fn me(Claims(claims): Claims) -> String {
+/// async fn me(Authenticated(claims): Authenticated) -> String {
 ///     claims.sub.to_string()
 /// }
 ///
@@ -74,7 +74,7 @@ pub(crate) fn authenticator(req: &HttpRequest) -> Option<Authenticator> {
 /// Your own claim type (the registered claims are still validated first):
 ///
 /// ```
-/// use supagate_actix::Claims;
+/// use supagate_actix::Authenticated;
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Mine {
@@ -82,23 +82,23 @@ pub(crate) fn authenticator(req: &HttpRequest) -> Option<Authenticator> {
 ///     app_metadata: serde_json::Value,
 /// }
 ///
-/// async fn whoami(Claims(mine): Claims<Mine>) -> String {
+/// async fn whoami(Authenticated(mine): Authenticated<Mine>) -> String {
 ///     format!("{} ({})", mine.sub, mine.app_metadata["role"])
 /// }
 /// # let _ = whoami;
 /// ```
 #[derive(Debug, Clone)]
-pub struct Claims<T = supagate_jwt::Claims>(pub T);
+pub struct Authenticated<T = supagate_jwt::Claims>(pub T);
 
-/// Like [`Claims`], for routes that allow anonymous access: `OptionalClaims(None)` without
+/// Like [`Authenticated`], for routes that allow anonymous access: `MaybeAuthenticated(None)` without
 /// credentials, but a present and bad token is still refused.
 ///
 /// # Examples
 ///
 /// ```
-/// use supagate_actix::OptionalClaims;
+/// use supagate_actix::MaybeAuthenticated;
 ///
-/// async fn greeting(OptionalClaims(claims): OptionalClaims) -> String {
+/// async fn greeting(MaybeAuthenticated(claims): MaybeAuthenticated) -> String {
 ///     match claims {
 ///         Some(c) => format!("hello {}", c.email.unwrap_or_default()),
 ///         None => "hello stranger".to_owned(),
@@ -107,9 +107,9 @@ pub struct Claims<T = supagate_jwt::Claims>(pub T);
 /// # let _ = greeting;
 /// ```
 #[derive(Debug, Clone)]
-pub struct OptionalClaims<T = supagate_jwt::Claims>(pub Option<T>);
+pub struct MaybeAuthenticated<T = supagate_jwt::Claims>(pub Option<T>);
 
-impl<T: DeserializeOwned + 'static> FromRequest for Claims<T> {
+impl<T: DeserializeOwned + 'static> FromRequest for Authenticated<T> {
     type Error = AuthRejection;
     type Future = LocalBoxFuture<Result<Self, Self::Error>>;
 
@@ -117,20 +117,20 @@ impl<T: DeserializeOwned + 'static> FromRequest for Claims<T> {
         let req = req.clone();
         Box::pin(async move {
             extract(&req).await.and_then(|(auth, t)| match t {
-                Some(t) => Ok(Claims(t)),
+                Some(t) => Ok(Authenticated(t)),
                 None => Err(AuthRejection::new(&auth, AuthError::MissingCredentials)),
             })
         })
     }
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for OptionalClaims<T> {
+impl<T: DeserializeOwned + 'static> FromRequest for MaybeAuthenticated<T> {
     type Error = AuthRejection;
     type Future = LocalBoxFuture<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move { extract(&req).await.map(|(_, t)| OptionalClaims(t)) })
+        Box::pin(async move { extract(&req).await.map(|(_, t)| MaybeAuthenticated(t)) })
     }
 }
 

@@ -5,5 +5,5 @@
 mod extract;
 mod middleware;
 
-pub use extract::{AuthRejection, Claims, OptionalClaims};
+pub use extract::{AuthRejection, Authenticated, MaybeAuthenticated};
 pub use middleware::{Require, RequireMiddleware};

@@ -15,7 +15,7 @@ use crate::extract::{ActixHeaders, AuthRejection};
 
 /// Middleware that verifies the request's token and checks a [`Policy`] before the wrapped
 /// service runs; a refused request never reaches it. The verified token is put in the request
-/// extensions, where the [`Claims`](crate::Claims) extractor picks it up without verifying
+/// extensions, where the [`Authenticated`](crate::Authenticated) extractor picks it up without verifying
 /// again.
 ///
 /// # Examples
@@ -23,11 +23,11 @@ use crate::extract::{ActixHeaders, AuthRejection};
 /// ```
 /// use actix_web::{App, web};
 /// use supagate_auth::Authenticator;
-/// use supagate_actix::{Claims, Require};
+/// use supagate_actix::{Authenticated, Require};
 /// use supagate_jwt::{Hs256Secret, Verifier};
 /// use supagate_policy::{Policy, Requirement};
 ///
-/// async fn stats(Claims(claims): Claims) -> String {
+/// async fn stats(Authenticated(claims): Authenticated) -> String {
 ///     format!("hello admin {}", claims.sub)
 /// }
 ///

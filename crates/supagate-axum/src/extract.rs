@@ -1,4 +1,4 @@
-//! The [`Claims`] extractor and its rejection.
+//! The [`Authenticated`] extractor and its rejection.
 
 use std::fmt;
 
@@ -17,7 +17,7 @@ use supagate_jwt::Verified;
 /// authenticator itself, or a struct with `#[derive(FromRef)]`). When a [`RequireLayer`]
 /// already verified the token, its result is reused and nothing is verified twice.
 ///
-/// - `Claims<T>`: the request must carry a good token; otherwise the handler is not called and
+/// - `Authenticated<T>`: the request must carry a good token; otherwise the handler is not called and
 ///   the client gets the RFC 6750 refusal (401 without a token, 400 for a malformed
 ///   `Authorization`, 401 `invalid_token` for a bad one, 503 while keys are unavailable).
 /// - Either way the authenticator's base policy applies: a token whose Postgres role is not
@@ -27,7 +27,7 @@ use supagate_jwt::Verified;
 ///   admitted. Behind a [`RequireLayer`], the layer's policy decides instead.
 /// - A token whose key is being fetched (a rotation) waits for that fetch asynchronously; the
 ///   worker thread serves other requests meanwhile.
-/// - `Option<Claims<T>>`: anonymous access is allowed (`None` without credentials), but a
+/// - `Option<Authenticated<T>>`: anonymous access is allowed (`None` without credentials), but a
 ///   present and bad token is still refused.
 ///
 /// [`RequireLayer`]: crate::RequireLayer
@@ -37,16 +37,16 @@ use supagate_jwt::Verified;
 /// ```
 /// use axum::{Router, routing::get};
 /// use supagate_auth::Authenticator;
-/// use supagate_axum::Claims;
+/// use supagate_axum::Authenticated;
 /// use supagate_jwt::{Hs256Secret, Verifier};
 ///
-/// async fn me(Claims(claims): Claims) -> String {
+/// async fn me(Authenticated(claims): Authenticated) -> String {
 ///     claims.sub.to_string()
 /// }
 ///
-/// async fn greeting(claims: Option<Claims>) -> String {
+/// async fn greeting(claims: Option<Authenticated>) -> String {
 ///     match claims {
-///         Some(Claims(c)) => format!("hello {}", c.email.unwrap_or_default()),
+///         Some(Authenticated(c)) => format!("hello {}", c.email.unwrap_or_default()),
 ///         None => "hello stranger".to_owned(),
 ///     }
 /// }
@@ -66,7 +66,7 @@ use supagate_jwt::Verified;
 /// ```
 /// use axum::{Router, routing::get};
 /// use supagate_auth::Authenticator;
-/// use supagate_axum::Claims;
+/// use supagate_axum::Authenticated;
 /// # use supagate_jwt::{Hs256Secret, Verifier};
 ///
 /// #[derive(serde::Deserialize)]
@@ -75,7 +75,7 @@ use supagate_jwt::Verified;
 ///     app_metadata: serde_json::Value,
 /// }
 ///
-/// async fn whoami(Claims(mine): Claims<Mine>) -> String {
+/// async fn whoami(Authenticated(mine): Authenticated<Mine>) -> String {
 ///     format!("{} ({})", mine.sub, mine.app_metadata["role"])
 /// }
 /// # let verifier = Verifier::builder()
@@ -87,9 +87,9 @@ use supagate_jwt::Verified;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct Claims<T = supagate_jwt::Claims>(pub T);
+pub struct Authenticated<T = supagate_jwt::Claims>(pub T);
 
-impl<S, T> FromRequestParts<S> for Claims<T>
+impl<S, T> FromRequestParts<S> for Authenticated<T>
 where
     Authenticator: FromRef<S>,
     S: Send + Sync,
@@ -100,14 +100,14 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = Authenticator::from_ref(state);
         match extract(&auth, parts).await {
-            Ok(Some(t)) => Ok(Claims(t)),
+            Ok(Some(t)) => Ok(Authenticated(t)),
             Ok(None) => Err(AuthRejection::new(&auth, AuthError::MissingCredentials)),
             Err(e) => Err(AuthRejection::new(&auth, e)),
         }
     }
 }
 
-impl<S, T> OptionalFromRequestParts<S> for Claims<T>
+impl<S, T> OptionalFromRequestParts<S> for Authenticated<T>
 where
     Authenticator: FromRef<S>,
     S: Send + Sync,
@@ -122,7 +122,7 @@ where
         let auth = Authenticator::from_ref(state);
         extract(&auth, parts)
             .await
-            .map(|t| t.map(Claims))
+            .map(|t| t.map(Authenticated))
             .map_err(|e| AuthRejection::new(&auth, e))
     }
 }

@@ -18,7 +18,7 @@ use crate::extract::refusal_response;
 
 /// A layer that verifies the request's token and checks a [`Policy`] before the inner service
 /// runs; a refused request never reaches it. The verified token is put in the request
-/// extensions, where the [`Claims`](crate::Claims) extractor picks it up without verifying
+/// extensions, where the [`Authenticated`](crate::Authenticated) extractor picks it up without verifying
 /// again.
 ///
 /// Use it with `Router::route_layer` so that unmatched paths still answer 404.
@@ -28,11 +28,11 @@ use crate::extract::refusal_response;
 /// ```
 /// use axum::{Router, routing::get};
 /// use supagate_auth::Authenticator;
-/// use supagate_axum::{Claims, RequireLayer};
+/// use supagate_axum::{Authenticated, RequireLayer};
 /// use supagate_jwt::{Hs256Secret, Verifier};
 /// use supagate_policy::{Policy, Requirement};
 ///
-/// async fn stats(Claims(claims): Claims) -> String {
+/// async fn stats(Authenticated(claims): Authenticated) -> String {
 ///     format!("hello admin {}", claims.sub)
 /// }
 ///

@@ -9,7 +9,7 @@ mod layer;
 #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
 pub mod proxy;
 
-pub use extract::{AuthRejection, Claims};
+pub use extract::{AuthRejection, Authenticated};
 pub use layer::{RequireLayer, RequireService, ResponseFuture};
 
 /// The former name of [`RequireService`]: in actix-web `Require` is the middleware factory

@@ -49,35 +49,6 @@ pub use keys::{Hs256Secret, JwkSet, KeyRejection, KeySource, PreparedKeys, Rejec
 )]
 pub type KeySet = PreparedKeys;
 pub use project::{IntoProject, Origin, SupabaseProject};
-#[doc(hidden)]
-pub mod __private {
-    //! Not a public API: signing for `supagate-testkit`, through the same backend selection as
-    //! verification. May change in any release.
-
-    /// Signs `message` with the preferred compiled backend; `None` without a backend.
-    #[must_use]
-    pub fn sign(
-        alg: jsonwebtoken::Algorithm,
-        key: &jsonwebtoken::EncodingKey,
-        message: &[u8],
-    ) -> Option<Vec<u8>> {
-        #[cfg(feature = "aws_lc_rs")]
-        let provider = &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
-        #[cfg(all(feature = "rust_crypto", not(feature = "aws_lc_rs")))]
-        let provider = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
-        #[cfg(any(feature = "aws_lc_rs", feature = "rust_crypto"))]
-        {
-            let signer = (provider.signer_factory)(&alg, key).ok()?;
-            signer.try_sign(message).ok()
-        }
-        #[cfg(not(any(feature = "aws_lc_rs", feature = "rust_crypto")))]
-        {
-            let _ = (alg, key, message);
-            None
-        }
-    }
-}
-
 #[cfg(feature = "remote_jwks")]
 pub use remote::{RemoteJwks, RemoteJwksBuilder};
 pub use token::Token;

@@ -6,4 +6,6 @@ mod error;
 mod policy;
 
 pub use error::PolicyError;
-pub use policy::{Decision, Denial, Failure, Policy, PolicyConfig, Requirement, RoleSource};
+pub use policy::{
+    Decision, Denial, Failure, Policy, PolicyBuilder, PolicyConfig, Requirement, RoleSource,
+};

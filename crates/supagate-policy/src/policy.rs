@@ -455,20 +455,55 @@ impl Policy {
         }
     }
 
-    /// The defaults plus `requirement`.
+    /// The defaults plus `requirement`: `Policy::builder().require(requirement).build()`.
     ///
     /// # Errors
     ///
-    /// A [`PolicyError`] for empty names or lists, or a permission no role grants.
+    /// A [`PolicyError`] for empty names or lists, or a permission no role grants (this policy
+    /// has no role table: use [`Policy::builder`] for permissions).
     pub fn require(requirement: Requirement) -> Result<Self, PolicyError> {
-        Policy::authenticated().with_requirement(requirement)
+        Policy::builder().require(requirement).build()
     }
 
-    /// Replaces the requirement.
+    /// A builder starting from [`Policy::authenticated`]'s defaults. Its setters can be called
+    /// in any order; [`PolicyBuilder::build`] validates the whole policy once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_policy::{Policy, Requirement, RoleSource};
+    ///
+    /// // The requirement names a permission before the table that grants it: order is free.
+    /// let policy = Policy::builder()
+    ///     .require(Requirement::Permission("invoices:write".into()))
+    ///     .permissions([("billing", ["invoices:read", "invoices:write"])])
+    ///     .roles_from(RoleSource::AppMetadataRoles)
+    ///     .build()?;
+    /// # let _ = policy;
+    ///
+    /// // A permission that no role grants is a start-up error, whatever the order.
+    /// assert!(Policy::builder()
+    ///     .permissions([("support", ["invoices:read"])])
+    ///     .require(Requirement::Permission("invoices:write".into()))
+    ///     .build()
+    ///     .is_err());
+    /// # Ok::<(), supagate_policy::PolicyError>(())
+    /// ```
+    pub fn builder() -> PolicyBuilder {
+        PolicyBuilder {
+            policy: Policy::authenticated(),
+        }
+    }
+
+    /// Replaces the requirement, validated against the role table set so far.
     ///
     /// # Errors
     ///
     /// As [`Policy::require`].
+    #[deprecated(
+        since = "0.2.0",
+        note = "setter order mattered (a permission had to be granted by a table set before); use `Policy::builder().require(..).permissions(..).build()`"
+    )]
     pub fn with_requirement(mut self, requirement: Requirement) -> Result<Self, PolicyError> {
         requirement.validate(&self.permissions)?;
         self.requirement = Some(requirement);
@@ -482,9 +517,14 @@ impl Policy {
         self
     }
 
-    /// The role → permissions table used by [`Requirement::Permission`]. Set it before
-    /// requirements that name permissions. Default: empty.
+    /// The role → permissions table used by [`Requirement::Permission`]. It had to be set
+    /// before requirements that name permissions, and is not checked against a requirement set
+    /// earlier. Default: empty.
     #[must_use]
+    #[deprecated(
+        since = "0.2.0",
+        note = "not checked against a requirement set before it; use `Policy::builder().permissions(..)`"
+    )]
     pub fn with_permissions<I, R, P, S>(mut self, table: I) -> Self
     where
         I: IntoIterator<Item = (R, P)>,
@@ -492,10 +532,7 @@ impl Policy {
         P: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.permissions = table
-            .into_iter()
-            .map(|(r, ps)| (r.into(), ps.into_iter().map(Into::into).collect()))
-            .collect();
+        self.permissions = permission_table(table);
         self
     }
 
@@ -689,22 +726,129 @@ impl Policy {
     /// A [`PolicyError`] for a forbidden role source, empty names or lists, or unknown
     /// permissions.
     pub fn from_config(cfg: PolicyConfig) -> Result<Self, PolicyError> {
-        cfg.roles_from.validate()?;
-        let mut p = Policy::authenticated()
+        let mut b = Policy::builder()
             .roles_from(cfg.roles_from)
-            .with_permissions(cfg.permissions)
+            .permissions(cfg.permissions)
             .allow_postgres_roles(cfg.allow_postgres_roles);
         if cfg.allow_anonymous {
-            p = p.allow_anonymous();
+            b = b.allow_anonymous();
         }
         if cfg.allow_oauth_clients.iter().any(|c| c == "*") {
-            p = p.allow_any_oauth_client();
+            b = b.allow_any_oauth_client();
         } else if !cfg.allow_oauth_clients.is_empty() {
-            p = p.allow_oauth_clients(cfg.allow_oauth_clients);
+            b = b.allow_oauth_clients(cfg.allow_oauth_clients);
         }
-        match cfg.require {
-            Some(r) => p.with_requirement(r),
-            None => Ok(p),
+        if let Some(r) = cfg.require {
+            b = b.require(r);
         }
+        b.build()
+    }
+}
+
+fn permission_table<I, R, P, S>(table: I) -> BTreeMap<String, Vec<String>>
+where
+    I: IntoIterator<Item = (R, P)>,
+    R: Into<String>,
+    P: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    table
+        .into_iter()
+        .map(|(r, ps)| (r.into(), ps.into_iter().map(Into::into).collect()))
+        .collect()
+}
+
+/// Builds a [`Policy`]: the setters only record (any order, any number of times; the last call
+/// wins, the `allow_*` lists add up), and [`build`](PolicyBuilder::build) validates the whole
+/// policy once. Made by [`Policy::builder`].
+///
+/// # Examples
+///
+/// ```
+/// use supagate_policy::{Policy, Requirement};
+///
+/// let internal = Policy::builder()
+///     .require(Requirement::role("ops"))
+///     .allow_postgres_roles(["service_role"])
+///     .build()?;
+/// # let _ = internal;
+/// # Ok::<(), supagate_policy::PolicyError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct PolicyBuilder {
+    policy: Policy,
+}
+
+impl PolicyBuilder {
+    /// The requirement (default: none beyond the base checks).
+    pub fn require(mut self, requirement: Requirement) -> Self {
+        self.policy.requirement = Some(requirement);
+        self
+    }
+
+    /// Where roles are read from. Default: [`RoleSource::AppMetadataRole`].
+    pub fn roles_from(mut self, source: RoleSource) -> Self {
+        self.policy.roles_from = source;
+        self
+    }
+
+    /// The role → permissions table used by [`Requirement::Permission`]. Default: empty.
+    pub fn permissions<I, R, P, S>(mut self, table: I) -> Self
+    where
+        I: IntoIterator<Item = (R, P)>,
+        R: Into<String>,
+        P: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.policy.permissions = permission_table(table);
+        self
+    }
+
+    /// As [`Policy::allow_postgres_roles`].
+    pub fn allow_postgres_roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.policy = self.policy.allow_postgres_roles(roles);
+        self
+    }
+
+    /// As [`Policy::allow_anonymous`].
+    pub fn allow_anonymous(mut self) -> Self {
+        self.policy = self.policy.allow_anonymous();
+        self
+    }
+
+    /// As [`Policy::allow_oauth_clients`].
+    pub fn allow_oauth_clients<I, S>(mut self, client_ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.policy = self.policy.allow_oauth_clients(client_ids);
+        self
+    }
+
+    /// As [`Policy::allow_any_oauth_client`].
+    pub fn allow_any_oauth_client(mut self) -> Self {
+        self.policy = self.policy.allow_any_oauth_client();
+        self
+    }
+
+    /// Validates the policy: the role source, every name and list of the requirement, and
+    /// every permission it names against the role table.
+    ///
+    /// # Errors
+    ///
+    /// A [`PolicyError`] naming the first problem.
+    pub fn build(self) -> Result<Policy, PolicyError> {
+        let p = self.policy;
+        p.roles_from.validate()?;
+        if let Some(r) = &p.requirement {
+            r.validate(&p.permissions)?;
+        }
+        Ok(p)
     }
 }

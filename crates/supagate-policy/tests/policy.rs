@@ -11,7 +11,9 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use supagate_jwt::Claims;
-use supagate_policy::{Failure, Policy, PolicyConfig, PolicyError, Requirement, RoleSource};
+use supagate_policy::{
+    Failure, Policy, PolicyBuilder, PolicyConfig, PolicyError, Requirement, RoleSource,
+};
 
 const NOW: i64 = 1_798_761_600;
 
@@ -80,7 +82,11 @@ fn row_56_anonymous_users_are_denied_unless_allowed() {
     assert_eq!(d.error_code(), Some("insufficient_scope"));
     let open = Policy::authenticated().allow_anonymous();
     assert!(open.check_at(&anon, NOW).is_allowed());
-    let permanent = open.with_requirement(Requirement::Permanent).unwrap();
+    let permanent = Policy::builder()
+        .allow_anonymous()
+        .require(Requirement::Permanent)
+        .build()
+        .unwrap();
     assert_eq!(failure(&permanent, &anon), Some(Failure::Permanent));
 }
 
@@ -283,13 +289,14 @@ fn combinator_truth_tables() {
 
 #[test]
 fn permissions_through_the_role_table() {
-    let p = Policy::authenticated()
+    let p = Policy::builder()
         .roles_from(RoleSource::AppMetadataRoles)
-        .with_permissions([
+        .permissions([
             ("billing", vec!["invoices:read", "invoices:write"]),
             ("support", vec!["invoices:read"]),
         ])
-        .with_requirement(Requirement::Permission("invoices:write".into()))
+        .require(Requirement::Permission("invoices:write".into()))
+        .build()
         .unwrap();
     let roles = |r: Value| claims_with(|v| v["app_metadata"]["roles"] = r);
     assert!(p.check_at(&roles(json!(["billing"])), NOW).is_allowed());
@@ -302,9 +309,62 @@ fn permissions_through_the_role_table() {
         Some(Failure::Permission)
     );
     assert_eq!(
-        Policy::authenticated().with_requirement(Requirement::Permission("nope".into())),
+        Policy::require(Requirement::Permission("nope".into())),
         Err(PolicyError::UnknownPermission("nope".into()))
     );
+}
+
+/// The builder's setters only record: every order of the same calls builds the same policy,
+/// or fails with the same error.
+#[test]
+fn builder_setter_order_does_not_matter() {
+    type Step = fn(PolicyBuilder) -> PolicyBuilder;
+    let steps: [Step; 4] = [
+        |b| b.require(Requirement::Permission("invoices:write".into())),
+        |b| b.permissions([("billing", ["invoices:write"])]),
+        |b| b.roles_from(RoleSource::AppMetadataRoles),
+        |b| b.allow_postgres_roles(["service_role"]),
+    ];
+    let build = |order: &[usize]| {
+        order
+            .iter()
+            .fold(Policy::builder(), |b, &i| steps[i](b))
+            .build()
+    };
+    let reference = build(&[0, 1, 2, 3]).unwrap();
+    let mut orders = vec![];
+    permutations(&mut vec![0, 1, 2, 3], 0, &mut orders);
+    assert_eq!(orders.len(), 24);
+    for order in &orders {
+        assert_eq!(build(order).as_ref(), Ok(&reference), "{order:?}");
+    }
+    // Without the table, the same requirement fails in every order.
+    for order in [[0, 2, 3], [2, 3, 0], [3, 0, 2]] {
+        assert_eq!(
+            build(&order),
+            Err(PolicyError::UnknownPermission("invoices:write".into()))
+        );
+    }
+    // A forbidden role source is refused at build, wherever it was set.
+    let bad = serde_json::from_value::<RoleSource>(json!({"from": "claim", "name": "role"}));
+    if let Ok(bad) = bad {
+        assert!(matches!(
+            Policy::builder().roles_from(bad).build(),
+            Err(PolicyError::ForbiddenRoleSource { .. })
+        ));
+    }
+}
+
+fn permutations(v: &mut Vec<usize>, k: usize, out: &mut Vec<Vec<usize>>) {
+    if k == v.len() {
+        out.push(v.clone());
+        return;
+    }
+    for i in k..v.len() {
+        v.swap(k, i);
+        permutations(v, k + 1, out);
+        v.swap(k, i);
+    }
 }
 
 #[test]

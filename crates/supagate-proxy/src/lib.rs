@@ -8,6 +8,7 @@ mod body;
 #[cfg(feature = "client")]
 mod client;
 mod csrf;
+mod decision;
 mod error;
 mod headers;
 #[cfg(feature = "client")]

@@ -1,7 +1,8 @@
 //! The session lifecycle without browser JavaScript: password sign-in, the OAuth / magic-link
 //! PKCE callback (and starting an OAuth flow), and sign-out. Each writes or clears the
 //! cookies in `@supabase/ssr` format.
-// Handlers return early with the response to send; boxing it would only add an allocation.
+// Refusals carry their error and cookie delta by value; boxing them would only add an
+// allocation to every refused request.
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
 use std::fmt::Write as _;
@@ -9,7 +10,7 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use http::header::{CONTENT_TYPE, HeaderMap};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::BodyExt;
@@ -19,10 +20,11 @@ use supagate_auth::AuthError;
 use supagate_cookie::{PkceVerifiers, Session};
 use supagate_jwt::Token;
 
-use crate::body::{BoxError, Guarded, ProxyBody, full};
+use crate::body::{BoxError, Guarded, ProxyBody};
 use crate::client::AuthAnswer;
+use crate::decision::{Answer, CookieDelta, Decided, Refused};
 use crate::error::{ProxyError, sign_in_refusal};
-use crate::proxy::{Proxy, Resolved, see_other, with_cookies};
+use crate::proxy::{Proxy, Resolved};
 use crate::rate::AuthCall;
 use crate::refresh::error_code;
 
@@ -50,16 +52,10 @@ impl Proxy {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        match self.try_sign_in(req, peer).await {
-            Ok(r) | Err(r) => r,
-        }
+        self.render(self.try_sign_in(req, peer).await)
     }
 
-    async fn try_sign_in<B>(
-        &self,
-        req: Request<B>,
-        peer: IpAddr,
-    ) -> Result<Response<ProxyBody>, Response<ProxyBody>>
+    async fn try_sign_in<B>(&self, req: Request<B>, peer: IpAddr) -> Result<Decided, Refused>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -67,9 +63,10 @@ impl Proxy {
         let client = self.check_address(req.headers(), peer)?;
         let (parts, body) = req.into_parts();
         if parts.method != Method::POST {
-            return Err(self.refuse(&ProxyError::BadForm {
+            return Err(ProxyError::BadForm {
                 reason: "sign-in must be a POST",
-            }));
+            }
+            .into());
         }
         self.check_csrf(&parts.method, &parts.headers)?;
         let p = self.inner_parts();
@@ -81,27 +78,25 @@ impl Proxy {
         .collect()
         .await
         .map_err(|e| {
-            let too_large = crate::body::is_too_large(&*e);
-            self.refuse(&if too_large {
+            if crate::body::is_too_large(&*e) {
                 ProxyError::BodyTooLarge
             } else {
                 ProxyError::BadForm {
                     reason: "unreadable body",
                 }
-            })
+            }
         })?
         .to_bytes();
-        let creds = parse_credentials(&parts.headers, &bytes).map_err(|e| self.refuse(&e))?;
+        let creds = parse_credentials(&parts.headers, &bytes)?;
+        let required = ProxyError::BadForm {
+            reason: "email and password are required",
+        };
         let (Some(email), Some(password)) = (creds.email, creds.password) else {
-            return Err(self.refuse(&ProxyError::BadForm {
-                reason: "email and password are required",
-            }));
+            return Err(required.into());
         };
         let password = Token::new(password);
         if email.is_empty() || email.len() > 320 || password.is_empty() {
-            return Err(self.refuse(&ProxyError::BadForm {
-                reason: "email and password are required",
-            }));
+            return Err(required.into());
         }
         let next = creds.next.as_deref().map(local_path).transpose()?;
         self.check_auth_call(client, AuthCall::Checked)?;
@@ -110,18 +105,18 @@ impl Proxy {
             .auth_call(p.endpoint.password_request(&email, password.expose()))
             .await;
         let (session, claims) = self.session_from(&answer).await?;
-        let set_cookies = p.writer.set(&session, &parts.headers).map_err(|_| {
-            self.auth_refusal(&AuthError::InvalidConfig { what: "cookie" }, Vec::new())
-        })?;
+        let cookies = p
+            .writer
+            .set(&session, &parts.headers)
+            .map_err(|_| AuthError::InvalidConfig { what: "cookie" })?;
         tracing::info!(target: "supagate", "signed in with a password");
-        let res = match next {
-            Some(next) => see_other(next),
-            None => json_response(
-                StatusCode::OK,
-                &serde_json::json!({ "user": { "id": claims.sub, "email": claims.email } }),
+        let answer = match next {
+            Some(next) => Answer::SeeOther(next.to_owned()),
+            None => Answer::Json(
+                serde_json::json!({ "user": { "id": claims.sub, "email": claims.email } }),
             ),
         };
-        Ok(with_cookies(res, &set_cookies))
+        Ok(Decided::new(answer, CookieDelta::of(cookies)))
     }
 
     /// `GET /auth/callback?code=…[&next=/path]`: exchanges an OAuth or magic-link PKCE code
@@ -132,20 +127,31 @@ impl Proxy {
     /// Refusals: 400 for a missing code or verifier or an `error` from the provider, 400/401
     /// when the auth server refuses the code, 503 when it is down.
     pub async fn callback<B>(&self, req: Request<B>, peer: IpAddr) -> Response<ProxyBody> {
-        match self.try_callback(req, peer).await {
-            Ok(r) | Err(r) => r,
-        }
+        self.render(self.try_callback(req, peer).await)
     }
 
-    async fn try_callback<B>(
-        &self,
-        req: Request<B>,
-        peer: IpAddr,
-    ) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
+    async fn try_callback<B>(&self, req: Request<B>, peer: IpAddr) -> Result<Decided, Refused> {
         let client = self.check_address(req.headers(), peer)?;
         let p = self.inner_parts();
         let headers = req.headers();
-        let query = req.uri().query().unwrap_or("");
+        // Every answer past the rate limit clears the verifiers: a code is tried once.
+        let clear_pkce = CookieDelta::of(p.writer.clear_pkce(headers).unwrap_or_default());
+        self.exchange_code(req.uri().query().unwrap_or(""), headers, client)
+            .await
+            .map(|(next, session)| {
+                Decided::new(Answer::SeeOther(next), session.then(clear_pkce.clone()))
+            })
+            .map_err(|r| r.with_cookies(clear_pkce))
+    }
+
+    /// The callback's code exchange: where to go next and the new session's cookies.
+    async fn exchange_code(
+        &self,
+        query: &str,
+        headers: &HeaderMap,
+        client: IpAddr,
+    ) -> Result<(String, CookieDelta), Refused> {
+        let p = self.inner_parts();
         let mut code = None;
         let mut next = None;
         let mut provider_error = false;
@@ -157,17 +163,16 @@ impl Proxy {
                 _ => {}
             }
         }
-        let clear_pkce = p.writer.clear_pkce(headers).unwrap_or_default();
-        let refuse = |e: ProxyError| with_cookies(self.refuse(&e), &clear_pkce);
         if provider_error {
-            return Err(refuse(ProxyError::SignInRefused {
+            return Err(ProxyError::SignInRefused {
                 status: StatusCode::BAD_REQUEST,
                 code: "provider_error",
-            }));
+            }
+            .into());
         }
         let next = next.as_deref().map(local_path).transpose()?.unwrap_or("/");
         let Some(code) = code.filter(|c| !c.is_empty() && c.len() <= 512) else {
-            return Err(refuse(ProxyError::BadForm { reason: "no code" }));
+            return Err(ProxyError::BadForm { reason: "no code" }.into());
         };
         let verifiers = PkceVerifiers::read(p.writer.name(), headers).unwrap_or_default();
         // The legacy slot mirrors the newest flow; older pending flows are tried after it.
@@ -180,14 +185,14 @@ impl Proxy {
             }
         }
         if candidates.is_empty() {
-            return Err(refuse(ProxyError::BadForm {
+            return Err(ProxyError::BadForm {
                 reason: "no pkce code verifier cookie",
-            }));
+            }
+            .into());
         }
         let mut answer = None;
         for verifier in candidates.into_iter().take(5) {
-            self.check_auth_call(client, AuthCall::Checked)
-                .map_err(|r| with_cookies(r, &clear_pkce))?;
+            self.check_auth_call(client, AuthCall::Checked)?;
             let a = p
                 .client
                 .auth_call(p.endpoint.pkce_request(&code, verifier))
@@ -200,18 +205,15 @@ impl Proxy {
             }
         }
         let Some(answer) = answer else {
-            return Err(refuse(ProxyError::UpstreamUnavailable));
+            return Err(ProxyError::UpstreamUnavailable.into());
         };
-        let (session, _) = self
-            .session_from(&answer)
-            .await
-            .map_err(|r| with_cookies(r, &clear_pkce))?;
-        let mut set_cookies = p.writer.set(&session, headers).map_err(|_| {
-            self.auth_refusal(&AuthError::InvalidConfig { what: "cookie" }, Vec::new())
-        })?;
-        set_cookies.extend(clear_pkce.iter().cloned());
+        let (session, _) = self.session_from(&answer).await?;
+        let cookies = p
+            .writer
+            .set(&session, headers)
+            .map_err(|_| AuthError::InvalidConfig { what: "cookie" })?;
         tracing::info!(target: "supagate", "signed in through the pkce callback");
-        Ok(with_cookies(see_other(next), &set_cookies))
+        Ok((next.to_owned(), CookieDelta::of(cookies)))
     }
 
     /// Starts an OAuth sign-in with `provider` (such as `github`): writes a fresh PKCE code
@@ -225,26 +227,33 @@ impl Proxy {
         provider: &str,
         callback_url: &str,
     ) -> Response<ProxyBody> {
-        if let Err(r) = self.check_address(headers, peer) {
-            return r;
-        }
+        self.render(self.try_start_oauth(headers, peer, provider, callback_url))
+    }
+
+    fn try_start_oauth(
+        &self,
+        headers: &HeaderMap,
+        peer: IpAddr,
+        provider: &str,
+        callback_url: &str,
+    ) -> Result<Decided, Refused> {
+        self.check_address(headers, peer)?;
         if provider.is_empty()
             || provider.len() > 32
             || !provider
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
         {
-            return self.refuse(&ProxyError::BadForm {
+            return Err(ProxyError::BadForm {
                 reason: "unknown provider",
-            });
+            }
+            .into());
         }
         let p = self.inner_parts();
         let mut random = [0u8; 56];
-        if getrandom::getrandom(&mut random).is_err() {
-            return self.refuse(&ProxyError::InvalidConfig {
-                what: "no random source",
-            });
-        }
+        getrandom::getrandom(&mut random).map_err(|_| ProxyError::InvalidConfig {
+            what: "no random source",
+        })?;
         // auth-js's verifier: 56 random bytes as 112 hex characters.
         let mut verifier = String::with_capacity(112);
         for b in random {
@@ -253,17 +262,16 @@ impl Proxy {
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(sha2::Sha256::digest(verifier.as_bytes()));
         let verifier = Token::new(verifier);
-        let mut set_cookies = p.writer.clear_pkce(headers).unwrap_or_default();
-        match p.writer.set_pkce_verifier(&verifier, PKCE_COOKIE_SECS) {
-            Ok(c) => set_cookies.push(c),
-            Err(_) => {
-                return self.refuse(&ProxyError::InvalidConfig {
-                    what: "pkce cookie",
-                });
-            }
-        }
+        let fresh = p
+            .writer
+            .set_pkce_verifier(&verifier, PKCE_COOKIE_SECS)
+            .map_err(|_| ProxyError::InvalidConfig {
+                what: "pkce cookie",
+            })?;
+        let cookies = CookieDelta::of(p.writer.clear_pkce(headers).unwrap_or_default())
+            .then(CookieDelta::of(vec![fresh]));
         let url = p.endpoint.authorize_url(provider, callback_url, &challenge);
-        with_cookies(see_other(&url), &set_cookies)
+        Ok(Decided::new(Answer::SeeOther(url), cookies))
     }
 
     /// `POST /auth/sign-out[?next=/path]` (any other method: 405, nothing cleared, so that a
@@ -274,20 +282,14 @@ impl Proxy {
     /// cookies so that the sign-out can be retried and the refresh token does not stay valid
     /// unnoticed.
     pub async fn sign_out<B>(&self, req: Request<B>, peer: IpAddr) -> Response<ProxyBody> {
-        match self.try_sign_out(req, peer).await {
-            Ok(r) | Err(r) => r,
-        }
+        self.render(self.try_sign_out(req, peer).await)
     }
 
-    async fn try_sign_out<B>(
-        &self,
-        req: Request<B>,
-        peer: IpAddr,
-    ) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
+    async fn try_sign_out<B>(&self, req: Request<B>, peer: IpAddr) -> Result<Decided, Refused> {
         let client = self.check_address(req.headers(), peer)?;
         let (parts, _body) = req.into_parts();
         if parts.method != Method::POST {
-            return Err(self.refuse(&ProxyError::MethodNotAllowed));
+            return Err(ProxyError::MethodNotAllowed.into());
         }
         self.check_csrf(&parts.method, &parts.headers)?;
         let p = self.inner_parts();
@@ -297,12 +299,11 @@ impl Proxy {
                 .map(|(_, v)| v.into_owned())
         });
         let next = next.as_deref().map(local_path).transpose()?;
-        let mut clear = p.writer.clear(&parts.headers).unwrap_or_default();
-        clear.extend(p.writer.clear_pkce(&parts.headers).unwrap_or_default());
         match self.session(&parts.headers, client).await {
             Ok(Resolved::Active(active)) => {
+                // Until the sign-out is confirmed, a refreshed session must still be stored.
                 self.check_auth_call(client, AuthCall::Checked)
-                    .map_err(|r| with_cookies(r, &active.set_cookies))?;
+                    .map_err(|r| r.with_cookies(active.cookies.clone()))?;
                 let answer = p
                     .client
                     .auth_call(p.endpoint.logout_request(&active.token(), p.logout_scope))
@@ -318,10 +319,8 @@ impl Proxy {
                 });
                 if !ended {
                     tracing::warn!(target: "supagate", status = answer.status.map(|s| s.as_u16()), "sign-out not confirmed by the auth server");
-                    // The refreshed session (if any) must still be stored.
-                    return Err(
-                        self.auth_refusal(&AuthError::AuthServerUnavailable, active.set_cookies)
-                    );
+                    return Err(Refused::from(AuthError::AuthServerUnavailable)
+                        .with_cookies(active.cookies));
                 }
             }
             Ok(Resolved::Anonymous) => {}
@@ -342,25 +341,25 @@ impl Proxy {
             Err(_) => {}
         }
         tracing::info!(target: "supagate", "signed out");
-        let res = match next {
-            Some(n) => see_other(n),
-            None => {
-                let mut r = Response::new(full(Bytes::new()));
-                *r.status_mut() = StatusCode::NO_CONTENT;
-                r
-            }
+        // Signed out: whatever the session resolution wanted to write, the answer deletes.
+        let clear = CookieDelta::of(p.writer.clear(&parts.headers).unwrap_or_default()).then(
+            CookieDelta::of(p.writer.clear_pkce(&parts.headers).unwrap_or_default()),
+        );
+        let answer = match next {
+            Some(n) => Answer::SeeOther(n.to_owned()),
+            None => Answer::NoContent,
         };
-        Ok(with_cookies(res, &clear))
+        Ok(Decided::new(answer, clear))
     }
 
     /// The session in a token-endpoint answer (sign-in, code exchange), verified.
     async fn session_from(
         &self,
         answer: &AuthAnswer,
-    ) -> Result<(Session, supagate_jwt::Claims), Response<ProxyBody>> {
+    ) -> Result<(Session, supagate_jwt::Claims), Refused> {
         let p = self.inner_parts();
         let Some(status) = answer.status else {
-            return Err(self.auth_refusal(&AuthError::AuthServerUnavailable, Vec::new()));
+            return Err(AuthError::AuthServerUnavailable.into());
         };
         let s = status.as_u16();
         if status == StatusCode::TOO_MANY_REQUESTS {
@@ -370,26 +369,27 @@ impl Proxy {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(60);
-            return Err(self.refuse(&ProxyError::RateLimited {
+            return Err(ProxyError::RateLimited {
                 retry_after_secs: secs,
-            }));
+            }
+            .into());
         }
         if s >= 500 {
-            return Err(self.auth_refusal(&AuthError::AuthServerUnavailable, Vec::new()));
+            return Err(AuthError::AuthServerUnavailable.into());
         }
         if !status.is_success() {
             let code = error_code(&answer.body);
-            return Err(self.refuse(&sign_in_refusal(code.as_deref(), s)));
+            return Err(sign_in_refusal(code.as_deref(), s).into());
         }
         let session = std::str::from_utf8(&answer.body)
             .ok()
             .and_then(|b| Session::from_json(b).ok())
-            .ok_or_else(|| self.auth_refusal(&AuthError::AuthServerUnavailable, Vec::new()))?;
+            .ok_or(AuthError::AuthServerUnavailable)?;
         let claims = p
             .verifier
             .verify_async(session.access_token().expose())
             .await
-            .map_err(|e| self.auth_refusal(&AuthError::Token(e), Vec::new()))?;
+            .map_err(AuthError::Token)?;
         Ok((session, claims))
     }
 }
@@ -437,7 +437,7 @@ fn parse_credentials(headers: &HeaderMap, body: &[u8]) -> Result<Credentials, Pr
 /// signed-in browser to another site. Local means: starts with `/`, visible ASCII without
 /// `\`, no empty segment (`//`) and no `.` or `..` segment anywhere in the path (browsers
 /// resolve `/.//evil.example` to `//evil.example`), and no `%` escape of `/`, `\` or `.`.
-fn local_path(next: &str) -> Result<&str, Response<ProxyBody>> {
+fn local_path(next: &str) -> Result<&str, ProxyError> {
     let path = next.split(['?', '#']).next().unwrap_or_default();
     let lower = path.to_ascii_lowercase();
     let ok = next.starts_with('/')
@@ -449,35 +449,16 @@ fn local_path(next: &str) -> Result<&str, Response<ProxyBody>> {
     if ok {
         Ok(next)
     } else {
-        Err(refuse_plain(&ProxyError::BadForm {
+        Err(ProxyError::BadForm {
             reason: "next must be a local path",
-        }))
+        })
     }
-}
-
-fn refuse_plain(e: &ProxyError) -> Response<ProxyBody> {
-    let mut res = Response::new(full(e.body()));
-    *res.status_mut() = e.status();
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
-    res
-}
-
-fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<ProxyBody> {
-    let mut res = Response::new(full(value.to_string()));
-    *res.status_mut() = status;
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::HeaderValue;
 
     #[test]
     fn next_must_be_local() {

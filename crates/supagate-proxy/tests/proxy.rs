@@ -173,6 +173,16 @@ impl Fixture {
         self.builder().build().unwrap()
     }
 
+    /// A proxy whose upstream refuses connections (port 9, discard, closed on loopback).
+    fn unreachable_upstream(&self) -> Proxy {
+        Proxy::builder(self.auth.url(), "anon-key", self.verifier())
+            .upstream("http://127.0.0.1:9")
+            .public_origin(PUBLIC)
+            .route("/api/", "/")
+            .build()
+            .unwrap()
+    }
+
     /// The `Cookie` header `@supabase/ssr` would send for a session of alice expiring in
     /// `expires_in` seconds.
     fn cookie(&self, expires_in: i64) -> String {
@@ -664,12 +674,7 @@ async fn limits_timeouts_and_an_unreachable_upstream() {
             .status,
         StatusCode::GATEWAY_TIMEOUT
     );
-    let down = Proxy::builder(f.auth.url(), "anon-key", f.verifier())
-        .upstream("http://127.0.0.1:9")
-        .public_origin(PUBLIC)
-        .route("/api/", "/")
-        .build()
-        .unwrap();
+    let down = f.unreachable_upstream();
     let a = send(&down, request(Method::GET, "/api/x", &[])).await;
     assert_eq!(a.status, StatusCode::BAD_GATEWAY);
     assert_eq!(a.json()["error"], "bad_gateway");
@@ -1097,4 +1102,49 @@ async fn a_custom_cookie_name_is_kept_from_the_backend_both_ways() {
     let a = get(&proxy, "/api/set-cookie-custom", &cookie).await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.set_cookies(), ["theme=dark; Path=/"]);
+}
+
+/// Decide first, render once: a refusal that comes after a refresh (the upstream down, the
+/// per-user budget spent, a backend timeout) still stores the refreshed session, because the
+/// old refresh token is spent. In 0.1 a `map_err` after the refresh dropped these cookies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_after_a_refresh_still_stores_the_new_session() {
+    let f = Fixture::new().await;
+    let no_cache = "private, no-cache, no-store, must-revalidate, max-age=0";
+    // The upstream is unreachable: 502, with the new cookies.
+    let down = f.unreachable_upstream();
+    let a = get(&down, "/api/x", &f.cookie(-30)).await;
+    assert_eq!(a.status, StatusCode::BAD_GATEWAY);
+    assert!(!a.set_cookies().is_empty(), "refreshed cookies dropped");
+    assert!(a.set_cookies().iter().all(|c| !c.contains("Max-Age=0")));
+    assert_eq!(a.headers["cache-control"], no_cache);
+    assert_eq!(f.auth.count(Endpoint::Refresh), 1);
+    // The per-user budget is spent by the first request; the second one refreshes, then is
+    // refused 429, and still carries its new session.
+    let limited = f
+        .builder()
+        .rate_limit(RateLimit::new().per_user(60, 1))
+        .build()
+        .unwrap();
+    assert_eq!(
+        get(&limited, "/api/x", &f.cookie(3600)).await.status,
+        StatusCode::OK
+    );
+    let a = get(&limited, "/api/x", &f.cookie(-30)).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(a.headers.contains_key("retry-after"));
+    assert!(!a.set_cookies().is_empty(), "refreshed cookies dropped");
+    assert_eq!(a.headers["cache-control"], no_cache);
+    // A backend that times out after the refresh: 504, with the new cookies.
+    let mut limits = Limits::default();
+    limits.upstream_timeout = Duration::from_millis(300);
+    let slow = f.builder().limits(limits).build().unwrap();
+    let a = get(&slow, "/api/slow", &f.cookie(-30)).await;
+    assert_eq!(a.status, StatusCode::GATEWAY_TIMEOUT);
+    assert!(!a.set_cookies().is_empty(), "refreshed cookies dropped");
+    // And nothing is written when there was nothing to write.
+    let a = get(&down, "/api/x", &f.cookie(3600)).await;
+    assert_eq!(a.status, StatusCode::BAD_GATEWAY);
+    assert!(a.set_cookies().is_empty());
+    assert!(!a.headers.contains_key("expires"));
 }

@@ -7,7 +7,8 @@
 //! | `aws_lc_rs` | yes | enable supagate-jwt's AWS-LC backend |
 //! | `rust_crypto` | no | enable supagate-jwt's pure-Rust backend |
 //!
-//! Tokens are signed with whichever backend supagate-jwt is compiled with (AWS-LC preferred).
+//! Tokens are signed with jsonwebtoken's pure-Rust provider whatever the features; they only
+//! choose the backend of the verifiers this crate builds ([`TestKeys::verifier`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -508,7 +509,10 @@ fn sign_input(input: &str, key: &EncodingKey, alg: Algorithm) -> String {
 }
 
 fn provider_sign(msg: &[u8], key: &EncodingKey, alg: Algorithm) -> Option<Vec<u8>> {
-    // Signs with whichever backend supagate-jwt was compiled with, so that a pure-Rust build
-    // of the tests never pulls AWS-LC in through this crate.
-    supagate_jwt::__private::sign(alg, key, msg)
+    // Always jsonwebtoken's pure-Rust provider, named explicitly: signing does not depend on
+    // the verification backend under test, and jsonwebtoken's process-wide provider (which
+    // panics when both of its backends are compiled in) is never consulted.
+    let provider = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
+    let signer = (provider.signer_factory)(&alg, key).ok()?;
+    signer.try_sign(msg).ok()
 }

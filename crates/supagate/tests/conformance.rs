@@ -105,14 +105,14 @@ mod on_axum {
     use axum::body::Body;
     use axum::routing::get;
     use axum::{Json, http};
-    use supagate::axum::{Claims, RequireLayer};
+    use supagate::axum::{Authenticated, RequireLayer};
     use tower::ServiceExt;
 
     pub(super) fn app(s: &Setup) -> Router {
         let admin = Router::new()
             .route(
                 "/admin",
-                get(|Claims(c): Claims<AdminView>| async move {
+                get(|Authenticated(c): Authenticated<AdminView>| async move {
                     Json(json!({ "ok": true, "role": c.app_metadata["role"] }))
                 }),
             )
@@ -126,7 +126,7 @@ mod on_axum {
         let cookie = Router::new()
             .route(
                 "/cookie",
-                get(|Claims(c): Claims| async move { Json(profile(&c)) }),
+                get(|Authenticated(c): Authenticated| async move { Json(profile(&c)) }),
             )
             .route_layer(RequireLayer::new(s.cookie.clone(), s.signed_in.clone()));
         let custom = Router::new()
@@ -138,12 +138,12 @@ mod on_axum {
         Router::new()
             .route(
                 "/profile",
-                get(|Claims(c): Claims| async move { Json(profile(&c)) }),
+                get(|Authenticated(c): Authenticated| async move { Json(profile(&c)) }),
             )
             .route(
                 "/optional",
-                get(|c: Option<Claims>| async move {
-                    Json(json!({ "user_id": c.map(|Claims(c)| c.sub) }))
+                get(|c: Option<Authenticated>| async move {
+                    Json(json!({ "user_id": c.map(|Authenticated(c)| c.sub) }))
                 }),
             )
             .merge(admin)
@@ -157,7 +157,7 @@ mod on_axum {
                 Router::new()
                     .route(
                         "/internal",
-                        get(|Claims(c): Claims| async move { Json(profile(&c)) }),
+                        get(|Authenticated(c): Authenticated| async move { Json(profile(&c)) }),
                     )
                     .with_state(s.internal.clone()),
             )
@@ -193,7 +193,7 @@ mod on_axum {
 mod on_actix {
     use super::*;
     use actix_web::{App, HttpResponse, test, web};
-    use supagate::actix::{Claims, OptionalClaims, Require};
+    use supagate::actix::{Authenticated, MaybeAuthenticated, Require};
 
     pub(super) fn run_all(s: &Setup, cases: &[Case]) -> Vec<Observed> {
         actix_web::rt::System::new().block_on(async {
@@ -216,28 +216,31 @@ mod on_actix {
                         .app_data(bearer.clone())
                         .route(
                             "/profile",
-                            web::get().to(|Claims(c): Claims| async move {
+                            web::get().to(|Authenticated(c): Authenticated| async move {
                                 HttpResponse::Ok().json(profile(&c))
                             }),
                         )
                         .route(
                             "/optional",
-                            web::get().to(|OptionalClaims(c): OptionalClaims| async move {
+                            web::get().to(|MaybeAuthenticated(c): MaybeAuthenticated| async move {
                                 HttpResponse::Ok().json(json!({ "user_id": c.map(|c| c.sub) }))
                             }),
                         )
                         .service(web::resource("/internal").app_data(internal).route(
-                            web::get().to(|Claims(c): Claims| async move {
+                            web::get().to(|Authenticated(c): Authenticated| async move {
                                 HttpResponse::Ok().json(profile(&c))
                             }),
                         ))
                         .service(
                             web::resource("/admin")
                                 .wrap(Require::new(bearer.clone(), admin))
-                                .route(web::get().to(|Claims(c): Claims<AdminView>| async move {
-                                    HttpResponse::Ok()
-                                        .json(json!({ "ok": true, "role": c.app_metadata["role"] }))
-                                })),
+                                .route(web::get().to(
+                                    |Authenticated(c): Authenticated<AdminView>| async move {
+                                        HttpResponse::Ok().json(
+                                            json!({ "ok": true, "role": c.app_metadata["role"] }),
+                                        )
+                                    },
+                                )),
                         )
                         .service(
                             web::resource("/billing")
@@ -256,9 +259,11 @@ mod on_actix {
                         .service(
                             web::resource("/cookie")
                                 .wrap(Require::new(cookie, signed_in.clone()))
-                                .route(web::get().to(|Claims(c): Claims| async move {
-                                    HttpResponse::Ok().json(profile(&c))
-                                })),
+                                .route(web::get().to(
+                                    |Authenticated(c): Authenticated| async move {
+                                        HttpResponse::Ok().json(profile(&c))
+                                    },
+                                )),
                         )
                         .service(
                             web::resource("/custom")
@@ -670,7 +675,7 @@ fn cases() -> Vec<Case> {
             body: refusal("insufficient_scope", "permanent account required"),
         },
         Case {
-            name: "anonymous user on a plain Claims route",
+            name: "anonymous user on a plain Authenticated route",
             path: "/profile",
             headers: bearer(&anonymous_user),
             status: 200,
@@ -678,7 +683,7 @@ fn cases() -> Vec<Case> {
             body: me.clone(),
         },
         Case {
-            name: "service_role token on a plain Claims route",
+            name: "service_role token on a plain Authenticated route",
             path: "/profile",
             headers: bearer(&service_role),
             status: 403,
@@ -694,7 +699,7 @@ fn cases() -> Vec<Case> {
             body: role_not_allowed().1,
         },
         Case {
-            name: "anon Postgres role on a plain Claims route",
+            name: "anon Postgres role on a plain Authenticated route",
             path: "/profile",
             headers: bearer(&anon_role),
             status: 403,
@@ -702,7 +707,7 @@ fn cases() -> Vec<Case> {
             body: role_not_allowed().1,
         },
         Case {
-            name: "no Postgres role on a plain Claims route",
+            name: "no Postgres role on a plain Authenticated route",
             path: "/profile",
             headers: bearer(&no_role),
             status: 403,
@@ -710,7 +715,7 @@ fn cases() -> Vec<Case> {
             body: role_not_allowed().1,
         },
         Case {
-            name: "OAuth-client token on a plain Claims route",
+            name: "OAuth-client token on a plain Authenticated route",
             path: "/profile",
             headers: bearer(&oauth_client),
             status: 403,

@@ -10,11 +10,11 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use backend_common::{admin_policy, billing_policy, ok, profile};
 use supagate::Authenticator;
-use supagate::actix::{Claims, Require};
+use supagate::actix::{Authenticated, Require};
 
 /// Any verified user. A client-sent `X-User-Id` is never read: the identity is the token's
 /// `sub`.
-async fn profile_me(Claims(claims): Claims) -> HttpResponse {
+async fn profile_me(Authenticated(claims): Authenticated) -> HttpResponse {
     HttpResponse::Ok().json(profile(&claims))
 }
 

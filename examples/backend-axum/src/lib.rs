@@ -9,11 +9,11 @@ use axum::{Json, Router};
 use backend_common::{admin_policy, billing_policy, ok, profile};
 use serde_json::Value;
 use supagate::Authenticator;
-use supagate::axum::{Claims, RequireLayer};
+use supagate::axum::{Authenticated, RequireLayer};
 
 /// Any verified user. A client-sent `X-User-Id` is never read: the identity is the token's
 /// `sub`.
-async fn profile_me(Claims(claims): Claims) -> Json<Value> {
+async fn profile_me(Authenticated(claims): Authenticated) -> Json<Value> {
     Json(profile(&claims))
 }
 

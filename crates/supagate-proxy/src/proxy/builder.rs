@@ -13,33 +13,40 @@ impl Proxy {
         verifier: Verifier,
     ) -> ProxyBuilder {
         ProxyBuilder {
-            supabase_url: project.into_project(),
-            api_key: api_key.into(),
-            verifier,
-            upstream: None,
-            routes: Vec::new(),
-            public_origin: None,
-            origins: Vec::new(),
-            same_site: false,
-            cookie_name: None,
-            cookie_options: CookieOptions::default(),
-            headers: HeaderPolicy::default(),
-            limits: Limits::default(),
-            rate: RateLimit::default(),
-            margin: None,
-            reuse_window: DEFAULT_REUSE_WINDOW,
-            session_cache: Duration::from_secs(60),
-            require_session: false,
-            anonymous_navigations: false,
-            logout_scope: LogoutScope::default(),
-            trusted_proxies: Vec::new(),
+            config: Config {
+                project: project.into_project(),
+                api_key: api_key.into(),
+                verifier,
+                upstream: None,
+                routes: Vec::new(),
+                public_origin: None,
+                origins: Vec::new(),
+                same_site: false,
+                cookie_name: None,
+                cookie_options: CookieOptions::default(),
+                headers: HeaderPolicy::default(),
+                limits: Limits::default(),
+                rate: RateLimit::default(),
+                margin: crate::refresh::DEFAULT_REFRESH_MARGIN,
+                reuse_window: DEFAULT_REUSE_WINDOW,
+                session_cache: Duration::from_secs(60),
+                behaviour: Behaviour::default(),
+            },
         }
     }
 }
 
-/// Configures a [`Proxy`]; made by [`Proxy::builder`].
+/// Configures a [`Proxy`]; made by [`Proxy::builder`]. The setters only record (any order;
+/// the last call wins, `route` and `allowed_origins` add up); [`build`](ProxyBuilder::build)
+/// checks everything once.
 pub struct ProxyBuilder {
-    supabase_url: Result<SupabaseProject, ConfigError>,
+    config: Config,
+}
+
+/// Everything the builder records, as given: the one private configuration. `build` turns the
+/// textual parts into parsed values and keeps [`Behaviour`] as it is.
+struct Config {
+    project: Result<SupabaseProject, ConfigError>,
     api_key: String,
     verifier: Verifier,
     upstream: Option<String>,
@@ -52,22 +59,30 @@ pub struct ProxyBuilder {
     headers: HeaderPolicy,
     limits: Limits,
     rate: RateLimit,
-    margin: Option<Duration>,
+    margin: Duration,
     reuse_window: Duration,
     session_cache: Duration,
-    require_session: bool,
-    anonymous_navigations: bool,
-    logout_scope: LogoutScope,
-    trusted_proxies: Vec<IpAddr>,
+    behaviour: Behaviour,
+}
+
+/// The settings the built proxy reads per request exactly as configured (not derived).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Behaviour {
+    pub(super) require_session: bool,
+    pub(super) anonymous_navigations: bool,
+    pub(super) logout_scope: LogoutScope,
+    pub(super) trusted_proxies: Vec<IpAddr>,
 }
 
 impl fmt::Debug for ProxyBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
         f.debug_struct("ProxyBuilder")
-            .field("supabase_url", &self.supabase_url)
-            .field("upstream", &self.upstream)
-            .field("routes", &self.routes)
-            .field("public_origin", &self.public_origin)
+            .field("supabase_url", &c.project)
+            .field("upstream", &c.upstream)
+            .field("routes", &c.routes)
+            .field("public_origin", &c.public_origin)
+            .field("behaviour", &c.behaviour)
             .finish_non_exhaustive()
     }
 }
@@ -76,7 +91,7 @@ impl ProxyBuilder {
     /// The backend origin, `http(s)://host[:port]` without a path. Required.
     #[must_use]
     pub fn upstream(mut self, origin: impl Into<String>) -> Self {
-        self.upstream = Some(origin.into());
+        self.config.upstream = Some(origin.into());
         self
     }
 
@@ -85,7 +100,7 @@ impl ProxyBuilder {
     /// [`Proxy::forward_to`] names its upstream path itself.
     #[must_use]
     pub fn route(mut self, incoming: impl Into<String>, upstream: impl Into<String>) -> Self {
-        self.routes.push((incoming.into(), upstream.into()));
+        self.config.routes.push((incoming.into(), upstream.into()));
         self
     }
 
@@ -93,7 +108,7 @@ impl ProxyBuilder {
     /// headers' host and protocol, and an allowed origin for CSRF. Required.
     #[must_use]
     pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
-        self.public_origin = Some(origin.into());
+        self.config.public_origin = Some(origin.into());
         self
     }
 
@@ -105,7 +120,9 @@ impl ProxyBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.origins.extend(origins.into_iter().map(Into::into));
+        self.config
+            .origins
+            .extend(origins.into_iter().map(Into::into));
         self
     }
 
@@ -113,7 +130,7 @@ impl ProxyBuilder {
     /// Default: off.
     #[must_use]
     pub fn allow_same_site(mut self, yes: bool) -> Self {
-        self.same_site = yes;
+        self.config.same_site = yes;
         self
     }
 
@@ -121,7 +138,7 @@ impl ProxyBuilder {
     /// as `@supabase/ssr` names it.
     #[must_use]
     pub fn cookie_name(mut self, name: CookieName) -> Self {
-        self.cookie_name = Some(name);
+        self.config.cookie_name = Some(name);
         self
     }
 
@@ -129,28 +146,28 @@ impl ProxyBuilder {
     /// SameSite=Lax`, 400 days.
     #[must_use]
     pub fn cookie_options(mut self, options: CookieOptions) -> Self {
-        self.cookie_options = options;
+        self.config.cookie_options = options;
         self
     }
 
     /// Which client headers are removed, and whether `X-User-Id` is added.
     #[must_use]
     pub fn header_policy(mut self, policy: HeaderPolicy) -> Self {
-        self.headers = policy;
+        self.config.headers = policy;
         self
     }
 
     /// Size and time limits. Default: [`Limits::default`].
     #[must_use]
     pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+        self.config.limits = limits;
         self
     }
 
     /// Rate limits. Default: none.
     #[must_use]
     pub fn rate_limit(mut self, rate: RateLimit) -> Self {
-        self.rate = rate;
+        self.config.rate = rate;
         self
     }
 
@@ -186,14 +203,14 @@ impl ProxyBuilder {
     /// ```
     #[must_use]
     pub fn trusted_proxies(mut self, addresses: impl IntoIterator<Item = IpAddr>) -> Self {
-        self.trusted_proxies = addresses.into_iter().collect();
+        self.config.behaviour.trusted_proxies = addresses.into_iter().collect();
         self
     }
 
     /// Refreshes sessions expiring within `margin`. Default 90 s (auth-js).
     #[must_use]
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
-        self.margin = Some(margin);
+        self.config.margin = margin;
         self
     }
 
@@ -201,7 +218,7 @@ impl ProxyBuilder {
     /// Default 10 s.
     #[must_use]
     pub fn reuse_window(mut self, window: Duration) -> Self {
-        self.reuse_window = window;
+        self.config.reuse_window = window;
         self
     }
 
@@ -213,7 +230,7 @@ impl ProxyBuilder {
     /// `Duration::ZERO` turns it off.
     #[must_use]
     pub fn session_cache(mut self, ttl: Duration) -> Self {
-        self.session_cache = ttl;
+        self.config.session_cache = ttl;
         self
     }
 
@@ -221,7 +238,7 @@ impl ProxyBuilder {
     /// Default: off.
     #[must_use]
     pub fn require_session(mut self, yes: bool) -> Self {
-        self.require_session = yes;
+        self.config.behaviour.require_session = yes;
         self
     }
 
@@ -231,14 +248,14 @@ impl ProxyBuilder {
     /// must be safe anyway).
     #[must_use]
     pub fn anonymous_cross_site_navigations(mut self, yes: bool) -> Self {
-        self.anonymous_navigations = yes;
+        self.config.behaviour.anonymous_navigations = yes;
         self
     }
 
     /// The scope of sign-out. Default: [`LogoutScope::Global`], as auth-js.
     #[must_use]
     pub fn logout_scope(mut self, scope: LogoutScope) -> Self {
-        self.logout_scope = scope;
+        self.config.behaviour.logout_scope = scope;
         self
     }
 
@@ -248,28 +265,26 @@ impl ProxyBuilder {
     ///
     /// [`ProxyConfigError`](crate::ProxyConfigError) naming the unusable setting.
     pub fn build(self) -> Result<Proxy, crate::ProxyConfigError> {
-        let project = self.supabase_url.map_err(|_| ProxyError::InvalidConfig {
+        let c = self.config;
+        let project = c.project.map_err(|_| ProxyError::InvalidConfig {
             what: "supabase url must be https://<host>",
         })?;
-        let mut endpoint = AuthEndpoint::new(&project, &self.api_key)?;
-        let margin = self
-            .margin
-            .unwrap_or(crate::refresh::DEFAULT_REFRESH_MARGIN);
-        endpoint = endpoint.with_margin(margin);
-        let name = match self.cookie_name {
+        let margin = c.margin;
+        let endpoint = AuthEndpoint::new(&project, &c.api_key)?.with_margin(margin);
+        let name = match c.cookie_name {
             Some(n) => n,
             None => CookieName::for_project(&project).map_err(|_| ProxyError::InvalidConfig {
                 what: "cannot derive the cookie name from the supabase url",
             })?,
         };
-        let headers = self.headers.session_cookie(name.clone());
-        let writer = SessionWriter::new(name.clone(), self.cookie_options).map_err(|_| {
+        let headers = c.headers.session_cookie(name.clone());
+        let writer = SessionWriter::new(name.clone(), c.cookie_options).map_err(|_| {
             ProxyError::InvalidConfig {
                 what: "cookie options",
             }
         })?;
         let (scheme, authority) = parse_origin(
-            self.upstream.as_deref().ok_or(ProxyError::InvalidConfig {
+            c.upstream.as_deref().ok_or(ProxyError::InvalidConfig {
                 what: "upstream origin is required",
             })?,
             true,
@@ -277,7 +292,7 @@ impl ProxyBuilder {
         .ok_or(ProxyError::InvalidConfig {
             what: "upstream must be http(s)://host[:port] without a path",
         })?;
-        let public = self.public_origin.ok_or(ProxyError::InvalidConfig {
+        let public = c.public_origin.ok_or(ProxyError::InvalidConfig {
             what: "public origin is required",
         })?;
         let public = Origin::parse(public.trim_end_matches('/'))
@@ -296,7 +311,7 @@ impl ProxyBuilder {
             public_scheme == Scheme::HTTPS,
         )?;
         let mut origins = vec![public.clone()];
-        for o in self.origins {
+        for o in c.origins {
             let o = Origin::parse(o.trim_end_matches('/'))
                 .map_err(|_| ProxyError::InvalidConfig {
                     what: "allowed origins must be scheme://host[:port] (https unless on a loopback host)",
@@ -307,7 +322,7 @@ impl ProxyBuilder {
                 origins.push(o);
             }
         }
-        let csrf = CsrfGate::new(origins.iter().cloned())?.allow_same_site(self.same_site);
+        let csrf = CsrfGate::new(origins.iter().cloned())?.allow_same_site(c.same_site);
         let origin_values = origins
             .iter()
             .map(|o| HeaderValue::from_str(o))
@@ -315,21 +330,21 @@ impl ProxyBuilder {
             .map_err(|_| ProxyError::InvalidConfig {
                 what: "allowed origins",
             })?;
-        let routes = if self.routes.is_empty() {
+        let routes = if c.routes.is_empty() {
             None
         } else {
-            Some(Routes::new(self.routes)?)
+            Some(Routes::new(c.routes)?)
         };
-        let limits = Arc::new(self.limits);
+        let limits = Arc::new(c.limits);
         let client = HttpClient::new(limits)?;
         Ok(Proxy {
             inner: Arc::new(Inner {
-                auth: Authenticator::new(self.verifier),
+                auth: Authenticator::new(c.verifier),
                 endpoint,
                 reader: SessionReader::new(name),
                 writer,
-                coordinator: RefreshCoordinator::with_reuse_window(self.reuse_window),
-                sessions: SessionCache::new(self.session_cache),
+                coordinator: RefreshCoordinator::with_reuse_window(c.reuse_window),
+                sessions: SessionCache::new(c.session_cache),
                 margin: i64::try_from(margin.as_secs()).unwrap_or(i64::MAX),
                 routes,
                 csrf,
@@ -340,11 +355,8 @@ impl ProxyBuilder {
                 authority,
                 observed,
                 client,
-                limiter: Limiter::new(self.rate),
-                require_session: self.require_session,
-                anonymous_navigations: self.anonymous_navigations,
-                logout_scope: self.logout_scope,
-                trusted_proxies: self.trusted_proxies,
+                limiter: Limiter::new(c.rate),
+                behaviour: c.behaviour,
                 seed: std::hash::RandomState::new(),
             }),
         })

@@ -4,15 +4,8 @@
 use super::*;
 
 impl Proxy {
-    pub(crate) fn check_csrf(
-        &self,
-        method: &Method,
-        headers: &HeaderMap,
-    ) -> Result<(), Response<ProxyBody>> {
-        self.inner
-            .csrf
-            .check(method, headers)
-            .map_err(|e| self.refuse(&e))
+    pub(crate) fn check_csrf(&self, method: &Method, headers: &HeaderMap) -> Result<(), Refused> {
+        Ok(self.inner.csrf.check(method, headers)?)
     }
 
     /// The `Origin` of a request when it is an allowed one other than our own (a credentialed
@@ -27,17 +20,17 @@ impl Proxy {
             .then(|| origin.clone())
     }
 
+    /// The headers of the 204 answering a preflight from an allowed origin.
     pub(super) fn preflight(
         &self,
         origin: Option<&HeaderValue>,
         headers: &HeaderMap,
-    ) -> Response<ProxyBody> {
+    ) -> Result<HeaderMap, Refused> {
         let Some(origin) = origin else {
-            return self.refuse(&ProxyError::CorsRejected);
+            return Err(ProxyError::CorsRejected.into());
         };
-        let mut res = Response::new(full(Bytes::new()));
-        *res.status_mut() = StatusCode::NO_CONTENT;
-        let h = res.headers_mut();
+        let mut out = HeaderMap::new();
+        let h = &mut out;
         add_cors(h, origin.clone());
         h.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
@@ -70,7 +63,7 @@ impl Proxy {
             header::ACCESS_CONTROL_MAX_AGE,
             HeaderValue::from_static("600"),
         );
-        res
+        Ok(out)
     }
 }
 

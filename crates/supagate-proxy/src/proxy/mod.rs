@@ -1,7 +1,8 @@
 //! [`Proxy`]: the frontend proxy as a service on `http` types. It reads the session from the
 //! cookies, refreshes it once per refresh token, forwards to the fixed upstream with the
 //! verified bearer, and writes the new cookies back.
-// Handlers return early with the response to send; boxing it would only add an allocation.
+// Refusals carry their error and cookie delta by value; boxing them would only add an
+// allocation to every refused request.
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
 use std::fmt;
@@ -10,10 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{
-    self, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
-    LOCATION, SET_COOKIE,
-};
+use http::header::{self, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, Scheme};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
@@ -25,6 +23,7 @@ use supagate_jwt::{ConfigError, IntoProject, Origin, SupabaseProject, Token, Ver
 use crate::body::{BoxError, Guarded, ProxyBody, full};
 use crate::client::{AuthAnswer, HttpClient, Limits};
 use crate::csrf::CsrfGate;
+use crate::decision::{Answer, CookieDelta, Decided, Refused, Why, answer_response, proxy_refusal};
 use crate::error::ProxyError;
 use crate::headers::{
     HeaderPolicy, Observed, bearer_value, filter_upstream_response_headers, prepare_with_bearer,
@@ -111,10 +110,7 @@ struct Inner {
     observed: Observed,
     client: HttpClient,
     limiter: Limiter,
-    require_session: bool,
-    anonymous_navigations: bool,
-    logout_scope: LogoutScope,
-    trusted_proxies: Vec<IpAddr>,
+    behaviour: builder::Behaviour,
     /// Keys the per-session refresh budget.
     seed: std::hash::RandomState,
 }
@@ -129,8 +125,8 @@ impl fmt::Debug for Proxy {
             .field("public_origin", &i.public_origin)
             .field("cookie", &i.writer.name())
             .field("rate_limits", &i.limiter)
-            .field("require_session", &i.require_session)
-            .field("trusted_proxies", &i.trusted_proxies)
+            .field("require_session", &i.behaviour.require_session)
+            .field("trusted_proxies", &i.behaviour.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -189,17 +185,16 @@ impl Proxy {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        match self.try_forward(req, peer, fixed).await {
-            Ok(res) | Err(res) => res,
-        }
+        self.render(self.try_forward(req, peer, fixed).await)
     }
 
+    /// Decides what to do with a forwarded request; nothing here renders a response.
     async fn try_forward<B>(
         &self,
         req: Request<B>,
         peer: IpAddr,
         fixed: Option<&str>,
-    ) -> Result<Response<ProxyBody>, Response<ProxyBody>>
+    ) -> Result<Decided, Refused>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -210,7 +205,7 @@ impl Proxy {
         // TRACE echoes the request (with the bearer we add) back to the page; CONNECT opens a
         // tunnel. Neither is ever forwarded.
         if parts.method == Method::TRACE || parts.method == Method::CONNECT {
-            return Err(self.refuse(&ProxyError::MethodNotAllowed));
+            return Err(ProxyError::MethodNotAllowed.into());
         }
         let cors_origin = self.cors_origin(&parts.headers);
         if parts.method == Method::OPTIONS
@@ -219,16 +214,19 @@ impl Proxy {
                 .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
             && parts.headers.contains_key(header::ORIGIN)
         {
-            return Ok(self.preflight(cors_origin.as_ref(), &parts.headers));
+            let headers = self.preflight(cors_origin.as_ref(), &parts.headers)?;
+            return Ok(Decided::new(
+                Answer::Preflight(headers),
+                CookieDelta::none(),
+            ));
         }
-        i.csrf
-            .check(&parts.method, &parts.headers)
-            .map_err(|e| self.refuse(&e))?;
+        i.csrf.check(&parts.method, &parts.headers)?;
         // An absolute-form target (`GET http://evil/ HTTP/1.1`) names another authority.
         if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
-            return Err(self.refuse(&ProxyError::BadPath {
+            return Err(ProxyError::BadPath {
                 reason: "absolute-form target",
-            }));
+            }
+            .into());
         }
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let path = match fixed {
@@ -237,14 +235,13 @@ impl Proxy {
                 Some(r) => r.upstream_path(target),
                 None => Err(ProxyError::NotForwarded),
             },
-        }
-        .map_err(|e| self.refuse(&e))?;
+        }?;
         if let Some(len) = content_length(&parts.headers)
             && len > i.client.limits().request_body
         {
-            return Err(self.refuse(&ProxyError::BodyTooLarge));
+            return Err(ProxyError::BodyTooLarge.into());
         }
-        let navigation = i.anonymous_navigations
+        let navigation = i.behaviour.anonymous_navigations
             && header_is(&parts.headers, &SEC_FETCH_SITE, "cross-site")
             && header_is(&parts.headers, &SEC_FETCH_MODE, "navigate");
         let resolved = if navigation {
@@ -253,22 +250,21 @@ impl Proxy {
             self.session(&parts.headers, peer).await?
         };
         let (bearer, claims, delta) = match resolved {
-            Resolved::Anonymous if i.require_session => {
-                return Err(self.auth_refusal(&AuthError::MissingCredentials, Vec::new()));
+            Resolved::Anonymous if i.behaviour.require_session => {
+                return Err(AuthError::MissingCredentials.into());
             }
-            Resolved::Anonymous => (None, None, Vec::new()),
-            Resolved::Active(a) => (Some(a.bearer), Some(a.sub), a.set_cookies),
+            Resolved::Anonymous => (None, None, CookieDelta::none()),
+            Resolved::Active(a) => (Some(a.bearer), Some(a.sub), a.cookies),
         };
         // Decided: from here every outcome, forwarded or refused, carries the session's cookie
-        // delta (a refreshed session's new cookies), attached in this one place.
-        let outcome = self
+        // delta (a refreshed session's new cookies).
+        match self
             .send(parts, body, &path, bearer, claims, peer, cors_origin)
-            .await;
-        let res = match outcome {
-            Ok(res) => res,
-            Err(e) => self.refuse(&e),
-        };
-        Ok(with_cookies(res, &delta))
+            .await
+        {
+            Ok(res) => Ok(Decided::new(Answer::Upstream(res), delta)),
+            Err(e) => Err(Refused::from(e).with_cookies(delta)),
+        }
     }
 
     /// Forwards a request whose session is settled; a refusal is returned, not rendered.
@@ -337,37 +333,35 @@ impl Proxy {
         &self,
         headers: &HeaderMap,
         peer: IpAddr,
-    ) -> Result<IpAddr, Response<ProxyBody>> {
-        let client = client_address(&self.inner.trusted_proxies, headers, peer);
-        self.inner
-            .limiter
-            .check_address(client)
-            .map(|()| client)
-            .map_err(|e| self.refuse(&e))
+    ) -> Result<IpAddr, Refused> {
+        let client = client_address(&self.inner.behaviour.trusted_proxies, headers, peer);
+        self.inner.limiter.check_address(client)?;
+        Ok(client)
     }
 
-    /// A refusal of our own, as JSON, never cached.
-    pub(crate) fn refuse(&self, e: &ProxyError) -> Response<ProxyBody> {
-        tracing::debug!(target: "supagate", status = e.status().as_u16(), reason = e.reason(), "request refused by the proxy");
-        let mut res = Response::new(full(e.body()));
-        *res.status_mut() = e.status();
-        let h = res.headers_mut();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let ProxyError::RateLimited { retry_after_secs } = e {
-            h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-        }
+    /// The one place a decision becomes a response: the answer or the refusal, then its
+    /// cookie delta (with the anti-caching headers when it sets anything).
+    pub(crate) fn render(&self, decision: Result<Decided, Refused>) -> Response<ProxyBody> {
+        let (mut res, cookies) = match decision {
+            Ok(d) => (answer_response(d.answer), d.cookies),
+            Err(r) => {
+                let mut res = match &r.why {
+                    Why::Proxy(e) => {
+                        tracing::debug!(target: "supagate", status = e.status().as_u16(), reason = e.reason(), "request refused by the proxy");
+                        proxy_refusal(e)
+                    }
+                    // RFC 6750 (401/403/503, `WWW-Authenticate`), as the extractors answer.
+                    Why::Auth(e) => self.inner.auth.refusal(e).into_response().map(full),
+                };
+                if let Some(secs) = r.retry_after {
+                    res.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                }
+                (res, r.cookies)
+            }
+        };
+        cookies.apply(res.headers_mut());
         res
-    }
-
-    /// An RFC 6750 refusal (401/503) with `set_cookies` attached.
-    pub(crate) fn auth_refusal(
-        &self,
-        e: &AuthError,
-        set_cookies: Vec<HeaderValue>,
-    ) -> Response<ProxyBody> {
-        let res = self.inner.auth.refusal(e).into_response().map(full);
-        with_cookies(res, &set_cookies)
     }
 
     pub(crate) fn inner_parts(&self) -> Parts<'_> {
@@ -377,7 +371,7 @@ impl Proxy {
             writer: &i.writer,
             client: &i.client,
             verifier: i.auth.verifier(),
-            logout_scope: i.logout_scope,
+            logout_scope: i.behaviour.logout_scope,
         }
     }
 }
@@ -389,34 +383,6 @@ pub(crate) struct Parts<'a> {
     pub(crate) client: &'a HttpClient,
     pub(crate) verifier: &'a Verifier,
     pub(crate) logout_scope: LogoutScope,
-}
-
-/// Adds `Set-Cookie` values, and the anti-caching headers `@supabase/ssr` sends with them.
-pub(crate) fn with_cookies(
-    mut res: Response<ProxyBody>,
-    set_cookies: &[HeaderValue],
-) -> Response<ProxyBody> {
-    if set_cookies.is_empty() {
-        return res;
-    }
-    let h = res.headers_mut();
-    for c in set_cookies {
-        h.append(SET_COOKIE, c.clone());
-    }
-    for (name, value) in supagate_cookie::no_cache_headers() {
-        h.insert(name, value);
-    }
-    res
-}
-
-/// A redirect (303 See Other) to a local path.
-pub(crate) fn see_other(location: &str) -> Response<ProxyBody> {
-    let mut res = Response::new(full(Bytes::new()));
-    *res.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(v) = HeaderValue::from_str(location) {
-        res.headers_mut().insert(LOCATION, v);
-    }
-    res
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {

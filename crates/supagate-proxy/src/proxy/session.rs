@@ -8,8 +8,8 @@ pub(crate) struct Active {
     /// `Bearer <access token>`, sensitive, built once per session.
     pub(crate) bearer: HeaderValue,
     pub(crate) sub: uuid::Uuid,
-    /// `Set-Cookie` values of a refreshed session (empty when not refreshed).
-    pub(crate) set_cookies: Vec<HeaderValue>,
+    /// The cookies of a refreshed session (none when not refreshed).
+    pub(crate) cookies: CookieDelta,
 }
 
 pub(crate) enum Resolved {
@@ -37,18 +37,6 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<u64> {
 }
 
 impl Active {
-    pub(super) fn new(
-        token: &Token,
-        sub: uuid::Uuid,
-        set_cookies: Vec<HeaderValue>,
-    ) -> Option<Active> {
-        Some(Active {
-            bearer: bearer_value(token).ok()?,
-            sub,
-            set_cookies,
-        })
-    }
-
     /// The access token (for the sign-out call).
     pub(crate) fn token(&self) -> Token {
         Token::new(
@@ -63,7 +51,7 @@ impl Active {
 
 impl Proxy {
     /// Resolves the session of a request from `client`: none, a verified (possibly just
-    /// refreshed) one, or the refusal to send.
+    /// refreshed) one, or the refusal, each with the cookie changes it needs.
     ///
     /// The auth server is called only for a session whose access token is ours: it verifies
     /// with every check but `exp` (a token whose key left the set is refreshed only within the
@@ -74,7 +62,7 @@ impl Proxy {
         &self,
         headers: &HeaderMap,
         client: IpAddr,
-    ) -> Result<Resolved, Response<ProxyBody>> {
+    ) -> Result<Resolved, Refused> {
         let i = &*self.inner;
         let verifier = i.auth.verifier();
         // One clock: the verifier's (`VerifierBuilder::clock`).
@@ -90,7 +78,7 @@ impl Proxy {
                 return Ok(Resolved::Active(Active {
                     bearer: hit.bearer,
                     sub: hit.sub,
-                    set_cookies: Vec::new(),
+                    cookies: CookieDelta::none(),
                 }));
             }
         }
@@ -102,7 +90,7 @@ impl Proxy {
             // session cookie (ambiguous). Clearing would delete the user's own cookies and
             // leave the planted ones, for ever; only a session that was read and refused is
             // cleared. A new sign-in overwrites whatever is unreadable.
-            Err(e) => return Err(self.auth_refusal(&AuthError::Session(e), Vec::new())),
+            Err(e) => return Err(AuthError::Session(e).into()),
         };
         let token = session.access_token().expose();
         let mut need = i.endpoint.needs_refresh(&session, now);
@@ -110,7 +98,8 @@ impl Proxy {
             match verifier.verify_async(token).await {
                 Ok(claims) => {
                     self.admit(&claims)?;
-                    let active = self.active(session.access_token(), claims.sub, Vec::new())?;
+                    let active =
+                        self.active(session.access_token(), claims.sub, CookieDelta::none())?;
                     if let (Some(cache), Some(key)) = (&i.sessions, key) {
                         let hit = Hit {
                             bearer: active.bearer.clone(),
@@ -127,7 +116,7 @@ impl Proxy {
                 Err(supagate_jwt::Error::Expired | supagate_jwt::Error::UnknownKey) => {
                     need = RefreshNeed::Expired;
                 }
-                Err(e) => return Err(self.token_refusal(e, headers, Vec::new())),
+                Err(e) => return Err(self.token_refusal(e, headers)),
             }
         }
         // Refresh only what could be a real session.
@@ -138,7 +127,7 @@ impl Proxy {
             }
             // Its key was rotated out of the set: possibly a real session, budgeted.
             Err(supagate_jwt::Error::UnknownKey) => AuthCall::Unverifiable,
-            Err(e) => return Err(self.token_refusal(e, headers, Vec::new())),
+            Err(e) => return Err(self.token_refusal(e, headers)),
         };
         let answer = match self.refresh(&session, client, call).await {
             Refreshing::Answered(answer) => answer,
@@ -147,7 +136,7 @@ impl Proxy {
                 Arc::new(AuthAnswer::none())
             }
             // Over a budget otherwise: nothing was sent, the session is untouched.
-            Refreshing::OverBudget(e) => return Err(self.refuse(&e)),
+            Refreshing::OverBudget(e) => return Err(e.into()),
         };
         match i
             .endpoint
@@ -155,20 +144,20 @@ impl Proxy {
         {
             RefreshOutcome::Refreshed(new) => {
                 // Written whatever happens next: the old refresh token is spent.
-                let set_cookies = i.writer.set(&new, headers).unwrap_or_default();
+                let cookies = CookieDelta::of(i.writer.set(&new, headers).unwrap_or_default());
                 tracing::debug!(target: "supagate", "session refreshed");
                 match verifier.verify_async(new.access_token().expose()).await {
                     Ok(claims) => {
                         if let Err(e) = i.auth.admits(&claims) {
-                            return Err(self.auth_refusal(&e, set_cookies));
+                            return Err(Refused::from(e).with_cookies(cookies));
                         }
                         Ok(Resolved::Active(self.active(
                             new.access_token(),
                             claims.sub,
-                            set_cookies,
+                            cookies,
                         )?))
                     }
-                    Err(e) => Err(self.auth_refusal(&AuthError::Token(e), set_cookies)),
+                    Err(e) => Err(Refused::from(AuthError::Token(e)).with_cookies(cookies)),
                 }
             }
             RefreshOutcome::KeepOld => match verifier.verify_async(token).await {
@@ -177,30 +166,28 @@ impl Proxy {
                     Ok(Resolved::Active(self.active(
                         session.access_token(),
                         claims.sub,
-                        Vec::new(),
+                        CookieDelta::none(),
                     )?))
                 }
-                Err(e) => Err(self.token_refusal(e, headers, Vec::new())),
+                Err(e) => Err(self.token_refusal(e, headers)),
             },
             RefreshOutcome::EndSession { code } => {
                 tracing::info!(target: "supagate", code = code.as_deref().map(safe_code), "session ended by the auth server");
-                let clear = i.writer.clear(headers).unwrap_or_default();
-                Err(self.auth_refusal(&AuthError::SessionEnded, clear))
+                let clear = CookieDelta::of(i.writer.clear(headers).unwrap_or_default());
+                Err(Refused::from(AuthError::SessionEnded).with_cookies(clear))
             }
             _ => {
                 tracing::warn!(target: "supagate", status = answer.status.map(|s| s.as_u16()), "refresh not possible now; session kept");
-                Err(self.unavailable(retry_after(&answer.headers)))
+                Err(Refused::from(AuthError::AuthServerUnavailable)
+                    .retry_after(retry_after(&answer.headers)))
             }
         }
     }
 
     /// The authenticator's base policy (Postgres role `authenticated`, no third-party OAuth
     /// client): the proxy forwards only what a bare extractor would admit. 403, cookies kept.
-    pub(super) fn admit(&self, claims: &supagate_jwt::Claims) -> Result<(), Response<ProxyBody>> {
-        self.inner
-            .auth
-            .admits(claims)
-            .map_err(|e| self.auth_refusal(&e, Vec::new()))
+    pub(super) fn admit(&self, claims: &supagate_jwt::Claims) -> Result<(), Refused> {
+        Ok(self.inner.auth.admits(claims)?)
     }
 
     /// A keyed hash of a verified token's session (`session_id`, else `sub`), for the
@@ -213,41 +200,30 @@ impl Proxy {
         }
     }
 
-    /// 503 `AuthServerUnavailable`, cookies untouched, with the auth server's `Retry-After`
-    /// when it sent one.
-    pub(crate) fn unavailable(&self, retry_after: Option<u64>) -> Response<ProxyBody> {
-        let mut res = self.auth_refusal(&AuthError::AuthServerUnavailable, Vec::new());
-        if let Some(secs) = retry_after {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        res
-    }
-
     /// Spends one auth-server call of `client`'s budget.
-    pub(crate) fn check_auth_call(
-        &self,
-        client: IpAddr,
-        call: AuthCall,
-    ) -> Result<(), Response<ProxyBody>> {
-        self.inner
-            .limiter
-            .check_auth_call(client, call)
-            .map_err(|e| self.refuse(&e))
+    pub(crate) fn check_auth_call(&self, client: IpAddr, call: AuthCall) -> Result<(), Refused> {
+        Ok(self.inner.limiter.check_auth_call(client, call)?)
     }
 
+    /// The session of `token`, ready to forward with, carrying `cookies`; a token that
+    /// cannot be a header value is refused with the same cookies.
     pub(super) fn active(
         &self,
         token: &Token,
         sub: uuid::Uuid,
-        set_cookies: Vec<HeaderValue>,
-    ) -> Result<Active, Response<ProxyBody>> {
-        Active::new(token, sub, set_cookies.clone()).ok_or_else(|| {
-            self.auth_refusal(
-                &AuthError::Token(supagate_jwt::Error::Malformed),
-                set_cookies,
-            )
-        })
+        cookies: CookieDelta,
+    ) -> Result<Active, Refused> {
+        match bearer_value(token) {
+            Ok(bearer) => Ok(Active {
+                bearer,
+                sub,
+                cookies,
+            }),
+            Err(_) => Err(
+                Refused::from(AuthError::Token(supagate_jwt::Error::Malformed))
+                    .with_cookies(cookies),
+            ),
+        }
     }
 
     /// One refresh per refresh token, shared and briefly reused, run on a task of its own so
@@ -301,22 +277,18 @@ impl Proxy {
         }
     }
 
-    pub(super) fn token_refusal(
-        &self,
-        e: supagate_jwt::Error,
-        headers: &HeaderMap,
-        set_cookies: Vec<HeaderValue>,
-    ) -> Response<ProxyBody> {
-        let mut cookies = set_cookies;
+    pub(super) fn token_refusal(&self, e: supagate_jwt::Error, headers: &HeaderMap) -> Refused {
         // A token that will never verify (bad signature, wrong audience) makes the session
         // useless: clear it. A transient failure (keys unavailable, a key not fetched yet)
         // keeps it.
-        if !matches!(
+        let clear = if matches!(
             e,
             supagate_jwt::Error::KeysUnavailable | supagate_jwt::Error::UnknownKey
         ) {
-            cookies.extend(self.inner.writer.clear(headers).unwrap_or_default());
-        }
-        self.auth_refusal(&AuthError::Token(e), cookies)
+            CookieDelta::none()
+        } else {
+            CookieDelta::of(self.inner.writer.clear(headers).unwrap_or_default())
+        };
+        Refused::from(AuthError::Token(e)).with_cookies(clear)
     }
 }
