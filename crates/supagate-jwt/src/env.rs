@@ -32,7 +32,7 @@ enum Jwks {
 /// |---|---|---|
 /// | `SUPABASE_URL` | yes | the project URL, [`SupabaseProject::parse`] rules; tokens must have `iss = <url>/auth/v1` |
 /// | `SUPABASE_JWT_SECRET` | no | the legacy HS256 secret (at least 32 bytes) |
-/// | `SUPABASE_JWKS` | no | the JWK set inline: `{"keys":[…]}` or a bare array. An `oct` key in it is an HMAC secret (the legacy secret exported as a JWK), the rest the public set. When set it is authoritative: nothing is fetched |
+/// | `SUPABASE_JWKS` | no | the JWK set inline: `{"keys":[…]}` or a bare array. An `oct` key in it is an HMAC secret (the legacy secret exported as a JWK; a kid-less one must equal `SUPABASE_JWT_SECRET` when both are set), the rest the public set. When set it is authoritative: nothing is fetched, and `SUPABASE_JWKS_URL` must not be set |
 /// | `SUPABASE_JWKS_URL` | no | the JWK set to follow (feature `remote_jwks`; cached, refreshed, rotation-safe); `file://<path>` reads a saved set once at start-up. Default: the project's `<url>/auth/v1/.well-known/jwks.json` |
 /// | `SUPAGATE_TOKEN_CACHE` | no | `0` turns the verified-token cache off (default on) |
 ///
@@ -156,6 +156,13 @@ impl SupabaseConfig {
                 Hs256Secret::new(s).map_err(|e| EnvError::new("SUPABASE_JWT_SECRET", e, SECRET_FIX))
             })
             .transpose()?;
+        if get("SUPABASE_JWKS").is_some() && get("SUPABASE_JWKS_URL").is_some() {
+            return Err(EnvError::new(
+                "SUPABASE_JWKS_URL",
+                "set together with SUPABASE_JWKS: one of them would be ignored",
+                "unset one (SUPABASE_JWKS gives the keys inline and nothing is fetched)",
+            ));
+        }
         let jwks = if let Some(json) = get("SUPABASE_JWKS") {
             inline(&json, "SUPABASE_JWKS", JWKS_FIX)?
         } else if let Some(url) = get("SUPABASE_JWKS_URL") {
@@ -247,9 +254,15 @@ impl SupabaseConfig {
             _ if self.secret.is_some() => "SUPABASE_JWT_SECRET",
             _ => "SUPABASE_JWKS_URL",
         };
-        self.verifier_builder()?
-            .build()
-            .map_err(|e| EnvError::new(variable, e, "check the keys configured"))
+        self.verifier_builder()?.build().map_err(|e| {
+            let fix = match e {
+                ConfigError::AmbiguousHmacKeys => {
+                    "SUPABASE_JWT_SECRET and the kid-less oct key of SUPABASE_JWKS must be the same legacy secret; keep one"
+                }
+                _ => "check the keys configured",
+            };
+            EnvError::new(variable, e, fix)
+        })
     }
 
     /// What keys are configured, for a start-up banner (no secret, no key material).
@@ -421,6 +434,46 @@ mod tests {
                 assert!(c.verifier().is_ok());
             }
         }
+    }
+
+    #[test]
+    fn two_legacy_secrets_or_two_key_sets_are_refused() {
+        // The same secret as SUPABASE_JWT_SECRET, as a kid-less oct key: kept once.
+        let same = r#"[{"kty":"oct","k":"YW4tZXhhbXBsZS1zZWNyZXQtb2YtYXQtbGVhc3QtMzItYnl0ZXM","alg":"HS256"}]"#;
+        // Another 32-byte secret, kid-less: no kid-less token could be attributed.
+        let other = r#"[{"kty":"oct","k":"YW5vdGhlci1zZWNyZXQtb2YtYXQtbGVhc3QtMzItYnl0ZXMh","alg":"HS256"}]"#;
+        let with_kid = r#"[{"kty":"oct","kid":"new","k":"YW5vdGhlci1zZWNyZXQtb2YtYXQtbGVhc3QtMzItYnl0ZXMh","alg":"HS256"}]"#;
+        if cfg!(any(feature = "aws_lc_rs", feature = "rust_crypto")) {
+            assert!(
+                config(&[URL, SECRET, ("SUPABASE_JWKS", same)])
+                    .unwrap()
+                    .verifier()
+                    .is_ok()
+            );
+            assert!(
+                config(&[URL, SECRET, ("SUPABASE_JWKS", with_kid)])
+                    .unwrap()
+                    .verifier()
+                    .is_ok()
+            );
+            let e = config(&[URL, SECRET, ("SUPABASE_JWKS", other)])
+                .unwrap()
+                .verifier()
+                .unwrap_err();
+            assert_eq!(e.variable(), "SUPABASE_JWKS");
+            assert!(e.to_string().contains("same legacy secret"), "{e}");
+        }
+        let e = config(&[
+            URL,
+            ("SUPABASE_JWKS", same),
+            (
+                "SUPABASE_JWKS_URL",
+                "https://abcdefghijklmnopqrst.supabase.co/auth/v1/.well-known/jwks.json",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(e.variable(), "SUPABASE_JWKS_URL");
+        assert!(e.to_string().contains("unset one"), "{e}");
     }
 
     #[test]

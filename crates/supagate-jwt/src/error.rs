@@ -295,4 +295,12 @@ pub enum ConfigError {
     /// An HMAC key set contains an asymmetric key.
     #[error("an hmac key set must contain only oct keys")]
     AsymmetricKeyInHmacSet,
+    /// Two different HMAC secrets without a `kid` for one algorithm, such as
+    /// `SUPABASE_JWT_SECRET` beside a kid-less `oct` key of `SUPABASE_JWKS` holding another
+    /// secret: a token without `kid` could not be attributed to either. The same secret twice
+    /// is kept once.
+    #[error(
+        "two different hmac secrets without a kid for the same algorithm; keep one, or give the other a kid"
+    )]
+    AmbiguousHmacKeys,
 }

@@ -770,8 +770,18 @@ pub(crate) fn prepare_hmac(
     backend: Backend,
 ) -> Result<Vec<PreparedHmac>, ConfigError> {
     let mut out = Vec::new();
+    let mut kidless: Vec<(Algorithm, &[u8])> = Vec::new();
     for entry in &jwks.entries {
         if let Entry::Hmac { kid, alg, secret } = entry {
+            // A token without `kid` takes the kid-less key of its algorithm: two of them must
+            // be the same secret (kept once), or no such token could be attributed.
+            if kid.is_none() {
+                match kidless.iter().find(|(a, _)| a == alg) {
+                    Some((_, s)) if *s == secret.as_slice() => continue,
+                    Some(_) => return Err(ConfigError::AmbiguousHmacKeys),
+                    None => kidless.push((*alg, secret.as_slice())),
+                }
+            }
             out.push(PreparedHmac {
                 kid: kid.clone(),
                 alg: *alg,
