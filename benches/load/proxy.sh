@@ -7,6 +7,11 @@
 # backend and wrk to core 0. Not part of CI. Needs wrk (apt-get install wrk), Node 20+ and npm.
 #
 #   bash benches/load/proxy.sh [rounds] [seconds]
+#   BASELINE=/path/to/an/older/frontend-proxy bash benches/load/proxy.sh 3 10
+#
+# With BASELINE set, that binary (for example one built from an earlier commit with
+# `git worktree add` and its own CARGO_TARGET_DIR) is measured in every round too, as `base`,
+# and the summary gives the current proxy's ratio to it: a regression check in one run.
 #
 # The session is a fresh one signed with the legacy HS256 secret (ALG=es256: the ES256 test
 # key, verified against the test JWK set); both supagate services verify it, the Node proxy
@@ -60,6 +65,12 @@ start_rust() {
     taskset -c 1 target/release/frontend-proxy >/dev/null 2>&1 &
   PIDS+=($!); wait_up 18182
 }
+start_base() {  # an older build of the same proxy, same settings
+  SUPABASE_URL=$URL SUPABASE_ANON_KEY=anon SUPABASE_JWT_SECRET=$SECRET SUPABASE_JWKS_URL="file://$PWD/$OUT/jwks.json" \
+    API_URL=http://127.0.0.1:18181 BIND=127.0.0.1:18182 RATE_LIMIT_PER_MINUTE=0 \
+    taskset -c 1 "$BASELINE" >/dev/null 2>&1 &
+  PIDS+=($!); wait_up 18182
+}
 start_bare() {  # the floor: a bare Rust hop with a fixed bearer, no session handling
   BEARER=$TOKEN taskset -c 1 target/release/load-tools bare-proxy 18182 http://127.0.0.1:18181 >/dev/null &
   PIDS+=($!); wait_up 18182
@@ -87,8 +98,8 @@ measure() {  # name url header -> "rps p50_ms p99_ms"
 for r in $(seq "$ROUNDS"); do
   read -r rps p50 p99 < <(measure direct http://127.0.0.1:18181/profile/me "Authorization: Bearer $TOKEN")
   echo "round $r direct $rps req/s p50 $p50 ms p99 $p99 ms" | tee -a "$OUT/proxy-rounds.txt"
-  for server in bare rust undici fetch; do
-    case $server in rust) start_rust ;; bare) start_bare ;; *) start_node $server ;; esac
+  for server in bare rust ${BASELINE:+base} undici fetch; do
+    case $server in rust) start_rust ;; base) start_base ;; bare) start_bare ;; *) start_node $server ;; esac
     read -r rps p50 p99 < <(measure "$server" http://127.0.0.1:18182/api/profile "Cookie: $COOKIE")
     echo "round $r $server $rps req/s p50 $p50 ms p99 $p99 ms" | tee -a "$OUT/proxy-rounds.txt"
     kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
@@ -103,11 +114,13 @@ for line in open(sys.argv[1]):
     rows.setdefault(f[2], []).append((float(f[3]), float(f[6]), float(f[9])))
 med = {k: [statistics.median(x[i] for x in v) for i in range(3)] for k, v in rows.items()}
 print(f"frontend proxy load test ({sys.argv[5]} session; {sys.argv[2]}; wrk -c{sys.argv[3]}, {sys.argv[4]} s, {len(rows['rust'])} rounds, medians)")
-for k in ["direct", "bare", "rust", "undici", "fetch"]:
+for k in [k for k in ["direct", "bare", "rust", "base", "undici", "fetch"] if k in med]:
     rps, p50, p99 = med[k]
     print(f"  {k:7s} {rps:10.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
 print(f"  supagate proxy vs undici proxy: {med['rust'][0] / med['undici'][0]:.2f}x req/s (target 2.5x)")
 print(f"  supagate proxy vs fetch proxy:  {med['rust'][0] / med['fetch'][0]:.2f}x req/s (target 10x)")
 print(f"  supagate proxy vs a bare Rust hop: {med['rust'][0] / med['bare'][0]:.2f}x req/s")
+if "base" in med:
+    print(f"  supagate proxy vs the BASELINE build: {med['rust'][0] / med['base'][0]:.2f}x req/s, p99 {med['rust'][2]:.2f} vs {med['base'][2]:.2f} ms")
 print(f"  added p50 over calling the backend directly: {med['rust'][1] - med['direct'][1]:.2f} ms (target < 1 ms)")
 PY

@@ -256,8 +256,11 @@ impl SupabaseConfig {
         };
         self.verifier_builder()?.build().map_err(|e| {
             let fix = match e {
+                ConfigError::AmbiguousHmacKeys if self.secret.is_some() => {
+                    "SUPABASE_JWT_SECRET and a kid-less oct key of the set must be the same legacy secret; keep one, or give the oct key its kid"
+                }
                 ConfigError::AmbiguousHmacKeys => {
-                    "SUPABASE_JWT_SECRET and the kid-less oct key of SUPABASE_JWKS must be the same legacy secret; keep one"
+                    "keep one kid-less oct key per algorithm in the set, or give the others their kid"
                 }
                 _ => "check the keys configured",
             };
@@ -462,6 +465,18 @@ mod tests {
                 .unwrap_err();
             assert_eq!(e.variable(), "SUPABASE_JWKS");
             assert!(e.to_string().contains("same legacy secret"), "{e}");
+            // Two different kid-less oct keys in the set alone.
+            let two = r#"[{"kty":"oct","k":"YW4tZXhhbXBsZS1zZWNyZXQtb2YtYXQtbGVhc3QtMzItYnl0ZXM","alg":"HS256"},{"kty":"oct","k":"YW5vdGhlci1zZWNyZXQtb2YtYXQtbGVhc3QtMzItYnl0ZXMh","alg":"HS256"}]"#;
+            let e = config(&[URL, ("SUPABASE_JWKS", two)])
+                .unwrap()
+                .verifier()
+                .unwrap_err();
+            assert_eq!(e.variable(), "SUPABASE_JWKS");
+            assert!(
+                e.to_string().contains("one kid-less oct key per algorithm"),
+                "{e}"
+            );
+            assert!(!e.to_string().contains("YW4t") && !e.to_string().contains("an-example"));
         }
         let e = config(&[
             URL,

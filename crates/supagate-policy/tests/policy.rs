@@ -346,13 +346,12 @@ fn builder_setter_order_does_not_matter() {
         );
     }
     // A forbidden role source is refused at build, wherever it was set.
-    let bad = serde_json::from_value::<RoleSource>(json!({"from": "claim", "name": "role"}));
-    if let Ok(bad) = bad {
-        assert!(matches!(
-            Policy::builder().roles_from(bad).build(),
-            Err(PolicyError::ForbiddenRoleSource { .. })
-        ));
-    }
+    let bad = serde_json::from_value::<RoleSource>(json!({"from": "claim", "name": "role"}))
+        .expect("a claim role source");
+    assert!(matches!(
+        Policy::builder().roles_from(bad).build(),
+        Err(PolicyError::ForbiddenRoleSource { .. })
+    ));
 }
 
 fn permutations(v: &mut Vec<usize>, k: usize, out: &mut Vec<Vec<usize>>) {

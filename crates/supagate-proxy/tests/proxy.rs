@@ -959,6 +959,30 @@ async fn sign_in_sign_out_and_the_pkce_callback() {
     )
     .await;
     assert_eq!(cb.status, StatusCode::BAD_REQUEST);
+    // A `next` off this site: 400 before any exchange; the verifiers are cleared (a code is
+    // tried at most once), the session cookies are not touched.
+    let exchanges = f.auth.count(Endpoint::Pkce);
+    let cb = read(
+        proxy
+            .callback(
+                request(
+                    Method::GET,
+                    "/auth/callback?code=abc&next=%2F%2Fevil.example",
+                    &[("cookie", &verifier_cookie)],
+                ),
+                peer(),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(cb.status, StatusCode::BAD_REQUEST);
+    assert_eq!(f.auth.count(Endpoint::Pkce), exchanges);
+    let set = cb.set_cookies();
+    assert!(!set.is_empty());
+    assert!(
+        set.iter()
+            .all(|c| c.starts_with("sb-127-auth-token-code-verifier"))
+    );
     let cb = read(
         proxy
             .callback(
