@@ -2,11 +2,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod api_keys;
 mod authenticator;
 mod bearer;
 mod error;
 mod refusal;
 
+pub use api_keys::{ApiKeyError, ApiKeyKind, ApiKeys, ApiKeysBuilder};
 pub use authenticator::{
     Authenticator, AuthenticatorBuilder, DEFAULT_REALM, DEFAULT_RETRY_AFTER_SECS, RequestHeaders,
     TokenSource,

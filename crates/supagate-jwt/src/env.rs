@@ -90,7 +90,21 @@ pub struct EnvError {
 }
 
 impl EnvError {
-    fn new(variable: &'static str, problem: impl fmt::Display, fix: &'static str) -> Self {
+    /// An error about `variable`: what is wrong with it (`problem`, never the value of a
+    /// secret) and how to fix it. For the crates of this family that read variables of their
+    /// own (the API keys in `supagate-auth`), so every start-up message has one shape.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_jwt::EnvError;
+    ///
+    /// let e = EnvError::new("SUPABASE_SECRET_KEY", "not an sb_secret_ key", "copy it from the dashboard");
+    /// assert_eq!(e.variable(), "SUPABASE_SECRET_KEY");
+    /// assert_eq!(e.to_string(), "SUPABASE_SECRET_KEY: not an sb_secret_ key; copy it from the dashboard");
+    /// ```
+    #[must_use]
+    pub fn new(variable: &'static str, problem: impl fmt::Display, fix: &'static str) -> Self {
         EnvError {
             variable,
             problem: problem.to_string(),
