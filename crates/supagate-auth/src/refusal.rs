@@ -162,6 +162,15 @@ impl Refusal {
                 v.push_str(err.description());
                 v.push('"');
             }
+            // RFC 6750 3: the scopes a policy asked for and the token lacks (scope tokens,
+            // checked when the policy was built).
+            if let AuthError::Forbidden(denial) = err
+                && let Some(scope) = denial.scope()
+            {
+                v.push_str(", scope=\"");
+                v.push_str(scope);
+                v.push('"');
+            }
             // The realm is checked at build time and the rest are our own constants.
             HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
         });

@@ -29,4 +29,10 @@ pub enum PolicyError {
     /// A permission that no role in the table grants.
     #[error("permission `{0}` is granted by no role")]
     UnknownPermission(String),
+    /// A scope that is empty or not an RFC 6749 scope token (visible ASCII without space, `"`
+    /// or `\`).
+    #[error(
+        "a scope must be a non-empty RFC 6749 scope token (visible ASCII without space, quote or backslash)"
+    )]
+    BadScope,
 }

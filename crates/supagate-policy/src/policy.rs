@@ -183,6 +183,24 @@ pub enum Requirement {
     },
     /// The user is not anonymous (`is_anonymous` is false).
     Permanent,
+    /// The token's `scope` claim (space-separated, as Supabase Auth's OAuth 2.1 server issues
+    /// it to third-party clients) contains this scope. A token without `scope` (a first-party
+    /// session) has none. A refusal names the missing scopes in the RFC 6750 challenge
+    /// (`scope="…"`), so the name must be an RFC 6749 scope token: visible ASCII without `"`
+    /// and `\`.
+    ///
+    /// ```
+    /// use supagate_policy::{Policy, Requirement};
+    ///
+    /// let notes = Policy::builder()
+    ///     .require(Requirement::Scope("notes:read".into()))
+    ///     .allow_any_oauth_client()
+    ///     .build()?;
+    /// assert!(Policy::require(Requirement::Scope("two words".into())).is_err());
+    /// # let _ = notes;
+    /// # Ok::<(), supagate_policy::PolicyError>(())
+    /// ```
+    Scope(String),
     /// Every requirement holds.
     All(Vec<Requirement>),
     /// At least one requirement holds.
@@ -244,6 +262,17 @@ impl Requirement {
                 v.iter().try_for_each(|r| r.validate(permissions))
             }
             Requirement::Not(r) => r.validate(permissions),
+            Requirement::Scope(scope) => {
+                let token = !scope.is_empty()
+                    && scope
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+                if token {
+                    Ok(())
+                } else {
+                    Err(PolicyError::BadScope)
+                }
+            }
             _ => Ok(()),
         }
     }
@@ -271,12 +300,16 @@ pub enum Failure {
     Permanent,
     /// A `not` requirement failed (its inner requirement held).
     Not,
+    /// A scope requirement failed: the token lacks a scope ([`Denial::scope`] names them).
+    Scope,
 }
 
 /// A refusal: which requirement failed, mapping to 403 `insufficient_scope`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     failure: Failure,
+    /// For [`Failure::Scope`]: the scopes the requirement names that the token lacks.
+    scope: Option<String>,
 }
 
 impl Denial {
@@ -284,6 +317,14 @@ impl Denial {
     #[must_use]
     pub fn failure(&self) -> &Failure {
         &self.failure
+    }
+
+    /// For a scope refusal, the scopes the policy names that the token lacks, space-separated
+    /// (RFC 6750's `scope` attribute; outside a `not`, in the policy's order). `None` for every
+    /// other refusal.
+    #[must_use]
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
     }
 
     /// 403 Forbidden.
@@ -312,6 +353,7 @@ impl Denial {
             Failure::RecentSignIn => "forbidden_recent_sign_in",
             Failure::Permanent => "forbidden_permanent",
             Failure::Not => "forbidden",
+            Failure::Scope => "forbidden_scope",
         }
     }
 
@@ -326,6 +368,7 @@ impl Denial {
             Failure::Role | Failure::Permission | Failure::Not => "insufficient privileges",
             Failure::Aal2 => "aal2 required",
             Failure::RecentSignIn => "recent sign-in required",
+            Failure::Scope => "insufficient scope",
         }
     }
 }
@@ -589,7 +632,12 @@ impl Policy {
 
     /// Checks verified claims at `now` (seconds since the epoch, the verifier's clock).
     pub fn check_at(&self, claims: &Claims, now: i64) -> Decision {
-        let deny = |failure| Decision::Deny(Denial { failure });
+        let deny = |failure| {
+            Decision::Deny(Denial {
+                failure,
+                scope: None,
+            })
+        };
         let pg_ok = claims
             .postgres_role
             .as_deref()
@@ -614,6 +662,14 @@ impl Policy {
             None => Decision::Allow,
             Some(r) => match self.eval(r, claims, now) {
                 Ok(()) => Decision::Allow,
+                Err(Failure::Scope) => {
+                    let mut missing = Vec::new();
+                    missing_scopes(r, claims, &mut missing);
+                    Decision::Deny(Denial {
+                        failure: Failure::Scope,
+                        scope: (!missing.is_empty()).then(|| missing.join(" ")),
+                    })
+                }
                 Err(failure) => deny(failure),
             },
         }
@@ -652,6 +708,7 @@ impl Policy {
                 )
             }
             Requirement::Permanent => check(!claims.is_anonymous, Failure::Permanent),
+            Requirement::Scope(scope) => check(has_scope(claims, scope), Failure::Scope),
             Requirement::All(rs) => {
                 for r in rs {
                     self.eval(r, claims, now)?;
@@ -742,6 +799,27 @@ impl Policy {
             b = b.require(r);
         }
         b.build()
+    }
+}
+
+/// Whether the space-separated `scope` claim holds `scope` (exactly, case-sensitively).
+fn has_scope(claims: &Claims, scope: &str) -> bool {
+    claims
+        .scope
+        .as_deref()
+        .is_some_and(|s| s.split(' ').any(|t| t == scope))
+}
+
+/// The scopes `r` names, outside a `not`, that the token lacks, each once.
+fn missing_scopes<'a>(r: &'a Requirement, claims: &Claims, out: &mut Vec<&'a str>) {
+    match r {
+        Requirement::Scope(s) if !has_scope(claims, s) && !out.contains(&s.as_str()) => {
+            out.push(s);
+        }
+        Requirement::All(rs) | Requirement::Any(rs) => {
+            rs.iter().for_each(|r| missing_scopes(r, claims, out));
+        }
+        _ => {}
     }
 }
 

@@ -499,3 +499,78 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn scope_requirements_match_whole_space_separated_tokens() {
+    let scoped = |scope: &str| {
+        claims_with(|v| {
+            v["client_id"] = json!("cli-1");
+            v["scope"] = json!(scope);
+        })
+    };
+    let p = Policy::builder()
+        .require(Requirement::Scope("notes:read".into()))
+        .allow_oauth_clients(["cli-1"])
+        .build()
+        .unwrap();
+    assert!(p.check_at(&scoped("notes:read"), NOW).is_allowed());
+    assert!(p.check_at(&scoped("openid notes:read"), NOW).is_allowed());
+    // Whole tokens only, case-sensitive: no prefix, suffix or substring match.
+    for near in [
+        "notes:reads",
+        "xnotes:read",
+        "notes",
+        "NOTES:READ",
+        "notes:read,x",
+        "",
+    ] {
+        let d = p.check_at(&scoped(near), NOW).into_result().unwrap_err();
+        assert_eq!(d.failure(), &Failure::Scope, "{near}");
+        assert_eq!(d.scope(), Some("notes:read"), "{near}");
+        assert_eq!(d.error_code(), Some("insufficient_scope"));
+    }
+    // A user session has no scope claim.
+    assert_eq!(failure(&p, &claims_with(|_| {})), Some(Failure::Scope));
+    // The denial lists every missing scope of an `all`, once, in order; not those under `not`.
+    let both = Policy::builder()
+        .require(Requirement::all([
+            Requirement::Scope("a:read".into()),
+            Requirement::Scope("b:write".into()),
+            Requirement::not(Requirement::Scope("admin".into())),
+            Requirement::Scope("a:read".into()),
+        ]))
+        .allow_oauth_clients(["cli-1"])
+        .build()
+        .unwrap();
+    let d = both
+        .check_at(&scoped("openid"), NOW)
+        .into_result()
+        .unwrap_err();
+    assert_eq!(d.scope(), Some("a:read b:write"));
+    let d = both
+        .check_at(&scoped("b:write"), NOW)
+        .into_result()
+        .unwrap_err();
+    assert_eq!(d.scope(), Some("a:read"));
+    // Other refusals carry no scope.
+    let admin = Policy::require(Requirement::role("admin")).unwrap();
+    let d = admin
+        .check_at(&claims_with(|_| {}), NOW)
+        .into_result()
+        .unwrap_err();
+    assert_eq!(d.scope(), None);
+    // Scope names that cannot go into a challenge are refused at build.
+    for bad in ["", "two words", "q\"uote", "back\\slash", "tab\t", "é"] {
+        assert_eq!(
+            Policy::require(Requirement::Scope(bad.into())),
+            Err(PolicyError::BadScope),
+            "{bad:?}"
+        );
+    }
+    // And from configuration.
+    let cfg: PolicyConfig = serde_json::from_value(json!({
+        "require": {"scope": "notes:read"}, "allow_oauth_clients": ["cli-1"]
+    }))
+    .unwrap();
+    assert_eq!(Policy::from_config(cfg).unwrap(), p);
+}

@@ -46,6 +46,9 @@ struct Setup {
     /// `RecentSignIn` within 10 minutes: checked with the verifier's `FixedClock` (`NOW`, a
     /// time the system clock has not reached), never the system clock.
     recent: Policy,
+    /// Scope `notes:read`, for tokens of the project's OAuth client (user sessions carry no
+    /// `scope`).
+    notes: Policy,
 }
 
 fn setup() -> Setup {
@@ -85,6 +88,11 @@ fn setup() -> Setup {
         .unwrap(),
         signed_in: Policy::authenticated(),
         recent: Policy::require(Requirement::RecentSignIn { max_age_secs: 600 }).unwrap(),
+        notes: Policy::builder()
+            .require(Requirement::Scope("notes:read".into()))
+            .allow_oauth_clients([OAUTH_CLIENT])
+            .build()
+            .unwrap(),
     }
 }
 
@@ -123,6 +131,9 @@ mod on_axum {
         let recent = Router::new()
             .route("/recent", get(|| async { Json(json!({ "ok": true })) }))
             .route_layer(RequireLayer::new(s.bearer.clone(), s.recent.clone()));
+        let notes = Router::new()
+            .route("/notes", get(|| async { Json(json!({ "ok": true })) }))
+            .route_layer(RequireLayer::new(s.bearer.clone(), s.notes.clone()));
         let cookie = Router::new()
             .route(
                 "/cookie",
@@ -149,6 +160,7 @@ mod on_axum {
             .merge(admin)
             .merge(billing)
             .merge(recent)
+            .merge(notes)
             .merge(cookie)
             .merge(custom)
             .merge(down)
@@ -204,11 +216,12 @@ mod on_actix {
                 s.custom.clone(),
                 s.down.clone(),
             );
-            let (admin, billing, signed_in, recent) = (
+            let (admin, billing, signed_in, recent, notes) = (
                 s.admin.clone(),
                 s.billing.clone(),
                 s.signed_in.clone(),
                 s.recent.clone(),
+                s.notes.clone(),
             );
             let app =
                 test::init_service(
@@ -252,6 +265,13 @@ mod on_actix {
                         .service(
                             web::resource("/recent")
                                 .wrap(Require::new(bearer.clone(), recent))
+                                .route(web::get().to(|| async {
+                                    HttpResponse::Ok().json(json!({ "ok": true }))
+                                })),
+                        )
+                        .service(
+                            web::resource("/notes")
+                                .wrap(Require::new(bearer.clone(), notes))
                                 .route(web::get().to(|| async {
                                     HttpResponse::Ok().json(json!({ "ok": true }))
                                 })),
@@ -398,6 +418,18 @@ fn cases() -> Vec<Case> {
     let oauth_client = TokenBuilder::new()
         .claim("client_id", OAUTH_CLIENT)
         .sign_hs256(&keys);
+    let scoped_client = |scope: &str| {
+        TokenBuilder::new()
+            .claim("client_id", OAUTH_CLIENT)
+            .claim("scope", scope)
+            .sign_hs256(&keys)
+    };
+    let scope_missing = (
+        Some(
+            r#"Bearer realm="supagate", error="insufficient_scope", error_description="insufficient scope", scope="notes:read""#,
+        ),
+        refusal("insufficient_scope", "insufficient scope"),
+    );
     let other_client = TokenBuilder::new()
         .claim("client_id", "another-client")
         .sign_es256(&keys);
@@ -645,6 +677,30 @@ fn cases() -> Vec<Case> {
                 r#"Bearer realm="supagate", error="insufficient_scope", error_description="recent sign-in required""#,
             ),
             body: refusal("insufficient_scope", "recent sign-in required"),
+        },
+        Case {
+            name: "scope requirement: an OAuth-client token with notes:read among its scopes",
+            path: "/notes",
+            headers: bearer(&scoped_client("openid notes:read email")),
+            status: 200,
+            challenge: None,
+            body: ok.clone(),
+        },
+        Case {
+            name: "scope requirement: an OAuth-client token without it names the scope",
+            path: "/notes",
+            headers: bearer(&scoped_client("openid notes:readx notes:write")),
+            status: 403,
+            challenge: scope_missing.0,
+            body: scope_missing.1.clone(),
+        },
+        Case {
+            name: "scope requirement: a user session carries no scope",
+            path: "/notes",
+            headers: bearer(&user),
+            status: 403,
+            challenge: scope_missing.0,
+            body: scope_missing.1.clone(),
         },
         Case {
             name: "aal1 on billing",
