@@ -79,6 +79,8 @@ struct Inner {
     retry_after_secs: u32,
     body: Option<Box<BodyFn>>,
     base: Policy,
+    /// RFC 9728: the metadata URL named in 401 challenges.
+    resource_metadata: Option<String>,
 }
 
 /// The base policy of every extraction: the Postgres role `authenticated` only, no
@@ -170,6 +172,7 @@ impl Authenticator {
                 retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
                 body: None,
                 base: base_policy(),
+                resource_metadata: None,
             }),
         }
     }
@@ -183,6 +186,7 @@ impl Authenticator {
             retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
             body: None,
             base: base_policy(),
+            resource_metadata: None,
         }
     }
 
@@ -407,7 +411,13 @@ impl Authenticator {
             Some(f) => f(err),
             None => RefusalBody::default_for(err),
         };
-        Refusal::new(err, &self.inner.realm, self.inner.retry_after_secs, body)
+        Refusal::new(
+            err,
+            &self.inner.realm,
+            self.inner.retry_after_secs,
+            body,
+            self.inner.resource_metadata.as_deref(),
+        )
     }
 
     /// [`Authenticator::refusal`] together with the error, for a framework rejection type.
@@ -495,6 +505,7 @@ pub struct AuthenticatorBuilder {
     retry_after_secs: u32,
     body: Option<Box<BodyFn>>,
     base: Policy,
+    resource_metadata: Option<String>,
 }
 
 impl fmt::Debug for AuthenticatorBuilder {
@@ -609,6 +620,35 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Names `resource`'s RFC 9728 metadata in every 401 challenge
+    /// (`resource_metadata="https://…/.well-known/oauth-protected-resource…"`), so that an
+    /// OAuth client (an MCP client) that gets a 401 finds the authorization server. Serve
+    /// [`ProtectedResource::response`](crate::ProtectedResource::response) at its
+    /// [`metadata_path`](crate::ProtectedResource::metadata_path). Default: not named.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::{AuthError, Authenticator, ProtectedResource};
+    /// use supagate_jwt::Origin;
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    ///
+    /// let api = ProtectedResource::new(Origin::parse("https://api.example.com")?, "/", TestKeys::SUPABASE_URL)?;
+    /// let auth = Authenticator::builder(TestKeys::new().verifier_at(TokenBuilder::DEFAULT_NOW))
+    ///     .protected_resource(&api)
+    ///     .build()?;
+    /// let refusal = auth.refusal(&AuthError::MissingCredentials);
+    /// assert_eq!(
+    ///     refusal.www_authenticate().unwrap(),
+    ///     r#"Bearer realm="supagate", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn protected_resource(mut self, resource: &crate::ProtectedResource) -> Self {
+        self.resource_metadata = Some(resource.metadata_url());
+        self
+    }
+
     /// Builds the authenticator.
     ///
     /// # Errors
@@ -634,6 +674,7 @@ impl AuthenticatorBuilder {
                 retry_after_secs: self.retry_after_secs,
                 body: self.body,
                 base: self.base,
+                resource_metadata: self.resource_metadata,
             }),
         })
     }

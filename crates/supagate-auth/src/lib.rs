@@ -7,6 +7,7 @@ mod authenticator;
 mod bearer;
 mod error;
 mod refusal;
+mod resource;
 
 pub use api_keys::{ApiKeyError, ApiKeyKind, ApiKeys, ApiKeysBuilder};
 pub use authenticator::{
@@ -15,3 +16,4 @@ pub use authenticator::{
 };
 pub use error::{AuthConfigError, AuthError};
 pub use refusal::{Refusal, RefusalBody, Rejection};
+pub use resource::ProtectedResource;

@@ -143,6 +143,7 @@ impl Refusal {
             crate::authenticator::DEFAULT_REALM,
             crate::authenticator::DEFAULT_RETRY_AFTER_SECS,
             RefusalBody::default_for(err),
+            None,
         )
     }
 
@@ -151,6 +152,7 @@ impl Refusal {
         realm: &str,
         retry_after_secs: u32,
         body: RefusalBody,
+        resource_metadata: Option<&str>,
     ) -> Self {
         let status = err.status();
         let www_authenticate = err.has_challenge().then(|| {
@@ -169,6 +171,15 @@ impl Refusal {
             {
                 v.push_str(", scope=\"");
                 v.push_str(scope);
+                v.push('"');
+            }
+            // RFC 9728 5.1: where an OAuth client finds the authorization server, on 401s (a
+            // URL built from an `Origin` and a checked path).
+            if status == StatusCode::UNAUTHORIZED
+                && let Some(url) = resource_metadata
+            {
+                v.push_str(", resource_metadata=\"");
+                v.push_str(url);
                 v.push('"');
             }
             // The realm is checked at build time and the rest are our own constants.

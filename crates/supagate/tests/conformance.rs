@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
+use supagate::auth::ProtectedResource;
 use supagate::jwt::{Error as JwtError, KeySource, PreparedKeys};
 use supagate::{
-    Authenticator, CookieName, FixedClock, Hs256Secret, Policy, RefusalBody, Requirement,
+    Authenticator, CookieName, FixedClock, Hs256Secret, Origin, Policy, RefusalBody, Requirement,
     SessionReader, TokenSource, Verifier,
 };
 use supagate_testkit::{TestKeys, TokenBuilder, session_cookie_header};
@@ -40,6 +41,9 @@ struct Setup {
     cookie: Authenticator,
     custom: Authenticator,
     down: Authenticator,
+    /// Names its RFC 9728 metadata in 401 challenges.
+    mcp: Authenticator,
+    resource: ProtectedResource,
     admin: Policy,
     billing: Policy,
     signed_in: Policy,
@@ -61,7 +65,19 @@ fn setup() -> Setup {
         .clock(FixedClock::new(NOW))
         .build()
         .unwrap();
+    let resource = ProtectedResource::new(
+        Origin::parse("https://api.example.com").unwrap(),
+        "/mcp",
+        TestKeys::SUPABASE_URL,
+    )
+    .unwrap()
+    .scopes_supported(["notes:read"]);
     Setup {
+        mcp: Authenticator::builder(verifier.clone())
+            .protected_resource(&resource)
+            .build()
+            .unwrap(),
+        resource,
         bearer: Authenticator::new(verifier.clone()),
         internal: Authenticator::builder(verifier.clone())
             .allow_postgres_roles(["service_role"])
@@ -134,6 +150,17 @@ mod on_axum {
         let notes = Router::new()
             .route("/notes", get(|| async { Json(json!({ "ok": true })) }))
             .route_layer(RequireLayer::new(s.bearer.clone(), s.notes.clone()));
+        let doc = s.resource.response();
+        let mcp = Router::new()
+            .route("/mcp", get(|| async { Json(json!({ "ok": true })) }))
+            .route_layer(RequireLayer::new(s.mcp.clone(), s.signed_in.clone()))
+            .route(
+                &s.resource.metadata_path(),
+                get(move || {
+                    let doc = doc.clone();
+                    async move { doc.map(Body::from) }
+                }),
+            );
         let cookie = Router::new()
             .route(
                 "/cookie",
@@ -161,6 +188,7 @@ mod on_axum {
             .merge(billing)
             .merge(recent)
             .merge(notes)
+            .merge(mcp)
             .merge(cookie)
             .merge(custom)
             .merge(down)
@@ -210,6 +238,7 @@ mod on_actix {
     pub(super) fn run_all(s: &Setup, cases: &[Case]) -> Vec<Observed> {
         actix_web::rt::System::new().block_on(async {
             let internal = s.internal.clone();
+            let (mcp, resource) = (s.mcp.clone(), s.resource.clone());
             let (bearer, cookie, custom, down) = (
                 s.bearer.clone(),
                 s.cookie.clone(),
@@ -269,6 +298,28 @@ mod on_actix {
                                     HttpResponse::Ok().json(json!({ "ok": true }))
                                 })),
                         )
+                        .service(
+                            web::resource("/mcp")
+                                .wrap(Require::new(mcp, signed_in.clone()))
+                                .route(web::get().to(|| async {
+                                    HttpResponse::Ok().json(json!({ "ok": true }))
+                                })),
+                        )
+                        .service(web::resource(resource.metadata_path()).route(web::get().to(
+                            move || {
+                                let res = resource.response();
+                                async move {
+                                    let mut out = HttpResponse::Ok();
+                                    for (name, value) in res.headers() {
+                                        out.insert_header((
+                                            name.as_str(),
+                                            value.to_str().unwrap_or_default(),
+                                        ));
+                                    }
+                                    out.body(res.into_body())
+                                }
+                            },
+                        )))
                         .service(
                             web::resource("/notes")
                                 .wrap(Require::new(bearer.clone(), notes))
@@ -553,6 +604,47 @@ fn cases() -> Vec<Case> {
             status: 401,
             challenge: Some(INVALID_TOKEN),
             body: refusal("invalid_token", "invalid token"),
+        },
+        Case {
+            name: "RFC 9728: a 401 names the protected-resource metadata",
+            path: "/mcp",
+            headers: vec![],
+            status: 401,
+            challenge: Some(
+                r#"Bearer realm="supagate", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/mcp""#,
+            ),
+            body: refusal("unauthorized", "authentication required"),
+        },
+        Case {
+            name: "RFC 9728: an invalid token's 401 names it too",
+            path: "/mcp",
+            headers: bearer(&expired),
+            status: 401,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="invalid_token", error_description="token expired", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/mcp""#,
+            ),
+            body: refusal("invalid_token", "token expired"),
+        },
+        Case {
+            name: "RFC 9728: a valid token passes",
+            path: "/mcp",
+            headers: bearer(&user),
+            status: 200,
+            challenge: None,
+            body: json!({ "ok": true }),
+        },
+        Case {
+            name: "RFC 9728: the metadata document",
+            path: "/.well-known/oauth-protected-resource/mcp",
+            headers: vec![],
+            status: 200,
+            challenge: None,
+            body: json!({
+                "resource": "https://api.example.com/mcp",
+                "authorization_servers": [format!("{}/auth/v1", TestKeys::SUPABASE_URL)],
+                "bearer_methods_supported": ["header"],
+                "scopes_supported": ["notes:read"],
+            }),
         },
         Case {
             name: "expired",
