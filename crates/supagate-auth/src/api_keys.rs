@@ -150,8 +150,8 @@ pub enum ApiKeyError {
     },
 }
 
-/// Builds [`ApiKeys`]; made by [`ApiKeys::builder`]. Setters only record; [`build`]
-/// (ApiKeysBuilder::build) checks every key once.
+/// Builds [`ApiKeys`]; made by [`ApiKeys::builder`]. Setters only record;
+/// [`build`](ApiKeysBuilder::build) checks every key once.
 #[derive(Default)]
 #[must_use]
 pub struct ApiKeysBuilder {
