@@ -255,6 +255,11 @@ fn check_key(kind: ApiKeyKind, name: &str, key: &str) -> Result<[u8; 32], ApiKey
 }
 
 fn check_name(name: &str) -> Result<(), ApiKeyError> {
+    // A key where its name belongs (`{"sb_secret_…": "default"}`, the pair reversed) must not
+    // be echoed into a start-up log.
+    if name.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("sb_")) {
+        return Err(ApiKeyError::BadName("(a key, not a name)".to_owned()));
+    }
     let ok = (1..=64).contains(&name.len())
         && name
             .bytes()
@@ -431,6 +436,9 @@ impl ApiKeys {
 
 /// A key name for an error message: at most 64 visible ASCII characters.
 fn safe_name(name: &str) -> String {
+    if name.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("sb_")) {
+        return "(a key, not a name)".to_owned();
+    }
     name.chars()
         .filter(char::is_ascii_graphic)
         .take(64)
@@ -533,6 +541,10 @@ mod tests {
                 Err(ApiKeyError::BadName(_))
             ));
         }
+        // A key given as the name (the JSON pair reversed) is not echoed.
+        let reversed = one(ApiKeyKind::Secret, S, "default").unwrap_err();
+        assert!(!reversed.to_string().contains("0123456789"), "{reversed}");
+        assert!(matches!(reversed, ApiKeyError::BadName(_)));
         assert!(matches!(
             ApiKeys::builder().secret("a", S).secret("b", S).build(),
             Err(ApiKeyError::DuplicateKey { .. })
@@ -566,7 +578,9 @@ mod tests {
         assert!(lookup(&[]).unwrap().is_empty());
         let publishable_as_secret = format!(r#"{{"a":"{P}"}}"#);
         let same_as_publishable = format!(r#"{{"x":"{P}"}}"#);
-        let cases: [(&[(&str, &str)], &str); 5] = [
+        let reversed = format!(r#"{{"{S}":"default"}}"#);
+        let reversed_number = format!(r#"{{"{S}":1}}"#);
+        let cases: [(&[(&str, &str)], &str); 7] = [
             (&[("SUPABASE_SECRET_KEYS", "{nope")], "SUPABASE_SECRET_KEYS"),
             (
                 &[("SUPABASE_SECRET_KEYS", r#"{"a":1}"#)],
@@ -579,6 +593,14 @@ mod tests {
             (
                 &[("SUPABASE_PUBLISHABLE_KEY", S)],
                 "SUPABASE_PUBLISHABLE_KEY",
+            ),
+            (
+                &[("SUPABASE_SECRET_KEYS", &reversed)],
+                "SUPABASE_SECRET_KEYS",
+            ),
+            (
+                &[("SUPABASE_SECRET_KEYS", &reversed_number)],
+                "SUPABASE_SECRET_KEYS",
             ),
             (
                 &[
