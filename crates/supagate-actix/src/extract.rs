@@ -23,6 +23,10 @@ impl RequestHeaders for ActixHeaders<'_> {
     fn cookie(&self) -> impl Iterator<Item = &[u8]> {
         self.0.get_all(header::COOKIE).map(|v| v.as_bytes())
     }
+
+    fn values(&self, name: &http::HeaderName) -> impl Iterator<Item = &[u8]> {
+        self.0.get_all(name.as_str()).map(|v| v.as_bytes())
+    }
 }
 
 /// The [`Authenticator`](supagate_auth::Authenticator) registered with `App::app_data` (plain or in `web::Data`).

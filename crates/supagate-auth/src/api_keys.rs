@@ -254,7 +254,7 @@ fn check_key(kind: ApiKeyKind, name: &str, key: &str) -> Result<[u8; 32], ApiKey
     Ok(Sha256::digest(key.as_bytes()).into())
 }
 
-fn check_name(name: &str) -> Result<(), ApiKeyError> {
+pub(crate) fn check_name(name: &str) -> Result<(), ApiKeyError> {
     // A key where its name belongs (`{"sb_secret_…": "default"}`, the pair reversed) must not
     // be echoed into a start-up log.
     if name.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("sb_")) {
@@ -272,7 +272,7 @@ fn check_name(name: &str) -> Result<(), ApiKeyError> {
 }
 
 /// Equal-length comparison that looks at every byte.
-fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+pub(crate) fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter()
         .zip(b.iter())
         .fold(0u8, |acc, (x, y)| acc | (x ^ y))
@@ -414,11 +414,15 @@ impl ApiKeys {
     /// [`ApiKeys::identify`] for a value already read.
     #[must_use]
     pub fn identify_value(&self, kind: ApiKeyKind, value: &[u8]) -> Option<&str> {
-        let digest: [u8; 32] = Sha256::digest(value).into();
+        self.identify_digest(kind, &digest(value))
+    }
+
+    /// [`ApiKeys::identify_value`] for a value already hashed with [`digest`].
+    pub(crate) fn identify_digest(&self, kind: ApiKeyKind, digest: &[u8; 32]) -> Option<&str> {
         let mut found = None;
         for (name, stored) in self.map(kind) {
             // No early exit: the time does not depend on which key matched, or whether one did.
-            if ct_eq(&stored.digest, &digest) && found.is_none() {
+            if ct_eq(&stored.digest, digest) && found.is_none() {
                 found = Some(name.as_str());
             }
         }
@@ -432,6 +436,11 @@ impl ApiKeys {
         self.identify_value(ApiKeyKind::Publishable, value)
             .is_some()
     }
+}
+
+/// The SHA-256 of a presented value: what configured keys are compared against.
+pub(crate) fn digest(value: &[u8]) -> [u8; 32] {
+    Sha256::digest(value).into()
 }
 
 /// A key name for an error message: at most 64 visible ASCII characters.

@@ -4,15 +4,17 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use http::HeaderMap;
-use http::header::{AUTHORIZATION, COOKIE};
+use http::header::{AUTHORIZATION, COOKIE, ORIGIN};
+use http::{HeaderMap, HeaderName};
 use serde::de::DeserializeOwned;
 use supagate_cookie::SessionReader;
 use supagate_jwt::{Verified, Verifier};
 use supagate_policy::Policy;
 
+use crate::api_keys::{ApiKeyKind, ApiKeys, ct_eq, digest};
 use crate::bearer::bearer_token;
 use crate::error::AuthError;
+use crate::modes::{AuthMode, AuthModes, Caller};
 use crate::refusal::{Refusal, RefusalBody, Rejection};
 
 /// The realm used in `WWW-Authenticate` unless configured.
@@ -22,14 +24,16 @@ pub const DEFAULT_REALM: &str = "supagate";
 /// configured.
 pub const DEFAULT_RETRY_AFTER_SECS: u32 = 30;
 
-/// Read access to a request's `Authorization` and `Cookie` fields, whatever the framework's
-/// header type. Implemented for [`http::HeaderMap`]; the actix adapter implements it for its
-/// own map.
+/// Read access to a request's header fields, whatever the framework's header type.
+/// Implemented for [`http::HeaderMap`]; the actix adapter implements it for its own map.
 pub trait RequestHeaders {
     /// Every `Authorization` field value, in order.
     fn authorization(&self) -> impl Iterator<Item = &[u8]>;
     /// Every `Cookie` field value, in order.
     fn cookie(&self) -> impl Iterator<Item = &[u8]>;
+    /// Every value of the field `name` (lowercase, as [`HeaderName`] keeps it), in order:
+    /// `apikey` and the browser fetch metadata the auth modes read.
+    fn values(&self, name: &HeaderName) -> impl Iterator<Item = &[u8]>;
 }
 
 impl RequestHeaders for HeaderMap {
@@ -40,7 +44,16 @@ impl RequestHeaders for HeaderMap {
     fn cookie(&self) -> impl Iterator<Item = &[u8]> {
         self.get_all(COOKIE).iter().map(|v| v.as_bytes())
     }
+
+    fn values(&self, name: &HeaderName) -> impl Iterator<Item = &[u8]> {
+        self.get_all(name).iter().map(|v| v.as_bytes())
+    }
 }
+
+/// The `apikey` field Supabase clients send their API key in.
+pub(crate) static APIKEY: HeaderName = HeaderName::from_static("apikey");
+static SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+static SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
 
 /// Where the access token comes from.
 ///
@@ -81,6 +94,12 @@ struct Inner {
     base: Policy,
     /// RFC 9728: the metadata URL named in 401 challenges.
     resource_metadata: Option<String>,
+    /// The project's API keys, for the `publishable` and `secret` modes.
+    api_keys: ApiKeys,
+    /// The SHA-256 of the legacy anon key: as a bearer, "no user".
+    anon_key: Option<[u8; 32]>,
+    /// The modes of extractors that no route-level list overrides.
+    modes: AuthModes,
 }
 
 /// The base policy of every extraction: the Postgres role `authenticated` only, no
@@ -149,6 +168,9 @@ impl fmt::Debug for Authenticator {
             .field("retry_after_secs", &self.inner.retry_after_secs)
             .field("custom_body", &self.inner.body.is_some())
             .field("base_policy", &self.inner.base)
+            .field("api_keys", &self.inner.api_keys)
+            .field("legacy_anon_key", &self.inner.anon_key.is_some())
+            .field("modes", &self.inner.modes.to_string())
             .finish()
     }
 }
@@ -173,6 +195,9 @@ impl Authenticator {
                 body: None,
                 base: base_policy(),
                 resource_metadata: None,
+                api_keys: ApiKeys::default(),
+                anon_key: None,
+                modes: AuthModes::default(),
             }),
         }
     }
@@ -187,6 +212,9 @@ impl Authenticator {
             body: None,
             base: base_policy(),
             resource_metadata: None,
+            api_keys: ApiKeys::default(),
+            anon_key: None,
+            modes: AuthModes::default(),
         }
     }
 
@@ -401,6 +429,238 @@ impl Authenticator {
         Ok(verified)
     }
 
+    /// The project's API keys (see [`AuthenticatorBuilder::api_keys`]).
+    #[must_use]
+    pub fn api_keys(&self) -> &ApiKeys {
+        &self.inner.api_keys
+    }
+
+    /// The auth modes used where a route names none (see [`AuthenticatorBuilder::modes`]).
+    #[must_use]
+    pub fn default_modes(&self) -> &AuthModes {
+        &self.inner.modes
+    }
+
+    /// Who is calling, by the first of `modes` that matches the request (see [`AuthModes`] for
+    /// the rules). Never waits: a user token whose key is being fetched is refused at once;
+    /// [`Authenticator::admit_async`] waits for it.
+    ///
+    /// # Errors
+    ///
+    /// 400 for malformed credentials, 401 ([`AuthError::MissingCredentials`],
+    /// [`AuthError::InvalidApiKey`], a bad token) when nothing admitted the request and a
+    /// credential is missing or wrong, 403 ([`AuthError::NotAdmitted`],
+    /// [`AuthError::SecretKeyFromBrowser`], the base policy) when a good credential is not
+    /// admitted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::{ApiKeys, AuthError, Authenticator, AuthModes, Caller};
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    ///
+    /// let keys = TestKeys::new();
+    /// let auth = Authenticator::builder(keys.verifier_at(TokenBuilder::DEFAULT_NOW))
+    ///     .api_keys(ApiKeys::from_lookup(TestKeys::api_key_env)?)
+    ///     .build()?;
+    /// let whoami: AuthModes = "user, none".parse()?;
+    ///
+    /// let mut headers = http::HeaderMap::new();
+    /// assert!(matches!(auth.admit(&headers, &whoami)?, Caller::None));
+    ///
+    /// headers.insert("authorization", format!("Bearer {}", TokenBuilder::new().sign_es256(&keys)).parse()?);
+    /// assert_eq!(auth.admit(&headers, &whoami)?.mode(), "user");
+    ///
+    /// // A bad token is refused, never downgraded to `none`.
+    /// let expired = TokenBuilder::new().exp(TokenBuilder::DEFAULT_NOW - 3600).sign_es256(&keys);
+    /// headers.insert("authorization", format!("Bearer {expired}").parse()?);
+    /// let err = auth.admit(&headers, &whoami).unwrap_err();
+    /// assert_eq!(err, AuthError::Token(supagate_jwt::Error::Expired));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn admit(
+        &self,
+        headers: &impl RequestHeaders,
+        modes: &AuthModes,
+    ) -> Result<Caller<Verified>, AuthError> {
+        let presented = self.presented(headers)?;
+        let verify = |c: &Credential<'_>| self.inner.verifier.verify_payload(c.token());
+        self.decide(&presented, modes, verify)
+    }
+
+    /// [`Authenticator::admit`] for async code, waiting (without blocking) for a key fetch under
+    /// way. What the adapters' admit layer and middleware call.
+    ///
+    /// # Errors
+    ///
+    /// As [`Authenticator::admit`].
+    pub async fn admit_async<H: RequestHeaders + Sync>(
+        &self,
+        headers: &H,
+        modes: &AuthModes,
+    ) -> Result<Caller<Verified>, AuthError> {
+        let presented = self.presented(headers)?;
+        // Only a user credential that some mode will look at is verified, and only once: the
+        // async verification happens before the (synchronous) decision, which then reuses it.
+        let looks_at_user =
+            presented.user.is_some() && !Self::decided_before_user(&presented, modes);
+        let verified = match (&presented.user, looks_at_user) {
+            (Some(c), true) => Some(self.inner.verifier.verify_payload_async(c.token()).await),
+            _ => None,
+        };
+        let mut verified = verified;
+        self.decide(&presented, modes, |_| {
+            verified
+                .take()
+                .unwrap_or(Err(supagate_jwt::Error::KeysUnavailable))
+        })
+    }
+
+    /// Whether a mode before `user` (or any mode, when `user` is not listed) admits the
+    /// request, or it is refused before any mode is tried: then the user credential is not
+    /// looked at, and need not be verified.
+    fn decided_before_user(presented: &Presented<'_>, modes: &AuthModes) -> bool {
+        if presented.secret.is_some() && presented.browser {
+            return true;
+        }
+        for m in modes.modes() {
+            let admits = match m {
+                AuthMode::User => return false,
+                AuthMode::None => true,
+                AuthMode::Publishable(sel) => presented
+                    .publishable
+                    .as_deref()
+                    .is_some_and(|n| sel.admits(n)),
+                AuthMode::Secret(sel) => presented.secret.as_deref().is_some_and(|n| sel.admits(n)),
+            };
+            if admits {
+                return true;
+            }
+        }
+        // Nothing admits it: a good API key decides the refusal (403) before the user token.
+        presented.publishable.is_some() || presented.secret.is_some() || presented.apikey
+    }
+
+    /// The request's credentials, unverified: the user's token (unless it is an API key sent
+    /// as the bearer), the `apikey` value and whether browser fetch metadata is present.
+    fn presented<'h, H: RequestHeaders>(&self, headers: &'h H) -> Result<Presented<'h>, AuthError> {
+        let mut fields = headers.values(&APIKEY);
+        let apikey = match (fields.next(), fields.next()) {
+            (None, _) => None,
+            (Some(_), Some(_)) => {
+                return Err(AuthError::InvalidRequest {
+                    reason: "several apikey fields",
+                });
+            }
+            (Some(v), None) => Some(v).filter(|v| !v.is_empty()),
+        };
+        let key_digest = apikey.map(digest);
+        let mut user = self.credential(headers)?;
+        if let Some(Credential::Header(token)) = &user
+            && self.is_api_key_bearer(token.as_bytes(), apikey)
+        {
+            user = None;
+        }
+        let browser = [&SEC_FETCH_SITE, &SEC_FETCH_MODE, &ORIGIN]
+            .iter()
+            .any(|n| headers.values(n).next().is_some());
+        let publishable = key_digest.and_then(|d| {
+            self.inner
+                .api_keys
+                .identify_digest(ApiKeyKind::Publishable, &d)
+                .map(str::to_owned)
+        });
+        let secret = key_digest.and_then(|d| {
+            self.inner
+                .api_keys
+                .identify_digest(ApiKeyKind::Secret, &d)
+                .map(str::to_owned)
+        });
+        Ok(Presented {
+            user,
+            apikey: apikey.is_some(),
+            publishable,
+            secret,
+            browser,
+        })
+    }
+
+    /// `Bearer <value>` that is no user token: the request's own `apikey`, a configured
+    /// publishable key, or the legacy anon key.
+    fn is_api_key_bearer(&self, token: &[u8], apikey: Option<&[u8]>) -> bool {
+        if apikey.is_some_and(|k| k == token) {
+            return true;
+        }
+        if self.inner.api_keys.is_empty() && self.inner.anon_key.is_none() {
+            return false;
+        }
+        let d = digest(token);
+        self.inner
+            .api_keys
+            .identify_digest(ApiKeyKind::Publishable, &d)
+            .is_some()
+            | self.inner.anon_key.as_ref().is_some_and(|a| ct_eq(a, &d))
+    }
+
+    /// The first mode that admits the request, given how to verify its user credential.
+    fn decide(
+        &self,
+        presented: &Presented<'_>,
+        modes: &AuthModes,
+        mut verify: impl FnMut(&Credential<'_>) -> Result<Verified, supagate_jwt::Error>,
+    ) -> Result<Caller<Verified>, AuthError> {
+        // A secret key seen from a browser is refused whatever the route admits.
+        if presented.secret.is_some() && presented.browser {
+            return Err(AuthError::SecretKeyFromBrowser);
+        }
+        for mode in modes.modes() {
+            match mode {
+                AuthMode::User => {
+                    if let Some(credential) = &presented.user {
+                        let verified = verify(credential)?;
+                        self.inner
+                            .base
+                            .check_at(verified.claims(), self.inner.verifier.now())
+                            .into_result()?;
+                        return Ok(Caller::User(verified));
+                    }
+                }
+                AuthMode::Publishable(sel) => {
+                    if let Some(name) = presented.publishable.as_deref().filter(|n| sel.admits(n)) {
+                        return Ok(Caller::Publishable {
+                            key: name.to_owned(),
+                        });
+                    }
+                }
+                AuthMode::Secret(sel) => {
+                    if let Some(name) = presented.secret.as_deref().filter(|n| sel.admits(n)) {
+                        return Ok(Caller::Secret {
+                            key: name.to_owned(),
+                        });
+                    }
+                }
+                AuthMode::None => return Ok(Caller::None),
+            }
+        }
+        // Nothing admitted the request: 403 for a good credential, 401 otherwise.
+        if presented.publishable.is_some() || presented.secret.is_some() {
+            return Err(AuthError::NotAdmitted {
+                what: "this api key is not admitted here",
+            });
+        }
+        if presented.apikey {
+            return Err(AuthError::InvalidApiKey);
+        }
+        if let Some(credential) = &presented.user {
+            // `user` is not among the modes (else it decided above).
+            verify(credential)?;
+            return Err(AuthError::NotAdmitted {
+                what: "user tokens are not admitted here",
+            });
+        }
+        Err(AuthError::MissingCredentials)
+    }
+
     /// The refusal for `err`: status, `WWW-Authenticate` (with this realm), `Retry-After` on
     /// 503, and the configured body. Emits a `tracing` event (target `supagate`) with the
     /// reason code and status, never the token.
@@ -455,6 +715,20 @@ impl Authenticator {
     }
 }
 
+/// What a request presented, before any verification.
+struct Presented<'h> {
+    /// The user's token, unless the bearer is an API key.
+    user: Option<Credential<'h>>,
+    /// Whether an `apikey` was sent at all.
+    apikey: bool,
+    /// The name of the publishable key it is, if it is one.
+    publishable: Option<String>,
+    /// The name of the secret key it is, if it is one.
+    secret: Option<String>,
+    /// Whether browser fetch metadata came with it.
+    browser: bool,
+}
+
 fn read_session(
     reader: &SessionReader,
     headers: &impl RequestHeaders,
@@ -506,6 +780,9 @@ pub struct AuthenticatorBuilder {
     body: Option<Box<BodyFn>>,
     base: Policy,
     resource_metadata: Option<String>,
+    api_keys: ApiKeys,
+    anon_key: Option<[u8; 32]>,
+    modes: AuthModes,
 }
 
 impl fmt::Debug for AuthenticatorBuilder {
@@ -649,6 +926,48 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// The project's API keys, for the `publishable` and `secret` [auth modes](AuthModes), and
+    /// so that a signed-out supabase-js, which sends its publishable key as the bearer token,
+    /// is "no user" rather than a bad token. Default: none (those modes match nothing).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::{ApiKeys, Authenticator, Caller};
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    ///
+    /// let keys = ApiKeys::from_lookup(TestKeys::api_key_env)?;
+    /// let auth = Authenticator::builder(TestKeys::new().verifier_at(TokenBuilder::DEFAULT_NOW))
+    ///     .api_keys(keys)
+    ///     .build()?;
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("apikey", TestKeys::PUBLISHABLE_KEY.parse()?);
+    /// headers.insert("authorization", format!("Bearer {}", TestKeys::PUBLISHABLE_KEY).parse()?);
+    /// let caller = auth.admit(&headers, &"user, publishable".parse()?)?;
+    /// assert_eq!(caller.key(), Some("default"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn api_keys(mut self, keys: ApiKeys) -> Self {
+        self.api_keys = keys;
+        self
+    }
+
+    /// The project's legacy anon key (the `anon` JWT, `SUPABASE_ANON_KEY`): sent as the bearer
+    /// token it means "no user", as a signed-out supabase-js on a legacy key sends it. Only
+    /// its SHA-256 is kept. Default: none (the anon JWT as a bearer is then verified, and its
+    /// Postgres role `anon` refused with 403 where users are asked for).
+    pub fn legacy_anon_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.anon_key = Some(digest(key.as_ref()));
+        self
+    }
+
+    /// The auth modes of the extractors where no route names its own (the adapters' admit
+    /// layer and middleware do). Default: [`AuthModes::user`].
+    pub fn modes(mut self, modes: AuthModes) -> Self {
+        self.modes = modes;
+        self
+    }
+
     /// Builds the authenticator.
     ///
     /// # Errors
@@ -675,6 +994,9 @@ impl AuthenticatorBuilder {
                 body: self.body,
                 base: self.base,
                 resource_metadata: self.resource_metadata,
+                api_keys: self.api_keys,
+                anon_key: self.anon_key,
+                modes: self.modes,
             }),
         })
     }

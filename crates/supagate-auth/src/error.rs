@@ -17,6 +17,9 @@ use supagate_policy::Denial;
 /// | [`Session`](AuthError::Session) | 401 (431 when oversized) | `invalid_token` |
 /// | [`Forbidden`](AuthError::Forbidden) | 403 | `insufficient_scope` |
 /// | [`SessionEnded`](AuthError::SessionEnded) | 401 | `invalid_token` |
+/// | [`InvalidApiKey`](AuthError::InvalidApiKey) | 401 | none (a bare challenge) |
+/// | [`NotAdmitted`](AuthError::NotAdmitted) | 403 | none (no challenge) |
+/// | [`SecretKeyFromBrowser`](AuthError::SecretKeyFromBrowser) | 403 | none (no challenge) |
 /// | [`AuthServerUnavailable`](AuthError::AuthServerUnavailable) | 503 | none |
 /// | [`InvalidConfig`](AuthError::InvalidConfig) | 500 | none |
 ///
@@ -66,6 +69,23 @@ pub enum AuthError {
     /// timeout, a connection error): try again later; the cookies are kept.
     #[error("auth server unavailable")]
     AuthServerUnavailable,
+    /// The request's `apikey` is none of the project's keys, and no auth mode of the route
+    /// admitted it otherwise.
+    #[error("invalid api key")]
+    InvalidApiKey,
+    /// The credential is good (a verified user, a configured key) but none of the route's
+    /// auth modes admits it: a publishable key on a `secret` route, the `web` key where only
+    /// `default` is listed, a user token on a service route.
+    #[error("not admitted: {what}")]
+    NotAdmitted {
+        /// Which credential was not admitted, a short lowercase phrase that is safe to show.
+        what: &'static str,
+    },
+    /// A configured secret key on a request with browser fetch metadata (`Sec-Fetch-Site`,
+    /// `Sec-Fetch-Mode` or `Origin`): secret keys never belong in a browser, and Supabase's
+    /// own gateway refuses them there. Rotate a key that was seen this way.
+    #[error("secret api key used from a browser")]
+    SecretKeyFromBrowser,
     /// The server is misconfigured (for example, no authenticator registered with the
     /// framework). Never the client's fault; details only in logs.
     #[error("authentication is misconfigured: {what}")]
@@ -137,7 +157,10 @@ impl AuthError {
             AuthError::Token(e) => e.status(),
             AuthError::Session(e) => e.status(),
             AuthError::Forbidden(d) => d.status(),
-            AuthError::SessionEnded => StatusCode::UNAUTHORIZED,
+            AuthError::SessionEnded | AuthError::InvalidApiKey => StatusCode::UNAUTHORIZED,
+            AuthError::NotAdmitted { .. } | AuthError::SecretKeyFromBrowser => {
+                StatusCode::FORBIDDEN
+            }
             AuthError::AuthServerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::InvalidConfig { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -151,7 +174,10 @@ impl AuthError {
         match self {
             AuthError::MissingCredentials
             | AuthError::InvalidConfig { .. }
-            | AuthError::AuthServerUnavailable => None,
+            | AuthError::AuthServerUnavailable
+            | AuthError::InvalidApiKey
+            | AuthError::NotAdmitted { .. }
+            | AuthError::SecretKeyFromBrowser => None,
             AuthError::SessionEnded => Some("invalid_token"),
             AuthError::InvalidRequest { .. } => Some("invalid_request"),
             AuthError::Token(e) => e.error_code(),
@@ -160,14 +186,18 @@ impl AuthError {
         }
     }
 
-    /// Whether the response carries a `WWW-Authenticate: Bearer` challenge: every 400, 401 and
-    /// 403 does; 431, 500 and 503 do not.
+    /// Whether the response carries a `WWW-Authenticate: Bearer` challenge: every 400 and 401
+    /// does, and a 403 from a policy (`insufficient_scope`); the API-key 403s, 431, 500 and
+    /// 503 do not.
     #[must_use]
     pub fn has_challenge(&self) -> bool {
-        matches!(
-            self.status(),
-            StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-        )
+        match self {
+            AuthError::NotAdmitted { .. } | AuthError::SecretKeyFromBrowser => false,
+            _ => matches!(
+                self.status(),
+                StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+            ),
+        }
     }
 
     /// A short description that is safe to send to the client (`error_description`).
@@ -180,6 +210,9 @@ impl AuthError {
             AuthError::Session(e) => e.description(),
             AuthError::Forbidden(d) => d.description(),
             AuthError::SessionEnded => "session ended",
+            AuthError::InvalidApiKey => "invalid api key",
+            AuthError::NotAdmitted { what } => what,
+            AuthError::SecretKeyFromBrowser => "secret api key used from a browser",
             AuthError::AuthServerUnavailable => "auth server unavailable",
             AuthError::InvalidConfig { .. } => "internal server error",
         }
@@ -195,6 +228,9 @@ impl AuthError {
             AuthError::Session(e) => e.reason(),
             AuthError::Forbidden(d) => d.reason(),
             AuthError::SessionEnded => "session_ended",
+            AuthError::InvalidApiKey => "invalid_api_key",
+            AuthError::NotAdmitted { .. } => "not_admitted",
+            AuthError::SecretKeyFromBrowser => "secret_key_in_browser",
             AuthError::AuthServerUnavailable => "auth_server_unavailable",
             AuthError::InvalidConfig { .. } => "invalid_config",
         }
@@ -207,6 +243,11 @@ impl AuthError {
     pub fn body_code(&self) -> &'static str {
         if let Some(code) = self.error_code() {
             return code;
+        }
+        match self {
+            AuthError::InvalidApiKey => return "invalid_api_key",
+            AuthError::NotAdmitted { .. } | AuthError::SecretKeyFromBrowser => return "forbidden",
+            _ => {}
         }
         match self.status() {
             StatusCode::UNAUTHORIZED => "unauthorized",
@@ -253,6 +294,9 @@ mod tests {
             (AuthError::InvalidConfig { what: "x" }, 500, None, false),
             (AuthError::SessionEnded, 401, Some("invalid_token"), true),
             (AuthError::AuthServerUnavailable, 503, None, false),
+            (AuthError::InvalidApiKey, 401, None, true),
+            (AuthError::NotAdmitted { what: "x" }, 403, None, false),
+            (AuthError::SecretKeyFromBrowser, 403, None, false),
         ];
         for (e, status, code, challenge) in cases {
             assert_eq!(e.status().as_u16(), status, "{e}");

@@ -6,6 +6,7 @@ mod api_keys;
 mod authenticator;
 mod bearer;
 mod error;
+mod modes;
 mod refusal;
 mod resource;
 
@@ -15,5 +16,6 @@ pub use authenticator::{
     TokenSource,
 };
 pub use error::{AuthConfigError, AuthError};
+pub use modes::{AuthMode, AuthModeError, AuthModes, Caller, KeySelector};
 pub use refusal::{Refusal, RefusalBody, Rejection};
 pub use resource::ProtectedResource;

@@ -201,6 +201,34 @@ pub enum Requirement {
     /// # Ok::<(), supagate_policy::PolicyError>(())
     /// ```
     Scope(String),
+    /// For a token Supabase Auth issued to a third-party OAuth client (a `client_id` claim):
+    /// its `scope` contains this scope, as [`Requirement::Scope`]. A first-party session (no
+    /// `client_id`) holds it without a scope. The usual requirement of a route that serves
+    /// both the app's own users and OAuth clients (an MCP server): the app's users keep their
+    /// access, an OAuth client needs the scope the user granted it. Which clients may come at
+    /// all is still the policy's `allow_oauth_clients`.
+    ///
+    /// ```
+    /// use supagate_policy::{Policy, Requirement};
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    ///
+    /// let policy = Policy::builder()
+    ///     .require(Requirement::ClientScope("notes:read".into()))
+    ///     .allow_any_oauth_client()
+    ///     .build()?;
+    /// let keys = TestKeys::new();
+    /// let verifier = keys.verifier_at(TokenBuilder::DEFAULT_NOW);
+    /// let own_user = verifier.verify(&TokenBuilder::new().sign_es256(&keys))?;
+    /// let client = verifier.verify(&TokenBuilder::new().claim("client_id", "mcp").sign_es256(&keys))?;
+    /// let granted = verifier.verify(
+    ///     &TokenBuilder::new().claim("client_id", "mcp").claim("scope", "openid notes:read").sign_es256(&keys),
+    /// )?;
+    /// assert!(policy.check(&own_user).is_allowed());
+    /// assert!(!policy.check(&client).is_allowed());
+    /// assert!(policy.check(&granted).is_allowed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ClientScope(String),
     /// Every requirement holds.
     All(Vec<Requirement>),
     /// At least one requirement holds.
@@ -262,7 +290,7 @@ impl Requirement {
                 v.iter().try_for_each(|r| r.validate(permissions))
             }
             Requirement::Not(r) => r.validate(permissions),
-            Requirement::Scope(scope) => {
+            Requirement::Scope(scope) | Requirement::ClientScope(scope) => {
                 let token = !scope.is_empty()
                     && scope
                         .bytes()
@@ -709,6 +737,10 @@ impl Policy {
             }
             Requirement::Permanent => check(!claims.is_anonymous, Failure::Permanent),
             Requirement::Scope(scope) => check(has_scope(claims, scope), Failure::Scope),
+            Requirement::ClientScope(scope) => check(
+                claims.client_id.is_none() || has_scope(claims, scope),
+                Failure::Scope,
+            ),
             Requirement::All(rs) => {
                 for r in rs {
                     self.eval(r, claims, now)?;
@@ -814,6 +846,13 @@ fn has_scope(claims: &Claims, scope: &str) -> bool {
 fn missing_scopes<'a>(r: &'a Requirement, claims: &Claims, out: &mut Vec<&'a str>) {
     match r {
         Requirement::Scope(s) if !has_scope(claims, s) && !out.contains(&s.as_str()) => {
+            out.push(s);
+        }
+        Requirement::ClientScope(s)
+            if claims.client_id.is_some()
+                && !has_scope(claims, s)
+                && !out.contains(&s.as_str()) =>
+        {
             out.push(s);
         }
         Requirement::All(rs) | Requirement::Any(rs) => {

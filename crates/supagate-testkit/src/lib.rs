@@ -92,6 +92,64 @@ impl TestKeys {
     /// `kid` of the EdDSA key.
     pub const EDDSA_KID: &'static str = "1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed";
 
+    /// The test project's `default` publishable key (`SUPABASE_PUBLISHABLE_KEYS`).
+    pub const PUBLISHABLE_KEY: &'static str = "sb_publishable_testkitDefault0123456789_aB";
+    /// The test project's `web` publishable key.
+    pub const PUBLISHABLE_WEB_KEY: &'static str = "sb_publishable_testkitWeb00123456789_cD";
+    /// The test project's `default` secret key (`SUPABASE_SECRET_KEYS`).
+    pub const SECRET_KEY: &'static str = "sb_secret_testkitDefault0123456789_eF";
+    /// The test project's `automations` secret key.
+    pub const SECRET_AUTOMATIONS_KEY: &'static str = "sb_secret_testkitAutomations0123456_gH";
+
+    /// The API-key variables of the test project, as `@supabase/server` reads them: pass it
+    /// to `supagate_auth::ApiKeys::from_lookup`. `SUPABASE_PUBLISHABLE_KEYS` holds `default`
+    /// and `web`, `SUPABASE_SECRET_KEYS` holds `default` and `automations`, and
+    /// `SUPABASE_ANON_KEY` is [`TestKeys::legacy_anon_key`]. Other names are unset.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_testkit::TestKeys;
+    ///
+    /// let json = TestKeys::api_key_env("SUPABASE_SECRET_KEYS").unwrap();
+    /// assert!(json.contains(TestKeys::SECRET_AUTOMATIONS_KEY));
+    /// assert_eq!(TestKeys::api_key_env("SUPABASE_SECRET_KEY"), None);
+    /// ```
+    #[must_use]
+    pub fn api_key_env(name: &str) -> Option<String> {
+        match name {
+            "SUPABASE_PUBLISHABLE_KEYS" => Some(
+                json!({"default": Self::PUBLISHABLE_KEY, "web": Self::PUBLISHABLE_WEB_KEY})
+                    .to_string(),
+            ),
+            "SUPABASE_SECRET_KEYS" => Some(
+                json!({"default": Self::SECRET_KEY, "automations": Self::SECRET_AUTOMATIONS_KEY})
+                    .to_string(),
+            ),
+            "SUPABASE_ANON_KEY" => Some(Self::legacy_anon_key()),
+            _ => None,
+        }
+    }
+
+    /// The test project's legacy anon key: an HS256 JWT with `role: anon`, issuer `supabase`
+    /// and the project ref, valid for ten years from [`TokenBuilder::DEFAULT_NOW`], as the
+    /// Supabase dashboard showed them.
+    #[must_use]
+    pub fn legacy_anon_key() -> String {
+        let payload = json!({
+            "iss": "supabase",
+            "ref": "testkitprojectref00",
+            "role": "anon",
+            "iat": TokenBuilder::DEFAULT_NOW - 86_400,
+            "exp": TokenBuilder::DEFAULT_NOW + 10 * 365 * 86_400,
+        });
+        sign_raw_hs256(
+            br#"{"alg":"HS256","typ":"JWT"}"#,
+            payload.to_string().as_bytes(),
+            Self::HS256_SECRET.as_bytes(),
+        )
+    }
+
     /// Loads the fixed keys.
     #[must_use]
     pub fn new() -> Self {
