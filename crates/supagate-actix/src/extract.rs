@@ -157,8 +157,15 @@ async fn extract<T: DeserializeOwned + 'static>(
             .map(Some)
             .map_err(AuthError::Token)
     });
+    // Admitted by the `Admit` middleware as something other than a user: no user here either.
+    let other_caller = checked.is_none()
+        && req
+            .extensions()
+            .get::<supagate_auth::Caller<Verified>>()
+            .is_some();
     let result = match checked {
         Some(r) => r,
+        None if other_caller => Ok(None),
         // Otherwise the authenticator's base policy applies; a key fetch under way is awaited.
         None => auth
             .authenticate_verified_async(&ActixHeaders(req.headers()))

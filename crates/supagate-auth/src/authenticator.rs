@@ -555,12 +555,7 @@ impl Authenticator {
             (Some(v), None) => Some(v).filter(|v| !v.is_empty()),
         };
         let key_digest = apikey.map(digest);
-        let mut user = self.credential(headers)?;
-        if let Some(Credential::Header(token)) = &user
-            && self.is_api_key_bearer(token.as_bytes(), apikey)
-        {
-            user = None;
-        }
+        let user = self.credential(headers)?;
         let browser = [&SEC_FETCH_SITE, &SEC_FETCH_MODE, &ORIGIN]
             .iter()
             .any(|n| headers.values(n).next().is_some());
@@ -692,15 +687,24 @@ impl Authenticator {
         &self,
         headers: &'h H,
     ) -> Result<Option<Credential<'h>>, AuthError> {
+        // `Bearer <an API key>` is what a signed-out supabase-js sends: no user.
+        let user_bearer = |headers: &'h H| -> Result<Option<&'h str>, AuthError> {
+            Ok(bearer_token(headers.authorization())?.filter(|token| {
+                let mut keys = headers.values(&APIKEY);
+                let apikey = match (keys.next(), keys.next()) {
+                    (Some(k), None) => Some(k),
+                    _ => None,
+                };
+                !self.is_api_key_bearer(token.as_bytes(), apikey)
+            }))
+        };
         match &self.inner.source {
-            TokenSource::AuthorizationHeader => {
-                Ok(bearer_token(headers.authorization())?.map(Credential::Header))
-            }
+            TokenSource::AuthorizationHeader => Ok(user_bearer(headers)?.map(Credential::Header)),
             TokenSource::SessionCookie(reader) => {
                 Ok(read_session(reader, headers)?.map(Credential::Cookie))
             }
             TokenSource::AuthorizationHeaderOrSessionCookie(reader) => {
-                let bearer = bearer_token(headers.authorization())?;
+                let bearer = user_bearer(headers)?;
                 let session = read_session(reader, headers)?;
                 match (bearer, session) {
                     (Some(_), Some(_)) => Err(AuthError::InvalidRequest {

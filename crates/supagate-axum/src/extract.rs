@@ -140,6 +140,14 @@ async fn extract<T: DeserializeOwned + 'static>(
             .map(Some)
             .map_err(AuthError::Token);
     }
+    // Admitted by an `AdmitLayer` as something other than a user: no user here either.
+    if parts
+        .extensions
+        .get::<supagate_auth::Caller<Verified>>()
+        .is_some()
+    {
+        return Ok(None);
+    }
     // Otherwise the authenticator's base policy applies; a key fetch under way is awaited.
     match auth.authenticate_verified_async(&parts.headers).await? {
         Some(v) => v.into_typed::<T>().map(Some).map_err(AuthError::Token),

@@ -163,7 +163,7 @@ where
 type Waiting<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
 
 pin_project_lite::pin_project! {
-    /// The response future of [`RequireService`].
+    /// The response future of [`RequireService`] and [`AdmitService`](crate::AdmitService).
     pub struct ResponseFuture<F, E> {
         #[pin]
         kind: Kind<F, E>,
@@ -176,6 +176,28 @@ pin_project_lite::pin_project! {
         Inner { #[pin] future: F },
         Refused { response: Option<Response> },
         Waiting { future: Waiting<E> },
+    }
+}
+
+impl<F, E> ResponseFuture<F, E> {
+    pub(crate) fn inner(future: F) -> Self {
+        ResponseFuture {
+            kind: Kind::Inner { future },
+        }
+    }
+
+    pub(crate) fn waiting(future: Waiting<E>) -> Self {
+        ResponseFuture {
+            kind: Kind::Waiting { future },
+        }
+    }
+
+    pub(crate) fn refused(response: Response) -> Self {
+        ResponseFuture {
+            kind: Kind::Refused {
+                response: Some(response),
+            },
+        }
     }
 }
 

@@ -3,14 +3,18 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod admit;
 mod extract;
 mod layer;
 #[cfg(feature = "proxy")]
 #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
 pub mod proxy;
+mod resource;
 
+pub use admit::{AdmitLayer, AdmitService, Admitted};
 pub use extract::{AuthRejection, Authenticated};
 pub use layer::{RequireLayer, RequireService, ResponseFuture};
+pub use resource::ResourceMetadata;
 
 /// The former name of [`RequireService`]: in actix-web `Require` is the middleware factory
 /// (what [`RequireLayer`] is here), so the service now has a name of its own.

@@ -53,6 +53,10 @@ struct Setup {
     /// Scope `notes:read`, for tokens of the project's OAuth client (user sessions carry no
     /// `scope`).
     notes: Policy,
+    /// The app's own users, or the OAuth client with scope `notes:read`.
+    client_notes: Policy,
+    /// The test project's API keys and legacy anon key, for the auth-mode routes.
+    keyed: Authenticator,
 }
 
 fn setup() -> Setup {
@@ -109,7 +113,29 @@ fn setup() -> Setup {
             .allow_oauth_clients([OAUTH_CLIENT])
             .build()
             .unwrap(),
+        client_notes: Policy::builder()
+            .require(Requirement::ClientScope("notes:read".into()))
+            .allow_oauth_clients([OAUTH_CLIENT])
+            .build()
+            .unwrap(),
+        keyed: Authenticator::builder(keys.verifier_at(NOW))
+            .api_keys(supagate::auth::ApiKeys::from_lookup(TestKeys::api_key_env).unwrap())
+            .legacy_anon_key(TestKeys::legacy_anon_key())
+            .build()
+            .unwrap(),
     }
+}
+
+/// The auth-mode routes: path and modes, the same on both adapters.
+const MODE_ROUTES: [(&str, &str); 4] = [
+    ("/modes/whoami", "user, none"),
+    ("/modes/client", "publishable"),
+    ("/modes/web", "publishable:web"),
+    ("/modes/internal", "secret:*"),
+];
+
+fn caller_json(c: &supagate::auth::Caller) -> Value {
+    json!({ "mode": c.mode(), "key": c.key(), "user_id": c.user().map(|u| u.sub) })
 }
 
 #[derive(Deserialize)]
@@ -129,7 +155,7 @@ mod on_axum {
     use axum::body::Body;
     use axum::routing::get;
     use axum::{Json, http};
-    use supagate::axum::{Authenticated, RequireLayer};
+    use supagate::axum::{AdmitLayer, Admitted, Authenticated, RequireLayer, ResourceMetadata};
     use tower::ServiceExt;
 
     pub(super) fn app(s: &Setup) -> Router {
@@ -150,17 +176,34 @@ mod on_axum {
         let notes = Router::new()
             .route("/notes", get(|| async { Json(json!({ "ok": true })) }))
             .route_layer(RequireLayer::new(s.bearer.clone(), s.notes.clone()));
-        let doc = s.resource.response();
+        let client_notes = Router::new()
+            .route(
+                "/client-notes",
+                get(|| async { Json(json!({ "ok": true })) }),
+            )
+            .route_layer(RequireLayer::new(s.bearer.clone(), s.client_notes.clone()));
+        let resource = s.resource.clone();
         let mcp = Router::new()
             .route("/mcp", get(|| async { Json(json!({ "ok": true })) }))
             .route_layer(RequireLayer::new(s.mcp.clone(), s.signed_in.clone()))
             .route(
                 &s.resource.metadata_path(),
-                get(move || {
-                    let doc = doc.clone();
-                    async move { doc.map(Body::from) }
-                }),
+                get(move || std::future::ready(ResourceMetadata(resource.clone()))),
             );
+        let mut modes = Router::new().route(
+            "/modes/optional",
+            get(|c: Option<Authenticated>| async move {
+                Json(json!({ "user_id": c.map(|Authenticated(c)| c.sub) }))
+            }),
+        );
+        for (path, list) in MODE_ROUTES {
+            modes = modes.route(
+                path,
+                get(|Admitted(c): Admitted| async move { Json(caller_json(&c)) })
+                    .layer(AdmitLayer::new(s.keyed.clone(), list.parse().unwrap())),
+            );
+        }
+        let modes = modes.with_state(s.keyed.clone());
         let cookie = Router::new()
             .route(
                 "/cookie",
@@ -188,11 +231,13 @@ mod on_axum {
             .merge(billing)
             .merge(recent)
             .merge(notes)
+            .merge(client_notes)
             .merge(mcp)
             .merge(cookie)
             .merge(custom)
             .merge(down)
             .with_state(s.bearer.clone())
+            .merge(modes)
             .merge(
                 Router::new()
                     .route(
@@ -233,7 +278,9 @@ mod on_axum {
 mod on_actix {
     use super::*;
     use actix_web::{App, HttpResponse, test, web};
-    use supagate::actix::{Authenticated, MaybeAuthenticated, Require};
+    use supagate::actix::{
+        Admit, Admitted, Authenticated, MaybeAuthenticated, Require, ResourceMetadata,
+    };
 
     pub(super) fn run_all(s: &Setup, cases: &[Case]) -> Vec<Observed> {
         actix_web::rt::System::new().block_on(async {
@@ -245,13 +292,36 @@ mod on_actix {
                 s.custom.clone(),
                 s.down.clone(),
             );
-            let (admin, billing, signed_in, recent, notes) = (
+            let (admin, billing, signed_in, recent, notes, client_notes) = (
                 s.admin.clone(),
                 s.billing.clone(),
                 s.signed_in.clone(),
                 s.recent.clone(),
                 s.notes.clone(),
+                s.client_notes.clone(),
             );
+            let keyed = s.keyed.clone();
+            let mode_routes = move |cfg: &mut web::ServiceConfig| {
+                cfg.service(
+                    web::resource("/modes/optional")
+                        .app_data(keyed.clone())
+                        .route(web::get().to(
+                            |MaybeAuthenticated(c): MaybeAuthenticated| async move {
+                                HttpResponse::Ok().json(json!({ "user_id": c.map(|c| c.sub) }))
+                            },
+                        )),
+                );
+                for (path, list) in MODE_ROUTES {
+                    cfg.service(
+                        web::resource(path)
+                            .app_data(keyed.clone())
+                            .wrap(Admit::new(keyed.clone(), list.parse().unwrap()))
+                            .route(web::get().to(|Admitted(c): Admitted| async move {
+                                HttpResponse::Ok().json(caller_json(&c))
+                            })),
+                    );
+                }
+            };
             let app =
                 test::init_service(
                     App::new()
@@ -305,21 +375,19 @@ mod on_actix {
                                     HttpResponse::Ok().json(json!({ "ok": true }))
                                 })),
                         )
-                        .service(web::resource(resource.metadata_path()).route(web::get().to(
-                            move || {
-                                let res = resource.response();
-                                async move {
-                                    let mut out = HttpResponse::Ok();
-                                    for (name, value) in res.headers() {
-                                        out.insert_header((
-                                            name.as_str(),
-                                            value.to_str().unwrap_or_default(),
-                                        ));
-                                    }
-                                    out.body(res.into_body())
-                                }
-                            },
-                        )))
+                        .service(
+                            web::resource(resource.metadata_path()).route(web::get().to(
+                                move || std::future::ready(ResourceMetadata(resource.clone())),
+                            )),
+                        )
+                        .service(
+                            web::resource("/client-notes")
+                                .wrap(Require::new(bearer.clone(), client_notes))
+                                .route(web::get().to(|| async {
+                                    HttpResponse::Ok().json(json!({ "ok": true }))
+                                })),
+                        )
+                        .configure(mode_routes)
                         .service(
                             web::resource("/notes")
                                 .wrap(Require::new(bearer.clone(), notes))
@@ -1006,6 +1074,272 @@ fn cases() -> Vec<Case> {
             status: 503,
             challenge: None,
             body: refusal("temporarily_unavailable", "signing keys unavailable"),
+        },
+    ]
+    .into_iter()
+    .chain(mode_cases())
+    .collect()
+}
+
+fn with(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
+}
+
+/// Auth modes, client-scoped OAuth access, on both adapters.
+fn mode_cases() -> Vec<Case> {
+    let keys = TestKeys::new();
+    let user = TokenBuilder::new().sign_hs256(&keys);
+    let user_bearer = format!("Bearer {user}");
+    let expired = TokenBuilder::new()
+        .issued_at(NOW - 7200, 3600)
+        .sign_hs256(&keys);
+    let service_role = TokenBuilder::new()
+        .claim("role", "service_role")
+        .sign_hs256(&keys);
+    let (p, pw, sk, sa) = (
+        TestKeys::PUBLISHABLE_KEY,
+        TestKeys::PUBLISHABLE_WEB_KEY,
+        TestKeys::SECRET_KEY,
+        TestKeys::SECRET_AUTOMATIONS_KEY,
+    );
+    let bp = format!("Bearer {p}");
+    let anon = TestKeys::legacy_anon_key();
+    let anon_bearer = format!("Bearer {anon}");
+    let caller = |mode: &str, key: Option<&str>, user: Option<&str>| json!({ "mode": mode, "key": key, "user_id": user });
+    let not_admitted = |what: &str| refusal("forbidden", what);
+    let key_refused = not_admitted("this api key is not admitted here");
+    let oauth = |scope: Option<&str>| {
+        let t = TokenBuilder::new().claim("client_id", OAUTH_CLIENT);
+        match scope {
+            Some(sc) => t.claim("scope", sc),
+            None => t,
+        }
+        .sign_hs256(&keys)
+    };
+    vec![
+        Case {
+            name: "modes: user then none, signed out",
+            path: "/modes/whoami",
+            headers: vec![],
+            status: 200,
+            challenge: None,
+            body: caller("none", None, None),
+        },
+        Case {
+            name: "modes: user then none, signed in",
+            path: "/modes/whoami",
+            headers: bearer(&user),
+            status: 200,
+            challenge: None,
+            body: caller("user", None, Some(TokenBuilder::DEFAULT_SUB)),
+        },
+        Case {
+            name: "modes: no downgrade, an expired token is refused, not `none`",
+            path: "/modes/whoami",
+            headers: bearer(&expired),
+            status: 401,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="invalid_token", error_description="token expired""#,
+            ),
+            body: refusal("invalid_token", "token expired"),
+        },
+        Case {
+            name: "modes: no downgrade, a forged token is refused",
+            path: "/modes/whoami",
+            headers: bearer(&format!("{user}x")),
+            status: 401,
+            challenge: Some(INVALID_TOKEN),
+            body: refusal("invalid_token", "invalid token"),
+        },
+        Case {
+            name: "modes: no downgrade, a service_role token is 403, not `none`",
+            path: "/modes/whoami",
+            headers: bearer(&service_role),
+            status: 403,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="insufficient_scope", error_description="role not allowed""#,
+            ),
+            body: refusal("insufficient_scope", "role not allowed"),
+        },
+        Case {
+            name: "modes: signed-out supabase-js (bearer = apikey = publishable key) is `none`",
+            path: "/modes/whoami",
+            headers: with(&[("authorization", &bp), ("apikey", p)]),
+            status: 200,
+            challenge: None,
+            body: caller("none", None, None),
+        },
+        Case {
+            name: "modes: the legacy anon key as the bearer is `none`",
+            path: "/modes/whoami",
+            headers: with(&[("authorization", &anon_bearer), ("apikey", &anon)]),
+            status: 200,
+            challenge: None,
+            body: caller("none", None, None),
+        },
+        Case {
+            name: "modes: a configured publishable key as the bearer, alone, is `none`",
+            path: "/modes/whoami",
+            headers: with(&[("authorization", &bp)]),
+            status: 200,
+            challenge: None,
+            body: caller("none", None, None),
+        },
+        Case {
+            name: "modes: Option<Authenticated> sees no user for bearer = apikey",
+            path: "/modes/optional",
+            headers: with(&[("authorization", &bp), ("apikey", p)]),
+            status: 200,
+            challenge: None,
+            body: json!({ "user_id": null }),
+        },
+        Case {
+            name: "modes: the default publishable key",
+            path: "/modes/client",
+            headers: with(&[("apikey", p)]),
+            status: 200,
+            challenge: None,
+            body: caller("publishable", Some("default"), None),
+        },
+        Case {
+            name: "modes: a signed-in supabase-js on a publishable route",
+            path: "/modes/client",
+            headers: with(&[("apikey", p), ("authorization", &user_bearer)]),
+            status: 200,
+            challenge: None,
+            body: caller("publishable", Some("default"), None),
+        },
+        Case {
+            name: "modes: a named key opens only its routes (web on default)",
+            path: "/modes/client",
+            headers: with(&[("apikey", pw)]),
+            status: 403,
+            challenge: None,
+            body: key_refused.clone(),
+        },
+        Case {
+            name: "modes: the named key on its route",
+            path: "/modes/web",
+            headers: with(&[("apikey", pw)]),
+            status: 200,
+            challenge: None,
+            body: caller("publishable", Some("web"), None),
+        },
+        Case {
+            name: "modes: a secret key on a publishable route is 403",
+            path: "/modes/client",
+            headers: with(&[("apikey", sk)]),
+            status: 403,
+            challenge: None,
+            body: key_refused.clone(),
+        },
+        Case {
+            name: "modes: an unknown key is 401",
+            path: "/modes/client",
+            headers: with(&[("apikey", "sb_publishable_notthisprojects000000")]),
+            status: 401,
+            challenge: Some(CHALLENGE),
+            body: refusal("invalid_api_key", "invalid api key"),
+        },
+        Case {
+            name: "modes: no key is 401",
+            path: "/modes/client",
+            headers: vec![],
+            status: 401,
+            challenge: Some(CHALLENGE),
+            body: refusal("unauthorized", "authentication required"),
+        },
+        Case {
+            name: "modes: wildcard secret, named key",
+            path: "/modes/internal",
+            headers: with(&[("apikey", sa)]),
+            status: 200,
+            challenge: None,
+            body: caller("secret", Some("automations"), None),
+        },
+        Case {
+            name: "modes: wildcard secret, default key, header name in odd case",
+            path: "/modes/internal",
+            headers: with(&[("ApiKey", sk)]),
+            status: 200,
+            challenge: None,
+            body: caller("secret", Some("default"), None),
+        },
+        Case {
+            name: "modes: a secret key with Origin is refused",
+            path: "/modes/internal",
+            headers: with(&[("apikey", sk), ("origin", "https://app.example.com")]),
+            status: 403,
+            challenge: None,
+            body: not_admitted("secret api key used from a browser"),
+        },
+        Case {
+            name: "modes: a secret key with Sec-Fetch-Mode is refused",
+            path: "/modes/internal",
+            headers: with(&[("apikey", sa), ("sec-fetch-mode", "cors")]),
+            status: 403,
+            challenge: None,
+            body: not_admitted("secret api key used from a browser"),
+        },
+        Case {
+            name: "modes: a secret key with Sec-Fetch-Site is refused, even on a public route",
+            path: "/modes/whoami",
+            headers: with(&[("apikey", sk), ("sec-fetch-site", "cross-site")]),
+            status: 403,
+            challenge: None,
+            body: not_admitted("secret api key used from a browser"),
+        },
+        Case {
+            name: "modes: an API key in Authorization is no API key",
+            path: "/modes/internal",
+            headers: with(&[("authorization", &format!("Bearer {sk}"))]),
+            status: 401,
+            challenge: Some(INVALID_TOKEN),
+            body: refusal("invalid_token", "invalid token"),
+        },
+        Case {
+            name: "modes: a valid user on a service route is 403",
+            path: "/modes/internal",
+            headers: bearer(&user),
+            status: 403,
+            challenge: None,
+            body: not_admitted("user tokens are not admitted here"),
+        },
+        Case {
+            name: "modes: two apikey fields are 400",
+            path: "/modes/internal",
+            headers: with(&[("apikey", sk), ("apikey", sa)]),
+            status: 400,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="invalid_request", error_description="several apikey fields""#,
+            ),
+            body: refusal("invalid_request", "several apikey fields"),
+        },
+        Case {
+            name: "client scope: the app's own user passes",
+            path: "/client-notes",
+            headers: bearer(&user),
+            status: 200,
+            challenge: None,
+            body: json!({ "ok": true }),
+        },
+        Case {
+            name: "client scope: the OAuth client without the scope is 403",
+            path: "/client-notes",
+            headers: bearer(&oauth(Some("openid"))),
+            status: 403,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="insufficient_scope", error_description="insufficient scope", scope="notes:read""#,
+            ),
+            body: refusal("insufficient_scope", "insufficient scope"),
+        },
+        Case {
+            name: "client scope: the OAuth client with the scope passes",
+            path: "/client-notes",
+            headers: bearer(&oauth(Some("openid notes:read"))),
+            status: 200,
+            challenge: None,
+            body: json!({ "ok": true }),
         },
     ]
 }
