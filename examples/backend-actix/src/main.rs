@@ -31,7 +31,7 @@ async fn main() -> ExitCode {
             config.keys
         );
     }
-    let server = match backend_actix::server(config.auth, listener) {
+    let server = match backend_actix::server(config.auth, config.resource, listener) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("backend-actix: {e}");

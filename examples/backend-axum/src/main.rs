@@ -19,10 +19,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let app = match app(config.auth) {
+    let app = match app(config.auth, config.resource) {
         Ok(app) => app,
         Err(e) => {
-            eprintln!("backend-axum: policy error: {e}");
+            eprintln!("backend-axum: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -17,6 +17,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use supagate_testkit::{Behaviour, MockJwks, TestKeys, TokenBuilder};
 
+/// The `PUBLIC_URL` the driver starts backends with.
+pub const PUBLIC_URL: &str = "https://api.example.test";
+
+/// The 401 challenge of a request without credentials, naming the RFC 9728 metadata.
+pub const CHALLENGE: &str = r#"Bearer realm="supagate", resource_metadata="https://api.example.test/.well-known/oauth-protected-resource""#;
+
 /// A running backend, killed on drop.
 #[derive(Debug)]
 pub struct Server {
@@ -36,6 +42,16 @@ impl Server {
                 ("SUPABASE_JWT_SECRET", TestKeys::HS256_SECRET),
                 ("SUPABASE_JWKS_URL", jwks_url),
                 ("BIND", "127.0.0.1:0"),
+                ("PUBLIC_URL", PUBLIC_URL),
+                (
+                    "SUPABASE_PUBLISHABLE_KEYS",
+                    &TestKeys::api_key_env("SUPABASE_PUBLISHABLE_KEYS").unwrap(),
+                ),
+                (
+                    "SUPABASE_SECRET_KEYS",
+                    &TestKeys::api_key_env("SUPABASE_SECRET_KEYS").unwrap(),
+                ),
+                ("SUPABASE_ANON_KEY", &TestKeys::legacy_anon_key()),
             ],
         )
     }
@@ -347,10 +363,7 @@ pub fn check_every_route(binary: &str) {
 
     let r = server.get("/profile/me", &[]);
     assert_eq!(r.status, 401, "profile without token: {r:?}");
-    assert_eq!(
-        r.header("www-authenticate"),
-        Some(r#"Bearer realm="supagate""#)
-    );
+    assert_eq!(r.header("www-authenticate"), Some(CHALLENGE));
 
     let r = server.get(
         "/profile/me",
@@ -370,7 +383,7 @@ pub fn check_every_route(binary: &str) {
     assert_eq!(
         r.header("www-authenticate"),
         Some(
-            r#"Bearer realm="supagate", error="invalid_token", error_description="token expired""#
+            r#"Bearer realm="supagate", error="invalid_token", error_description="token expired", resource_metadata="https://api.example.test/.well-known/oauth-protected-resource""#
         )
     );
 
@@ -406,6 +419,8 @@ pub fn check_every_route(binary: &str) {
     let r = server.get("/nope", &[("Authorization", &bearer(&user))]);
     assert_eq!(r.status, 404, "unknown route: {r:?}");
 
+    check_caller_routes(&server, &user, &expired);
+
     // One fetch served every asymmetric token. A fresh backend whose JWKS endpoint fails
     // answers 503 for asymmetric tokens, never 401, and keeps verifying HS256.
     assert_eq!(jwks.requests(), 1);
@@ -420,6 +435,162 @@ pub fn check_every_route(binary: &str) {
         r.status, 200,
         "HS256 still verifies during a JWKS outage: {r:?}"
     );
+}
+
+/// `/public/whoami`, `/client/ping`, `/internal/stats`, `/oauth/notes` and the RFC 9728
+/// metadata, over HTTP.
+fn check_caller_routes(server: &Server, user: &str, expired: &str) {
+    let bearer = |t: &str| format!("Bearer {t}");
+    let (p, pw, sk, sa) = (
+        TestKeys::PUBLISHABLE_KEY,
+        TestKeys::PUBLISHABLE_WEB_KEY,
+        TestKeys::SECRET_KEY,
+        TestKeys::SECRET_AUTOMATIONS_KEY,
+    );
+    let check = |path: &str, headers: &[(&str, &str)], status: u16, body: Option<Value>| {
+        let r = server.get(path, headers);
+        assert_eq!(r.status, status, "{path} {headers:?}: {r:?}");
+        if let Some(body) = body {
+            assert_eq!(r.json(), body, "{path} {headers:?}");
+        }
+        r
+    };
+    let signed_in = json!({ "mode": "user", "user_id": TokenBuilder::DEFAULT_SUB });
+    let none = json!({ "mode": "none" });
+    // whoami: user, then none.
+    check("/public/whoami", &[], 200, Some(none.clone()));
+    check(
+        "/public/whoami",
+        &[("Authorization", &bearer(user))],
+        200,
+        Some(signed_in.clone()),
+    );
+    check(
+        "/public/whoami",
+        &[("Authorization", &bearer(p)), ("apikey", p)],
+        200,
+        Some(none.clone()),
+    );
+    let anon = TestKeys::legacy_anon_key();
+    check(
+        "/public/whoami",
+        &[("Authorization", &bearer(&anon)), ("apikey", &anon)],
+        200,
+        Some(none.clone()),
+    );
+    check(
+        "/public/whoami",
+        &[("Authorization", &bearer(user)), ("apikey", p)],
+        200,
+        Some(signed_in),
+    );
+    let r = check(
+        "/public/whoami",
+        &[("Authorization", &bearer(expired))],
+        401,
+        None,
+    );
+    assert!(
+        r.header("www-authenticate")
+            .is_some_and(|v| v.contains("token expired")),
+        "{r:?}"
+    );
+    // ping: the default publishable key only.
+    let ping = json!({ "mode": "publishable", "key": "default" });
+    check("/client/ping", &[("apikey", p)], 200, Some(ping.clone()));
+    check(
+        "/client/ping",
+        &[("APIKEY", p), ("Origin", "https://app.example.test")],
+        200,
+        Some(ping),
+    );
+    check("/client/ping", &[("apikey", pw)], 403, None);
+    check("/client/ping", &[("apikey", sk)], 403, None);
+    check(
+        "/client/ping",
+        &[("apikey", "sb_publishable_someoneelses00000")],
+        401,
+        None,
+    );
+    let r = check("/client/ping", &[], 401, None);
+    assert_eq!(r.header("www-authenticate"), Some(CHALLENGE));
+    // stats: any secret key, never from a browser, never from Authorization.
+    check(
+        "/internal/stats",
+        &[("apikey", sk)],
+        200,
+        Some(json!({ "mode": "secret", "key": "default" })),
+    );
+    check(
+        "/internal/stats",
+        &[("apikey", sa)],
+        200,
+        Some(json!({ "mode": "secret", "key": "automations" })),
+    );
+    for meta in [
+        ("Sec-Fetch-Site", "same-origin"),
+        ("Sec-Fetch-Mode", "cors"),
+        ("Origin", "https://app.example.test"),
+    ] {
+        let r = check("/internal/stats", &[("apikey", sk), meta], 403, None);
+        assert!(r.header("www-authenticate").is_none(), "{r:?}");
+    }
+    check(
+        "/internal/stats",
+        &[("Authorization", &bearer(sk))],
+        401,
+        None,
+    );
+    check("/internal/stats", &[("apikey", p)], 403, None);
+    check(
+        "/internal/stats",
+        &[("Authorization", &bearer(user))],
+        403,
+        None,
+    );
+    check("/internal/stats", &[], 401, None);
+    // oauth/notes: the app's users, and OAuth clients with the scope.
+    let client = "9a1b2c3d-0000-4000-8000-00000000c11e";
+    let notes = |scope: Option<&str>| {
+        let mut b = TokenBuilder::new().claim("client_id", client);
+        if let Some(sc) = scope {
+            b = b.claim("scope", sc);
+        }
+        token(b)
+    };
+    let r = check(
+        "/oauth/notes",
+        &[("Authorization", &bearer(user))],
+        200,
+        None,
+    );
+    assert_eq!(r.json()["client_id"], Value::Null);
+    let r = check(
+        "/oauth/notes",
+        &[("Authorization", &bearer(&notes(Some("openid notes:read"))))],
+        200,
+        None,
+    );
+    assert_eq!(r.json()["client_id"], client);
+    for t in [notes(None), notes(Some("openid"))] {
+        let r = check("/oauth/notes", &[("Authorization", &bearer(&t))], 403, None);
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some(
+                r#"Bearer realm="supagate", error="insufficient_scope", error_description="insufficient scope", scope="notes:read""#
+            )
+        );
+    }
+    let r = check("/oauth/notes", &[], 401, None);
+    assert_eq!(r.header("www-authenticate"), Some(CHALLENGE));
+    // The RFC 9728 document, at the path the challenge names.
+    let r = check("/.well-known/oauth-protected-resource", &[], 200, None);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let doc = r.json();
+    assert_eq!(doc["resource"], PUBLIC_URL);
+    assert_eq!(doc["authorization_servers"], json!([TestKeys::ISSUER]));
+    assert_eq!(doc["scopes_supported"], json!(["notes:read"]));
+    assert_eq!(doc["bearer_methods_supported"], json!(["header"]));
 }
 
 /// Runs `binary` with no configuration and checks it stops with a message naming

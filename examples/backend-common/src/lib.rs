@@ -10,9 +10,10 @@ pub mod drive;
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
+use supagate::auth::{ApiKeys, AuthModes, Caller, ProtectedResource};
 use supagate::jwt::SupabaseConfig;
 use supagate::policy::PolicyError;
-use supagate::{Authenticator, Claims, Policy, Requirement};
+use supagate::{Authenticator, Claims, Origin, Policy, Requirement};
 
 /// The default `BIND` address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
@@ -26,6 +27,21 @@ pub struct Config {
     pub bind: SocketAddr,
     /// What keys were configured, for the start-up banner (no secrets).
     pub keys: String,
+    /// The RFC 9728 metadata of this API, served at its well-known path and named in 401s.
+    pub resource: ProtectedResource,
+}
+
+/// The default `PUBLIC_URL`: the origin OAuth clients reach this API at.
+pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:8000";
+
+/// The auth modes of the routes that name them, the same on both backends.
+pub mod modes {
+    /// `GET /public/whoami`: a signed-in user, else anyone.
+    pub const WHOAMI: &str = "user, none";
+    /// `GET /client/ping`: the client app's `default` publishable key.
+    pub const PING: &str = "publishable";
+    /// `GET /internal/stats`: any of the project's secret keys.
+    pub const STATS: &str = "secret:*";
 }
 
 impl Config {
@@ -40,8 +56,10 @@ impl Config {
 
     /// Reads the configuration through `lookup` (the environment, or a map in tests): the
     /// library's [`SupabaseConfig`] (`SUPABASE_URL`, `SUPABASE_JWT_SECRET`, `SUPABASE_JWKS`,
-    /// `SUPABASE_JWKS_URL`, `SUPAGATE_TOKEN_CACHE`; see its table), and `BIND` (default
-    /// `127.0.0.1:8000`).
+    /// `SUPABASE_JWKS_URL`, `SUPAGATE_TOKEN_CACHE`; see its table), the API keys
+    /// ([`ApiKeys::from_lookup`]: `SUPABASE_PUBLISHABLE_KEYS`, `SUPABASE_SECRET_KEYS` and their
+    /// singular forms), `SUPABASE_ANON_KEY` (the legacy anon key, optional), `PUBLIC_URL`
+    /// (default [`DEFAULT_PUBLIC_URL`]) and `BIND` (default `127.0.0.1:8000`).
     ///
     /// # Errors
     ///
@@ -52,6 +70,33 @@ impl Config {
             eprintln!("warning: a configured key was refused by the key policy: {rejected:?}");
         }
         let verifier = supabase.verifier().map_err(|e| e.to_string())?;
+        let project = supabase.project().clone();
+        let api_keys = ApiKeys::from_lookup(&lookup).map_err(|e| e.to_string())?;
+        let public_url = lookup("PUBLIC_URL")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_owned());
+        let origin = Origin::parse(&public_url).map_err(|e| format!("PUBLIC_URL: {e}"))?;
+        let resource = ProtectedResource::new(origin, "/", project)
+            .map_err(|e| format!("PUBLIC_URL: {e}"))?
+            .scopes_supported(["notes:read"])
+            .resource_name("supagate example backend");
+        let mut auth = Authenticator::builder(verifier)
+            .api_keys(api_keys.clone())
+            .protected_resource(&resource);
+        if let Some(anon) = lookup("SUPABASE_ANON_KEY").filter(|v| !v.trim().is_empty()) {
+            auth = auth.legacy_anon_key(anon.trim());
+        }
+        let auth = auth.build().map_err(|e| e.to_string())?;
+        let mut keys = supabase.describe_keys();
+        for kind in [
+            supagate::auth::ApiKeyKind::Publishable,
+            supagate::auth::ApiKeyKind::Secret,
+        ] {
+            let names: Vec<&str> = api_keys.names(kind).collect();
+            if !names.is_empty() {
+                keys.push_str(&format!(", {} keys {}", kind.as_str(), names.join(" ")));
+            }
+        }
         let bind = lookup("BIND")
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| DEFAULT_BIND.to_owned());
@@ -59,9 +104,10 @@ impl Config {
             .parse()
             .map_err(|_| format!("BIND: `{bind}` is not an address such as {DEFAULT_BIND}"))?;
         Ok(Config {
-            auth: Authenticator::new(verifier),
+            auth,
             bind,
-            keys: supabase.describe_keys(),
+            keys,
+            resource,
         })
     }
 }
@@ -85,6 +131,52 @@ pub fn billing_policy() -> Result<Policy, PolicyError> {
         Requirement::Permanent,
         Requirement::Aal2,
     ]))
+}
+
+/// `GET /oauth/notes`: the app's own users, and OAuth clients (any, such as an MCP client)
+/// whose token carries the scope `notes:read` the user granted.
+///
+/// # Errors
+///
+/// As [`admin_policy`].
+pub fn notes_policy() -> Result<Policy, PolicyError> {
+    Policy::builder()
+        .require(Requirement::ClientScope("notes:read".into()))
+        .allow_any_oauth_client()
+        .build()
+}
+
+/// The auth modes of a route in [`modes`].
+///
+/// # Errors
+///
+/// Never in practice (the lists are valid); reported, never weakened.
+pub fn modes(list: &str) -> Result<AuthModes, String> {
+    list.parse()
+        .map_err(|e| format!("auth modes `{list}`: {e}"))
+}
+
+/// The `GET /public/whoami`, `/client/ping` and `/internal/stats` body:
+/// `{"mode":"user","user_id":<sub>}`, `{"mode":"none"}`, `{"mode":"publishable","key":<name>}`.
+#[must_use]
+pub fn caller(caller: &Caller) -> Value {
+    match caller {
+        Caller::User(claims) => json!({ "mode": "user", "user_id": claims.sub }),
+        other => match other.key() {
+            Some(key) => json!({ "mode": other.mode(), "key": key }),
+            None => json!({ "mode": other.mode() }),
+        },
+    }
+}
+
+/// The `GET /oauth/notes` body: who asked (the user, and the OAuth client acting for them).
+#[must_use]
+pub fn notes(claims: &Claims) -> Value {
+    json!({
+        "user_id": claims.sub,
+        "client_id": claims.client_id,
+        "notes": [{ "id": 1, "text": "hello from the example backend" }],
+    })
 }
 
 /// The `GET /profile/me` body: `{"user_id": <sub>, "email": <email>}`.

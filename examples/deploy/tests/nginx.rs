@@ -182,8 +182,9 @@ impl Deployment {
                 _ => None,
             })
             .unwrap();
-            let backend = backend_axum::app(config.auth).unwrap().layer(from_fn(
-                move |req: Request, next: Next| {
+            let backend = backend_axum::app(config.auth, config.resource)
+                .unwrap()
+                .layer(from_fn(move |req: Request, next: Next| {
                     let log = log.clone();
                     async move {
                         let headers = req
@@ -201,8 +202,7 @@ impl Deployment {
                             .push((req.uri().path().to_owned(), headers));
                         next.run(req).await
                     }
-                },
-            ));
+                }));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let backend_addr = listener.local_addr().unwrap();
             tokio::spawn(async move { axum::serve(listener, backend).await });

@@ -443,8 +443,11 @@ fn actix_backend(auth_url: &str) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
-        actix_web::rt::System::new()
-            .block_on(async move { backend_actix::server(config.auth, listener).unwrap().await })
+        actix_web::rt::System::new().block_on(async move {
+            backend_actix::server(config.auth, config.resource, listener)
+                .unwrap()
+                .await
+        })
     });
     addr
 }

@@ -55,7 +55,8 @@ pub async fn start(bind: &str, access_ttl: i64, refresh_margin: u32) -> Result<Q
         "SUPAGATE_TOKEN_CACHE" => Some("1".to_owned()),
         _ => None,
     })?;
-    let backend_app = backend_axum::app(backend_config.auth).map_err(|e| e.to_string())?;
+    let backend_app = backend_axum::app(backend_config.auth, backend_config.resource)
+        .map_err(|e| e.to_string())?;
     let backend_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("backend: {e}"))?;

@@ -59,7 +59,7 @@ impl Stack {
                 _ => None,
             })
             .unwrap();
-            let app = backend_axum::app(config.auth).unwrap();
+            let app = backend_axum::app(config.auth, config.resource).unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             tokio::spawn(async move { axum::serve(listener, app).await });
