@@ -5,7 +5,11 @@
 //! - `handwritten_jsonwebtoken`: a hand-written extractor around raw `jsonwebtoken::decode`
 //!   (Supabase-style `Validation`, `DecodingKey` built once) into the same `Claims` type,
 //!   answering 401 on any failure: what teams write today;
-//! - `supagate_claims`: `supagate::axum::Authenticated` with the `Authenticator` from router state.
+//! - `supagate_claims`: `supagate::axum::Authenticated` with the `Authenticator` from router state;
+//! - `supagate_modes`: the same user request through auth-mode dispatch, `AdmitLayer` with
+//!   modes `user, none` and the `Admitted` extractor, on an authenticator that has the test
+//!   project's API keys and legacy anon key configured (so the "bearer is an API key" checks
+//!   run): what the dispatch adds to a user request is `supagate_modes / supagate_claims`.
 //!
 //! Each iteration builds the request, runs it through `Router::oneshot` on a current-thread
 //! tokio runtime and drops the response. `taskset -c 1 cargo bench -p supagate-benches --bench
@@ -23,7 +27,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 use supagate::Authenticator;
-use supagate::axum::Authenticated;
+use supagate::auth::{ApiKeys, Caller};
+use supagate::axum::{AdmitLayer, Admitted, Authenticated};
 use supagate_benches::paired;
 use supagate_testkit::{TestKeys, TokenBuilder};
 use tower::ServiceExt;
@@ -74,6 +79,26 @@ fn bench(c: &mut Criterion) {
         .with_state(Authenticator::new(
             keys.verifier_at(TokenBuilder::DEFAULT_NOW),
         ));
+    let keyed = Authenticator::builder(keys.verifier_at(TokenBuilder::DEFAULT_NOW))
+        .api_keys(ApiKeys::from_lookup(TestKeys::api_key_env).unwrap())
+        .legacy_anon_key(TestKeys::legacy_anon_key())
+        .build()
+        .unwrap();
+    let modes: Router = Router::new()
+        .route(
+            "/profile/me",
+            get(|Admitted(c): Admitted| async move {
+                match c {
+                    Caller::User(c) => profile(&c),
+                    _ => Json(Value::Null),
+                }
+            })
+            .layer(AdmitLayer::new(
+                keyed.clone(),
+                "user, none".parse().unwrap(),
+            )),
+        )
+        .with_state(keyed);
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_audience(&["authenticated"]);
     validation.set_issuer(&[TestKeys::ISSUER]);
@@ -115,11 +140,13 @@ fn bench(c: &mut Criterion) {
     let run_none = || call(&none);
     let run_raw = || call(&raw);
     let run_ours = || call(&ours);
+    let run_modes = || call(&modes);
 
     let mut group = c.benchmark_group("axum");
     group.bench_function("no_auth", |b| b.iter(run_none));
     group.bench_function("handwritten_jsonwebtoken", |b| b.iter(run_raw));
     group.bench_function("supagate_claims", |b| b.iter(run_ours));
+    group.bench_function("supagate_modes", |b| b.iter(run_modes));
     group.finish();
     paired(
         "axum",
@@ -127,9 +154,20 @@ fn bench(c: &mut Criterion) {
             ("handwritten_jsonwebtoken", &run_raw),
             ("no_auth", &run_none),
             ("supagate_claims", &run_ours),
+            ("supagate_modes", &run_modes),
         ],
         100,
         600,
+    );
+    // What auth-mode dispatch adds to a user request: the ratio of `supagate_modes`.
+    paired(
+        "axum_modes",
+        &[
+            ("supagate_claims", &run_ours),
+            ("supagate_modes", &run_modes),
+        ],
+        100,
+        1000,
     );
 }
 

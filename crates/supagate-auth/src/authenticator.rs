@@ -96,8 +96,8 @@ struct Inner {
     resource_metadata: Option<String>,
     /// The project's API keys, for the `publishable` and `secret` modes.
     api_keys: ApiKeys,
-    /// The SHA-256 of the legacy anon key: as a bearer, "no user".
-    anon_key: Option<[u8; 32]>,
+    /// The SHA-256 and length of the legacy anon key: as a bearer, "no user".
+    anon_key: Option<([u8; 32], usize)>,
     /// The modes of extractors that no route-level list overrides.
     modes: AuthModes,
 }
@@ -586,15 +586,19 @@ impl Authenticator {
         if apikey.is_some_and(|k| k == token) {
             return true;
         }
-        if self.inner.api_keys.is_empty() && self.inner.anon_key.is_none() {
-            return false;
+        // Hash only what could be a key: a publishable key has its prefix, and the anon key
+        // (public too) its length; a user's token is neither, so it costs two comparisons.
+        if token.starts_with(ApiKeyKind::Publishable.prefix().as_bytes()) {
+            return self
+                .inner
+                .api_keys
+                .identify_digest(ApiKeyKind::Publishable, &digest(token))
+                .is_some();
         }
-        let d = digest(token);
         self.inner
-            .api_keys
-            .identify_digest(ApiKeyKind::Publishable, &d)
-            .is_some()
-            | self.inner.anon_key.as_ref().is_some_and(|a| ct_eq(a, &d))
+            .anon_key
+            .as_ref()
+            .is_some_and(|(a, len)| *len == token.len() && ct_eq(a, &digest(token)))
     }
 
     /// The first mode that admits the request, given how to verify its user credential.
@@ -785,7 +789,7 @@ pub struct AuthenticatorBuilder {
     base: Policy,
     resource_metadata: Option<String>,
     api_keys: ApiKeys,
-    anon_key: Option<[u8; 32]>,
+    anon_key: Option<([u8; 32], usize)>,
     modes: AuthModes,
 }
 
@@ -961,7 +965,8 @@ impl AuthenticatorBuilder {
     /// its SHA-256 is kept. Default: none (the anon JWT as a bearer is then verified, and its
     /// Postgres role `anon` refused with 403 where users are asked for).
     pub fn legacy_anon_key(mut self, key: impl AsRef<[u8]>) -> Self {
-        self.anon_key = Some(digest(key.as_ref()));
+        let key = key.as_ref();
+        self.anon_key = Some((digest(key), key.len()));
         self
     }
 

@@ -60,7 +60,7 @@ pub mod actix {
 }
 
 /// The guides of `docs/` in the repository: architecture, the frontend proxy, deployment, key
-/// migration and rotation, common errors, security, migration from other crates, benchmarks.
+/// migration and rotation, auth modes (which callers a route admits), common errors, security, migration from other crates, benchmarks.
 /// Every Rust example in them is a doctest.
 #[cfg(all(
     feature = "axum",
@@ -89,6 +89,8 @@ pub mod guide {
     pub mod key_migration {}
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/key-rotation.md"))]
     pub mod key_rotation {}
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/auth-modes.md"))]
+    pub mod auth_modes {}
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/errors.md"))]
     pub mod errors {}
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/security.md"))]

@@ -48,7 +48,10 @@ fn supabase_js_signed_out_and_signed_in() {
     assert_eq!(out["signed_out"]["functions"], none, "{out}");
     // What supabase-js sent while signed out: its key in `apikey`, and as the bearer.
     assert_eq!(out["headers"]["apikey"], "<publishable key>", "{out}");
-    assert_eq!(out["headers"]["authorization"], "Bearer <publishable key>", "{out}");
+    assert_eq!(
+        out["headers"]["authorization"], "Bearer <publishable key>",
+        "{out}"
+    );
     let user = json!({ "status": 200, "body": { "mode": "user", "user_id": user_id } });
     assert_eq!(out["signed_in"]["fetch"], user, "{out}");
     assert_eq!(out["signed_in"]["functions"], user, "{out}");
