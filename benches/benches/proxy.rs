@@ -73,7 +73,7 @@ fn bench(c: &mut Criterion) {
                 &incoming,
                 &policy,
                 Some(session.access_token()),
-                Some(&claims.sub),
+                claims.sub.as_uuid().as_ref(),
                 &observed,
             )
             .unwrap();

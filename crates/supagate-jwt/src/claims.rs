@@ -52,8 +52,13 @@ const MAX_NUMERIC_DATE: i64 = 253_402_300_799;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct Claims {
-    /// `sub`: the user's id.
-    pub sub: Uuid,
+    /// `sub`: the user's id, a UUID for Supabase Auth users ([`Subject::Uuid`]); a
+    /// third-party issuer's own format otherwise (`user_2x…` from Clerk, a Firebase uid).
+    pub sub: Subject,
+    /// Who issued and signed the token: the Supabase project, or one of the verifier's
+    /// trusted third-party issuers (its `iss` is then [`Claims::iss`]).
+    #[serde(skip)]
+    pub issued_by: IssuedBy,
     /// `iss`: the issuer, `https://<ref>.supabase.co/auth/v1` on hosted projects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
@@ -104,6 +109,93 @@ pub struct Claims {
     /// Every other top-level claim (for example claims a custom access-token hook adds).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// The `sub` claim.
+///
+/// Supabase Auth writes a UUID ([`Subject::Uuid`], always for tokens of the project itself);
+/// a third-party issuer writes its own ids ([`Subject::Other`], unless they happen to be
+/// UUIDs). Displays and serializes as the claim's string.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_jwt::Subject;
+///
+/// let id: uuid::Uuid = "8d0fd6e2-4c5a-4b7e-9f3a-2b1c0d9e8f7a".parse()?;
+/// let sub = Subject::from(id);
+/// assert_eq!(sub.as_uuid(), Some(id));
+/// assert_eq!(sub.to_string(), "8d0fd6e2-4c5a-4b7e-9f3a-2b1c0d9e8f7a");
+/// assert_eq!(sub, id);
+/// let clerk = Subject::Other("user_2abc".into());
+/// assert_eq!(clerk.as_uuid(), None);
+/// assert_eq!(serde_json::to_string(&clerk)?, r#""user_2abc""#);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    /// A UUID (Supabase Auth's user ids).
+    Uuid(Uuid),
+    /// Any other id a third-party issuer writes.
+    Other(String),
+}
+
+impl Subject {
+    /// The UUID, when the subject is one.
+    #[must_use]
+    pub fn as_uuid(&self) -> Option<Uuid> {
+        match self {
+            Subject::Uuid(u) => Some(*u),
+            Subject::Other(_) => None,
+        }
+    }
+}
+
+impl From<Uuid> for Subject {
+    fn from(u: Uuid) -> Self {
+        Subject::Uuid(u)
+    }
+}
+
+impl PartialEq<Uuid> for Subject {
+    fn eq(&self, other: &Uuid) -> bool {
+        self.as_uuid() == Some(*other)
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Uuid(u) => fmt::Display::fmt(&u.hyphenated(), f),
+            Subject::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl Serialize for Subject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Who issued a verified token.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_jwt::IssuedBy;
+///
+/// assert_eq!(IssuedBy::default(), IssuedBy::Supabase);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IssuedBy {
+    /// The Supabase project's own Auth server.
+    #[default]
+    Supabase,
+    /// A third-party issuer the verifier trusts (Clerk, Firebase Auth, Auth0, Cognito,
+    /// WorkOS); `iss` says which.
+    ThirdParty,
 }
 
 /// The `aud` claim: one string or an array of strings.
@@ -520,11 +612,23 @@ fn registered(raw: &mut Raw) -> Result<Registered, Error> {
     })
 }
 
-fn subject(raw: &mut Raw) -> Result<Uuid, Error> {
+/// The longest `sub` a third-party issuer may write.
+const MAX_SUBJECT_LEN: usize = 255;
+
+fn subject(raw: &mut Raw, issued_by: IssuedBy) -> Result<Subject, Error> {
+    let bad = Error::InvalidClaim { claim: "sub" };
     match raw.take("sub") {
         None => Err(Error::MissingClaim { claim: "sub" }),
-        Some(Value::String(s)) => parse_uuid(&s).ok_or(Error::InvalidClaim { claim: "sub" }),
-        Some(_) => Err(Error::InvalidClaim { claim: "sub" }),
+        Some(Value::String(s)) => match (parse_uuid(&s), issued_by) {
+            (Some(u), _) => Ok(Subject::Uuid(u)),
+            (None, IssuedBy::Supabase) => Err(bad),
+            (None, IssuedBy::ThirdParty) => {
+                let ok =
+                    !s.is_empty() && s.len() <= MAX_SUBJECT_LEN && !s.chars().any(char::is_control);
+                if ok { Ok(Subject::Other(s)) } else { Err(bad) }
+            }
+        },
+        Some(_) => Err(bad),
     }
 }
 
@@ -545,15 +649,16 @@ pub(crate) fn parse_claims(
     payload: &[u8],
     validate: impl FnOnce(&Registered) -> Result<(), Error>,
 ) -> Result<Claims, Error> {
-    claims_from_raw(read_raw(payload, true)?, validate)
+    claims_from_raw(read_raw(payload, true)?, validate, IssuedBy::Supabase)
 }
 
 fn claims_from_raw(
     mut raw: Raw,
     validate: impl FnOnce(&Registered) -> Result<(), Error>,
+    issued_by: IssuedBy,
 ) -> Result<Claims, Error> {
     let reg = registered(&mut raw)?;
-    let sub = subject(&mut raw)?;
+    let sub = subject(&mut raw, issued_by)?;
     validate(&reg)?;
     let aal = match string(raw.take("aal"), "aal")? {
         None => None,
@@ -574,6 +679,7 @@ fn claims_from_raw(
     }
     let claims = Claims {
         sub,
+        issued_by,
         iss: reg.iss,
         aud: reg.aud.unwrap_or(Audience::Many(Vec::new())),
         exp: reg.exp,
@@ -600,7 +706,7 @@ fn claims_from_raw(
 pub(crate) fn parse_registered(payload: &[u8]) -> Result<Registered, Error> {
     let mut raw = read_raw(payload, false)?;
     let reg = registered(&mut raw)?;
-    subject(&mut raw)?;
+    subject(&mut raw, IssuedBy::Supabase)?;
     Ok(reg)
 }
 
@@ -613,7 +719,7 @@ impl<'de> Deserialize<'de> for Claims {
         if raw.duplicate {
             return Err(de::Error::custom(Error::MalformedClaims));
         }
-        claims_from_raw(raw, |_| Ok(())).map_err(de::Error::custom)
+        claims_from_raw(raw, |_| Ok(()), IssuedBy::Supabase).map_err(de::Error::custom)
     }
 }
 
@@ -632,6 +738,39 @@ mod tests {
 
     fn parse(v: &Value) -> Result<Claims, Error> {
         parse_claims(&serde_json::to_vec(v).unwrap(), |_| Ok(()))
+    }
+
+    #[test]
+    fn subject_rules_per_issuer() {
+        let raw = |sub: Value| {
+            let mut v = base();
+            v["sub"] = sub;
+            read_raw(&serde_json::to_vec(&v).unwrap(), true).unwrap()
+        };
+        let third = |sub: Value| claims_from_raw(raw(sub), |_| Ok(()), IssuedBy::ThirdParty);
+        let ours = |sub: Value| claims_from_raw(raw(sub), |_| Ok(()), IssuedBy::Supabase);
+        let c = third(Value::from("user_2abcDEF")).unwrap();
+        assert_eq!(c.sub, Subject::Other("user_2abcDEF".into()));
+        assert_eq!(c.issued_by, IssuedBy::ThirdParty);
+        assert!(ours(Value::from("user_2abcDEF")).is_err());
+        let uuid = "3f1c0f0e-6a8b-4b1e-9a57-0c2d8f5e7a11";
+        assert!(matches!(
+            third(Value::from(uuid)).unwrap().sub,
+            Subject::Uuid(_)
+        ));
+        assert_eq!(
+            ours(Value::from(uuid)).unwrap().issued_by,
+            IssuedBy::Supabase
+        );
+        for bad in [
+            Value::from(""),
+            Value::from("a\nb"),
+            Value::from("x".repeat(256)),
+            Value::from(7),
+        ] {
+            assert!(third(bad.clone()).is_err(), "{bad}");
+        }
+        assert!(third(Value::from("x".repeat(255))).is_ok());
     }
 
     #[test]

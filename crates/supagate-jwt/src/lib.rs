@@ -35,7 +35,7 @@ mod wycheproof_tests;
 
 pub use algorithm::Algorithm;
 pub use cache::TokenCacheConfig;
-pub use claims::{Aal, AmrEntry, Audience, Claims};
+pub use claims::{Aal, AmrEntry, Audience, Claims, IssuedBy, Subject};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use crypto::Backend;
 pub use env::{EnvError, SupabaseConfig};

@@ -68,10 +68,20 @@ struct Flight {
     last_error: Option<FetchError>,
 }
 
+#[derive(Debug)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: Mutex<Option<http::Uri>>,
+}
+
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
 struct Shared {
+    /// The JWK set's URL, or with `discovery` the OpenID configuration's.
     url: http::Uri,
+    /// OIDC discovery: the issuer the configuration document must name, and the `jwks_uri` it
+    /// gave (found again after a failed set fetch).
+    discovery: Option<Discovery>,
     ttl: i64,
     cooldown: i64,
     max_stale: i64,
@@ -187,6 +197,7 @@ impl RemoteJwks {
     pub fn builder(url: impl Into<String>) -> RemoteJwksBuilder {
         RemoteJwksBuilder {
             url: url.into(),
+            discovery: None,
             ttl: DEFAULT_JWKS_TTL,
             cooldown: DEFAULT_JWKS_COOLDOWN,
             max_stale: DEFAULT_JWKS_MAX_STALE,
@@ -195,6 +206,34 @@ impl RemoteJwks {
             backend: None,
             clock: Arc::new(SystemClock),
         }
+    }
+
+    /// A builder for the JWK set of an OpenID Connect provider found by discovery: the
+    /// configuration document at `<issuer>/.well-known/openid-configuration` must name this
+    /// `issuer` exactly, and its `jwks_uri` (`https`, or `http` on loopback) is where the set
+    /// is fetched from, with the same caching, cooldown and staleness rules. The `jwks_uri` is
+    /// kept until a set fetch fails, then discovered again. For third-party auth providers
+    /// (Clerk, Firebase Auth, Auth0, Cognito, WorkOS).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_jwt::RemoteJwks;
+    ///
+    /// let clerk = RemoteJwks::discover("https://clerk.example.com").build()?;
+    /// # let _ = clerk;
+    /// assert!(RemoteJwks::discover("http://clerk.example.com").build().is_err());
+    /// # Ok::<(), supagate_jwt::ConfigError>(())
+    /// ```
+    pub fn discover(issuer: impl Into<String>) -> RemoteJwksBuilder {
+        let issuer = issuer.into();
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let mut builder = RemoteJwks::builder(url);
+        builder.discovery = Some(issuer);
+        builder
     }
 
     /// Fetches now, ignoring the cooldown, and waits (asynchronously, at most the fetch
@@ -359,10 +398,44 @@ impl Shared {
         drop(flight);
     }
 
+    /// Fetches the JWK set: from `url`, or through OIDC discovery (the configuration document
+    /// at `url` names the set's `jwks_uri`, kept until a set fetch fails).
     async fn fetch(&self, client: &HttpsClient) -> Result<Fetched, FetchError> {
+        let Some(discovery) = &self.discovery else {
+            return self.get(client, self.url.clone()).await;
+        };
+        let known = discovery
+            .jwks_uri
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let jwks_uri = match known {
+            Some(u) => u,
+            None => {
+                let doc = self.get(client, self.url.clone()).await?;
+                let uri = jwks_uri_of(&doc.body, &discovery.issuer)?;
+                *discovery
+                    .jwks_uri
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(uri.clone());
+                uri
+            }
+        };
+        let fetched = self.get(client, jwks_uri).await;
+        if fetched.is_err() {
+            // The provider may have moved its keys: discover again next time.
+            *discovery
+                .jwks_uri
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = None;
+        }
+        fetched
+    }
+
+    async fn get(&self, client: &HttpsClient, uri: http::Uri) -> Result<Fetched, FetchError> {
         let req = http::Request::builder()
             .method(http::Method::GET)
-            .uri(self.url.clone())
+            .uri(uri)
             .header(http::header::ACCEPT, "application/json")
             .header(
                 http::header::USER_AGENT,
@@ -418,6 +491,21 @@ impl Shared {
         let set = JwkSet::from_json(json).map_err(|_| FetchError::Invalid)?;
         Ok((PreparedKeys::prepare(&set, self.backend), f.max_age))
     }
+}
+
+/// The `jwks_uri` of an OpenID configuration document, which must name `issuer` exactly (OIDC
+/// Discovery 4.3) and a URL a set may be fetched from (`https`, or `http` on loopback).
+fn jwks_uri_of(body: &[u8], issuer: &str) -> Result<http::Uri, FetchError> {
+    #[derive(serde::Deserialize)]
+    struct Configuration {
+        issuer: String,
+        jwks_uri: String,
+    }
+    let doc: Configuration = serde_json::from_slice(body).map_err(|_| FetchError::Invalid)?;
+    if doc.issuer != issuer || !crate::project::check_fetch_url(&doc.jwks_uri) {
+        return Err(FetchError::Invalid);
+    }
+    doc.jwks_uri.parse().map_err(|_| FetchError::Invalid)
 }
 
 /// Ends the flight with a failure if a fetch is dropped before it finished (a panic, the
@@ -508,6 +596,7 @@ fn parse_max_age(value: &str) -> Option<u64> {
 #[must_use]
 pub struct RemoteJwksBuilder {
     url: String,
+    discovery: Option<String>,
     ttl: Duration,
     cooldown: Duration,
     max_stale: Duration,
@@ -594,6 +683,10 @@ impl RemoteJwksBuilder {
         Ok(RemoteJwks {
             shared: Arc::new(Shared {
                 url,
+                discovery: self.discovery.map(|issuer| Discovery {
+                    issuer,
+                    jwks_uri: Mutex::new(None),
+                }),
                 ttl: secs(self.ttl),
                 cooldown: secs(self.cooldown),
                 max_stale: secs(self.max_stale),

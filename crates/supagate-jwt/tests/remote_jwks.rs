@@ -607,3 +607,57 @@ fn row_77_an_hs256_token_naming_a_fetched_key_is_refused() {
         .sign_hs256(&TestKeys::new());
     assert_eq!(r.verify(&t).unwrap_err(), Error::AlgNotAllowed);
 }
+
+/// OIDC discovery (`RemoteJwks::discover`): the configuration document names the issuer and
+/// the set's `jwks_uri`; the set is fetched from there. A document naming another issuer, or a
+/// `jwks_uri` that may not be fetched (plain http off loopback), gives no keys.
+#[test]
+fn discovery_finds_the_set_through_the_configuration_document() {
+    use supagate_jwt::KeySource;
+    let keys = TestKeys::new();
+    let set = MockJwks::start(&keys.jwks_json());
+    let provider = MockJwks::start("{}");
+    let issuer = provider.url();
+    let doc = |issuer: &str, jwks_uri: &str| {
+        serde_json::json!({ "issuer": issuer, "jwks_uri": jwks_uri }).to_string()
+    };
+    provider.set_keys(&doc(&issuer, &set.url()));
+    let jwks = RemoteJwks::discover(issuer.clone()).build().unwrap();
+    block_on(jwks.refresh_now()).unwrap();
+    assert_eq!(jwks.current().unwrap().len(), 3);
+    assert_eq!((provider.requests(), set.requests()), (1, 1));
+    // The jwks_uri is kept: the next fetch goes to the set only.
+    block_on(jwks.refresh_now()).unwrap();
+    assert_eq!((provider.requests(), set.requests()), (1, 2));
+
+    for bad in [
+        doc("https://someone-else.example", &set.url()),
+        doc(&issuer, "http://keys.example.com/jwks.json"),
+        doc(&issuer, "not a url"),
+        r#"{"issuer": 1}"#.to_owned(),
+        "[]".to_owned(),
+    ] {
+        provider.set_keys(&bad);
+        let jwks = RemoteJwks::discover(issuer.clone()).build().unwrap();
+        assert_eq!(
+            block_on(jwks.refresh_now()),
+            Err(Error::KeysUnavailable),
+            "{bad}"
+        );
+        assert!(jwks.current().is_err(), "{bad}");
+    }
+    // A failing set endpoint makes the next fetch discover again.
+    provider.set_keys(&doc(&issuer, &set.url()));
+    let jwks = RemoteJwks::discover(issuer.clone()).build().unwrap();
+    block_on(jwks.refresh_now()).unwrap();
+    let before = provider.requests();
+    set.set_behaviour(Behaviour::Status(500));
+    assert!(block_on(jwks.refresh_now()).is_err());
+    set.set_behaviour(Behaviour::Normal);
+    block_on(jwks.refresh_now()).unwrap();
+    assert_eq!(
+        provider.requests(),
+        before + 1,
+        "discovered once more after the failure"
+    );
+}

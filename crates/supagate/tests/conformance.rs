@@ -135,7 +135,7 @@ const MODE_ROUTES: [(&str, &str); 4] = [
 ];
 
 fn caller_json(c: &supagate::auth::Caller) -> Value {
-    json!({ "mode": c.mode(), "key": c.key(), "user_id": c.user().map(|u| u.sub) })
+    json!({ "mode": c.mode(), "key": c.key(), "user_id": c.user().map(|u| u.sub.clone()) })
 }
 
 #[derive(Deserialize)]

@@ -99,11 +99,11 @@ impl Proxy {
                 Ok(claims) => {
                     self.admit(&claims)?;
                     let active =
-                        self.active(session.access_token(), claims.sub, CookieDelta::none())?;
+                        self.active(session.access_token(), &claims.sub, CookieDelta::none())?;
                     if let (Some(cache), Some(key)) = (&i.sessions, key) {
                         let hit = Hit {
                             bearer: active.bearer.clone(),
-                            sub: claims.sub,
+                            sub: active.sub,
                             expires_at: session.expires_at(),
                         };
                         cache.insert(key, hit, claims.exp, now);
@@ -153,7 +153,7 @@ impl Proxy {
                         }
                         Ok(Resolved::Active(self.active(
                             new.access_token(),
-                            claims.sub,
+                            &claims.sub,
                             cookies,
                         )?))
                     }
@@ -165,7 +165,7 @@ impl Proxy {
                     self.admit(&claims)?;
                     Ok(Resolved::Active(self.active(
                         session.access_token(),
-                        claims.sub,
+                        &claims.sub,
                         CookieDelta::none(),
                     )?))
                 }
@@ -196,7 +196,7 @@ impl Proxy {
         use std::hash::BuildHasher;
         match &claims.session_id {
             Some(id) => self.inner.seed.hash_one(id.as_str()),
-            None => self.inner.seed.hash_one(claims.sub),
+            None => self.inner.seed.hash_one(&claims.sub),
         }
     }
 
@@ -210,9 +210,19 @@ impl Proxy {
     pub(super) fn active(
         &self,
         token: &Token,
-        sub: uuid::Uuid,
+        sub: &supagate_jwt::Subject,
         cookies: CookieDelta,
     ) -> Result<Active, Refused> {
+        // A session cookie holds a Supabase Auth session: its user is a UUID. A token of a
+        // third-party issuer the verifier also trusts is no session of this project.
+        let Some(sub) = sub.as_uuid() else {
+            return Err(
+                Refused::from(AuthError::Token(supagate_jwt::Error::InvalidClaim {
+                    claim: "sub",
+                }))
+                .with_cookies(cookies),
+            );
+        };
         match bearer_value(token) {
             Ok(bearer) => Ok(Active {
                 bearer,
