@@ -146,7 +146,7 @@ pub fn notes_policy() -> Result<Policy, PolicyError> {
         .build()
 }
 
-/// The auth modes of a route in [`modes`].
+/// The auth modes of a route in [`mod@modes`].
 ///
 /// # Errors
 ///
