@@ -8,6 +8,7 @@ mod body;
 #[cfg(feature = "client")]
 mod client;
 mod csrf;
+#[cfg(feature = "client")]
 mod decision;
 mod error;
 mod headers;
