@@ -126,9 +126,8 @@ where
             let decision = auth.admit_async(&ActixHeaders(req.headers()), &modes).await;
             match decision {
                 Ok(caller) => {
-                    if let Caller::User(v) = &caller {
-                        req.extensions_mut().insert(v.clone());
-                    }
+                    // As it is (no copy of the claims): `Admitted` takes it out, and
+                    // `Authenticated` reads a user from it.
                     req.extensions_mut().insert(caller);
                     let res = service.call(req).await?;
                     Ok(res.map_into_left_body())
@@ -144,6 +143,9 @@ where
 
 /// Who is calling: the [`Caller`] the [`Admit`] middleware admitted, with a user's claims as
 /// `T` (Supabase's [`supagate_jwt::Claims`] by default, or your own `Deserialize` type).
+/// Extract it once per request: it is moved out of the request, not copied, and a second
+/// extraction does not see it, and admits again by the authenticator's default modes
+/// (`user` unless set).
 ///
 /// Without `Admit` on the route, the [`Authenticator`] from `App::app_data` admits the request
 /// by its [default modes](supagate_auth::AuthenticatorBuilder::modes) (`user` unless
@@ -180,7 +182,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Admitted<T> {
                     },
                 )));
             };
-            let admitted = req.extensions().get::<Caller<Verified>>().cloned();
+            let admitted = req.extensions_mut().remove::<Caller<Verified>>();
             let caller = match admitted {
                 Some(c) => c,
                 None => auth

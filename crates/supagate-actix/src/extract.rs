@@ -157,15 +157,23 @@ async fn extract<T: DeserializeOwned + 'static>(
             .map(Some)
             .map_err(AuthError::Token)
     });
-    // Admitted by the `Admit` middleware as something other than a user: no user here either.
-    let other_caller = checked.is_none()
-        && req
-            .extensions()
-            .get::<supagate_auth::Caller<Verified>>()
-            .is_some();
-    let result = match checked {
+    // Admitted by the `Admit` middleware: its user, or no user when it admitted something
+    // else.
+    let admitted = match checked {
+        Some(r) => Some(r),
+        None => match req.extensions().get::<supagate_auth::Caller<Verified>>() {
+            Some(supagate_auth::Caller::User(v)) => Some(
+                v.clone()
+                    .into_typed::<T>()
+                    .map(Some)
+                    .map_err(AuthError::Token),
+            ),
+            Some(_) => Some(Ok(None)),
+            None => None,
+        },
+    };
+    let result = match admitted {
         Some(r) => r,
-        None if other_caller => Ok(None),
         // Otherwise the authenticator's base policy applies; a key fetch under way is awaited.
         None => auth
             .authenticate_verified_async(&ActixHeaders(req.headers()))

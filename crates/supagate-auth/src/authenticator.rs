@@ -556,9 +556,7 @@ impl Authenticator {
         };
         let key_digest = apikey.map(digest);
         let user = self.credential(headers)?;
-        let browser = [&SEC_FETCH_SITE, &SEC_FETCH_MODE, &ORIGIN]
-            .iter()
-            .any(|n| headers.values(n).next().is_some());
+
         let publishable = key_digest.and_then(|d| {
             self.inner
                 .api_keys
@@ -571,6 +569,11 @@ impl Authenticator {
                 .identify_digest(ApiKeyKind::Secret, &d)
                 .map(str::to_owned)
         });
+        // Fetch metadata matters only with a secret key: looked up only then.
+        let browser = secret.is_some()
+            && [&SEC_FETCH_SITE, &SEC_FETCH_MODE, &ORIGIN]
+                .iter()
+                .any(|n| headers.values(n).next().is_some());
         Ok(Presented {
             user,
             apikey: apikey.is_some(),

@@ -103,10 +103,10 @@ impl<S> fmt::Debug for AdmitService<S> {
     }
 }
 
+/// The admitted caller goes into the extensions as it is (no copy of the claims); the
+/// [`Admitted`] extractor takes it out, and [`Authenticated`](crate::Authenticated) reads a
+/// user from it.
 fn admitted<B>(req: &mut Request<B>, caller: Caller<Verified>) {
-    if let Caller::User(v) = &caller {
-        req.extensions_mut().insert(v.clone());
-    }
     req.extensions_mut().insert(caller);
 }
 
@@ -154,6 +154,9 @@ where
 
 /// Who is calling: the [`Caller`] an [`AdmitLayer`] admitted, with a user's claims as `T`
 /// (Supabase's [`supagate_jwt::Claims`] by default, or your own `Deserialize` type).
+/// Extract it once per request: it is moved out of the request, not copied, and a second
+/// extraction does not see it, and admits again by the authenticator's default modes
+/// (`user` unless set).
 ///
 /// Without an `AdmitLayer` on the route, the [`Authenticator`] from router state admits the
 /// request by its [default modes](supagate_auth::AuthenticatorBuilder::modes) (`user` unless
@@ -186,8 +189,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = Authenticator::from_ref(state);
-        let caller = match parts.extensions.get::<Caller<Verified>>() {
-            Some(c) => c.clone(),
+        let caller = match parts.extensions.remove::<Caller<Verified>>() {
+            Some(c) => c,
             None => auth
                 .admit_async(&parts.headers, auth.default_modes())
                 .await

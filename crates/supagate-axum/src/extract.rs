@@ -140,13 +140,17 @@ async fn extract<T: DeserializeOwned + 'static>(
             .map(Some)
             .map_err(AuthError::Token);
     }
-    // Admitted by an `AdmitLayer` as something other than a user: no user here either.
-    if parts
-        .extensions
-        .get::<supagate_auth::Caller<Verified>>()
-        .is_some()
-    {
-        return Ok(None);
+    // Admitted by an `AdmitLayer`: its user, or no user when it admitted something else.
+    match parts.extensions.get::<supagate_auth::Caller<Verified>>() {
+        Some(supagate_auth::Caller::User(verified)) => {
+            return verified
+                .clone()
+                .into_typed::<T>()
+                .map(Some)
+                .map_err(AuthError::Token);
+        }
+        Some(_) => return Ok(None),
+        None => {}
     }
     // Otherwise the authenticator's base policy applies; a key fetch under way is awaited.
     match auth.authenticate_verified_async(&parts.headers).await? {
