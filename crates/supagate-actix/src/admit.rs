@@ -141,11 +141,18 @@ where
     }
 }
 
+/// Left in the extensions when [`Admitted`] took the caller out: whether it was a user (an
+/// `Authenticated` extracted later then reads the same token from the request), and a second
+/// `Admitted` is refused instead of deciding again.
+#[derive(Clone, Copy)]
+pub(crate) struct Taken {
+    pub(crate) user: bool,
+}
+
 /// Who is calling: the [`Caller`] the [`Admit`] middleware admitted, with a user's claims as
 /// `T` (Supabase's [`supagate_jwt::Claims`] by default, or your own `Deserialize` type).
 /// Extract it once per request: it is moved out of the request, not copied, and a second
-/// extraction does not see it, and admits again by the authenticator's default modes
-/// (`user` unless set).
+/// extraction answers 500 ([`AuthError::InvalidConfig`]) rather than decide again.
 ///
 /// Without `Admit` on the route, the [`Authenticator`] from `App::app_data` admits the request
 /// by its [default modes](supagate_auth::AuthenticatorBuilder::modes) (`user` unless
@@ -182,9 +189,22 @@ impl<T: DeserializeOwned + 'static> FromRequest for Admitted<T> {
                     },
                 )));
             };
+            if req.extensions().get::<Taken>().is_some() {
+                return Err(AuthRejection::new(
+                    &auth,
+                    AuthError::InvalidConfig {
+                        what: "Admitted extracted twice in one request",
+                    },
+                ));
+            }
             let admitted = req.extensions_mut().remove::<Caller<Verified>>();
             let caller = match admitted {
-                Some(c) => c,
+                Some(c) => {
+                    req.extensions_mut().insert(Taken {
+                        user: matches!(c, Caller::User(_)),
+                    });
+                    c
+                }
                 None => auth
                     .admit_async(&ActixHeaders(req.headers()), auth.default_modes())
                     .await

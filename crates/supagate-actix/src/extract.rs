@@ -169,7 +169,13 @@ async fn extract<T: DeserializeOwned + 'static>(
                     .map_err(AuthError::Token),
             ),
             Some(_) => Some(Ok(None)),
-            None => None,
+            // `Admitted` took a non-user caller out: still no user. (A user it took is
+            // verified again from the same header, a token-cache hit.)
+            None => req
+                .extensions()
+                .get::<crate::admit::Taken>()
+                .is_some_and(|t| !t.user)
+                .then_some(Ok(None)),
         },
     };
     let result = match admitted {

@@ -586,7 +586,10 @@ impl Authenticator {
     /// `Bearer <value>` that is no user token: the request's own `apikey`, a configured
     /// publishable key, or the legacy anon key.
     fn is_api_key_bearer(&self, token: &[u8], apikey: Option<&[u8]>) -> bool {
-        if apikey.is_some_and(|k| k == token) {
+        // The request's own `apikey` counts only when it is an `sb_` key: a JWT sent in both
+        // fields (an expired token, a `service_role` key) is still verified as a token, so
+        // copying a bad token into `apikey` cannot turn it into "no user".
+        if token.starts_with(b"sb_") && apikey.is_some_and(|k| k == token) {
             return true;
         }
         // Hash only what could be a key: a publishable key has its prefix, and the anon key
@@ -644,7 +647,12 @@ impl Authenticator {
                 AuthMode::None => return Ok(Caller::None),
             }
         }
-        // Nothing admitted the request: 403 for a good credential, 401 otherwise.
+        // Nothing admitted the request: 403 for a good credential, 401 otherwise. A
+        // publishable key is public and proves nothing: where users are admitted and none
+        // came, the user credential is what is missing.
+        if modes.admits_users() && presented.user.is_none() && presented.publishable.is_some() {
+            return Err(AuthError::MissingCredentials);
+        }
         if presented.publishable.is_some() || presented.secret.is_some() {
             return Err(AuthError::NotAdmitted {
                 what: "this api key is not admitted here",

@@ -191,13 +191,15 @@ impl From<ApiKeyError> for AuthModeError {
 /// - a credential that is present and bad refuses the request: a user token that fails
 ///   verification is never a reason to try a weaker mode; only an absent credential falls
 ///   through;
-/// - `Authorization: Bearer <value>` whose value is the request's own `apikey`, a configured
-///   publishable key or the project's legacy anon key is "no user" (a signed-out
-///   supabase-js sends exactly that), not a bad token;
+/// - `Authorization: Bearer <value>` whose value is an `sb_` key equal to the request's own
+///   `apikey`, a configured publishable key or the project's configured legacy anon key is
+///   "no user" (a signed-out supabase-js sends exactly that), not a bad token; any other
+///   value is verified as a token, even when copied into `apikey`;
 /// - API keys are read from `apikey` only;
 /// - a secret key on a request with browser fetch metadata (`Sec-Fetch-Site`,
 ///   `Sec-Fetch-Mode` or `Origin`) is refused;
-/// - 401 when the credential is missing or wrong, 403 when it is good but not admitted here.
+/// - 401 when the credential is missing or wrong, 403 when it is good but not admitted here;
+///   a publishable key alone where users are admitted is 401 (it proves no user).
 ///
 /// # Examples
 ///

@@ -158,19 +158,53 @@ fn a_bearer_that_is_an_api_key_means_no_user() {
         "none"
     );
     assert_eq!(mode("user, none", &[("authorization", &anon)]), "none");
-    // Any value equal to the request's own apikey, even an unknown one: no user, and the
-    // unknown key then decides (401 on a route that needs a credential).
+    // An unknown `sb_` key in both fields: no user, and the unknown key then decides (401).
+    let unknown = "sb_publishable_notthisprojects0000";
+    let bu = format!("Bearer {unknown}");
     assert_eq!(
-        mode(
-            "user",
-            &[("authorization", "Bearer whatever"), ("apikey", "whatever")]
-        ),
+        mode("user", &[("authorization", &bu), ("apikey", unknown)]),
         "401 invalid_api_key"
     );
+    // Anything else in both fields is still a token: copying it into `apikey` hides nothing.
+    assert_eq!(
+        mode(
+            "user, none",
+            &[("authorization", "Bearer whatever"), ("apikey", "whatever")]
+        ),
+        "401 malformed"
+    );
+    let keys = TestKeys::new();
+    let expired = TokenBuilder::new()
+        .exp(TokenBuilder::DEFAULT_NOW - 3600)
+        .sign_es256(&keys);
+    let be = format!("Bearer {expired}");
+    assert_eq!(
+        mode(
+            "user, none",
+            &[("authorization", &be), ("apikey", &expired)]
+        ),
+        "401 expired"
+    );
+    let service = TokenBuilder::new()
+        .claim("role", "service_role")
+        .sign_es256(&keys);
+    let bs = format!("Bearer {service}");
+    assert_eq!(
+        mode(
+            "user, none",
+            &[("authorization", &bs), ("apikey", &service)]
+        ),
+        "403 forbidden_postgres_role"
+    );
+    // A signed-out supabase-js on a users-only route: the user credential is missing (401,
+    // with a challenge), as for `Authenticated`; a publishable key proves nothing.
     assert_eq!(
         mode("user", &[("authorization", &bp), ("apikey", P)]),
-        "403 not_admitted"
+        "401 missing_credentials"
     );
+    assert_eq!(mode("user", &[("apikey", P)]), "401 missing_credentials");
+    // A secret key there is a good credential not admitted: 403.
+    assert_eq!(mode("user", &[("apikey", S)]), "403 not_admitted");
     // Not an API key and not equal: a bad token.
     assert_eq!(
         mode(

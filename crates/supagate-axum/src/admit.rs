@@ -110,6 +110,17 @@ fn admitted<B>(req: &mut Request<B>, caller: Caller<Verified>) {
     req.extensions_mut().insert(caller);
 }
 
+/// Why a second [`Admitted`] in one request is refused.
+pub(crate) const TWICE: &str = "Admitted extracted twice in one request";
+
+/// Left in the extensions when [`Admitted`] took the caller out: whether it was a user (an
+/// `Authenticated` extracted later then reads the same token from the request), and a second
+/// `Admitted` is refused instead of deciding again.
+#[derive(Clone, Copy)]
+pub(crate) struct Taken {
+    pub(crate) user: bool,
+}
+
 impl<S, B> Service<Request<B>> for AdmitService<S>
 where
     S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
@@ -155,8 +166,7 @@ where
 /// Who is calling: the [`Caller`] an [`AdmitLayer`] admitted, with a user's claims as `T`
 /// (Supabase's [`supagate_jwt::Claims`] by default, or your own `Deserialize` type).
 /// Extract it once per request: it is moved out of the request, not copied, and a second
-/// extraction does not see it, and admits again by the authenticator's default modes
-/// (`user` unless set).
+/// extraction answers 500 ([`AuthError::InvalidConfig`]) rather than decide again.
 ///
 /// Without an `AdmitLayer` on the route, the [`Authenticator`] from router state admits the
 /// request by its [default modes](supagate_auth::AuthenticatorBuilder::modes) (`user` unless
@@ -189,8 +199,19 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = Authenticator::from_ref(state);
+        if parts.extensions.get::<Taken>().is_some() {
+            return Err(AuthRejection::new(
+                &auth,
+                AuthError::InvalidConfig { what: TWICE },
+            ));
+        }
         let caller = match parts.extensions.remove::<Caller<Verified>>() {
-            Some(c) => c,
+            Some(c) => {
+                parts.extensions.insert(Taken {
+                    user: matches!(c, Caller::User(_)),
+                });
+                c
+            }
             None => auth
                 .admit_async(&parts.headers, auth.default_modes())
                 .await

@@ -152,6 +152,15 @@ async fn extract<T: DeserializeOwned + 'static>(
         Some(_) => return Ok(None),
         None => {}
     }
+    // `Admitted` took a non-user caller out: still no user. (A user it took is verified again
+    // from the same header, a token-cache hit.)
+    if parts
+        .extensions
+        .get::<crate::admit::Taken>()
+        .is_some_and(|t| !t.user)
+    {
+        return Ok(None);
+    }
     // Otherwise the authenticator's base policy applies; a key fetch under way is awaited.
     match auth.authenticate_verified_async(&parts.headers).await? {
         Some(v) => v.into_typed::<T>().map(Some).map_err(AuthError::Token),

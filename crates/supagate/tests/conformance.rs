@@ -127,7 +127,8 @@ fn setup() -> Setup {
 }
 
 /// The auth-mode routes: path and modes, the same on both adapters.
-const MODE_ROUTES: [(&str, &str); 4] = [
+const MODE_ROUTES: [(&str, &str); 5] = [
+    ("/modes/user", "user"),
     ("/modes/whoami", "user, none"),
     ("/modes/client", "publishable"),
     ("/modes/web", "publishable:web"),
@@ -136,6 +137,17 @@ const MODE_ROUTES: [(&str, &str); 4] = [
 
 fn caller_json(c: &supagate::auth::Caller) -> Value {
     json!({ "mode": c.mode(), "key": c.key(), "user_id": c.user().map(|u| u.sub.clone()) })
+}
+
+/// The routes whose handler takes `Admitted` and the user extractor in both orders (modes
+/// `publishable, user`), and `Admitted` twice (modes `none`).
+const BOTH_FIRST: &str = "/modes/admitted-then-user";
+const USER_FIRST: &str = "/modes/user-then-admitted";
+const TWICE: &str = "/modes/twice";
+const BOTH_MODES: &str = "publishable, user";
+
+fn both_json(c: &supagate::auth::Caller, user: Option<&supagate::Claims>) -> Value {
+    json!({ "caller": caller_json(c), "authenticated": user.map(|u| u.sub.clone()) })
 }
 
 #[derive(Deserialize)]
@@ -203,7 +215,34 @@ mod on_axum {
                     .layer(AdmitLayer::new(s.keyed.clone(), list.parse().unwrap())),
             );
         }
-        let modes = modes.with_state(s.keyed.clone());
+        let layer = |list: &str| AdmitLayer::new(s.keyed.clone(), list.parse().unwrap());
+        let modes = modes
+            .route(
+                BOTH_FIRST,
+                get(
+                    |Admitted(c): Admitted, u: Option<Authenticated>| async move {
+                        Json(both_json(&c, u.as_ref().map(|Authenticated(u)| u)))
+                    },
+                )
+                .layer(layer(BOTH_MODES)),
+            )
+            .route(
+                USER_FIRST,
+                get(
+                    |u: Option<Authenticated>, Admitted(c): Admitted| async move {
+                        Json(both_json(&c, u.as_ref().map(|Authenticated(u)| u)))
+                    },
+                )
+                .layer(layer(BOTH_MODES)),
+            )
+            .route(
+                TWICE,
+                get(|Admitted(a): Admitted, Admitted(_b): Admitted| async move {
+                    Json(caller_json(&a))
+                })
+                .layer(layer("none")),
+            )
+            .with_state(s.keyed.clone());
         let cookie = Router::new()
             .route(
                 "/cookie",
@@ -321,6 +360,37 @@ mod on_actix {
                             })),
                     );
                 }
+                let admit = |list: &str| Admit::new(keyed.clone(), list.parse().unwrap());
+                cfg.service(
+                    web::resource(BOTH_FIRST)
+                        .app_data(keyed.clone())
+                        .wrap(admit(BOTH_MODES))
+                        .route(web::get().to(
+                            |Admitted(c): Admitted, MaybeAuthenticated(u): MaybeAuthenticated| async move {
+                                HttpResponse::Ok().json(both_json(&c, u.as_ref()))
+                            },
+                        )),
+                )
+                .service(
+                    web::resource(USER_FIRST)
+                        .app_data(keyed.clone())
+                        .wrap(admit(BOTH_MODES))
+                        .route(web::get().to(
+                            |MaybeAuthenticated(u): MaybeAuthenticated, Admitted(c): Admitted| async move {
+                                HttpResponse::Ok().json(both_json(&c, u.as_ref()))
+                            },
+                        )),
+                )
+                .service(
+                    web::resource(TWICE)
+                        .app_data(keyed.clone())
+                        .wrap(admit("none"))
+                        .route(web::get().to(
+                            |Admitted(a): Admitted, Admitted(_b): Admitted| async move {
+                                HttpResponse::Ok().json(caller_json(&a))
+                            },
+                        )),
+                );
             };
             let app =
                 test::init_service(
@@ -1314,6 +1384,75 @@ fn mode_cases() -> Vec<Case> {
                 r#"Bearer realm="supagate", error="invalid_request", error_description="several apikey fields""#,
             ),
             body: refusal("invalid_request", "several apikey fields"),
+        },
+        Case {
+            name: "modes: an expired token copied into apikey is still refused",
+            path: "/modes/whoami",
+            headers: with(&[
+                ("authorization", &format!("Bearer {expired}")),
+                ("apikey", &expired),
+            ]),
+            status: 401,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="invalid_token", error_description="token expired""#,
+            ),
+            body: refusal("invalid_token", "token expired"),
+        },
+        Case {
+            name: "modes: a service_role key in both fields is still 403, not `none`",
+            path: "/modes/whoami",
+            headers: with(&[
+                ("authorization", &format!("Bearer {service_role}")),
+                ("apikey", &service_role),
+            ]),
+            status: 403,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="insufficient_scope", error_description="role not allowed""#,
+            ),
+            body: refusal("insufficient_scope", "role not allowed"),
+        },
+        Case {
+            name: "modes: signed-out supabase-js on a users-only route is 401 with a challenge",
+            path: "/modes/user",
+            headers: with(&[("authorization", &bp), ("apikey", p)]),
+            status: 401,
+            challenge: Some(CHALLENGE),
+            body: refusal("unauthorized", "authentication required"),
+        },
+        Case {
+            name: "modes: a user extractor after Admitted sees no user when a key was admitted",
+            path: BOTH_FIRST,
+            headers: with(&[("apikey", p), ("authorization", &user_bearer)]),
+            status: 200,
+            challenge: None,
+            body: json!({ "caller": caller("publishable", Some("default"), None), "authenticated": null }),
+        },
+        Case {
+            name: "modes: a user extractor before Admitted sees no user when a key was admitted",
+            path: USER_FIRST,
+            headers: with(&[("apikey", p), ("authorization", &user_bearer)]),
+            status: 200,
+            challenge: None,
+            body: json!({ "caller": caller("publishable", Some("default"), None), "authenticated": null }),
+        },
+        Case {
+            name: "modes: a user extractor after Admitted sees the admitted user",
+            path: BOTH_FIRST,
+            headers: bearer(&user),
+            status: 200,
+            challenge: None,
+            body: json!({
+                "caller": caller("user", None, Some(TokenBuilder::DEFAULT_SUB)),
+                "authenticated": TokenBuilder::DEFAULT_SUB,
+            }),
+        },
+        Case {
+            name: "modes: Admitted extracted twice is a server error, not a second decision",
+            path: TWICE,
+            headers: vec![],
+            status: 500,
+            challenge: None,
+            body: refusal("server_error", "internal server error"),
         },
         Case {
             name: "client scope: the app's own user passes",
