@@ -73,6 +73,8 @@ pub(crate) struct Entry {
     pub(crate) payload: Arc<[u8]>,
     /// `kid` and fingerprint of the asymmetric key that verified it (`None` for HMAC).
     pub(crate) key: Option<crate::verifier::KeyId>,
+    /// The third-party issuer whose keys verified it (`None`: the project's own keys).
+    pub(crate) third_party: Option<usize>,
     /// Until when (exclusive) the entry is served: the token's `exp` as given to
     /// [`TokenCache::insert`], capped there by the TTL.
     pub(crate) until: i64,
@@ -248,6 +250,7 @@ mod tests {
             claims: claims.clone(),
             payload: Arc::from(&b"{}"[..]),
             key: None,
+            third_party: None,
             until: exp,
             from: i64::MIN,
         }

@@ -323,6 +323,8 @@ pub(crate) struct Registered {
     pub(crate) exp: i64,
     pub(crate) iat: i64,
     pub(crate) nbf: Option<i64>,
+    /// The top-level `role` claim (the Postgres role), checked for third-party issuers.
+    pub(crate) role: Option<String>,
 }
 
 /// Field slots filled by the visitor; `Some(Value::Null)` and `None` both mean "absent".
@@ -340,10 +342,10 @@ const FIELDS: [&str; 19] = [
     "exp",
     "iat",
     "nbf",
+    "role",
     "jti",
     "email",
     "phone",
-    "role",
     "aal",
     "amr",
     "session_id",
@@ -354,7 +356,7 @@ const FIELDS: [&str; 19] = [
     "scope",
     "ref",
 ];
-const REGISTERED: usize = 6; // iss, sub, aud, exp, iat, nbf
+const REGISTERED: usize = 7; // iss, sub, aud, exp, iat, nbf, role
 
 /// Index of a known claim in [`FIELDS`] (a `match`, so the compiler dispatches on length and
 /// bytes instead of scanning the list).
@@ -366,10 +368,10 @@ fn field_index(name: &str) -> Option<usize> {
         "exp" => 3,
         "iat" => 4,
         "nbf" => 5,
-        "jti" => 6,
-        "email" => 7,
-        "phone" => 8,
-        "role" => 9,
+        "role" => 6,
+        "jti" => 7,
+        "email" => 8,
+        "phone" => 9,
         "aal" => 10,
         "amr" => 11,
         "session_id" => 12,
@@ -603,12 +605,14 @@ fn registered(raw: &mut Raw) -> Result<Registered, Error> {
     let iat =
         numeric_date(raw.take("iat"), "iat", true)?.ok_or(Error::MissingClaim { claim: "iat" })?;
     let nbf = numeric_date(raw.take("nbf"), "nbf", true)?;
+    let role = string(raw.take("role"), "role")?;
     Ok(Registered {
         iss,
         aud,
         exp,
         iat,
         nbf,
+        role,
     })
 }
 
@@ -648,8 +652,9 @@ fn read_raw(payload: &[u8], all: bool) -> Result<Raw, Error> {
 pub(crate) fn parse_claims(
     payload: &[u8],
     validate: impl FnOnce(&Registered) -> Result<(), Error>,
+    issued_by: IssuedBy,
 ) -> Result<Claims, Error> {
-    claims_from_raw(read_raw(payload, true)?, validate, IssuedBy::Supabase)
+    claims_from_raw(read_raw(payload, true)?, validate, issued_by)
 }
 
 fn claims_from_raw(
@@ -688,7 +693,7 @@ fn claims_from_raw(
         jti: string(raw.take("jti"), "jti")?,
         email: non_empty(string(raw.take("email"), "email")?),
         phone: non_empty(string(raw.take("phone"), "phone")?),
-        postgres_role: string(raw.take("role"), "role")?,
+        postgres_role: reg.role,
         aal,
         amr: amr(raw.take("amr"))?,
         session_id: string(raw.take("session_id"), "session_id")?,
@@ -703,10 +708,10 @@ fn claims_from_raw(
 }
 
 /// Parses only the registered claims (for verification into a caller's own type).
-pub(crate) fn parse_registered(payload: &[u8]) -> Result<Registered, Error> {
+pub(crate) fn parse_registered(payload: &[u8], issued_by: IssuedBy) -> Result<Registered, Error> {
     let mut raw = read_raw(payload, false)?;
     let reg = registered(&mut raw)?;
-    subject(&mut raw, IssuedBy::Supabase)?;
+    subject(&mut raw, issued_by)?;
     Ok(reg)
 }
 
@@ -737,7 +742,11 @@ mod tests {
     }
 
     fn parse(v: &Value) -> Result<Claims, Error> {
-        parse_claims(&serde_json::to_vec(v).unwrap(), |_| Ok(()))
+        parse_claims(
+            &serde_json::to_vec(v).unwrap(),
+            |_| Ok(()),
+            IssuedBy::Supabase,
+        )
     }
 
     #[test]
@@ -832,17 +841,17 @@ mod tests {
     fn duplicates_and_non_objects_are_malformed() {
         let dup = br#"{"exp":1,"exp":2,"iat":1,"sub":"3f1c0f0e-6a8b-4b1e-9a57-0c2d8f5e7a11"}"#;
         assert_eq!(
-            parse_claims(dup, |_| Ok(())).map(|_| ()),
+            parse_claims(dup, |_| Ok(()), IssuedBy::Supabase).map(|_| ()),
             Err(Error::MalformedClaims)
         );
         let dup_extra = br#"{"x":1,"x":2}"#;
         assert_eq!(
-            parse_claims(dup_extra, |_| Ok(())).map(|_| ()),
+            parse_claims(dup_extra, |_| Ok(()), IssuedBy::Supabase).map(|_| ()),
             Err(Error::MalformedClaims)
         );
         for bad in [&b"[]"[..], b"\"x\"", b"12", b"{} x", b"{\"a\":\"\\ud800\"}"] {
             assert_eq!(
-                parse_claims(bad, |_| Ok(())).map(|_| ()),
+                parse_claims(bad, |_| Ok(()), IssuedBy::Supabase).map(|_| ()),
                 Err(Error::MalformedClaims)
             );
         }

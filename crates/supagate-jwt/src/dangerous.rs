@@ -79,6 +79,6 @@ pub fn verify_signature_only(verifier: &Verifier, token: &str) -> Result<Vec<u8>
 /// Every [`Error`] of [`Verifier::verify`] except [`Error::Expired`].
 pub async fn verify_allowing_expiry(verifier: &Verifier, token: &str) -> Result<Claims, Error> {
     verifier
-        .settle(|| verifier.verify_allowing_expiry(token))
+        .settle(token, || verifier.verify_allowing_expiry(token))
         .await
 }

@@ -6,6 +6,7 @@ use std::fmt;
 use crate::error::ConfigError;
 use crate::keys::{Hs256Secret, JwkSet};
 use crate::project::SupabaseProject;
+use crate::third_party::ThirdPartyIssuer;
 use crate::verifier::{Verifier, VerifierBuilder};
 
 /// Where the asymmetric keys come from.
@@ -34,6 +35,7 @@ enum Jwks {
 /// | `SUPABASE_JWT_SECRET` | no | the legacy HS256 secret (at least 32 bytes) |
 /// | `SUPABASE_JWKS` | no | the JWK set inline: `{"keys":[…]}` or a bare array. An `oct` key in it is an HMAC secret (the legacy secret exported as a JWK; a kid-less one must equal `SUPABASE_JWT_SECRET` when both are set), the rest the public set. When set it is authoritative: nothing is fetched, and `SUPABASE_JWKS_URL` must not be set |
 /// | `SUPABASE_JWKS_URL` | no | the JWK set to follow (feature `remote_jwks`; cached, refreshed, rotation-safe); `file://<path>` reads a saved set once at start-up. Default: the project's `<url>/auth/v1/.well-known/jwks.json` |
+/// | `SUPABASE_THIRD_PARTY_ISSUERS` | no | third-party auth providers whose tokens are accepted too (feature `remote_jwks`): a JSON list of `{"issuer": …, "audience": [...]}` objects (`audience` may be one string), each optionally with `"jwks_url"` (instead of OIDC discovery at `<issuer>/.well-known/openid-configuration`) and `"role"` (the required `role` claim, `authenticated` by default). See [`ThirdPartyIssuer`] |
 /// | `SUPAGATE_TOKEN_CACHE` | no | `0` turns the verified-token cache off (default on) |
 ///
 /// Empty values count as unset. Every error's `Display` names the variable and the fix.
@@ -67,6 +69,7 @@ pub struct SupabaseConfig {
     project: SupabaseProject,
     secret: Option<Hs256Secret>,
     jwks: Jwks,
+    third_party: Vec<ThirdPartyIssuer>,
     token_cache: bool,
 }
 
@@ -136,6 +139,7 @@ const SECRET_FIX: &str = "set it to the project's JWT secret (Dashboard: Project
 const JWKS_FIX: &str =
     "set it to the JSON of the project's JWK set ({\"keys\":[...]} or a bare array), or unset it";
 const JWKS_URL_FIX: &str = "set it to an https URL of a JWK set (http only on a loopback host) or file://<path>, or unset it";
+const THIRD_PARTY_FIX: &str = "set it to a JSON list such as [{\"issuer\":\"https://clerk.example.com\",\"audience\":[\"my-app\"]}], or unset it";
 
 impl SupabaseConfig {
     /// Reads the process environment.
@@ -204,6 +208,10 @@ impl SupabaseConfig {
                 "set one of them (or enable supagate-jwt's `remote_jwks` feature to follow the project's JWK set)",
             ));
         }
+        let third_party = match get("SUPABASE_THIRD_PARTY_ISSUERS") {
+            None => Vec::new(),
+            Some(json) => third_party_issuers(&json, &project)?,
+        };
         let token_cache = match get("SUPAGATE_TOKEN_CACHE").as_deref() {
             None | Some("1") => true,
             Some("0") => false,
@@ -219,6 +227,7 @@ impl SupabaseConfig {
             project,
             secret,
             jwks,
+            third_party,
             token_cache,
         })
     }
@@ -251,6 +260,9 @@ impl SupabaseConfig {
             Jwks::Remote(_, source) => builder = builder.key_source(source.clone()),
             Jwks::None => {}
         }
+        for issuer in &self.third_party {
+            builder = builder.third_party_issuer(issuer.clone());
+        }
         if !self.token_cache {
             builder = builder.no_token_cache();
         }
@@ -269,6 +281,9 @@ impl SupabaseConfig {
             _ => "SUPABASE_JWKS_URL",
         };
         self.verifier_builder()?.build().map_err(|e| {
+            if let ConfigError::InvalidThirdPartyIssuer { .. } = e {
+                return EnvError::new("SUPABASE_THIRD_PARTY_ISSUERS", e, THIRD_PARTY_FIX);
+            }
             let fix = match e {
                 ConfigError::AmbiguousHmacKeys if self.secret.is_some() => {
                     "SUPABASE_JWT_SECRET and a kid-less oct key of the set must be the same legacy secret; keep one, or give the oct key its kid"
@@ -304,6 +319,13 @@ impl SupabaseConfig {
                 parts.push(format!("JWKS {url} (fetched on first use, cached)"));
             }
             Jwks::None => {}
+        }
+        for issuer in &self.third_party {
+            parts.push(format!(
+                "third-party issuer {} (audience {})",
+                issuer.issuer(),
+                issuer.accepted_audiences().join(" ")
+            ));
         }
         if !self.token_cache {
             parts.push("verified-token cache off".to_owned());
@@ -359,6 +381,86 @@ fn inline(json: &str, variable: &'static str, fix: &'static str) -> Result<Jwks,
         secrets,
         from: variable,
     })
+}
+
+/// One entry of `SUPABASE_THIRD_PARTY_ISSUERS`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuerEntry {
+    issuer: String,
+    audience: OneOrMany,
+    #[serde(default)]
+    jwks_url: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `SUPABASE_THIRD_PARTY_ISSUERS`, checked as the verifier will check it (so a mistake stops
+/// the start, naming the variable).
+fn third_party_issuers(
+    json: &str,
+    project: &SupabaseProject,
+) -> Result<Vec<ThirdPartyIssuer>, EnvError> {
+    const VAR: &str = "SUPABASE_THIRD_PARTY_ISSUERS";
+    let entries: Vec<IssuerEntry> = serde_json::from_str(json).map_err(|_| {
+        EnvError::new(
+            VAR,
+            "not a JSON list of {\"issuer\", \"audience\"} objects (optional: \"jwks_url\", \"role\"; nothing else)",
+            THIRD_PARTY_FIX,
+        )
+    })?;
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let audiences = match entry.audience {
+            OneOrMany::One(a) => vec![a],
+            OneOrMany::Many(a) => a,
+        };
+        let issuer = third_party_keys(entry.issuer, entry.jwks_url)?.audiences(audiences);
+        out.push(match entry.role {
+            Some(role) => issuer.role(role),
+            None => issuer,
+        });
+    }
+    if let Some(backend) = crate::Backend::preferred() {
+        crate::verifier::check_third_party(out.clone(), Some(project.issuer()), backend)
+            .map_err(|e| EnvError::new(VAR, e, THIRD_PARTY_FIX))?;
+    }
+    Ok(out)
+}
+
+#[cfg(feature = "remote_jwks")]
+fn third_party_keys(
+    issuer: String,
+    jwks_url: Option<String>,
+) -> Result<ThirdPartyIssuer, EnvError> {
+    Ok(match jwks_url {
+        None => ThirdPartyIssuer::discover(issuer),
+        Some(url) => {
+            let source = crate::RemoteJwks::builder(url)
+                .build()
+                .map_err(|e| EnvError::new("SUPABASE_THIRD_PARTY_ISSUERS", e, THIRD_PARTY_FIX))?;
+            ThirdPartyIssuer::new(issuer).key_source(source)
+        }
+    })
+}
+
+#[cfg(not(feature = "remote_jwks"))]
+fn third_party_keys(
+    _issuer: String,
+    _jwks_url: Option<String>,
+) -> Result<ThirdPartyIssuer, EnvError> {
+    Err(EnvError::new(
+        "SUPABASE_THIRD_PARTY_ISSUERS",
+        "fetching a third-party issuer's keys needs supagate-jwt's `remote_jwks` feature",
+        "enable the feature, or unset it",
+    ))
 }
 
 #[cfg(feature = "remote_jwks")]

@@ -92,6 +92,10 @@ pub enum Error {
     /// `iss` is not the configured issuer.
     #[error("token issuer is not accepted")]
     IssuerMismatch,
+    /// A third-party issuer's token does not carry the `role` claim its issuer requires
+    /// (`authenticated` by default, as Supabase requires of third-party auth providers).
+    #[error("token role is not the one its issuer must write")]
+    RoleMismatch,
     /// The signing keys could not be obtained (a remote key source that has never loaded, or
     /// whose keys are stale past the allowed window). Answer 503, never 401, never accept.
     #[error("signing keys are unavailable")]
@@ -198,6 +202,7 @@ impl Error {
             Error::LifetimeTooLong => "lifetime_too_long",
             Error::AudienceMismatch => "audience_mismatch",
             Error::IssuerMismatch => "issuer_mismatch",
+            Error::RoleMismatch => "role_mismatch",
             Error::KeysUnavailable => "keys_unavailable",
         }
     }
@@ -303,4 +308,14 @@ pub enum ConfigError {
         "two different hmac secrets without a kid for the same algorithm; keep one, or give the other a kid"
     )]
     AmbiguousHmacKeys,
+    /// A [`ThirdPartyIssuer`](crate::ThirdPartyIssuer) is unusable: `index` is its position in
+    /// the order they were added (from 0), `problem` says what is wrong. The message never
+    /// holds the issuer string (it may be a pasted secret).
+    #[error("third-party issuer #{index}: {problem}")]
+    InvalidThirdPartyIssuer {
+        /// Position of the issuer, from 0, in the order they were added.
+        index: usize,
+        /// What is wrong.
+        problem: &'static str,
+    },
 }

@@ -301,6 +301,11 @@ impl JwkSet {
         &self.rejected
     }
 
+    /// Whether the set holds a symmetric key.
+    pub(crate) fn has_hmac(&self) -> bool {
+        self.entries.iter().any(|e| matches!(e, Entry::Hmac { .. }))
+    }
+
     pub(crate) fn push_hmac(&mut self, secret: &Hs256Secret) {
         self.entries.push(Entry::Hmac {
             kid: secret.kid.clone(),

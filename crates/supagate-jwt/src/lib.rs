@@ -27,6 +27,7 @@ mod keys;
 mod project;
 #[cfg(feature = "remote_jwks")]
 mod remote;
+mod third_party;
 mod token;
 mod url;
 mod verifier;
@@ -51,5 +52,6 @@ pub type KeySet = PreparedKeys;
 pub use project::{IntoProject, Origin, SupabaseProject};
 #[cfg(feature = "remote_jwks")]
 pub use remote::{RemoteJwks, RemoteJwksBuilder};
+pub use third_party::ThirdPartyIssuer;
 pub use token::Token;
 pub use verifier::{Verified, Verifier, VerifierBuilder};

@@ -316,8 +316,7 @@ impl fmt::Debug for Origin {
 }
 
 /// Checks a URL a client of this crate family fetches (a JWK set, an OIDC document): the
-/// project rules, any path.
-#[cfg(feature = "remote_jwks")]
+/// project rules, any path. Also the rule for a third-party issuer.
 pub(crate) fn check_fetch_url(url: &str) -> bool {
     url::parse(url).is_some()
 }

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::algorithm::{Algorithm, is_known_unsupported};
 use crate::cache::{Entry, TokenCache, TokenCacheConfig};
-use crate::claims::{self, Claims, Registered};
+use crate::claims::{self, Claims, IssuedBy, Registered};
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::Backend;
 use crate::error::{ConfigError, Error};
@@ -19,6 +19,7 @@ use crate::keys::{
     Hs256Secret, JwkSet, KeySource, PreparedHmac, PreparedKeys, RejectedKey, prepare_hmac,
 };
 use crate::project::{IntoProject, SupabaseProject};
+use crate::third_party::ThirdPartyIssuer;
 
 /// A token that passed [`Verifier::verify_payload`]: its Supabase claims and its verified
 /// payload.
@@ -158,6 +159,10 @@ impl Keys {
 /// - `aud` contains an accepted audience (`authenticated` by default), `iss` equals the
 ///   configured issuer (when one is configured), `sub` is a UUID.
 ///
+/// A token whose `iss` names a [`ThirdPartyIssuer`] added with
+/// [`VerifierBuilder::third_party_issuer`] is checked against that issuer's keys, audiences and
+/// required `role` instead, never against the project's keys.
+///
 /// The anon and service_role API keys (no `aud`, no `sub`) and Supabase OIDC ID tokens
 /// (`aud` = an OAuth client id) fail these checks.
 ///
@@ -199,6 +204,42 @@ struct Inner {
     clock: Arc<dyn Clock>,
     backend: Backend,
     rejected: Vec<RejectedKey>,
+    third_party: Vec<ThirdParty>,
+}
+
+/// A [`ThirdPartyIssuer`] checked and prepared.
+struct ThirdParty {
+    issuer: String,
+    audiences: Vec<String>,
+    keys: Keys,
+    role: String,
+}
+
+impl fmt::Debug for ThirdParty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThirdParty")
+            .field("issuer", &self.issuer)
+            .field("audiences", &self.audiences)
+            .field("role", &self.role)
+            .field("keys", &self.keys)
+            .finish()
+    }
+}
+
+/// What the signature stage found: the decoded payload, the asymmetric key that verified it
+/// (when asked for), and the third-party issuer whose keys were used (`None`: the project's).
+struct Signed {
+    payload: Vec<u8>,
+    key: Option<KeyId>,
+    from: Option<usize>,
+}
+
+/// The only claim read before the signature check, and only when third-party issuers are
+/// configured: it picks whose keys to verify with.
+#[derive(serde::Deserialize)]
+struct PeekIssuer<'a> {
+    #[serde(borrow, default)]
+    iss: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl fmt::Debug for Verifier {
@@ -219,6 +260,7 @@ impl fmt::Debug for Verifier {
             .field("leeway_secs", &i.leeway)
             .field("max_lifetime_secs", &i.max_lifetime)
             .field("max_token_len", &i.max_token_len)
+            .field("third_party", &i.third_party)
             .finish_non_exhaustive()
     }
 }
@@ -239,6 +281,7 @@ pub struct VerifierBuilder {
     max_token_len: usize,
     clock: Arc<dyn Clock>,
     backend: Option<Backend>,
+    third_party: Vec<ThirdPartyIssuer>,
 }
 
 impl fmt::Debug for VerifierBuilder {
@@ -254,6 +297,7 @@ impl fmt::Debug for VerifierBuilder {
             .field("max_lifetime", &self.max_lifetime)
             .field("max_token_len", &self.max_token_len)
             .field("backend", &self.backend)
+            .field("third_party", &self.third_party)
             .finish_non_exhaustive()
     }
 }
@@ -274,6 +318,7 @@ impl Default for VerifierBuilder {
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             clock: Arc::new(SystemClock),
             backend: None,
+            third_party: Vec::new(),
         }
     }
 }
@@ -394,6 +439,38 @@ impl VerifierBuilder {
         self
     }
 
+    /// Also accepts tokens of a third-party issuer (Supabase's third-party auth: Clerk,
+    /// Firebase Auth, Auth0, AWS Cognito, WorkOS), each with its own audiences and keys; see
+    /// [`ThirdPartyIssuer`] for the rules its tokens meet. A token's `iss` picks the issuer
+    /// whose keys verify it; a token naming none of them is verified as the project's own.
+    /// Call once per issuer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_jwt::{Error, FixedClock, ThirdPartyIssuer};
+    /// use supagate_testkit::{MockOidc, TestKeys, TokenBuilder};
+    ///
+    /// let verifier = TestKeys::new()
+    ///     .verifier_builder()
+    ///     .third_party_issuer(
+    ///         ThirdPartyIssuer::new("https://clerk.example.com")
+    ///             .audience(MockOidc::AUDIENCE)
+    ///             .jwk_set(MockOidc::jwk_set()),
+    ///     )
+    ///     .clock(FixedClock::new(TokenBuilder::DEFAULT_NOW))
+    ///     .build()?;
+    ///
+    /// // An HS256 token claiming that issuer never reaches the project's HMAC secret.
+    /// let confused = TokenBuilder::third_party("https://clerk.example.com").sign_hs256(&TestKeys::new());
+    /// assert_eq!(verifier.verify(&confused).unwrap_err(), Error::AlgNotAllowed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn third_party_issuer(mut self, issuer: ThirdPartyIssuer) -> Self {
+        self.third_party.push(issuer);
+        self
+    }
+
     /// Checks the configuration, prepares every key and builds the verifier.
     ///
     /// # Errors
@@ -446,14 +523,21 @@ impl VerifierBuilder {
             Some(src) => Keys::Source(src),
             None => Keys::Static(Arc::new(PreparedKeys::prepare(&all, backend))),
         };
-        let rejected = match &keys {
+        let mut rejected = match &keys {
             Keys::Static(set) => set.rejected().to_vec(),
             Keys::Source(_) => all.rejected().to_vec(),
         };
+        let third_party = prepare_third_party(self.third_party, issuer.as_deref(), backend)?;
+        for tp in &third_party {
+            if let Keys::Static(set) = &tp.keys {
+                rejected.extend_from_slice(set.rejected());
+            }
+        }
         if let Keys::Static(set) = &keys
             && hmac.is_empty()
             && set.is_empty()
             && self.jwks.is_empty()
+            && third_party.is_empty()
         {
             return Err(ConfigError::NoKeys);
         }
@@ -473,9 +557,84 @@ impl VerifierBuilder {
                 clock: self.clock,
                 backend,
                 rejected,
+                third_party,
             }),
         })
     }
+}
+
+/// The checks of [`VerifierBuilder::build`] for third-party issuers alone (for start-up errors
+/// that name the variable they came from).
+pub(crate) fn check_third_party(
+    issuers: Vec<ThirdPartyIssuer>,
+    project_issuer: Option<&str>,
+    backend: Backend,
+) -> Result<(), ConfigError> {
+    prepare_third_party(issuers, project_issuer, backend).map(|_| ())
+}
+
+/// Checks every third-party issuer and prepares its keys.
+fn prepare_third_party(
+    issuers: Vec<ThirdPartyIssuer>,
+    project_issuer: Option<&str>,
+    backend: Backend,
+) -> Result<Vec<ThirdParty>, ConfigError> {
+    let mut out: Vec<ThirdParty> = Vec::with_capacity(issuers.len());
+    for (index, tp) in issuers.into_iter().enumerate() {
+        let bad = |problem: &'static str| ConfigError::InvalidThirdPartyIssuer { index, problem };
+        if tp.issuer.trim() != tp.issuer || !crate::project::check_fetch_url(&tp.issuer) {
+            return Err(bad(
+                "the issuer must be an https URL (http only on a loopback host) without credentials, query or fragment",
+            ));
+        }
+        if project_issuer == Some(tp.issuer.as_str()) {
+            return Err(bad("the issuer is the Supabase project's own"));
+        }
+        if out.iter().any(|t| t.issuer == tp.issuer) {
+            return Err(bad("the issuer is listed twice"));
+        }
+        if tp.audiences.is_empty() || tp.audiences.iter().any(String::is_empty) {
+            return Err(bad("it needs at least one audience, and none may be empty"));
+        }
+        if !matches!(tp.role.as_str(), "authenticated" | "anon") {
+            return Err(bad("the required role must be `authenticated` or `anon`"));
+        }
+        let keys = match tp.source {
+            Some(_) if !tp.jwks.is_empty() => {
+                return Err(bad("give a key source or JWK sets, not both"));
+            }
+            Some(Err(ConfigError::NoCryptoBackend)) => return Err(ConfigError::NoCryptoBackend),
+            Some(Err(_)) => {
+                return Err(bad(
+                    "its discovery URL must be https (or http on a loopback host) without credentials, query or fragment",
+                ));
+            }
+            Some(Ok(src)) => Keys::Source(src),
+            None => {
+                let mut all = JwkSet::empty();
+                for set in &tp.jwks {
+                    all.merge(set);
+                }
+                if all.has_hmac() {
+                    return Err(bad(
+                        "symmetric (oct) keys are never accepted from a third-party issuer",
+                    ));
+                }
+                let set = PreparedKeys::prepare(&all, backend);
+                if set.is_empty() {
+                    return Err(bad("it has no usable key"));
+                }
+                Keys::Static(Arc::new(set))
+            }
+        };
+        out.push(ThirdParty {
+            issuer: tp.issuer,
+            audiences: tp.audiences,
+            keys,
+            role: tp.role,
+        });
+    }
+    Ok(out)
 }
 
 fn secs(d: Duration) -> i64 {
@@ -489,6 +648,58 @@ pub(crate) type KeyId = (Box<str>, u64);
 enum Selected<'a> {
     Hmac(&'a PreparedHmac),
     Public(Arc<PreparedKeys>, usize),
+}
+
+/// Asymmetric key selection within one issuer's keys: the `kid` (required) names the key, whose
+/// pinned algorithm must equal `alg`. An unknown `kid` asks the source for a newer set.
+fn select_public(
+    keys: &Keys,
+    alg: Algorithm,
+    kid: Option<&str>,
+) -> Result<Selected<'static>, Error> {
+    let kid = kid.ok_or(Error::UnknownKey)?;
+    let mut set = keys.current()?;
+    let mut index = set.position(kid);
+    if index.is_none()
+        && let Keys::Source(src) = keys
+        && let Some(newer) = src.unknown_kid(kid)
+    {
+        set = newer;
+        index = set.position(kid);
+    }
+    let index = index.ok_or(Error::UnknownKey)?;
+    let key = set.key_at(index).ok_or(Error::UnknownKey)?;
+    if key.alg != alg {
+        return Err(Error::AlgNotAllowed);
+    }
+    Ok(Selected::Public(set, index))
+}
+
+/// Key selection for a token whose `iss` names a third-party issuer: that issuer's keys only,
+/// asymmetric algorithms only.
+fn select_third_party<'a>(
+    tp: &'a ThirdParty,
+    header: &header::Header<'_>,
+) -> Result<Selected<'a>, Error> {
+    let Some(alg) = Algorithm::from_name(&header.alg) else {
+        return Err(if is_known_unsupported(&header.alg) {
+            Error::UnsupportedAlg
+        } else {
+            Error::AlgNotAllowed
+        });
+    };
+    if alg.is_hmac() {
+        return Err(Error::AlgNotAllowed);
+    }
+    select_public(&tp.keys, alg, header.kid.as_deref())
+}
+
+fn issued_by(from: Option<usize>) -> IssuedBy {
+    if from.is_some() {
+        IssuedBy::ThirdParty
+    } else {
+        IssuedBy::Supabase
+    }
 }
 
 /// HMAC key selection: an exact `kid` match first; otherwise the one key without a `kid` (the
@@ -583,6 +794,29 @@ impl Verifier {
         self.inner.issuer.as_deref()
     }
 
+    /// The third-party issuers whose tokens are accepted, in the order they were added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_jwt::ThirdPartyIssuer;
+    /// use supagate_testkit::{MockOidc, TestKeys};
+    ///
+    /// let verifier = TestKeys::new()
+    ///     .verifier_builder()
+    ///     .third_party_issuer(
+    ///         ThirdPartyIssuer::new("https://clerk.example.com")
+    ///             .audience("my-app")
+    ///             .jwk_set(MockOidc::jwk_set()),
+    ///     )
+    ///     .build()?;
+    /// assert_eq!(verifier.third_party_issuers().collect::<Vec<_>>(), ["https://clerk.example.com"]);
+    /// # Ok::<(), supagate_jwt::ConfigError>(())
+    /// ```
+    pub fn third_party_issuers(&self) -> impl Iterator<Item = &str> {
+        self.inner.third_party.iter().map(|t| t.issuer.as_str())
+    }
+
     /// Keys that were left out of the static key sets, with the reason. Log these at start-up.
     #[must_use]
     pub fn rejected_keys(&self) -> &[RejectedKey] {
@@ -603,8 +837,8 @@ impl Verifier {
                 .verify_and_cache(token, cache)
                 .map(Verified::into_claims);
         }
-        let payload = self.verify_signature(token)?;
-        claims::parse_claims(&payload, |registered| self.validate(registered))
+        let signed = self.verify_signature_kid(token, false)?;
+        self.claims_of(&signed, false)
     }
 
     /// Verifies `token` like [`Verifier::verify`], then deserializes the payload into your own
@@ -619,10 +853,10 @@ impl Verifier {
         if self.inner.cache.is_some() {
             return self.verify_payload(token)?.deserialize();
         }
-        let payload = self.verify_signature(token)?;
-        let registered = claims::parse_registered(&payload)?;
-        self.validate(&registered)?;
-        serde_json::from_slice(&payload).map_err(|_| Error::MalformedClaims)
+        let signed = self.verify_signature_kid(token, false)?;
+        let registered = claims::parse_registered(&signed.payload, issued_by(signed.from))?;
+        self.validate_with(&registered, false, signed.from)?;
+        serde_json::from_slice(&signed.payload).map_err(|_| Error::MalformedClaims)
     }
 
     /// Verifies `token` like [`Verifier::verify`] and keeps the verified payload, so one
@@ -666,11 +900,11 @@ impl Verifier {
             }
             return self.verify_and_cache(token, cache);
         }
-        let payload = self.verify_signature(token)?;
-        let claims = claims::parse_claims(&payload, |registered| self.validate(registered))?;
+        let signed = self.verify_signature_kid(token, false)?;
+        let claims = self.claims_of(&signed, false)?;
         Ok(Verified {
             claims,
-            payload: payload.into(),
+            payload: signed.payload.into(),
         })
     }
 
@@ -704,7 +938,7 @@ impl Verifier {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub async fn verify_async(&self, token: &str) -> Result<Claims, Error> {
-        self.settle(|| self.verify(token)).await
+        self.settle(token, || self.verify(token)).await
     }
 
     /// [`Verifier::verify_payload`] with the waiting of [`Verifier::verify_async`].
@@ -713,21 +947,62 @@ impl Verifier {
     ///
     /// As [`Verifier::verify`].
     pub async fn verify_payload_async(&self, token: &str) -> Result<Verified, Error> {
-        self.settle(|| self.verify_payload(token)).await
+        self.settle(token, || self.verify_payload(token)).await
     }
 
-    /// Runs `attempt`; when it failed for want of keys that a fetch in flight may bring,
-    /// waits for the fetch and runs it once more.
+    /// Runs `attempt` on `token`; when it failed for want of keys that a fetch in flight may
+    /// bring (of the key source this token's issuer uses), waits for the fetch and runs it
+    /// once more.
     pub(crate) async fn settle<R>(
         &self,
+        token: &str,
         attempt: impl Fn() -> Result<R, Error>,
     ) -> Result<R, Error> {
-        let Keys::Source(src) = &self.inner.keys else {
-            return attempt();
+        let inner = &*self.inner;
+        if inner.third_party.is_empty() {
+            let Keys::Source(src) = &inner.keys else {
+                return attempt();
+            };
+            let before = src.generation();
+            return match attempt() {
+                Err(e @ (Error::KeysUnavailable | Error::UnknownKey)) => {
+                    if src.wait_past(before).await {
+                        attempt()
+                    } else {
+                        Err(e)
+                    }
+                }
+                r => r,
+            };
+        }
+        // Generations first (the fetch may finish while `attempt` runs), then, only on a
+        // failure that a fetch may cure, find whose source this token used.
+        let generation = |keys: &Keys| match keys {
+            Keys::Source(src) => src.generation(),
+            Keys::Static(_) => 0,
         };
-        let before = src.generation();
+        let project_before = generation(&inner.keys);
+        let before: Vec<u64> = inner
+            .third_party
+            .iter()
+            .map(|t| generation(&t.keys))
+            .collect();
         match attempt() {
             Err(e @ (Error::KeysUnavailable | Error::UnknownKey)) => {
+                let (keys, before) = match URL_SAFE_NO_PAD
+                    .decode(token.split('.').nth(1).unwrap_or_default())
+                    .ok()
+                    .and_then(|payload| self.third_party_of(&payload))
+                {
+                    Some(i) => match (inner.third_party.get(i), before.get(i)) {
+                        (Some(t), Some(b)) => (&t.keys, *b),
+                        _ => return Err(e),
+                    },
+                    None => (&inner.keys, project_before),
+                };
+                let Keys::Source(src) = keys else {
+                    return Err(e);
+                };
                 if src.wait_past(before).await {
                     attempt()
                 } else {
@@ -741,22 +1016,41 @@ impl Verifier {
     /// Full verification except that `exp` may be in the past (see
     /// [`dangerous::verify_allowing_expiry`](crate::dangerous::verify_allowing_expiry)).
     pub(crate) fn verify_allowing_expiry(&self, token: &str) -> Result<Claims, Error> {
-        let payload = self.verify_signature(token)?;
-        claims::parse_claims(&payload, |registered| self.validate_with(registered, true))
+        let signed = self.verify_signature_kid(token, false)?;
+        self.claims_of(&signed, true)
+    }
+
+    /// Parses and validates the claims of a token whose signature verified.
+    fn claims_of(&self, signed: &Signed, allow_expired: bool) -> Result<Claims, Error> {
+        claims::parse_claims(
+            &signed.payload,
+            |registered| self.validate_with(registered, allow_expired, signed.from),
+            issued_by(signed.from),
+        )
     }
 
     /// Checks size, structure, header, key and signature; returns the decoded payload.
     pub(crate) fn verify_signature(&self, token: &str) -> Result<Vec<u8>, Error> {
-        self.verify_signature_kid(token, false).map(|(p, _)| p)
+        self.verify_signature_kid(token, false).map(|s| s.payload)
     }
 
-    /// As [`Verifier::verify_signature`]; with `want_kid`, also the `kid` and fingerprint of
-    /// the asymmetric key that verified the token (for the token cache).
-    fn verify_signature_kid(
-        &self,
-        token: &str,
-        want_kid: bool,
-    ) -> Result<(Vec<u8>, Option<KeyId>), Error> {
+    /// The third-party issuer a payload names in `iss`, if any (`None` as well for a payload
+    /// whose `iss` cannot be read: the full parse refuses it later).
+    fn third_party_of(&self, payload: &[u8]) -> Option<usize> {
+        let third_party = &self.inner.third_party;
+        if third_party.is_empty() {
+            return None;
+        }
+        let iss = serde_json::from_slice::<PeekIssuer<'_>>(payload)
+            .ok()?
+            .iss?;
+        third_party.iter().position(|t| t.issuer == *iss)
+    }
+
+    /// Checks size, structure, header, key and signature; with `want_kid`, also returns the
+    /// `kid` and fingerprint of the asymmetric key that verified the token (for the token
+    /// cache).
+    fn verify_signature_kid(&self, token: &str, want_kid: bool) -> Result<Signed, Error> {
         let inner = &*self.inner;
         if token.len() > inner.max_token_len {
             return Err(Error::TooLong);
@@ -771,7 +1065,20 @@ impl Verifier {
             .decode(header_b64)
             .map_err(|_| Error::Malformed)?;
         let header = header::parse(&header_bytes)?;
-        let selected = self.select(&header)?;
+        // Only with third-party issuers configured is the payload read before the signature
+        // check, and then only for `iss`, which picks whose keys to use.
+        let (from, early) = if inner.third_party.is_empty() {
+            (None, None)
+        } else {
+            let payload = URL_SAFE_NO_PAD
+                .decode(payload_b64)
+                .map_err(|_| Error::Malformed)?;
+            (self.third_party_of(&payload), Some(payload))
+        };
+        let selected = match from.and_then(|i| inner.third_party.get(i)) {
+            Some(tp) => select_third_party(tp, &header)?,
+            None => self.select(&header)?,
+        };
         if signature_b64.is_empty() {
             return Err(Error::BadSignature);
         }
@@ -793,10 +1100,17 @@ impl Verifier {
                 .map(|k| (k.kid.as_str().into(), k.fingerprint)),
             _ => None,
         };
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload_b64)
-            .map_err(|_| Error::Malformed)?;
-        Ok((payload, kid))
+        let payload = match early {
+            Some(payload) => payload,
+            None => URL_SAFE_NO_PAD
+                .decode(payload_b64)
+                .map_err(|_| Error::Malformed)?,
+        };
+        Ok(Signed {
+            payload,
+            key: kid,
+            from,
+        })
     }
 
     /// A live cache entry for this token whose verifying key is still configured: the same
@@ -805,9 +1119,11 @@ impl Verifier {
         let cache = self.inner.cache.as_ref()?;
         let entry = cache.get(token, self.inner.clock.now())?;
         if let Some((kid, fingerprint)) = &entry.key {
-            let present = self
-                .inner
-                .keys
+            let keys = match entry.third_party {
+                None => &self.inner.keys,
+                Some(i) => &self.inner.third_party.get(i)?.keys,
+            };
+            let present = keys
                 .current()
                 .is_ok_and(|set| set.find(kid).is_some_and(|k| k.fingerprint == *fingerprint));
             if !present {
@@ -820,15 +1136,16 @@ impl Verifier {
 
     /// Full verification that fills the cache (only called when a cache is configured).
     fn verify_and_cache(&self, token: &str, cache: &TokenCache) -> Result<Verified, Error> {
-        let (payload, kid) = self.verify_signature_kid(token, true)?;
-        let claims = claims::parse_claims(&payload, |registered| self.validate(registered))?;
-        let payload: Arc<[u8]> = payload.into();
+        let signed = self.verify_signature_kid(token, true)?;
+        let claims = self.claims_of(&signed, false)?;
+        let payload: Arc<[u8]> = signed.payload.into();
         cache.insert(
             token,
             Entry {
                 claims: claims.clone(),
                 payload: Arc::clone(&payload),
-                key: kid,
+                key: signed.key,
+                third_party: signed.from,
                 until: claims.exp,
                 from: claims
                     .iat
@@ -863,31 +1180,22 @@ impl Verifier {
             }
             return select_hmac(&inner.hmac, alg, kid);
         }
-        let kid = kid.ok_or(Error::UnknownKey)?;
-        let mut set = inner.keys.current()?;
-        let mut index = set.position(kid);
-        if index.is_none()
-            && let Keys::Source(src) = &inner.keys
-            && let Some(newer) = src.unknown_kid(kid)
-        {
-            set = newer;
-            index = set.position(kid);
-        }
-        let index = index.ok_or(Error::UnknownKey)?;
-        let key = set.key_at(index).ok_or(Error::UnknownKey)?;
-        if key.alg != alg {
-            return Err(Error::AlgNotAllowed);
-        }
-        Ok(Selected::Public(set, index))
+        select_public(&inner.keys, alg, kid)
     }
 
-    fn validate(&self, reg: &Registered) -> Result<(), Error> {
-        self.validate_with(reg, false)
-    }
-
-    /// Every claim check; with `allow_expired`, all but `exp` against now.
-    fn validate_with(&self, reg: &Registered, allow_expired: bool) -> Result<(), Error> {
+    /// Every claim check; with `allow_expired`, all but `exp` against now. `from` is the
+    /// third-party issuer whose keys verified the token (`None`: the project's).
+    fn validate_with(
+        &self,
+        reg: &Registered,
+        allow_expired: bool,
+        from: Option<usize>,
+    ) -> Result<(), Error> {
         let inner = &*self.inner;
+        let third_party = match from {
+            None => None,
+            Some(i) => Some(inner.third_party.get(i).ok_or(Error::IssuerMismatch)?),
+        };
         let now = inner.clock.now();
         let leeway = inner.leeway;
         if !allow_expired && reg.exp <= now.saturating_sub(leeway) {
@@ -908,14 +1216,25 @@ impl Verifier {
             .aud
             .as_ref()
             .ok_or(Error::MissingClaim { claim: "aud" })?;
+        let audiences = third_party.map_or(&inner.audiences, |t| &t.audiences);
         let accepted = if inner.single_audience {
             aud.as_single()
-                .is_some_and(|a| inner.audiences.iter().any(|x| x == a))
+                .is_some_and(|a| audiences.iter().any(|x| x == a))
         } else {
-            aud.iter().any(|a| inner.audiences.iter().any(|x| x == a))
+            aud.iter().any(|a| audiences.iter().any(|x| x == a))
         };
         if !accepted {
             return Err(Error::AudienceMismatch);
+        }
+        if let Some(t) = third_party {
+            if reg.iss.as_deref() != Some(t.issuer.as_str()) {
+                return Err(Error::IssuerMismatch);
+            }
+            return match &reg.role {
+                None => Err(Error::MissingClaim { claim: "role" }),
+                Some(role) if *role != t.role => Err(Error::RoleMismatch),
+                Some(_) => Ok(()),
+            };
         }
         if let Some(expected) = &inner.issuer {
             match &reg.iss {

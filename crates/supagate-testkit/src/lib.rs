@@ -14,9 +14,11 @@
 
 mod mock_auth;
 mod mock_jwks;
+mod mock_oidc;
 
 pub use mock_auth::{Endpoint, Fault, MockAuth, Recorded, Rotation};
 pub use mock_jwks::{Behaviour, MockJwks};
+pub use mock_oidc::MockOidc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -60,13 +62,13 @@ const EDDSA_PKCS8: &str = "MC4CAQAwBQYDK2VwBCIEIMv5v/F1BZMcVEM0UQhUjV5wqF9yB6Rvy
 const EDDSA_X: &str = "Db0BJsuYrhFMvQfQXPGvMcVP9uRgmd4D9PiwHgAEVhY";
 
 /// The system clock in Unix seconds (0 before 1970).
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn der(b64: &str) -> Vec<u8> {
+pub(crate) fn der(b64: &str) -> Vec<u8> {
     // The constants above are valid base64; an empty key would make every signature fail
     // loudly in the test that uses it.
     STANDARD.decode(b64).unwrap_or_default()
@@ -337,6 +339,39 @@ impl TokenBuilder {
         Self::now().claim("iss", project.issuer())
     }
 
+    /// Claims as a third-party auth provider writes them for a Supabase project (Clerk,
+    /// Auth0, Firebase Auth, Cognito, WorkOS): `iss` = `issuer`, `sub` = [`MockOidc::SUB`] (not
+    /// a UUID), `aud` = [`MockOidc::AUDIENCE`], `role: authenticated` (the claim Supabase asks
+    /// these providers to add), an `email`, issued at [`TokenBuilder::DEFAULT_NOW`] for 3600 s;
+    /// none of Supabase's own claims. Sign with [`TokenBuilder::sign_provider`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_testkit::{MockOidc, TokenBuilder};
+    ///
+    /// let t = TokenBuilder::third_party("https://clerk.example.com");
+    /// assert_eq!(t.claims()["sub"], MockOidc::SUB);
+    /// assert_eq!(t.claims()["role"], "authenticated");
+    /// ```
+    #[must_use]
+    pub fn third_party(issuer: &str) -> Self {
+        let now = Self::DEFAULT_NOW;
+        TokenBuilder {
+            header: object(json!({"typ": "JWT"})),
+            header_removed: Vec::new(),
+            claims: object(json!({
+                "iss": issuer,
+                "sub": MockOidc::SUB,
+                "aud": MockOidc::AUDIENCE,
+                "exp": now + 3600,
+                "iat": now,
+                "email": "provider-user@example.com",
+                "role": "authenticated",
+            })),
+        }
+    }
+
     /// Sets a claim (replacing any value).
     #[must_use]
     pub fn claim(mut self, name: &str, value: impl Into<Value>) -> Self {
@@ -454,6 +489,14 @@ impl TokenBuilder {
         sign_input(&input, &keys.rs256, Algorithm::RS256)
     }
 
+    /// Signs with the third-party provider's ES256 key (`kid` = [`MockOidc::KID`]), which is
+    /// not one of the project's [`TestKeys`].
+    #[must_use]
+    pub fn sign_provider(&self) -> String {
+        let input = self.signing_input("ES256", Some(MockOidc::KID));
+        sign_input(&input, &mock_oidc::provider_key(), Algorithm::ES256)
+    }
+
     /// Signs with every test key: `[HS256, ES256, RS256, EdDSA]`.
     #[must_use]
     pub fn sign_all(&self, keys: &TestKeys) -> [String; 4] {
@@ -489,6 +532,14 @@ pub fn encode_segments(header: &[u8], payload: &[u8]) -> String {
 pub fn sign_raw_hs256(header: &[u8], payload: &[u8], secret: &[u8]) -> String {
     let input = encode_segments(header, payload);
     sign_input(&input, &EncodingKey::from_secret(secret), Algorithm::HS256)
+}
+
+/// ES256-signs raw header and payload bytes with the third-party provider's key
+/// ([`MockOidc`]), for provider tokens whose JSON must be exactly as written.
+#[must_use]
+pub fn sign_raw_provider(header: &[u8], payload: &[u8]) -> String {
+    let input = encode_segments(header, payload);
+    sign_input(&input, &mock_oidc::provider_key(), Algorithm::ES256)
 }
 
 /// ES256-signs raw header and payload bytes with the test key.

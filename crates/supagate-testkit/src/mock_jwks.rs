@@ -33,6 +33,9 @@ pub enum Behaviour {
 #[derive(Debug)]
 struct Config {
     body: String,
+    /// Bodies served at exact paths instead of `body` (the discovery document of
+    /// [`MockOidc`](crate::MockOidc)).
+    routes: Vec<(String, String)>,
     cache_control: Option<String>,
     behaviour: Behaviour,
 }
@@ -71,6 +74,7 @@ impl MockJwks {
         let addr = listener.local_addr().expect("local address");
         let config = Arc::new(Mutex::new(Config {
             body: jwks_json.to_owned(),
+            routes: Vec::new(),
             cache_control: None,
             behaviour: Behaviour::Normal,
         }));
@@ -125,6 +129,18 @@ impl MockJwks {
         self.requests.load(Ordering::SeqCst)
     }
 
+    /// Serves `body` at exactly `path` instead of the set.
+    pub(crate) fn set_route(&self, path: &str, body: String) {
+        let mut config = self.lock();
+        config.routes.retain(|(p, _)| p != path);
+        config.routes.push((path.to_owned(), body));
+    }
+
+    /// The address it listens on.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Config> {
         self.config.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -154,9 +170,20 @@ fn serve(mut stream: TcpStream, config: &Mutex<Config>, requests: &AtomicU64) {
         }
     }
     requests.fetch_add(1, Ordering::SeqCst);
+    // `GET /path HTTP/1.1`: the path picks a route, if one matches exactly.
+    let path = head
+        .split(|b| *b == b' ')
+        .nth(1)
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .unwrap_or_default();
     let (body, cache_control, behaviour) = {
         let c = config.lock().unwrap_or_else(PoisonError::into_inner);
-        (c.body.clone(), c.cache_control.clone(), c.behaviour.clone())
+        let body = c
+            .routes
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map_or_else(|| c.body.clone(), |(_, b)| b.clone());
+        (body, c.cache_control.clone(), c.behaviour.clone())
     };
     let ok = |body: &str| {
         let cc = cache_control
