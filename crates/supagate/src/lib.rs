@@ -13,8 +13,9 @@ pub use supagate_cookie::{
 #[cfg_attr(docsrs, doc(cfg(feature = "remote_jwks")))]
 pub use supagate_jwt::RemoteJwks;
 pub use supagate_jwt::{
-    Aal, Claims, ConfigError, EnvError, Error, FixedClock, Hs256Secret, JwkSet, Origin,
-    SupabaseConfig, SupabaseProject, Token, Verified, Verifier, VerifierBuilder,
+    Aal, Claims, ConfigError, EnvError, Error, FixedClock, Hs256Secret, IssuedBy, JwkSet, Origin,
+    Subject, SupabaseConfig, SupabaseProject, ThirdPartyIssuer, Token, Verified, Verifier,
+    VerifierBuilder,
 };
 pub use supagate_policy::{Decision, Denial, Policy, PolicyConfig, Requirement, RoleSource};
 

@@ -18,11 +18,13 @@ use supagate::{
     Authenticator, CookieName, FixedClock, Hs256Secret, Origin, Policy, RefusalBody, Requirement,
     SessionReader, TokenSource, Verifier,
 };
-use supagate_testkit::{TestKeys, TokenBuilder, session_cookie_header};
+use supagate_testkit::{MockOidc, TestKeys, TokenBuilder, session_cookie_header};
 
 const NOW: i64 = TokenBuilder::DEFAULT_NOW;
 const OTHER_SUB: &str = "11111111-2222-4333-8444-555555555555";
 const OAUTH_CLIENT: &str = "9a1b2c3d-0000-4000-8000-00000000c11e";
+/// The third-party issuer the auth-mode routes trust (keys: the testkit's mock provider).
+const CLERK: &str = "https://clerk.example.com";
 
 /// A key source that never has keys: every asymmetric token gets 503.
 #[derive(Debug)]
@@ -118,11 +120,21 @@ fn setup() -> Setup {
             .allow_oauth_clients([OAUTH_CLIENT])
             .build()
             .unwrap(),
-        keyed: Authenticator::builder(keys.verifier_at(NOW))
-            .api_keys(supagate::auth::ApiKeys::from_lookup(TestKeys::api_key_env).unwrap())
-            .legacy_anon_key(TestKeys::legacy_anon_key())
-            .build()
-            .unwrap(),
+        keyed: Authenticator::builder(
+            keys.verifier_builder()
+                .clock(FixedClock::new(NOW))
+                .third_party_issuer(
+                    supagate::ThirdPartyIssuer::new(CLERK)
+                        .audience(MockOidc::AUDIENCE)
+                        .jwk_set(MockOidc::jwk_set()),
+                )
+                .build()
+                .unwrap(),
+        )
+        .api_keys(supagate::auth::ApiKeys::from_lookup(TestKeys::api_key_env).unwrap())
+        .legacy_anon_key(TestKeys::legacy_anon_key())
+        .build()
+        .unwrap(),
     }
 }
 
@@ -1481,6 +1493,91 @@ fn mode_cases() -> Vec<Case> {
             body: json!({ "ok": true }),
         },
     ]
+    .into_iter()
+    .chain(third_party_cases())
+    .collect()
+}
+
+/// Third-party issuers (the auth-mode routes' verifier trusts `CLERK`).
+fn third_party_cases() -> Vec<Case> {
+    let keys = TestKeys::new();
+    let provider = || TokenBuilder::third_party(CLERK);
+    let user = |sub: &str| json!({ "mode": "user", "key": null, "user_id": sub });
+    let invalid = || {
+        (
+            Some(INVALID_TOKEN),
+            refusal("invalid_token", "invalid token"),
+        )
+    };
+    let mut cases = vec![
+        Case {
+            name: "third party: a provider token is a user, with the provider's sub",
+            path: "/modes/whoami",
+            headers: bearer(&provider().sign_provider()),
+            status: 200,
+            challenge: None,
+            body: user(MockOidc::SUB),
+        },
+        Case {
+            name: "third party: a provider token on a users-only route",
+            path: "/modes/user",
+            headers: bearer(&provider().claim("sub", "auth0|64f1c2").sign_provider()),
+            status: 200,
+            challenge: None,
+            body: user("auth0|64f1c2"),
+        },
+        Case {
+            name: "third party: a provider token beside the publishable key (supabase-js with accessToken)",
+            path: "/modes/whoami",
+            headers: {
+                let mut h = bearer(&provider().sign_provider());
+                h.push(("apikey", TestKeys::PUBLISHABLE_KEY.to_owned()));
+                h
+            },
+            status: 200,
+            challenge: None,
+            body: user(MockOidc::SUB),
+        },
+    ];
+    for (name, token) in [
+        (
+            "third party: wrong audience is refused, not `none`",
+            provider().claim("aud", "another-app").sign_provider(),
+        ),
+        (
+            "third party: an unlisted issuer is refused",
+            provider()
+                .claim("iss", "https://other-provider.example.com")
+                .sign_provider(),
+        ),
+        (
+            "third party: HS256 claiming the provider's iss (the project secret) is refused",
+            provider().sign_hs256(&keys),
+        ),
+        (
+            "third party: a Supabase-signed token claiming the provider's iss is refused",
+            TokenBuilder::new().claim("iss", CLERK).sign_es256(&keys),
+        ),
+        (
+            "third party: a provider-signed token claiming the project's iss is refused",
+            provider().claim("iss", TestKeys::ISSUER).sign_provider(),
+        ),
+        (
+            "third party: a provider token without role: authenticated is refused",
+            provider().claim("role", "service_role").sign_provider(),
+        ),
+    ] {
+        let (challenge, body) = invalid();
+        cases.push(Case {
+            name,
+            path: "/modes/whoami",
+            headers: bearer(&token),
+            status: 401,
+            challenge,
+            body,
+        });
+    }
+    cases
 }
 
 #[test]

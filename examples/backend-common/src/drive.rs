@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use supagate_testkit::{Behaviour, MockJwks, TestKeys, TokenBuilder};
+use supagate_testkit::{Behaviour, MockJwks, MockOidc, TestKeys, TokenBuilder};
 
 /// The `PUBLIC_URL` the driver starts backends with.
 pub const PUBLIC_URL: &str = "https://api.example.test";
@@ -35,25 +35,28 @@ impl Server {
     /// Starts `binary` with the test project's settings (HS256 secret, the JWK set at
     /// `jwks_url`) on `127.0.0.1:0`, and waits for its `listening on` line.
     pub fn start(binary: &str, jwks_url: &str) -> Server {
-        Server::spawn(
-            binary,
-            &[
-                ("SUPABASE_URL", TestKeys::SUPABASE_URL),
-                ("SUPABASE_JWT_SECRET", TestKeys::HS256_SECRET),
-                ("SUPABASE_JWKS_URL", jwks_url),
-                ("BIND", "127.0.0.1:0"),
-                ("PUBLIC_URL", PUBLIC_URL),
-                (
-                    "SUPABASE_PUBLISHABLE_KEYS",
-                    &TestKeys::api_key_env("SUPABASE_PUBLISHABLE_KEYS").unwrap(),
-                ),
-                (
-                    "SUPABASE_SECRET_KEYS",
-                    &TestKeys::api_key_env("SUPABASE_SECRET_KEYS").unwrap(),
-                ),
-                ("SUPABASE_ANON_KEY", &TestKeys::legacy_anon_key()),
-            ],
-        )
+        Server::start_with(binary, jwks_url, &[])
+    }
+
+    /// [`Server::start`] with more variables (`SUPABASE_THIRD_PARTY_ISSUERS`, say).
+    pub fn start_with(binary: &str, jwks_url: &str, extra: &[(&str, &str)]) -> Server {
+        let api = (
+            TestKeys::api_key_env("SUPABASE_PUBLISHABLE_KEYS").unwrap(),
+            TestKeys::api_key_env("SUPABASE_SECRET_KEYS").unwrap(),
+            TestKeys::legacy_anon_key(),
+        );
+        let mut env: Vec<(&str, &str)> = vec![
+            ("SUPABASE_URL", TestKeys::SUPABASE_URL),
+            ("SUPABASE_JWT_SECRET", TestKeys::HS256_SECRET),
+            ("SUPABASE_JWKS_URL", jwks_url),
+            ("BIND", "127.0.0.1:0"),
+            ("PUBLIC_URL", PUBLIC_URL),
+            ("SUPABASE_PUBLISHABLE_KEYS", &api.0),
+            ("SUPABASE_SECRET_KEYS", &api.1),
+            ("SUPABASE_ANON_KEY", &api.2),
+        ];
+        env.extend_from_slice(extra);
+        Server::spawn(binary, &env)
     }
 
     /// Starts `binary` with these environment variables, and waits for the `listening on
@@ -332,7 +335,14 @@ pub fn check_no_blocking_while_keys_load(binary: &str) -> Duration {
 pub fn check_every_route(binary: &str) {
     // The JWK set comes from a mock JWKS server through the backend's remote key source.
     let jwks = MockJwks::start(&TestKeys::new().jwks_json());
-    let server = Server::start(binary, &jwks.url());
+    // A third-party auth provider, found by OIDC discovery.
+    let provider = MockOidc::start();
+    let issuers = json!([{ "issuer": provider.issuer(), "audience": [MockOidc::AUDIENCE] }]);
+    let server = Server::start_with(
+        binary,
+        &jwks.url(),
+        &[("SUPABASE_THIRD_PARTY_ISSUERS", &issuers.to_string())],
+    );
     let keys = TestKeys::new();
     let user = token(TokenBuilder::new());
     let user_es256 = TokenBuilder::new().issued_at(now(), 3600).sign_es256(&keys);
@@ -420,6 +430,7 @@ pub fn check_every_route(binary: &str) {
     assert_eq!(r.status, 404, "unknown route: {r:?}");
 
     check_caller_routes(&server, &user, &expired);
+    check_third_party(&server, &provider);
 
     // One fetch served every asymmetric token. A fresh backend whose JWKS endpoint fails
     // answers 503 for asymmetric tokens, never 401, and keeps verifying HS256.
@@ -435,6 +446,65 @@ pub fn check_every_route(binary: &str) {
         r.status, 200,
         "HS256 still verifies during a JWKS outage: {r:?}"
     );
+}
+
+/// Tokens of the third-party provider named in `SUPABASE_THIRD_PARTY_ISSUERS`, over HTTP.
+fn check_third_party(server: &Server, provider: &MockOidc) {
+    let bearer = |t: &str| format!("Bearer {t}");
+    let theirs = provider.token().sign_provider();
+    let r = server.get("/public/whoami", &[("Authorization", &bearer(&theirs))]);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.json(),
+        json!({ "mode": "user", "user_id": MockOidc::SUB })
+    );
+    assert_eq!(provider.requests(), 2, "discovery, then the set, once");
+    let r = server.get("/oauth/notes", &[("Authorization", &bearer(&theirs))]);
+    assert_eq!(
+        r.status, 200,
+        "a provider's user is the app's own user: {r:?}"
+    );
+    let r = server.get("/profile/me", &[("Authorization", &bearer(&theirs))]);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["user_id"], MockOidc::SUB);
+    let keys = TestKeys::new();
+    for (what, token) in [
+        (
+            "wrong audience",
+            provider.token().claim("aud", "another-app").sign_provider(),
+        ),
+        (
+            "HS256 claiming the provider",
+            provider.token().sign_hs256(&keys),
+        ),
+        (
+            "a project-signed token claiming the provider",
+            TokenBuilder::new()
+                .issued_at(now(), 3600)
+                .claim("iss", provider.issuer())
+                .sign_es256(&keys),
+        ),
+        (
+            "an unlisted issuer",
+            provider
+                .token()
+                .claim("iss", "https://other-provider.example.com")
+                .sign_provider(),
+        ),
+        (
+            "no role: authenticated",
+            provider.token().remove("role").sign_provider(),
+        ),
+    ] {
+        let r = server.get("/public/whoami", &[("Authorization", &bearer(&token))]);
+        assert_eq!(r.status, 401, "{what}: {r:?}");
+        assert!(
+            r.header("www-authenticate")
+                .is_some_and(|c| c.contains(r#"error="invalid_token""#)),
+            "{what}: {r:?}"
+        );
+    }
+    assert_eq!(provider.requests(), 2, "refusals cost the provider nothing");
 }
 
 /// `/public/whoami`, `/client/ping`, `/internal/stats`, `/oauth/notes` and the RFC 9728

@@ -56,7 +56,7 @@ impl Config {
 
     /// Reads the configuration through `lookup` (the environment, or a map in tests): the
     /// library's [`SupabaseConfig`] (`SUPABASE_URL`, `SUPABASE_JWT_SECRET`, `SUPABASE_JWKS`,
-    /// `SUPABASE_JWKS_URL`, `SUPAGATE_TOKEN_CACHE`; see its table), the API keys
+    /// `SUPABASE_JWKS_URL`, `SUPABASE_THIRD_PARTY_ISSUERS`, `SUPAGATE_TOKEN_CACHE`; see its table), the API keys
     /// ([`ApiKeys::from_lookup`]: `SUPABASE_PUBLISHABLE_KEYS`, `SUPABASE_SECRET_KEYS` and their
     /// singular forms), `SUPABASE_ANON_KEY` (the legacy anon key, optional), `PUBLIC_URL`
     /// (default [`DEFAULT_PUBLIC_URL`]) and `BIND` (default `127.0.0.1:8000`).
