@@ -128,7 +128,7 @@ where
                 Ok(caller) => {
                     // As it is (no copy of the claims): `Admitted` takes it out, and
                     // `Authenticated` reads a user from it.
-                    req.extensions_mut().insert(caller);
+                    req.extensions_mut().insert(Slot::Admitted(caller));
                     let res = service.call(req).await?;
                     Ok(res.map_into_left_body())
                 }
@@ -141,12 +141,17 @@ where
     }
 }
 
-/// Left in the extensions when [`Admitted`] took the caller out: whether it was a user (an
-/// `Authenticated` extracted later then reads the same token from the request), and a second
-/// `Admitted` is refused instead of deciding again.
-#[derive(Clone, Copy)]
-pub(crate) struct Taken {
-    pub(crate) user: bool,
+/// What the middleware leaves in the extensions: the admitted caller, until [`Admitted`]
+/// takes it out and leaves `Taken` in its place (in place: no allocation), which says whether
+/// it was a user (an `Authenticated` extracted later then reads the same token from the
+/// request), so that a second `Admitted` is refused instead of deciding again.
+// The extension map boxes the slot once; boxing the caller inside it would add the second
+// allocation this layout exists to avoid.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+pub(crate) enum Slot {
+    Admitted(Caller<Verified>),
+    Taken { user: bool },
 }
 
 /// Who is calling: the [`Caller`] the [`Admit`] middleware admitted, with a user's claims as
@@ -189,22 +194,27 @@ impl<T: DeserializeOwned + 'static> FromRequest for Admitted<T> {
                     },
                 )));
             };
-            if req.extensions().get::<Taken>().is_some() {
-                return Err(AuthRejection::new(
+            let twice = || {
+                AuthRejection::new(
                     &auth,
                     AuthError::InvalidConfig {
                         what: "Admitted extracted twice in one request",
                     },
-                ));
-            }
-            let admitted = req.extensions_mut().remove::<Caller<Verified>>();
-            let caller = match admitted {
-                Some(c) => {
-                    req.extensions_mut().insert(Taken {
-                        user: matches!(c, Caller::User(_)),
-                    });
-                    c
+                )
+            };
+            let admitted = match req.extensions_mut().get_mut::<Slot>() {
+                Some(Slot::Taken { .. }) => return Err(twice()),
+                Some(slot) => {
+                    let user = matches!(slot, Slot::Admitted(Caller::User(_)));
+                    match std::mem::replace(slot, Slot::Taken { user }) {
+                        Slot::Admitted(c) => Some(c),
+                        Slot::Taken { .. } => return Err(twice()),
+                    }
                 }
+                None => None,
+            };
+            let caller = match admitted {
+                Some(c) => c,
                 None => auth
                     .admit_async(&ActixHeaders(req.headers()), auth.default_modes())
                     .await

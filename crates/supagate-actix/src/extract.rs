@@ -161,21 +161,19 @@ async fn extract<T: DeserializeOwned + 'static>(
     // else.
     let admitted = match checked {
         Some(r) => Some(r),
-        None => match req.extensions().get::<supagate_auth::Caller<Verified>>() {
-            Some(supagate_auth::Caller::User(v)) => Some(
+        // `Admitted` took a non-user caller out: still no user. (A user it took is verified
+        // again from the same header, a token-cache hit.)
+        None => match req.extensions().get::<crate::admit::Slot>() {
+            Some(crate::admit::Slot::Admitted(supagate_auth::Caller::User(v))) => Some(
                 v.clone()
                     .into_typed::<T>()
                     .map(Some)
                     .map_err(AuthError::Token),
             ),
-            Some(_) => Some(Ok(None)),
-            // `Admitted` took a non-user caller out: still no user. (A user it took is
-            // verified again from the same header, a token-cache hit.)
-            None => req
-                .extensions()
-                .get::<crate::admit::Taken>()
-                .is_some_and(|t| !t.user)
-                .then_some(Ok(None)),
+            Some(crate::admit::Slot::Admitted(_) | crate::admit::Slot::Taken { user: false }) => {
+                Some(Ok(None))
+            }
+            Some(crate::admit::Slot::Taken { user: true }) | None => None,
         },
     };
     let result = match admitted {

@@ -107,18 +107,23 @@ impl<S> fmt::Debug for AdmitService<S> {
 /// [`Admitted`] extractor takes it out, and [`Authenticated`](crate::Authenticated) reads a
 /// user from it.
 fn admitted<B>(req: &mut Request<B>, caller: Caller<Verified>) {
-    req.extensions_mut().insert(caller);
+    req.extensions_mut().insert(Slot::Admitted(caller));
 }
 
 /// Why a second [`Admitted`] in one request is refused.
 pub(crate) const TWICE: &str = "Admitted extracted twice in one request";
 
-/// Left in the extensions when [`Admitted`] took the caller out: whether it was a user (an
-/// `Authenticated` extracted later then reads the same token from the request), and a second
-/// `Admitted` is refused instead of deciding again.
-#[derive(Clone, Copy)]
-pub(crate) struct Taken {
-    pub(crate) user: bool,
+/// What the layer leaves in the extensions: the admitted caller, until [`Admitted`] takes it
+/// out and leaves `Taken` in its place (in place: no allocation), which says whether it was a
+/// user (an `Authenticated` extracted later then reads the same token from the request), so
+/// that a second `Admitted` is refused instead of deciding again.
+// The extension map boxes the slot once; boxing the caller inside it would add the second
+// allocation this layout exists to avoid.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+pub(crate) enum Slot {
+    Admitted(Caller<Verified>),
+    Taken { user: bool },
 }
 
 impl<S, B> Service<Request<B>> for AdmitService<S>
@@ -199,18 +204,24 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = Authenticator::from_ref(state);
-        if parts.extensions.get::<Taken>().is_some() {
-            return Err(AuthRejection::new(
-                &auth,
-                AuthError::InvalidConfig { what: TWICE },
-            ));
-        }
-        let caller = match parts.extensions.remove::<Caller<Verified>>() {
-            Some(c) => {
-                parts.extensions.insert(Taken {
-                    user: matches!(c, Caller::User(_)),
-                });
-                c
+        let caller = match parts.extensions.get_mut::<Slot>() {
+            Some(Slot::Taken { .. }) => {
+                return Err(AuthRejection::new(
+                    &auth,
+                    AuthError::InvalidConfig { what: TWICE },
+                ));
+            }
+            Some(slot) => {
+                let user = matches!(slot, Slot::Admitted(Caller::User(_)));
+                match std::mem::replace(slot, Slot::Taken { user }) {
+                    Slot::Admitted(c) => c,
+                    Slot::Taken { .. } => {
+                        return Err(AuthRejection::new(
+                            &auth,
+                            AuthError::InvalidConfig { what: TWICE },
+                        ));
+                    }
+                }
             }
             None => auth
                 .admit_async(&parts.headers, auth.default_modes())

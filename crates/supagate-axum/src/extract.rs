@@ -141,25 +141,19 @@ async fn extract<T: DeserializeOwned + 'static>(
             .map_err(AuthError::Token);
     }
     // Admitted by an `AdmitLayer`: its user, or no user when it admitted something else.
-    match parts.extensions.get::<supagate_auth::Caller<Verified>>() {
-        Some(supagate_auth::Caller::User(verified)) => {
+    // `Admitted` took a non-user caller out: still no user. (A user it took is verified again
+    // from the same header, a token-cache hit.)
+    use crate::admit::Slot;
+    match parts.extensions.get::<Slot>() {
+        Some(Slot::Admitted(supagate_auth::Caller::User(verified))) => {
             return verified
                 .clone()
                 .into_typed::<T>()
                 .map(Some)
                 .map_err(AuthError::Token);
         }
-        Some(_) => return Ok(None),
-        None => {}
-    }
-    // `Admitted` took a non-user caller out: still no user. (A user it took is verified again
-    // from the same header, a token-cache hit.)
-    if parts
-        .extensions
-        .get::<crate::admit::Taken>()
-        .is_some_and(|t| !t.user)
-    {
-        return Ok(None);
+        Some(Slot::Admitted(_) | Slot::Taken { user: false }) => return Ok(None),
+        Some(Slot::Taken { user: true }) | None => {}
     }
     // Otherwise the authenticator's base policy applies; a key fetch under way is awaited.
     match auth.authenticate_verified_async(&parts.headers).await? {

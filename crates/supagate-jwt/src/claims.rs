@@ -663,8 +663,10 @@ fn claims_from_raw(
     issued_by: IssuedBy,
 ) -> Result<Claims, Error> {
     let reg = registered(&mut raw)?;
-    let sub = subject(&mut raw, issued_by)?;
+    // The registered claims first: they say whether the token is for us at all (an HMAC
+    // token naming a third-party issuer is refused as such, whatever its `sub`).
     validate(&reg)?;
+    let sub = subject(&mut raw, issued_by)?;
     let aal = match string(raw.take("aal"), "aal")? {
         None => None,
         Some(s) => Some(Aal::from_name(&s).ok_or(Error::InvalidClaim { claim: "aal" })?),
@@ -707,12 +709,18 @@ fn claims_from_raw(
     Ok(claims)
 }
 
-/// Parses only the registered claims (for verification into a caller's own type).
-pub(crate) fn parse_registered(payload: &[u8], issued_by: IssuedBy) -> Result<Registered, Error> {
+/// Parses and validates only the registered claims (for verification into a caller's own
+/// type), in the order of [`parse_claims`].
+pub(crate) fn check_registered(
+    payload: &[u8],
+    validate: impl FnOnce(&Registered) -> Result<(), Error>,
+    issued_by: IssuedBy,
+) -> Result<(), Error> {
     let mut raw = read_raw(payload, false)?;
     let reg = registered(&mut raw)?;
+    validate(&reg)?;
     subject(&mut raw, issued_by)?;
-    Ok(reg)
+    Ok(())
 }
 
 impl<'de> Deserialize<'de> for Claims {

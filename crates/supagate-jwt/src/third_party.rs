@@ -17,10 +17,13 @@ pub(crate) const DEFAULT_THIRD_PARTY_ROLE: &str = "authenticated";
 /// algorithm per key, `exp`, `iat`, lifetime, strict claim types), and to these:
 ///
 /// - the token's `iss` equals [`ThirdPartyIssuer::issuer`] exactly, and only then are this
-///   issuer's keys consulted: a token never selects the keys of another issuer, and a token
-///   whose `iss` names this issuer is never checked against the project's keys;
-/// - asymmetric algorithms only, with a `kid` (an `HS256` token is refused: a provider's
-///   tokens are never signed with a secret the backend holds);
+///   issuer's keys consulted: a token never selects the keys of another issuer, and an
+///   asymmetric token whose `iss` names this issuer is never checked against the project's
+///   keys;
+/// - asymmetric algorithms only, with a `kid`: an `HS256` token naming this issuer is refused
+///   (a provider's tokens are never signed with a secret the backend holds; such a token is
+///   checked against the project's secret, so that the project's own HS256 tokens pay nothing
+///   for third-party issuers, and refused after it even when that secret signed it);
 /// - `aud` contains one of its audiences (required: there is no default);
 /// - the top-level `role` claim equals [`ThirdPartyIssuer::role`] (`authenticated` by
 ///   default; Supabase asks each provider to add it);

@@ -234,8 +234,8 @@ struct Signed {
     from: Option<usize>,
 }
 
-/// The only claim read before the signature check, and only when third-party issuers are
-/// configured: it picks whose keys to verify with.
+/// The only claim read before the signature check, and only for asymmetric tokens when
+/// third-party issuers are configured: it picks whose keys to verify with.
 #[derive(serde::Deserialize)]
 struct PeekIssuer<'a> {
     #[serde(borrow, default)]
@@ -854,8 +854,11 @@ impl Verifier {
             return self.verify_payload(token)?.deserialize();
         }
         let signed = self.verify_signature_kid(token, false)?;
-        let registered = claims::parse_registered(&signed.payload, issued_by(signed.from))?;
-        self.validate_with(&registered, false, signed.from)?;
+        claims::check_registered(
+            &signed.payload,
+            |registered| self.validate_with(registered, false, signed.from),
+            issued_by(signed.from),
+        )?;
         serde_json::from_slice(&signed.payload).map_err(|_| Error::MalformedClaims)
     }
 
@@ -1065,9 +1068,12 @@ impl Verifier {
             .decode(header_b64)
             .map_err(|_| Error::Malformed)?;
         let header = header::parse(&header_bytes)?;
-        // Only with third-party issuers configured is the payload read before the signature
-        // check, and then only for `iss`, which picks whose keys to use.
-        let (from, early) = if inner.third_party.is_empty() {
+        // Only with third-party issuers configured, and only for an asymmetric token, is the
+        // payload read before the signature check, and then only for `iss`, which picks whose
+        // keys to use. An HMAC token is never a third party's: it is checked against the
+        // project's secret, and refused after it if its `iss` names a third party.
+        let hmac = Algorithm::from_name(&header.alg).is_some_and(Algorithm::is_hmac);
+        let (from, early) = if inner.third_party.is_empty() || hmac {
             (None, None)
         } else {
             let payload = URL_SAFE_NO_PAD
@@ -1196,6 +1202,14 @@ impl Verifier {
             None => None,
             Some(i) => Some(inner.third_party.get(i).ok_or(Error::IssuerMismatch)?),
         };
+        // An HMAC token (the only kind the project's keys verify when its `iss` names a third
+        // party) claiming a third-party issuer: refused before any other claim is looked at.
+        if third_party.is_none()
+            && let Some(iss) = &reg.iss
+            && inner.third_party.iter().any(|t| t.issuer == *iss)
+        {
+            return Err(Error::AlgNotAllowed);
+        }
         let now = inner.clock.now();
         let leeway = inner.leeway;
         if !allow_expired && reg.exp <= now.saturating_sub(leeway) {

@@ -233,7 +233,7 @@ fn audience_role_and_claims_are_the_issuers() {
 fn a_token_never_selects_another_issuers_keys() {
     let v = verifier();
     let keys = TestKeys::new();
-    // HS256 claiming the provider: the project's secret is never consulted.
+    // HS256 claiming the provider, even signed with the project's own secret: refused.
     let hs = provider().sign_hs256(&keys);
     assert_eq!(v.verify(&hs).unwrap_err(), Error::AlgNotAllowed);
     // A project-signed token (a Supabase access token) claiming the provider's iss.

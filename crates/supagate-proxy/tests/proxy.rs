@@ -1172,3 +1172,54 @@ async fn a_refusal_after_a_refresh_still_stores_the_new_session() {
     assert!(a.set_cookies().is_empty());
     assert!(!a.headers.contains_key("expires"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_party_token_in_the_session_cookie_is_no_session() {
+    // The verifier also trusts a third-party issuer (a backend's configuration reused for the
+    // frontend): its tokens verify as bearers, but a session cookie holds only the project's
+    // own, so such a cookie is refused, never refreshed at the auth server, never forwarded.
+    let f = Fixture::new().await;
+    let issuer = "https://clerk.example.com";
+    let verifier = Verifier::from_supabase_url(f.auth.url())
+        .jwk_set(TestKeys::new().jwk_set())
+        .third_party_issuer(
+            supagate_jwt::ThirdPartyIssuer::new(issuer)
+                .audience(supagate_testkit::MockOidc::AUDIENCE)
+                .jwk_set(supagate_testkit::MockOidc::jwk_set()),
+        )
+        .build()
+        .unwrap();
+    let proxy = Proxy::builder(f.auth.url(), "anon-key", verifier)
+        .upstream(format!("http://{}", f.upstream))
+        .public_origin(PUBLIC)
+        .route("/api/", "/")
+        .build()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let provider = || {
+        supagate_testkit::TokenBuilder::third_party(issuer)
+            // A UUID sub, so only the issuer tells it apart from a project session.
+            .claim("sub", supagate_testkit::TokenBuilder::DEFAULT_SUB)
+    };
+    let valid = provider().issued_at(now, 3600).sign_provider();
+    let expired = provider().issued_at(now - 7200, 3600).sign_provider();
+    let refreshes = f.auth.count(Endpoint::Refresh);
+    for (token, expires_at) in [(&valid, now + 3600), (&expired, now - 3600)] {
+        let cookie = cookie_for(&supagate_testkit::session_json(token, expires_at));
+        let a = get(&proxy, "/api/me", &cookie).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
+        assert_eq!(a.upstream_header("authorization"), None);
+    }
+    assert_eq!(
+        f.auth.count(Endpoint::Refresh),
+        refreshes,
+        "no refresh was spent"
+    );
+    assert_eq!(f.evil_hits.load(Ordering::SeqCst), 0);
+    // The project's own sessions still work through the same proxy.
+    let a = get(&proxy, "/api/me", &f.cookie(3600)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+}

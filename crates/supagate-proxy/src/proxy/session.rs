@@ -99,7 +99,7 @@ impl Proxy {
                 Ok(claims) => {
                     self.admit(&claims)?;
                     let active =
-                        self.active(session.access_token(), &claims.sub, CookieDelta::none())?;
+                        self.active(session.access_token(), &claims, CookieDelta::none())?;
                     if let (Some(cache), Some(key)) = (&i.sessions, key) {
                         let hit = Hit {
                             bearer: active.bearer.clone(),
@@ -121,6 +121,11 @@ impl Proxy {
         }
         // Refresh only what could be a real session.
         let call = match dangerous::verify_allowing_expiry(verifier, token).await {
+            // A third-party issuer's token is no session of this project: nothing to refresh
+            // (and, as for a valid one, nothing cleared).
+            Ok(claims) if claims.issued_by != supagate_jwt::IssuedBy::Supabase => {
+                return Err(AuthError::Token(supagate_jwt::Error::IssuerMismatch).into());
+            }
             Ok(claims) => {
                 self.admit(&claims)?;
                 AuthCall::Session(self.session_key(&claims))
@@ -153,7 +158,7 @@ impl Proxy {
                         }
                         Ok(Resolved::Active(self.active(
                             new.access_token(),
-                            &claims.sub,
+                            &claims,
                             cookies,
                         )?))
                     }
@@ -165,7 +170,7 @@ impl Proxy {
                     self.admit(&claims)?;
                     Ok(Resolved::Active(self.active(
                         session.access_token(),
-                        &claims.sub,
+                        &claims,
                         CookieDelta::none(),
                     )?))
                 }
@@ -210,12 +215,19 @@ impl Proxy {
     pub(super) fn active(
         &self,
         token: &Token,
-        sub: &supagate_jwt::Subject,
+        claims: &supagate_jwt::Claims,
         cookies: CookieDelta,
     ) -> Result<Active, Refused> {
-        // A session cookie holds a Supabase Auth session: its user is a UUID. A token of a
-        // third-party issuer the verifier also trusts is no session of this project.
-        let Some(sub) = sub.as_uuid() else {
+        // A session cookie holds a Supabase Auth session: issued by the project, its user a
+        // UUID. A token of a third-party issuer the verifier also trusts is no session of
+        // this project.
+        if claims.issued_by != supagate_jwt::IssuedBy::Supabase {
+            return Err(
+                Refused::from(AuthError::Token(supagate_jwt::Error::IssuerMismatch))
+                    .with_cookies(cookies),
+            );
+        }
+        let Some(sub) = claims.sub.as_uuid() else {
             return Err(
                 Refused::from(AuthError::Token(supagate_jwt::Error::InvalidClaim {
                     claim: "sub",
