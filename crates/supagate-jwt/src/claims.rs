@@ -56,7 +56,10 @@ pub struct Claims {
     /// third-party issuer's own format otherwise (`user_2x…` from Clerk, a Firebase uid).
     pub sub: Subject,
     /// Who issued and signed the token: the Supabase project, or one of the verifier's
-    /// trusted third-party issuers (its `iss` is then [`Claims::iss`]).
+    /// trusted third-party issuers (its `iss` is then [`Claims::iss`]). Known only to the
+    /// verifier: it is not a claim, so it is not serialized, and `Claims` deserialized from
+    /// JSON say `Supabase` (and refuse a non-UUID `sub`). Pass it along yourself when claims
+    /// cross a process boundary.
     #[serde(skip)]
     pub issued_by: IssuedBy,
     /// `iss`: the issuer, `https://<ref>.supabase.co/auth/v1` on hosted projects.
@@ -627,8 +630,13 @@ fn subject(raw: &mut Raw, issued_by: IssuedBy) -> Result<Subject, Error> {
             (Some(u), _) => Ok(Subject::Uuid(u)),
             (None, IssuedBy::Supabase) => Err(bad),
             (None, IssuedBy::ThirdParty) => {
-                let ok =
-                    !s.is_empty() && s.len() <= MAX_SUBJECT_LEN && !s.chars().any(char::is_control);
+                // Visible ASCII only: providers' ids (`user_2k…`, `auth0|64f1…`,
+                // `google-oauth2|1043…`, Firebase uids) are; no space, no control character,
+                // no Unicode line separator, bidi override or zero-width character to smuggle
+                // into a log line or a database key.
+                let ok = !s.is_empty()
+                    && s.len() <= MAX_SUBJECT_LEN
+                    && s.bytes().all(|b| b.is_ascii_graphic());
                 if ok { Ok(Subject::Other(s)) } else { Err(bad) }
             }
         },
@@ -663,10 +671,10 @@ fn claims_from_raw(
     issued_by: IssuedBy,
 ) -> Result<Claims, Error> {
     let reg = registered(&mut raw)?;
-    // The registered claims first: they say whether the token is for us at all (an HMAC
-    // token naming a third-party issuer is refused as such, whatever its `sub`).
-    validate(&reg)?;
+    // `sub` before the checks of time, audience and issuer, so that the legacy API keys (no
+    // `sub`, ten-year lifetime) are refused as such.
     let sub = subject(&mut raw, issued_by)?;
+    validate(&reg)?;
     let aal = match string(raw.take("aal"), "aal")? {
         None => None,
         Some(s) => Some(Aal::from_name(&s).ok_or(Error::InvalidClaim { claim: "aal" })?),
@@ -718,8 +726,8 @@ pub(crate) fn check_registered(
 ) -> Result<(), Error> {
     let mut raw = read_raw(payload, false)?;
     let reg = registered(&mut raw)?;
-    validate(&reg)?;
     subject(&mut raw, issued_by)?;
+    validate(&reg)?;
     Ok(())
 }
 
@@ -755,6 +763,17 @@ mod tests {
             |_| Ok(()),
             IssuedBy::Supabase,
         )
+    }
+
+    #[test]
+    fn every_known_claim_has_its_own_slot() {
+        for (i, name) in FIELDS.iter().enumerate() {
+            assert_eq!(field_index(name), Some(i), "{name}");
+        }
+        assert_eq!(
+            &FIELDS[..REGISTERED],
+            ["iss", "sub", "aud", "exp", "iat", "nbf", "role"]
+        );
     }
 
     #[test]

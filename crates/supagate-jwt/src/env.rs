@@ -440,14 +440,21 @@ fn third_party_keys(
     issuer: String,
     jwks_url: Option<String>,
 ) -> Result<ThirdPartyIssuer, EnvError> {
-    Ok(match jwks_url {
-        None => ThirdPartyIssuer::discover(issuer),
-        Some(url) => {
-            let source = crate::RemoteJwks::builder(url)
-                .build()
-                .map_err(|e| EnvError::new("SUPABASE_THIRD_PARTY_ISSUERS", e, THIRD_PARTY_FIX))?;
-            ThirdPartyIssuer::new(issuer).key_source(source)
-        }
+    // Built once here, so that every verifier made from this configuration shares its
+    // fetches. A bad discovery URL is reported with the issuer's position by the check that
+    // follows; a bad `jwks_url` here.
+    let source = match jwks_url {
+        None => crate::RemoteJwks::discover(issuer.as_str()).build(),
+        Some(url) => Ok(crate::RemoteJwks::builder(url)
+            .build()
+            .map_err(|e| EnvError::new("SUPABASE_THIRD_PARTY_ISSUERS", e, THIRD_PARTY_FIX))?),
+    };
+    Ok(match source {
+        Ok(source) => ThirdPartyIssuer::new(issuer).key_source(source),
+        Err(e) => ThirdPartyIssuer {
+            source: Some(Err(e)),
+            ..ThirdPartyIssuer::new(issuer)
+        },
     })
 }
 

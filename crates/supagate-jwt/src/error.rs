@@ -310,7 +310,8 @@ pub enum ConfigError {
     AmbiguousHmacKeys,
     /// A [`ThirdPartyIssuer`](crate::ThirdPartyIssuer) is unusable: `index` is its position in
     /// the order they were added (from 0), `problem` says what is wrong. The message never
-    /// holds the issuer string (it may be a pasted secret).
+    /// holds the issuer string: the position says which entry of a long list is at fault,
+    /// whatever was pasted into it.
     #[error("third-party issuer #{index}: {problem}")]
     InvalidThirdPartyIssuer {
         /// Position of the issuer, from 0, in the order they were added.

@@ -27,10 +27,23 @@ pub(crate) const DEFAULT_THIRD_PARTY_ROLE: &str = "authenticated";
 /// - `aud` contains one of its audiences (required: there is no default);
 /// - the top-level `role` claim equals [`ThirdPartyIssuer::role`] (`authenticated` by
 ///   default; Supabase asks each provider to add it);
-/// - `sub` is the provider's user id: a string (not empty, at most 255 bytes, no control
-///   characters), not necessarily a UUID, so [`Claims::sub`](crate::Claims::sub) is a
-///   [`Subject`](crate::Subject), and [`Claims::issued_by`](crate::Claims::issued_by) says
+/// - `sub` is the provider's user id: 1 to 255 bytes of visible ASCII (no space, no control,
+///   line-separator, bidi or zero-width character), not necessarily a UUID, so
+///   [`Claims::sub`](crate::Claims::sub) is a [`Subject`](crate::Subject), and
+///   [`Claims::issued_by`](crate::Claims::issued_by) says
 ///   [`IssuedBy::ThirdParty`](crate::IssuedBy::ThirdParty).
+///
+/// # Security
+///
+/// A provider's user ids are not Supabase's: some are UUIDs (Cognito), and some providers let
+/// the application choose them (Firebase custom tokens). Key anything stored per user by
+/// issuer and `sub` together ([`Claims::iss`](crate::Claims::iss) or `issued_by`, then
+/// `sub`), never by `sub` alone, or a provider account whose id equals a Supabase user's UUID
+/// reads that user's rows. Likewise every claim of a provider's token besides the ones
+/// checked here (`app_metadata`, `aal`, `amr`, `email`) is what the provider, or a template
+/// configured in it, wrote: role policies refuse third-party tokens' app roles, `aal` and
+/// `amr` unless told to trust them (`PolicyBuilder::trust_third_party_claims` in
+/// `supagate-policy`).
 ///
 /// The keys come from a static [`JwkSet`], any [`KeySource`], or (feature `remote_jwks`)
 /// OpenID Connect discovery at `<issuer>/.well-known/openid-configuration`
@@ -74,6 +87,9 @@ pub struct ThirdPartyIssuer {
     pub(crate) audiences: Vec<String>,
     pub(crate) jwks: Vec<JwkSet>,
     pub(crate) source: Option<Result<Arc<dyn KeySource>, ConfigError>>,
+    /// Keys by discovery, built by `VerifierBuilder::build` with the verifier's backend and
+    /// clock.
+    pub(crate) discover: bool,
     pub(crate) role: String,
 }
 
@@ -85,6 +101,7 @@ impl fmt::Debug for ThirdPartyIssuer {
             .field("role", &self.role)
             .field("jwk_sets", &self.jwks.len())
             .field("key_source", &self.source.as_ref().map(|s| s.is_ok()))
+            .field("discover", &self.discover)
             .finish()
     }
 }
@@ -112,16 +129,20 @@ impl ThirdPartyIssuer {
             audiences: Vec::new(),
             jwks: Vec::new(),
             source: None,
+            discover: false,
             role: DEFAULT_THIRD_PARTY_ROLE.to_owned(),
         }
     }
 
     /// An issuer whose keys are found by OpenID Connect discovery: the document at
     /// `<issuer>/.well-known/openid-configuration` must name `issuer` exactly, and its
-    /// `jwks_uri` is followed as a `RemoteJwks` with the default settings (for other
-    /// settings, build a `RemoteJwks::discover` yourself and pass it to
-    /// [`ThirdPartyIssuer::key_source`]). Nothing is fetched until the first token of this
-    /// issuer arrives; a bad issuer URL is reported by `build()`.
+    /// `jwks_uri` is followed as a `RemoteJwks` with the default settings and the verifier's
+    /// crypto backend and clock, made when the verifier is built (for other settings, or to
+    /// share one source between verifiers, build a `RemoteJwks::discover` yourself and pass
+    /// it to [`ThirdPartyIssuer::key_source`]). Nothing is fetched until the first token of
+    /// this issuer arrives; a bad issuer URL is reported by `build()`. A verification waiting
+    /// for these keys waits for the discovery document and then the set: up to twice the
+    /// fetch timeout.
     ///
     /// # Examples
     ///
@@ -137,12 +158,8 @@ impl ThirdPartyIssuer {
     #[cfg(feature = "remote_jwks")]
     #[cfg_attr(docsrs, doc(cfg(feature = "remote_jwks")))]
     pub fn discover(issuer: impl Into<String>) -> Self {
-        let issuer = issuer.into();
-        let source = crate::RemoteJwks::discover(issuer.as_str())
-            .build()
-            .map(|s| Arc::new(s) as Arc<dyn KeySource>);
         ThirdPartyIssuer {
-            source: Some(source),
+            discover: true,
             ..ThirdPartyIssuer::new(issuer)
         }
     }
@@ -173,6 +190,7 @@ impl ThirdPartyIssuer {
     /// sets.
     pub fn key_source(mut self, source: impl KeySource) -> Self {
         self.source = Some(Ok(Arc::new(source)));
+        self.discover = false;
         self
     }
 

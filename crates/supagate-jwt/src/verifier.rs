@@ -159,9 +159,10 @@ impl Keys {
 /// - `aud` contains an accepted audience (`authenticated` by default), `iss` equals the
 ///   configured issuer (when one is configured), `sub` is a UUID.
 ///
-/// A token whose `iss` names a [`ThirdPartyIssuer`] added with
+/// An asymmetric token whose `iss` names a [`ThirdPartyIssuer`] added with
 /// [`VerifierBuilder::third_party_issuer`] is checked against that issuer's keys, audiences and
-/// required `role` instead, never against the project's keys.
+/// required `role` instead, never against the project's keys; an HMAC token naming one is
+/// refused.
 ///
 /// The anon and service_role API keys (no `aud`, no `sub`) and Supabase OIDC ID tokens
 /// (`aud` = an OAuth client id) fail these checks.
@@ -461,8 +462,11 @@ impl VerifierBuilder {
     ///     .clock(FixedClock::new(TokenBuilder::DEFAULT_NOW))
     ///     .build()?;
     ///
-    /// // An HS256 token claiming that issuer never reaches the project's HMAC secret.
-    /// let confused = TokenBuilder::third_party("https://clerk.example.com").sign_hs256(&TestKeys::new());
+    /// // An HS256 token claiming that issuer is refused, even signed with the project's own
+    /// // secret and carrying a UUID `sub`.
+    /// let confused = TokenBuilder::third_party("https://clerk.example.com")
+    ///     .claim("sub", TokenBuilder::DEFAULT_SUB)
+    ///     .sign_hs256(&TestKeys::new());
     /// assert_eq!(verifier.verify(&confused).unwrap_err(), Error::AlgNotAllowed);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -527,7 +531,8 @@ impl VerifierBuilder {
             Keys::Static(set) => set.rejected().to_vec(),
             Keys::Source(_) => all.rejected().to_vec(),
         };
-        let third_party = prepare_third_party(self.third_party, issuer.as_deref(), backend)?;
+        let third_party =
+            prepare_third_party(self.third_party, issuer.as_deref(), backend, &self.clock)?;
         for tp in &third_party {
             if let Keys::Static(set) = &tp.keys {
                 rejected.extend_from_slice(set.rejected());
@@ -570,7 +575,8 @@ pub(crate) fn check_third_party(
     project_issuer: Option<&str>,
     backend: Backend,
 ) -> Result<(), ConfigError> {
-    prepare_third_party(issuers, project_issuer, backend).map(|_| ())
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    prepare_third_party(issuers, project_issuer, backend, &clock).map(|_| ())
 }
 
 /// Checks every third-party issuer and prepares its keys.
@@ -578,6 +584,7 @@ fn prepare_third_party(
     issuers: Vec<ThirdPartyIssuer>,
     project_issuer: Option<&str>,
     backend: Backend,
+    clock: &Arc<dyn Clock>,
 ) -> Result<Vec<ThirdParty>, ConfigError> {
     let mut out: Vec<ThirdParty> = Vec::with_capacity(issuers.len());
     for (index, tp) in issuers.into_iter().enumerate() {
@@ -599,7 +606,12 @@ fn prepare_third_party(
         if !matches!(tp.role.as_str(), "authenticated" | "anon") {
             return Err(bad("the required role must be `authenticated` or `anon`"));
         }
-        let keys = match tp.source {
+        let source = if tp.discover {
+            Some(discovered(&tp.issuer, backend, clock))
+        } else {
+            tp.source
+        };
+        let keys = match source {
             Some(_) if !tp.jwks.is_empty() => {
                 return Err(bad("give a key source or JWK sets, not both"));
             }
@@ -635,6 +647,42 @@ fn prepare_third_party(
         });
     }
     Ok(out)
+}
+
+/// The key source of [`ThirdPartyIssuer::discover`], with the verifier's backend and clock.
+#[cfg(feature = "remote_jwks")]
+fn discovered(
+    issuer: &str,
+    backend: Backend,
+    clock: &Arc<dyn Clock>,
+) -> Result<Arc<dyn KeySource>, ConfigError> {
+    crate::RemoteJwks::discover(issuer)
+        .backend(backend)
+        .clock(SharedClock(Arc::clone(clock)))
+        .build()
+        .map(|s| Arc::new(s) as Arc<dyn KeySource>)
+}
+
+#[cfg(not(feature = "remote_jwks"))]
+fn discovered(
+    _issuer: &str,
+    _backend: Backend,
+    _clock: &Arc<dyn Clock>,
+) -> Result<Arc<dyn KeySource>, ConfigError> {
+    // `discover` exists only with the feature.
+    Err(ConfigError::InvalidJwksUrl)
+}
+
+/// The verifier's clock handed to a key source it builds.
+#[cfg(feature = "remote_jwks")]
+#[derive(Debug)]
+struct SharedClock(Arc<dyn Clock>);
+
+#[cfg(feature = "remote_jwks")]
+impl Clock for SharedClock {
+    fn now(&self) -> i64 {
+        self.0.now()
+    }
 }
 
 fn secs(d: Duration) -> i64 {
@@ -817,6 +865,38 @@ impl Verifier {
         self.inner.third_party.iter().map(|t| t.issuer.as_str())
     }
 
+    /// Whether `token` would be checked against a third-party issuer's keys: an asymmetric
+    /// token whose (unverified) `iss` names one. Says nothing about whether it verifies: for
+    /// decisions that must not depend on a token being the project's own before it is
+    /// verified (the frontend proxy refreshes only sessions of the project, and a third-party
+    /// token with a `kid` nobody knows is none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_jwt::ThirdPartyIssuer;
+    /// use supagate_testkit::{MockOidc, TestKeys, TokenBuilder};
+    ///
+    /// let verifier = TestKeys::new()
+    ///     .verifier_builder()
+    ///     .third_party_issuer(
+    ///         ThirdPartyIssuer::new("https://clerk.example.com")
+    ///             .audience("my-app")
+    ///             .jwk_set(MockOidc::jwk_set()),
+    ///     )
+    ///     .build()?;
+    /// let theirs = TokenBuilder::third_party("https://clerk.example.com").sign_provider();
+    /// assert!(verifier.names_third_party_issuer(&theirs));
+    /// assert!(!verifier.names_third_party_issuer(&TokenBuilder::new().sign_es256(&TestKeys::new())));
+    /// # Ok::<(), supagate_jwt::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn names_third_party_issuer(&self, token: &str) -> bool {
+        !self.inner.third_party.is_empty()
+            && token.len() <= self.inner.max_token_len
+            && self.third_party_route(token).is_some()
+    }
+
     /// Keys that were left out of the static key sets, with the reason. Log these at start-up.
     #[must_use]
     pub fn rejected_keys(&self) -> &[RejectedKey] {
@@ -992,11 +1072,7 @@ impl Verifier {
             .collect();
         match attempt() {
             Err(e @ (Error::KeysUnavailable | Error::UnknownKey)) => {
-                let (keys, before) = match URL_SAFE_NO_PAD
-                    .decode(token.split('.').nth(1).unwrap_or_default())
-                    .ok()
-                    .and_then(|payload| self.third_party_of(&payload))
-                {
+                let (keys, before) = match self.third_party_route(token) {
                     Some(i) => match (inner.third_party.get(i), before.get(i)) {
                         (Some(t), Some(b)) => (&t.keys, *b),
                         _ => return Err(e),
@@ -1037,6 +1113,19 @@ impl Verifier {
         self.verify_signature_kid(token, false).map(|s| s.payload)
     }
 
+    /// Whose keys `token` is checked against, by the rule of the signature stage: `None` for
+    /// the project's (every HMAC token, and any whose `iss` names no third party).
+    fn third_party_route(&self, token: &str) -> Option<usize> {
+        let mut segments = token.split('.');
+        let header = URL_SAFE_NO_PAD.decode(segments.next()?).ok()?;
+        let header = header::parse(&header).ok()?;
+        if Algorithm::from_name(&header.alg).is_none_or(Algorithm::is_hmac) {
+            return None;
+        }
+        let payload = URL_SAFE_NO_PAD.decode(segments.next()?).ok()?;
+        self.third_party_of(&payload)
+    }
+
     /// The third-party issuer a payload names in `iss`, if any (`None` as well for a payload
     /// whose `iss` cannot be read: the full parse refuses it later).
     fn third_party_of(&self, payload: &[u8]) -> Option<usize> {
@@ -1068,11 +1157,12 @@ impl Verifier {
             .decode(header_b64)
             .map_err(|_| Error::Malformed)?;
         let header = header::parse(&header_bytes)?;
-        // Only with third-party issuers configured, and only for an asymmetric token, is the
-        // payload read before the signature check, and then only for `iss`, which picks whose
+        // Only with third-party issuers configured, and only for an asymmetric token (an
+        // unknown `alg` is refused by the project's key selection), is the payload read
+        // before the signature check, and then only for `iss`, which picks whose
         // keys to use. An HMAC token is never a third party's: it is checked against the
         // project's secret, and refused after it if its `iss` names a third party.
-        let hmac = Algorithm::from_name(&header.alg).is_some_and(Algorithm::is_hmac);
+        let hmac = Algorithm::from_name(&header.alg).is_none_or(Algorithm::is_hmac);
         let (from, early) = if inner.third_party.is_empty() || hmac {
             (None, None)
         } else {

@@ -204,6 +204,31 @@ fn audience_role_and_claims_are_the_issuers() {
             provider().claim("sub", 42),
             Error::InvalidClaim { claim: "sub" },
         ),
+        (
+            "sub with a space",
+            provider().claim("sub", "user 1"),
+            Error::InvalidClaim { claim: "sub" },
+        ),
+        (
+            "sub with a Unicode line separator",
+            provider().claim("sub", "user_1\u{2028}admin"),
+            Error::InvalidClaim { claim: "sub" },
+        ),
+        (
+            "sub with a bidi override",
+            provider().claim("sub", "\u{202E}nimda"),
+            Error::InvalidClaim { claim: "sub" },
+        ),
+        (
+            "sub of a zero-width space",
+            provider().claim("sub", "\u{200B}"),
+            Error::InvalidClaim { claim: "sub" },
+        ),
+        (
+            "sub with a non-ASCII letter",
+            provider().claim("sub", "usér"),
+            Error::InvalidClaim { claim: "sub" },
+        ),
     ];
     for (what, token, want) in cases {
         assert_eq!(
@@ -233,9 +258,19 @@ fn audience_role_and_claims_are_the_issuers() {
 fn a_token_never_selects_another_issuers_keys() {
     let v = verifier();
     let keys = TestKeys::new();
-    // HS256 claiming the provider, even signed with the project's own secret: refused.
+    // HS256 claiming the provider, even signed with the project's own secret: refused (a
+    // provider's non-UUID sub is refused first, as the project's tokens must have UUIDs).
     let hs = provider().sign_hs256(&keys);
+    assert_eq!(
+        v.verify(&hs).unwrap_err(),
+        Error::InvalidClaim { claim: "sub" }
+    );
+    let hs = provider()
+        .claim("sub", TokenBuilder::DEFAULT_SUB)
+        .sign_hs256(&keys);
     assert_eq!(v.verify(&hs).unwrap_err(), Error::AlgNotAllowed);
+    let mine: Result<serde_json::Value, _> = v.verify_as(&hs);
+    assert_eq!(mine.unwrap_err(), Error::AlgNotAllowed);
     // A project-signed token (a Supabase access token) claiming the provider's iss.
     let supabase_as_provider = TokenBuilder::new().claim("iss", CLERK);
     for token in [
@@ -662,6 +697,79 @@ mod discovery {
             provider.requests() - before <= 1,
             "{} fetches for 200 forged kids",
             provider.requests() - before
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_hmac_token_naming_a_slow_provider_does_not_wait_for_it() {
+        // The project's keys: the legacy secret as an `oct` key with a kid (SUPABASE_JWKS's
+        // shape), so an HS256 token with another kid is "unknown key" there.
+        let oct = supagate_jwt::JwkSet::from_secret_json(&format!(
+            r#"{{"keys":[{{"kty":"oct","kid":"legacy","alg":"HS256","k":"{}"}}]}}"#,
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                TestKeys::HS256_SECRET
+            )
+        ))
+        .unwrap();
+        let provider = MockOidc::start();
+        provider.set_behaviour(Behaviour::Delay(Duration::from_secs(3)));
+        let v = Verifier::builder()
+            .jwk_set(oct)
+            .third_party_issuer(
+                ThirdPartyIssuer::discover(provider.issuer()).audience(MockOidc::AUDIENCE),
+            )
+            .build()
+            .unwrap();
+        // Start the provider's (slow) fetch.
+        let slow = {
+            let (v, t) = (v.clone(), provider.token().sign_provider());
+            tokio::spawn(async move { v.verify_async(&t).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let hs = provider
+            .token()
+            .header("kid", "x")
+            .sign_hs256(&TestKeys::new());
+        let started = Instant::now();
+        assert_eq!(v.verify_async(&hs).await.unwrap_err(), Error::UnknownKey);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "waited on the provider: {:?}",
+            started.elapsed()
+        );
+        assert!(slow.await.unwrap().is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_key_leaving_the_providers_set_drops_its_cached_tokens() {
+        let provider = MockOidc::start();
+        let source = RemoteJwks::discover(provider.issuer()).build().unwrap();
+        let v = TestKeys::new()
+            .verifier_builder()
+            .third_party_issuer(
+                ThirdPartyIssuer::new(provider.issuer())
+                    .audience(MockOidc::AUDIENCE)
+                    .key_source(source.clone()),
+            )
+            .build()
+            .unwrap();
+        let token = provider.token().sign_provider();
+        assert!(v.verify_async(&token).await.is_ok());
+        assert!(v.verify(&token).is_ok(), "a cache hit");
+        // The provider rotates its key away; the set is fetched again.
+        provider.set_keys(r#"{"keys":[]}"#);
+        source.invalidate();
+        assert!(v.verify_async(&token).await.is_err());
+        assert!(
+            v.verify(&token).is_err(),
+            "the cached entry went with its key"
+        );
+        // The project's tokens never noticed.
+        assert!(
+            v.verify_async(&TokenBuilder::now().sign_es256(&TestKeys::new()))
+                .await
+                .is_ok()
         );
     }
 

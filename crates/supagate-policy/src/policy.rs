@@ -502,6 +502,7 @@ pub struct Policy {
     postgres_roles: Vec<String>,
     allow_anonymous: bool,
     oauth_clients: OAuthClients,
+    trust_third_party: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -523,6 +524,7 @@ impl Policy {
             postgres_roles: vec!["authenticated".to_owned()],
             allow_anonymous: false,
             oauth_clients: OAuthClients::None,
+            trust_third_party: false,
         }
     }
 
@@ -650,6 +652,48 @@ impl Policy {
         self
     }
 
+    /// Reads app roles, permissions, `aal` and `amr` from the tokens of third-party issuers
+    /// (`IssuedBy::ThirdParty`: Clerk, Auth0, Firebase, …) as from the project's own.
+    /// Default: not trusted. Supabase Auth alone writes `app_metadata`, `aal` and `amr` of the
+    /// project's tokens; in a provider's token they are whatever the provider, or a token
+    /// template someone configured in it, wrote (a template that copies user-editable
+    /// metadata into `app_metadata` makes every user an admin). So by default
+    /// [`Requirement::Role`], `AnyRole`, `AllRoles`, `Permission`, `Aal2` and `RecentSignIn`
+    /// are never met by a third-party token; requirements that need none of these (`Scope`,
+    /// `Permanent`, no requirement) apply as usual.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_jwt::{FixedClock, ThirdPartyIssuer};
+    /// use supagate_policy::{Policy, Requirement};
+    /// use supagate_testkit::{MockOidc, TestKeys, TokenBuilder};
+    ///
+    /// let verifier = TestKeys::new()
+    ///     .verifier_builder()
+    ///     .third_party_issuer(
+    ///         ThirdPartyIssuer::new("https://clerk.example.com")
+    ///             .audience(MockOidc::AUDIENCE)
+    ///             .jwk_set(MockOidc::jwk_set()),
+    ///     )
+    ///     .clock(FixedClock::new(TokenBuilder::DEFAULT_NOW))
+    ///     .build()?;
+    /// let admin = TokenBuilder::third_party("https://clerk.example.com")
+    ///     .claim("app_metadata", serde_json::json!({"role": "admin"}))
+    ///     .sign_provider();
+    /// let claims = verifier.verify(&admin)?;
+    ///
+    /// let admins = Policy::require(Requirement::role("admin"))?;
+    /// assert!(!admins.check(&claims).is_allowed());
+    /// assert!(admins.trust_third_party_claims().check(&claims).is_allowed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn trust_third_party_claims(mut self) -> Self {
+        self.trust_third_party = true;
+        self
+    }
+
     /// Checks verified claims, with the [`SystemClock`] for [`Requirement::RecentSignIn`].
     /// Code that holds a verifier should call [`Policy::check_at`] with
     /// [`Verifier::now`](supagate_jwt::Verifier::now) instead, as the `Authenticator` does, so
@@ -710,23 +754,31 @@ impl Policy {
 
     fn eval(&self, r: &Requirement, claims: &Claims, now: i64) -> Result<(), Failure> {
         let check = |ok: bool, f: Failure| if ok { Ok(()) } else { Err(f) };
+        // What only Supabase Auth writes in the project's tokens.
+        let trusted =
+            self.trust_third_party || claims.issued_by == supagate_jwt::IssuedBy::Supabase;
         match r {
-            Requirement::Role(role) => check(self.has_role(claims, role), Failure::Role),
+            Requirement::Role(role) => check(trusted && self.has_role(claims, role), Failure::Role),
             Requirement::AnyRole(roles) => check(
-                roles.iter().any(|r| self.has_role(claims, r)),
+                trusted && roles.iter().any(|r| self.has_role(claims, r)),
                 Failure::Role,
             ),
             Requirement::AllRoles(roles) => check(
-                roles.iter().all(|r| self.has_role(claims, r)),
+                trusted && roles.iter().all(|r| self.has_role(claims, r)),
                 Failure::Role,
             ),
             Requirement::Permission(p) => {
-                let granted = self.roles_from.any_role(claims, |r| {
-                    self.permissions.get(r).is_some_and(|ps| ps.contains(p))
-                });
+                let granted = trusted
+                    && self.roles_from.any_role(claims, |r| {
+                        self.permissions.get(r).is_some_and(|ps| ps.contains(p))
+                    });
                 check(granted, Failure::Permission)
             }
-            Requirement::Aal2 => check(claims.aal.is_some_and(|a| a >= Aal::Aal2), Failure::Aal2),
+            Requirement::Aal2 => check(
+                trusted && claims.aal.is_some_and(|a| a >= Aal::Aal2),
+                Failure::Aal2,
+            ),
+            Requirement::RecentSignIn { .. } if !trusted => Err(Failure::RecentSignIn),
             Requirement::RecentSignIn { max_age_secs } => {
                 let latest = claims.amr.iter().filter_map(|e| e.timestamp).max();
                 let max = i64::try_from(*max_age_secs).unwrap_or(i64::MAX);
@@ -805,6 +857,10 @@ pub struct PolicyConfig {
     /// Allowed OAuth client ids (`["*"]` for any).
     #[serde(default)]
     pub allow_oauth_clients: Vec<String>,
+    /// Read app roles, `aal` and `amr` from third-party issuers' tokens too
+    /// ([`Policy::trust_third_party_claims`]).
+    #[serde(default)]
+    pub trust_third_party_claims: bool,
 }
 
 impl Policy {
@@ -821,6 +877,9 @@ impl Policy {
             .allow_postgres_roles(cfg.allow_postgres_roles);
         if cfg.allow_anonymous {
             b = b.allow_anonymous();
+        }
+        if cfg.trust_third_party_claims {
+            b = b.trust_third_party_claims();
         }
         if cfg.allow_oauth_clients.iter().any(|c| c == "*") {
             b = b.allow_any_oauth_client();
@@ -951,6 +1010,12 @@ impl PolicyBuilder {
     /// As [`Policy::allow_any_oauth_client`].
     pub fn allow_any_oauth_client(mut self) -> Self {
         self.policy = self.policy.allow_any_oauth_client();
+        self
+    }
+
+    /// As [`Policy::trust_third_party_claims`].
+    pub fn trust_third_party_claims(mut self) -> Self {
+        self.policy = self.policy.trust_third_party_claims();
         self
     }
 

@@ -574,3 +574,99 @@ fn scope_requirements_match_whole_space_separated_tokens() {
     .unwrap();
     assert_eq!(Policy::from_config(cfg).unwrap(), p);
 }
+
+#[test]
+fn third_party_tokens_meet_no_requirement_read_from_provider_written_claims() {
+    // Everything a requirement could read, as a provider template might write it.
+    let mut claims = claims_with(|v| {
+        v["app_metadata"] = json!({"role": "admin", "roles": ["admin", "billing"]});
+        v["aal"] = json!("aal2");
+        v["scope"] = json!("notes:read");
+    });
+    claims.issued_by = supagate_jwt::IssuedBy::ThirdParty;
+    let permissions = [("admin", vec!["invoices:write"])];
+    let cases: Vec<(Requirement, RoleSource, Failure)> = vec![
+        (
+            Requirement::role("admin"),
+            RoleSource::default(),
+            Failure::Role,
+        ),
+        (
+            Requirement::AnyRole(vec!["admin".into(), "x".into()]),
+            RoleSource::default(),
+            Failure::Role,
+        ),
+        (
+            Requirement::AllRoles(vec!["admin".into(), "billing".into()]),
+            RoleSource::AppMetadataRoles,
+            Failure::Role,
+        ),
+        (
+            Requirement::Permission("invoices:write".into()),
+            RoleSource::default(),
+            Failure::Permission,
+        ),
+        (Requirement::Aal2, RoleSource::default(), Failure::Aal2),
+        (
+            Requirement::RecentSignIn { max_age_secs: 600 },
+            RoleSource::default(),
+            Failure::RecentSignIn,
+        ),
+    ];
+    for (requirement, source, failure) in cases {
+        let build = |trust: bool| {
+            let b = Policy::builder()
+                .require(requirement.clone())
+                .roles_from(source.clone())
+                .permissions(permissions.clone());
+            if trust {
+                b.trust_third_party_claims()
+            } else {
+                b
+            }
+            .build()
+            .unwrap()
+        };
+        let denied = build(false).check_at(&claims, NOW);
+        assert_eq!(
+            denied.into_result().unwrap_err().failure(),
+            &failure,
+            "{requirement:?}"
+        );
+        assert!(
+            build(true).check_at(&claims, NOW).is_allowed(),
+            "{requirement:?}"
+        );
+        // The project's own token with the same claims passes without trust.
+        let mut own = claims.clone();
+        own.issued_by = supagate_jwt::IssuedBy::Supabase;
+        assert!(
+            build(false).check_at(&own, NOW).is_allowed(),
+            "{requirement:?}"
+        );
+    }
+    // What does not read provider-written claims applies as usual.
+    assert!(Policy::authenticated().check_at(&claims, NOW).is_allowed());
+    assert!(
+        Policy::require(Requirement::Permanent)
+            .unwrap()
+            .check_at(&claims, NOW)
+            .is_allowed()
+    );
+    assert!(
+        Policy::require(Requirement::Scope("notes:read".into()))
+            .unwrap()
+            .check_at(&claims, NOW)
+            .is_allowed()
+    );
+    // And from configuration.
+    let cfg: PolicyConfig =
+        serde_json::from_str(r#"{"require": {"role": "admin"}, "trust_third_party_claims": true}"#)
+            .unwrap();
+    assert!(
+        Policy::from_config(cfg)
+            .unwrap()
+            .check_at(&claims, NOW)
+            .is_allowed()
+    );
+}

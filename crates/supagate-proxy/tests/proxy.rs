@@ -1206,8 +1206,19 @@ async fn a_third_party_token_in_the_session_cookie_is_no_session() {
     };
     let valid = provider().issued_at(now, 3600).sign_provider();
     let expired = provider().issued_at(now - 7200, 3600).sign_provider();
+    // A `kid` the provider does not have: not a project session whose key rotated away, so
+    // no budgeted refresh either.
+    let forged_kid = provider()
+        .issued_at(now - 7200, 3600)
+        .header("kid", "forged")
+        .sign_provider();
     let refreshes = f.auth.count(Endpoint::Refresh);
-    for (token, expires_at) in [(&valid, now + 3600), (&expired, now - 3600)] {
+    for (token, expires_at) in [
+        (&valid, now + 3600),
+        (&expired, now - 3600),
+        (&forged_kid, now - 3600),
+        (&forged_kid, now + 3600),
+    ] {
         let cookie = cookie_for(&supagate_testkit::session_json(token, expires_at));
         let a = get(&proxy, "/api/me", &cookie).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);

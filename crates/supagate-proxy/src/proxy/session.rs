@@ -130,6 +130,10 @@ impl Proxy {
                 self.admit(&claims)?;
                 AuthCall::Session(self.session_key(&claims))
             }
+            // A third-party issuer's token with a `kid` nobody knows: no session of ours.
+            Err(supagate_jwt::Error::UnknownKey) if verifier.names_third_party_issuer(token) => {
+                return Err(AuthError::Token(supagate_jwt::Error::IssuerMismatch).into());
+            }
             // Its key was rotated out of the set: possibly a real session, budgeted.
             Err(supagate_jwt::Error::UnknownKey) => AuthCall::Unverifiable,
             Err(e) => return Err(self.token_refusal(e, headers)),
