@@ -47,7 +47,7 @@ pub(crate) const DEFAULT_THIRD_PARTY_ROLE: &str = "authenticated";
 ///
 /// The keys come from a static [`JwkSet`], any [`KeySource`], or (feature `remote_jwks`)
 /// OpenID Connect discovery at `<issuer>/.well-known/openid-configuration`
-/// ([`ThirdPartyIssuer::discover`]), with the caching, cooldown and staleness rules of
+/// (`ThirdPartyIssuer::discover`), with the caching, cooldown and staleness rules of
 /// `RemoteJwks`.
 ///
 /// # Examples
