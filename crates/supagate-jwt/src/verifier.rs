@@ -698,6 +698,18 @@ enum Selected<'a> {
     Public(Arc<PreparedKeys>, usize),
 }
 
+/// The header's algorithm, or why it is refused: a real JOSE algorithm we do not implement is
+/// `UnsupportedAlg`, anything else (`none` included) `AlgNotAllowed`.
+fn algorithm(header: &header::Header<'_>) -> Result<Algorithm, Error> {
+    Algorithm::from_name(&header.alg).ok_or_else(|| {
+        if is_known_unsupported(&header.alg) {
+            Error::UnsupportedAlg
+        } else {
+            Error::AlgNotAllowed
+        }
+    })
+}
+
 /// Asymmetric key selection within one issuer's keys: the `kid` (required) names the key, whose
 /// pinned algorithm must equal `alg`. An unknown `kid` asks the source for a newer set.
 fn select_public(
@@ -729,13 +741,7 @@ fn select_third_party<'a>(
     tp: &'a ThirdParty,
     header: &header::Header<'_>,
 ) -> Result<Selected<'a>, Error> {
-    let Some(alg) = Algorithm::from_name(&header.alg) else {
-        return Err(if is_known_unsupported(&header.alg) {
-            Error::UnsupportedAlg
-        } else {
-            Error::AlgNotAllowed
-        });
-    };
+    let alg = algorithm(header)?;
     if alg.is_hmac() {
         return Err(Error::AlgNotAllowed);
     }
@@ -892,9 +898,7 @@ impl Verifier {
     /// ```
     #[must_use]
     pub fn names_third_party_issuer(&self, token: &str) -> bool {
-        !self.inner.third_party.is_empty()
-            && token.len() <= self.inner.max_token_len
-            && self.third_party_route(token).is_some()
+        token.len() <= self.inner.max_token_len && self.third_party_route(token).is_some()
     }
 
     /// Keys that were left out of the static key sets, with the reason. Log these at start-up.
@@ -1042,24 +1046,12 @@ impl Verifier {
         attempt: impl Fn() -> Result<R, Error>,
     ) -> Result<R, Error> {
         let inner = &*self.inner;
-        if inner.third_party.is_empty() {
-            let Keys::Source(src) = &inner.keys else {
-                return attempt();
-            };
-            let before = src.generation();
-            return match attempt() {
-                Err(e @ (Error::KeysUnavailable | Error::UnknownKey)) => {
-                    if src.wait_past(before).await {
-                        attempt()
-                    } else {
-                        Err(e)
-                    }
-                }
-                r => r,
-            };
+        if inner.third_party.is_empty() && matches!(inner.keys, Keys::Static(_)) {
+            return attempt();
         }
         // Generations first (the fetch may finish while `attempt` runs), then, only on a
-        // failure that a fetch may cure, find whose source this token used.
+        // failure that a fetch may cure, find whose source this token used (the project's
+        // whenever no third-party issuer is configured; no allocation then).
         let generation = |keys: &Keys| match keys {
             Keys::Source(src) => src.generation(),
             Keys::Static(_) => 0,
@@ -1113,30 +1105,47 @@ impl Verifier {
         self.verify_signature_kid(token, false).map(|s| s.payload)
     }
 
-    /// Whose keys `token` is checked against, by the rule of the signature stage: `None` for
-    /// the project's (every HMAC token, and any whose `iss` names no third party).
+    /// Whose keys `token` is checked against, by the rule of the signature stage ([`route`]).
+    ///
+    /// [`route`]: Verifier::route
     fn third_party_route(&self, token: &str) -> Option<usize> {
+        if self.inner.third_party.is_empty() {
+            return None;
+        }
         let mut segments = token.split('.');
         let header = URL_SAFE_NO_PAD.decode(segments.next()?).ok()?;
         let header = header::parse(&header).ok()?;
-        if Algorithm::from_name(&header.alg).is_none_or(Algorithm::is_hmac) {
-            return None;
-        }
-        let payload = URL_SAFE_NO_PAD.decode(segments.next()?).ok()?;
-        self.third_party_of(&payload)
+        self.route(&header, segments.next()?).ok()?.0
     }
 
-    /// The third-party issuer a payload names in `iss`, if any (`None` as well for a payload
-    /// whose `iss` cannot be read: the full parse refuses it later).
-    fn third_party_of(&self, payload: &[u8]) -> Option<usize> {
+    /// Whose keys verify a token with this header and payload segment: a third-party issuer's
+    /// (its index) only for an asymmetric token whose `iss` names it, the project's (`None`)
+    /// otherwise. Only then, with third-party issuers configured, is the payload decoded
+    /// before the signature check, and then read only for `iss`; the decoded payload comes
+    /// back to be reused. An HMAC token is never a third party's: it goes to the project's
+    /// secret, and is refused after it if its `iss` names a third party. An unknown `alg` is
+    /// refused by the project's key selection.
+    fn route(
+        &self,
+        header: &header::Header<'_>,
+        payload_b64: &str,
+    ) -> Result<(Option<usize>, Option<Vec<u8>>), Error> {
         let third_party = &self.inner.third_party;
-        if third_party.is_empty() {
-            return None;
+        if third_party.is_empty()
+            || Algorithm::from_name(&header.alg).is_none_or(Algorithm::is_hmac)
+        {
+            return Ok((None, None));
         }
-        let iss = serde_json::from_slice::<PeekIssuer<'_>>(payload)
-            .ok()?
-            .iss?;
-        third_party.iter().position(|t| t.issuer == *iss)
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload_b64)
+            .map_err(|_| Error::Malformed)?;
+        // A payload whose `iss` cannot be read goes to the project's keys; the full parse
+        // refuses it later.
+        let from = serde_json::from_slice::<PeekIssuer<'_>>(&payload)
+            .ok()
+            .and_then(|p| p.iss)
+            .and_then(|iss| third_party.iter().position(|t| t.issuer == *iss));
+        Ok((from, Some(payload)))
     }
 
     /// Checks size, structure, header, key and signature; with `want_kid`, also returns the
@@ -1157,20 +1166,7 @@ impl Verifier {
             .decode(header_b64)
             .map_err(|_| Error::Malformed)?;
         let header = header::parse(&header_bytes)?;
-        // Only with third-party issuers configured, and only for an asymmetric token (an
-        // unknown `alg` is refused by the project's key selection), is the payload read
-        // before the signature check, and then only for `iss`, which picks whose
-        // keys to use. An HMAC token is never a third party's: it is checked against the
-        // project's secret, and refused after it if its `iss` names a third party.
-        let hmac = Algorithm::from_name(&header.alg).is_none_or(Algorithm::is_hmac);
-        let (from, early) = if inner.third_party.is_empty() || hmac {
-            (None, None)
-        } else {
-            let payload = URL_SAFE_NO_PAD
-                .decode(payload_b64)
-                .map_err(|_| Error::Malformed)?;
-            (self.third_party_of(&payload), Some(payload))
-        };
+        let (from, early) = self.route(&header, payload_b64)?;
         let selected = match from.and_then(|i| inner.third_party.get(i)) {
             Some(tp) => select_third_party(tp, &header)?,
             None => self.select(&header)?,
@@ -1255,13 +1251,7 @@ impl Verifier {
 
     fn select(&self, header: &header::Header<'_>) -> Result<Selected<'_>, Error> {
         let inner = &*self.inner;
-        let Some(alg) = Algorithm::from_name(&header.alg) else {
-            return Err(if is_known_unsupported(&header.alg) {
-                Error::UnsupportedAlg
-            } else {
-                Error::AlgNotAllowed
-            });
-        };
+        let alg = algorithm(header)?;
         let kid = header.kid.as_deref();
         if alg.is_hmac() {
             // A kid that names an asymmetric key, on an HMAC token, is an algorithm-confusion

@@ -13,7 +13,9 @@ use supagate_jwt::{
     ConfigError, Error, FixedClock, IssuedBy, Subject, SupabaseConfig, ThirdPartyIssuer, Verifier,
     dangerous,
 };
-use supagate_testkit::{MockOidc, TestKeys, TokenBuilder, encode_segments, sign_raw_hs256};
+use supagate_testkit::{
+    MockOidc, TestKeys, TokenBuilder, encode_segments, sign_raw_hs256, sign_raw_provider,
+};
 
 const NOW: i64 = TokenBuilder::DEFAULT_NOW;
 const CLERK: &str = "https://clerk.example.com";
@@ -340,13 +342,23 @@ fn odd_issuer_spellings_pick_nothing_they_should_not() {
         let t = provider().claim("iss", iss).sign_provider();
         assert_eq!(v.verify(&t).unwrap_err(), Error::UnknownKey, "{iss}");
     }
+    // The claim name in other cases is another claim: no `iss` at all, so the project's keys
+    // decide (and do not have the provider's kid).
+    for key in ["Iss", "ISS", "iss "] {
+        let mut claims = provider().remove("iss").claims().clone();
+        claims.insert(key.to_owned(), CLERK.into());
+        let payload = serde_json::Value::Object(claims).to_string();
+        let header = format!(r#"{{"alg":"ES256","kid":"{}","typ":"JWT"}}"#, MockOidc::KID);
+        let t = sign_raw_provider(header.as_bytes(), payload.as_bytes());
+        assert_eq!(v.verify(&t).unwrap_err(), Error::UnknownKey, "{key}");
+    }
     // JSON escapes decode to the same string in the peek and the full parse: accepted.
     let payload = serde_json::Value::Object(provider().claims().clone())
         .to_string()
         .replace("https://clerk.example.com", r"https:\/\/clerk.example.com");
     assert!(payload.contains(r"\/"));
     let header = format!(r#"{{"alg":"ES256","kid":"{}","typ":"JWT"}}"#, MockOidc::KID);
-    let t = sign_provider_raw(header.as_bytes(), payload.as_bytes());
+    let t = sign_raw_provider(header.as_bytes(), payload.as_bytes());
     assert_eq!(v.verify(&t).unwrap().iss.as_deref(), Some(CLERK));
     // `iss` twice: the peek gives up, the project's keys refuse the provider's kid, and a
     // project-signed one fails the full parse.
@@ -356,7 +368,7 @@ fn odd_issuer_spellings_pick_nothing_they_should_not() {
         TestKeys::ISSUER,
         &claims[1..]
     );
-    let t = sign_provider_raw(header.as_bytes(), dup.as_bytes());
+    let t = sign_raw_provider(header.as_bytes(), dup.as_bytes());
     assert_eq!(v.verify(&t).unwrap_err(), Error::UnknownKey);
     let t = sign_raw_hs256(
         br#"{"alg":"HS256","typ":"JWT"}"#,
@@ -365,12 +377,8 @@ fn odd_issuer_spellings_pick_nothing_they_should_not() {
     );
     assert_eq!(v.verify(&t).unwrap_err(), Error::MalformedClaims);
     // A payload that is not JSON at all: refused, never a panic.
-    let t = sign_provider_raw(header.as_bytes(), b"\xff\xfe not json");
+    let t = sign_raw_provider(header.as_bytes(), b"\xff\xfe not json");
     assert!(v.verify(&t).is_err());
-}
-
-fn sign_provider_raw(header: &[u8], payload: &[u8]) -> String {
-    supagate_testkit::sign_raw_provider(header, payload)
 }
 
 #[test]
@@ -771,6 +779,76 @@ mod discovery {
                 .await
                 .is_ok()
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_verification_cancelled_while_waiting_leaves_the_fetch_to_finish() {
+        let provider = MockOidc::start();
+        provider.set_behaviour(Behaviour::Delay(Duration::from_millis(300)));
+        let v = rig(&provider);
+        let token = provider.token().sign_provider();
+        let waiting = {
+            let (v, t) = (v.clone(), token.clone());
+            tokio::spawn(async move { v.verify_async(&t).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waiting.abort(); // the client went away mid-wait
+        assert!(waiting.await.unwrap_err().is_cancelled());
+        // The fetch ran on: the next request finds the keys, and nothing was fetched twice.
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        provider.set_behaviour(Behaviour::Status(500));
+        assert!(v.verify(&token).is_ok(), "keys at hand, no wait");
+        assert_eq!(provider.requests(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_naming_a_dead_provider_costs_it_a_bounded_number_of_requests() {
+        let provider = MockOidc::start();
+        provider.set_behaviour(Behaviour::Status(500));
+        let v = rig(&provider);
+        let tasks: Vec<_> = (0..100)
+            .map(|i| {
+                let (v, t) = (v.clone(), provider.token().claim("jti", i).sign_provider());
+                tokio::spawn(async move { v.verify_async(&t).await })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap_err(), Error::KeysUnavailable);
+        }
+        // One discovery attempt, then the cooldown: not one request per token.
+        assert!(provider.requests() <= 2, "{} requests", provider.requests());
+    }
+
+    #[test]
+    fn waiting_for_a_provider_never_blocks_the_worker_thread() {
+        // A current-thread runtime: if the wait blocked, the ticker would not run.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let provider = MockOidc::start();
+            provider.set_behaviour(Behaviour::Delay(Duration::from_millis(500)));
+            let v = rig(&provider);
+            let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+            let ticker = {
+                let ticks = ticks.clone();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        ticks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                })
+            };
+            assert!(
+                v.verify_async(&provider.token().sign_provider())
+                    .await
+                    .is_ok()
+            );
+            ticker.abort();
+            let n = ticks.load(std::sync::atomic::Ordering::SeqCst);
+            assert!(n >= 20, "the ticker ran {n} times during a 500 ms wait");
+        });
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
