@@ -11,6 +11,7 @@ use supagate_cookie::SessionReader;
 use supagate_jwt::{Verified, Verifier};
 use supagate_policy::Policy;
 
+use crate::liveness::SessionLiveness;
 use crate::api_keys::{ApiKeyKind, ApiKeys, ct_eq, digest};
 use crate::bearer::bearer_token;
 use crate::error::AuthError;
@@ -100,6 +101,8 @@ struct Inner {
     anon_key: Option<([u8; 32], usize)>,
     /// The modes of extractors that no route-level list overrides.
     modes: AuthModes,
+    /// Session liveness, applied to every verified user after the policy.
+    liveness: Option<SessionLiveness>,
 }
 
 /// The base policy of every extraction: the Postgres role `authenticated` only, no
@@ -171,6 +174,7 @@ impl fmt::Debug for Authenticator {
             .field("api_keys", &self.inner.api_keys)
             .field("legacy_anon_key", &self.inner.anon_key.is_some())
             .field("modes", &self.inner.modes.to_string())
+            .field("session_liveness", &self.inner.liveness)
             .finish()
     }
 }
@@ -198,6 +202,7 @@ impl Authenticator {
                 api_keys: ApiKeys::default(),
                 anon_key: None,
                 modes: AuthModes::default(),
+                liveness: None,
             }),
         }
     }
@@ -215,6 +220,7 @@ impl Authenticator {
             api_keys: ApiKeys::default(),
             anon_key: None,
             modes: AuthModes::default(),
+            liveness: None,
         }
     }
 
@@ -297,6 +303,7 @@ impl Authenticator {
             .base
             .check_at(verified.claims(), self.inner.verifier.now())
             .into_result()?;
+        self.live_cached(&verified)?;
         Ok(Some(verified))
     }
 
@@ -348,6 +355,7 @@ impl Authenticator {
             .base
             .check_at(verified.claims(), self.inner.verifier.now())
             .into_result()?;
+        self.live(&verified, credential.token()).await?;
         Ok(Some(verified))
     }
 
@@ -401,6 +409,7 @@ impl Authenticator {
         policy
             .check_at(verified.claims(), self.inner.verifier.now())
             .into_result()?;
+        self.live_cached(&verified)?;
         Ok(verified)
     }
 
@@ -426,6 +435,7 @@ impl Authenticator {
         policy
             .check_at(verified.claims(), self.inner.verifier.now())
             .into_result()?;
+        self.live(&verified, credential.token()).await?;
         Ok(verified)
     }
 
@@ -485,7 +495,11 @@ impl Authenticator {
     ) -> Result<Caller<Verified>, AuthError> {
         let presented = self.presented(headers)?;
         let verify = |c: &Credential<'_>| self.inner.verifier.verify_payload(c.token());
-        self.decide(&presented, modes, verify)
+        let caller = self.decide(&presented, modes, verify)?;
+        if let Caller::User(v) = &caller {
+            self.live_cached(v)?;
+        }
+        Ok(caller)
     }
 
     /// [`Authenticator::admit`] for async code, waiting (without blocking) for a key fetch under
@@ -509,11 +523,43 @@ impl Authenticator {
             _ => None,
         };
         let mut verified = verified;
-        self.decide(&presented, modes, |_| {
+        let caller = self.decide(&presented, modes, |_| {
             verified
                 .take()
                 .unwrap_or(Err(supagate_jwt::Error::KeysUnavailable))
-        })
+        })?;
+        if let (Caller::User(v), Some(c)) = (&caller, &presented.user) {
+            self.live(v, c.token()).await?;
+        }
+        Ok(caller)
+    }
+
+    /// The session liveness configured with
+    /// [`AuthenticatorBuilder::session_liveness`], if any.
+    #[must_use]
+    pub fn session_liveness(&self) -> Option<&SessionLiveness> {
+        self.inner.liveness.as_ref()
+    }
+
+    /// Session liveness from the cache alone (the synchronous paths never wait).
+    fn live_cached(&self, verified: &Verified) -> Result<(), AuthError> {
+        match &self.inner.liveness {
+            None => Ok(()),
+            Some(l) => l
+                .check_cached(verified.claims(), self.inner.verifier.now())
+                .unwrap_or(Err(AuthError::SessionUnchecked)),
+        }
+    }
+
+    /// Session liveness, asking the source when the cache does not know.
+    async fn live(&self, verified: &Verified, token: &str) -> Result<(), AuthError> {
+        match &self.inner.liveness {
+            None => Ok(()),
+            Some(l) => {
+                l.check(verified.claims(), token, self.inner.verifier.now())
+                    .await
+            }
+        }
     }
 
     /// Whether a mode before `user` (or any mode, when `user` is not listed) admits the
@@ -802,6 +848,7 @@ pub struct AuthenticatorBuilder {
     api_keys: ApiKeys,
     anon_key: Option<([u8; 32], usize)>,
     modes: AuthModes,
+    liveness: Option<SessionLiveness>,
 }
 
 impl fmt::Debug for AuthenticatorBuilder {
@@ -988,6 +1035,34 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Refuses verified users whose session is over (signed out, revoked, past `not_after`,
+    /// banned or deleted user), asking `liveness`'s source: applied by every extractor, layer
+    /// and middleware after the policy. Off by default: a verified token is then accepted
+    /// until its `exp`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::{Authenticator, BoxFuture, SessionKey, SessionLiveness, SessionSource, SessionState, SourceUnavailable};
+    /// use supagate_testkit::TestKeys;
+    ///
+    /// # #[derive(Debug)] struct AlwaysLive;
+    /// # impl SessionSource for AlwaysLive {
+    /// #     fn session_state<'a>(&'a self, _: SessionKey<'a>) -> BoxFuture<'a, Result<SessionState, SourceUnavailable>> {
+    /// #         Box::pin(async { Ok(SessionState::Live { not_after: None }) })
+    /// #     }
+    /// # }
+    /// let auth = Authenticator::builder(TestKeys::new().verifier())
+    ///     .session_liveness(SessionLiveness::builder(AlwaysLive).build()?)
+    ///     .build()?;
+    /// assert!(auth.session_liveness().is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn session_liveness(mut self, liveness: SessionLiveness) -> Self {
+        self.liveness = Some(liveness);
+        self
+    }
+
     /// Builds the authenticator.
     ///
     /// # Errors
@@ -1017,6 +1092,7 @@ impl AuthenticatorBuilder {
                 api_keys: self.api_keys,
                 anon_key: self.anon_key,
                 modes: self.modes,
+                liveness: self.liveness,
             }),
         })
     }

@@ -21,6 +21,9 @@ use supagate_policy::Denial;
 /// | [`NotAdmitted`](AuthError::NotAdmitted) | 403 | none (no challenge) |
 /// | [`SecretKeyFromBrowser`](AuthError::SecretKeyFromBrowser) | 403 | none (no challenge) |
 /// | [`AuthServerUnavailable`](AuthError::AuthServerUnavailable) | 503 | none |
+/// | [`SessionRevoked`](AuthError::SessionRevoked) | 401 | `invalid_token` |
+/// | [`SessionStoreUnavailable`](AuthError::SessionStoreUnavailable) | 503 | none |
+/// | [`SessionUnchecked`](AuthError::SessionUnchecked) | 503 | none |
 /// | [`InvalidConfig`](AuthError::InvalidConfig) | 500 | none |
 ///
 /// Messages and descriptions never contain a token, a cookie value or a claim value.
@@ -86,6 +89,28 @@ pub enum AuthError {
     /// own gateway refuses them there. Rotate a key that was seen this way.
     #[error("secret api key used from a browser")]
     SecretKeyFromBrowser,
+    /// The token is valid but its session is over: [session liveness](crate::SessionLiveness)
+    /// found no row for its `session_id` (a sign-out of any scope, a password change, an admin
+    /// revoking the user), or the session's `not_after` has passed, or its user is banned or
+    /// deleted. The access token stays cryptographically valid until `exp`; this is the check
+    /// that ends it at once.
+    #[error("session revoked: {reason}")]
+    SessionRevoked {
+        /// Why, a stable code that is safe to show: `session_not_found`, `session_expired`,
+        /// `user_banned`, `user_not_found`, `no_session_id`.
+        reason: &'static str,
+    },
+    /// [Session liveness](crate::SessionLiveness) could not ask its source (the database or
+    /// the auth server is down or too slow), and it fails closed, as it does unless
+    /// [`SessionLivenessBuilder::allow_when_unavailable`](crate::SessionLivenessBuilder::allow_when_unavailable)
+    /// says otherwise.
+    #[error("session store unavailable")]
+    SessionStoreUnavailable,
+    /// A synchronous method ([`Authenticator::admit`](crate::Authenticator::admit) and the
+    /// other non-`_async` ones) found a session whose liveness is not cached yet: it never
+    /// waits, so it refuses; the `_async` methods, which every adapter calls, ask the source.
+    #[error("session liveness not checked yet")]
+    SessionUnchecked,
     /// The server is misconfigured (for example, no authenticator registered with the
     /// framework). Never the client's fault; details only in logs.
     #[error("authentication is misconfigured: {what}")]
@@ -161,7 +186,10 @@ impl AuthError {
             AuthError::NotAdmitted { .. } | AuthError::SecretKeyFromBrowser => {
                 StatusCode::FORBIDDEN
             }
-            AuthError::AuthServerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::SessionRevoked { .. } => StatusCode::UNAUTHORIZED,
+            AuthError::AuthServerUnavailable
+            | AuthError::SessionStoreUnavailable
+            | AuthError::SessionUnchecked => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::InvalidConfig { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -175,10 +203,12 @@ impl AuthError {
             AuthError::MissingCredentials
             | AuthError::InvalidConfig { .. }
             | AuthError::AuthServerUnavailable
+            | AuthError::SessionStoreUnavailable
+            | AuthError::SessionUnchecked
             | AuthError::InvalidApiKey
             | AuthError::NotAdmitted { .. }
             | AuthError::SecretKeyFromBrowser => None,
-            AuthError::SessionEnded => Some("invalid_token"),
+            AuthError::SessionEnded | AuthError::SessionRevoked { .. } => Some("invalid_token"),
             AuthError::InvalidRequest { .. } => Some("invalid_request"),
             AuthError::Token(e) => e.error_code(),
             AuthError::Session(e) => e.error_code(),
@@ -209,7 +239,9 @@ impl AuthError {
             AuthError::Token(e) => e.description(),
             AuthError::Session(e) => e.description(),
             AuthError::Forbidden(d) => d.description(),
-            AuthError::SessionEnded => "session ended",
+            AuthError::SessionEnded | AuthError::SessionRevoked { .. } => "session ended",
+            AuthError::SessionStoreUnavailable => "session store unavailable",
+            AuthError::SessionUnchecked => "session not checked yet",
             AuthError::InvalidApiKey => "invalid api key",
             AuthError::NotAdmitted { what } => what,
             AuthError::SecretKeyFromBrowser => "secret api key used from a browser",
@@ -228,6 +260,9 @@ impl AuthError {
             AuthError::Session(e) => e.reason(),
             AuthError::Forbidden(d) => d.reason(),
             AuthError::SessionEnded => "session_ended",
+            AuthError::SessionRevoked { .. } => "session_revoked",
+            AuthError::SessionStoreUnavailable => "session_store_unavailable",
+            AuthError::SessionUnchecked => "session_unchecked",
             AuthError::InvalidApiKey => "invalid_api_key",
             AuthError::NotAdmitted { .. } => "not_admitted",
             AuthError::SecretKeyFromBrowser => "secret_key_in_browser",
@@ -294,6 +329,16 @@ mod tests {
             (AuthError::InvalidConfig { what: "x" }, 500, None, false),
             (AuthError::SessionEnded, 401, Some("invalid_token"), true),
             (AuthError::AuthServerUnavailable, 503, None, false),
+            (
+                AuthError::SessionRevoked {
+                    reason: "session_not_found",
+                },
+                401,
+                Some("invalid_token"),
+                true,
+            ),
+            (AuthError::SessionStoreUnavailable, 503, None, false),
+            (AuthError::SessionUnchecked, 503, None, false),
             (AuthError::InvalidApiKey, 401, None, true),
             (AuthError::NotAdmitted { what: "x" }, 403, None, false),
             (AuthError::SecretKeyFromBrowser, 403, None, false),

@@ -6,6 +6,7 @@ mod api_keys;
 mod authenticator;
 mod bearer;
 mod error;
+mod liveness;
 mod modes;
 mod refusal;
 mod resource;
@@ -16,6 +17,10 @@ pub use authenticator::{
     TokenSource,
 };
 pub use error::{AuthConfigError, AuthError};
+pub use liveness::{
+    BoxFuture, DEFAULT_LIVENESS_CAPACITY, DEFAULT_LIVENESS_TTL, MAX_LIVENESS_TTL, SessionEnd, SessionKey,
+    SessionLiveness, SessionLivenessBuilder, SessionSource, SessionState, SourceUnavailable,
+};
 pub use modes::{AuthMode, AuthModeError, AuthModes, Caller, KeySelector};
 pub use refusal::{Refusal, RefusalBody, Rejection};
 pub use resource::ProtectedResource;

@@ -147,7 +147,10 @@ where
                 admitted(&mut req, caller);
                 ResponseFuture::inner(self.inner.call(req))
             }
-            Err(AuthError::Token(JwtError::KeysUnavailable | JwtError::UnknownKey)) => {
+            Err(
+                AuthError::Token(JwtError::KeysUnavailable | JwtError::UnknownKey)
+                | AuthError::SessionUnchecked,
+            ) => {
                 // A user token whose key may be on its way: wait for the fetch without holding
                 // the worker, then decide (as the policy layer does).
                 let clone = self.inner.clone();

@@ -126,7 +126,10 @@ where
                     },
                 }
             }
-            Err(AuthError::Token(JwtError::KeysUnavailable | JwtError::UnknownKey)) => {
+            Err(
+                AuthError::Token(JwtError::KeysUnavailable | JwtError::UnknownKey)
+                | AuthError::SessionUnchecked,
+            ) => {
                 // The key may be on its way (a rotation, the first fetch): wait for the fetch
                 // without holding the worker, then decide. The inner service that was made
                 // ready goes into the future; a clone takes its place.

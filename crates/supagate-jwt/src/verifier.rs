@@ -44,6 +44,28 @@ impl Verified {
         self.claims
     }
 
+    /// The verified payload: the token's claims as the JSON it carried (UTF-8, one object,
+    /// no duplicate names), for code that hands them on whole, such as
+    /// `request.jwt.claims` in Postgres.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    ///
+    /// let keys = TestKeys::new();
+    /// let verified = keys
+    ///     .verifier_at(TokenBuilder::DEFAULT_NOW)
+    ///     .verify_payload(&TokenBuilder::new().sign_es256(&keys))?;
+    /// let json: serde_json::Value = serde_json::from_slice(verified.payload()).unwrap();
+    /// assert_eq!(json["role"], "authenticated");
+    /// # Ok::<(), supagate_jwt::Error>(())
+    /// ```
+    #[must_use]
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
     /// Deserializes the verified payload into your own type. The registered claims were
     /// already validated; this only reads.
     ///

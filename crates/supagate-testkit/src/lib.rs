@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `aws_lc_rs` | yes | enable supagate-jwt's AWS-LC backend |
 //! | `rust_crypto` | no | enable supagate-jwt's pure-Rust backend |
+//! | `postgres` | no | [`TestPostgres`]: a throw-away PostgreSQL cluster with the Supabase roles and `auth` schema |
 //!
 //! Tokens are signed with jsonwebtoken's pure-Rust provider whatever the features; they only
 //! choose the backend of the verifiers this crate builds ([`TestKeys::verifier`]).
@@ -15,10 +16,14 @@
 mod mock_auth;
 mod mock_jwks;
 mod mock_oidc;
+#[cfg(feature = "postgres")]
+mod postgres;
 
 pub use mock_auth::{Endpoint, Fault, MockAuth, Recorded, Rotation};
 pub use mock_jwks::{Behaviour, MockJwks};
 pub use mock_oidc::MockOidc;
+#[cfg(feature = "postgres")]
+pub use postgres::{DATABASE_URL_VAR, SUPABASE_FIXTURE, TestPostgres};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

@@ -1,0 +1,119 @@
+//! Errors: [`RlsConfigError`] at start-up, [`RlsError`] at request time.
+
+use http::StatusCode;
+
+/// A start-up mistake: reported by [`RlsBuilder::build`](crate::RlsBuilder::build), never at
+/// request time.
+///
+/// # Examples
+///
+/// ```
+/// let e = supagate_postgres::RlsConfigError::InvalidRole { role: "postgres".into(), problem: "is a superuser" };
+/// assert_eq!(e.to_string(), "role `postgres` cannot be a request role: is a superuser");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RlsConfigError {
+    /// A role that may not be a request role: missing, a superuser, not granted to the login
+    /// role, or not a plain identifier.
+    #[error("role `{role}` cannot be a request role: {problem}")]
+    InvalidRole {
+        /// The role's name.
+        role: String,
+        /// Why.
+        problem: &'static str,
+    },
+    /// A search-path entry that is not a plain identifier.
+    #[error("search path entry `{0}` must be 1 to 63 of a-z 0-9 _ (starting with a letter or _)")]
+    InvalidSearchPath(String),
+    /// The database could not be asked about the roles.
+    #[error("could not read the roles' settings: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+/// Why a user-scoped transaction could not begin or be applied. Never contains claim values
+/// or a connection string; answer it with its [`status`](RlsError::status) (503 when the
+/// database is unreachable, 500 otherwise).
+///
+/// # Examples
+///
+/// ```
+/// use supagate_postgres::RlsError;
+///
+/// let e = RlsError::Unavailable;
+/// assert_eq!(e.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+/// assert_eq!(e.reason(), "database_unavailable");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RlsError {
+    /// No connection could be had in time (pool timeout, connection refused, closed pool).
+    #[error("database unavailable")]
+    Unavailable,
+    /// The database refused the scope or a statement (logged; never the client's fault).
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for RlsError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => RlsError::Unavailable,
+            other => RlsError::Database(other),
+        }
+    }
+}
+
+impl RlsError {
+    /// 503 for [`RlsError::Unavailable`], 500 otherwise.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            RlsError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RlsError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// None: these are not RFC 6750 errors.
+    #[must_use]
+    pub fn error_code(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// A short description that is safe to send.
+    #[must_use]
+    pub fn description(&self) -> &'static str {
+        match self {
+            RlsError::Unavailable => "database unavailable",
+            RlsError::Database(_) => "internal server error",
+        }
+    }
+
+    /// A stable reason code for logs and metrics.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RlsError::Unavailable => "database_unavailable",
+            RlsError::Database(_) => "database_error",
+        }
+    }
+}
+
+impl supagate_jwt::RequestError for RlsError {
+    fn status(&self) -> StatusCode {
+        RlsError::status(self)
+    }
+    fn error_code(&self) -> Option<&'static str> {
+        RlsError::error_code(self)
+    }
+    fn description(&self) -> &'static str {
+        RlsError::description(self)
+    }
+    fn reason(&self) -> &'static str {
+        RlsError::reason(self)
+    }
+}

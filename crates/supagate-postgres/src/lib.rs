@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod error;
+mod rls;
+mod sessions;
+mod sql;
+
+pub use error::{RlsConfigError, RlsError};
+pub use rls::{AsVerified, DbRole, RequestInfo, Rls, RlsBuilder, Scope, ScopedTx};
+pub use sessions::{DEFAULT_SESSION_QUERY_TIMEOUT, DbSessions};

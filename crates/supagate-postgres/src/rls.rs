@@ -1,0 +1,586 @@
+//! [`Rls`]: user-scoped transactions, as PostgREST applies them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use http::HeaderMap;
+use serde_json::{Map, Value};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use supagate_auth::Caller;
+use supagate_jwt::Verified;
+
+use crate::error::{RlsConfigError, RlsError};
+use crate::sql;
+
+/// The Postgres role a request runs as. A token never chooses it beyond `anon`: whatever its
+/// `role` claim says, a user runs as `authenticated` unless that claim is `anon` or a role
+/// listed with [`RlsBuilder::allow_token_roles`].
+///
+/// # Examples
+///
+/// ```
+/// use supagate_postgres::DbRole;
+///
+/// assert_eq!(DbRole::Authenticated.as_str(), "authenticated");
+/// assert_eq!(DbRole::ServiceRole.to_string(), "service_role");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DbRole {
+    /// `anon`: signed-out callers, publishable keys, `none` routes.
+    Anon,
+    /// `authenticated`: signed-in users.
+    Authenticated,
+    /// `service_role` (BYPASSRLS): only for secret keys, and only when
+    /// [`RlsBuilder::secret_key_role`] says so.
+    ServiceRole,
+    /// A role listed with [`RlsBuilder::allow_token_roles`], named by the token.
+    Named(Arc<str>),
+}
+
+impl DbRole {
+    /// The role's name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            DbRole::Anon => "anon",
+            DbRole::Authenticated => "authenticated",
+            DbRole::ServiceRole => "service_role",
+            DbRole::Named(n) => n,
+        }
+    }
+}
+
+impl fmt::Display for DbRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a request sets besides the caller: `request.method`, `request.path` and
+/// `request.headers` (a JSON object of lowercase names; several fields of one name joined with
+/// `", "`; values that are not UTF-8 left out).
+///
+/// Credentials are left out of `request.headers`: `authorization`, `apikey`, `cookie` and
+/// `proxy-authorization` (the verified claims are in `request.jwt.claims`). PostgREST passes
+/// them on; supagate does not, so that no function or log in the database sees a token.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_postgres::RequestInfo;
+///
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("x-tenant", "acme".parse()?);
+/// headers.insert("authorization", "Bearer secret".parse()?);
+/// let info = RequestInfo::new(&http::Method::GET, "/notes", &headers);
+/// assert_eq!(info.headers_json(), r#"{"x-tenant":"acme"}"#);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestInfo {
+    method: String,
+    path: String,
+    headers: String,
+}
+
+/// Never copied into `request.headers`.
+const CREDENTIAL_HEADERS: [&str; 4] = ["authorization", "apikey", "cookie", "proxy-authorization"];
+
+impl RequestInfo {
+    /// From a request's method, path (without the query) and headers.
+    #[must_use]
+    pub fn new(method: &http::Method, path: &str, headers: &HeaderMap) -> Self {
+        let mut map: Map<String, Value> = Map::new();
+        for name in headers.keys() {
+            if CREDENTIAL_HEADERS.contains(&name.as_str()) {
+                continue;
+            }
+            let values: Vec<&str> = headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            if !values.is_empty() {
+                map.insert(name.as_str().to_owned(), Value::String(values.join(", ")));
+            }
+        }
+        RequestInfo {
+            method: method.as_str().to_owned(),
+            path: path.to_owned(),
+            headers: Value::Object(map).to_string(),
+        }
+    }
+
+    /// From the parts of an `http` request (what the adapters pass).
+    #[must_use]
+    pub fn from_parts(parts: &http::request::Parts) -> Self {
+        Self::new(&parts.method, parts.uri.path(), &parts.headers)
+    }
+
+    /// `request.method`.
+    #[must_use]
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// `request.path`.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// `request.headers`, as the JSON text that is set (`{}` when there are none).
+    #[must_use]
+    pub fn headers_json(&self) -> &str {
+        if self.headers.is_empty() {
+            "{}"
+        } else {
+            &self.headers
+        }
+    }
+}
+
+/// Who a transaction runs as: the Postgres role and the `request.jwt.claims` JSON (with
+/// `role` set to that role, as PostgREST does). Made by [`Rls::scope`].
+///
+/// `Debug` prints the role only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Scope {
+    role: DbRole,
+    claims: String,
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scope {
+    /// The role it runs as.
+    #[must_use]
+    pub fn role(&self) -> &DbRole {
+        &self.role
+    }
+
+    /// The `request.jwt.claims` JSON.
+    #[must_use]
+    pub fn claims_json(&self) -> &str {
+        &self.claims
+    }
+
+    /// A caller without claims (`none`, `publishable`, `secret`): `{"role": "<role>"}`.
+    fn keyless(role: DbRole) -> Self {
+        let claims = serde_json::json!({ "role": role.as_str() }).to_string();
+        Scope { role, claims }
+    }
+}
+
+struct Config {
+    search_path: Option<String>,
+    token_roles: Vec<Arc<str>>,
+    secret_role: DbRole,
+    /// Per role: the settings to apply, search path first.
+    settings: HashMap<String, (Vec<String>, Vec<String>)>,
+}
+
+/// User-scoped transactions on a [`PgPool`], as PostgREST makes them: [`Rls::begin`] opens a
+/// transaction and, in one round trip with bound parameters only, sets the search path (when
+/// configured), the role's own settings (`statement_timeout` and friends, read at start-up),
+/// `role`, `request.jwt.claims`, `request.method`, `request.path` and `request.headers`, all
+/// transaction-local: nothing is left on the pooled connection once the transaction ends,
+/// committed, rolled back or dropped.
+///
+/// The pool logs in as a role that may become `anon` and `authenticated` (Supabase's
+/// `authenticator`, or `postgres`). Policies written with `auth.uid()` and `auth.jwt()` then
+/// apply to every query in the transaction.
+///
+/// Cheap to clone.
+///
+/// # Examples
+///
+/// ```no_run
+/// use supagate_postgres::{Rls, RequestInfo};
+/// use supagate_auth::Caller;
+///
+/// # async fn run(pool: sqlx::PgPool, caller: Caller<supagate_jwt::Verified>) -> Result<(), Box<dyn std::error::Error>> {
+/// let rls = Rls::builder(pool).build().await?;
+/// let mut tx = rls.begin(&rls.scope(&caller), &RequestInfo::default()).await?;
+/// let mine: Vec<(String,)> = sqlx::query_as("select body from notes") // RLS: only the caller's rows
+///     .fetch_all(&mut *tx)
+///     .await?;
+/// tx.commit().await?;
+/// # let _ = mine; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Rls {
+    pool: PgPool,
+    config: Arc<Config>,
+}
+
+impl fmt::Debug for Rls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rls")
+            .field("search_path", &self.config.search_path)
+            .field("token_roles", &self.config.token_roles)
+            .field("secret_role", &self.config.secret_role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Rls {
+    /// A builder over `pool`.
+    pub fn builder(pool: PgPool) -> RlsBuilder {
+        RlsBuilder {
+            pool,
+            search_path: None,
+            token_roles: Vec::new(),
+            secret_role: DbRole::Anon,
+        }
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The scope of `caller`:
+    ///
+    /// | caller | role | `request.jwt.claims` |
+    /// |---|---|---|
+    /// | a user | `authenticated` (`anon` when the token says `anon`; a role of [`RlsBuilder::allow_token_roles`] when the token names it) | the verified claims, `role` set to the role |
+    /// | `publishable`, `none` | `anon` | `{"role":"anon"}` |
+    /// | `secret` | [`RlsBuilder::secret_key_role`] (`anon` unless configured) | `{"role":…}` |
+    #[must_use]
+    pub fn scope<T>(&self, caller: &Caller<T>) -> Scope
+    where
+        T: AsVerified,
+    {
+        match caller {
+            Caller::User(v) => self.user_scope(v.as_verified()),
+            Caller::Secret { .. } => Scope::keyless(self.config.secret_role.clone()),
+            _ => Scope::keyless(DbRole::Anon),
+        }
+    }
+
+    /// The scope of a verified user (see [`Rls::scope`]).
+    #[must_use]
+    pub fn user_scope(&self, verified: &Verified) -> Scope {
+        let claimed = verified.claims().postgres_role.as_deref();
+        let role = match claimed {
+            Some("anon") => DbRole::Anon,
+            Some(r) => self
+                .config
+                .token_roles
+                .iter()
+                .find(|t| &***t == r)
+                .map_or(DbRole::Authenticated, |t| DbRole::Named(Arc::clone(t))),
+            None => DbRole::Authenticated,
+        };
+        let payload = verified.payload();
+        let claims = match std::str::from_utf8(payload) {
+            Ok(text) if claimed == Some(role.as_str()) => text.to_owned(),
+            _ => {
+                let mut map: Map<String, Value> =
+                    serde_json::from_slice(payload).unwrap_or_default();
+                map.insert("role".into(), Value::String(role.as_str().to_owned()));
+                Value::Object(map).to_string()
+            }
+        };
+        Scope { role, claims }
+    }
+
+    /// The anonymous scope: `anon`, `{"role":"anon"}`.
+    #[must_use]
+    pub fn anon_scope(&self) -> Scope {
+        Scope::keyless(DbRole::Anon)
+    }
+
+    /// Begins a transaction on the pool and applies `scope` and `request` to it (one round trip
+    /// after `BEGIN`).
+    ///
+    /// # Errors
+    ///
+    /// [`RlsError::Unavailable`] when no connection could be had, [`RlsError::Database`] when
+    /// the database refused the scope (the login role cannot become the role).
+    pub async fn begin(&self, scope: &Scope, request: &RequestInfo) -> Result<ScopedTx, RlsError> {
+        let mut tx = self.pool.begin().await?;
+        self.apply(&mut tx, scope, request).await?;
+        Ok(ScopedTx {
+            tx,
+            role: scope.role.clone(),
+        })
+    }
+
+    /// Applies `scope` and `request` to a transaction you began yourself (on this pool or
+    /// another connection).
+    ///
+    /// # Errors
+    ///
+    /// As [`Rls::begin`].
+    pub async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        scope: &Scope,
+        request: &RequestInfo,
+    ) -> Result<(), RlsError> {
+        static NONE: (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+        let (names, values) = self
+            .config
+            .settings
+            .get(scope.role.as_str())
+            .unwrap_or(&NONE);
+        sqlx::query(sql::APPLY_SCOPE)
+            .bind(names)
+            .bind(values)
+            .bind(scope.role.as_str())
+            .bind(&scope.claims)
+            .bind(request.method())
+            .bind(request.path())
+            .bind(request.headers_json())
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// What [`Rls::scope`] accepts as a user: [`Verified`] (what the adapters admit).
+pub trait AsVerified {
+    /// The verified token.
+    fn as_verified(&self) -> &Verified;
+}
+
+impl AsVerified for Verified {
+    fn as_verified(&self) -> &Verified {
+        self
+    }
+}
+
+/// Builds an [`Rls`]. Every setter documents its default.
+#[must_use]
+pub struct RlsBuilder {
+    pool: PgPool,
+    search_path: Option<Vec<String>>,
+    token_roles: Vec<String>,
+    secret_role: DbRole,
+}
+
+impl fmt::Debug for RlsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RlsBuilder")
+            .field("search_path", &self.search_path)
+            .field("token_roles", &self.token_roles)
+            .field("secret_role", &self.secret_role)
+            .finish_non_exhaustive()
+    }
+}
+
+fn plain_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    s.len() <= 63
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl RlsBuilder {
+    /// Sets `search_path` in every transaction, as PostgREST does with its exposed schema and
+    /// `db-extra-search-path` (Supabase: `public, extensions`). Default: the pool's own.
+    pub fn search_path<I, S>(mut self, schemas: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.search_path = Some(schemas.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Roles a token's `role` claim may choose besides `anon` (for example a custom
+    /// `app_admin` role your tokens carry through a custom access token hook). Each is
+    /// checked at [`build`](RlsBuilder::build): it must exist, not be a superuser, and be
+    /// granted to the login role. Default: none: every user runs as `authenticated`.
+    pub fn allow_token_roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.token_roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The role of callers admitted by a `secret` key: [`DbRole::Anon`] by default;
+    /// [`DbRole::ServiceRole`] (which bypasses RLS) only when you ask for it here.
+    pub fn secret_key_role(mut self, role: DbRole) -> Self {
+        self.secret_role = role;
+        self
+    }
+
+    /// Checks the configuration against the database and reads the roles' own settings
+    /// (`ALTER ROLE anon SET statement_timeout = '3s'`), which every transaction then
+    /// applies. Settings are read once: restart (or build again) after changing them.
+    ///
+    /// # Errors
+    ///
+    /// [`RlsConfigError`] for a search-path entry or role that is not a plain identifier, a
+    /// role that is missing, a superuser or not granted to the login role, or a database
+    /// that cannot be asked.
+    pub async fn build(self) -> Result<Rls, RlsConfigError> {
+        if let Some(path) = &self.search_path {
+            if let Some(bad) = path.iter().find(|s| !plain_identifier(s)) {
+                return Err(RlsConfigError::InvalidSearchPath(
+                    bad.chars().take(64).collect(),
+                ));
+            }
+        }
+        let mut roles: Vec<String> = vec!["anon".into(), "authenticated".into()];
+        if self.secret_role != DbRole::Anon {
+            roles.push(self.secret_role.as_str().to_owned());
+        }
+        for r in &self.token_roles {
+            if !plain_identifier(r) {
+                return Err(RlsConfigError::InvalidRole {
+                    role: r.chars().take(64).collect(),
+                    problem: "not a plain identifier",
+                });
+            }
+            if !roles.contains(r) {
+                roles.push(r.clone());
+            }
+        }
+        let facts: Vec<(String, bool, bool, bool, bool)> = sqlx::query_as(sql::ROLE_FACTS)
+            .bind(&roles)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(RlsConfigError::Database)?;
+        for (name, exists, superuser, bypass, member) in facts {
+            let problem = if !exists {
+                Some("it does not exist")
+            } else if superuser {
+                Some("it is a superuser")
+            } else if !member {
+                Some("the login role is not granted it")
+            } else if bypass && name != "service_role" {
+                Some("it bypasses row level security")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(RlsConfigError::InvalidRole {
+                    role: name,
+                    problem,
+                });
+            }
+        }
+        let rows: Vec<(String, String, String)> = sqlx::query_as(sql::ROLE_SETTINGS)
+            .bind(&roles)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(RlsConfigError::Database)?;
+        let mut settings: HashMap<String, (Vec<String>, Vec<String>)> = HashMap::new();
+        for role in &roles {
+            let entry = settings.entry(role.clone()).or_default();
+            if let Some(path) = &self.search_path {
+                let quoted: Vec<String> = path.iter().map(|s| format!("\"{s}\"")).collect();
+                entry.0.push("search_path".into());
+                entry.1.push(quoted.join(", "));
+            }
+        }
+        for (role, name, value) in rows {
+            let entry = settings.entry(role).or_default();
+            // A database-specific setting comes later and replaces the global one.
+            if let Some(i) = entry.0.iter().position(|n| *n == name) {
+                entry.0.remove(i);
+                entry.1.remove(i);
+            }
+            entry.0.push(name);
+            entry.1.push(value);
+        }
+        Ok(Rls {
+            pool: self.pool,
+            config: Arc::new(Config {
+                search_path: self.search_path.map(|p| p.join(", ")),
+                token_roles: self.token_roles.into_iter().map(Arc::from).collect(),
+                secret_role: self.secret_role,
+                settings,
+            }),
+        })
+    }
+}
+
+/// A transaction scoped to one caller: query it (it derefs to a [`PgConnection`]), then
+/// [`commit`](ScopedTx::commit) or [`rollback`](ScopedTx::rollback). Dropped without either,
+/// it rolls back. Either way the role and claims end with it.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn run(mut tx: supagate_postgres::ScopedTx) -> Result<(), sqlx::Error> {
+/// let uid: Option<uuid::Uuid> = sqlx::query_scalar("select auth.uid()").fetch_one(&mut *tx).await?;
+/// tx.commit().await?;
+/// # let _ = uid; Ok(()) }
+/// ```
+pub struct ScopedTx {
+    tx: Transaction<'static, Postgres>,
+    role: DbRole,
+}
+
+impl fmt::Debug for ScopedTx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopedTx")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScopedTx {
+    /// The role it runs as.
+    #[must_use]
+    pub fn role(&self) -> &DbRole {
+        &self.role
+    }
+
+    /// Commits.
+    ///
+    /// # Errors
+    ///
+    /// What the database answered.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    /// Rolls back.
+    ///
+    /// # Errors
+    ///
+    /// What the database answered.
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+
+    /// The sqlx transaction itself.
+    #[must_use]
+    pub fn into_inner(self) -> Transaction<'static, Postgres> {
+        self.tx
+    }
+}
+
+impl Deref for ScopedTx {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for ScopedTx {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}

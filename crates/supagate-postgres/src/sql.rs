@@ -1,0 +1,50 @@
+//! Every statement this crate sends, in one place (so that another client, such as
+//! tokio-postgres, can reuse them). All values are bound parameters; no SQL is built from
+//! strings at request time.
+
+/// Applies a caller's scope, transaction-local, in one round trip, in PostgREST's order: the
+/// search path and the role's own settings (`$1` names, `$2` values, in order), then the role
+/// (`$3`), `request.jwt.claims` (`$4`), `request.method` (`$5`), `request.path` (`$6`) and
+/// `request.headers` (`$7`).
+///
+/// The role's settings come before the role, as in PostgREST, so that a setting the login role
+/// was granted (`GRANT SET ON PARAMETER`) applies.
+pub(crate) const APPLY_SCOPE: &str = "select \
+    (select count(set_config(k, v, true)) from unnest($1::text[], $2::text[]) as t(k, v)), \
+    set_config('role', $3, true), \
+    set_config('request.jwt.claims', $4, true), \
+    set_config('request.method', $5, true), \
+    set_config('request.path', $6, true), \
+    set_config('request.headers', $7, true)";
+
+/// The settings of the roles `$1` (`ALTER ROLE … SET`), for every database and for this one
+/// (the latter override the former: they come later), keeping only those the login role may
+/// set at request time: user-context parameters and custom (dotted) ones.
+pub(crate) const ROLE_SETTINGS: &str = "select r.rolname::text, split_part(s.setting, '=', 1), \
+        substr(s.setting, strpos(s.setting, '=') + 1) \
+    from pg_catalog.pg_db_role_setting d \
+    join pg_catalog.pg_roles r on r.oid = d.setrole \
+    cross join lateral unnest(d.setconfig) with ordinality as s(setting, n) \
+    left join pg_catalog.pg_settings p on p.name = split_part(s.setting, '=', 1) \
+    where r.rolname = any($1::text[]) \
+      and d.setdatabase in (0, (select oid from pg_catalog.pg_database where datname = current_database())) \
+      and (p.context = 'user' or (p.name is null and strpos(split_part(s.setting, '=', 1), '.') > 0)) \
+    order by r.rolname, d.setdatabase, s.n";
+
+/// For each role `$1`: whether it exists, whether it is a superuser, bypasses RLS, and whether
+/// the login role may become it.
+pub(crate) const ROLE_FACTS: &str = "select n.name, r.rolname is not null, \
+        coalesce(r.rolsuper, false), coalesce(r.rolbypassrls, false), \
+        case when r.rolname is null then false else pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER') end \
+    from unnest($1::text[]) as n(name) \
+    left join pg_catalog.pg_roles r on r.rolname = n.name";
+
+/// A session's liveness: its user, `not_after` (seconds since the epoch), whether its user
+/// exists, is soft-deleted, or is banned now. No row: the session is gone.
+pub(crate) const SESSION_STATE: &str = "select s.user_id, \
+        extract(epoch from s.not_after)::float8, \
+        u.id is not null, \
+        coalesce(u.deleted_at is not null, false), \
+        coalesce(u.banned_until > now(), false) \
+    from auth.sessions s left join auth.users u on u.id = s.user_id \
+    where s.id = $1";
