@@ -105,7 +105,7 @@ impl<S> fmt::Debug for AdmitMiddleware<S> {
     }
 }
 
-type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+pub(crate) type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
 impl<S, B> Service<ServiceRequest> for AdmitMiddleware<S>
 where
@@ -194,36 +194,45 @@ impl<T: DeserializeOwned + 'static> FromRequest for Admitted<T> {
                     },
                 )));
             };
-            let twice = || {
-                AuthRejection::new(
-                    &auth,
-                    AuthError::InvalidConfig {
-                        what: "Admitted extracted twice in one request",
-                    },
-                )
-            };
-            let admitted = match req.extensions_mut().get_mut::<Slot>() {
-                Some(Slot::Taken { .. }) => return Err(twice()),
-                Some(slot) => {
-                    let user = matches!(slot, Slot::Admitted(Caller::User(_)));
-                    match std::mem::replace(slot, Slot::Taken { user }) {
-                        Slot::Admitted(c) => Some(c),
-                        Slot::Taken { .. } => return Err(twice()),
-                    }
-                }
-                None => None,
-            };
-            let caller = match admitted {
-                Some(c) => c,
-                None => auth
-                    .admit_async(&ActixHeaders(req.headers()), auth.default_modes())
-                    .await
-                    .map_err(|e| AuthRejection::new(&auth, e))?,
-            };
+            let caller = take_caller(&req, &auth).await?;
             caller
                 .try_map(|v| v.into_typed::<T>())
                 .map(Admitted)
                 .map_err(|e| AuthRejection::new(&auth, AuthError::Token(e)))
         })
+    }
+}
+
+/// The caller the [`Admit`] middleware left in the request, moved out (a second taking is
+/// refused), or, without it, the request admitted by the authenticator's default modes.
+pub(crate) async fn take_caller(
+    req: &HttpRequest,
+    auth: &Authenticator,
+) -> Result<Caller<Verified>, AuthRejection> {
+    let twice = || {
+        AuthRejection::new(
+            auth,
+            AuthError::InvalidConfig {
+                what: "Admitted extracted twice in one request",
+            },
+        )
+    };
+    let admitted = match req.extensions_mut().get_mut::<Slot>() {
+        Some(Slot::Taken { .. }) => return Err(twice()),
+        Some(slot) => {
+            let user = matches!(slot, Slot::Admitted(Caller::User(_)));
+            match std::mem::replace(slot, Slot::Taken { user }) {
+                Slot::Admitted(c) => Some(c),
+                Slot::Taken { .. } => return Err(twice()),
+            }
+        }
+        None => None,
+    };
+    match admitted {
+        Some(c) => Ok(c),
+        None => auth
+            .admit_async(&ActixHeaders(req.headers()), auth.default_modes())
+            .await
+            .map_err(|e| AuthRejection::new(auth, e)),
     }
 }

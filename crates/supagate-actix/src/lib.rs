@@ -1,13 +1,19 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admit;
 mod extract;
 mod middleware;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod resource;
 
 pub use admit::{Admit, AdmitMiddleware, Admitted};
 pub use extract::{AuthRejection, Authenticated, MaybeAuthenticated};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{RlsRejection, RlsTx};
 pub use middleware::{Require, RequireMiddleware};
 pub use resource::ResourceMetadata;

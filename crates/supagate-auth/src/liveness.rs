@@ -232,7 +232,7 @@ struct Inner {
 /// - Answers are cached per session for [`ttl`](SessionLivenessBuilder::ttl) (30 s by default):
 ///   a sign-out elsewhere takes effect within that time;
 ///   [`invalidate_session`](SessionLiveness::invalidate_session) ends one at once (the proxy
-///   calls it on sign-out).
+///   calls it on sign-out when its authenticator has this liveness check).
 /// - One question per session at a time: concurrent requests of one session wait for the same
 ///   answer; a request cancelled halfway leaves the question to the next waiter.
 /// - At most [`capacity`](SessionLivenessBuilder::capacity) sessions are remembered.
@@ -310,18 +310,16 @@ impl SessionLiveness {
         lock(&self.inner.cache).len()
     }
 
-    /// Ends the session `session_id` here at once (until the cache forgets it), whatever the
-    /// source says: what the proxy calls when it signs a session out. A value that is not a
-    /// UUID is ignored.
-    pub fn invalidate_session(&self, session_id: &str) {
+    /// Ends the session `session_id` of `user_id` here at once, whatever the source says,
+    /// for the longest ttl ([`MAX_LIVENESS_TTL`]) from `now` (the verifier's clock): what the
+    /// proxy calls when it signs a session out. A value that is not a UUID is ignored.
+    pub fn invalidate_session(&self, session_id: &str, user_id: Uuid, now: i64) {
         let Ok(id) = Uuid::parse_str(session_id) else {
             return;
         };
-        let mut cache = lock(&self.inner.cache);
-        if let Some(c) = cache.get_mut(&id) {
-            c.answer = Ok(SessionState::Ended(SessionEnd::NotFound));
-            c.until = i64::MAX;
-        }
+        let ended = Ok(SessionState::Ended(SessionEnd::NotFound));
+        let max = i64::try_from(MAX_LIVENESS_TTL.as_secs()).unwrap_or(i64::MAX);
+        self.insert(id, user_id, &ended, now, max);
     }
 
     /// Forgets every cached answer for the user `user_id`, so that each of their sessions is
@@ -390,9 +388,12 @@ impl SessionLiveness {
             Ok(_) => self.inner.ttl_secs,
             Err(_) => FAILURE_TTL_SECS,
         };
-        if ttl == 0 {
-            return;
+        if ttl > 0 {
+            self.insert(session, user, answer, now, ttl);
         }
+    }
+
+    fn insert(&self, session: Uuid, user: Uuid, answer: &Answer, now: i64, ttl: i64) {
         let mut cache = lock(&self.inner.cache);
         if cache.len() >= self.inner.capacity && !cache.contains_key(&session) {
             cache.retain(|_, c| c.until > now);

@@ -207,33 +207,38 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = Authenticator::from_ref(state);
-        let caller = match parts.extensions.get_mut::<Slot>() {
-            Some(Slot::Taken { .. }) => {
-                return Err(AuthRejection::new(
-                    &auth,
-                    AuthError::InvalidConfig { what: TWICE },
-                ));
-            }
-            Some(slot) => {
-                let user = matches!(slot, Slot::Admitted(Caller::User(_)));
-                match std::mem::replace(slot, Slot::Taken { user }) {
-                    Slot::Admitted(c) => c,
-                    Slot::Taken { .. } => {
-                        return Err(AuthRejection::new(
-                            &auth,
-                            AuthError::InvalidConfig { what: TWICE },
-                        ));
-                    }
-                }
-            }
-            None => auth
-                .admit_async(&parts.headers, auth.default_modes())
-                .await
-                .map_err(|e| AuthRejection::new(&auth, e))?,
-        };
+        let caller = take_caller(parts, &auth).await?;
         caller
             .try_map(|v| v.into_typed::<T>())
             .map(Admitted)
             .map_err(|e| AuthRejection::new(&auth, AuthError::Token(e)))
+    }
+}
+
+/// The caller an [`AdmitLayer`] left in the request, moved out (a second taking is refused),
+/// or, without a layer, the request admitted by the authenticator's default modes.
+pub(crate) async fn take_caller(
+    parts: &mut Parts,
+    auth: &Authenticator,
+) -> Result<Caller<Verified>, AuthRejection> {
+    match parts.extensions.get_mut::<Slot>() {
+        Some(Slot::Taken { .. }) => Err(AuthRejection::new(
+            auth,
+            AuthError::InvalidConfig { what: TWICE },
+        )),
+        Some(slot) => {
+            let user = matches!(slot, Slot::Admitted(Caller::User(_)));
+            match std::mem::replace(slot, Slot::Taken { user }) {
+                Slot::Admitted(c) => Ok(c),
+                Slot::Taken { .. } => Err(AuthRejection::new(
+                    auth,
+                    AuthError::InvalidConfig { what: TWICE },
+                )),
+            }
+        }
+        None => auth
+            .admit_async(&parts.headers, auth.default_modes())
+            .await
+            .map_err(|e| AuthRejection::new(auth, e)),
     }
 }

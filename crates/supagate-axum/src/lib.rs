@@ -6,6 +6,8 @@
 mod admit;
 mod extract;
 mod layer;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "proxy")]
 #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
 pub mod proxy;
@@ -13,6 +15,9 @@ mod resource;
 
 pub use admit::{AdmitLayer, AdmitService, Admitted};
 pub use extract::{AuthRejection, Authenticated};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{RlsRejection, RlsTx};
 pub use layer::{RequireLayer, RequireService, ResponseFuture};
 pub use resource::ResourceMetadata;
 

@@ -93,6 +93,42 @@ impl RlsError {
         }
     }
 
+    /// The response for it, the same on every adapter: the status, `Retry-After: 1` on 503,
+    /// `Cache-Control: no-store`, and a JSON body `{"error": …, "error_description": …}` with
+    /// nothing of the database's own message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = supagate_postgres::RlsError::Unavailable.to_response();
+    /// assert_eq!(r.status(), 503);
+    /// assert_eq!(r.headers()["retry-after"], "1");
+    /// assert_eq!(r.body(), br#"{"error":"temporarily_unavailable","error_description":"database unavailable"}"#);
+    /// ```
+    #[must_use]
+    pub fn to_response(&self) -> http::Response<Vec<u8>> {
+        let code = match self {
+            RlsError::Unavailable => "temporarily_unavailable",
+            RlsError::Database(_) => "server_error",
+        };
+        let body = serde_json::json!({"error": code, "error_description": self.description()});
+        let mut r = http::Response::new(body.to_string().into_bytes());
+        *r.status_mut() = self.status();
+        let h = r.headers_mut();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        h.insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+        if matches!(self, RlsError::Unavailable) {
+            h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+        }
+        r
+    }
+
     /// A stable reason code for logs and metrics.
     #[must_use]
     pub fn reason(&self) -> &'static str {

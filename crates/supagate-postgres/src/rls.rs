@@ -93,22 +93,50 @@ impl RequestInfo {
     /// From a request's method, path (without the query) and headers.
     #[must_use]
     pub fn new(method: &http::Method, path: &str, headers: &HeaderMap) -> Self {
+        Self::from_fields(
+            method.as_str(),
+            path,
+            headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+        )
+    }
+
+    /// From a method, a path and header fields given as (lowercase name, value) pairs in
+    /// order, for frameworks with their own header types.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_postgres::RequestInfo;
+    ///
+    /// let info = RequestInfo::from_fields("GET", "/", [("x-a", &b"1"[..]), ("x-a", b"2"), ("cookie", b"s")]);
+    /// assert_eq!(info.headers_json(), r#"{"x-a":"1, 2"}"#);
+    /// ```
+    #[must_use]
+    pub fn from_fields<'a>(
+        method: &str,
+        path: &str,
+        fields: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Self {
         let mut map: Map<String, Value> = Map::new();
-        for name in headers.keys() {
-            if CREDENTIAL_HEADERS.contains(&name.as_str()) {
+        for (name, value) in fields {
+            if CREDENTIAL_HEADERS.contains(&name) {
                 continue;
             }
-            let values: Vec<&str> = headers
-                .get_all(name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            if !values.is_empty() {
-                map.insert(name.as_str().to_owned(), Value::String(values.join(", ")));
+            let Ok(value) = std::str::from_utf8(value) else {
+                continue;
+            };
+            match map.get_mut(name) {
+                Some(Value::String(joined)) => {
+                    joined.push_str(", ");
+                    joined.push_str(value);
+                }
+                _ => {
+                    map.insert(name.to_owned(), Value::String(value.to_owned()));
+                }
             }
         }
         RequestInfo {
-            method: method.as_str().to_owned(),
+            method: method.to_owned(),
             path: path.to_owned(),
             headers: Value::Object(map).to_string(),
         }
@@ -310,12 +338,28 @@ impl Rls {
     /// [`RlsError::Unavailable`] when no connection could be had, [`RlsError::Database`] when
     /// the database refused the scope (the login role cannot become the role).
     pub async fn begin(&self, scope: &Scope, request: &RequestInfo) -> Result<ScopedTx, RlsError> {
-        let mut tx = self.pool.begin().await?;
-        self.apply(&mut tx, scope, request).await?;
-        Ok(ScopedTx {
-            tx,
-            role: scope.role.clone(),
-        })
+        let begun = async {
+            let mut tx = self.pool.begin().await?;
+            self.apply(&mut tx, scope, request).await?;
+            Ok::<_, RlsError>(tx)
+        };
+        match begun.await {
+            Ok(tx) => Ok(ScopedTx {
+                tx,
+                role: scope.role.clone(),
+            }),
+            Err(e) => {
+                match &e {
+                    RlsError::Unavailable => {
+                        tracing::warn!(target: "supagate", reason = e.reason(), "database unavailable");
+                    }
+                    RlsError::Database(db) => {
+                        tracing::error!(target: "supagate", reason = e.reason(), error = %db, "could not begin a scoped transaction");
+                    }
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Applies `scope` and `request` to a transaction you began yourself (on this pool or

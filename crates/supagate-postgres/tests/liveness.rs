@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{ALICE, BOB, Env};
+use supagate_jwt::Clock as _;
 use supagate_auth::{AuthError, Authenticator, SessionLiveness};
 use supagate_postgres::DbSessions;
 use supagate_testkit::TokenBuilder;
@@ -123,7 +124,7 @@ async fn a_sign_out_of_each_scope_ends_the_token_within_the_cache_time() {
     env.verifier.verify(&t2).unwrap();
 
     // A sign-out seen locally (the proxy calls this) ends it at once, cache or not.
-    live.liveness.invalidate_session(&b1.to_string());
+    live.liveness.invalidate_session(&b1.to_string(), Uuid::parse_str(BOB).unwrap(), env.clock.now());
     assert_eq!(live.check(&tb).await, revoked("session_not_found"));
 }
 

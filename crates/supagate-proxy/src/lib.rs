@@ -14,6 +14,8 @@ mod error;
 mod headers;
 #[cfg(feature = "client")]
 mod lifecycle;
+#[cfg(feature = "client")]
+mod liveness;
 mod path;
 #[cfg(feature = "client")]
 mod proxy;
@@ -31,6 +33,9 @@ pub use body::{BoxError, ProxyBody};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use client::Limits;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use liveness::AuthServerSessions;
 pub use error::{ProxyConfigError, ProxyError};
 pub use headers::HeaderPolicy;
 #[cfg(feature = "client")]

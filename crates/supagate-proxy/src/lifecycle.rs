@@ -26,7 +26,13 @@ use crate::decision::{Answer, CookieDelta, Decided, Refused};
 use crate::error::{ProxyError, sign_in_refusal};
 use crate::proxy::{Proxy, Resolved};
 use crate::rate::AuthCall;
-use crate::refresh::error_code;
+use crate::refresh::{LogoutScope, error_code};
+
+/// The `session_id` of a verified token, for the sign-out.
+#[derive(Deserialize)]
+struct SessionOf {
+    session_id: Option<String>,
+}
 
 /// How long a PKCE verifier cookie written by [`Proxy::start_oauth`] lives.
 const PKCE_COOKIE_SECS: i64 = 600;
@@ -285,6 +291,32 @@ impl Proxy {
         self.render(self.try_sign_out(req, peer).await)
     }
 
+    /// The session just signed out ends at once in the authenticator's session liveness (when
+    /// it has one: a service that is its own backend), and, for a global or others sign-out,
+    /// the user's other sessions are asked about again.
+    fn forget_signed_out(&self, active: &crate::proxy::Active, p: &crate::proxy::Parts<'_>) {
+        let Some(live) = p.liveness else {
+            return;
+        };
+        if p.logout_scope != LogoutScope::Local {
+            live.invalidate_user(active.sub);
+        }
+        if p.logout_scope != LogoutScope::Others {
+            // The token was verified when the session was resolved: its payload is read as is.
+            let token = active.token();
+            let session = token
+                .expose()
+                .split('.')
+                .nth(1)
+                .and_then(|b| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(b).ok())
+                .and_then(|json| serde_json::from_slice::<SessionOf>(&json).ok())
+                .and_then(|c| c.session_id);
+            if let Some(id) = session {
+                live.invalidate_session(&id, active.sub, p.verifier.now());
+            }
+        }
+    }
+
     async fn try_sign_out<B>(&self, req: Request<B>, peer: IpAddr) -> Result<Decided, Refused> {
         let client = self.check_address(req.headers(), peer)?;
         let (parts, _body) = req.into_parts();
@@ -322,6 +354,7 @@ impl Proxy {
                     return Err(Refused::from(AuthError::AuthServerUnavailable)
                         .with_cookies(active.cookies));
                 }
+                self.forget_signed_out(&active, &p);
             }
             Ok(Resolved::Anonymous) => {}
             // The session could not be checked or ended now (auth server down, a budget

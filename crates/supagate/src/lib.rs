@@ -53,6 +53,13 @@ pub mod proxy {
     pub use supagate_proxy::*;
 }
 
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres {
+    //! Row Level Security from Rust, as PostgREST applies it: [`supagate_postgres`].
+    pub use supagate_postgres::*;
+}
+
 #[cfg(feature = "actix")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix {

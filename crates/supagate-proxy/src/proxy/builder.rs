@@ -31,6 +31,7 @@ impl Proxy {
                 reuse_window: DEFAULT_REUSE_WINDOW,
                 session_cache: Duration::from_secs(60),
                 behaviour: Behaviour::default(),
+                liveness: None,
             },
         }
     }
@@ -63,6 +64,7 @@ struct Config {
     reuse_window: Duration,
     session_cache: Duration,
     behaviour: Behaviour,
+    liveness: Option<supagate_auth::SessionLiveness>,
 }
 
 /// The settings the built proxy reads per request exactly as configured (not derived).
@@ -259,6 +261,17 @@ impl ProxyBuilder {
         self
     }
 
+    /// The session liveness check of an app that is its own backend (its handlers use an
+    /// authenticator with the same [`SessionLiveness`](supagate_auth::SessionLiveness)): a
+    /// sign-out through this proxy then ends the session there at once (and, for a `global` or
+    /// `others` sign-out, the user's other sessions are asked about again), instead of within
+    /// the check's ttl. Default: none.
+    #[must_use]
+    pub fn session_liveness(mut self, liveness: supagate_auth::SessionLiveness) -> Self {
+        self.config.liveness = Some(liveness);
+        self
+    }
+
     /// Builds the proxy.
     ///
     /// # Errors
@@ -339,7 +352,15 @@ impl ProxyBuilder {
         let client = HttpClient::new(limits)?;
         Ok(Proxy {
             inner: Arc::new(Inner {
-                auth: Authenticator::new(c.verifier),
+                auth: match c.liveness {
+                    None => Authenticator::new(c.verifier),
+                    Some(l) => Authenticator::builder(c.verifier)
+                        .session_liveness(l)
+                        .build()
+                        .map_err(|_| ProxyError::InvalidConfig {
+                            what: "session liveness",
+                        })?,
+                },
                 endpoint,
                 reader: SessionReader::new(name),
                 writer,

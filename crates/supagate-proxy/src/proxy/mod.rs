@@ -40,7 +40,7 @@ mod session;
 
 pub use builder::ProxyBuilder;
 use cors::{add_cors, strip_cors};
-pub(crate) use session::Resolved;
+pub(crate) use session::{Active, Resolved};
 
 /// The frontend proxy: a cheap-to-clone handle (an `Arc` inside) to share across requests.
 ///
@@ -372,6 +372,7 @@ impl Proxy {
             client: &i.client,
             verifier: i.auth.verifier(),
             logout_scope: i.behaviour.logout_scope,
+            liveness: i.auth.session_liveness(),
         }
     }
 }
@@ -383,6 +384,8 @@ pub(crate) struct Parts<'a> {
     pub(crate) client: &'a HttpClient,
     pub(crate) verifier: &'a Verifier,
     pub(crate) logout_scope: LogoutScope,
+    /// The authenticator's session liveness, told about sign-outs.
+    pub(crate) liveness: Option<&'a supagate_auth::SessionLiveness>,
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {

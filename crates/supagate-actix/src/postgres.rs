@@ -1,0 +1,153 @@
+//! [`RlsTx`]: a transaction scoped to the admitted caller, Row Level Security applied.
+
+use std::fmt;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use serde::de::DeserializeOwned;
+use supagate_auth::{AuthError, Caller, Rejection};
+use supagate_postgres::{RequestInfo, Rls, RlsError, ScopedTx};
+
+use crate::admit::{LocalBoxFuture, take_caller};
+use crate::extract::{AuthRejection, authenticator};
+
+/// The admitted caller and a Postgres transaction scoped to them, as PostgREST makes it (the
+/// same as `supagate_axum::RlsTx`): role `authenticated` for a user (`anon` when signed out or
+/// admitted by a publishable key), `request.jwt.claims`, the role's own settings,
+/// `request.method`, `request.path` and `request.headers`, all transaction-local. Query `tx`
+/// (it derefs to a `PgConnection`), then commit it; dropped uncommitted, it rolls back.
+///
+/// The caller comes from the [`Admit`](crate::Admit) middleware (taken out, like
+/// [`Admitted`](crate::Admitted)), or else from the authenticator's default modes. The
+/// [`Rls`] comes from `App::app_data` (as is, or in `web::Data`).
+///
+/// # Examples
+///
+/// ```no_run
+/// use actix_web::{App, HttpResponse, web};
+/// use supagate_actix::RlsTx;
+///
+/// async fn notes(RlsTx { mut tx, .. }: RlsTx) -> HttpResponse {
+///     match sqlx::query_scalar::<_, String>("select body from notes").fetch_all(&mut *tx).await {
+///         Ok(bodies) => HttpResponse::Ok().json(bodies),
+///         Err(_) => HttpResponse::InternalServerError().finish(),
+///     }
+/// }
+///
+/// # fn app(auth: supagate_auth::Authenticator, rls: supagate_postgres::Rls) {
+/// let app = App::new()
+///     .app_data(auth)
+///     .app_data(rls)
+///     .route("/notes", web::get().to(notes));
+/// # let _ = app; }
+/// ```
+pub struct RlsTx<T = supagate_jwt::Claims> {
+    /// The scoped transaction.
+    pub tx: ScopedTx,
+    /// Who it is scoped to.
+    pub caller: Caller<T>,
+}
+
+impl<T: fmt::Debug> fmt::Debug for RlsTx<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RlsTx")
+            .field("tx", &self.tx)
+            .field("caller", &self.caller)
+            .finish()
+    }
+}
+
+/// Why [`RlsTx`] was refused: the caller was not admitted (the authenticator's refusal), or
+/// the database could not scope a transaction (503 or 500).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RlsRejection {
+    /// Not admitted.
+    Auth(AuthRejection),
+    /// The database failed.
+    Database(RlsError),
+}
+
+impl fmt::Display for RlsRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RlsRejection::Auth(a) => fmt::Display::fmt(a, f),
+            RlsRejection::Database(d) => fmt::Display::fmt(d, f),
+        }
+    }
+}
+
+impl ResponseError for RlsRejection {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            RlsRejection::Auth(a) => a.status_code(),
+            RlsRejection::Database(d) => StatusCode::from_u16(d.status().as_u16())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            RlsRejection::Auth(a) => a.error_response(),
+            RlsRejection::Database(d) => {
+                let r = d.to_response();
+                let mut res = HttpResponse::build(self.status_code());
+                for (name, value) in r.headers() {
+                    res.insert_header((name.as_str(), value.as_bytes()));
+                }
+                res.body(r.into_body())
+            }
+        }
+    }
+}
+
+fn rls(req: &HttpRequest) -> Option<Rls> {
+    req.app_data::<Rls>()
+        .cloned()
+        .or_else(|| req.app_data::<web::Data<Rls>>().map(|d| d.get_ref().clone()))
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for RlsTx<T> {
+    type Error = RlsRejection;
+    type Future = LocalBoxFuture<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let misconfigured = |what| {
+                RlsRejection::Auth(AuthRejection(Rejection::without_authenticator(
+                    AuthError::InvalidConfig { what },
+                )))
+            };
+            let Some(auth) = authenticator(&req) else {
+                return Err(misconfigured(
+                    "no supagate Authenticator registered with App::app_data",
+                ));
+            };
+            let Some(rls) = rls(&req) else {
+                return Err(misconfigured(
+                    "no supagate_postgres::Rls registered with App::app_data",
+                ));
+            };
+            let caller = take_caller(&req, &auth)
+                .await
+                .map_err(RlsRejection::Auth)?;
+            let info = RequestInfo::from_fields(
+                req.method().as_str(),
+                req.path(),
+                req.headers()
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_bytes())),
+            );
+            let tx = rls
+                .begin(&rls.scope(&caller), &info)
+                .await
+                .map_err(RlsRejection::Database)?;
+            let caller = caller.try_map(|v| v.into_typed::<T>()).map_err(|e| {
+                RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e)))
+            })?;
+            Ok(RlsTx { tx, caller })
+        })
+    }
+}

@@ -1,0 +1,134 @@
+//! [`RlsTx`]: a transaction scoped to the admitted caller, Row Level Security applied.
+
+use std::fmt;
+
+use axum_core::body::Body;
+use axum_core::extract::{FromRef, FromRequestParts};
+use axum_core::response::{IntoResponse, Response};
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+use supagate_auth::{AuthError, Authenticator, Caller};
+use supagate_postgres::{RequestInfo, Rls, RlsError, ScopedTx};
+
+use crate::admit::take_caller;
+use crate::extract::AuthRejection;
+
+/// The admitted caller and a Postgres transaction scoped to them, as PostgREST makes it: role
+/// `authenticated` for a user (`anon` when signed out or admitted by a publishable key),
+/// `request.jwt.claims`, the role's own settings, `request.method`, `request.path` and
+/// `request.headers`, all transaction-local. Query `tx` (it derefs to a `PgConnection`),
+/// then commit it; dropped uncommitted, it rolls back.
+///
+/// The caller comes from an [`AdmitLayer`](crate::AdmitLayer) on the route (taken out, like
+/// [`Admitted`](crate::Admitted), so extract one or the other), or else from the
+/// authenticator's default modes. The [`Rls`] comes from router state through [`FromRef`].
+/// Refusals are the authenticator's; a database that cannot be reached answers 503 with
+/// `Retry-After`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use axum::{Json, Router, extract::FromRef, routing::get};
+/// use supagate_auth::Authenticator;
+/// use supagate_axum::RlsTx;
+/// use supagate_postgres::Rls;
+///
+/// #[derive(Clone)] // or #[derive(Clone, FromRef)] with axum's `macros` feature
+/// struct App {
+///     auth: Authenticator,
+///     rls: Rls,
+/// }
+/// impl FromRef<App> for Authenticator {
+///     fn from_ref(app: &App) -> Self { app.auth.clone() }
+/// }
+/// impl FromRef<App> for Rls {
+///     fn from_ref(app: &App) -> Self { app.rls.clone() }
+/// }
+///
+/// async fn notes(RlsTx { mut tx, .. }: RlsTx) -> Result<Json<Vec<String>>, String> {
+///     // No `where owner = …`: the policy does it.
+///     let bodies = sqlx::query_scalar("select body from notes order by id")
+///         .fetch_all(&mut *tx)
+///         .await
+///         .map_err(|e| e.to_string())?;
+///     Ok(Json(bodies))
+/// }
+///
+/// # async fn run(auth: Authenticator, pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+/// let app: Router = Router::new()
+///     .route("/notes", get(notes))
+///     .with_state(App { auth, rls: Rls::builder(pool).build().await? });
+/// # let _ = app; Ok(()) }
+/// ```
+pub struct RlsTx<T = supagate_jwt::Claims> {
+    /// The scoped transaction.
+    pub tx: ScopedTx,
+    /// Who it is scoped to.
+    pub caller: Caller<T>,
+}
+
+impl<T: fmt::Debug> fmt::Debug for RlsTx<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RlsTx")
+            .field("tx", &self.tx)
+            .field("caller", &self.caller)
+            .finish()
+    }
+}
+
+/// Why [`RlsTx`] was refused: the caller was not admitted (the authenticator's refusal), or
+/// the database could not scope a transaction (503 or 500).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RlsRejection {
+    /// Not admitted.
+    Auth(AuthRejection),
+    /// The database failed.
+    Database(RlsError),
+}
+
+impl fmt::Display for RlsRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RlsRejection::Auth(a) => fmt::Display::fmt(a, f),
+            RlsRejection::Database(d) => fmt::Display::fmt(d, f),
+        }
+    }
+}
+
+impl std::error::Error for RlsRejection {}
+
+impl IntoResponse for RlsRejection {
+    fn into_response(self) -> Response {
+        match self {
+            RlsRejection::Auth(a) => a.into_response(),
+            RlsRejection::Database(d) => d.to_response().map(Body::from),
+        }
+    }
+}
+
+impl<S, T> FromRequestParts<S> for RlsTx<T>
+where
+    Authenticator: FromRef<S>,
+    Rls: FromRef<S>,
+    S: Send + Sync,
+    T: DeserializeOwned + Send + 'static,
+{
+    type Rejection = RlsRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Authenticator::from_ref(state);
+        let rls = Rls::from_ref(state);
+        let caller = take_caller(parts, &auth)
+            .await
+            .map_err(RlsRejection::Auth)?;
+        let tx = rls
+            .begin(&rls.scope(&caller), &RequestInfo::from_parts(parts))
+            .await
+            .map_err(RlsRejection::Database)?;
+        let caller = caller
+            .try_map(|v| v.into_typed::<T>())
+            .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))?;
+        Ok(RlsTx { tx, caller })
+    }
+}

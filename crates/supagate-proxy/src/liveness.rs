@@ -1,0 +1,140 @@
+//! [`AuthServerSessions`]: session liveness from the auth server, for projects without
+//! database access.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::header::{AUTHORIZATION, HeaderValue};
+use http::{Method, Request, StatusCode};
+use supagate_auth::{
+    BoxFuture, SessionEnd, SessionKey, SessionSource, SessionState, SourceUnavailable,
+};
+use supagate_jwt::IntoProject;
+
+use crate::client::{HttpClient, Limits};
+use crate::error::ProxyError;
+use crate::refresh::error_code;
+
+/// A [`SessionSource`] that asks Supabase Auth: `GET /auth/v1/user` with the user's access
+/// token, which the auth server answers with `403 session_not_found` once the token's session
+/// is gone. For projects whose backend has no database access; with one,
+/// `supagate_postgres::DbSessions` is cheaper and also sees `not_after`.
+///
+/// - 200: live;
+/// - 401 or 403 with `session_not_found`, `session_expired`, `user_not_found`, `user_banned`,
+///   `bad_jwt` (or another code): ended;
+/// - 429, 5xx, no answer within the auth timeout (10 s, [`Limits::auth_timeout`]), a body over
+///   [`Limits::auth_response_body`]: unavailable (503 unless the liveness check is told
+///   otherwise).
+///
+/// Each question is one call the auth server counts against the project's rate limits:
+/// [`SessionLiveness`](supagate_auth::SessionLiveness) asks once per session per ttl.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_auth::SessionLiveness;
+/// use supagate_proxy::AuthServerSessions;
+///
+/// let source = AuthServerSessions::new("https://abcdefghijklmnopqrst.supabase.co", "sb_publishable_x")?;
+/// let liveness = SessionLiveness::builder(source).build()?;
+/// # let _ = liveness;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct AuthServerSessions {
+    client: HttpClient,
+    user_url: Arc<str>,
+    api_key: HeaderValue,
+}
+
+impl fmt::Debug for AuthServerSessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthServerSessions")
+            .field("url", &self.user_url)
+            .field("api_key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl AuthServerSessions {
+    /// Asks the auth server of `project` (its URL, `https://<ref>.supabase.co`, or `http://`
+    /// on loopback for tests), sending `api_key` (the publishable or anon key) as `apikey`,
+    /// with the default [`Limits`].
+    ///
+    /// # Errors
+    ///
+    /// [`ProxyError::InvalidConfig`] for a URL that is not a project URL or a key that is
+    /// not a header value.
+    pub fn new(project: impl IntoProject, api_key: &str) -> Result<Self, ProxyError> {
+        Self::with_limits(project, api_key, Limits::default())
+    }
+
+    /// As [`AuthServerSessions::new`], with `limits` (`connect_timeout`, `auth_timeout` and
+    /// `auth_response_body` apply).
+    ///
+    /// # Errors
+    ///
+    /// As [`AuthServerSessions::new`].
+    pub fn with_limits(
+        project: impl IntoProject,
+        api_key: &str,
+        limits: Limits,
+    ) -> Result<Self, ProxyError> {
+        let project = project
+            .into_project()
+            .map_err(|_| ProxyError::InvalidConfig {
+                what: "supabase url must be https://<host>",
+            })?;
+        let mut api_key = HeaderValue::from_str(api_key).map_err(|_| ProxyError::InvalidConfig {
+            what: "api key is not a header value",
+        })?;
+        api_key.set_sensitive(true);
+        Ok(AuthServerSessions {
+            client: HttpClient::new(Arc::new(limits))?,
+            user_url: format!("{}/user", project.auth_url()).into(),
+            api_key,
+        })
+    }
+
+    async fn ask(&self, token: &str) -> Result<SessionState, SourceUnavailable> {
+        let Ok(mut bearer) = HeaderValue::from_str(&format!("Bearer {token}")) else {
+            return Ok(SessionState::Ended(SessionEnd::NotFound));
+        };
+        bearer.set_sensitive(true);
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(&*self.user_url)
+            .header("apikey", self.api_key.clone())
+            .header(AUTHORIZATION, bearer)
+            .body(Vec::new())
+            .map_err(|_| SourceUnavailable::new("auth server url"))?;
+        let answer = self.client.auth_call(req).await;
+        let Some(status) = answer.status else {
+            return Err(SourceUnavailable::new("auth server did not answer"));
+        };
+        if status.is_success() {
+            return Ok(SessionState::Live { not_after: None });
+        }
+        if !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            return Err(SourceUnavailable::new("auth server refused to answer"));
+        }
+        Ok(SessionState::Ended(
+            match error_code(&answer.body).as_deref() {
+                Some("session_expired") => SessionEnd::Expired,
+                Some("user_not_found") => SessionEnd::UserDeleted,
+                Some("user_banned") => SessionEnd::UserBanned,
+                _ => SessionEnd::NotFound,
+            },
+        ))
+    }
+}
+
+impl SessionSource for AuthServerSessions {
+    fn session_state<'a>(
+        &'a self,
+        session: SessionKey<'a>,
+    ) -> BoxFuture<'a, Result<SessionState, SourceUnavailable>> {
+        Box::pin(self.ask(session.token()))
+    }
+}

@@ -1,0 +1,155 @@
+//! Session liveness from the auth server (`GET /auth/v1/user` on `MockAuth`), and a sign-out
+//! through the proxy ending the session at once in a liveness check it shares.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::time::Duration;
+
+use http::{HeaderMap, Method, Request, StatusCode};
+use supagate_auth::{AuthError, Authenticator, SessionLiveness};
+use supagate_cookie::{CookieName, CookieOptions, Session, SessionWriter};
+use supagate_jwt::Verifier;
+use supagate_proxy::{AuthServerSessions, LogoutScope, Proxy};
+use supagate_testkit::{Endpoint, Fault, MockAuth, TestKeys};
+
+const PUBLIC: &str = "https://app.example.com";
+
+struct Fixture {
+    auth: MockAuth,
+    liveness: SessionLiveness,
+    backend: Authenticator,
+}
+
+impl Fixture {
+    fn new(fail_open: bool) -> Fixture {
+        let auth = MockAuth::start();
+        auth.add_user("alice@example.com", "correct horse", serde_json::json!({}));
+        let source = AuthServerSessions::new(auth.url(), "anon-key").unwrap();
+        let liveness = SessionLiveness::builder(source)
+            .ttl(Duration::from_secs(30))
+            .allow_when_unavailable(fail_open)
+            .build()
+            .unwrap();
+        let backend = Authenticator::builder(Self::verifier_for(&auth))
+            .session_liveness(liveness.clone())
+            .build()
+            .unwrap();
+        Fixture {
+            auth,
+            liveness,
+            backend,
+        }
+    }
+
+    fn verifier_for(auth: &MockAuth) -> Verifier {
+        Verifier::from_supabase_url(auth.url())
+            .jwk_set(TestKeys::new().jwk_set())
+            .build()
+            .unwrap()
+    }
+
+    fn proxy(&self, scope: LogoutScope) -> Proxy {
+        Proxy::builder(self.auth.url(), "anon-key", Self::verifier_for(&self.auth))
+            .upstream("http://127.0.0.1:9")
+            .public_origin(PUBLIC)
+            .route("/api/", "/")
+            .logout_scope(scope)
+            .session_liveness(self.liveness.clone())
+            .build()
+            .unwrap()
+    }
+
+    /// A new session of alice: its access token and the cookie `@supabase/ssr` would send.
+    fn session(&self) -> (String, String) {
+        let json = self.auth.session_json("alice@example.com", 3600);
+        let session = Session::from_json(&json).unwrap();
+        let writer = SessionWriter::new(
+            CookieName::custom("sb-127-auth-token").unwrap(),
+            CookieOptions::default(),
+        )
+        .unwrap();
+        let cookie = writer
+            .set(&session, &HeaderMap::new())
+            .unwrap()
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join("; ");
+        (session.access_token().expose().to_owned(), cookie)
+    }
+
+    async fn check(&self, token: &str) -> Result<(), AuthError> {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        self.backend
+            .admit_async(&h, &"user".parse().unwrap())
+            .await
+            .map(|_| ())
+    }
+}
+
+async fn sign_out(proxy: &Proxy, cookie: &str) -> StatusCode {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/auth/sign-out")
+        .header("cookie", cookie)
+        .header("sec-fetch-site", "same-origin")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    proxy.sign_out(req, "127.0.0.1".parse().unwrap()).await.status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auth_server_says_when_a_session_is_gone() {
+    let f = Fixture::new(false);
+    let (token, cookie) = f.session();
+    let (other, _) = f.session();
+    f.check(&token).await.unwrap();
+    f.check(&token).await.unwrap();
+    f.check(&other).await.unwrap();
+    assert_eq!(f.auth.count(Endpoint::User), 2, "once per session, then cached");
+
+    // A local sign-out through the proxy that shares the check: refused at once, without
+    // asking the auth server again.
+    let proxy = f.proxy(LogoutScope::Local);
+    assert_eq!(sign_out(&proxy, &cookie).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        f.check(&token).await,
+        Err(AuthError::SessionRevoked {
+            reason: "session_not_found"
+        })
+    );
+    assert_eq!(f.auth.count(Endpoint::User), 2);
+    // The other session is still live (local scope), from the cache.
+    f.check(&other).await.unwrap();
+
+    // A global sign-out from a third session: the user's sessions are asked about again, and
+    // the auth server says they are gone.
+    let (third, cookie) = f.session();
+    f.check(&third).await.unwrap();
+    let proxy = f.proxy(LogoutScope::Global);
+    assert_eq!(sign_out(&proxy, &cookie).await, StatusCode::NO_CONTENT);
+    let before = f.auth.count(Endpoint::User);
+    assert!(matches!(f.check(&third).await, Err(AuthError::SessionRevoked { .. })));
+    assert!(matches!(f.check(&other).await, Err(AuthError::SessionRevoked { .. })));
+    assert_eq!(f.auth.count(Endpoint::User), before + 1, "only the other session is asked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auth_server_down_is_503_and_its_refusals_are_not_trusted_blindly() {
+    let f = Fixture::new(false);
+    let (token, _) = f.session();
+    f.auth.inject(Endpoint::User, Fault::error(503, "unexpected_failure"), 1);
+    let err = f.check(&token).await.unwrap_err();
+    assert_eq!(err, AuthError::SessionStoreUnavailable);
+    assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // 429 is "unavailable" too, never "signed out".
+    let (token, _) = f.session();
+    f.auth.inject(Endpoint::User, Fault::error(429, "over_request_rate_limit"), 1);
+    assert_eq!(f.check(&token).await, Err(AuthError::SessionStoreUnavailable));
+
+    // The named opt-out admits while the auth server is down.
+    let f = Fixture::new(true);
+    let (token, _) = f.session();
+    f.auth.inject(Endpoint::User, Fault::error(500, "unexpected_failure"), 1);
+    f.check(&token).await.unwrap();
+}
