@@ -10,7 +10,7 @@ pub mod drive;
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
-use supagate::auth::{ApiKeys, AuthModes, Caller, ProtectedResource};
+use supagate::auth::{ApiKeys, AuthModes, AuthenticatorBuilder, Caller, ProtectedResource};
 use supagate::jwt::SupabaseConfig;
 use supagate::policy::PolicyError;
 use supagate::{Authenticator, Claims, Origin, Policy, Requirement};
@@ -65,6 +65,19 @@ impl Config {
     ///
     /// A message naming the missing or invalid variable and the fix.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        Config::from_lookup_with(lookup, |b| b)
+    }
+
+    /// [`Config::from_lookup`], with `extra` applied to the authenticator's builder last (a
+    /// session liveness check, say).
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::from_lookup`].
+    pub fn from_lookup_with(
+        lookup: impl Fn(&str) -> Option<String>,
+        extra: impl FnOnce(AuthenticatorBuilder) -> AuthenticatorBuilder,
+    ) -> Result<Config, String> {
         let supabase = SupabaseConfig::from_lookup(&lookup).map_err(|e| e.to_string())?;
         for rejected in supabase.rejected_keys() {
             eprintln!("warning: a configured key was refused by the key policy: {rejected:?}");
@@ -86,7 +99,7 @@ impl Config {
         if let Some(anon) = lookup("SUPABASE_ANON_KEY").filter(|v| !v.trim().is_empty()) {
             auth = auth.legacy_anon_key(anon.trim());
         }
-        let auth = auth.build().map_err(|e| e.to_string())?;
+        let auth = extra(auth).build().map_err(|e| e.to_string())?;
         let mut keys = supabase.describe_keys();
         for kind in [
             supagate::auth::ApiKeyKind::Publishable,

@@ -1,0 +1,294 @@
+//! A notes API whose every rule about who sees what is a Row Level Security policy in
+//! `migrations/0001_notes.sql`: the queries here have no `where owner = …`. supagate verifies
+//! the caller, [`RlsTx`] runs each request in a transaction scoped to them, as PostgREST
+//! does, and session liveness refuses tokens of sessions that were signed out.
+//!
+//! | route | who | what |
+//! |---|---|---|
+//! | `GET /notes` | a user, or anyone | signed in: your notes and the public ones; signed out: the public ones |
+//! | `POST /notes` | a user | `{"body": "…", "public": false}` → 201 with the note |
+//! | `GET /notes/{id}` | a user, or anyone | the note if the policies let you see it, else 404 |
+//! | `DELETE /notes/{id}` | a user | 204 if it was yours, else 404 |
+//! | `GET /healthz` | anyone | `ok` |
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::time::Duration;
+
+use axum::extract::{FromRef, Path};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use supagate::Authenticator;
+use supagate::auth::{SessionLiveness, SessionSource};
+use supagate::axum::{AdmitLayer, RlsTx};
+use supagate::postgres::{DbSessions, Rls};
+use uuid::Uuid;
+
+/// The notes migration (RLS policies included), applied at start-up when
+/// `MIGRATION_DATABASE_URL` is set.
+pub const MIGRATION: &str = include_str!("../migrations/0001_notes.sql");
+
+/// The router's state.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// Verifies callers (with session liveness unless `SESSION_CHECK=off`).
+    pub auth: Authenticator,
+    /// Scopes transactions to them.
+    pub rls: Rls,
+}
+
+impl FromRef<App> for Authenticator {
+    fn from_ref(app: &App) -> Self {
+        app.auth.clone()
+    }
+}
+
+impl FromRef<App> for Rls {
+    fn from_ref(app: &App) -> Self {
+        app.rls.clone()
+    }
+}
+
+/// An error answer: `{"error": …}` with its status, and nothing of the database's message.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, &'static str);
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        if let Some(db) = e.as_database_error() {
+            // 23514: the body's length check; 42501: a policy refused the write.
+            match db.code().as_deref() {
+                Some("23514") => return ApiError(StatusCode::BAD_REQUEST, "invalid_note"),
+                Some("42501") => return ApiError(StatusCode::FORBIDDEN, "forbidden"),
+                _ => {}
+            }
+        }
+        eprintln!("backend-rls: database error: {e}");
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+type Note = (i64, Uuid, String, bool);
+
+fn note_json((id, owner, body, public): Note) -> Value {
+    json!({ "id": id, "owner": owner, "body": body, "public": public })
+}
+
+const COLUMNS: &str = "id, owner, body, public";
+
+async fn list(RlsTx { mut tx, .. }: RlsTx) -> Result<Json<Value>, ApiError> {
+    let notes: Vec<Note> = sqlx::query_as(&format!(
+        "select {COLUMNS} from notes order by id desc limit 100"
+    ))
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(Value::Array(notes.into_iter().map(note_json).collect())))
+}
+
+/// The body of `POST /notes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewNote {
+    body: String,
+    #[serde(default)]
+    public: bool,
+}
+
+async fn create(
+    RlsTx { mut tx, .. }: RlsTx,
+    Json(new): Json<NewNote>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // `owner` defaults to auth.uid(); the insert policy checks it.
+    let note: Note = sqlx::query_as(&format!(
+        "insert into notes (body, public) values ($1, $2) returning {COLUMNS}"
+    ))
+    .bind(new.body)
+    .bind(new.public)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(note_json(note))))
+}
+
+async fn read(RlsTx { mut tx, .. }: RlsTx, Path(id): Path<i64>) -> Result<Json<Value>, ApiError> {
+    let note: Option<Note> =
+        sqlx::query_as(&format!("select {COLUMNS} from notes where id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    note.map(|n| Json(note_json(n)))
+        .ok_or(ApiError(StatusCode::NOT_FOUND, "not_found"))
+}
+
+async fn delete(RlsTx { mut tx, .. }: RlsTx, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+    let done = sqlx::query("delete from notes where id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    if done.rows_affected() == 1 {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError(StatusCode::NOT_FOUND, "not_found"))
+    }
+}
+
+/// The router: reading admits `user, none`; writing admits users only (the authenticator's
+/// default modes).
+///
+/// # Errors
+///
+/// A mode list that does not parse (it always does).
+pub fn app(state: App) -> Result<Router, String> {
+    let reading = AdmitLayer::new(
+        state.auth.clone(),
+        "user, none".parse().map_err(|e| format!("{e}"))?,
+    );
+    Ok(Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/notes",
+            get(list).layer(reading.clone()).post(create),
+        )
+        .route("/notes/{id}", get(read).layer(reading).delete(delete))
+        .with_state(state))
+}
+
+/// Where session liveness asks: `SESSION_CHECK`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCheck {
+    /// `db` (the default): `auth.sessions` through `SESSION_DATABASE_URL` (default
+    /// `DATABASE_URL`).
+    Db,
+    /// `auth`: the auth server's `GET /auth/v1/user`, with `SUPABASE_PUBLISHABLE_KEY` or
+    /// `SUPABASE_ANON_KEY`.
+    Auth,
+    /// `off`: tokens are accepted until `exp`.
+    Off,
+}
+
+impl SessionCheck {
+    /// From `SESSION_CHECK`.
+    ///
+    /// # Errors
+    ///
+    /// Anything but `db`, `auth`, `off` or nothing.
+    pub fn parse(value: Option<&str>) -> Result<SessionCheck, String> {
+        match value.map(str::trim) {
+            None | Some("" | "db") => Ok(SessionCheck::Db),
+            Some("auth") => Ok(SessionCheck::Auth),
+            Some("off") => Ok(SessionCheck::Off),
+            Some(_) => Err("SESSION_CHECK must be db, auth or off".into()),
+        }
+    }
+}
+
+async fn pool(url: &str, max: u32, what: &str) -> Result<PgPool, String> {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(url)
+        .await
+        .map_err(|e| format!("{what}: cannot connect: {e}"))
+}
+
+/// Everything `main` needs, from the environment: the backend variables of
+/// [`backend_common::Config`], `DATABASE_URL` (required: a role that may become `anon` and
+/// `authenticated`, such as Supabase's `authenticator` or `postgres`), `DATABASE_POOL_SIZE`
+/// (default 10), `SESSION_CHECK`, `SESSION_DATABASE_URL`, `SESSION_TTL_SECS` (default 30) and
+/// `MIGRATION_DATABASE_URL`.
+///
+/// # Errors
+///
+/// A message naming the variable, or the database that could not be reached.
+pub async fn from_env(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(App, backend_common::Config, SessionCheck), String> {
+    let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    let database_url = var("DATABASE_URL").ok_or(
+        "DATABASE_URL is required: postgres://authenticator:…@host:5432/postgres (or the postgres role)",
+    )?;
+    let size: u32 = match var("DATABASE_POOL_SIZE") {
+        None => 10,
+        Some(v) => v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or("DATABASE_POOL_SIZE must be 1 to 1000")?,
+    };
+    let ttl: u64 = match var("SESSION_TTL_SECS") {
+        None => 30,
+        Some(v) => v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n <= 300)
+            .ok_or("SESSION_TTL_SECS must be 0 to 300")?,
+    };
+    let check = SessionCheck::parse(var("SESSION_CHECK").as_deref())?;
+    if let Some(url) = var("MIGRATION_DATABASE_URL") {
+        let admin = pool(&url, 1, "MIGRATION_DATABASE_URL").await?;
+        sqlx::raw_sql(MIGRATION)
+            .execute(&admin)
+            .await
+            .map_err(|e| format!("migration failed: {e}"))?;
+        admin.close().await;
+    }
+    let pool = pool(&database_url, size, "DATABASE_URL").await?;
+    let liveness = match check {
+        SessionCheck::Off => None,
+        SessionCheck::Db => {
+            let sessions = match var("SESSION_DATABASE_URL") {
+                Some(url) => self::pool(&url, 4, "SESSION_DATABASE_URL").await?,
+                None => pool.clone(),
+            };
+            Some(liveness(DbSessions::new(sessions), ttl)?)
+        }
+        SessionCheck::Auth => {
+            let url = var("SUPABASE_URL").ok_or("SESSION_CHECK=auth needs SUPABASE_URL")?;
+            let key = var("SUPABASE_PUBLISHABLE_KEY")
+                .or_else(|| var("SUPABASE_ANON_KEY"))
+                .ok_or("SESSION_CHECK=auth needs SUPABASE_PUBLISHABLE_KEY or SUPABASE_ANON_KEY")?;
+            let source = supagate::proxy::AuthServerSessions::new(url.as_str(), key.trim())
+                .map_err(|e| format!("SESSION_CHECK=auth: {e}"))?;
+            Some(liveness(source, ttl)?)
+        }
+    };
+    let config = backend_common::Config::from_lookup_with(&lookup, |b| match liveness {
+        Some(l) => b.session_liveness(l),
+        None => b,
+    })?;
+    let rls = Rls::builder(pool)
+        .search_path(["public", "extensions"])
+        .build()
+        .await
+        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let app = App {
+        auth: config.auth.clone(),
+        rls,
+    };
+    Ok((app, config, check))
+}
+
+fn liveness(source: impl SessionSource, ttl: u64) -> Result<SessionLiveness, String> {
+    SessionLiveness::builder(source)
+        .ttl(Duration::from_secs(ttl))
+        .build()
+        .map_err(|e| e.to_string())
+}
