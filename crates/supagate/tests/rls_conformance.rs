@@ -1,0 +1,377 @@
+//! The `RlsTx` extractor on both adapters against one real PostgreSQL: the same table of
+//! cases (signed out, signed in, refused, revoked session, time-boxed session, database down)
+//! must give the same status, challenge, `Retry-After` and body on axum and actix-web.
+#![cfg(all(feature = "axum", feature = "actix", feature = "postgres"))]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use supagate::auth::SessionLiveness;
+use supagate::postgres::{DbSessions, Rls};
+use supagate::{Authenticator, FixedClock};
+use supagate_testkit::{TestKeys, TestPostgres, TokenBuilder};
+
+const NOW: i64 = TokenBuilder::DEFAULT_NOW;
+const USER: &str = "0a11ce00-0000-4000-8000-0000000000c1";
+const LIVE: &str = "5e550000-0000-4000-8000-0000000000c1";
+const GONE: &str = "5e550000-0000-4000-8000-0000000000c2";
+const BOXED: &str = "5e550000-0000-4000-8000-0000000000c3";
+const SCOPE_SQL: &str = "select json_build_object('user', current_user, 'uid', auth.uid(), \
+    'role', auth.role(), 'method', current_setting('request.method'), \
+    'path', current_setting('request.path'), 'tenant', current_setting('request.headers')::json->>'x-tenant')";
+
+struct Case {
+    name: &'static str,
+    path: &'static str,
+    headers: Vec<(&'static str, String)>,
+    status: u16,
+    challenge: Option<&'static str>,
+    body: Value,
+}
+
+#[derive(Debug, PartialEq)]
+struct Observed {
+    status: u16,
+    www_authenticate: Option<String>,
+    retry_after: Option<String>,
+    body: Value,
+}
+
+fn bearer(session: Option<&str>, role: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut t = TokenBuilder::new().claim("sub", USER);
+    t = match session {
+        Some(s) => t.claim("session_id", s),
+        None => t.remove("session_id"),
+    };
+    if let Some(r) = role {
+        t = t.claim("role", r);
+    }
+    vec![
+        ("authorization", format!("Bearer {}", t.sign_es256(&TestKeys::new()))),
+        ("x-tenant", "acme".into()),
+    ]
+}
+
+fn scope(user: &str, uid: Value, path: &str) -> Value {
+    json!({"user": user, "uid": uid, "role": user, "method": "GET", "path": path, "tenant": null})
+}
+
+fn revoked() -> Option<&'static str> {
+    Some(r#"Bearer realm="supagate", error="invalid_token", error_description="session ended""#)
+}
+
+fn cases() -> Vec<Case> {
+    let ended = json!({"error": "invalid_token", "error_description": "session ended"});
+    let mut signed_in = scope("authenticated", json!(USER), "/rls/whoami");
+    signed_in["tenant"] = json!("acme");
+    let mut on_user_route = signed_in.clone();
+    on_user_route["path"] = json!("/rls/user");
+    vec![
+        Case {
+            name: "signed out on a user, none route: anon",
+            path: "/rls/whoami",
+            headers: vec![],
+            status: 200,
+            challenge: None,
+            body: scope("anon", Value::Null, "/rls/whoami"),
+        },
+        Case {
+            name: "signed out on a user route: 401",
+            path: "/rls/user",
+            headers: vec![],
+            status: 401,
+            challenge: Some(r#"Bearer realm="supagate""#),
+            body: json!({"error": "unauthorized", "error_description": "authentication required"}),
+        },
+        Case {
+            name: "a live session: authenticated, its claims, the request",
+            path: "/rls/whoami",
+            headers: bearer(Some(LIVE), None),
+            status: 200,
+            challenge: None,
+            body: signed_in,
+        },
+        Case {
+            name: "a live session on a user route",
+            path: "/rls/user",
+            headers: bearer(Some(LIVE), None),
+            status: 200,
+            challenge: None,
+            body: on_user_route,
+        },
+        Case {
+            name: "a signed-out session (no auth.sessions row): 401",
+            path: "/rls/whoami",
+            headers: bearer(Some(GONE), None),
+            status: 401,
+            challenge: revoked(),
+            body: ended.clone(),
+        },
+        Case {
+            name: "a session past not_after: 401",
+            path: "/rls/user",
+            headers: bearer(Some(BOXED), None),
+            status: 401,
+            challenge: revoked(),
+            body: ended.clone(),
+        },
+        Case {
+            name: "a token without session_id: 401",
+            path: "/rls/user",
+            headers: bearer(None, None),
+            status: 401,
+            challenge: revoked(),
+            body: ended,
+        },
+        Case {
+            name: "role service_role in the token: refused, never that role",
+            path: "/rls/whoami",
+            headers: bearer(Some(LIVE), Some("service_role")),
+            status: 403,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="insufficient_scope", error_description="role not allowed""#,
+            ),
+            body: json!({"error": "insufficient_scope", "error_description": "role not allowed"}),
+        },
+        Case {
+            name: "the database down: 503 with Retry-After",
+            path: "/rls/dead",
+            headers: vec![],
+            status: 503,
+            challenge: None,
+            body: json!({"error": "temporarily_unavailable", "error_description": "database unavailable"}),
+        },
+    ]
+}
+
+struct Setup {
+    auth: Authenticator,
+    pg: TestPostgres,
+}
+
+fn setup() -> Setup {
+    let pg = TestPostgres::start().unwrap();
+    pg.psql(&format!(
+        "insert into auth.users (id) values ('{USER}'); \
+         insert into auth.sessions (id, user_id) values ('{LIVE}', '{USER}'); \
+         insert into auth.sessions (id, user_id, not_after) values ('{BOXED}', '{USER}', to_timestamp({}))",
+        NOW - 1
+    ))
+    .unwrap();
+    let verifier = TestKeys::new()
+        .verifier_builder()
+        .clock(FixedClock::new(NOW))
+        .build()
+        .unwrap();
+    // The pools are made in the runtime that serves them (a sqlx pool belongs to one).
+    Setup {
+        auth: Authenticator::new(verifier),
+        pg,
+    }
+}
+
+/// The authenticator with liveness on a privileged pool, and two `Rls`: one live, one whose
+/// pool is closed once built (every request then finds no connection: the database down).
+async fn state(s: &Setup) -> (Authenticator, Rls, Rls) {
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&s.pg.superuser_url())
+        .await
+        .unwrap();
+    let liveness = SessionLiveness::builder(DbSessions::new(admin))
+        .ttl(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let auth = Authenticator::builder(s.auth.verifier().clone())
+        .session_liveness(liveness)
+        .build()
+        .unwrap();
+    let pool = |url: String| async move {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_millis(500))
+            .connect(&url)
+            .await
+            .unwrap()
+    };
+    let live = Rls::builder(pool(s.pg.url("authenticator")).await)
+        .build()
+        .await
+        .unwrap();
+    let dead = Rls::builder(pool(s.pg.url("authenticator")).await)
+        .build()
+        .await
+        .unwrap();
+    dead.pool().close().await;
+    (auth, live, dead)
+}
+
+mod on_axum {
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::extract::FromRef;
+    use axum::routing::get;
+    use axum::{Json, http};
+    use supagate::axum::{AdmitLayer, RlsTx};
+    use tower::ServiceExt;
+
+    #[derive(Clone)]
+    struct App {
+        auth: Authenticator,
+        rls: Rls,
+    }
+    impl FromRef<App> for Authenticator {
+        fn from_ref(a: &App) -> Self {
+            a.auth.clone()
+        }
+    }
+    impl FromRef<App> for Rls {
+        fn from_ref(a: &App) -> Self {
+            a.rls.clone()
+        }
+    }
+
+    async fn whoami(RlsTx { mut tx, .. }: RlsTx) -> Json<Value> {
+        Json(sqlx::query_scalar(SCOPE_SQL).fetch_one(&mut *tx).await.unwrap())
+    }
+
+    pub(super) fn run_all(s: &Setup, cases: &[Case]) -> Vec<Observed> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (auth, live, dead) = state(s).await;
+            let open = || AdmitLayer::new(auth.clone(), "user, none".parse().unwrap());
+            let app = Router::new()
+                .route("/rls/whoami", get(whoami).layer(open()))
+                .route("/rls/user", get(whoami))
+                .with_state(App {
+                    auth: auth.clone(),
+                    rls: live,
+                })
+                .merge(
+                    Router::new()
+                        .route("/rls/dead", get(whoami).layer(open()))
+                        .with_state(App {
+                            auth: auth.clone(),
+                            rls: dead,
+                        }),
+                );
+            let mut out = Vec::new();
+            for case in cases {
+                let mut req = http::Request::builder().uri(case.path);
+                for (k, v) in &case.headers {
+                    req = req.header(*k, v.as_bytes());
+                }
+                let res = app
+                    .clone()
+                    .oneshot(req.body(Body::empty()).unwrap())
+                    .await
+                    .unwrap();
+                let header =
+                    |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+                let (status, www, retry) = (
+                    res.status().as_u16(),
+                    header("www-authenticate"),
+                    header("retry-after"),
+                );
+                let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+                out.push(Observed {
+                    status,
+                    www_authenticate: www,
+                    retry_after: retry,
+                    body: serde_json::from_slice(&bytes).unwrap(),
+                });
+            }
+            out
+        })
+    }
+}
+
+mod on_actix {
+    use super::*;
+    use actix_web::{App, HttpResponse, test, web};
+    use supagate::actix::{Admit, RlsTx};
+
+    async fn whoami(RlsTx { mut tx, .. }: RlsTx) -> HttpResponse {
+        let v: Value = sqlx::query_scalar(SCOPE_SQL).fetch_one(&mut *tx).await.unwrap();
+        HttpResponse::Ok().json(v)
+    }
+
+    pub(super) fn run_all(s: &Setup, cases: &[Case]) -> Vec<Observed> {
+        actix_web::rt::System::new().block_on(async {
+            let (auth, live, dead) = state(s).await;
+            let open = || Admit::new(auth.clone(), "user, none".parse().unwrap());
+            let app = test::init_service(
+                App::new()
+                    .app_data(auth.clone())
+                    .service(
+                        web::resource("/rls/whoami")
+                            .app_data(live.clone())
+                            .wrap(open())
+                            .route(web::get().to(whoami)),
+                    )
+                    .service(
+                        web::resource("/rls/user")
+                            .app_data(live.clone())
+                            .route(web::get().to(whoami)),
+                    )
+                    .service(
+                        web::resource("/rls/dead")
+                            .app_data(dead.clone())
+                            .wrap(open())
+                            .route(web::get().to(whoami)),
+                    ),
+            )
+            .await;
+            let mut out = Vec::new();
+            for case in cases {
+                let mut req = test::TestRequest::get().uri(case.path);
+                for (k, v) in &case.headers {
+                    req = req.append_header((*k, v.as_str()));
+                }
+                let res = test::call_service(&app, req.to_request()).await;
+                let header =
+                    |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+                let (status, www, retry) = (
+                    res.status().as_u16(),
+                    header("www-authenticate"),
+                    header("retry-after"),
+                );
+                let bytes = test::read_body(res).await;
+                out.push(Observed {
+                    status,
+                    www_authenticate: www,
+                    retry_after: retry,
+                    body: serde_json::from_slice(&bytes).unwrap(),
+                });
+            }
+            out
+        })
+    }
+}
+
+#[test]
+fn rls_tx_is_the_same_on_both_adapters() {
+    let s = setup();
+    let cases = cases();
+    let from_axum = on_axum::run_all(&s, &cases);
+    let from_actix = on_actix::run_all(&s, &cases);
+    for ((case, ax), ac) in cases.iter().zip(&from_axum).zip(&from_actix) {
+        assert_eq!(ax, ac, "{}: axum and actix differ", case.name);
+        assert_eq!(ax.status, case.status, "{}: {:?}", case.name, ax.body);
+        assert_eq!(ax.www_authenticate.as_deref(), case.challenge, "{}", case.name);
+        assert_eq!(ax.body, case.body, "{}", case.name);
+        assert_eq!(ax.retry_after.is_some(), case.status == 503, "{}", case.name);
+    }
+    assert_eq!(from_axum.len(), cases.len());
+}
