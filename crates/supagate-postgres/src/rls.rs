@@ -209,12 +209,20 @@ impl Scope {
     }
 }
 
+struct RoleScope {
+    settings: Vec<(String, String)>,
+    statement: String,
+}
+
 struct Config {
     search_path: Option<String>,
     token_roles: Vec<Arc<str>>,
     secret_role: DbRole,
-    /// Per role: the settings to apply, search path first.
-    settings: HashMap<String, (Vec<String>, Vec<String>)>,
+    /// Per role: the settings to apply (search path first) and the statement that applies
+    /// them with the scope.
+    roles: HashMap<String, RoleScope>,
+    /// For a role not in `roles` (never: every role a scope can name is read at start-up).
+    bare: RoleScope,
 }
 
 /// User-scoped transactions on a [`PgPool`], as PostgREST makes them: [`Rls::begin`] opens a
@@ -374,15 +382,16 @@ impl Rls {
         scope: &Scope,
         request: &RequestInfo,
     ) -> Result<(), RlsError> {
-        static NONE: (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
-        let (names, values) = self
+        let role = self
             .config
-            .settings
+            .roles
             .get(scope.role.as_str())
-            .unwrap_or(&NONE);
-        sqlx::query(sql::APPLY_SCOPE)
-            .bind(names)
-            .bind(values)
+            .unwrap_or(&self.config.bare);
+        let mut query = sqlx::query(&role.statement);
+        for (name, value) in &role.settings {
+            query = query.bind(name).bind(value);
+        }
+        query
             .bind(scope.role.as_str())
             .bind(&scope.claims)
             .bind(request.method())
@@ -527,32 +536,44 @@ impl RlsBuilder {
             .fetch_all(&self.pool)
             .await
             .map_err(RlsConfigError::Database)?;
-        let mut settings: HashMap<String, (Vec<String>, Vec<String>)> = HashMap::new();
+        let mut settings: HashMap<String, Vec<(String, String)>> = HashMap::new();
         for role in &roles {
             let entry = settings.entry(role.clone()).or_default();
             if let Some(path) = &self.search_path {
                 let quoted: Vec<String> = path.iter().map(|s| format!("\"{s}\"")).collect();
-                entry.0.push("search_path".into());
-                entry.1.push(quoted.join(", "));
+                entry.push(("search_path".into(), quoted.join(", ")));
             }
         }
         for (role, name, value) in rows {
             let entry = settings.entry(role).or_default();
             // A database-specific setting comes later and replaces the global one.
-            if let Some(i) = entry.0.iter().position(|n| *n == name) {
-                entry.0.remove(i);
-                entry.1.remove(i);
-            }
-            entry.0.push(name);
-            entry.1.push(value);
+            entry.retain(|(n, _)| *n != name);
+            entry.push((name, value));
         }
+        let roles = settings
+            .into_iter()
+            .map(|(role, settings)| {
+                let statement = sql::apply_scope(settings.len());
+                (
+                    role,
+                    RoleScope {
+                        settings,
+                        statement,
+                    },
+                )
+            })
+            .collect();
         Ok(Rls {
             pool: self.pool,
             config: Arc::new(Config {
                 search_path: self.search_path.map(|p| p.join(", ")),
                 token_roles: self.token_roles.into_iter().map(Arc::from).collect(),
                 secret_role: self.secret_role,
-                settings,
+                roles,
+                bare: RoleScope {
+                    settings: Vec::new(),
+                    statement: sql::apply_scope(0),
+                },
             }),
         })
     }

@@ -2,20 +2,39 @@
 //! tokio-postgres, can reuse them). All values are bound parameters; no SQL is built from
 //! strings at request time.
 
-/// Applies a caller's scope, transaction-local, in one round trip, in PostgREST's order: the
-/// search path and the role's own settings (`$1` names, `$2` values, in order), then the role
-/// (`$3`), `request.jwt.claims` (`$4`), `request.method` (`$5`), `request.path` (`$6`) and
-/// `request.headers` (`$7`).
+/// The statement that applies a caller's scope, transaction-local, in one round trip, in
+/// PostgREST's order: `settings` pairs first (the search path and the role's own settings,
+/// `$1`/`$2`, `$3`/`$4`, …: name and value), then the role, `request.jwt.claims`,
+/// `request.method`, `request.path` and `request.headers`. Made once per role at start-up
+/// (its text depends only on how many settings the role has); every value is a bound
+/// parameter.
 ///
 /// The role's settings come before the role, as in PostgREST, so that a setting the login role
 /// was granted (`GRANT SET ON PARAMETER`) applies.
-pub(crate) const APPLY_SCOPE: &str = "select \
-    (select count(set_config(k, v, true)) from unnest($1::text[], $2::text[]) as t(k, v)), \
-    set_config('role', $3, true), \
-    set_config('request.jwt.claims', $4, true), \
-    set_config('request.method', $5, true), \
-    set_config('request.path', $6, true), \
-    set_config('request.headers', $7, true)";
+pub(crate) fn apply_scope(settings: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::from("select ");
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    for _ in 0..settings {
+        let (k, v) = (next(), next());
+        let _ = write!(sql, "set_config(${k}, ${v}, true), ");
+    }
+    for name in [
+        "role",
+        "request.jwt.claims",
+        "request.method",
+        "request.path",
+        "request.headers",
+    ] {
+        let _ = write!(sql, "set_config('{name}', ${}, true), ", next());
+    }
+    sql.truncate(sql.len() - 2);
+    sql
+}
 
 /// The settings of the roles `$1` (`ALTER ROLE … SET`), for every database and for this one
 /// (the latter override the former: they come later), keeping only those the login role may
@@ -48,3 +67,17 @@ pub(crate) const SESSION_STATE: &str = "select s.user_id, \
         coalesce(u.banned_until > now(), false) \
     from auth.sessions s left join auth.users u on u.id = s.user_id \
     where s.id = $1";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_scope_statement_binds_every_value() {
+        assert_eq!(
+            super::apply_scope(1),
+            "select set_config($1, $2, true), set_config('role', $3, true), \
+             set_config('request.jwt.claims', $4, true), set_config('request.method', $5, true), \
+             set_config('request.path', $6, true), set_config('request.headers', $7, true)"
+        );
+        assert!(super::apply_scope(0).starts_with("select set_config('role', $1, true)"));
+    }
+}

@@ -1,0 +1,164 @@
+//! What a user-scoped transaction costs against a local PostgreSQL, paired in the same run
+//! (`target/criterion/paired/`), on one indexed `select` by primary key:
+//!
+//! - `plain_tx`: `BEGIN`, the `select`, `COMMIT` as the superuser (no RLS): the baseline, three
+//!   round trips;
+//! - `supagate_rls_tx`: `Rls::begin` (`BEGIN` and one `set_config` statement: role, role
+//!   settings, claims, method, path, headers), the same `select` under RLS, `COMMIT`: four;
+//! - `hand_written_rls_tx`: what teams write by hand: `BEGIN`, `set local role`, a
+//!   `set_config` of the claims, the `select`, `COMMIT`: five;
+//! - `plain_tx_one_more_round_trip`: the baseline with a `select 1` more: what one round trip
+//!   costs here, the floor of any scoping that is not pipelined with `BEGIN`.
+//!
+//! A private cluster is started on a free loopback port (Debian's PostgreSQL). Run pinned:
+//! `taskset -c 1 cargo bench -p supagate-benches --bench postgres` (the server's processes are
+//! not pinned: they share the machine's cores).
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use sqlx::postgres::PgPoolOptions;
+use supagate::auth::Caller;
+use supagate::postgres::{RequestInfo, Rls};
+use supagate_benches::paired;
+use supagate_testkit::{TestKeys, TestPostgres, TokenBuilder};
+
+const OWNER: &str = "0a11ce00-0000-4000-8000-0000000000be";
+const QUERY: &str = "select id, body from notes where id = $1";
+
+fn bench(c: &mut Criterion) {
+    let pg = TestPostgres::start().unwrap();
+    pg.psql(include_str!("../../examples/backend-rls/migrations/0001_notes.sql"))
+        .unwrap();
+    // 100 000 notes of 1 000 owners; the benchmarked one is the caller's.
+    pg.psql(&format!(
+        "insert into notes (owner, body) select case when g % 1000 = 0 then '{OWNER}'::uuid \
+         else md5(g::text)::uuid end, 'note ' || g from generate_series(1, 100000) g; analyze notes"
+    ))
+    .unwrap();
+    let id: i64 = pg
+        .psql(&format!("select min(id) from notes where owner = '{OWNER}'"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pool = |url: String| {
+        rt.block_on(
+            PgPoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .connect(&url),
+        )
+        .unwrap()
+    };
+    let superuser = pool(pg.superuser_url());
+    let authenticator = pool(pg.url("authenticator"));
+    let rls = rt.block_on(Rls::builder(authenticator.clone()).build()).unwrap();
+    let keys = TestKeys::new();
+    let verified = keys
+        .verifier_at(TokenBuilder::DEFAULT_NOW)
+        .verify_payload(&TokenBuilder::new().claim("sub", OWNER).sign_es256(&keys))
+        .unwrap();
+    let caller = Caller::User(verified);
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-request-id", "bench".parse().unwrap());
+    let info = RequestInfo::new(&http::Method::GET, "/notes/1", &headers);
+
+    let plain = || {
+        rt.block_on(async {
+            let mut tx = superuser.begin().await.unwrap();
+            let row: (i64, String) = sqlx::query_as(QUERY)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            black_box(row);
+        });
+    };
+    let scoped = || {
+        rt.block_on(async {
+            let mut tx = rls.begin(&rls.scope(&caller), &info).await.unwrap();
+            let row: (i64, String) = sqlx::query_as(QUERY)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            black_box(row);
+        });
+    };
+    let claims = rls.scope(&caller).claims_json().to_owned();
+    let by_hand = || {
+        rt.block_on(async {
+            let mut tx = authenticator.begin().await.unwrap();
+            sqlx::query("set local role authenticated")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            sqlx::query("select set_config('request.jwt.claims', $1, true)")
+                .bind(&claims)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            let row: (i64, String) = sqlx::query_as(QUERY)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            black_box(row);
+        });
+    };
+    // The floor on this machine: the plain transaction with one more round trip that does
+    // nothing (`select 1`).
+    let one_more = || {
+        rt.block_on(async {
+            let mut tx = superuser.begin().await.unwrap();
+            sqlx::query("select 1").execute(&mut *tx).await.unwrap();
+            let row: (i64, String) = sqlx::query_as(QUERY)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            black_box(row);
+        });
+    };
+    scoped();
+    by_hand();
+    plain();
+    one_more();
+
+    let mut group = c.benchmark_group("rls_tx");
+    group.bench_function("plain_tx", |b| b.iter(plain));
+    group.bench_function("supagate_rls_tx", |b| b.iter(scoped));
+    group.bench_function("hand_written_rls_tx", |b| b.iter(by_hand));
+    group.bench_function("plain_tx_one_more_round_trip", |b| b.iter(one_more));
+    group.finish();
+    paired(
+        "rls_tx",
+        &[
+            ("plain_tx", &plain),
+            ("supagate_rls_tx", &scoped),
+            ("hand_written_rls_tx", &by_hand),
+            ("plain_tx_one_more_round_trip", &one_more),
+        ],
+        20,
+        300,
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
