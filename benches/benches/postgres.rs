@@ -34,8 +34,10 @@ const QUERY: &str = "select id, body from notes where id = $1";
 
 fn bench(c: &mut Criterion) {
     let pg = TestPostgres::start().unwrap();
-    pg.psql(include_str!("../../examples/backend-rls/migrations/0001_notes.sql"))
-        .unwrap();
+    pg.psql(include_str!(
+        "../../examples/backend-rls/migrations/0001_notes.sql"
+    ))
+    .unwrap();
     // 100 000 notes of 1 000 owners; the benchmarked one is the caller's.
     pg.psql(&format!(
         "insert into notes (owner, body) select case when g % 1000 = 0 then '{OWNER}'::uuid \
@@ -43,7 +45,9 @@ fn bench(c: &mut Criterion) {
     ))
     .unwrap();
     let id: i64 = pg
-        .psql(&format!("select min(id) from notes where owner = '{OWNER}'"))
+        .psql(&format!(
+            "select min(id) from notes where owner = '{OWNER}'"
+        ))
         .unwrap()
         .trim()
         .parse()
@@ -64,7 +68,9 @@ fn bench(c: &mut Criterion) {
     };
     let superuser = pool(pg.superuser_url());
     let authenticator = pool(pg.url("authenticator"));
-    let rls = rt.block_on(Rls::builder(authenticator.clone()).build()).unwrap();
+    let rls = rt
+        .block_on(Rls::builder(authenticator.clone()).build())
+        .unwrap();
     let keys = TestKeys::new();
     let verified = keys
         .verifier_at(TokenBuilder::DEFAULT_NOW)

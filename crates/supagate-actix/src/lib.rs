@@ -12,8 +12,8 @@ mod resource;
 
 pub use admit::{Admit, AdmitMiddleware, Admitted};
 pub use extract::{AuthRejection, Authenticated, MaybeAuthenticated};
+pub use middleware::{Require, RequireMiddleware};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{RlsRejection, RlsTx};
-pub use middleware::{Require, RequireMiddleware};
 pub use resource::ResourceMetadata;

@@ -103,9 +103,10 @@ impl ResponseError for RlsRejection {
 }
 
 fn rls(req: &HttpRequest) -> Option<Rls> {
-    req.app_data::<Rls>()
-        .cloned()
-        .or_else(|| req.app_data::<web::Data<Rls>>().map(|d| d.get_ref().clone()))
+    req.app_data::<Rls>().cloned().or_else(|| {
+        req.app_data::<web::Data<Rls>>()
+            .map(|d| d.get_ref().clone())
+    })
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for RlsTx<T> {
@@ -130,9 +131,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for RlsTx<T> {
                     "no supagate_postgres::Rls registered with App::app_data",
                 ));
             };
-            let caller = take_caller(&req, &auth)
-                .await
-                .map_err(RlsRejection::Auth)?;
+            let caller = take_caller(&req, &auth).await.map_err(RlsRejection::Auth)?;
             let info = RequestInfo::from_fields(
                 req.method().as_str(),
                 req.path(),
@@ -144,9 +143,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for RlsTx<T> {
                 .begin(&rls.scope(&caller), &info)
                 .await
                 .map_err(RlsRejection::Database)?;
-            let caller = caller.try_map(|v| v.into_typed::<T>()).map_err(|e| {
-                RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e)))
-            })?;
+            let caller = caller
+                .try_map(|v| v.into_typed::<T>())
+                .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))?;
             Ok(RlsTx { tx, caller })
         })
     }

@@ -11,10 +11,10 @@ use supagate_cookie::SessionReader;
 use supagate_jwt::{Verified, Verifier};
 use supagate_policy::Policy;
 
-use crate::liveness::SessionLiveness;
 use crate::api_keys::{ApiKeyKind, ApiKeys, ct_eq, digest};
 use crate::bearer::bearer_token;
 use crate::error::AuthError;
+use crate::liveness::SessionLiveness;
 use crate::modes::{AuthMode, AuthModes, Caller};
 use crate::refusal::{Refusal, RefusalBody, Rejection};
 

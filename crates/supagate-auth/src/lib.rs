@@ -18,8 +18,9 @@ pub use authenticator::{
 };
 pub use error::{AuthConfigError, AuthError};
 pub use liveness::{
-    BoxFuture, DEFAULT_LIVENESS_CAPACITY, DEFAULT_LIVENESS_TTL, MAX_LIVENESS_TTL, SessionEnd, SessionKey,
-    SessionLiveness, SessionLivenessBuilder, SessionSource, SessionState, SourceUnavailable,
+    BoxFuture, DEFAULT_LIVENESS_CAPACITY, DEFAULT_LIVENESS_TTL, MAX_LIVENESS_TTL, SessionEnd,
+    SessionKey, SessionLiveness, SessionLivenessBuilder, SessionSource, SessionState,
+    SourceUnavailable,
 };
 pub use modes::{AuthMode, AuthModeError, AuthModes, Caller, KeySelector};
 pub use refusal::{Refusal, RefusalBody, Rejection};

@@ -376,7 +376,10 @@ impl SessionLiveness {
             .clone();
         {
             let mut inflight = lock(&self.inner.inflight);
-            if inflight.get(&session).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            if inflight
+                .get(&session)
+                .is_some_and(|c| Arc::ptr_eq(c, &cell))
+            {
                 inflight.remove(&session);
             }
         }
@@ -417,7 +420,13 @@ impl SessionLiveness {
         );
     }
 
-    fn verdict(&self, row_user: Uuid, user: Uuid, answer: &Answer, now: i64) -> Result<(), AuthError> {
+    fn verdict(
+        &self,
+        row_user: Uuid,
+        user: Uuid,
+        answer: &Answer,
+        now: i64,
+    ) -> Result<(), AuthError> {
         let end = match answer {
             Ok(_) if row_user != user => SessionEnd::UserMismatch,
             Ok(SessionState::Live { not_after }) => match not_after {

@@ -15,10 +15,10 @@ mod resource;
 
 pub use admit::{AdmitLayer, AdmitService, Admitted};
 pub use extract::{AuthRejection, Authenticated};
+pub use layer::{RequireLayer, RequireService, ResponseFuture};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{RlsRejection, RlsTx};
-pub use layer::{RequireLayer, RequireService, ResponseFuture};
 pub use resource::ResourceMetadata;
 
 /// The former name of [`RequireService`]: in actix-web `Require` is the middleware factory

@@ -124,7 +124,10 @@ impl RlsError {
             http::HeaderValue::from_static("no-store"),
         );
         if matches!(self, RlsError::Unavailable) {
-            h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            h.insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
         }
         r
     }

@@ -485,12 +485,15 @@ impl RlsBuilder {
     /// role that is missing, a superuser or not granted to the login role, or a database
     /// that cannot be asked.
     pub async fn build(self) -> Result<Rls, RlsConfigError> {
-        if let Some(path) = &self.search_path {
-            if let Some(bad) = path.iter().find(|s| !plain_identifier(s)) {
-                return Err(RlsConfigError::InvalidSearchPath(
-                    bad.chars().take(64).collect(),
-                ));
-            }
+        if let Some(bad) = self
+            .search_path
+            .iter()
+            .flatten()
+            .find(|s| !plain_identifier(s))
+        {
+            return Err(RlsConfigError::InvalidSearchPath(
+                bad.chars().take(64).collect(),
+            ));
         }
         let mut roles: Vec<String> = vec!["anon".into(), "authenticated".into()];
         if self.secret_role != DbRole::Anon {

@@ -1,6 +1,11 @@
 //! Session liveness from `auth.sessions` on a real PostgreSQL: sign-outs of every scope, a
 //! time-boxed session, a banned user, a flood, and the database down.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -8,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{ALICE, BOB, Env};
-use supagate_jwt::Clock as _;
 use supagate_auth::{AuthError, Authenticator, SessionLiveness};
+use supagate_jwt::Clock as _;
 use supagate_postgres::DbSessions;
 use supagate_testkit::TokenBuilder;
 use uuid::Uuid;
@@ -115,7 +120,9 @@ async fn a_sign_out_of_each_scope_ends_the_token_within_the_cache_time() {
 
     // scope=global: all of them.
     env.pg
-        .psql(&format!("delete from auth.sessions where user_id = '{ALICE}'"))
+        .psql(&format!(
+            "delete from auth.sessions where user_id = '{ALICE}'"
+        ))
         .unwrap();
     env.clock.advance(31);
     assert_eq!(live.check(&t2).await, revoked("session_not_found"));
@@ -124,7 +131,11 @@ async fn a_sign_out_of_each_scope_ends_the_token_within_the_cache_time() {
     env.verifier.verify(&t2).unwrap();
 
     // A sign-out seen locally (the proxy calls this) ends it at once, cache or not.
-    live.liveness.invalidate_session(&b1.to_string(), Uuid::parse_str(BOB).unwrap(), env.clock.now());
+    live.liveness.invalidate_session(
+        &b1.to_string(),
+        Uuid::parse_str(BOB).unwrap(),
+        env.clock.now(),
+    );
     assert_eq!(live.check(&tb).await, revoked("session_not_found"));
 }
 
@@ -137,7 +148,10 @@ async fn not_after_banned_deleted_and_foreign_sessions_are_refused() {
     // Time-boxed: not_after in the past (GoTrue deletes such rows only a day later).
     let past = fresh();
     env.add_session(ALICE, past, &format!("to_timestamp({})", now - 60));
-    assert_eq!(live.check(&live.token(ALICE, past)).await, revoked("session_expired"));
+    assert_eq!(
+        live.check(&live.token(ALICE, past)).await,
+        revoked("session_expired")
+    );
 
     // not_after ahead: live now, refused once the clock passes it, even while cached.
     let boxed = fresh();
@@ -156,14 +170,22 @@ async fn not_after_banned_deleted_and_foreign_sessions_are_refused() {
             "update auth.users set banned_until = now() + interval '1 day' where id = '{BOB}'"
         ))
         .unwrap();
-    assert_eq!(live.check(&live.token(BOB, banned)).await, revoked("user_banned"));
+    assert_eq!(
+        live.check(&live.token(BOB, banned)).await,
+        revoked("user_banned")
+    );
     let carol = "0c0c0000-0000-4000-8000-000000000003";
     let deleted = fresh();
     env.add_session(carol, deleted, "null");
     env.pg
-        .psql(&format!("update auth.users set deleted_at = now() where id = '{carol}'"))
+        .psql(&format!(
+            "update auth.users set deleted_at = now() where id = '{carol}'"
+        ))
         .unwrap();
-    assert_eq!(live.check(&live.token(carol, deleted)).await, revoked("user_not_found"));
+    assert_eq!(
+        live.check(&live.token(carol, deleted)).await,
+        revoked("user_not_found")
+    );
 
     // A session row of another user: a token naming Bob's session for Alice is refused.
     let bobs = fresh();
@@ -180,7 +202,11 @@ async fn not_after_banned_deleted_and_foreign_sessions_are_refused() {
         .claim("session_id", "'; delete from auth.sessions; --")
         .sign_es256(&env.keys);
     assert_eq!(live.check(&odd).await, revoked("no_session_id"));
-    assert_eq!(live.liveness.source_calls(), calls + 3, "no question for those");
+    assert_eq!(
+        live.liveness.source_calls(),
+        calls + 3,
+        "no question for those"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,7 +242,8 @@ async fn fifty_concurrent_requests_ask_once_and_the_cache_is_bounded() {
     }
     assert_eq!(liveness.source_calls(), 1);
     // The synchronous path answers from the cache now.
-    auth.admit(&headers(&token), &"user".parse().unwrap()).unwrap();
+    auth.admit(&headers(&token), &"user".parse().unwrap())
+        .unwrap();
 
     // Many sessions: the cache never holds more than its capacity.
     for _ in 0..40 {
@@ -238,7 +265,9 @@ async fn fifty_concurrent_requests_ask_once_and_the_cache_is_bounded() {
         .token(ALICE)
         .claim("session_id", s.to_string())
         .sign_es256(&env.keys);
-    let err = auth.admit(&headers(&t), &"user".parse().unwrap()).unwrap_err();
+    let err = auth
+        .admit(&headers(&t), &"user".parse().unwrap())
+        .unwrap_err();
     assert_eq!(err, AuthError::SessionUnchecked);
 }
 
@@ -262,7 +291,10 @@ async fn the_database_down_is_503_unless_the_named_opt_out_is_set() {
             // A flood on the dead store: the failure is remembered for a second per session.
             let calls = live.liveness.source_calls();
             for _ in 0..20 {
-                assert_eq!(live.check(&token).await, Err(AuthError::SessionStoreUnavailable));
+                assert_eq!(
+                    live.check(&token).await,
+                    Err(AuthError::SessionStoreUnavailable)
+                );
             }
             assert_eq!(live.liveness.source_calls(), calls);
         }
@@ -283,7 +315,10 @@ async fn a_cancelled_request_leaves_the_question_to_the_next() {
         .await
         .unwrap();
     let first = tokio::time::timeout(Duration::from_millis(200), live.check(&token)).await;
-    assert!(first.is_err(), "the first request was cancelled while waiting");
+    assert!(
+        first.is_err(),
+        "the first request was cancelled while waiting"
+    );
     lock.rollback().await.unwrap();
     live.check(&token).await.unwrap();
 }

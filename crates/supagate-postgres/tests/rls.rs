@@ -1,6 +1,11 @@
 //! User-scoped transactions against a real PostgreSQL: Row Level Security as PostgREST
 //! applies it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -65,7 +70,10 @@ async fn users_never_see_or_touch_each_others_notes() {
         .await
         .unwrap();
     assert_eq!(deleted.rows_affected(), 0);
-    let deleted = sqlx::query("delete from notes").execute(&mut *tx).await.unwrap();
+    let deleted = sqlx::query("delete from notes")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(deleted.rows_affected(), 1, "only bob's own note");
     // Nor insert a note in Alice's name.
     let forged = sqlx::query("insert into notes (owner, body) values ($1, 'forged')")
@@ -73,7 +81,10 @@ async fn users_never_see_or_touch_each_others_notes() {
         .execute(&mut *tx)
         .await
         .unwrap_err();
-    assert!(forged.to_string().contains("row-level security"), "{forged}");
+    assert!(
+        forged.to_string().contains("row-level security"),
+        "{forged}"
+    );
     drop(tx); // rolled back: the aborted transaction changes nothing
 
     // Signed out: the public notes only, and no writes.
@@ -112,7 +123,13 @@ async fn the_token_never_picks_a_stronger_role() {
         ))
         .unwrap();
 
-    for claimed in ["service_role", "postgres", "authenticator", "supabase_auth_admin", "x\"; drop table notes; --"] {
+    for claimed in [
+        "service_role",
+        "postgres",
+        "authenticator",
+        "supabase_auth_admin",
+        "x\"; drop table notes; --",
+    ] {
         let verified = env.verified(&env.token(BOB).claim("role", claimed));
         let scope = rls.user_scope(&verified);
         assert_eq!(scope.role(), &DbRole::Authenticated, "{claimed}");
@@ -123,7 +140,11 @@ async fn the_token_never_picks_a_stronger_role() {
                 .await
                 .unwrap();
         assert_eq!(user, "authenticated", "{claimed}");
-        assert_eq!(role.as_deref(), Some("authenticated"), "claims carry the role run as");
+        assert_eq!(
+            role.as_deref(),
+            Some("authenticated"),
+            "claims carry the role run as"
+        );
         assert!(notes(&mut tx).await.is_empty(), "{claimed}: RLS applies");
     }
 
@@ -153,7 +174,10 @@ async fn the_token_never_picks_a_stronger_role() {
     for (roles, problem) in [
         (vec!["postgres"], "it is a superuser"),
         (vec!["no_such_role"], "it does not exist"),
-        (vec!["supabase_auth_admin"], "the login role is not granted it"),
+        (
+            vec!["supabase_auth_admin"],
+            "the login role is not granted it",
+        ),
         (vec!["service_role"], "ok"),
     ] {
         let built = Rls::builder(pool.clone())
@@ -166,7 +190,9 @@ async fn the_token_never_picks_a_stronger_role() {
                 let v = env.verified(&env.token(BOB).claim("role", "service_role"));
                 assert_eq!(rls.user_scope(&v).role().as_str(), "service_role");
             }
-            Err(RlsConfigError::InvalidRole { problem: p, .. }) => assert_eq!(p, problem, "{roles:?}"),
+            Err(RlsConfigError::InvalidRole { problem: p, .. }) => {
+                assert_eq!(p, problem, "{roles:?}")
+            }
             Err(e) => panic!("{e}"),
         }
     }
@@ -212,15 +238,23 @@ async fn claims_round_trip_and_nothing_is_left_on_the_connection() {
 
     for ending in ["commit", "rollback", "drop"] {
         let mut tx = rls.begin(&rls.scope(&alice), &info).await.unwrap();
-        let row: (Option<Uuid>, Option<String>, serde_json::Value, String, String, String, String, String) =
-            sqlx::query_as(
-                "select auth.uid(), auth.role(), auth.jwt(), current_user::text, \
+        let row: (
+            Option<Uuid>,
+            Option<String>,
+            serde_json::Value,
+            String,
+            String,
+            String,
+            String,
+            String,
+        ) = sqlx::query_as(
+            "select auth.uid(), auth.role(), auth.jwt(), current_user::text, \
                  current_setting('request.method'), current_setting('request.path'), \
                  current_setting('request.headers'), current_setting('search_path')",
-            )
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
         assert_eq!(row.0, Some(Uuid::parse_str(ALICE).unwrap()));
         assert_eq!(row.1.as_deref(), Some("authenticated"));
         assert_eq!(row.2["email"], nasty.as_str());
@@ -230,7 +264,10 @@ async fn claims_round_trip_and_nothing_is_left_on_the_connection() {
         assert_eq!(row.4, "POST");
         assert_eq!(row.5, "/notes/it's");
         let h: serde_json::Value = serde_json::from_str(&row.6).unwrap();
-        assert_eq!(h, serde_json::json!({"x-tenant": "acme", "x-multi": "a, b"}));
+        assert_eq!(
+            h,
+            serde_json::json!({"x-tenant": "acme", "x-multi": "a, b"})
+        );
         assert_eq!(row.7, "\"public\", \"extensions\"");
         // The value is stored and read back intact.
         let (body,): (String,) =
@@ -260,21 +297,38 @@ async fn claims_round_trip_and_nothing_is_left_on_the_connection() {
         assert_eq!(row.1, "authenticator", "{ending}");
         assert_eq!(row.2, None, "{ending}");
         assert_eq!(row.3, None, "{ending}");
-        assert_eq!(row.4, "0", "{ending}: the role's timeout went with the transaction");
+        assert_eq!(
+            row.4, "0",
+            "{ending}: the role's timeout went with the transaction"
+        );
         // The next caller on it (signed out) sees nothing of Alice either.
-        let mut next = rls.begin(&rls.anon_scope(), &RequestInfo::default()).await.unwrap();
+        let mut next = rls
+            .begin(&rls.anon_scope(), &RequestInfo::default())
+            .await
+            .unwrap();
         let row: (Option<Uuid>, Option<String>, serde_json::Value) =
             sqlx::query_as("select auth.uid(), auth.role(), auth.jwt()")
                 .fetch_one(&mut *next)
                 .await
                 .unwrap();
-        assert_eq!(row, (None, Some("anon".into()), serde_json::json!({"role": "anon"})), "{ending}");
+        assert_eq!(
+            row,
+            (
+                None,
+                Some("anon".into()),
+                serde_json::json!({"role": "anon"})
+            ),
+            "{ending}"
+        );
         drop(next);
         let err = sqlx::query("select count(*) from notes")
             .fetch_one(&pool)
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("permission denied"), "{ending}: {err}");
+        assert!(
+            err.to_string().contains("permission denied"),
+            "{ending}: {err}"
+        );
     }
     let stored: String = env.pg.psql("select count(*) from notes").unwrap();
     assert_eq!(stored.trim(), "1", "only the committed insert stayed");
@@ -286,7 +340,10 @@ async fn statement_timeout_is_the_roles() {
     let pool = env.pool(2).await;
     let rls = Rls::builder(pool.clone()).build().await.unwrap();
     let none = RequestInfo::default();
-    for (caller, expected) in [(env.user(ALICE), "8s"), (Caller::<supagate_jwt::Verified>::None, "3s")] {
+    for (caller, expected) in [
+        (env.user(ALICE), "8s"),
+        (Caller::<supagate_jwt::Verified>::None, "3s"),
+    ] {
         let mut tx = rls.begin(&rls.scope(&caller), &none).await.unwrap();
         let t: String = sqlx::query_scalar("select current_setting('statement_timeout')")
             .fetch_one(&mut *tx)

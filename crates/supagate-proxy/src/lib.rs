@@ -33,11 +33,11 @@ pub use body::{BoxError, ProxyBody};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use client::Limits;
+pub use error::{ProxyConfigError, ProxyError};
+pub use headers::HeaderPolicy;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use liveness::AuthServerSessions;
-pub use error::{ProxyConfigError, ProxyError};
-pub use headers::HeaderPolicy;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use proxy::{Proxy, ProxyBuilder};

@@ -308,7 +308,11 @@ impl Proxy {
                 .expose()
                 .split('.')
                 .nth(1)
-                .and_then(|b| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(b).ok())
+                .and_then(|b| {
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(b)
+                        .ok()
+                })
                 .and_then(|json| serde_json::from_slice::<SessionOf>(&json).ok())
                 .and_then(|c| c.session_id);
             if let Some(id) = session {

@@ -86,9 +86,10 @@ impl AuthServerSessions {
             .map_err(|_| ProxyError::InvalidConfig {
                 what: "supabase url must be https://<host>",
             })?;
-        let mut api_key = HeaderValue::from_str(api_key).map_err(|_| ProxyError::InvalidConfig {
-            what: "api key is not a header value",
-        })?;
+        let mut api_key =
+            HeaderValue::from_str(api_key).map_err(|_| ProxyError::InvalidConfig {
+                what: "api key is not a header value",
+            })?;
         api_key.set_sensitive(true);
         Ok(AuthServerSessions {
             client: HttpClient::new(Arc::new(limits))?,

@@ -1,6 +1,11 @@
 //! Session liveness from the auth server (`GET /auth/v1/user` on `MockAuth`), and a sign-out
 //! through the proxy ending the session at once in a liveness check it shares.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::Duration;
 
@@ -95,7 +100,10 @@ async fn sign_out(proxy: &Proxy, cookie: &str) -> StatusCode {
         .header("sec-fetch-site", "same-origin")
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .unwrap();
-    proxy.sign_out(req, "127.0.0.1".parse().unwrap()).await.status()
+    proxy
+        .sign_out(req, "127.0.0.1".parse().unwrap())
+        .await
+        .status()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,7 +114,11 @@ async fn the_auth_server_says_when_a_session_is_gone() {
     f.check(&token).await.unwrap();
     f.check(&token).await.unwrap();
     f.check(&other).await.unwrap();
-    assert_eq!(f.auth.count(Endpoint::User), 2, "once per session, then cached");
+    assert_eq!(
+        f.auth.count(Endpoint::User),
+        2,
+        "once per session, then cached"
+    );
 
     // A local sign-out through the proxy that shares the check: refused at once, without
     // asking the auth server again.
@@ -129,27 +141,46 @@ async fn the_auth_server_says_when_a_session_is_gone() {
     let proxy = f.proxy(LogoutScope::Global);
     assert_eq!(sign_out(&proxy, &cookie).await, StatusCode::NO_CONTENT);
     let before = f.auth.count(Endpoint::User);
-    assert!(matches!(f.check(&third).await, Err(AuthError::SessionRevoked { .. })));
-    assert!(matches!(f.check(&other).await, Err(AuthError::SessionRevoked { .. })));
-    assert_eq!(f.auth.count(Endpoint::User), before + 1, "only the other session is asked");
+    assert!(matches!(
+        f.check(&third).await,
+        Err(AuthError::SessionRevoked { .. })
+    ));
+    assert!(matches!(
+        f.check(&other).await,
+        Err(AuthError::SessionRevoked { .. })
+    ));
+    assert_eq!(
+        f.auth.count(Endpoint::User),
+        before + 1,
+        "only the other session is asked"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_auth_server_down_is_503_and_its_refusals_are_not_trusted_blindly() {
     let f = Fixture::new(false);
     let (token, _) = f.session();
-    f.auth.inject(Endpoint::User, Fault::error(503, "unexpected_failure"), 1);
+    f.auth
+        .inject(Endpoint::User, Fault::error(503, "unexpected_failure"), 1);
     let err = f.check(&token).await.unwrap_err();
     assert_eq!(err, AuthError::SessionStoreUnavailable);
     assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
     // 429 is "unavailable" too, never "signed out".
     let (token, _) = f.session();
-    f.auth.inject(Endpoint::User, Fault::error(429, "over_request_rate_limit"), 1);
-    assert_eq!(f.check(&token).await, Err(AuthError::SessionStoreUnavailable));
+    f.auth.inject(
+        Endpoint::User,
+        Fault::error(429, "over_request_rate_limit"),
+        1,
+    );
+    assert_eq!(
+        f.check(&token).await,
+        Err(AuthError::SessionStoreUnavailable)
+    );
 
     // The named opt-out admits while the auth server is down.
     let f = Fixture::new(true);
     let (token, _) = f.session();
-    f.auth.inject(Endpoint::User, Fault::error(500, "unexpected_failure"), 1);
+    f.auth
+        .inject(Endpoint::User, Fault::error(500, "unexpected_failure"), 1);
     f.check(&token).await.unwrap();
 }

@@ -212,7 +212,12 @@ impl TestPostgres {
     }
 
     fn existing(url: &str) -> io::Result<TestPostgres> {
-        let bad = || io::Error::new(io::ErrorKind::InvalidInput, "bad SUPAGATE_TEST_DATABASE_URL");
+        let bad = || {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bad SUPAGATE_TEST_DATABASE_URL",
+            )
+        };
         let rest = url
             .strip_prefix("postgres://")
             .or_else(|| url.strip_prefix("postgresql://"))
@@ -319,7 +324,11 @@ fn watchdog(cluster: &Cluster) {
             data.display()
         )
     } else {
-        format!("'{}' -D '{}' stop -m immediate", pg_ctl.display(), data.display())
+        format!(
+            "'{}' -D '{}' stop -m immediate",
+            pg_ctl.display(),
+            data.display()
+        )
     };
     let script = format!(
         "while kill -0 {pid} 2>/dev/null && [ -d '{dir}' ]; do sleep 1; done; \

@@ -68,13 +68,14 @@ pub mod actix {
 }
 
 /// The guides of `docs/` in the repository: architecture, the frontend proxy, deployment, key
-/// migration and rotation, auth modes (which callers a route admits), common errors, security, migration from other crates, benchmarks.
+/// migration and rotation, auth modes (which callers a route admits), Row Level Security and session liveness, common errors, security, migration from other crates, benchmarks.
 /// Every Rust example in them is a doctest.
 #[cfg(all(
     feature = "axum",
     feature = "actix",
     feature = "proxy",
-    feature = "remote_jwks"
+    feature = "remote_jwks",
+    feature = "postgres"
 ))]
 #[cfg_attr(
     docsrs,
@@ -82,7 +83,8 @@ pub mod actix {
         feature = "axum",
         feature = "actix",
         feature = "proxy",
-        feature = "remote_jwks"
+        feature = "remote_jwks",
+        feature = "postgres"
     )))
 )]
 #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/README.md"))]
@@ -105,6 +107,8 @@ pub mod guide {
     pub mod security {}
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/migration.md"))]
     pub mod migration {}
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/postgres.md"))]
+    pub mod postgres {}
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/benchmarks.md"))]
     pub mod benchmarks {}
 }

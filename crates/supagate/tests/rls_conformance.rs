@@ -53,7 +53,10 @@ fn bearer(session: Option<&str>, role: Option<&str>) -> Vec<(&'static str, Strin
         t = t.claim("role", r);
     }
     vec![
-        ("authorization", format!("Bearer {}", t.sign_es256(&TestKeys::new()))),
+        (
+            "authorization",
+            format!("Bearer {}", t.sign_es256(&TestKeys::new())),
+        ),
         ("x-tenant", "acme".into()),
     ]
 }
@@ -239,7 +242,12 @@ mod on_axum {
     }
 
     async fn whoami(RlsTx { mut tx, .. }: RlsTx) -> Json<Value> {
-        Json(sqlx::query_scalar(SCOPE_SQL).fetch_one(&mut *tx).await.unwrap())
+        Json(
+            sqlx::query_scalar(SCOPE_SQL)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap(),
+        )
     }
 
     pub(super) fn run_all(s: &Setup, cases: &[Case]) -> Vec<Observed> {
@@ -277,14 +285,15 @@ mod on_axum {
                     .oneshot(req.body(Body::empty()).unwrap())
                     .await
                     .unwrap();
-                let header =
-                    |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+                let header = |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
                 let (status, www, retry) = (
                     res.status().as_u16(),
                     header("www-authenticate"),
                     header("retry-after"),
                 );
-                let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+                let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+                    .await
+                    .unwrap();
                 out.push(Observed {
                     status,
                     www_authenticate: www,
@@ -303,7 +312,10 @@ mod on_actix {
     use supagate::actix::{Admit, RlsTx};
 
     async fn whoami(RlsTx { mut tx, .. }: RlsTx) -> HttpResponse {
-        let v: Value = sqlx::query_scalar(SCOPE_SQL).fetch_one(&mut *tx).await.unwrap();
+        let v: Value = sqlx::query_scalar(SCOPE_SQL)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
         HttpResponse::Ok().json(v)
     }
 
@@ -340,8 +352,7 @@ mod on_actix {
                     req = req.append_header((*k, v.as_str()));
                 }
                 let res = test::call_service(&app, req.to_request()).await;
-                let header =
-                    |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+                let header = |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
                 let (status, www, retry) = (
                     res.status().as_u16(),
                     header("www-authenticate"),
@@ -369,9 +380,19 @@ fn rls_tx_is_the_same_on_both_adapters() {
     for ((case, ax), ac) in cases.iter().zip(&from_axum).zip(&from_actix) {
         assert_eq!(ax, ac, "{}: axum and actix differ", case.name);
         assert_eq!(ax.status, case.status, "{}: {:?}", case.name, ax.body);
-        assert_eq!(ax.www_authenticate.as_deref(), case.challenge, "{}", case.name);
+        assert_eq!(
+            ax.www_authenticate.as_deref(),
+            case.challenge,
+            "{}",
+            case.name
+        );
         assert_eq!(ax.body, case.body, "{}", case.name);
-        assert_eq!(ax.retry_after.is_some(), case.status == 503, "{}", case.name);
+        assert_eq!(
+            ax.retry_after.is_some(),
+            case.status == 503,
+            "{}",
+            case.name
+        );
     }
     assert_eq!(from_axum.len(), cases.len());
 }

@@ -96,7 +96,9 @@ async fn list(RlsTx { mut tx, .. }: RlsTx) -> Result<Json<Value>, ApiError> {
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Json(Value::Array(notes.into_iter().map(note_json).collect())))
+    Ok(Json(Value::Array(
+        notes.into_iter().map(note_json).collect(),
+    )))
 }
 
 /// The body of `POST /notes`.
@@ -125,11 +127,10 @@ async fn create(
 }
 
 async fn read(RlsTx { mut tx, .. }: RlsTx, Path(id): Path<i64>) -> Result<Json<Value>, ApiError> {
-    let note: Option<Note> =
-        sqlx::query_as(&format!("select {COLUMNS} from notes where id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let note: Option<Note> = sqlx::query_as(&format!("select {COLUMNS} from notes where id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
     tx.commit().await?;
     note.map(|n| Json(note_json(n)))
         .ok_or(ApiError(StatusCode::NOT_FOUND, "not_found"))
@@ -161,10 +162,7 @@ pub fn app(state: App) -> Result<Router, String> {
     );
     Ok(Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/notes",
-            get(list).layer(reading.clone()).post(create),
-        )
+        .route("/notes", get(list).layer(reading.clone()).post(create))
         .route("/notes/{id}", get(read).layer(reading).delete(delete))
         .with_state(state))
 }

@@ -1,7 +1,12 @@
 //! Starts the `backend-rls` binary against a private PostgreSQL cluster and drives the notes
 //! API over HTTP: who sees what is decided by the RLS policies alone; a signed-out session
 //! ends at once; the database down is 503.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use backend_common::drive::{Response, Server, request};
 use serde_json::{Value, json};
@@ -20,8 +25,11 @@ impl Env {
     fn start(extra: &[(&str, &str)]) -> Env {
         let pg = TestPostgres::start().expect("postgres");
         let keys = TestKeys::new();
-        let (authenticator, admin, jwks) =
-            (pg.url("authenticator"), pg.superuser_url(), keys.jwks_json());
+        let (authenticator, admin, jwks) = (
+            pg.url("authenticator"),
+            pg.superuser_url(),
+            keys.jwks_json(),
+        );
         let mut env = vec![
             ("SUPABASE_URL", TestKeys::SUPABASE_URL),
             ("SUPABASE_JWKS", jwks.as_str()),
@@ -50,7 +58,13 @@ impl Env {
         format!("Bearer {token}")
     }
 
-    fn call(&self, method: &str, path: &str, bearer: Option<&str>, body: Option<Value>) -> Response {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
         let mut headers = vec![("content-type", "application/json")];
         if let Some(b) = bearer {
             headers.push(("authorization", b));
@@ -75,22 +89,49 @@ fn notes_are_private_by_policy_and_sessions_end_when_signed_out() {
     let alice = env.sign_in(ALICE, "5e550000-0000-4000-8000-0000000000a1");
     let bob = env.sign_in(BOB, "5e550000-0000-4000-8000-0000000000b1");
 
-    let r = env.call("POST", "/notes", Some(&alice), Some(json!({"body": "alice private"})));
+    let r = env.call(
+        "POST",
+        "/notes",
+        Some(&alice),
+        Some(json!({"body": "alice private"})),
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     let private = r.json()["id"].as_i64().unwrap();
     assert_eq!(r.json()["owner"], ALICE);
-    let r = env.call("POST", "/notes", Some(&alice), Some(json!({"body": "alice public", "public": true})));
+    let r = env.call(
+        "POST",
+        "/notes",
+        Some(&alice),
+        Some(json!({"body": "alice public", "public": true})),
+    );
     assert_eq!(r.status, 201);
-    let r = env.call("POST", "/notes", Some(&bob), Some(json!({"body": "it's \"bob's\" \\ note'); drop table notes; --"})));
+    let r = env.call(
+        "POST",
+        "/notes",
+        Some(&bob),
+        Some(json!({"body": "it's \"bob's\" \\ note'); drop table notes; --"})),
+    );
     assert_eq!(r.status, 201);
-    assert_eq!(r.json()["body"], "it's \"bob's\" \\ note'); drop table notes; --");
+    assert_eq!(
+        r.json()["body"],
+        "it's \"bob's\" \\ note'); drop table notes; --"
+    );
 
-    assert_eq!(bodies(&env.call("GET", "/notes", Some(&alice), None)), ["alice public", "alice private"]);
+    assert_eq!(
+        bodies(&env.call("GET", "/notes", Some(&alice), None)),
+        ["alice public", "alice private"]
+    );
     assert_eq!(
         bodies(&env.call("GET", "/notes", Some(&bob), None)),
-        ["it's \"bob's\" \\ note'); drop table notes; --", "alice public"]
+        [
+            "it's \"bob's\" \\ note'); drop table notes; --",
+            "alice public"
+        ]
     );
-    assert_eq!(bodies(&env.call("GET", "/notes", None, None)), ["alice public"]);
+    assert_eq!(
+        bodies(&env.call("GET", "/notes", None, None)),
+        ["alice public"]
+    );
     // Bob cannot read or delete Alice's private note: to him it does not exist.
     let path = format!("/notes/{private}");
     assert_eq!(env.call("GET", &path, Some(&bob), None).status, 404);
@@ -98,25 +139,49 @@ fn notes_are_private_by_policy_and_sessions_end_when_signed_out() {
     assert_eq!(env.call("DELETE", &path, Some(&bob), None).status, 404);
     assert_eq!(env.call("GET", &path, Some(&alice), None).status, 200);
     // Signed out: no writes; a bad token is refused, never read as "signed out".
-    assert_eq!(env.call("POST", "/notes", None, Some(json!({"body": "x"}))).status, 401);
-    assert_eq!(env.call("GET", "/notes", Some("Bearer not.a.token"), None).status, 401);
+    assert_eq!(
+        env.call("POST", "/notes", None, Some(json!({"body": "x"})))
+            .status,
+        401
+    );
+    assert_eq!(
+        env.call("GET", "/notes", Some("Bearer not.a.token"), None)
+            .status,
+        401
+    );
     // A token claiming service_role is not a user (the base policy), and never that role.
     let service = TokenBuilder::now()
         .claim("sub", BOB)
         .claim("role", "service_role")
         .sign_es256(&env.keys);
-    assert_eq!(env.call("GET", "/notes", Some(&format!("Bearer {service}")), None).status, 403);
+    assert_eq!(
+        env.call("GET", "/notes", Some(&format!("Bearer {service}")), None)
+            .status,
+        403
+    );
     // A note the check constraint refuses: 400, not 500.
-    assert_eq!(env.call("POST", "/notes", Some(&alice), Some(json!({"body": ""}))).status, 400);
+    assert_eq!(
+        env.call("POST", "/notes", Some(&alice), Some(json!({"body": ""})))
+            .status,
+        400
+    );
 
     assert_eq!(env.call("DELETE", &path, Some(&alice), None).status, 204);
     assert_eq!(env.call("GET", &path, Some(&alice), None).status, 404);
 
     // Alice signs out (GoTrue deletes her session row): her unexpired token stops working.
-    env.pg.psql(&format!("delete from auth.sessions where user_id = '{ALICE}'")).unwrap();
+    env.pg
+        .psql(&format!(
+            "delete from auth.sessions where user_id = '{ALICE}'"
+        ))
+        .unwrap();
     let r = env.call("GET", "/notes", Some(&alice), None);
     assert_eq!(r.status, 401);
-    assert!(r.header("www-authenticate").unwrap().contains("invalid_token"));
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("invalid_token")
+    );
     assert_eq!(env.call("GET", "/notes", Some(&bob), None).status, 200);
     // A time-boxed session past its not_after.
     env.pg
@@ -142,7 +207,11 @@ fn the_database_down_is_503_not_200() {
         .claim("sub", ALICE)
         .claim("session_id", "5e550000-0000-4000-8000-0000000000a3")
         .sign_es256(&env.keys);
-    assert_eq!(env.call("GET", "/notes", Some(&format!("Bearer {token}")), None).status, 503);
+    assert_eq!(
+        env.call("GET", "/notes", Some(&format!("Bearer {token}")), None)
+            .status,
+        503
+    );
 }
 
 #[test]
@@ -158,10 +227,16 @@ fn bad_configuration_stops_start_up() {
     assert!(err.contains("DATABASE_URL is required"), "{err}");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_backend-rls"))
         .env_clear()
-        .env("DATABASE_URL", "postgres://authenticator@127.0.0.1:9/postgres")
+        .env(
+            "DATABASE_URL",
+            "postgres://authenticator@127.0.0.1:9/postgres",
+        )
         .env("SESSION_CHECK", "sometimes")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("SESSION_CHECK must be db, auth or off"), "{err}");
+    assert!(
+        err.contains("SESSION_CHECK must be db, auth or off"),
+        "{err}"
+    );
 }

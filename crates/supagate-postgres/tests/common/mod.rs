@@ -12,7 +12,8 @@ use supagate_testkit::{TestKeys, TestPostgres, TokenBuilder};
 use uuid::Uuid;
 
 /// The notes migration of `examples/backend-rls`: RLS policies on `owner = auth.uid()`.
-pub(crate) const NOTES: &str = include_str!("../../../../examples/backend-rls/migrations/0001_notes.sql");
+pub(crate) const NOTES: &str =
+    include_str!("../../../../examples/backend-rls/migrations/0001_notes.sql");
 
 pub(crate) const ALICE: &str = "0a11ce00-0000-4000-8000-000000000001";
 pub(crate) const BOB: &str = "0b0b0000-0000-4000-8000-000000000002";
