@@ -100,8 +100,9 @@ impl RequestInfo {
         )
     }
 
-    /// From a method, a path and header fields given as (lowercase name, value) pairs in
-    /// order, for frameworks with their own header types.
+    /// From a method, a path and header fields given as (name, value) pairs in order, for
+    /// frameworks with their own header types. Names are lowercased (and credentials left
+    /// out) whatever their case.
     ///
     /// # Examples
     ///
@@ -119,19 +120,20 @@ impl RequestInfo {
     ) -> Self {
         let mut map: Map<String, Value> = Map::new();
         for (name, value) in fields {
-            if CREDENTIAL_HEADERS.contains(&name) {
+            let name = name.to_ascii_lowercase();
+            if CREDENTIAL_HEADERS.contains(&name.as_str()) {
                 continue;
             }
             let Ok(value) = std::str::from_utf8(value) else {
                 continue;
             };
-            match map.get_mut(name) {
+            match map.get_mut(&name) {
                 Some(Value::String(joined)) => {
                     joined.push_str(", ");
                     joined.push_str(value);
                 }
                 _ => {
-                    map.insert(name.to_owned(), Value::String(value.to_owned()));
+                    map.insert(name, Value::String(value.to_owned()));
                 }
             }
         }
