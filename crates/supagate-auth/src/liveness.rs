@@ -220,8 +220,35 @@ struct Inner {
     capacity: usize,
     fail_open: bool,
     cache: Mutex<HashMap<Uuid, Cached>>,
-    inflight: Mutex<HashMap<Uuid, Arc<OnceCell<Answer>>>>,
+    inflight: Mutex<HashMap<Uuid, Flight>>,
     calls: AtomicU64,
+    /// Bumped (under the cache lock) by every invalidation: an answer asked for before one is
+    /// not cached, so it cannot overwrite a sign-out that happened while it was on its way.
+    epoch: AtomicU64,
+}
+
+/// One question under way: the user it is asked for, and its answer once there.
+type Flight = Arc<OnceCell<(Uuid, Answer)>>;
+
+/// Removes a question from the in-flight map when its last waiter is done with it, answered
+/// or not (a lone request cancelled halfway leaves nothing behind).
+struct Landing<'a> {
+    inflight: &'a Mutex<HashMap<Uuid, Flight>>,
+    session: Uuid,
+    cell: Flight,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        let mut inflight = lock(self.inflight);
+        let ours = inflight
+            .get(&self.session)
+            .is_some_and(|c| Arc::ptr_eq(c, &self.cell));
+        // Two references: the map's and ours. More means another request waits on it.
+        if ours && (self.cell.initialized() || Arc::strong_count(&self.cell) <= 2) {
+            inflight.remove(&self.session);
+        }
+    }
 }
 
 /// Refuses a token whose session is over: no `auth.sessions` row for its `session_id`, a
@@ -304,6 +331,13 @@ impl SessionLiveness {
         self.inner.calls.load(Ordering::Relaxed)
     }
 
+    /// How many questions are under way now (for tests: a request cancelled halfway leaves
+    /// none behind).
+    #[must_use]
+    pub fn in_flight(&self) -> usize {
+        lock(&self.inner.inflight).len()
+    }
+
     /// How many sessions are remembered now.
     #[must_use]
     pub fn cached(&self) -> usize {
@@ -319,13 +353,17 @@ impl SessionLiveness {
         };
         let ended = Ok(SessionState::Ended(SessionEnd::NotFound));
         let max = i64::try_from(MAX_LIVENESS_TTL.as_secs()).unwrap_or(i64::MAX);
-        self.insert(id, user_id, &ended, now, max);
+        let mut cache = lock(&self.inner.cache);
+        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+        self.insert(&mut cache, id, user_id, &ended, now, max);
     }
 
     /// Forgets every cached answer for the user `user_id`, so that each of their sessions is
     /// asked about again on its next request: after a global sign-out or a password change.
     pub fn invalidate_user(&self, user_id: Uuid) {
-        lock(&self.inner.cache).retain(|_, c| c.user != user_id);
+        let mut cache = lock(&self.inner.cache);
+        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+        cache.retain(|_, c| c.user != user_id);
     }
 
     /// The decision for verified `claims` from the cache alone: `None` when the source must
@@ -357,47 +395,50 @@ impl SessionLiveness {
         let Ok(Some((session, user))) = key_of(claims) else {
             return Ok(());
         };
-        let cell = {
-            let mut inflight = lock(&self.inner.inflight);
-            Arc::clone(inflight.entry(session).or_default())
+        let landing = Landing {
+            inflight: &self.inner.inflight,
+            session,
+            cell: Arc::clone(lock(&self.inner.inflight).entry(session).or_default()),
         };
-        let answer = cell
+        let (asked_for, answer) = landing
+            .cell
             .get_or_init(|| async {
                 self.inner.calls.fetch_add(1, Ordering::Relaxed);
+                let epoch = self.inner.epoch.load(Ordering::SeqCst);
                 let answer = self
                     .inner
                     .source
                     .session_state(SessionKey::new(session, user, token))
                     .await;
-                self.remember(session, user, &answer, now);
-                answer
+                self.remember(session, user, &answer, now, epoch);
+                (user, answer)
             })
             .await
             .clone();
-        {
-            let mut inflight = lock(&self.inner.inflight);
-            if inflight
-                .get(&session)
-                .is_some_and(|c| Arc::ptr_eq(c, &cell))
-            {
-                inflight.remove(&session);
-            }
-        }
-        self.verdict(user, user, &answer, now)
+        drop(landing);
+        self.verdict(asked_for, user, &answer, now)
     }
 
-    fn remember(&self, session: Uuid, user: Uuid, answer: &Answer, now: i64) {
+    fn remember(&self, session: Uuid, user: Uuid, answer: &Answer, now: i64, epoch: u64) {
         let ttl = match answer {
             Ok(_) => self.inner.ttl_secs,
             Err(_) => FAILURE_TTL_SECS,
         };
-        if ttl > 0 {
-            self.insert(session, user, answer, now, ttl);
+        let mut cache = lock(&self.inner.cache);
+        if ttl > 0 && self.inner.epoch.load(Ordering::SeqCst) == epoch {
+            self.insert(&mut cache, session, user, answer, now, ttl);
         }
     }
 
-    fn insert(&self, session: Uuid, user: Uuid, answer: &Answer, now: i64, ttl: i64) {
-        let mut cache = lock(&self.inner.cache);
+    fn insert(
+        &self,
+        cache: &mut HashMap<Uuid, Cached>,
+        session: Uuid,
+        user: Uuid,
+        answer: &Answer,
+        now: i64,
+        ttl: i64,
+    ) {
         if cache.len() >= self.inner.capacity && !cache.contains_key(&session) {
             cache.retain(|_, c| c.until > now);
             if cache.len() >= self.inner.capacity {
@@ -536,6 +577,7 @@ impl SessionLivenessBuilder {
                 cache: Mutex::new(HashMap::new()),
                 inflight: Mutex::new(HashMap::new()),
                 calls: AtomicU64::new(0),
+                epoch: AtomicU64::new(0),
             }),
         })
     }

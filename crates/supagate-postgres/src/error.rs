@@ -53,6 +53,10 @@ pub enum RlsError {
     /// The database refused the scope or a statement (logged; never the client's fault).
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// A [`Scope`](crate::Scope) made by another [`Rls`](crate::Rls), naming a role this one
+    /// did not check at start-up (a programming error; 500).
+    #[error("the scope's role was not configured on this Rls")]
+    ForeignScope,
 }
 
 impl From<sqlx::Error> for RlsError {
@@ -63,6 +67,17 @@ impl From<sqlx::Error> for RlsError {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => RlsError::Unavailable,
+            // Connection failures (08), insufficient resources (53: too many connections, out
+            // of memory or disk), the server shutting down or in recovery (57P01 to 57P03).
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08")
+                        || c.starts_with("53")
+                        || matches!(&*c, "57P01" | "57P02" | "57P03")
+                }) =>
+            {
+                RlsError::Unavailable
+            }
             other => RlsError::Database(other),
         }
     }
@@ -74,7 +89,7 @@ impl RlsError {
     pub fn status(&self) -> StatusCode {
         match self {
             RlsError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            RlsError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            RlsError::Database(_) | RlsError::ForeignScope => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -89,7 +104,7 @@ impl RlsError {
     pub fn description(&self) -> &'static str {
         match self {
             RlsError::Unavailable => "database unavailable",
-            RlsError::Database(_) => "internal server error",
+            RlsError::Database(_) | RlsError::ForeignScope => "internal server error",
         }
     }
 
@@ -109,7 +124,7 @@ impl RlsError {
     pub fn to_response(&self) -> http::Response<Vec<u8>> {
         let code = match self {
             RlsError::Unavailable => "temporarily_unavailable",
-            RlsError::Database(_) => "server_error",
+            RlsError::Database(_) | RlsError::ForeignScope => "server_error",
         };
         let body = serde_json::json!({"error": code, "error_description": self.description()});
         let mut r = http::Response::new(body.to_string().into_bytes());
@@ -138,6 +153,7 @@ impl RlsError {
         match self {
             RlsError::Unavailable => "database_unavailable",
             RlsError::Database(_) => "database_error",
+            RlsError::ForeignScope => "foreign_scope",
         }
     }
 }

@@ -223,8 +223,6 @@ struct Config {
     /// Per role: the settings to apply (search path first) and the statement that applies
     /// them with the scope.
     roles: HashMap<String, RoleScope>,
-    /// For a role not in `roles` (never: every role a scope can name is read at start-up).
-    bare: RoleScope,
 }
 
 /// User-scoped transactions on a [`PgPool`], as PostgREST makes them: [`Rls::begin`] opens a
@@ -366,6 +364,9 @@ impl Rls {
                     RlsError::Database(db) => {
                         tracing::error!(target: "supagate", reason = e.reason(), error = %db, "could not begin a scoped transaction");
                     }
+                    RlsError::ForeignScope => {
+                        tracing::error!(target: "supagate", reason = e.reason(), "a scope made by another Rls");
+                    }
                 }
                 Err(e)
             }
@@ -373,14 +374,16 @@ impl Rls {
     }
 
     /// Applies `scope` and `request` to a transaction you began yourself (on this pool or
-    /// another connection).
+    /// another). A transaction, not a bare connection: outside one, transaction-local settings
+    /// would end with this very statement.
     ///
     /// # Errors
     ///
-    /// As [`Rls::begin`].
+    /// As [`Rls::begin`], and [`RlsError::ForeignScope`] for a scope made by another `Rls`
+    /// with a role this one did not check at start-up.
     pub async fn apply(
         &self,
-        conn: &mut PgConnection,
+        tx: &mut Transaction<'_, Postgres>,
         scope: &Scope,
         request: &RequestInfo,
     ) -> Result<(), RlsError> {
@@ -388,7 +391,7 @@ impl Rls {
             .config
             .roles
             .get(scope.role.as_str())
-            .unwrap_or(&self.config.bare);
+            .ok_or(RlsError::ForeignScope)?;
         let mut query = sqlx::query(&role.statement);
         for (name, value) in &role.settings {
             query = query.bind(name).bind(value);
@@ -399,7 +402,7 @@ impl Rls {
             .bind(request.method())
             .bind(request.path())
             .bind(request.headers_json())
-            .execute(conn)
+            .execute(&mut **tx)
             .await?;
         Ok(())
     }
@@ -501,6 +504,12 @@ impl RlsBuilder {
         if self.secret_role != DbRole::Anon {
             roles.push(self.secret_role.as_str().to_owned());
         }
+        if self.token_roles.iter().any(|r| r == "service_role") {
+            return Err(RlsConfigError::InvalidRole {
+                role: "service_role".into(),
+                problem: "it bypasses row level security",
+            });
+        }
         for r in &self.token_roles {
             if !plain_identifier(r) {
                 return Err(RlsConfigError::InvalidRole {
@@ -524,7 +533,10 @@ impl RlsBuilder {
                 Some("it is a superuser")
             } else if !member {
                 Some("the login role is not granted it")
-            } else if bypass && name != "service_role" {
+            } else if bypass && !(name == "service_role" && self.secret_role == DbRole::ServiceRole)
+            {
+                // Only the secret key's role may bypass RLS, and only when asked for: never a
+                // role a token can name.
                 Some("it bypasses row level security")
             } else {
                 None
@@ -575,10 +587,6 @@ impl RlsBuilder {
                 token_roles: self.token_roles.into_iter().map(Arc::from).collect(),
                 secret_role: self.secret_role,
                 roles,
-                bare: RoleScope {
-                    settings: Vec::new(),
-                    statement: sql::apply_scope(0),
-                },
             }),
         })
     }

@@ -50,11 +50,18 @@ pub(crate) const ROLE_SETTINGS: &str = "select r.rolname::text, split_part(s.set
       and (p.context = 'user' or (p.name is null and strpos(split_part(s.setting, '=', 1), '.') > 0)) \
     order by r.rolname, d.setdatabase, s.n";
 
-/// For each role `$1`: whether it exists, whether it is a superuser, bypasses RLS, and whether
-/// the login role may become it.
+/// For each role `$1`: whether it exists, whether it is a superuser or bypasses RLS itself or
+/// through a role whose privileges it has (membership with inheritance), and whether the login
+/// role may become it (`SET` on PostgreSQL 16 and later, membership before).
 pub(crate) const ROLE_FACTS: &str = "select n.name, r.rolname is not null, \
-        coalesce(r.rolsuper, false), coalesce(r.rolbypassrls, false), \
-        case when r.rolname is null then false else pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER') end \
+        coalesce(r.rolsuper, false) or coalesce((select bool_or(s.rolsuper) from pg_catalog.pg_roles s \
+            where s.oid <> r.oid and pg_catalog.pg_has_role(r.oid, s.oid, 'USAGE')), false), \
+        coalesce(r.rolbypassrls, false) or coalesce((select bool_or(s.rolbypassrls) from pg_catalog.pg_roles s \
+            where s.oid <> r.oid and pg_catalog.pg_has_role(r.oid, s.oid, 'USAGE')), false), \
+        case when r.rolname is null then false \
+             when current_setting('server_version_num')::int >= 160000 \
+                 then pg_catalog.pg_has_role(current_user, r.oid, 'SET') \
+             else pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER') end \
     from unnest($1::text[]) as n(name) \
     left join pg_catalog.pg_roles r on r.rolname = n.name";
 

@@ -319,6 +319,63 @@ async fn a_cancelled_request_leaves_the_question_to_the_next() {
         first.is_err(),
         "the first request was cancelled while waiting"
     );
+    assert_eq!(
+        live.liveness.in_flight(),
+        0,
+        "a lone cancelled question leaves nothing"
+    );
     lock.rollback().await.unwrap();
     live.check(&token).await.unwrap();
+    assert_eq!(live.liveness.in_flight(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_on_its_way_never_overwrites_a_sign_out() {
+    let live = Live::start(30, false).await;
+    let session = fresh();
+    live.env.add_session(ALICE, session, "null");
+    let token = live.token(ALICE, session);
+    let admin = live.env.admin_pool().await;
+    let mut lock = admin.begin().await.unwrap();
+    sqlx::query("lock table auth.sessions in access exclusive mode")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    // The question is asked (and held by the lock); meanwhile the proxy signs the session out
+    // locally; then the database answers "live" (the row is still there).
+    let (asked, ()) = tokio::join!(live.check(&token), async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        live.liveness.invalidate_session(
+            &session.to_string(),
+            Uuid::parse_str(ALICE).unwrap(),
+            live.env.clock.now(),
+        );
+        lock.rollback().await.unwrap();
+    });
+    asked.unwrap(); // that request asked before the sign-out
+    assert_eq!(live.check(&token).await, revoked("session_not_found"));
+    // The same with a user-wide invalidation: the late answer is not cached; asked again.
+    let other = fresh();
+    live.env.add_session(ALICE, other, "null");
+    let token = live.token(ALICE, other);
+    let mut lock = admin.begin().await.unwrap();
+    sqlx::query("lock table auth.sessions in access exclusive mode")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let calls = live.liveness.source_calls();
+    let (asked, ()) = tokio::join!(live.check(&token), async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        live.liveness
+            .invalidate_user(Uuid::parse_str(ALICE).unwrap());
+        sqlx::query(&format!("delete from auth.sessions where id = '{other}'"))
+            .execute(&mut *lock)
+            .await
+            .unwrap();
+        lock.commit().await.unwrap();
+    });
+    // Asked before the delete committed: that one request may pass; nothing is kept.
+    let _ = asked;
+    assert_eq!(live.check(&token).await, revoked("session_not_found"));
+    assert_eq!(live.liveness.source_calls(), calls + 2);
 }

@@ -171,14 +171,25 @@ async fn the_token_never_picks_a_stronger_role() {
     assert_eq!(service.user_scope(&claimed).role(), &DbRole::Authenticated);
 
     // Roles a token may name must be safe: checked at start-up.
+    env.pg
+        .psql(
+            "create role app_editor nologin noinherit; grant app_editor to authenticator; \
+             create role sneaky nologin; grant postgres to sneaky; grant sneaky to authenticator; \
+             create role bypasser nologin bypassrls; grant bypasser to authenticator; \
+             grant select on notes to app_editor",
+        )
+        .unwrap();
     for (roles, problem) in [
         (vec!["postgres"], "it is a superuser"),
+        (vec!["sneaky"], "it is a superuser"),
+        (vec!["bypasser"], "it bypasses row level security"),
+        (vec!["service_role"], "it bypasses row level security"),
         (vec!["no_such_role"], "it does not exist"),
         (
             vec!["supabase_auth_admin"],
             "the login role is not granted it",
         ),
-        (vec!["service_role"], "ok"),
+        (vec!["app_editor"], "ok"),
     ] {
         let built = Rls::builder(pool.clone())
             .allow_token_roles(roles.clone())
@@ -187,8 +198,14 @@ async fn the_token_never_picks_a_stronger_role() {
         match built {
             Ok(rls) => {
                 assert_eq!(problem, "ok");
-                let v = env.verified(&env.token(BOB).claim("role", "service_role"));
-                assert_eq!(rls.user_scope(&v).role().as_str(), "service_role");
+                let v = env.verified(&env.token(BOB).claim("role", "app_editor"));
+                assert_eq!(rls.user_scope(&v).role().as_str(), "app_editor");
+                let mut tx = rls.begin(&rls.user_scope(&v), &none).await.unwrap();
+                let user: String = sqlx::query_scalar("select current_user::text")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                assert_eq!(user, "app_editor");
             }
             Err(RlsConfigError::InvalidRole { problem: p, .. }) => {
                 assert_eq!(p, problem, "{roles:?}")
@@ -196,6 +213,17 @@ async fn the_token_never_picks_a_stronger_role() {
             Err(e) => panic!("{e}"),
         }
     }
+    let err = Rls::builder(pool.clone())
+        .secret_key_role(DbRole::ServiceRole)
+        .allow_token_roles(["service_role"])
+        .build()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RlsConfigError::InvalidRole { .. }), "{err}");
+    // A scope of one Rls on another that never checked its role.
+    let foreign = service.scope(&secret);
+    let err = rls.begin(&foreign, &none).await.unwrap_err();
+    assert!(matches!(err, RlsError::ForeignScope), "{err:?}");
     let err = Rls::builder(pool.clone())
         .allow_token_roles(["x; drop"])
         .build()
