@@ -15,5 +15,5 @@ pub use extract::{AuthRejection, Authenticated, MaybeAuthenticated};
 pub use middleware::{Require, RequireMiddleware};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use postgres::{RlsRejection, RlsTx};
+pub use postgres::{RlsRejection, RlsScope, RlsTx};
 pub use resource::ResourceMetadata;

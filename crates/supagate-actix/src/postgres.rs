@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde::de::DeserializeOwned;
 use supagate_auth::{AuthError, Caller, Rejection};
-use supagate_postgres::{RequestInfo, Rls, RlsError, ScopedTx};
+use supagate_postgres::{RequestInfo, Rls, RlsError, Scope, ScopedTx};
 
 use crate::admit::{LocalBoxFuture, take_caller};
 use crate::extract::{AuthRejection, authenticator};
@@ -109,6 +109,31 @@ fn rls(req: &HttpRequest) -> Option<Rls> {
     })
 }
 
+/// The authenticator and the `Rls` registered with the app, or the 500 for a missing one.
+fn registered(req: &HttpRequest) -> Result<(supagate_auth::Authenticator, Rls), RlsRejection> {
+    let misconfigured = |what| {
+        RlsRejection::Auth(AuthRejection(Rejection::without_authenticator(
+            AuthError::InvalidConfig { what },
+        )))
+    };
+    let auth = authenticator(req)
+        .ok_or_else(|| misconfigured("no supagate Authenticator registered with App::app_data"))?;
+    let rls = rls(req)
+        .ok_or_else(|| misconfigured("no supagate_postgres::Rls registered with App::app_data"))?;
+    Ok((auth, rls))
+}
+
+/// `request.method`, `request.path` (the full path) and `request.headers`.
+fn request_info(req: &HttpRequest) -> RequestInfo {
+    RequestInfo::from_fields(
+        req.method().as_str(),
+        req.path(),
+        req.headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes())),
+    )
+}
+
 impl<T: DeserializeOwned + 'static> FromRequest for RlsTx<T> {
     type Error = RlsRejection;
     type Future = LocalBoxFuture<Result<Self, Self::Error>>;
@@ -116,29 +141,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for RlsTx<T> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let misconfigured = |what| {
-                RlsRejection::Auth(AuthRejection(Rejection::without_authenticator(
-                    AuthError::InvalidConfig { what },
-                )))
-            };
-            let Some(auth) = authenticator(&req) else {
-                return Err(misconfigured(
-                    "no supagate Authenticator registered with App::app_data",
-                ));
-            };
-            let Some(rls) = rls(&req) else {
-                return Err(misconfigured(
-                    "no supagate_postgres::Rls registered with App::app_data",
-                ));
-            };
+            let (auth, rls) = registered(&req)?;
             let caller = take_caller(&req, &auth).await.map_err(RlsRejection::Auth)?;
-            let info = RequestInfo::from_fields(
-                req.method().as_str(),
-                req.path(),
-                req.headers()
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_bytes())),
-            );
+            let info = request_info(&req);
             let tx = rls
                 .begin(&rls.scope(&caller), &info)
                 .await
@@ -147,6 +152,90 @@ impl<T: DeserializeOwned + 'static> FromRequest for RlsTx<T> {
                 .try_map(|v| v.into_typed::<T>())
                 .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))?;
             Ok(RlsTx { tx, caller })
+        })
+    }
+}
+
+/// [`RlsTx`] without the transaction yet: the admitted caller, their scope and the request's
+/// information, for a handler that reads the request body first (the same as
+/// `supagate_axum::RlsScope`). Extractors run in order, so with `RlsTx` before a `web::Json`
+/// a client that sends its body slowly holds a pooled connection idle in a transaction; with
+/// `RlsScope` the handler begins once the body is in.
+///
+/// # Examples
+///
+/// ```no_run
+/// use actix_web::{HttpResponse, web};
+/// use supagate_actix::{RlsRejection, RlsScope};
+///
+/// #[derive(serde::Deserialize)]
+/// struct NewNote {
+///     body: String,
+/// }
+///
+/// async fn create(scope: RlsScope, note: web::Json<NewNote>) -> Result<HttpResponse, RlsRejection> {
+///     let mut tx = scope.begin().await?;
+///     sqlx::query("insert into notes (body) values ($1)")
+///         .bind(&note.body)
+///         .execute(&mut *tx)
+///         .await
+///         .map_err(|e| RlsRejection::Database(e.into()))?;
+///     tx.commit().await.map_err(|e| RlsRejection::Database(e.into()))?;
+///     Ok(HttpResponse::Created().finish())
+/// }
+/// # let _ = create;
+/// ```
+pub struct RlsScope<T = supagate_jwt::Claims> {
+    rls: Rls,
+    scope: Scope,
+    info: RequestInfo,
+    /// Who it is scoped to.
+    pub caller: Caller<T>,
+}
+
+impl<T: fmt::Debug> fmt::Debug for RlsScope<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RlsScope")
+            .field("scope", &self.scope)
+            .field("caller", &self.caller)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> RlsScope<T> {
+    /// Begins the scoped transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`RlsRejection::Database`]: 503 when no connection could be had, 500 otherwise.
+    pub async fn begin(&self) -> Result<ScopedTx, RlsRejection> {
+        self.rls
+            .begin(&self.scope, &self.info)
+            .await
+            .map_err(RlsRejection::Database)
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for RlsScope<T> {
+    type Error = RlsRejection;
+    type Future = LocalBoxFuture<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (auth, rls) = registered(&req)?;
+            let caller = take_caller(&req, &auth).await.map_err(RlsRejection::Auth)?;
+            let scope = rls.scope(&caller);
+            let info = request_info(&req);
+            let caller = caller
+                .try_map(|v| v.into_typed::<T>())
+                .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))?;
+            Ok(RlsScope {
+                rls,
+                scope,
+                info,
+                caller,
+            })
         })
     }
 }

@@ -18,7 +18,7 @@ pub use extract::{AuthRejection, Authenticated};
 pub use layer::{RequireLayer, RequireService, ResponseFuture};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use postgres::{RlsRejection, RlsTx};
+pub use postgres::{RlsRejection, RlsScope, RlsTx};
 pub use resource::ResourceMetadata;
 
 /// The former name of [`RequireService`]: in actix-web `Require` is the middleware factory

@@ -8,7 +8,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 use supagate_auth::{AuthError, Authenticator, Caller};
-use supagate_postgres::{RequestInfo, Rls, RlsError, ScopedTx};
+use supagate_postgres::{RequestInfo, Rls, RlsError, Scope, ScopedTx};
 
 use crate::admit::take_caller;
 use crate::extract::AuthRejection;
@@ -107,6 +107,16 @@ impl IntoResponse for RlsRejection {
     }
 }
 
+/// `request.method`, `request.path` and `request.headers`: the path as the client sent it
+/// (axum's `OriginalUri`), not what a `Router::nest` left of it, as on actix.
+fn request_info(parts: &Parts) -> RequestInfo {
+    let path = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| parts.uri.path(), |o| o.0.path());
+    RequestInfo::new(&parts.method, path, &parts.headers)
+}
+
 impl<S, T> FromRequestParts<S> for RlsTx<T>
 where
     Authenticator: FromRef<S>,
@@ -123,12 +133,101 @@ where
             .await
             .map_err(RlsRejection::Auth)?;
         let tx = rls
-            .begin(&rls.scope(&caller), &RequestInfo::from_parts(parts))
+            .begin(&rls.scope(&caller), &request_info(parts))
             .await
             .map_err(RlsRejection::Database)?;
         let caller = caller
             .try_map(|v| v.into_typed::<T>())
             .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))?;
         Ok(RlsTx { tx, caller })
+    }
+}
+
+/// [`RlsTx`] without the transaction yet: the admitted caller, their scope and the request's
+/// information, for a handler that reads the request body first. `RlsTx` takes a pooled
+/// connection before the body extractor runs, so a client that sends its body slowly holds
+/// that connection idle in a transaction; with `RlsScope` the handler begins once the body is
+/// in.
+///
+/// # Examples
+///
+/// ```no_run
+/// use axum::Json;
+/// use supagate_axum::{RlsRejection, RlsScope};
+///
+/// #[derive(serde::Deserialize)]
+/// struct NewNote {
+///     body: String,
+/// }
+///
+/// async fn create(scope: RlsScope, Json(note): Json<NewNote>) -> Result<&'static str, RlsRejection> {
+///     let mut tx = scope.begin().await?; // the body is read: now take a connection
+///     sqlx::query("insert into notes (body) values ($1)")
+///         .bind(note.body)
+///         .execute(&mut *tx)
+///         .await
+///         .map_err(|e| RlsRejection::Database(e.into()))?;
+///     tx.commit().await.map_err(|e| RlsRejection::Database(e.into()))?;
+///     Ok("created")
+/// }
+/// # let _ = create;
+/// ```
+pub struct RlsScope<T = supagate_jwt::Claims> {
+    rls: Rls,
+    scope: Scope,
+    info: RequestInfo,
+    /// Who it is scoped to.
+    pub caller: Caller<T>,
+}
+
+impl<T: fmt::Debug> fmt::Debug for RlsScope<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RlsScope")
+            .field("scope", &self.scope)
+            .field("caller", &self.caller)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> RlsScope<T> {
+    /// Begins the scoped transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`RlsRejection::Database`]: 503 when no connection could be had, 500 otherwise.
+    pub async fn begin(&self) -> Result<ScopedTx, RlsRejection> {
+        self.rls
+            .begin(&self.scope, &self.info)
+            .await
+            .map_err(RlsRejection::Database)
+    }
+}
+
+impl<S, T> FromRequestParts<S> for RlsScope<T>
+where
+    Authenticator: FromRef<S>,
+    Rls: FromRef<S>,
+    S: Send + Sync,
+    T: DeserializeOwned + Send + 'static,
+{
+    type Rejection = RlsRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Authenticator::from_ref(state);
+        let rls = Rls::from_ref(state);
+        let caller = take_caller(parts, &auth)
+            .await
+            .map_err(RlsRejection::Auth)?;
+        let scope = rls.scope(&caller);
+        let info = request_info(parts);
+        let caller = caller
+            .try_map(|v| v.into_typed::<T>())
+            .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))?;
+        Ok(RlsScope {
+            rls,
+            scope,
+            info,
+            caller,
+        })
     }
 }

@@ -67,6 +67,18 @@ impl DbSessions {
         self
     }
 
+    /// Checks at start-up that the pool may read what every question reads (`auth.sessions`
+    /// and `auth.users`): a pool without the grant (Supabase's `authenticator`) would make
+    /// every signed-in request a 503.
+    ///
+    /// # Errors
+    ///
+    /// What the database answered, for a message at start-up.
+    pub async fn probe(&self) -> Result<(), sqlx::Error> {
+        sqlx::query(sql::SESSION_PROBE).execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn ask(&self, session: Uuid, user: Uuid) -> Result<SessionState, SourceUnavailable> {
         type Row = (Uuid, Option<f64>, bool, bool, bool);
         let query = sqlx::query_as::<_, Row>(sql::SESSION_STATE)

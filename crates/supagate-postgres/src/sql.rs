@@ -65,6 +65,10 @@ pub(crate) const ROLE_FACTS: &str = "select n.name, r.rolname is not null, \
     from unnest($1::text[]) as n(name) \
     left join pg_catalog.pg_roles r on r.rolname = n.name";
 
+/// What [`SESSION_STATE`] reads, read for nothing: the pool may read it.
+pub(crate) const SESSION_PROBE: &str = "select s.id, s.user_id, s.not_after, u.id, u.deleted_at, u.banned_until \
+    from auth.sessions s left join auth.users u on u.id = s.user_id limit 0";
+
 /// A session's liveness: its user, `not_after` (seconds since the epoch), whether its user
 /// exists, is soft-deleted, or is banned now. No row: the session is gone.
 pub(crate) const SESSION_STATE: &str = "select s.user_id, \

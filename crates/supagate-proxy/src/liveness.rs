@@ -20,12 +20,13 @@ use crate::refresh::error_code;
 /// is gone. For projects whose backend has no database access; with one,
 /// `supagate_postgres::DbSessions` is cheaper and also sees `not_after`.
 ///
-/// - 200: live;
-/// - 401 or 403 with `session_not_found`, `session_expired`, `user_not_found`, `user_banned`,
-///   `bad_jwt` (or another code): ended;
-/// - 429, 5xx, no answer within the auth timeout (10 s, [`Limits::auth_timeout`]), a body over
-///   [`Limits::auth_response_body`]: unavailable (503 unless the liveness check is told
-///   otherwise).
+/// - 200 with the token's user: live (another user's id: ended);
+/// - 401 or 403 with `session_not_found`, `session_expired`, `user_not_found`, `user_banned`
+///   or `bad_jwt`: ended;
+/// - anything else: a 401 or 403 without one of those codes (a gateway refusing a wrong or
+///   rotated API key), 404, 429, 5xx, no answer within the auth timeout (10 s,
+///   [`Limits::auth_timeout`]), a body over [`Limits::auth_response_body`]: unavailable (503
+///   unless the liveness check is told otherwise), logged at `error` when the server answered.
 ///
 /// Each question is one call the auth server counts against the project's rate limits:
 /// [`SessionLiveness`](supagate_auth::SessionLiveness) asks once per session per ttl.
@@ -98,7 +99,7 @@ impl AuthServerSessions {
         })
     }
 
-    async fn ask(&self, token: &str) -> Result<SessionState, SourceUnavailable> {
+    async fn ask(&self, token: &str, user: uuid::Uuid) -> Result<SessionState, SourceUnavailable> {
         let Ok(mut bearer) = HeaderValue::from_str(&format!("Bearer {token}")) else {
             return Ok(SessionState::Ended(SessionEnd::NotFound));
         };
@@ -114,20 +115,47 @@ impl AuthServerSessions {
         let Some(status) = answer.status else {
             return Err(SourceUnavailable::new("auth server did not answer"));
         };
-        if status.is_success() {
-            return Ok(SessionState::Live { not_after: None });
+        if status == StatusCode::OK {
+            // The user the auth server answers for must be the token's.
+            #[derive(serde::Deserialize)]
+            struct User {
+                id: uuid::Uuid,
+            }
+            return match serde_json::from_slice::<User>(&answer.body) {
+                Ok(u) if u.id == user => Ok(SessionState::Live { not_after: None }),
+                Ok(_) => Ok(SessionState::Ended(SessionEnd::UserMismatch)),
+                Err(_) => Err(SourceUnavailable::new("auth server answer unreadable")),
+            };
         }
-        if !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-            return Err(SourceUnavailable::new("auth server refused to answer"));
-        }
-        Ok(SessionState::Ended(
-            match error_code(&answer.body).as_deref() {
-                Some("session_expired") => SessionEnd::Expired,
-                Some("user_not_found") => SessionEnd::UserDeleted,
-                Some("user_banned") => SessionEnd::UserBanned,
-                _ => SessionEnd::NotFound,
+        // Only an answer about this session ends it. Anything else (a gateway's 401 for a
+        // wrong or rotated API key, a 404 from a wrong URL, 429, 5xx) says nothing about the
+        // session: unavailable, so that a misconfiguration is a 503 and an error log, not every
+        // user signed out.
+        let code = error_code(&answer.body);
+        let end = match (status, code.as_deref()) {
+            (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, Some(code)) => match code {
+                "session_not_found" | "bad_jwt" => Some(SessionEnd::NotFound),
+                "session_expired" => Some(SessionEnd::Expired),
+                "user_not_found" => Some(SessionEnd::UserDeleted),
+                "user_banned" => Some(SessionEnd::UserBanned),
+                _ => None,
             },
-        ))
+            _ => None,
+        };
+        match end {
+            Some(end) => Ok(SessionState::Ended(end)),
+            None => {
+                tracing::error!(
+                    target: "supagate",
+                    status = status.as_u16(),
+                    code = code.as_deref().map(crate::proxy::safe_code),
+                    "GET /auth/v1/user answered without a session verdict; check SUPABASE_URL and the api key"
+                );
+                Err(SourceUnavailable::new(
+                    "auth server answered without a verdict",
+                ))
+            }
+        }
     }
 }
 
@@ -136,6 +164,6 @@ impl SessionSource for AuthServerSessions {
         &'a self,
         session: SessionKey<'a>,
     ) -> BoxFuture<'a, Result<SessionState, SourceUnavailable>> {
-        Box::pin(self.ask(session.token()))
+        Box::pin(self.ask(session.token(), session.user_id()))
     }
 }

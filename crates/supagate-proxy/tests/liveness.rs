@@ -177,6 +177,45 @@ async fn the_auth_server_down_is_503_and_its_refusals_are_not_trusted_blindly() 
         Err(AuthError::SessionStoreUnavailable)
     );
 
+    // A 401 that is no verdict on the session (a gateway refusing a rotated API key, an
+    // unknown code) or a 404 (a wrong URL): unavailable, never "every user signed out".
+    for (status, code) in [
+        (401, "invalid_api_key"),
+        (403, "no_authorization"),
+        (404, "not_found"),
+    ] {
+        let (token, _) = f.session();
+        f.auth.inject(Endpoint::User, Fault::error(status, code), 1);
+        assert_eq!(
+            f.check(&token).await,
+            Err(AuthError::SessionStoreUnavailable),
+            "{status} {code}"
+        );
+    }
+    // A 200 that is not JSON: unavailable too.
+    let (token, _) = f.session();
+    f.auth.inject(Endpoint::User, Fault::Garbage, 1);
+    assert_eq!(
+        f.check(&token).await,
+        Err(AuthError::SessionStoreUnavailable)
+    );
+    // The known verdicts end the session.
+    for (code, reason) in [
+        ("session_not_found", "session_not_found"),
+        ("session_expired", "session_expired"),
+        ("user_banned", "user_banned"),
+        ("user_not_found", "user_not_found"),
+        ("bad_jwt", "session_not_found"),
+    ] {
+        let (token, _) = f.session();
+        f.auth.inject(Endpoint::User, Fault::error(403, code), 1);
+        assert_eq!(
+            f.check(&token).await,
+            Err(AuthError::SessionRevoked { reason }),
+            "{code}"
+        );
+    }
+
     // The named opt-out admits while the auth server is down.
     let f = Fixture::new(true);
     let (token, _) = f.session();

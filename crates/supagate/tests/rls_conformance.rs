@@ -75,6 +75,8 @@ fn cases() -> Vec<Case> {
     signed_in["tenant"] = json!("acme");
     let mut on_user_route = signed_in.clone();
     on_user_route["path"] = json!("/rls/user");
+    let mut on_scope_route = signed_in.clone();
+    on_scope_route["path"] = json!("/rls/scope");
     vec![
         Case {
             name: "signed out on a user, none route: anon",
@@ -141,6 +143,38 @@ fn cases() -> Vec<Case> {
                 r#"Bearer realm="supagate", error="insufficient_scope", error_description="role not allowed""#,
             ),
             body: json!({"error": "insufficient_scope", "error_description": "role not allowed"}),
+        },
+        Case {
+            name: "a nested route: request.path is the path the client sent",
+            path: "/rls/nested/whoami",
+            headers: vec![],
+            status: 200,
+            challenge: None,
+            body: scope("anon", Value::Null, "/rls/nested/whoami"),
+        },
+        Case {
+            name: "RlsScope, signed out: anon",
+            path: "/rls/scope",
+            headers: vec![],
+            status: 200,
+            challenge: None,
+            body: scope("anon", Value::Null, "/rls/scope"),
+        },
+        Case {
+            name: "RlsScope, a live session",
+            path: "/rls/scope",
+            headers: bearer(Some(LIVE), None),
+            status: 200,
+            challenge: None,
+            body: on_scope_route,
+        },
+        Case {
+            name: "RlsScope, a signed-out session: 401",
+            path: "/rls/scope",
+            headers: bearer(Some(GONE), None),
+            status: 401,
+            challenge: revoked(),
+            body: json!({"error": "invalid_token", "error_description": "session ended"}),
         },
         Case {
             name: "the database down: 503 with Retry-After",
@@ -222,7 +256,7 @@ mod on_axum {
     use axum::extract::FromRef;
     use axum::routing::get;
     use axum::{Json, http};
-    use supagate::axum::{AdmitLayer, RlsTx};
+    use supagate::axum::{AdmitLayer, RlsScope, RlsTx};
     use tower::ServiceExt;
 
     #[derive(Clone)]
@@ -250,6 +284,16 @@ mod on_axum {
         )
     }
 
+    async fn lazily(scope: RlsScope) -> Json<Value> {
+        let mut tx = scope.begin().await.unwrap();
+        Json(
+            sqlx::query_scalar(SCOPE_SQL)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap(),
+        )
+    }
+
     pub(super) fn run_all(s: &Setup, cases: &[Case]) -> Vec<Observed> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -262,6 +306,11 @@ mod on_axum {
             let app = Router::new()
                 .route("/rls/whoami", get(whoami).layer(open()))
                 .route("/rls/user", get(whoami))
+                .route("/rls/scope", get(lazily).layer(open()))
+                .nest(
+                    "/rls/nested",
+                    Router::new().route("/whoami", get(whoami).layer(open())),
+                )
                 .with_state(App {
                     auth: auth.clone(),
                     rls: live,
@@ -309,9 +358,18 @@ mod on_axum {
 mod on_actix {
     use super::*;
     use actix_web::{App, HttpResponse, test, web};
-    use supagate::actix::{Admit, RlsTx};
+    use supagate::actix::{Admit, RlsScope, RlsTx};
 
     async fn whoami(RlsTx { mut tx, .. }: RlsTx) -> HttpResponse {
+        let v: Value = sqlx::query_scalar(SCOPE_SQL)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        HttpResponse::Ok().json(v)
+    }
+
+    async fn lazily(scope: RlsScope) -> HttpResponse {
+        let mut tx = scope.begin().await.unwrap();
         let v: Value = sqlx::query_scalar(SCOPE_SQL)
             .fetch_one(&mut *tx)
             .await
@@ -336,6 +394,20 @@ mod on_actix {
                         web::resource("/rls/user")
                             .app_data(live.clone())
                             .route(web::get().to(whoami)),
+                    )
+                    .service(
+                        web::scope("/rls/nested").service(
+                            web::resource("/whoami")
+                                .app_data(live.clone())
+                                .wrap(open())
+                                .route(web::get().to(whoami)),
+                        ),
+                    )
+                    .service(
+                        web::resource("/rls/scope")
+                            .app_data(live.clone())
+                            .wrap(open())
+                            .route(web::get().to(lazily)),
                     )
                     .service(
                         web::resource("/rls/dead")

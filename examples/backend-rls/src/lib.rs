@@ -1,7 +1,8 @@
 //! A notes API whose every rule about who sees what is a Row Level Security policy in
 //! `migrations/0001_notes.sql`: the queries here have no `where owner = …`. supagate verifies
 //! the caller, [`RlsTx`] runs each request in a transaction scoped to them, as PostgREST
-//! does, and session liveness refuses tokens of sessions that were signed out.
+//! does ([`RlsScope`] where the body is read first), and session liveness refuses tokens of
+//! sessions that were signed out.
 //!
 //! | route | who | what |
 //! |---|---|---|
@@ -27,7 +28,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use supagate::Authenticator;
 use supagate::auth::{SessionLiveness, SessionSource};
-use supagate::axum::{AdmitLayer, RlsTx};
+use supagate::axum::{AdmitLayer, RlsScope, RlsTx};
 use supagate::postgres::{DbSessions, Rls};
 use uuid::Uuid;
 
@@ -111,9 +112,11 @@ pub struct NewNote {
 }
 
 async fn create(
-    RlsTx { mut tx, .. }: RlsTx,
+    scope: RlsScope,
     Json(new): Json<NewNote>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Value>), Response> {
+    // The body is read before a connection is taken (a slow client holds none).
+    let mut tx = scope.begin().await.map_err(IntoResponse::into_response)?;
     // `owner` defaults to auth.uid(); the insert policy checks it.
     let note: Note = sqlx::query_as(&format!(
         "insert into notes (body, public) values ($1, $2) returning {COLUMNS}"
@@ -121,8 +124,11 @@ async fn create(
     .bind(new.body)
     .bind(new.public)
     .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    .await
+    .map_err(|e| ApiError::from(e).into_response())?;
+    tx.commit()
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
     Ok((StatusCode::CREATED, Json(note_json(note))))
 }
 
@@ -256,7 +262,14 @@ pub async fn from_env(
                 Some(url) => self::pool(&url, 4, "SESSION_DATABASE_URL").await?,
                 None => pool.clone(),
             };
-            Some(liveness(DbSessions::new(sessions), ttl)?)
+            let source = DbSessions::new(sessions);
+            source.probe().await.map_err(|e| {
+                format!(
+                    "SESSION_CHECK=db: cannot read auth.sessions ({e}); set SESSION_DATABASE_URL \
+                     to a role that may (postgres), or SESSION_CHECK=auth or off"
+                )
+            })?;
+            Some(liveness(source, ttl)?)
         }
         SessionCheck::Auth => {
             let url = var("SUPABASE_URL").ok_or("SESSION_CHECK=auth needs SUPABASE_URL")?;

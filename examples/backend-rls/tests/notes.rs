@@ -239,4 +239,18 @@ fn bad_configuration_stops_start_up() {
         err.contains("SESSION_CHECK must be db, auth or off"),
         "{err}"
     );
+    // The default session check on a pool that cannot read auth.sessions: a clear start-up
+    // error, not a 503 on every signed-in request.
+    let pg = TestPostgres::start().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_backend-rls"))
+        .env_clear()
+        .env("SUPABASE_URL", TestKeys::SUPABASE_URL)
+        .env("SUPABASE_JWT_SECRET", TestKeys::HS256_SECRET)
+        .env("DATABASE_URL", pg.url("authenticator"))
+        .env("BIND", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot read auth.sessions"), "{err}");
 }
