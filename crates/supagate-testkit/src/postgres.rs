@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -46,6 +46,9 @@ pub struct TestPostgres {
     host: String,
     superuser: String,
     database: String,
+    /// The password of every login role on a private cluster (random per cluster): TCP
+    /// connections use scram-sha-256, so another local user cannot log in.
+    password: Option<String>,
     cluster: Option<Cluster>,
 }
 
@@ -94,10 +97,48 @@ fn bin_dir() -> io::Result<PathBuf> {
     })
 }
 
+/// 128 random bits as hex, from the standard library's randomly keyed hasher.
+fn random_hex() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::new();
+    for _ in 0..2 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default(),
+        );
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}
+
 fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?
         .port())
+}
+
+fn run_stdin(cmd: &mut Command, input: &str, what: &str) -> io::Result<String> {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    Err(io::Error::other(format!(
+        "{what} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    )))
 }
 
 fn run(cmd: &mut Command, what: &str) -> io::Result<String> {
@@ -114,7 +155,10 @@ fn run(cmd: &mut Command, what: &str) -> io::Result<String> {
 
 impl Cluster {
     fn command(&self, program: &str) -> Command {
-        let path = self.bin.join(program);
+        self.command_at(self.bin.join(program))
+    }
+
+    fn command_at(&self, path: PathBuf) -> Command {
         if self.as_postgres {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(path);
@@ -152,13 +196,19 @@ impl TestPostgres {
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let bin = bin_dir()?;
         let as_postgres = is_root();
+        // A new directory of our own (create_dir fails on anything already there, a planted
+        // symlink included), readable by its owner only.
         let dir = std::env::temp_dir().join(format!(
-            "supagate-pg-{}-{}",
+            "supagate-pg-{}-{}-{}",
             std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
+            SEQ.fetch_add(1, Ordering::Relaxed),
+            random_hex()
         ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        }
+        let password = random_hex();
         let cluster = Cluster {
             bin,
             dir: dir.clone(),
@@ -166,20 +216,52 @@ impl TestPostgres {
         };
         if as_postgres {
             run(
-                Command::new("chown").arg("postgres:postgres").arg(&dir),
+                Command::new("chown")
+                    .arg("-h")
+                    .arg("postgres:postgres")
+                    .arg(&dir),
                 "chown",
             )?;
         }
+        // From here on, the directory goes (and the cluster stops) with this process.
+        watchdog(&cluster);
         let data = dir.join("data");
+        // The superuser's password, for initdb, in the private directory.
+        let pwfile = dir.join("pw");
+        {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&pwfile)?
+                .write_all(password.as_bytes())?;
+        }
+        if as_postgres {
+            run(
+                Command::new("chown").arg("postgres:postgres").arg(&pwfile),
+                "chown",
+            )?;
+        }
+        // Local (socket) connections, in the owner-only directory, are trusted: psql uses
+        // them. TCP connections need the password.
         run(
             cluster
                 .command("initdb")
                 .arg("-D")
                 .arg(&data)
-                .args(["-U", "postgres", "--auth=trust", "-N", "-E", "UTF8"])
-                .args(["--locale=C", "--no-instructions"]),
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                ])
+                .arg(format!("--pwfile={}", pwfile.display()))
+                .args(["-N", "-E", "UTF8", "--locale=C", "--no-instructions"]),
             "initdb",
         )?;
+        let _ = std::fs::remove_file(&pwfile);
         let port = free_port()?;
         let opts = format!(
             "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='{}' \
@@ -198,16 +280,21 @@ impl TestPostgres {
                 .stdout(Stdio::null()),
             "pg_ctl start",
         )?;
-        watchdog(&cluster);
         let pg = TestPostgres {
             port,
             host: "127.0.0.1".into(),
             superuser: "postgres".into(),
             database: "postgres".into(),
+            password: Some(password),
             cluster: Some(cluster),
         };
         pg.wait_ready()?;
         pg.psql(SUPABASE_FIXTURE)?;
+        // The fixture's login roles get the cluster's password (bound by psql as a variable:
+        // no quoting by hand).
+        pg.psql_with_password(
+            "alter role authenticator password :'pw'; alter role supabase_auth_admin password :'pw';",
+        )?;
         Ok(pg)
     }
 
@@ -230,6 +317,7 @@ impl TestPostgres {
             host: host.to_owned(),
             superuser: user.to_owned(),
             database: database.to_owned(),
+            password: None,
             cluster: None,
         };
         pg.psql(SUPABASE_FIXTURE)?;
@@ -257,13 +345,20 @@ impl TestPostgres {
         self.port
     }
 
-    /// A connection URL for `user` (no password: trust authentication on loopback).
+    /// A connection URL for `user`, with the private cluster's password (every login role of
+    /// the fixture has it; a role you create needs `ALTER ROLE … PASSWORD` to log in over TCP).
     #[must_use]
     pub fn url(&self, user: &str) -> String {
-        format!(
-            "postgres://{user}@{}:{}/{}",
-            self.host, self.port, self.database
-        )
+        match &self.password {
+            Some(pw) => format!(
+                "postgres://{user}:{pw}@{}:{}/{}",
+                self.host, self.port, self.database
+            ),
+            None => format!(
+                "postgres://{user}@{}:{}/{}",
+                self.host, self.port, self.database
+            ),
+        }
     }
 
     /// The superuser's URL (`postgres`): for migrations, and for reading `auth.sessions` as a
@@ -280,21 +375,45 @@ impl TestPostgres {
     ///
     /// When `psql` fails or a statement fails.
     pub fn psql(&self, sql: &str) -> io::Result<String> {
-        let psql = self
-            .cluster
-            .as_ref()
-            .map(|c| c.bin.join("psql"))
-            .filter(|p| p.exists())
-            .unwrap_or_else(|| Path::new("psql").to_path_buf());
-        run(
-            Command::new(psql)
-                .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-                .arg("-d")
-                .arg(self.superuser_url())
-                .arg("-c")
-                .arg(sql),
-            "psql",
-        )
+        self.psql_command(sql, None)
+    }
+
+    fn psql_with_password(&self, sql: &str) -> io::Result<String> {
+        let pw = self.password.clone().unwrap_or_default();
+        self.psql_command(sql, Some(&pw))
+    }
+
+    fn psql_command(&self, sql: &str, pw: Option<&str>) -> io::Result<String> {
+        let mut cmd = match &self.cluster {
+            // As the superuser over the owner-only socket directory (trusted).
+            Some(c) => {
+                let psql = c.bin.join("psql");
+                let mut cmd = c.command_at(if psql.exists() {
+                    psql
+                } else {
+                    PathBuf::from("psql")
+                });
+                cmd.args(["-h"])
+                    .arg(&c.dir)
+                    .args(["-p", &self.port.to_string()]);
+                cmd.args(["-U", &self.superuser, "-d", &self.database]);
+                cmd
+            }
+            None => {
+                let mut cmd = Command::new("psql");
+                cmd.arg("-d").arg(self.superuser_url());
+                cmd
+            }
+        };
+        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]);
+        match pw {
+            // psql variables are not interpolated in -c: feed the statement on stdin.
+            Some(pw) => {
+                cmd.arg("-v").arg(format!("pw={pw}"));
+                run_stdin(&mut cmd, sql, "psql")
+            }
+            None => run(cmd.arg("-c").arg(sql), "psql"),
+        }
     }
 
     /// Stops the server now (a private cluster only; connections fail from here on): for a
@@ -315,30 +434,26 @@ impl Drop for TestPostgres {
 /// A process that stops the cluster when this test process is gone (killed, or exited
 /// without dropping the value).
 fn watchdog(cluster: &Cluster) {
+    // Paths go in as positional parameters, never into the script text.
+    const SCRIPT: &str = "pid=$1; dir=$2; shift 2; \
+        while kill -0 \"$pid\" 2>/dev/null && [ -d \"$dir\" ]; do sleep 1; done; \
+        if [ -d \"$dir\" ]; then \"$@\" >/dev/null 2>&1; rm -rf \"$dir\"; fi";
     let pg_ctl = cluster.bin.join("pg_ctl");
     let data = cluster.dir.join("data");
-    let stop = if cluster.as_postgres {
-        format!(
-            "runuser -u postgres -- '{}' -D '{}' stop -m immediate",
-            pg_ctl.display(),
-            data.display()
-        )
-    } else {
-        format!(
-            "'{}' -D '{}' stop -m immediate",
-            pg_ctl.display(),
-            data.display()
-        )
-    };
-    let script = format!(
-        "while kill -0 {pid} 2>/dev/null && [ -d '{dir}' ]; do sleep 1; done; \
-         [ -d '{dir}' ] && {{ {stop} >/dev/null 2>&1; rm -rf '{dir}'; }}",
-        pid = std::process::id(),
-        dir = cluster.dir.display(),
-    );
-    let _ = Command::new("sh")
-        .arg("-c")
-        .arg(script)
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(SCRIPT)
+        .arg("sh")
+        .arg(std::process::id().to_string())
+        .arg(&cluster.dir);
+    if cluster.as_postgres {
+        cmd.args(["runuser", "-u", "postgres", "--"]);
+    }
+    cmd.arg(pg_ctl)
+        .arg("-D")
+        .arg(data)
+        .args(["stop", "-m", "immediate"]);
+    let _ = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
