@@ -108,7 +108,9 @@ pub enum AuthError {
     SessionStoreUnavailable,
     /// A synchronous method ([`Authenticator::admit`](crate::Authenticator::admit) and the
     /// other non-`_async` ones) found a session whose liveness is not cached yet: it never
-    /// waits, so it refuses; the `_async` methods, which every adapter calls, ask the source.
+    /// waits and never asks, so it refuses; the `_async` methods, which every adapter calls,
+    /// ask the source and fill the cache. Code that calls only synchronous methods gets this
+    /// for every session: with session liveness, call the `_async` ones.
     #[error("session liveness not checked yet")]
     SessionUnchecked,
     /// The server is misconfigured (for example, no authenticator registered with the

@@ -162,12 +162,20 @@ async fn delete(RlsTx { mut tx, .. }: RlsTx, Path(id): Path<i64>) -> Result<Stat
 ///
 /// A mode list that does not parse (it always does).
 pub fn app(state: App) -> Result<Router, String> {
+    Ok(notes(state)?.route("/healthz", get(|| async { "ok" })))
+}
+
+/// The `/notes` routes alone, to merge into another router (the quickstart's backend).
+///
+/// # Errors
+///
+/// As [`app`].
+pub fn notes(state: App) -> Result<Router, String> {
     let reading = AdmitLayer::new(
         state.auth.clone(),
         "user, none".parse().map_err(|e| format!("{e}"))?,
     );
     Ok(Router::new()
-        .route("/healthz", get(|| async { "ok" }))
         .route("/notes", get(list).layer(reading.clone()).post(create))
         .route("/notes/{id}", get(read).layer(reading).delete(delete))
         .with_state(state))

@@ -65,6 +65,19 @@ impl Config {
     ///
     /// A message naming the invalid variable.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        Config::from_lookup_with(lookup, |b| b)
+    }
+
+    /// [`Config::from_lookup`], with `extra` applied to the proxy's builder last (the session
+    /// liveness check of a backend in the same process, say).
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::from_lookup`].
+    pub fn from_lookup_with(
+        lookup: impl Fn(&str) -> Option<String>,
+        extra: impl FnOnce(supagate::proxy::ProxyBuilder) -> supagate::proxy::ProxyBuilder,
+    ) -> Result<Config, String> {
         let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
         let url = get("SUPABASE_URL").unwrap_or_else(|| DEFAULT_SUPABASE_URL.to_owned());
         let key = get("SUPABASE_ANON_KEY").unwrap_or_else(|| DEFAULT_ANON_KEY.to_owned());
@@ -126,7 +139,8 @@ impl Config {
                     .per_client_address(per_minute, burst)
                     .per_user(per_minute / 2, burst / 2)
                     .auth_calls_per_client_address(auth_per_minute, auth_burst),
-            )
+            );
+        let proxy = extra(proxy)
             .build()
             .map_err(|e| format!("configuration: {e}"))?;
         let banner = format!(
@@ -181,6 +195,15 @@ const INDEX: &str = r#"<!doctype html>
   <p>GET /api/admin/stats <span id="admin-status"></span></p><pre id="admin"></pre>
   <p>document.cookie: <code id="cookies"></code></p>
 </section>
+<section>
+  <h2>Notes <small>(Row Level Security: when the backend has them)</small></h2>
+  <p>GET /api/notes <span id="notes-status"></span></p><pre id="notes"></pre>
+  <form id="note-form">
+    <input id="note-body" placeholder="a note" maxlength="200">
+    <label><input id="note-public" type="checkbox"> public</label>
+    <button id="note-add">Add</button> <span id="note-add-status"></span>
+  </form>
+</section>
 <script>
 async function call(path, id) {
   const r = await fetch(path);
@@ -190,11 +213,28 @@ async function call(path, id) {
   document.getElementById(id).textContent = await r.text();
 }
 async function load() {
-  await Promise.all([call("/api/profile", "profile"), call("/api/admin/stats", "admin")]);
+  await Promise.all([
+    call("/api/profile", "profile"),
+    call("/api/admin/stats", "admin"),
+    call("/api/notes", "notes"),
+  ]);
   document.getElementById("cookies").textContent = JSON.stringify(document.cookie);
   document.body.dataset.loaded = String(Date.now());
 }
 document.getElementById("reload").onclick = load;
+document.getElementById("note-form").onsubmit = async (e) => {
+  e.preventDefault();
+  const r = await fetch("/api/notes", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      body: document.getElementById("note-body").value,
+      public: document.getElementById("note-public").checked,
+    }),
+  });
+  document.getElementById("note-add-status").textContent = r.status;
+  await load();
+};
 load();
 </script>
 </html>

@@ -1,6 +1,8 @@
 //! The whole reference architecture on loopback: a mock Supabase Auth (from
 //! `supagate-testkit`, ES256-signed tokens) with two demo users, `backend-axum` and
-//! `frontend-proxy`, in one process. Used by `main` and by the browser and interop tests.
+//! `frontend-proxy`, in one process. When PostgreSQL is installed, a throw-away cluster too,
+//! and the notes API of `backend-rls` on the same backend (Row Level Security; session
+//! liveness from the mock auth server). Used by `main` and by the browser and interop tests.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -8,7 +10,7 @@
 use std::net::SocketAddr;
 
 use serde_json::json;
-use supagate_testkit::MockAuth;
+use supagate_testkit::{MockAuth, TestPostgres};
 
 /// The plain demo user.
 pub const USER: (&str, &str) = ("user@example.com", "user-password");
@@ -25,6 +27,9 @@ pub struct Quickstart {
     pub backend: SocketAddr,
     /// `frontend-proxy`: open `http://<frontend>/`.
     pub frontend: SocketAddr,
+    /// The throw-away PostgreSQL cluster behind `/notes`, when PostgreSQL is installed (why
+    /// not, otherwise). Dropping it stops the cluster.
+    pub postgres: Result<TestPostgres, String>,
 }
 
 /// Starts the stack: the auth server on a free port, the backend on a free port, the proxy
@@ -55,8 +60,26 @@ pub async fn start(bind: &str, access_ttl: i64, refresh_margin: u32) -> Result<Q
         "SUPAGATE_TOKEN_CACHE" => Some("1".to_owned()),
         _ => None,
     })?;
-    let backend_app = backend_axum::app(backend_config.auth, backend_config.resource)
+    let mut backend_app = backend_axum::app(backend_config.auth, backend_config.resource)
         .map_err(|e| e.to_string())?;
+    // The notes of backend-rls, on a throw-away cluster, when PostgreSQL is there.
+    let postgres = match tokio::task::spawn_blocking(TestPostgres::start).await {
+        Ok(Ok(pg)) => Ok(pg),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let mut liveness = None;
+    let postgres = match postgres {
+        Ok(pg) => match notes(&pg, &url).await {
+            Ok((router, live)) => {
+                backend_app = backend_app.merge(router);
+                liveness = live;
+                Ok(pg)
+            }
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
     let backend_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("backend: {e}"))?;
@@ -72,13 +95,18 @@ pub async fn start(bind: &str, access_ttl: i64, refresh_margin: u32) -> Result<Q
     let api = format!("http://{backend}");
     let public = format!("http://{frontend}");
     let margin = refresh_margin.to_string();
-    let config = frontend_proxy::Config::from_lookup(|name| match name {
+    // The proxy shares the notes' session check: a sign-out through it ends the session
+    // there at once.
+    let config = frontend_proxy::Config::from_lookup_with(|name| match name {
         "SUPABASE_URL" => Some(url.clone()),
         "SUPABASE_ANON_KEY" => Some("quickstart-anon-key".to_owned()),
         "API_URL" => Some(api.clone()),
         "PUBLIC_ORIGIN" => Some(public.clone()),
         "REFRESH_MARGIN_SECS" => Some(margin.clone()),
         _ => None,
+    }, |b| match liveness {
+        Some(l) => b.session_liveness(l),
+        None => b,
     })?;
     let app = frontend_proxy::app(&config).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -86,7 +114,29 @@ pub async fn start(bind: &str, access_ttl: i64, refresh_margin: u32) -> Result<Q
         auth,
         backend,
         frontend,
+        postgres,
     })
+}
+
+/// backend-rls's `/notes` on `pg`, its sessions checked with the mock auth server at
+/// `auth_url` (its sessions are not rows of the cluster's `auth.sessions`).
+async fn notes(
+    pg: &TestPostgres,
+    auth_url: &str,
+) -> Result<(axum::Router, Option<supagate::auth::SessionLiveness>), String> {
+    let (database, admin) = (pg.url("authenticator"), pg.superuser_url());
+    let (state, _, _) = backend_rls::from_env(|name| match name {
+        "DATABASE_URL" => Some(database.clone()),
+        "MIGRATION_DATABASE_URL" => Some(admin.clone()),
+        "SUPABASE_URL" => Some(auth_url.to_owned()),
+        "SUPABASE_ANON_KEY" => Some("quickstart-anon-key".to_owned()),
+        "SESSION_CHECK" => Some("auth".to_owned()),
+        "SUPAGATE_TOKEN_CACHE" => Some("1".to_owned()),
+        _ => None,
+    })
+    .await?;
+    let liveness = state.auth.session_liveness().cloned();
+    Ok((backend_rls::notes(state)?, liveness))
 }
 
 /// [`start`] on a runtime of its own (two worker threads), for synchronous tests: keep the

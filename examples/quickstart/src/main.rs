@@ -34,6 +34,7 @@ Open http://{f}/ and sign in as
   {u} / {up}   (plain user: /api/admin/stats answers 403)
   {ad} / {ap} (admin: 200)
 The page's JavaScript never sees a token: document.cookie stays empty.
+Notes (Row Level Security, /api/notes): {notes}
 
 By hand:
   curl -i -c jar -b jar -H 'Sec-Fetch-Site: same-origin' \\
@@ -50,6 +51,10 @@ Ctrl-C to stop.",
         up = USER.1,
         ad = ADMIN.0,
         ap = ADMIN.1,
+        notes = match &stack.postgres {
+            Ok(pg) => format!("on, a throw-away PostgreSQL on 127.0.0.1:{}", pg.port()),
+            Err(why) => format!("off ({why})"),
+        },
     );
     let _ = tokio::signal::ctrl_c().await;
     ExitCode::SUCCESS
