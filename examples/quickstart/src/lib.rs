@@ -97,17 +97,20 @@ pub async fn start(bind: &str, access_ttl: i64, refresh_margin: u32) -> Result<Q
     let margin = refresh_margin.to_string();
     // The proxy shares the notes' session check: a sign-out through it ends the session
     // there at once.
-    let config = frontend_proxy::Config::from_lookup_with(|name| match name {
-        "SUPABASE_URL" => Some(url.clone()),
-        "SUPABASE_ANON_KEY" => Some("quickstart-anon-key".to_owned()),
-        "API_URL" => Some(api.clone()),
-        "PUBLIC_ORIGIN" => Some(public.clone()),
-        "REFRESH_MARGIN_SECS" => Some(margin.clone()),
-        _ => None,
-    }, |b| match liveness {
-        Some(l) => b.session_liveness(l),
-        None => b,
-    })?;
+    let config = frontend_proxy::Config::from_lookup_with(
+        |name| match name {
+            "SUPABASE_URL" => Some(url.clone()),
+            "SUPABASE_ANON_KEY" => Some("quickstart-anon-key".to_owned()),
+            "API_URL" => Some(api.clone()),
+            "PUBLIC_ORIGIN" => Some(public.clone()),
+            "REFRESH_MARGIN_SECS" => Some(margin.clone()),
+            _ => None,
+        },
+        |b| match liveness {
+            Some(l) => b.session_liveness(l),
+            None => b,
+        },
+    )?;
     let app = frontend_proxy::app(&config).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(Quickstart {

@@ -1,6 +1,11 @@
 //! The quickstart with PostgreSQL: the demo page's notes go through the proxy to backend-rls,
 //! and each user sees only their own (and the public ones), by Row Level Security.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use backend_common::drive::{Response, request};
 use quickstart::{ADMIN, USER, start_on_runtime};
@@ -20,7 +25,10 @@ fn notes_through_the_proxy_are_each_users_own() {
     let (_rt, stack) = start_on_runtime(3600, 90).unwrap();
     if let Err(why) = &stack.postgres {
         // `.ci/test` installs PostgreSQL: there, this is a failure.
-        assert!(std::env::var("SUPAGATE_BROWSER").is_err(), "no PostgreSQL: {why}");
+        assert!(
+            std::env::var("SUPAGATE_BROWSER").is_err(),
+            "no PostgreSQL: {why}"
+        );
         return;
     }
     let f = stack.frontend;
@@ -36,7 +44,12 @@ fn notes_through_the_proxy_are_each_users_own() {
             ],
             body.as_bytes(),
         );
-        assert!(r.status == 303 || r.status == 200, "{} {}", r.status, r.body);
+        assert!(
+            r.status == 303 || r.status == 200,
+            "{} {}",
+            r.status,
+            r.body
+        );
         cookies_of(&r)
     };
     let (user, admin) = (sign_in(USER), sign_in(ADMIN));
@@ -57,7 +70,11 @@ fn notes_through_the_proxy_are_each_users_own() {
     };
     let r = call("POST", &user, Some(json!({"body": "user's private note"})));
     assert_eq!(r.status, 201, "{}", r.body);
-    let r = call("POST", &admin, Some(json!({"body": "admin's public note", "public": true})));
+    let r = call(
+        "POST",
+        &admin,
+        Some(json!({"body": "admin's public note", "public": true})),
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     let bodies = |r: Response| -> Vec<String> {
         assert_eq!(r.status, 200, "{}", r.body);
