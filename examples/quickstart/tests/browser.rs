@@ -260,6 +260,25 @@ fn both_demo_users_in_a_real_browser() {
             .js("return document.documentElement.outerHTML")
             .to_string();
         assert!(!page.contains("eyJ"), "no JWT anywhere in the page");
+        // With PostgreSQL (`.ci/test` installs it), the page's notes: added through the form,
+        // listed by the backend under Row Level Security.
+        if stack.postgres.is_ok() {
+            assert_eq!(b.text("notes-status"), "200", "{who}: {}", b.text("notes"));
+            let before = b.loaded_mark();
+            b.type_into("#note-body", &format!("a note of the {who}"));
+            b.click("#note-add");
+            b.wait_loaded(&before);
+            assert_eq!(b.text("note-add-status"), "201", "{who}");
+            let notes: Value = serde_json::from_str(&b.text("notes")).unwrap();
+            let bodies: Vec<&str> = notes
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["body"].as_str().unwrap())
+                .collect();
+            // Private notes: each user sees their own only.
+            assert_eq!(bodies, [format!("a note of the {who}")], "{who}");
+        }
         let shot = b.screenshot(who);
         eprintln!("{who}: dashboard screenshot at {}", shot.display());
 
