@@ -10,6 +10,9 @@
 //! - `plain_tx_one_more_round_trip`: the baseline with a `select 1` more: what one round trip
 //!   costs here, the floor of any scoping that is not pipelined with `BEGIN`.
 //!
+//! - `liveness_cached`: `Authenticator::admit` with and without session liveness whose answer
+//!   is cached (no database involved).
+//!
 //! A private cluster is started on a free loopback port (Debian's PostgreSQL). Run pinned:
 //! `taskset -c 1 cargo bench -p supagate-benches --bench postgres` (the server's processes are
 //! not pinned: they share the machine's cores).
@@ -24,7 +27,11 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sqlx::postgres::PgPoolOptions;
-use supagate::auth::Caller;
+use supagate::Authenticator;
+use supagate::auth::{
+    BoxFuture, Caller, SessionKey, SessionLiveness, SessionSource, SessionState,
+    SourceUnavailable,
+};
 use supagate::postgres::{RequestInfo, Rls};
 use supagate_benches::paired;
 use supagate_testkit::{TestKeys, TestPostgres, TokenBuilder};
@@ -166,5 +173,54 @@ fn bench(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench);
+/// Every session is live: the source of the cached-path benchmark (never asked once warm).
+#[derive(Debug)]
+struct AlwaysLive;
+
+impl SessionSource for AlwaysLive {
+    fn session_state<'a>(
+        &'a self,
+        _: SessionKey<'a>,
+    ) -> BoxFuture<'a, Result<SessionState, SourceUnavailable>> {
+        Box::pin(async { Ok(SessionState::Live { not_after: None }) })
+    }
+}
+
+/// What session liveness costs a request when its answer is cached (every request of a
+/// session but one per ttl): `Authenticator::admit` of an ES256 user token with and without
+/// it, token cache on in both (the warm path of a real service).
+fn liveness(c: &mut Criterion) {
+    let keys = TestKeys::new();
+    let verifier = keys.verifier_at(TokenBuilder::DEFAULT_NOW);
+    let plain = Authenticator::new(verifier.clone());
+    let live = SessionLiveness::builder(AlwaysLive).build().unwrap();
+    let checked = Authenticator::builder(verifier)
+        .session_liveness(live)
+        .build()
+        .unwrap();
+    let mut headers = http::HeaderMap::new();
+    let token = TokenBuilder::new().sign_es256(&keys);
+    headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let modes: supagate::auth::AuthModes = "user".parse().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(checked.admit_async(&headers, &modes)).unwrap();
+    let without = || {
+        black_box(plain.admit(black_box(&headers), &modes).unwrap());
+    };
+    let with = || {
+        black_box(checked.admit(black_box(&headers), &modes).unwrap());
+    };
+    let mut group = c.benchmark_group("liveness_cached");
+    group.bench_function("admit", |b| b.iter(without));
+    group.bench_function("admit_with_liveness", |b| b.iter(with));
+    group.finish();
+    paired(
+        "liveness_cached",
+        &[("admit", &without), ("admit_with_liveness", &with)],
+        500,
+        400,
+    );
+}
+
+criterion_group!(benches, bench, liveness);
 criterion_main!(benches);
