@@ -29,8 +29,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use sqlx::postgres::PgPoolOptions;
 use supagate::Authenticator;
 use supagate::auth::{
-    BoxFuture, Caller, SessionKey, SessionLiveness, SessionSource, SessionState,
-    SourceUnavailable,
+    BoxFuture, Caller, SessionKey, SessionLiveness, SessionSource, SessionState, SourceUnavailable,
 };
 use supagate::postgres::{RequestInfo, Rls};
 use supagate_benches::paired;
@@ -202,7 +201,9 @@ fn liveness(c: &mut Criterion) {
     let token = TokenBuilder::new().sign_es256(&keys);
     headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
     let modes: supagate::auth::AuthModes = "user".parse().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(checked.admit_async(&headers, &modes)).unwrap();
     let without = || {
         black_box(plain.admit(black_box(&headers), &modes).unwrap());
