@@ -6,6 +6,9 @@
 mod admit;
 mod extract;
 mod middleware;
+#[cfg(feature = "proxy")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+pub mod pages;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod resource;

@@ -34,7 +34,6 @@ impl CookieDelta {
         self
     }
 
-    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

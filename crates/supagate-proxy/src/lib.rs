@@ -40,7 +40,10 @@ pub use headers::HeaderPolicy;
 pub use liveness::AuthServerSessions;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
-pub use proxy::{Proxy, ProxyBuilder};
+pub use proxy::{
+    Backend, BackendResponse, PageContext, PageCookies, PageSession, Proxy, ProxyBuilder,
+    SessionUser,
+};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use rate::RateLimit;

@@ -474,7 +474,7 @@ fn parse_credentials(headers: &HeaderMap, body: &[u8]) -> Result<Credentials, Pr
 /// signed-in browser to another site. Local means: starts with `/`, visible ASCII without
 /// `\`, no empty segment (`//`) and no `.` or `..` segment anywhere in the path (browsers
 /// resolve `/.//evil.example` to `//evil.example`), and no `%` escape of `/`, `\` or `.`.
-fn local_path(next: &str) -> Result<&str, ProxyError> {
+pub(crate) fn local_path(next: &str) -> Result<&str, ProxyError> {
     let path = next.split(['?', '#']).next().unwrap_or_default();
     let lower = path.to_ascii_lowercase();
     let ok = next.starts_with('/')

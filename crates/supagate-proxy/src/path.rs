@@ -104,6 +104,21 @@ pub(crate) fn fixed_upstream(upstream_path: &str, target: &str) -> Result<String
     Ok(out)
 }
 
+/// A fixed upstream target (path and optional query) chosen by server code, checked like
+/// [`Routes::upstream_path`] checks a forwarded one.
+#[cfg(feature = "client")]
+pub(crate) fn upstream_target(target: &str) -> Result<String, ProxyError> {
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    check_path(path)?;
+    if let Some(q) = query {
+        check_query(q)?;
+    }
+    Ok(target.to_owned())
+}
+
 fn check_query(q: &str) -> Result<(), ProxyError> {
     if q.bytes()
         .any(|b| b.is_ascii_control() || b == b' ' || b == b'#' || !b.is_ascii())

@@ -28,6 +28,8 @@ pub(crate) struct Hit {
     /// `Bearer <access token>`, sensitive (cloning it shares the bytes).
     pub(crate) bearer: HeaderValue,
     pub(crate) sub: Uuid,
+    /// The verified claims (shared, never copied per request).
+    pub(crate) claims: std::sync::Arc<supagate_jwt::Claims>,
     pub(crate) expires_at: Option<i64>,
 }
 
@@ -157,10 +159,24 @@ mod tests {
         h
     }
 
+    fn claims() -> std::sync::Arc<supagate_jwt::Claims> {
+        use std::sync::OnceLock;
+        static CLAIMS: OnceLock<std::sync::Arc<supagate_jwt::Claims>> = OnceLock::new();
+        CLAIMS
+            .get_or_init(|| {
+                let keys = supagate_testkit::TestKeys::new();
+                let token = supagate_testkit::TokenBuilder::new().sign_es256(&keys);
+                let now = supagate_testkit::TokenBuilder::DEFAULT_NOW;
+                std::sync::Arc::new(keys.verifier_at(now).verify(&token).unwrap())
+            })
+            .clone()
+    }
+
     fn hit(len: usize) -> Hit {
         Hit {
             bearer: HeaderValue::from_str(&"a".repeat(len)).unwrap(),
             sub: Uuid::from_u128(1),
+            claims: claims(),
             expires_at: Some(i64::MAX),
         }
     }

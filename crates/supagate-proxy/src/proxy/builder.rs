@@ -74,6 +74,8 @@ pub(super) struct Behaviour {
     pub(super) anonymous_navigations: bool,
     pub(super) logout_scope: LogoutScope,
     pub(super) trusted_proxies: Vec<IpAddr>,
+    /// Where protected pages send a browser without a session (checked by `build`).
+    pub(super) sign_in_page: Option<String>,
 }
 
 impl fmt::Debug for ProxyBuilder {
@@ -261,6 +263,16 @@ impl ProxyBuilder {
         self
     }
 
+    /// The sign-in page that protected pages redirect a browser without a session to, with
+    /// the page it asked for as `next` (`/sign-in?next=%2Fdashboard`): a local path (no
+    /// scheme, no authority, no `..`). Default: `/sign-in`. See
+    /// [`Proxy::page_session`](crate::Proxy::page_session).
+    #[must_use]
+    pub fn sign_in_page(mut self, path: impl Into<String>) -> Self {
+        self.config.behaviour.sign_in_page = Some(path.into());
+        self
+    }
+
     /// The session liveness check of an app that is its own backend (its handlers use an
     /// authenticator with the same [`SessionLiveness`](supagate_auth::SessionLiveness)): a
     /// sign-out through this proxy then ends the session there at once (and, for a `global` or
@@ -278,7 +290,17 @@ impl ProxyBuilder {
     ///
     /// [`ProxyConfigError`](crate::ProxyConfigError) naming the unusable setting.
     pub fn build(self) -> Result<Proxy, crate::ProxyConfigError> {
-        let c = self.config;
+        let mut c = self.config;
+        let sign_in = c
+            .behaviour
+            .sign_in_page
+            .get_or_insert_with(|| "/sign-in".to_owned());
+        if crate::lifecycle::local_path(sign_in).is_err() || sign_in.contains(['?', '#']) {
+            return Err(ProxyError::InvalidConfig {
+                what: "the sign-in page must be a local path without a query",
+            }
+            .into());
+        }
         let project = c.project.map_err(|_| ProxyError::InvalidConfig {
             what: "supabase url must be https://<host>",
         })?;

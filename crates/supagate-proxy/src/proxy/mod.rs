@@ -36,10 +36,12 @@ use crate::single_flight::{DEFAULT_REUSE_WINDOW, RefreshCoordinator};
 
 mod builder;
 mod cors;
+mod pages;
 mod session;
 
 pub use builder::ProxyBuilder;
 use cors::{add_cors, strip_cors};
+pub use pages::{Backend, BackendResponse, PageContext, PageCookies, PageSession, SessionUser};
 pub(crate) use session::{Active, Resolved};
 
 /// The frontend proxy: a cheap-to-clone handle (an `Arc` inside) to share across requests.

@@ -8,6 +8,8 @@ pub(crate) struct Active {
     /// `Bearer <access token>`, sensitive, built once per session.
     pub(crate) bearer: HeaderValue,
     pub(crate) sub: uuid::Uuid,
+    /// The verified claims of the access token.
+    pub(crate) claims: Arc<supagate_jwt::Claims>,
     /// The cookies of a refreshed session (none when not refreshed).
     pub(crate) cookies: CookieDelta,
 }
@@ -78,6 +80,7 @@ impl Proxy {
                 return Ok(Resolved::Active(Active {
                     bearer: hit.bearer,
                     sub: hit.sub,
+                    claims: hit.claims,
                     cookies: CookieDelta::none(),
                 }));
             }
@@ -99,14 +102,15 @@ impl Proxy {
                 Ok(claims) => {
                     self.admit(&claims)?;
                     let active =
-                        self.active(session.access_token(), &claims, CookieDelta::none())?;
+                        self.active(session.access_token(), claims, CookieDelta::none())?;
                     if let (Some(cache), Some(key)) = (&i.sessions, key) {
                         let hit = Hit {
                             bearer: active.bearer.clone(),
                             sub: active.sub,
+                            claims: active.claims.clone(),
                             expires_at: session.expires_at(),
                         };
-                        cache.insert(key, hit, claims.exp, now);
+                        cache.insert(key, hit, active.claims.exp, now);
                     }
                     return Ok(Resolved::Active(active));
                 }
@@ -162,7 +166,7 @@ impl Proxy {
                         }
                         Ok(Resolved::Active(self.active(
                             new.access_token(),
-                            &claims,
+                            claims,
                             cookies,
                         )?))
                     }
@@ -174,7 +178,7 @@ impl Proxy {
                     self.admit(&claims)?;
                     Ok(Resolved::Active(self.active(
                         session.access_token(),
-                        &claims,
+                        claims,
                         CookieDelta::none(),
                     )?))
                 }
@@ -219,7 +223,7 @@ impl Proxy {
     pub(super) fn active(
         &self,
         token: &Token,
-        claims: &supagate_jwt::Claims,
+        claims: supagate_jwt::Claims,
         cookies: CookieDelta,
     ) -> Result<Active, Refused> {
         // A session cookie holds a Supabase Auth session: issued by the project, its user a
@@ -243,6 +247,7 @@ impl Proxy {
             Ok(bearer) => Ok(Active {
                 bearer,
                 sub,
+                claims: Arc::new(claims),
                 cookies,
             }),
             Err(_) => Err(

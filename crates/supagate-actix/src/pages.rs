@@ -1,0 +1,319 @@
+//! The session for the app's own pages, as `supagate_axum::pages` gives it on axum and with
+//! the same behaviour: [`SessionMiddleware`] resolves the signed-in user of every request it
+//! wraps through the proxy's session pipeline ([`Proxy::page_session`]: the same cookies,
+//! refresh single-flight, verification and CSRF gate as forwarded calls) and writes refreshed
+//! or cleared cookies onto whatever the handler returns.
+//!
+//! - [`User`]: a protected page. Without a signed-in user the handler does not run: a browser
+//!   asking for HTML is sent (303) to the [sign-in page](supagate_proxy::ProxyBuilder::sign_in_page)
+//!   with this page as `next`; anything else gets 401.
+//! - `Option<User>`: a public page; `None` when signed out. (Unlike `Option<Authenticated>`,
+//!   this is safe: every refusal that matters was answered by the middleware already.)
+//! - [`Backend`]: calls to the backend from the server, with the user's bearer.
+//!
+//! ```
+//! use actix_web::{App, HttpResponse, web};
+//! use supagate_actix::pages::{Backend, SessionMiddleware, User};
+//!
+//! async fn home(user: Option<User>) -> HttpResponse {
+//!     match user {
+//!         Some(user) => HttpResponse::Ok().body(format!("hello {}", user.email().unwrap_or("you"))),
+//!         None => HttpResponse::Ok().body("hello stranger"),
+//!     }
+//! }
+//!
+//! async fn dashboard(user: User, backend: Backend) -> HttpResponse {
+//!     match backend.get(&user, "/profile/me").await {
+//!         Ok(profile) => HttpResponse::Ok().body(profile.body().clone()),
+//!         Err(_) => HttpResponse::BadGateway().finish(),
+//!     }
+//! }
+//!
+//! # fn app(proxy: supagate_proxy::Proxy) {
+//! let app = App::new()
+//!     .wrap(SessionMiddleware::new(proxy))
+//!     .route("/", web::get().to(home))
+//!     .route("/dashboard", web::get().to(dashboard));
+//! # let _ = app;
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::{Future, Ready, ready};
+use std::net::{IpAddr, Ipv6Addr};
+use std::ops::Deref;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header as actix_header;
+use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use http_body_util::BodyExt;
+use supagate_proxy::{PageContext, Proxy, ProxyBody, SessionUser};
+
+type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// Resolves the page session of every request it wraps; see [the module](self).
+#[derive(Clone)]
+pub struct SessionMiddleware {
+    proxy: Proxy,
+}
+
+impl SessionMiddleware {
+    /// Middleware on `proxy`'s session pipeline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use actix_web::{App, web};
+    /// use supagate_actix::pages::{SessionMiddleware, User};
+    /// # fn app(proxy: supagate_proxy::Proxy) {
+    /// let app = App::new()
+    ///     .wrap(SessionMiddleware::new(proxy))
+    ///     .route("/me", web::get().to(|user: User| async move { user.id().to_string() }));
+    /// # let _ = app;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn new(proxy: Proxy) -> Self {
+        SessionMiddleware { proxy }
+    }
+}
+
+impl fmt::Debug for SessionMiddleware {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionMiddleware")
+            .field("proxy", &self.proxy)
+            .finish()
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for SessionMiddleware
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = SessionMiddlewareService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(SessionMiddlewareService {
+            service: Rc::new(service),
+            proxy: self.proxy.clone(),
+        }))
+    }
+}
+
+/// The service made by [`SessionMiddleware`].
+pub struct SessionMiddlewareService<S> {
+    service: Rc<S>,
+    proxy: Proxy,
+}
+
+impl<S> fmt::Debug for SessionMiddlewareService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionMiddlewareService")
+            .finish_non_exhaustive()
+    }
+}
+
+/// The request target as the middleware saw it (before a scope), for `next`.
+#[derive(Clone)]
+struct PageUri(http::Uri);
+
+impl<S, B> Service<ServiceRequest> for SessionMiddlewareService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = LocalBoxFuture<Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let service = Rc::clone(&self.service);
+        let proxy = self.proxy.clone();
+        Box::pin(async move {
+            let headers = http_headers(req.headers());
+            let method = http_method(req.method());
+            let peer = req
+                .peer_addr()
+                .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |a| a.ip());
+            let session = proxy.page_session(&method, &headers, peer).await;
+            match session.into_parts() {
+                Err(refusal) => {
+                    let response = actix_response(refusal).await;
+                    Ok(req.into_response(response).map_into_right_body())
+                }
+                Ok((context, cookies)) => {
+                    if let Ok(uri) = req.uri().to_string().parse::<http::Uri>() {
+                        req.extensions_mut().insert(PageUri(uri));
+                    }
+                    req.extensions_mut().insert(context);
+                    let mut res = service.call(req).await?;
+                    // The changes as `http` headers (with the response's own Cache-Control,
+                    // which they may keep), then into actix's map.
+                    let mut delta = http::HeaderMap::new();
+                    if let Some(v) = res.headers().get(actix_header::CACHE_CONTROL)
+                        && let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes())
+                    {
+                        delta.insert(http::header::CACHE_CONTROL, v);
+                    }
+                    cookies.apply(&mut delta);
+                    merge(res.headers_mut(), &delta);
+                    Ok(res.map_into_left_body())
+                }
+            }
+        })
+    }
+}
+
+/// actix's request headers as an `http` map.
+fn http_headers(from: &actix_header::HeaderMap) -> http::HeaderMap {
+    let mut out = http::HeaderMap::with_capacity(from.len());
+    for (name, value) in from.iter() {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+            http::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            out.append(n, v);
+        }
+    }
+    out
+}
+
+fn http_method(m: &actix_web::http::Method) -> http::Method {
+    http::Method::from_bytes(m.as_str().as_bytes()).unwrap_or(http::Method::GET)
+}
+
+/// Writes `delta` into actix's map: `Set-Cookie` appended, every other field replaced.
+fn merge(into: &mut actix_header::HeaderMap, delta: &http::HeaderMap) {
+    for name in delta.keys() {
+        let Ok(n) = actix_header::HeaderName::from_bytes(name.as_str().as_bytes()) else {
+            continue;
+        };
+        if name != http::header::SET_COOKIE {
+            into.remove(&n);
+        }
+        for value in delta.get_all(name) {
+            if let Ok(v) = actix_header::HeaderValue::from_bytes(value.as_bytes()) {
+                into.append(n.clone(), v);
+            }
+        }
+    }
+}
+
+/// One of the proxy's own answers (small, whole bodies) as an actix response.
+async fn actix_response(res: http::Response<ProxyBody>) -> HttpResponse {
+    let (parts, body) = res.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let status = actix_web::http::StatusCode::from_u16(parts.status.as_u16())
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut out = HttpResponse::with_body(status, bytes);
+    merge(out.headers_mut(), &parts.headers);
+    out.map_into_boxed_body()
+}
+
+/// The signed-in user of a page: extracting `User` makes the page protected, `Option<User>`
+/// public. Derefs to [`SessionUser`] (`user.email()`, `user.app_role()`, `user.claims()`).
+///
+/// Needs a [`SessionMiddleware`] around the route (otherwise 500).
+///
+/// # Examples
+///
+/// ```
+/// use supagate_actix::pages::User;
+///
+/// async fn dashboard(user: User) -> String {
+///     format!("{} ({})", user.email().unwrap_or("?"), user.app_role().unwrap_or("member"))
+/// }
+/// # let _ = dashboard;
+/// ```
+#[derive(Debug, Clone)]
+pub struct User(pub SessionUser);
+
+impl Deref for User {
+    type Target = SessionUser;
+
+    fn deref(&self) -> &SessionUser {
+        &self.0
+    }
+}
+
+fn missing_middleware() -> Error {
+    actix_web::error::ErrorInternalServerError("page session middleware missing")
+}
+
+impl FromRequest for User {
+    type Error = Error;
+    type Future = LocalBoxFuture<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let cx = req.extensions().get::<PageContext>().cloned();
+        let uri = req.extensions().get::<PageUri>().map(|u| u.0.clone());
+        let (method, headers) = (http_method(req.method()), http_headers(req.headers()));
+        Box::pin(async move {
+            let cx = cx.ok_or_else(missing_middleware)?;
+            if let Some(user) = cx.user() {
+                return Ok(User(user.clone()));
+            }
+            let uri = uri.unwrap_or_default();
+            let res = actix_response(cx.sign_in_required(&method, &uri, &headers)).await;
+            Err(actix_web::error::InternalError::from_response("sign-in required", res).into())
+        })
+    }
+}
+
+/// The backend, called from a page handler on the user's behalf: derefs to
+/// [`supagate_proxy::Backend`] (`backend.get(&user, "/profile/me")`).
+///
+/// Needs a [`SessionMiddleware`] around the route (otherwise 500).
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::HttpResponse;
+/// use supagate_actix::pages::{Backend, User};
+///
+/// async fn profile(user: User, backend: Backend) -> HttpResponse {
+///     match backend.get(&user, "/profile/me").await {
+///         Ok(res) => HttpResponse::Ok().body(res.body().clone()),
+///         Err(_) => HttpResponse::BadGateway().finish(),
+///     }
+/// }
+/// # let _ = profile;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Backend(pub supagate_proxy::Backend);
+
+impl Deref for Backend {
+    type Target = supagate_proxy::Backend;
+
+    fn deref(&self) -> &supagate_proxy::Backend {
+        &self.0
+    }
+}
+
+impl FromRequest for Backend {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<PageContext>()
+                .map(|cx| Backend(cx.backend()))
+                .ok_or_else(missing_middleware),
+        )
+    }
+}

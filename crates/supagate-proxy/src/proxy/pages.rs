@@ -1,0 +1,607 @@
+//! Sessions for the app's own pages (server-rendered HTML, form posts): the same session
+//! pipeline as forwarding ([`Proxy::session`]: cookie reading, refresh single-flight,
+//! verification, base policy), decided once per request into a [`PageSession`], and the
+//! server-side [`Backend`] calls a page makes on the user's behalf.
+
+use super::*;
+
+use crate::decision::answer_response;
+use crate::lifecycle::local_path;
+use crate::path::upstream_target;
+
+/// The signed-in user of a page request: the verified claims of the session's access token,
+/// and the token itself for [`Backend`] calls (never shown: `Debug` prints the user id
+/// only).
+///
+/// Made by [`Proxy::page_session`]; the adapters' page extractors hand it to handlers.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_proxy::SessionUser;
+///
+/// fn greeting(user: &SessionUser) -> String {
+///     match user.app_role() {
+///         Some(role) => format!("{} ({role})", user.email().unwrap_or("no email")),
+///         None => user.email().unwrap_or("no email").to_owned(),
+///     }
+/// }
+/// # let _ = greeting;
+/// ```
+#[derive(Clone)]
+pub struct SessionUser {
+    id: uuid::Uuid,
+    claims: Arc<supagate_jwt::Claims>,
+    /// `Bearer <access token>`, sensitive.
+    bearer: HeaderValue,
+}
+
+impl fmt::Debug for SessionUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionUser")
+            .field("id", &self.id)
+            .field("expires_at", &self.claims.exp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionUser {
+    /// The user's id (`sub`, a UUID for every Supabase Auth user).
+    #[must_use]
+    pub fn id(&self) -> uuid::Uuid {
+        self.id
+    }
+
+    /// The user's email, when the token carries one.
+    #[must_use]
+    pub fn email(&self) -> Option<&str> {
+        self.claims.email.as_deref()
+    }
+
+    /// The app role, `app_metadata.role` when it is a string (never the top-level `role`
+    /// claim, which is the Postgres role).
+    #[must_use]
+    pub fn app_role(&self) -> Option<&str> {
+        self.claims.app_metadata.get("role")?.as_str()
+    }
+
+    /// Whether this is an anonymous sign-in (`is_anonymous`).
+    #[must_use]
+    pub fn is_anonymous(&self) -> bool {
+        self.claims.is_anonymous
+    }
+
+    /// Every verified claim of the access token.
+    #[must_use]
+    pub fn claims(&self) -> &supagate_jwt::Claims {
+        &self.claims
+    }
+
+    /// When the access token expires (Unix seconds).
+    #[must_use]
+    pub fn expires_at(&self) -> i64 {
+        self.claims.exp
+    }
+}
+
+/// What [`Proxy::page_session`] decided for one page request: the signed-in user (or none)
+/// and the cookie changes the response must carry, or a refusal that answers instead of the
+/// page.
+///
+/// [`PageSession::into_parts`] splits it for a middleware: the [`PageContext`] goes to the
+/// handler (request extensions), the [`PageCookies`] onto whatever response comes back.
+#[must_use = "a page session carries cookie changes that must reach the response"]
+pub struct PageSession {
+    context: PageContext,
+    refusal: Option<Refused>,
+    cookies: CookieDelta,
+}
+
+impl fmt::Debug for PageSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PageSession")
+            .field("user", &self.context.user)
+            .field("refused", &self.refusal.as_ref().map(Refused::status))
+            .field("sets_cookies", &!self.cookies.is_empty())
+            .finish()
+    }
+}
+
+impl PageSession {
+    /// The signed-in user, if any.
+    #[must_use]
+    pub fn user(&self) -> Option<&SessionUser> {
+        self.context.user.as_ref()
+    }
+
+    /// The answer instead of the page, when the request is refused: 403 for a cross-site
+    /// form post (the CSRF gate), 429 over a rate limit, 503 with `Retry-After` while the
+    /// auth server (or the session store) cannot settle an expired session, 403 for a session
+    /// the base policy refuses. `None` when the page runs.
+    #[must_use]
+    pub fn refusal_status(&self) -> Option<StatusCode> {
+        self.refusal.as_ref().map(Refused::status)
+    }
+
+    /// The handler's context and the cookies for its response, or the rendered refusal (with
+    /// its own cookie changes) when the page must not run.
+    ///
+    /// # Errors
+    ///
+    /// The refusal's response, as [`PageSession::refusal_status`] describes.
+    pub fn into_parts(self) -> Result<(PageContext, PageCookies), Response<ProxyBody>> {
+        let PageSession {
+            context,
+            refusal,
+            cookies,
+        } = self;
+        if let Some(r) = refusal {
+            return Err(context.proxy.render(Err(r.with_cookies(cookies))));
+        }
+        let signed_in = context.user.is_some();
+        Ok((context, PageCookies { cookies, signed_in }))
+    }
+}
+
+/// The page request's session as its handler sees it: the signed-in user, the sign-in
+/// redirect for a protected page, and the [`Backend`]. Cheap to clone (the adapters keep it
+/// in the request extensions).
+#[derive(Clone)]
+pub struct PageContext {
+    proxy: Proxy,
+    client: IpAddr,
+    user: Option<SessionUser>,
+}
+
+impl fmt::Debug for PageContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PageContext")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PageContext {
+    /// The signed-in user, if any.
+    #[must_use]
+    pub fn user(&self) -> Option<&SessionUser> {
+        self.user.as_ref()
+    }
+
+    /// The backend, called from the server on the user's behalf.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        Backend {
+            proxy: self.proxy.clone(),
+            client: self.client,
+        }
+    }
+
+    /// The answer of a protected page without a signed-in user: for a browser asking for HTML
+    /// (`Accept: text/html`), 303 See Other to the [sign-in page](ProxyBuilder::sign_in_page)
+    /// with this page as `next` (GET and HEAD only, and only a local path); otherwise 401
+    /// with the RFC 6750 challenge. Both carry `Vary: Accept` and `Cache-Control: no-store`.
+    #[must_use]
+    pub fn sign_in_required(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Response<ProxyBody> {
+        let mut res = if accepts_html(headers) {
+            let page = self
+                .proxy
+                .inner
+                .behaviour
+                .sign_in_page
+                .as_deref()
+                .unwrap_or("/sign-in");
+            let mut location = page.to_owned();
+            if let Some(here) = uri.path_and_query().map(|p| p.as_str())
+                && (method == Method::GET || method == Method::HEAD)
+                && uri.scheme().is_none()
+                && local_path(here).is_ok()
+                && here.split('?').next() != Some(page)
+            {
+                location.push_str("?next=");
+                location.extend(form_urlencoded::byte_serialize(here.as_bytes()));
+            }
+            answer_response(Answer::SeeOther(location))
+        } else {
+            self.proxy
+                .render(Err(Refused::from(AuthError::MissingCredentials)))
+        };
+        let h = res.headers_mut();
+        h.append(header::VARY, HeaderValue::from_static("accept"));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res
+    }
+}
+
+/// The cookie changes of a page request, for the response its handler returns.
+#[must_use = "the cookies of a refreshed or ended session must reach the response"]
+#[derive(Debug)]
+pub struct PageCookies {
+    cookies: CookieDelta,
+    signed_in: bool,
+}
+
+impl PageCookies {
+    /// Writes the changes into the response's headers: the refreshed session's cookies (or
+    /// the deletions of an ended one) with the anti-caching headers `@supabase/ssr` sends.
+    /// A page rendered for a signed-in user that set no `Cache-Control` of its own gets
+    /// `Cache-Control: private, no-store`: no shared cache keeps one user's page for
+    /// another.
+    pub fn apply(self, headers: &mut HeaderMap) {
+        self.cookies.apply(headers);
+        if self.signed_in && !headers.contains_key(header::CACHE_CONTROL) {
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            );
+        }
+    }
+
+    /// Whether there is anything to write besides `Cache-Control`.
+    #[must_use]
+    pub fn sets_cookies(&self) -> bool {
+        !self.cookies.is_empty()
+    }
+}
+
+/// Whether `Accept` names HTML (`text/html` or `application/xhtml+xml`, not with `q=0`).
+fn accepts_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or_default().trim();
+            let html = media.eq_ignore_ascii_case("text/html")
+                || media.eq_ignore_ascii_case("application/xhtml+xml");
+            let refused = parts.any(|p| {
+                let p = p.trim();
+                p.len() >= 2
+                    && p[..2].eq_ignore_ascii_case("q=")
+                    && p[2..].trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+            });
+            html && !refused
+        })
+}
+
+impl Proxy {
+    /// Decides the session of a request for one of the app's own pages (or form posts):
+    ///
+    /// 1. the per-address rate limit (429) and, for unsafe methods, the CSRF gate (403), as
+    ///    for forwarded requests;
+    /// 2. the session from the cookies, refreshed once per refresh token when it expires
+    ///    within the margin (concurrent page loads share one refresh), verified, admitted by
+    ///    the base policy, and checked against the session liveness when one is configured;
+    /// 3. the outcome: a [`SessionUser`]; none (no session, or a session that can never be
+    ///    used again: ended by the auth server, forged, unreadable, revoked; ended and forged
+    ///    ones are cleared, without an auth-server call for a forged one); or a refusal that
+    ///    answers instead of the page (503 while the auth server cannot refresh an expired
+    ///    session, cookies kept; 429; 403).
+    ///
+    /// `peer` is the TCP peer address. The adapters' page layers call this and then
+    /// [`PageSession::into_parts`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # async fn page(proxy: supagate_proxy::Proxy, req: http::Request<()>) {
+    /// let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// let session = proxy.page_session(req.method(), req.headers(), peer).await;
+    /// match session.into_parts() {
+    ///     Ok((context, cookies)) => {
+    ///         let mut res = http::Response::new(match context.user() {
+    ///             Some(user) => format!("hello {}", user.email().unwrap_or("you")),
+    ///             None => "hello stranger".to_owned(),
+    ///         });
+    ///         cookies.apply(res.headers_mut());
+    ///     }
+    ///     Err(refusal) => { let _ = refusal; }
+    /// }
+    /// # }
+    /// ```
+    pub async fn page_session(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        peer: IpAddr,
+    ) -> PageSession {
+        let mut page = PageSession {
+            context: PageContext {
+                proxy: self.clone(),
+                client: peer,
+                user: None,
+            },
+            refusal: None,
+            cookies: CookieDelta::none(),
+        };
+        let client = match self.check_address(headers, peer) {
+            Ok(c) => c,
+            Err(r) => {
+                page.refusal = Some(r);
+                return page;
+            }
+        };
+        page.context.client = client;
+        if let Err(r) = self.check_csrf(method, headers) {
+            page.refusal = Some(r);
+            return page;
+        }
+        match self.session(headers, client).await {
+            Ok(Resolved::Anonymous) => {}
+            Ok(Resolved::Active(active)) => match self.live(&active).await {
+                Ok(()) => {
+                    page.context.user = Some(SessionUser {
+                        id: active.sub,
+                        claims: active.claims,
+                        bearer: active.bearer,
+                    });
+                    page.cookies = active.cookies;
+                }
+                Err(AuthError::SessionRevoked { reason }) => {
+                    tracing::info!(target: "supagate", reason, "page session revoked; cookies cleared");
+                    let clear =
+                        CookieDelta::of(self.inner.writer.clear(headers).unwrap_or_default());
+                    page.cookies = active.cookies.then(clear);
+                }
+                Err(e) => page.refusal = Some(Refused::from(e).with_cookies(active.cookies)),
+            },
+            // A session that can never be used again is no session: the page runs for a
+            // signed-out visitor, with whatever deletion the pipeline decided.
+            Err(r) if no_usable_session(&r) => {
+                tracing::debug!(target: "supagate", status = r.status().as_u16(), "page session not usable; treated as signed out");
+                page.cookies = r.cookies;
+            }
+            Err(r) => page.refusal = Some(r),
+        }
+        page
+    }
+
+    /// A backend handle for server code that is not a page handler (a background job
+    /// acting for a user it holds a [`SessionUser`] of); `peer` goes into the forwarding
+    /// headers. Page handlers use [`PageContext::backend`].
+    #[must_use]
+    pub fn backend(&self, peer: IpAddr) -> Backend {
+        Backend {
+            proxy: self.clone(),
+            client: peer,
+        }
+    }
+
+    /// The session liveness check of the proxy's authenticator, when it has one.
+    async fn live(&self, active: &Active) -> Result<(), AuthError> {
+        let Some(live) = self.inner.auth.session_liveness() else {
+            return Ok(());
+        };
+        let now = self.inner.auth.verifier().now();
+        live.check(&active.claims, active.token().expose(), now)
+            .await
+    }
+}
+
+/// Refusals that mean "there is no session to use" rather than "not now": unreadable
+/// cookies (400, 431) and tokens or sessions refused for good (401).
+fn no_usable_session(r: &Refused) -> bool {
+    matches!(r.why, Why::Auth(_))
+        && matches!(
+            r.status(),
+            StatusCode::BAD_REQUEST
+                | StatusCode::UNAUTHORIZED
+                | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        )
+}
+
+/// The backend, called from the server on a user's behalf (the seed's `authHeaders()` and
+/// `fetch(API_URL…, { cache: "no-store" })`): through the proxy's upstream client, to its fixed
+/// upstream origin, with the user's verified bearer and the forwarding headers, never a
+/// cookie. Paths are checked as forwarded ones are (no `..`, no `//`, no encoded separators:
+/// 400 [`ProxyError::BadPath`]); the answer is read whole within the response limits, its
+/// `sb-*` `Set-Cookie`s removed.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_proxy::{Backend, ProxyError, SessionUser};
+///
+/// async fn profile(backend: &Backend, user: &SessionUser) -> Result<serde_json::Value, ProxyError> {
+///     let res = backend.get(user, "/profile/me").await?;
+///     res.json()
+/// }
+/// # let _ = profile;
+/// ```
+#[derive(Clone)]
+pub struct Backend {
+    proxy: Proxy,
+    client: IpAddr,
+}
+
+impl fmt::Debug for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.proxy.inner;
+        f.debug_struct("Backend")
+            .field("upstream", &format_args!("{}://{}", i.scheme, i.authority))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The backend's answer to a [`Backend`] call, read whole.
+#[derive(Debug, Clone)]
+pub struct BackendResponse {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl BackendResponse {
+    /// The status.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The headers (hop-by-hop fields and session `Set-Cookie`s removed).
+    #[must_use]
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The body.
+    #[must_use]
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The body as JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`ProxyError::UpstreamUnavailable`] when it is not JSON of that shape.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ProxyError> {
+        serde_json::from_slice(&self.body).map_err(|_| ProxyError::UpstreamUnavailable)
+    }
+}
+
+impl Backend {
+    /// `GET path` as `user`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Backend::send`].
+    pub async fn get(&self, user: &SessionUser, path: &str) -> Result<BackendResponse, ProxyError> {
+        self.send(Some(user), Method::GET, path, None).await
+    }
+
+    /// `DELETE path` as `user`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Backend::send`].
+    pub async fn delete(
+        &self,
+        user: &SessionUser,
+        path: &str,
+    ) -> Result<BackendResponse, ProxyError> {
+        self.send(Some(user), Method::DELETE, path, None).await
+    }
+
+    /// `POST path` as `user` with `body` as JSON.
+    ///
+    /// # Errors
+    ///
+    /// As [`Backend::send`].
+    pub async fn post_json<T: serde::Serialize + ?Sized>(
+        &self,
+        user: &SessionUser,
+        path: &str,
+        body: &T,
+    ) -> Result<BackendResponse, ProxyError> {
+        let json = serde_json::to_vec(body).map_err(|_| ProxyError::BadForm {
+            reason: "body is not serializable as json",
+        })?;
+        let body = (
+            HeaderValue::from_static("application/json"),
+            Bytes::from(json),
+        );
+        self.send(Some(user), Method::POST, path, Some(body)).await
+    }
+
+    /// Calls the backend: `method path` with the bearer of `user` (none: without
+    /// credentials, as for a signed-out visitor) and an optional body with its content type.
+    ///
+    /// # Errors
+    ///
+    /// [`ProxyError::BadPath`] for a refused path, [`ProxyError::BodyTooLarge`] over the
+    /// request limit, [`ProxyError::UpstreamTimeout`] or
+    /// [`ProxyError::UpstreamUnavailable`] when the backend does not answer in time or in full.
+    /// A backend answer of any status is `Ok`.
+    pub async fn send(
+        &self,
+        user: Option<&SessionUser>,
+        method: Method,
+        path: &str,
+        body: Option<(HeaderValue, Bytes)>,
+    ) -> Result<BackendResponse, ProxyError> {
+        let i = &*self.proxy.inner;
+        let path = upstream_target(path)?;
+        let uri: Uri = format!("{}://{}{}", i.scheme, i.authority, path)
+            .parse()
+            .map_err(|_| ProxyError::BadPath {
+                reason: "invalid target",
+            })?;
+        let limits = i.client.limits();
+        let mut headers = prepare_with_bearer(
+            &HeaderMap::new(),
+            &i.headers,
+            user.map(|u| u.bearer.clone()),
+            user.map(|u| &u.id),
+            &i.observed.with_client(self.client),
+        );
+        let bytes = match body {
+            Some((content_type, bytes)) => {
+                headers.insert(header::CONTENT_TYPE, content_type);
+                bytes
+            }
+            None => Bytes::new(),
+        };
+        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limits.request_body {
+            return Err(ProxyError::BodyTooLarge);
+        }
+        if !bytes.is_empty() || method == Method::POST || method == Method::PUT {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        }
+        let mut req = Request::new(full(bytes));
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        *req.version_mut() = Version::HTTP_11;
+        *req.headers_mut() = headers;
+        let res = i.client.upstream(req).await.inspect_err(|e| {
+            tracing::warn!(target: "supagate", status = e.status().as_u16(), reason = e.reason(), "backend call failed");
+        })?;
+        let (mut parts, body) = res.into_parts();
+        filter_upstream_response_headers(&mut parts.headers, &i.headers);
+        if content_length(&parts.headers).is_some_and(|n| n > limits.response_body) {
+            return Err(ProxyError::UpstreamUnavailable);
+        }
+        let body = Guarded::new(body, limits.response_body, limits.idle_timeout)
+            .collect()
+            .await
+            .map_err(|_| ProxyError::UpstreamUnavailable)?
+            .to_bytes();
+        Ok(BackendResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn html_is_what_a_browser_navigation_accepts() {
+        assert!(accepts_html(&accept(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        )));
+        assert!(accepts_html(&accept("TEXT/HTML")));
+        assert!(accepts_html(&accept("application/xhtml+xml; q=0.5")));
+        assert!(!accepts_html(&accept("*/*")));
+        assert!(!accepts_html(&accept("application/json")));
+        assert!(!accepts_html(&accept("text/html;q=0, application/json")));
+        assert!(!accepts_html(&accept("text/htmlx")));
+        assert!(!accepts_html(&HeaderMap::new()));
+    }
+}
