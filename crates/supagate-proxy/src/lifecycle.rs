@@ -22,7 +22,7 @@ use supagate_jwt::Token;
 
 use crate::body::{BoxError, Guarded, ProxyBody};
 use crate::client::AuthAnswer;
-use crate::decision::{Answer, CookieDelta, Decided, Refused};
+use crate::decision::{Answer, CookieDelta, Decided, Refused, Why};
 use crate::error::{ProxyError, sign_in_refusal};
 use crate::proxy::{Proxy, Resolved};
 use crate::rate::AuthCall;
@@ -52,16 +52,49 @@ impl Proxy {
     /// like any unsafe request.
     ///
     /// Refusals: 400 for a malformed form, 401 `invalid_credentials`, 403 for an unconfirmed
-    /// or banned user, 429 when the auth server limits, 503 when it is down.
+    /// or banned user, 429 when the auth server limits, 503 when it is down. A plain HTML form
+    /// (form-encoded, `Accept: text/html`: a browser without JavaScript) is sent back instead,
+    /// 303 to the [sign-in page](crate::ProxyBuilder::sign_in_page) with `error=<code>` (such
+    /// as `invalid_credentials`, `rate_limited`) and its `next`; a cross-site post is still
+    /// refused 403.
     pub async fn sign_in<B>(&self, req: Request<B>, peer: IpAddr) -> Response<ProxyBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        self.render(self.try_sign_in(req, peer).await)
+        // A browser's plain HTML form (no JavaScript to read a JSON refusal) goes back to the
+        // sign-in page with the reason.
+        let html_form = is_form(req.headers()) && crate::proxy::accepts_html(req.headers());
+        let mut next = None;
+        let decision = match self.try_sign_in(req, peer, &mut next).await {
+            Err(r) if html_form && !is_csrf(&r) => Ok(self.sign_in_again(r, next.as_deref())),
+            d => d,
+        };
+        self.render(decision)
     }
 
-    async fn try_sign_in<B>(&self, req: Request<B>, peer: IpAddr) -> Result<Decided, Refused>
+    /// 303 back to the sign-in page with `error=<code>` (and the `next` the form carried),
+    /// keeping the refusal's cookie changes.
+    fn sign_in_again(&self, r: Refused, next: Option<&str>) -> Decided {
+        let code = match &r.why {
+            Why::Proxy(e) => e.body_code(),
+            Why::Auth(AuthError::AuthServerUnavailable) => "temporarily_unavailable",
+            Why::Auth(_) => "sign_in_failed",
+        };
+        let mut location = format!("{}?error={code}", self.inner_parts().sign_in_page);
+        if let Some(next) = next {
+            location.push_str("&next=");
+            location.extend(form_urlencoded::byte_serialize(next.as_bytes()));
+        }
+        Decided::new(Answer::SeeOther(location), r.cookies)
+    }
+
+    async fn try_sign_in<B>(
+        &self,
+        req: Request<B>,
+        peer: IpAddr,
+        next_out: &mut Option<String>,
+    ) -> Result<Decided, Refused>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -105,6 +138,7 @@ impl Proxy {
             return Err(required.into());
         }
         let next = creds.next.as_deref().map(local_path).transpose()?;
+        *next_out = next.map(str::to_owned);
         self.check_auth_call(client, AuthCall::Checked)?;
         let answer = p
             .client
@@ -429,6 +463,21 @@ impl Proxy {
             .map_err(AuthError::Token)?;
         Ok((session, claims))
     }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+fn is_csrf(r: &Refused) -> bool {
+    matches!(r.why, Why::Proxy(ProxyError::CsrfRejected))
 }
 
 fn parse_credentials(headers: &HeaderMap, body: &[u8]) -> Result<Credentials, ProxyError> {

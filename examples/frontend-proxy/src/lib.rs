@@ -9,9 +9,11 @@
 
 use std::net::SocketAddr;
 
+mod pages;
+
 use axum::Router;
-use axum::response::Html;
 use axum::routing::{any, get, post};
+use supagate::axum::pages::SessionLayer;
 use supagate::axum::proxy::{callback, forward, forward_to, sign_in, sign_out, start_oauth};
 use supagate::proxy::{Proxy, RateLimit};
 
@@ -166,86 +168,26 @@ impl Config {
     }
 }
 
-/// A page with a sign-in form and a button that calls the API through the proxy: the whole
-/// browser side, with no token in JavaScript.
-const INDEX: &str = r#"<!doctype html>
-<html lang="en"><meta charset="utf-8"><title>supagate frontend proxy</title>
-<style>
-  body { font: 15px/1.4 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; color: #222; }
-  section { border: 1px solid #ccc; border-radius: 6px; padding: 0.8rem 1rem; margin: 1rem 0; }
-  pre { background: #f6f6f6; padding: 0.5rem; white-space: pre-wrap; word-break: break-all; }
-  .ok { color: #0a7a2f; } .no { color: #b00020; }
-</style>
-<h1>supagate frontend proxy</h1>
-<p>The session lives in HttpOnly cookies: this page's JavaScript never sees a token. It calls
-<code>/api/…</code> and the proxy forwards with <code>Authorization: Bearer</code>.</p>
-<section>
-  <h2>Sign in</h2>
-  <form method="post" action="/auth/sign-in">
-    <input type="hidden" name="next" value="/">
-    <label>Email <input id="email" name="email" type="email" autocomplete="username"></label>
-    <label>Password <input id="password" name="password" type="password" autocomplete="current-password"></label>
-    <button id="signin">Sign in</button>
-  </form>
-  <form method="post" action="/auth/sign-out?next=/"><button id="signout">Sign out</button></form>
-</section>
-<section>
-  <h2>Dashboard <button id="reload">Reload</button></h2>
-  <p>GET /api/profile <span id="profile-status"></span></p><pre id="profile"></pre>
-  <p>GET /api/admin/stats <span id="admin-status"></span></p><pre id="admin"></pre>
-  <p>document.cookie: <code id="cookies"></code></p>
-</section>
-<section>
-  <h2>Notes <small>(Row Level Security: when the backend has them)</small></h2>
-  <p>GET /api/notes <span id="notes-status"></span></p><pre id="notes"></pre>
-  <form id="note-form">
-    <input id="note-body" placeholder="a note" maxlength="200">
-    <label><input id="note-public" type="checkbox"> public</label>
-    <button id="note-add">Add</button> <span id="note-add-status"></span>
-  </form>
-</section>
-<script>
-async function call(path, id) {
-  const r = await fetch(path);
-  const status = document.getElementById(id + "-status");
-  status.textContent = r.status;
-  status.className = r.ok ? "ok" : "no";
-  document.getElementById(id).textContent = await r.text();
-}
-async function load() {
-  await Promise.all([
-    call("/api/profile", "profile"),
-    call("/api/admin/stats", "admin"),
-    call("/api/notes", "notes"),
-  ]);
-  document.getElementById("cookies").textContent = JSON.stringify(document.cookie);
-  document.body.dataset.loaded = String(Date.now());
-}
-document.getElementById("reload").onclick = load;
-document.getElementById("note-form").onsubmit = async (e) => {
-  e.preventDefault();
-  const r = await fetch("/api/notes", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      body: document.getElementById("note-body").value,
-      public: document.getElementById("note-public").checked,
-    }),
-  });
-  document.getElementById("note-add-status").textContent = r.status;
-  await load();
-};
-load();
-</script>
-</html>
-"#;
-
-/// The routes: `GET /api/profile` (to the backend's `/profile/me`), `ANY /api/{*path}` (to
-/// `/{path}`), `POST /auth/sign-in`, `GET /auth/callback`, `POST /auth/sign-out`,
-/// `GET /auth/oauth/{provider}`, and `/` (a minimal page).
+/// The routes:
+///
+/// - the app's own pages, server-rendered for the signed-in user under the page session layer
+///   (`supagate::axum::pages`): `GET /` (public), `GET /sign-in`, `GET /dashboard`
+///   (protected: a browser without a session is sent to `/sign-in?next=%2Fdashboard`),
+///   `POST /dashboard/notes` and `POST /dashboard/notes/{id}/delete` (plain HTML forms,
+///   the CSRF gate included);
+/// - the proxy's routes for browser JavaScript and the session lifecycle: `GET /api/profile`
+///   (to the backend's `/profile/me`), `ANY /api/{*path}` (to `/{path}`), `POST
+///   /auth/sign-in`, `GET /auth/callback`, `POST /auth/sign-out`, `GET
+///   /auth/oauth/{provider}`.
 pub fn app(config: &Config) -> Router {
     Router::new()
-        .route("/", get(|| async { Html(INDEX) }))
+        .route("/", get(pages::home))
+        .route("/sign-in", get(pages::sign_in))
+        .route("/dashboard", get(pages::dashboard))
+        .route("/dashboard/notes", post(pages::add_note))
+        .route("/dashboard/notes/{id}/delete", post(pages::delete_note))
+        // Only the pages above: the proxy's own routes below read the session themselves.
+        .layer(SessionLayer::new(config.proxy.clone()))
         .route("/api/profile", get(forward_to("/profile/me")))
         .route("/api/{*path}", any(forward))
         .route("/auth/sign-in", post(sign_in))

@@ -41,6 +41,7 @@ mod session;
 
 pub use builder::ProxyBuilder;
 use cors::{add_cors, strip_cors};
+pub(crate) use pages::accepts_html;
 pub use pages::{Backend, BackendResponse, PageContext, PageCookies, PageSession, SessionUser};
 pub(crate) use session::{Active, Resolved};
 
@@ -375,6 +376,7 @@ impl Proxy {
             verifier: i.auth.verifier(),
             logout_scope: i.behaviour.logout_scope,
             liveness: i.auth.session_liveness(),
+            sign_in_page: i.behaviour.sign_in_page.as_deref().unwrap_or("/sign-in"),
         }
     }
 }
@@ -388,6 +390,8 @@ pub(crate) struct Parts<'a> {
     pub(crate) logout_scope: LogoutScope,
     /// The authenticator's session liveness, told about sign-outs.
     pub(crate) liveness: Option<&'a supagate_auth::SessionLiveness>,
+    /// Where a refused HTML sign-in form goes back to.
+    pub(crate) sign_in_page: &'a str,
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {

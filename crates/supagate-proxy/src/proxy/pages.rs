@@ -250,7 +250,7 @@ impl PageCookies {
 }
 
 /// Whether `Accept` names HTML (`text/html` or `application/xhtml+xml`, not with `q=0`).
-fn accepts_html(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_html(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()
