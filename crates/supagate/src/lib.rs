@@ -67,7 +67,7 @@ pub mod actix {
     pub use supagate_actix::*;
 }
 
-/// The guides of `docs/` in the repository: architecture, the frontend proxy, deployment, key
+/// The guides of `docs/` in the repository: architecture, the frontend proxy, server-rendered pages, deployment, key
 /// migration and rotation, auth modes (which callers a route admits), Row Level Security and session liveness, common errors, security, migration from other crates, benchmarks.
 /// Every Rust example in them is a doctest.
 #[cfg(all(
@@ -93,6 +93,8 @@ pub mod guide {
     pub mod architecture {}
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/frontend-proxy.md"))]
     pub mod frontend_proxy {}
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/pages.md"))]
+    pub mod pages {}
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/deployment.md"))]
     pub mod deployment {}
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/key-migration.md"))]
