@@ -223,7 +223,7 @@ impl Deref for User {
 
 /// Why a page extractor did not run the handler: the sign-in redirect (or 401), or a missing
 /// [`SessionLayer`] (500).
-pub struct PageRejection(Response);
+pub struct PageRejection(Box<Response>);
 
 impl fmt::Debug for PageRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -235,7 +235,7 @@ impl fmt::Debug for PageRejection {
 
 impl IntoResponse for PageRejection {
     fn into_response(self) -> Response {
-        self.0
+        *self.0
     }
 }
 
@@ -243,7 +243,7 @@ fn context(parts: &Parts) -> Result<&PageContext, PageRejection> {
     parts.extensions.get::<PageContext>().ok_or_else(|| {
         let mut res = Response::new(Body::from("page session layer missing"));
         *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-        PageRejection(res)
+        PageRejection(Box::new(res))
     })
 }
 
@@ -260,7 +260,7 @@ impl<S: Send + Sync> FromRequestParts<S> for User {
                     .get::<PageUri>()
                     .map_or(&parts.uri, |u| &u.0);
                 let res = cx.sign_in_required(&parts.method, uri, &parts.headers);
-                Err(PageRejection(res.map(Body::new)))
+                Err(PageRejection(Box::new(res.map(Body::new))))
             }
         }
     }

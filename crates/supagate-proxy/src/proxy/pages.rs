@@ -263,9 +263,10 @@ pub(crate) fn accepts_html(headers: &HeaderMap) -> bool {
                 || media.eq_ignore_ascii_case("application/xhtml+xml");
             let refused = parts.any(|p| {
                 let p = p.trim();
-                p.len() >= 2
-                    && p[..2].eq_ignore_ascii_case("q=")
-                    && p[2..].trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+                p.get(..2).is_some_and(|k| k.eq_ignore_ascii_case("q="))
+                    && p.get(2..)
+                        .and_then(|q| q.trim().parse::<f32>().ok())
+                        .is_some_and(|q| q <= 0.0)
             });
             html && !refused
         })
