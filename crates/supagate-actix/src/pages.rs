@@ -8,7 +8,9 @@
 //!   asking for HTML is sent (303) to the [sign-in page](supagate_proxy::ProxyBuilder::sign_in_page)
 //!   with this page as `next`; anything else gets 401.
 //! - `Option<User>`: a public page; `None` when signed out. (Unlike `Option<Authenticated>`,
-//!   this is safe: every refusal that matters was answered by the middleware already.)
+//!   this is safe: every refusal that matters was answered by the middleware already. Without
+//!   the middleware, though, actix-web turns the extractor's 500 into `None` too: a page
+//!   outside it always looks signed out.)
 //! - [`Backend`]: calls to the backend from the server, with the user's bearer.
 //!
 //! ```
@@ -157,16 +159,23 @@ where
                     }
                     req.extensions_mut().insert(context);
                     let mut res = service.call(req).await?;
-                    // The changes as `http` headers (with the response's own Cache-Control,
-                    // which they may keep), then into actix's map.
                     let mut delta = http::HeaderMap::new();
-                    if let Some(v) = res.headers().get(actix_header::CACHE_CONTROL)
-                        && let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes())
-                    {
-                        delta.insert(http::header::CACHE_CONTROL, v);
+                    for (name, v) in res.headers().iter() {
+                        if (name == actix_header::CACHE_CONTROL || name == actix_header::SET_COOKIE)
+                            && let (Ok(n), Ok(v)) = (
+                                http::HeaderName::from_bytes(name.as_str().as_bytes()),
+                                http::HeaderValue::from_bytes(v.as_bytes()),
+                            )
+                        {
+                            delta.append(n, v);
+                        }
                     }
+                    // The handler's own Cache-Control and Set-Cookie lines go into `delta`
+                    // (the page cookies decide with them), then all of it back.
                     cookies.apply(&mut delta);
-                    merge(res.headers_mut(), &delta);
+                    let headers = res.headers_mut();
+                    headers.remove(actix_header::SET_COOKIE);
+                    merge(headers, &delta);
                     Ok(res.map_into_left_body())
                 }
             }
@@ -202,7 +211,9 @@ fn merge(into: &mut actix_header::HeaderMap, delta: &http::HeaderMap) {
             into.remove(&n);
         }
         for value in delta.get_all(name) {
-            if let Ok(v) = actix_header::HeaderValue::from_bytes(value.as_bytes()) {
+            if let Ok(mut v) = actix_header::HeaderValue::from_bytes(value.as_bytes()) {
+                // A session cookie holds tokens: never logged, never indexed by HPACK.
+                v.set_sensitive(value.is_sensitive() || name == http::header::SET_COOKIE);
                 into.append(n.clone(), v);
             }
         }

@@ -54,9 +54,10 @@
 //!     .route("/", get(home))
 //!     .route("/dashboard", get(dashboard))
 //!     .route("/sign-in", get(|| async { Html("<form method=post action=/auth/sign-in>…</form>") }))
+//!     // The layer covers the routes above it: the pages, not the proxy's own routes.
+//!     .layer(SessionLayer::new(proxy))
 //!     .route("/auth/sign-in", post(sign_in))
 //!     .route("/auth/sign-out", post(sign_out))
-//!     .layer(SessionLayer::new(proxy))
 //!     .with_state(state);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
@@ -194,7 +195,7 @@ fn peer(req: &Request) -> IpAddr {
 /// The signed-in user of a page: extracting `User` makes the page protected, `Option<User>`
 /// public. Derefs to [`SessionUser`] (`user.email()`, `user.app_role()`, `user.claims()`).
 ///
-/// Needs a [`SessionLayer`] around the route (otherwise 500, logged).
+/// Needs a [`SessionLayer`] around the route (otherwise 500).
 ///
 /// # Examples
 ///

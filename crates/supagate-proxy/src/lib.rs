@@ -59,6 +59,9 @@ pub mod core {
     pub use crate::headers::{
         Observed, filter_upstream_response_headers, prepare_upstream_headers,
     };
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    pub use crate::lifecycle::is_local_path;
     pub use crate::path::Routes;
     pub use crate::refresh::{AuthEndpoint, RefreshNeed, RefreshOutcome};
     #[cfg(feature = "client")]

@@ -523,6 +523,26 @@ fn parse_credentials(headers: &HeaderMap, body: &[u8]) -> Result<Credentials, Pr
 /// signed-in browser to another site. Local means: starts with `/`, visible ASCII without
 /// `\`, no empty segment (`//`) and no `.` or `..` segment anywhere in the path (browsers
 /// resolve `/.//evil.example` to `//evil.example`), and no `%` escape of `/`, `\` or `.`.
+/// Whether `next` is a local path the proxy redirects to (after sign-in, to the sign-in
+/// page): it starts with one `/`, is printable ASCII without `\`, has no empty, `.` or `..`
+/// segment and no encoded `/`, `\` or `.`, and is at most 2048 bytes. Use it for any `next`
+/// of your own.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_proxy::core::is_local_path;
+///
+/// assert!(is_local_path("/dashboard?tab=2"));
+/// for bad in ["//evil.example", "/.//evil.example", "https://evil.example", "/a/../b", "/%2F"] {
+///     assert!(!is_local_path(bad), "{bad}");
+/// }
+/// ```
+#[must_use]
+pub fn is_local_path(next: &str) -> bool {
+    local_path(next).is_ok()
+}
+
 pub(crate) fn local_path(next: &str) -> Result<&str, ProxyError> {
     let path = next.split(['?', '#']).next().unwrap_or_default();
     let lower = path.to_ascii_lowercase();

@@ -20,7 +20,7 @@ use crate::headers::HeaderPolicy;
 
 const SHARDS: usize = 16;
 const PER_SHARD: usize = 512;
-/// Bytes of cached bearer values per shard (32 MiB in all).
+/// Bytes charged per shard (bearer and claims, [`Hit::cost`]; 32 MiB in all).
 const PER_SHARD_BYTES: usize = 2 * 1024 * 1024;
 
 #[derive(Clone)]
@@ -31,6 +31,15 @@ pub(crate) struct Hit {
     /// The verified claims (shared, never copied per request).
     pub(crate) claims: std::sync::Arc<supagate_jwt::Claims>,
     pub(crate) expires_at: Option<i64>,
+}
+
+impl Hit {
+    /// The bytes an entry is charged: the bearer and its parsed claims, counted as four times
+    /// the token again (as the verifier's own cache charges a payload): a token padded with
+    /// `user_metadata` costs what its claims weigh, not only its text.
+    pub(crate) fn cost(&self) -> usize {
+        self.bearer.len().saturating_mul(5)
+    }
 }
 
 /// A keyed 128-bit hash of a request's session cookie pairs.
@@ -109,7 +118,7 @@ impl SessionCache {
     /// sooner.
     pub(crate) fn insert(&self, key: Key, hit: Hit, token_exp: i64, now: i64) {
         let left = u64::try_from(token_exp.saturating_sub(now)).unwrap_or(0);
-        let size = hit.bearer.len();
+        let size = hit.cost();
         if left == 0 || size > PER_SHARD_BYTES {
             return;
         }
@@ -119,12 +128,12 @@ impl SessionCache {
         };
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(old) = shard.map.remove(&key) {
-            shard.bytes = shard.bytes.saturating_sub(old.hit.bearer.len());
+            shard.bytes = shard.bytes.saturating_sub(old.hit.cost());
         }
         if shard.map.len() >= PER_SHARD || shard.bytes + size > PER_SHARD_BYTES {
             let now = Instant::now();
             shard.map.retain(|_, e| e.until > now);
-            shard.bytes = shard.map.values().map(|e| e.hit.bearer.len()).sum();
+            shard.bytes = shard.map.values().map(|e| e.hit.cost()).sum();
             if shard.map.len() >= PER_SHARD || shard.bytes + size > PER_SHARD_BYTES {
                 shard.map.clear();
                 shard.bytes = 0;
@@ -210,8 +219,8 @@ mod tests {
                 .unwrap();
             c.insert(key, hit(100), i64::MAX, 0);
         }
-        // One session: one entry of the bearer's size, whatever the padding.
-        assert_eq!(c.usage(), (1, 100));
+        // One session: one entry of the bearer's cost, whatever the padding.
+        assert_eq!(c.usage(), (1, hit(100).cost()));
     }
 
     #[test]

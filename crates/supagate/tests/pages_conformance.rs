@@ -366,6 +366,22 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "a handler that sets the session itself (sign-in under the layer) keeps it",
+            input: |f| get("/sets-session", html(Some(f.cookie(30)))),
+            expect: Observed {
+                cache_control: Some("no-store".into()),
+                ..page(200, "handler", "set", 1)
+            },
+        },
+        Case {
+            name: "a page's own Cache-Control lines are all kept",
+            input: |f| get("/cached", html(Some(f.cookie(3600)))),
+            expect: Observed {
+                cache_control: Some("max-age=60, private".into()),
+                ..page(200, "none", "cached", 0)
+            },
+        },
+        Case {
             name: "a backend call with the user's bearer, no cookie, its Set-Cookie dropped",
             input: |f| get("/profile", html(Some(f.cookie(3600)))),
             expect: page(200, "none", r#"200 0 {"bearer":true,"cookie":false}"#, 0),
@@ -381,6 +397,11 @@ fn cases() -> Vec<Case> {
 fn classify(set_cookies: &[String]) -> &'static str {
     if set_cookies.is_empty() {
         "none"
+    } else if set_cookies
+        .iter()
+        .all(|c| c.starts_with("sb-127-auth-token=handler"))
+    {
+        "handler"
     } else if set_cookies.iter().all(|c| c.contains("Max-Age=0")) {
         "cleared"
     } else {
@@ -414,7 +435,15 @@ impl Raw {
             status: self.status,
             location: one("location"),
             cookies: classify(&set),
-            cache_control: one("cache-control"),
+            cache_control: {
+                let all: Vec<&str> = self
+                    .headers
+                    .iter()
+                    .filter(|(k, _)| k == "cache-control")
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                (!all.is_empty()).then(|| all.join(", "))
+            },
             www_authenticate: one("www-authenticate").is_some(),
             retry_after: one("retry-after").is_some(),
             body: self.body,
@@ -477,8 +506,21 @@ mod on_axum {
         }
     }
 
+    async fn sets_session() -> impl IntoResponse {
+        ([("set-cookie", "sb-127-auth-token=handler; Path=/")], "set")
+    }
+
+    async fn cached(_user: User) -> impl IntoResponse {
+        let mut h = axum::http::HeaderMap::new();
+        h.append("cache-control", "max-age=60".parse().unwrap());
+        h.append("cache-control", "private".parse().unwrap());
+        (h, "cached")
+    }
+
     pub(super) fn app(proxy: Proxy) -> Router {
         Router::new()
+            .route("/sets-session", get(sets_session))
+            .route("/cached", get(cached))
             .route("/public", get(public))
             .route("/private", get(private))
             .route("/go", get(go))
@@ -613,11 +655,26 @@ mod on_actix {
         }
     }
 
+    async fn sets_session() -> HttpResponse {
+        HttpResponse::Ok()
+            .insert_header(("set-cookie", "sb-127-auth-token=handler; Path=/"))
+            .body("set")
+    }
+
+    async fn cached(_user: User) -> HttpResponse {
+        HttpResponse::Ok()
+            .append_header(("cache-control", "max-age=60"))
+            .append_header(("cache-control", "private"))
+            .body("cached")
+    }
+
     macro_rules! app {
         ($proxy:expr) => {
             test::init_service(
                 App::new()
                     .wrap(SessionMiddleware::new($proxy))
+                    .route("/sets-session", web::get().to(sets_session))
+                    .route("/cached", web::get().to(cached))
                     .route("/public", web::get().to(public))
                     .route("/private", web::get().to(private))
                     .route("/go", web::get().to(go))

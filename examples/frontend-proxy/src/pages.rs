@@ -58,17 +58,10 @@ fn render(t: &impl Template) -> Response {
     }
 }
 
-/// A `next` worth keeping: a local path (the sign-in handler checks it again).
+/// A `next` worth keeping: a local path, as the proxy's sign-in checks it.
 fn local_next(next: Option<&str>) -> &str {
     match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && n.len() <= 512
-                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
-        {
-            n
-        }
+        Some(n) if supagate::proxy::core::is_local_path(n) => n,
         _ => "/dashboard",
     }
 }
@@ -198,6 +191,8 @@ mod tests {
         assert_eq!(local_next(Some("/dashboard?tab=2")), "/dashboard?tab=2");
         for bad in [
             "//evil.example",
+            "/.//evil.example",
+            "/%2F%2Fevil",
             "https://evil.example",
             "/\\evil",
             "evil",

@@ -139,7 +139,15 @@ impl PageSession {
             return Err(context.proxy.render(Err(r.with_cookies(cookies))));
         }
         let signed_in = context.user.is_some();
-        Ok((context, PageCookies { cookies, signed_in }))
+        let proxy = context.proxy.clone();
+        Ok((
+            context,
+            PageCookies {
+                cookies,
+                signed_in,
+                proxy,
+            },
+        ))
     }
 }
 
@@ -199,7 +207,6 @@ impl PageContext {
             let mut location = page.to_owned();
             if let Some(here) = uri.path_and_query().map(|p| p.as_str())
                 && (method == Method::GET || method == Method::HEAD)
-                && uri.scheme().is_none()
                 && local_path(here).is_ok()
                 && here.split('?').next() != Some(page)
             {
@@ -220,10 +227,19 @@ impl PageContext {
 
 /// The cookie changes of a page request, for the response its handler returns.
 #[must_use = "the cookies of a refreshed or ended session must reach the response"]
-#[derive(Debug)]
 pub struct PageCookies {
     cookies: CookieDelta,
     signed_in: bool,
+    proxy: Proxy,
+}
+
+impl fmt::Debug for PageCookies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PageCookies")
+            .field("sets_cookies", &!self.cookies.is_empty())
+            .field("signed_in", &self.signed_in)
+            .finish()
+    }
 }
 
 impl PageCookies {
@@ -232,7 +248,26 @@ impl PageCookies {
     /// A page rendered for a signed-in user that set no `Cache-Control` of its own gets
     /// `Cache-Control: private, no-store`: no shared cache keeps one user's page for
     /// another.
+    ///
+    /// A response that already sets a session cookie of its own (the proxy's sign-in or
+    /// sign-out handler mounted under the layer) keeps it: the layer's changes, decided for
+    /// the session the request came with, are not added after it.
     pub fn apply(self, headers: &mut HeaderMap) {
+        let policy = &self.proxy.inner.headers;
+        let handler_set_session = headers.get_all(header::SET_COOKIE).iter().any(|v| {
+            let name = v
+                .as_bytes()
+                .split(|&b| b == b'=')
+                .next()
+                .unwrap_or_default();
+            policy.is_auth_cookie(name.trim_ascii())
+        });
+        if handler_set_session {
+            if !headers.contains_key(header::CACHE_CONTROL) {
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            }
+            return;
+        }
         self.cookies.apply(headers);
         if self.signed_in && !headers.contains_key(header::CACHE_CONTROL) {
             headers.insert(
@@ -403,7 +438,9 @@ fn no_usable_session(r: &Refused) -> bool {
 /// upstream origin, with the user's verified bearer and the forwarding headers, never a
 /// cookie. Paths are checked as forwarded ones are (no `..`, no `//`, no encoded separators:
 /// 400 [`ProxyError::BadPath`]); the answer is read whole within the response limits, its
-/// `sb-*` `Set-Cookie`s removed.
+/// `sb-*` `Set-Cookie`s removed. A path is taken as written, its query included: percent-encode
+/// what you interpolate into it (`form_urlencoded::byte_serialize`), or `name = "me?role=admin"`
+/// becomes a query.
 ///
 /// # Examples
 ///
