@@ -380,7 +380,10 @@ fn nginx_recipe_terminates_tls_in_front_of_the_proxy() {
     // The page, over TLS with HSTS.
     let r = d.curl(&d.https("/"), false, &[]);
     assert_eq!(r.status, 200);
-    assert!(r.body.contains(r#"<form id="sign-in" method="post" action="/auth/sign-in">"#));
+    assert!(
+        r.body
+            .contains(r#"<form id="sign-in" method="post" action="/auth/sign-in">"#)
+    );
     assert_eq!(
         r.header("strict-transport-security"),
         Some("max-age=63072000")
