@@ -66,12 +66,10 @@
 
 use std::fmt;
 use std::future::Future;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::ops::Deref;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::extract::ConnectInfo;
 use axum_core::body::Body;
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts, Request};
 use axum_core::response::{IntoResponse, Response};
@@ -169,7 +167,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let proxy = self.proxy.clone();
         Box::pin(async move {
-            let peer = peer(&req);
+            let peer = crate::proxy::peer(&req);
             let session = proxy.page_session(req.method(), req.headers(), peer).await;
             match session.into_parts() {
                 Err(refusal) => Ok(refusal.map(Body::new)),
@@ -184,12 +182,6 @@ where
             }
         })
     }
-}
-
-fn peer(req: &Request) -> IpAddr {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |c| c.0.ip())
 }
 
 /// The signed-in user of a page: extracting `User` makes the page protected, `Option<User>`

@@ -33,7 +33,8 @@ use axum_core::body::Body;
 use axum_core::response::Response;
 use supagate_proxy::{Proxy, ProxyBody};
 
-fn peer(req: &Request) -> IpAddr {
+/// The TCP peer of `req` (from `ConnectInfo`), or `::` when the router was served without it.
+pub(crate) fn peer(req: &Request) -> IpAddr {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |c| c.0.ip())
