@@ -133,6 +133,54 @@ impl std::error::Error for EnvError {}
 /// The JWT secret every `supabase start` stack uses, published in Supabase's docs.
 const LOCAL_DEV_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
 
+/// HMAC secrets published for anyone to read: a project that is not local and verifies with
+/// one of them accepts tokens anyone can sign. Each with what it is, for the start-up error.
+const PUBLIC_SECRETS: [(&str, &str); 2] = [
+    (
+        "the Supabase CLI's public local-development secret",
+        LOCAL_DEV_SECRET,
+    ),
+    (
+        "self-hosted Supabase's published default secret (docker/.env.example)",
+        "your-super-secret-jwt-token-with-at-least-32-characters-long",
+    ),
+];
+
+/// Which published secret `secret` is, if any (every candidate compared in full, without an
+/// early exit: the check runs once at start-up, but it reads a secret).
+fn public_secret(secret: &[u8]) -> Option<&'static str> {
+    let mut found = None;
+    for (what, public) in PUBLIC_SECRETS {
+        let public = public.as_bytes();
+        let mut diff = u8::from(public.len() != secret.len());
+        for (i, b) in public.iter().enumerate() {
+            diff |= b ^ secret.get(i).copied().unwrap_or(0);
+        }
+        if diff == 0 {
+            found = Some(what);
+        }
+    }
+    found
+}
+
+/// Refuses a published secret as a key of a project that is not local.
+fn refuse_public_secret(
+    project: &SupabaseProject,
+    secret: &[u8],
+    variable: &'static str,
+    origin: &str,
+    fix: &'static str,
+) -> Result<(), EnvError> {
+    match public_secret(secret) {
+        Some(what) if !project.is_local() => Err(EnvError::new(
+            variable,
+            format!("{origin} is {what}, and SUPABASE_URL is not local: anyone could sign tokens"),
+            fix,
+        )),
+        _ => Ok(()),
+    }
+}
+
 const URL_FIX: &str =
     "set it to the project URL, e.g. https://<project-ref>.supabase.co or http://127.0.0.1:54321";
 const SECRET_FIX: &str = "set it to the project's JWT secret (Dashboard: Project Settings > JWT Keys > Legacy JWT Secret), or unset it";
@@ -162,12 +210,14 @@ impl SupabaseConfig {
             get("SUPABASE_URL").ok_or_else(|| EnvError::new("SUPABASE_URL", "not set", URL_FIX))?;
         let project = SupabaseProject::parse(url.trim())
             .map_err(|e| EnvError::new("SUPABASE_URL", e, URL_FIX))?;
-        if !project.is_local() && get("SUPABASE_JWT_SECRET").as_deref() == Some(LOCAL_DEV_SECRET) {
-            return Err(EnvError::new(
+        if let Some(secret) = get("SUPABASE_JWT_SECRET") {
+            refuse_public_secret(
+                &project,
+                secret.as_bytes(),
                 "SUPABASE_JWT_SECRET",
-                "this is the Supabase CLI's public local-development secret, and SUPABASE_URL is not local: anyone could sign tokens",
+                "this",
                 SECRET_FIX,
-            ));
+            )?;
         }
         let secret = get("SUPABASE_JWT_SECRET")
             .map(|s| {
@@ -182,7 +232,13 @@ impl SupabaseConfig {
             ));
         }
         let jwks = if let Some(json) = get("SUPABASE_JWKS") {
-            inline(&json, "SUPABASE_JWKS", JWKS_FIX)?
+            inline(
+                &json,
+                &project,
+                "SUPABASE_JWKS",
+                "an oct key of the set",
+                JWKS_FIX,
+            )?
         } else if let Some(url) = get("SUPABASE_JWKS_URL") {
             if let Some(path) = url.strip_prefix("file://") {
                 let json = std::fs::read_to_string(path).map_err(|e| {
@@ -192,7 +248,8 @@ impl SupabaseConfig {
                         JWKS_URL_FIX,
                     )
                 })?;
-                inline(&json, "SUPABASE_JWKS_URL", JWKS_URL_FIX)?
+                let origin = format!("an oct key of the set in {path}");
+                inline(&json, &project, "SUPABASE_JWKS_URL", &origin, JWKS_URL_FIX)?
             } else {
                 remote(url)?
             }
@@ -351,8 +408,16 @@ impl SupabaseConfig {
     }
 }
 
-/// An inline set: `{"keys": [...]}` or a bare array; `oct` keys become HMAC keys.
-fn inline(json: &str, variable: &'static str, fix: &'static str) -> Result<Jwks, EnvError> {
+/// An inline set: `{"keys": [...]}` or a bare array; `oct` keys become HMAC keys, none of
+/// them a published secret unless the project is local. `origin` names where an `oct` key
+/// came from, for that error.
+fn inline(
+    json: &str,
+    project: &SupabaseProject,
+    variable: &'static str,
+    origin: &str,
+    fix: &'static str,
+) -> Result<Jwks, EnvError> {
     let bad = |e: &dyn fmt::Display| EnvError::new(variable, e, fix);
     let value: serde_json::Value = serde_json::from_str(json).map_err(|_| bad(&"not JSON"))?;
     let keys = match value {
@@ -373,6 +438,9 @@ fn inline(json: &str, variable: &'static str, fix: &'static str) -> Result<Jwks,
     } else {
         JwkSet::from_secret_json(&set(oct)).map_err(|e| bad(&e))?
     };
+    for secret in secrets.hmac_secrets() {
+        refuse_public_secret(project, secret, variable, origin, fix)?;
+    }
     if public.is_empty() && secrets.is_empty() {
         return Err(bad(&"no usable key in the set"));
     }
@@ -618,6 +686,64 @@ mod tests {
     fn the_cli_secret_is_fine_for_a_local_stack() {
         let local = ("SUPABASE_URL", "http://127.0.0.1:54321");
         assert!(config(&[local, ("SUPABASE_JWT_SECRET", LOCAL_DEV_SECRET)]).is_ok());
+    }
+
+    /// Every published secret, from whatever variable or file, on a project that is not
+    /// local (review finding: only `SUPABASE_JWT_SECRET` and only the CLI's secret were
+    /// checked).
+    #[test]
+    fn published_secrets_are_refused_wherever_they_come_from() {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let dir = std::env::temp_dir().join(format!("supagate-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, (what, secret)) in PUBLIC_SECRETS.iter().enumerate() {
+            let oct = format!(
+                r#"[{{"kty":"oct","kid":"legacy","k":"{}","alg":"HS256"}}]"#,
+                b64(secret)
+            );
+            let file = dir.join(format!("jwks-{i}.json"));
+            std::fs::write(&file, &oct).unwrap();
+            let file_url = format!("file://{}", file.display());
+            for (vars, variable, origin) in [
+                (
+                    vec![("SUPABASE_JWT_SECRET", *secret)],
+                    "SUPABASE_JWT_SECRET",
+                    "this",
+                ),
+                (
+                    vec![("SUPABASE_JWKS", oct.as_str())],
+                    "SUPABASE_JWKS",
+                    "an oct key of the set",
+                ),
+                (
+                    vec![("SUPABASE_JWKS_URL", file_url.as_str())],
+                    "SUPABASE_JWKS_URL",
+                    "an oct key of the set in",
+                ),
+            ] {
+                let mut all = vars.clone();
+                all.push(URL);
+                let e = config(&all).unwrap_err();
+                assert_eq!(e.variable(), variable, "{e}");
+                let text = e.to_string();
+                assert!(text.contains(what) && text.contains(origin), "{text}");
+                assert!(text.contains("anyone could sign tokens"), "{text}");
+                assert!(
+                    !text.contains(secret) && !text.contains(&b64(secret)),
+                    "{text}"
+                );
+                // A local stack may use them.
+                let mut local = vars;
+                local.push(("SUPABASE_URL", "http://127.0.0.1:54321"));
+                assert!(config(&local).is_ok(), "{variable} on a local stack");
+            }
+        }
+        // A secret that only starts like a published one is fine.
+        let near = format!("{LOCAL_DEV_SECRET}x");
+        assert!(config(&[URL, ("SUPABASE_JWT_SECRET", &near)]).is_ok());
+        assert!(public_secret(&LOCAL_DEV_SECRET.as_bytes()[1..]).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -306,6 +306,14 @@ impl JwkSet {
         self.entries.iter().any(|e| matches!(e, Entry::Hmac { .. }))
     }
 
+    /// The secrets of the set's HMAC keys (for the start-up check against published ones).
+    pub(crate) fn hmac_secrets(&self) -> impl Iterator<Item = &[u8]> {
+        self.entries.iter().filter_map(|e| match e {
+            Entry::Hmac { secret, .. } => Some(secret.as_slice()),
+            Entry::Public { .. } => None,
+        })
+    }
+
     pub(crate) fn push_hmac(&mut self, secret: &Hs256Secret) {
         self.entries.push(Entry::Hmac {
             kid: secret.kid.clone(),
@@ -759,6 +767,15 @@ pub trait KeySource: Send + Sync + fmt::Debug + 'static {
     fn wait_past(&self, generation: u64) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
         let _ = generation;
         Box::pin(std::future::ready(false))
+    }
+
+    /// Whether the latest fetch of this source failed. A `kid` the current set lacks is then
+    /// not known to be absent (the fetch that would have brought a newly promoted key did not
+    /// arrive): the verifier answers [`Error::KeysUnavailable`] (503) for it instead of
+    /// [`Error::UnknownKey`] (401), and 401 only once a successful fetch has shown the key is
+    /// not there. The default, for sources that never fetch, is `false`.
+    fn fetch_failing(&self) -> bool {
+        false
     }
 }
 

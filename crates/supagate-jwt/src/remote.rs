@@ -120,7 +120,10 @@ struct Shared {
 ///   service does not come up without keys.
 /// - **Outages**: a failed fetch keeps the last good set for up to 10 minutes past its expiry;
 ///   after that, and before the first successful fetch, verification answers
-///   [`Error::KeysUnavailable`] (503), never 401 and never acceptance.
+///   [`Error::KeysUnavailable`] (503), never 401 and never acceptance. While the latest fetch
+///   has failed, a token whose `kid` the kept set lacks is also [`Error::KeysUnavailable`]:
+///   it may be signed by a key promoted since, and only a successful fetch that does not
+///   have it makes it [`Error::UnknownKey`] (401).
 /// - [`RemoteJwks::invalidate`] drops the set at once (emergency revocation) and refetches.
 ///
 /// # Examples
@@ -311,6 +314,15 @@ impl KeySource for RemoteJwks {
 
     fn wait_past(&self, generation: u64) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
         Box::pin(self.shared.wait_past(generation))
+    }
+
+    fn fetch_failing(&self) -> bool {
+        self.shared
+            .flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_error
+            .is_some()
     }
 }
 

@@ -749,7 +749,13 @@ fn select_public(
         set = newer;
         index = set.position(kid);
     }
-    let index = index.ok_or(Error::UnknownKey)?;
+    let Some(index) = index else {
+        // A key set whose latest fetch failed cannot say the key is not there.
+        return Err(match keys {
+            Keys::Source(src) if src.fetch_failing() => Error::KeysUnavailable,
+            _ => Error::UnknownKey,
+        });
+    };
     let key = set.key_at(index).ok_or(Error::UnknownKey)?;
     if key.alg != alg {
         return Err(Error::AlgNotAllowed);

@@ -312,6 +312,43 @@ fn an_outage_keeps_the_last_good_set_until_the_staleness_bound_then_503() {
     wait_until("the recovering fetch", || r.verify(&t).is_ok());
 }
 
+/// Review finding: under a failing key-set endpoint, tokens of a key the project had just
+/// promoted got 401 `invalid_token` (a frontend that signs users out on 401 would have
+/// signed them all out). An unknown `kid` while the latest fetch failed is about the key set:
+/// 503; 401 only once a successful fetch shows the key is not there.
+#[test]
+fn an_unknown_kid_while_the_set_cannot_be_fetched_is_503_not_401() {
+    let keys = TestKeys::new();
+    let r = rig(&set_with(&[TestKeys::ES256_KID]), Duration::from_secs(5));
+    let old = token().sign_es256(&keys);
+    r.verify(&old).unwrap();
+    // The endpoint fails; the project promotes a key the proxy has not seen.
+    r.server.set_behaviour(Behaviour::Status(500));
+    r.server
+        .set_keys(&set_with(&[TestKeys::ES256_KID, TestKeys::RS256_KID]));
+    r.clock.advance(31);
+    let promoted = token().sign_rs256(&keys);
+    let err = r.verify(&promoted).unwrap_err();
+    assert_eq!(err, Error::KeysUnavailable);
+    assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    // Inside the cooldown (no new fetch), still 503, and a made-up kid too: nothing says
+    // the key is absent. The synchronous path agrees.
+    let made_up = token().header("kid", "never-published").sign_rs256(&keys);
+    assert_eq!(r.verify(&made_up).unwrap_err(), Error::KeysUnavailable);
+    assert_eq!(
+        r.verifier.verify(&promoted).unwrap_err(),
+        Error::KeysUnavailable
+    );
+    // The known key keeps working from the kept set.
+    r.verify(&old).unwrap();
+    // Recovery: the next fetch brings the promoted key; a kid the fetched set lacks is now 401.
+    r.server.set_behaviour(Behaviour::Normal);
+    r.clock.advance(31);
+    r.verify(&promoted).unwrap();
+    r.clock.advance(31);
+    assert_eq!(r.verify(&made_up).unwrap_err(), Error::UnknownKey);
+}
+
 #[test]
 fn bad_responses_never_give_keys_and_answer_503() {
     let keys = TestKeys::new();

@@ -658,9 +658,12 @@ impl Policy {
     /// project's tokens; in a provider's token they are whatever the provider, or a token
     /// template someone configured in it, wrote (a template that copies user-editable
     /// metadata into `app_metadata` makes every user an admin). So by default
-    /// [`Requirement::Role`], `AnyRole`, `AllRoles`, `Permission`, `Aal2` and `RecentSignIn`
-    /// are never met by a third-party token; requirements that need none of these (`Scope`,
-    /// `Permanent`, no requirement) apply as usual.
+    /// [`Requirement::Role`], `AnyRole`, `AllRoles`, `Permission`, `Aal2`, `RecentSignIn` and
+    /// `Scope` are never met by a third-party token, `ClientScope` only by one without a
+    /// `client_id`, and a third-party token with a `client_id` is refused whatever
+    /// [`Policy::allow_oauth_clients`] lists (the project's OAuth clients are Supabase
+    /// Auth's; a provider can write any `client_id` and `scope`). Requirements that need none
+    /// of these (`Permanent`, no requirement) apply as usual.
     ///
     /// # Examples
     ///
@@ -720,12 +723,17 @@ impl Policy {
         if claims.is_anonymous && !self.allow_anonymous {
             return deny(Failure::Anonymous);
         }
+        // A `client_id` only names one of the project's OAuth clients in a token Supabase Auth
+        // issued; in a third-party issuer's token it is whatever the provider wrote, and is
+        // trusted (here and for `scope`) only as its roles are: with
+        // `trust_third_party_claims`.
         if let Some(client) = &claims.client_id {
-            let ok = match &self.oauth_clients {
-                OAuthClients::None => false,
-                OAuthClients::All => true,
-                OAuthClients::Listed(l) => l.iter().any(|c| c == client),
-            };
+            let ok = self.trusts(claims)
+                && match &self.oauth_clients {
+                    OAuthClients::None => false,
+                    OAuthClients::All => true,
+                    OAuthClients::Listed(l) => l.iter().any(|c| c == client),
+                };
             if !ok {
                 return deny(Failure::OAuthClient);
             }
@@ -747,6 +755,13 @@ impl Policy {
         }
     }
 
+    /// Whether the claims only Supabase Auth writes in the project's tokens (`app_metadata`,
+    /// `aal`, `amr`, `client_id`, `scope`) are believed for these claims.
+    #[inline]
+    fn trusts(&self, claims: &Claims) -> bool {
+        self.trust_third_party || claims.issued_by == supagate_jwt::IssuedBy::Supabase
+    }
+
     #[inline]
     fn has_role(&self, claims: &Claims, role: &str) -> bool {
         self.roles_from.any_role(claims, |r| r == role)
@@ -755,8 +770,7 @@ impl Policy {
     fn eval(&self, r: &Requirement, claims: &Claims, now: i64) -> Result<(), Failure> {
         let check = |ok: bool, f: Failure| if ok { Ok(()) } else { Err(f) };
         // What only Supabase Auth writes in the project's tokens.
-        let trusted =
-            self.trust_third_party || claims.issued_by == supagate_jwt::IssuedBy::Supabase;
+        let trusted = self.trusts(claims);
         match r {
             Requirement::Role(role) => check(trusted && self.has_role(claims, role), Failure::Role),
             Requirement::AnyRole(roles) => check(
@@ -788,9 +802,9 @@ impl Policy {
                 )
             }
             Requirement::Permanent => check(!claims.is_anonymous, Failure::Permanent),
-            Requirement::Scope(scope) => check(has_scope(claims, scope), Failure::Scope),
+            Requirement::Scope(scope) => check(trusted && has_scope(claims, scope), Failure::Scope),
             Requirement::ClientScope(scope) => check(
-                claims.client_id.is_none() || has_scope(claims, scope),
+                claims.client_id.is_none() || (trusted && has_scope(claims, scope)),
                 Failure::Scope,
             ),
             Requirement::All(rs) => {

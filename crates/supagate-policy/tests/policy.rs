@@ -612,6 +612,12 @@ fn third_party_tokens_meet_no_requirement_read_from_provider_written_claims() {
             RoleSource::default(),
             Failure::RecentSignIn,
         ),
+        // Review finding: `scope` is as provider-written as the roles.
+        (
+            Requirement::Scope("notes:read".into()),
+            RoleSource::default(),
+            Failure::Scope,
+        ),
     ];
     for (requirement, source, failure) in cases {
         let build = |trust: bool| {
@@ -654,10 +660,11 @@ fn third_party_tokens_meet_no_requirement_read_from_provider_written_claims() {
             .is_allowed()
     );
     assert!(
-        Policy::require(Requirement::Scope("notes:read".into()))
+        Policy::require(Requirement::ClientScope("notes:read".into()))
             .unwrap()
             .check_at(&claims, NOW)
-            .is_allowed()
+            .is_allowed(),
+        "no client_id: not an OAuth grant"
     );
     // And from configuration.
     let cfg: PolicyConfig =
@@ -669,4 +676,52 @@ fn third_party_tokens_meet_no_requirement_read_from_provider_written_claims() {
             .check_at(&claims, NOW)
             .is_allowed()
     );
+}
+
+/// Review finding: a third-party issuer's token with `client_id` and `scope` claims passed the
+/// OAuth-client allow-list and `Scope` like a grant Supabase Auth made to one of the project's
+/// OAuth clients. A provider writes any `client_id`: the same gate as its roles applies.
+#[test]
+fn a_third_party_client_id_is_no_oauth_grant_of_the_project() {
+    let mut claims = claims_with(|v| {
+        v["client_id"] = json!("mcp-client");
+        v["scope"] = json!("openid notes:read");
+    });
+    claims.issued_by = supagate_jwt::IssuedBy::ThirdParty;
+    let listed = || {
+        Policy::builder()
+            .require(Requirement::ClientScope("notes:read".into()))
+            .allow_oauth_clients(["mcp-client"])
+    };
+    let any = || {
+        Policy::builder()
+            .require(Requirement::Scope("notes:read".into()))
+            .allow_any_oauth_client()
+    };
+    for policy in [listed().build().unwrap(), any().build().unwrap()] {
+        let d = policy.check_at(&claims, NOW).into_result().unwrap_err();
+        assert_eq!(d.failure(), &Failure::OAuthClient, "{policy:?}");
+    }
+    // Trusted on purpose: as for the project's own grants.
+    assert!(
+        listed()
+            .trust_third_party_claims()
+            .build()
+            .unwrap()
+            .check_at(&claims, NOW)
+            .is_allowed()
+    );
+    assert!(
+        any()
+            .trust_third_party_claims()
+            .build()
+            .unwrap()
+            .check_at(&claims, NOW)
+            .is_allowed()
+    );
+    // The project's own grant passes as before.
+    let mut own = claims.clone();
+    own.issued_by = supagate_jwt::IssuedBy::Supabase;
+    assert!(listed().build().unwrap().check_at(&own, NOW).is_allowed());
+    assert!(any().build().unwrap().check_at(&own, NOW).is_allowed());
 }

@@ -31,9 +31,24 @@ pub enum RlsConfigError {
     Database(#[source] sqlx::Error),
 }
 
-/// Why a user-scoped transaction could not begin or be applied. Never contains claim values
-/// or a connection string; answer it with its [`status`](RlsError::status) (503 when the
-/// database is unreachable, 500 otherwise).
+/// Why a user-scoped transaction, or a statement in it, failed. Never contains claim values
+/// or a connection string; answer it with its [`status`](RlsError::status) or
+/// [`to_response`](RlsError::to_response). `From<sqlx::Error>` sorts a database error by its
+/// SQLSTATE, as PostgREST does, so an app can answer every error of its own queries with it
+/// too:
+///
+/// | SQLSTATE | status | variant |
+/// |---|---|---|
+/// | class 08 (connection), 53 but 53400 (resources), 57P01 to 57P03 (shutting down, in recovery), a pool timeout, I/O | 503 + `Retry-After: 1` | [`Unavailable`](RlsError::Unavailable) |
+/// | class 22 (data exception: a NUL character, an invalid value), class 23 but the two below (check, not-null), P0001 (`raise exception`) | 400 | [`Refused`](RlsError::Refused) |
+/// | 23503 (foreign key), 23505 (unique) | 409 | `Refused` |
+/// | 42501 (insufficient privilege: a policy or grant refused), class 0L, 0P, 28 | 403 | `Refused` |
+/// | 25006 (a write in a read-only transaction) | 405 | `Refused` |
+/// | `PTnnn` (a function's explicit status, PostgREST's convention), nnn in 400 to 599 | nnn | `Refused` |
+/// | anything else (a syntax error in the app's SQL, an internal error) | 500 | [`Database`](RlsError::Database) |
+///
+/// Unlike PostgREST, whose SQL comes from the request's URL, the rest of class 42 (syntax,
+/// undefined table or column) is the app's own SQL and answers 500.
 ///
 /// # Examples
 ///
@@ -47,10 +62,23 @@ pub enum RlsConfigError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RlsError {
-    /// No connection could be had in time (pool timeout, connection refused, closed pool).
+    /// No connection could be had in time (pool timeout, connection refused, closed pool), or
+    /// the server is shutting down, out of resources, or in recovery.
     #[error("database unavailable")]
     Unavailable,
-    /// The database refused the scope or a statement (logged; never the client's fault).
+    /// The database refused a statement because of what the request sent or may do (see the
+    /// table above): a client error, never logged as a fault of the service.
+    #[error("statement refused by the database ({status})")]
+    Refused {
+        /// The answer's status (400, 403, 405, 409, or a `PTnnn` function's own).
+        status: StatusCode,
+        /// The database's error, for the service's own logs (its message may quote the
+        /// request's values: never send it).
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database refused the scope or a statement for a reason of the service's own
+    /// (logged; never the client's fault).
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     /// A [`Scope`](crate::Scope) made by another [`Rls`](crate::Rls), naming a role this one
@@ -67,29 +95,71 @@ impl From<sqlx::Error> for RlsError {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => RlsError::Unavailable,
-            // Connection failures (08), insufficient resources (53: too many connections, out
-            // of memory or disk), the server shutting down or in recovery (57P01 to 57P03).
-            sqlx::Error::Database(db)
-                if db.code().is_some_and(|c| {
-                    c.starts_with("08")
-                        || c.starts_with("53")
-                        || matches!(&*c, "57P01" | "57P02" | "57P03")
-                }) =>
-            {
-                RlsError::Unavailable
-            }
+            sqlx::Error::Database(ref db) => match db.code().as_deref().map(sqlstate_status) {
+                Some(Sqlstate::Unavailable) => RlsError::Unavailable,
+                Some(Sqlstate::Client(status)) => RlsError::Refused { status, source: e },
+                _ => RlsError::Database(e),
+            },
             other => RlsError::Database(other),
         }
     }
 }
 
+/// What a SQLSTATE says about whose fault an error is.
+#[derive(Debug, PartialEq, Eq)]
+enum Sqlstate {
+    /// The database cannot serve now: 503.
+    Unavailable,
+    /// The request's values or rights: this status.
+    Client(StatusCode),
+    /// The service's own (its SQL, the server): 500.
+    Service,
+}
+
+/// PostgREST's mapping of SQLSTATEs to statuses (`Error.hs`, `pgErrorStatus`), for errors in
+/// SQL the app wrote rather than SQL made from a URL: see the table on [`RlsError`].
+fn sqlstate_status(code: &str) -> Sqlstate {
+    let status = |n| StatusCode::from_u16(n).map_or(Sqlstate::Service, Sqlstate::Client);
+    let class = code.get(..2).unwrap_or_default();
+    match code {
+        "53400" => Sqlstate::Service,
+        "57P01" | "57P02" | "57P03" => Sqlstate::Unavailable,
+        "23503" | "23505" => status(409),
+        "25006" => status(405),
+        "42501" => status(403),
+        "P0001" => status(400),
+        _ if class == "08" || class == "53" => Sqlstate::Unavailable,
+        _ if matches!(class, "22" | "23") => status(400),
+        _ if matches!(class, "0L" | "0P" | "28") => status(403),
+        _ if class == "PT" => match code.get(2..).and_then(|n| n.parse::<u16>().ok()) {
+            Some(n @ 400..=599) => status(n),
+            _ => Sqlstate::Service,
+        },
+        _ => Sqlstate::Service,
+    }
+}
+
 impl RlsError {
-    /// 503 for [`RlsError::Unavailable`], 500 otherwise.
+    /// 503 for [`RlsError::Unavailable`], the client error's own for
+    /// [`RlsError::Refused`], 500 otherwise.
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self {
             RlsError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RlsError::Refused { status, .. } => *status,
             RlsError::Database(_) | RlsError::ForeignScope => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The SQLSTATE of a database error (`23505`, `42501`, …), if it is one: for an app
+    /// that tells its own constraint violations apart.
+    #[must_use]
+    pub fn sqlstate(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            RlsError::Refused { source, .. } | RlsError::Database(source) => {
+                source.as_database_error().and_then(|d| d.code())
+            }
+            RlsError::Unavailable | RlsError::ForeignScope => None,
         }
     }
 
@@ -104,7 +174,32 @@ impl RlsError {
     pub fn description(&self) -> &'static str {
         match self {
             RlsError::Unavailable => "database unavailable",
+            RlsError::Refused { status, .. } => match status.as_u16() {
+                400 => "the database refused a value of the request",
+                403 => "not allowed",
+                405 => "not allowed in a read-only transaction",
+                409 => "conflicts with existing data",
+                _ => "refused by the database",
+            },
             RlsError::Database(_) | RlsError::ForeignScope => "internal server error",
+        }
+    }
+
+    /// The `error` of the JSON body: `temporarily_unavailable`, `invalid_input` (400),
+    /// `forbidden` (403), `read_only` (405), `conflict` (409), `refused` (another
+    /// `PTnnn` status), `server_error`.
+    #[must_use]
+    pub fn body_code(&self) -> &'static str {
+        match self {
+            RlsError::Unavailable => "temporarily_unavailable",
+            RlsError::Refused { status, .. } => match status.as_u16() {
+                400 => "invalid_input",
+                403 => "forbidden",
+                405 => "read_only",
+                409 => "conflict",
+                _ => "refused",
+            },
+            RlsError::Database(_) | RlsError::ForeignScope => "server_error",
         }
     }
 
@@ -122,11 +217,8 @@ impl RlsError {
     /// ```
     #[must_use]
     pub fn to_response(&self) -> http::Response<Vec<u8>> {
-        let code = match self {
-            RlsError::Unavailable => "temporarily_unavailable",
-            RlsError::Database(_) | RlsError::ForeignScope => "server_error",
-        };
-        let body = serde_json::json!({"error": code, "error_description": self.description()});
+        let body =
+            serde_json::json!({"error": self.body_code(), "error_description": self.description()});
         let mut r = http::Response::new(body.to_string().into_bytes());
         *r.status_mut() = self.status();
         let h = r.headers_mut();
@@ -152,6 +244,7 @@ impl RlsError {
     pub fn reason(&self) -> &'static str {
         match self {
             RlsError::Unavailable => "database_unavailable",
+            RlsError::Refused { .. } => "database_refused",
             RlsError::Database(_) => "database_error",
             RlsError::ForeignScope => "foreign_scope",
         }
@@ -170,5 +263,46 @@ impl supagate_jwt::RequestError for RlsError {
     }
     fn reason(&self) -> &'static str {
         RlsError::reason(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_map_as_postgrest_maps_them() {
+        let client = |n| Sqlstate::Client(StatusCode::from_u16(n).unwrap());
+        for (code, want) in [
+            ("08006", Sqlstate::Unavailable),
+            ("53300", Sqlstate::Unavailable),
+            ("53400", Sqlstate::Service),
+            ("57P01", Sqlstate::Unavailable),
+            ("57P03", Sqlstate::Unavailable),
+            ("57014", Sqlstate::Service),
+            ("22P05", client(400)),
+            ("22021", client(400)),
+            ("22001", client(400)),
+            ("23514", client(400)),
+            ("23502", client(400)),
+            ("23503", client(409)),
+            ("23505", client(409)),
+            ("P0001", client(400)),
+            ("P0002", Sqlstate::Service),
+            ("42501", client(403)),
+            ("28000", client(403)),
+            ("0P000", client(403)),
+            ("25006", client(405)),
+            ("PT418", client(418)),
+            ("PT200", Sqlstate::Service),
+            ("PTabc", Sqlstate::Service),
+            ("42601", Sqlstate::Service),
+            ("42P01", Sqlstate::Service),
+            ("XX000", Sqlstate::Service),
+            ("", Sqlstate::Service),
+            ("2", Sqlstate::Service),
+        ] {
+            assert_eq!(sqlstate_status(code), want, "{code}");
+        }
     }
 }

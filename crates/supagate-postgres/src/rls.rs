@@ -344,7 +344,8 @@ impl Rls {
     /// # Errors
     ///
     /// [`RlsError::Unavailable`] when no connection could be had, [`RlsError::Database`] when
-    /// the database refused the scope (the login role cannot become the role).
+    /// the database refused the scope (the login role cannot become the role), and
+    /// [`RlsError::Refused`] when a role setting or function refused the request's values.
     pub async fn begin(&self, scope: &Scope, request: &RequestInfo) -> Result<ScopedTx, RlsError> {
         let begun = async {
             let mut tx = self.pool.begin().await?;
@@ -360,6 +361,9 @@ impl Rls {
                 match &e {
                     RlsError::Unavailable => {
                         tracing::warn!(target: "supagate", reason = e.reason(), "database unavailable");
+                    }
+                    RlsError::Refused { status, .. } => {
+                        tracing::info!(target: "supagate", reason = e.reason(), status = status.as_u16(), "the database refused the scope");
                     }
                     RlsError::Database(db) => {
                         tracing::error!(target: "supagate", reason = e.reason(), error = %db, "could not begin a scoped transaction");

@@ -11,6 +11,12 @@
 ///
 /// The role's settings come before the role, as in PostgREST, so that a setting the login role
 /// was granted (`GRANT SET ON PARAMETER`) applies.
+///
+/// It also empties, transaction-locally, the legacy per-claim settings that Supabase's
+/// `auth.uid()`, `auth.role()`, `auth.email()` and `auth.jwt()` read **before**
+/// `request.jwt.claims` (`request.jwt.claim.sub`, `.role`, `.email`, and `request.jwt.claim`):
+/// a session-wide value left on a pooled connection by other code would otherwise speak for
+/// another user inside this scope. Empty is what those functions treat as unset (`nullif`).
 pub(crate) fn apply_scope(settings: usize) -> String {
     use std::fmt::Write as _;
     let mut sql = String::from("select ");
@@ -32,9 +38,21 @@ pub(crate) fn apply_scope(settings: usize) -> String {
     ] {
         let _ = write!(sql, "set_config('{name}', ${}, true), ", next());
     }
+    for legacy in LEGACY_CLAIM_SETTINGS {
+        let _ = write!(sql, "set_config('{legacy}', '', true), ");
+    }
     sql.truncate(sql.len() - 2);
     sql
 }
+
+/// The per-claim settings PostgREST set before version 9 (and `auth.*()` still read first),
+/// emptied in every scope.
+pub(crate) const LEGACY_CLAIM_SETTINGS: [&str; 4] = [
+    "request.jwt.claim.sub",
+    "request.jwt.claim.role",
+    "request.jwt.claim.email",
+    "request.jwt.claim",
+];
 
 /// The settings of the roles `$1` (`ALTER ROLE … SET`), for every database and for this one
 /// (the latter override the former: they come later), keeping only those the login role may
@@ -87,7 +105,9 @@ mod tests {
             super::apply_scope(1),
             "select set_config($1, $2, true), set_config('role', $3, true), \
              set_config('request.jwt.claims', $4, true), set_config('request.method', $5, true), \
-             set_config('request.path', $6, true), set_config('request.headers', $7, true)"
+             set_config('request.path', $6, true), set_config('request.headers', $7, true), \
+             set_config('request.jwt.claim.sub', '', true), set_config('request.jwt.claim.role', '', true), \
+             set_config('request.jwt.claim.email', '', true), set_config('request.jwt.claim', '', true)"
         );
         assert!(super::apply_scope(0).starts_with("select set_config('role', $1, true)"));
     }

@@ -362,6 +362,59 @@ async fn claims_round_trip_and_nothing_is_left_on_the_connection() {
     assert_eq!(stored.trim(), "1", "only the committed insert stayed");
 }
 
+/// Review finding: `auth.uid()`, `auth.role()`, `auth.email()` and `auth.jwt()` read the
+/// legacy per-claim settings before `request.jwt.claims`. Other code that left them set for
+/// the whole session on a pooled connection made `auth.uid()` return user A inside user B's
+/// scope. The scope empties them, for its transaction only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_claim_settings_left_on_the_connection_never_speak_for_the_caller() {
+    let env = Env::start();
+    let pool = env.pool(1).await;
+    let rls = Rls::builder(pool.clone()).build().await.unwrap();
+    let alice = Uuid::parse_str(ALICE).unwrap();
+    // Other code on the same (only) connection, session-wide.
+    sqlx::query(&format!(
+        "select set_config('request.jwt.claim.sub', '{alice}', false), \
+                set_config('request.jwt.claim.role', 'service_role', false), \
+                set_config('request.jwt.claim.email', 'alice@example.com', false), \
+                set_config('request.jwt.claim', '{{\"sub\":\"{alice}\",\"role\":\"service_role\"}}', false)"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let bob = Caller::User(env.verified(&env.token(BOB).claim("email", "bob@example.com")));
+    let mut tx = rls
+        .begin(&rls.scope(&bob), &RequestInfo::default())
+        .await
+        .unwrap();
+    let row: (
+        Option<Uuid>,
+        Option<String>,
+        Option<String>,
+        serde_json::Value,
+    ) = sqlx::query_as("select auth.uid(), auth.role(), auth.email(), auth.jwt()")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(row.0, Some(Uuid::parse_str(BOB).unwrap()));
+    assert_eq!(row.1.as_deref(), Some("authenticated"));
+    assert_eq!(row.2.as_deref(), Some("bob@example.com"));
+    assert_eq!(row.3["sub"], BOB);
+    // Bob cannot see Alice's notes through her leftover id.
+    let seen = notes(&mut tx).await;
+    assert!(
+        seen.iter().all(|n| n.1 == Uuid::parse_str(BOB).unwrap()),
+        "{seen:?}"
+    );
+    tx.rollback().await.unwrap();
+    // Only transaction-local: the other code's session-wide value is its own business.
+    let (left,): (String,) = sqlx::query_as("select current_setting('request.jwt.claim.sub')")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, alice.to_string());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statement_timeout_is_the_roles() {
     let env = Env::start();

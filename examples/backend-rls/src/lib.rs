@@ -29,7 +29,7 @@ use sqlx::postgres::PgPoolOptions;
 use supagate::Authenticator;
 use supagate::auth::{SessionLiveness, SessionSource};
 use supagate::axum::{AdmitLayer, RlsScope, RlsTx};
-use supagate::postgres::{DbSessions, Rls};
+use supagate::postgres::{DbSessions, Rls, RlsError};
 use uuid::Uuid;
 
 /// The notes migration (RLS policies included), applied at start-up when
@@ -57,28 +57,39 @@ impl FromRef<App> for Rls {
     }
 }
 
-/// An error answer: `{"error": …}` with its status, and nothing of the database's message.
+/// An error answer: `{"error": …, "error_description": …}` with its status, and nothing of
+/// the database's message. Database errors are sorted by their SQLSTATE as PostgREST sorts
+/// them ([`RlsError`]): a value Postgres refuses (a NUL character, the body's length check) is
+/// 400, a policy's refusal 403, a database that stopped 503 with `Retry-After`, and only the
+/// service's own faults are 500 (and logged).
 #[derive(Debug)]
-pub struct ApiError(StatusCode, &'static str);
+pub enum ApiError {
+    /// No such note (or not one the policies let this caller see).
+    NotFound,
+    /// The database's answer.
+    Db(RlsError),
+}
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        if let Some(db) = e.as_database_error() {
-            // 23514: the body's length check; 42501: a policy refused the write.
-            match db.code().as_deref() {
-                Some("23514") => return ApiError(StatusCode::BAD_REQUEST, "invalid_note"),
-                Some("42501") => return ApiError(StatusCode::FORBIDDEN, "forbidden"),
-                _ => {}
-            }
-        }
-        eprintln!("backend-rls: database error: {e}");
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+        ApiError::Db(RlsError::from(e))
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        match self {
+            ApiError::NotFound => {
+                (StatusCode::NOT_FOUND, Json(json!({ "error": "not_found" }))).into_response()
+            }
+            ApiError::Db(e) => {
+                if matches!(e, RlsError::Database(_)) {
+                    eprintln!("backend-rls: database error: {e}");
+                }
+                let (parts, body) = e.to_response().into_parts();
+                Response::from_parts(parts, body.into())
+            }
+        }
     }
 }
 
@@ -138,8 +149,7 @@ async fn read(RlsTx { mut tx, .. }: RlsTx, Path(id): Path<i64>) -> Result<Json<V
         .fetch_optional(&mut *tx)
         .await?;
     tx.commit().await?;
-    note.map(|n| Json(note_json(n)))
-        .ok_or(ApiError(StatusCode::NOT_FOUND, "not_found"))
+    note.map(|n| Json(note_json(n))).ok_or(ApiError::NotFound)
 }
 
 async fn delete(RlsTx { mut tx, .. }: RlsTx, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
@@ -151,7 +161,7 @@ async fn delete(RlsTx { mut tx, .. }: RlsTx, Path(id): Path<i64>) -> Result<Stat
     if done.rows_affected() == 1 {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError(StatusCode::NOT_FOUND, "not_found"))
+        Err(ApiError::NotFound)
     }
 }
 

@@ -214,6 +214,82 @@ fn the_database_down_is_503_not_200() {
     );
 }
 
+/// Review finding: a `\u0000` in a note's body or in a claim gave 500 and an error log.
+/// Postgres text and jsonb cannot hold it: the client's value is refused with 400.
+#[test]
+fn a_nul_character_is_the_clients_400_not_a_500() {
+    let env = Env::start(&[]);
+    let alice = env.sign_in(ALICE, "5e550000-0000-4000-8000-0000000000a4");
+    let r = env.call(
+        "POST",
+        "/notes",
+        Some(&alice),
+        Some(json!({"body": "before\u{0}after"})),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["error"], "invalid_input", "{}", r.body);
+    assert!(!r.body.contains("before"), "no value echoed: {}", r.body);
+    let r = env.call(
+        "POST",
+        "/notes",
+        Some(&alice),
+        Some(json!({"body": "mine"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    // A claim the token carries (user_metadata is the user's to write): the policies that
+    // read auth.uid() cast the claims to jsonb, which cannot hold it.
+    let token = TokenBuilder::now()
+        .claim("sub", ALICE)
+        .claim("session_id", "5e550000-0000-4000-8000-0000000000a4")
+        .claim("user_metadata", json!({"name": "nul\u{0}name"}))
+        .sign_es256(&env.keys);
+    let r = env.call("GET", "/notes", Some(&format!("Bearer {token}")), None);
+    assert_eq!(r.status, 400, "{}", r.body);
+    // The service is fine afterwards.
+    assert_eq!(env.call("GET", "/notes", Some(&alice), None).status, 200);
+}
+
+/// Review finding: a database that stopped while a query ran gave 500 without `Retry-After`
+/// (the example mapped two SQLSTATEs itself). 57P01 is the database going away: 503.
+#[test]
+fn a_database_that_goes_away_mid_query_is_503_with_retry_after() {
+    let env = Env::start(&[("SESSION_CHECK", "off")]);
+    let alice = env.sign_in(ALICE, "5e550000-0000-4000-8000-0000000000a5");
+    assert_eq!(env.call("GET", "/notes", Some(&alice), None).status, 200);
+    std::thread::scope(|s| {
+        // Another session holds the table, so the request's query waits inside the database.
+        let locker = s.spawn(|| {
+            env.pg.psql(
+                "begin; lock table notes in access exclusive mode; select pg_sleep(4); commit",
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let call = s.spawn(|| env.call("GET", "/notes", Some(&alice), None));
+        // The server ends the waiting backend (what a shutdown or a failover does).
+        let mut ended = String::new();
+        for _ in 0..50 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            ended = env
+                .pg
+                .psql(
+                    "select count(pg_terminate_backend(pid)) from pg_stat_activity \
+                     where usename = 'authenticator' and wait_event_type = 'Lock'",
+                )
+                .unwrap();
+            if ended.trim() != "0" {
+                break;
+            }
+        }
+        assert_eq!(ended.trim(), "1", "the request's query was waiting");
+        let r = call.join().unwrap();
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert_eq!(r.header("retry-after"), Some("1"));
+        let _ = locker.join();
+    });
+    // A new connection serves the next request.
+    assert_eq!(env.call("GET", "/notes", Some(&alice), None).status, 200);
+}
+
 #[test]
 fn bad_configuration_stops_start_up() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_backend-rls"))
