@@ -22,6 +22,7 @@ use supagate_policy::Denial;
 /// | [`SecretKeyFromBrowser`](AuthError::SecretKeyFromBrowser) | 403 | none (no challenge) |
 /// | [`AuthServerUnavailable`](AuthError::AuthServerUnavailable) | 503 | none |
 /// | [`SessionRevoked`](AuthError::SessionRevoked) | 401 | `invalid_token` |
+/// | [`TokenRefused`](AuthError::TokenRefused) | 401 | `invalid_token` |
 /// | [`SessionStoreUnavailable`](AuthError::SessionStoreUnavailable) | 503 | none |
 /// | [`SessionUnchecked`](AuthError::SessionUnchecked) | 503 | none |
 /// | [`InvalidConfig`](AuthError::InvalidConfig) | 500 | none |
@@ -100,6 +101,12 @@ pub enum AuthError {
         /// `user_banned`, `user_not_found`, `no_session_id`.
         reason: &'static str,
     },
+    /// The token verified here, but the session liveness source refused it: the auth
+    /// server's `bad_jwt` from `GET /auth/v1/user`, which allows no leeway on `exp` where the
+    /// verifier allows 30 s (or no longer accepts the key). About this token only: the
+    /// session may be live, and its cookies are kept; refresh and try again.
+    #[error("token refused by the auth server")]
+    TokenRefused,
     /// [Session liveness](crate::SessionLiveness) could not ask its source (the database or
     /// the auth server is down or too slow), and it fails closed, as it does unless
     /// [`SessionLivenessBuilder::allow_when_unavailable`](crate::SessionLivenessBuilder::allow_when_unavailable)
@@ -188,7 +195,7 @@ impl AuthError {
             AuthError::NotAdmitted { .. } | AuthError::SecretKeyFromBrowser => {
                 StatusCode::FORBIDDEN
             }
-            AuthError::SessionRevoked { .. } => StatusCode::UNAUTHORIZED,
+            AuthError::SessionRevoked { .. } | AuthError::TokenRefused => StatusCode::UNAUTHORIZED,
             AuthError::AuthServerUnavailable
             | AuthError::SessionStoreUnavailable
             | AuthError::SessionUnchecked => StatusCode::SERVICE_UNAVAILABLE,
@@ -210,7 +217,9 @@ impl AuthError {
             | AuthError::InvalidApiKey
             | AuthError::NotAdmitted { .. }
             | AuthError::SecretKeyFromBrowser => None,
-            AuthError::SessionEnded | AuthError::SessionRevoked { .. } => Some("invalid_token"),
+            AuthError::SessionEnded
+            | AuthError::SessionRevoked { .. }
+            | AuthError::TokenRefused => Some("invalid_token"),
             AuthError::InvalidRequest { .. } => Some("invalid_request"),
             AuthError::Token(e) => e.error_code(),
             AuthError::Session(e) => e.error_code(),
@@ -242,6 +251,7 @@ impl AuthError {
             AuthError::Session(e) => e.description(),
             AuthError::Forbidden(d) => d.description(),
             AuthError::SessionEnded | AuthError::SessionRevoked { .. } => "session ended",
+            AuthError::TokenRefused => "token refused by the auth server; refresh the session",
             AuthError::SessionStoreUnavailable => "session store unavailable",
             AuthError::SessionUnchecked => "session not checked yet",
             AuthError::InvalidApiKey => "invalid api key",
@@ -263,6 +273,7 @@ impl AuthError {
             AuthError::Forbidden(d) => d.reason(),
             AuthError::SessionEnded => "session_ended",
             AuthError::SessionRevoked { .. } => "session_revoked",
+            AuthError::TokenRefused => "token_refused_by_auth_server",
             AuthError::SessionStoreUnavailable => "session_store_unavailable",
             AuthError::SessionUnchecked => "session_unchecked",
             AuthError::InvalidApiKey => "invalid_api_key",

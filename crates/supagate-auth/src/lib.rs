@@ -10,6 +10,7 @@ mod liveness;
 mod modes;
 mod refusal;
 mod resource;
+mod server_keys;
 
 pub use api_keys::{ApiKeyError, ApiKeyKind, ApiKeys, ApiKeysBuilder};
 pub use authenticator::{
@@ -25,3 +26,4 @@ pub use liveness::{
 pub use modes::{AuthMode, AuthModeError, AuthModes, Caller, KeySelector};
 pub use refusal::{Refusal, RefusalBody, Rejection};
 pub use resource::ProtectedResource;
+pub use server_keys::{AuthServerKeys, KeyFormatError, PublishableKey, SecretKey, is_secret_key};

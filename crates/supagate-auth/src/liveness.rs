@@ -44,6 +44,7 @@ pub struct SessionKey<'a> {
     session_id: Uuid,
     user_id: Uuid,
     token: &'a str,
+    client: Option<std::net::IpAddr>,
 }
 
 impl<'a> SessionKey<'a> {
@@ -54,7 +55,22 @@ impl<'a> SessionKey<'a> {
             session_id,
             user_id,
             token,
+            client: None,
         }
+    }
+
+    /// The same question, asked for the client at `client` (a source that calls the auth
+    /// server may send it as `Sb-Forwarded-For`).
+    #[must_use]
+    pub fn with_client(mut self, client: std::net::IpAddr) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// The client the question is asked for, when the caller knows it.
+    #[must_use]
+    pub fn client(&self) -> Option<std::net::IpAddr> {
+        self.client
     }
 
     /// The token's `session_id`: the `auth.sessions` row.
@@ -107,6 +123,12 @@ pub enum SessionState {
     },
     /// The session is over.
     Ended(SessionEnd),
+    /// The source refused the token it was asked with (the auth server's `bad_jwt`: expired
+    /// by its clock, which allows no leeway, or a key it no longer accepts). A verdict about
+    /// that token, never about its session: the request is refused
+    /// ([`AuthError::TokenRefused`]), and the session's other tokens are asked about on their
+    /// own.
+    TokenRefused,
 }
 
 /// Why a session is over.
@@ -212,6 +234,9 @@ struct Cached {
     user: Uuid,
     answer: Answer,
     until: i64,
+    /// The `exp` of the token the source was asked with: a
+    /// [`SessionState::TokenRefused`] answer holds only for tokens that expire no later.
+    exp: i64,
 }
 
 struct Inner {
@@ -220,7 +245,9 @@ struct Inner {
     capacity: usize,
     fail_open: bool,
     cache: Mutex<HashMap<Uuid, Cached>>,
-    inflight: Mutex<HashMap<Uuid, Flight>>,
+    /// Questions under way, per session and token `exp` (two tokens of one session may get
+    /// different answers about themselves).
+    inflight: Mutex<HashMap<(Uuid, i64), Flight>>,
     calls: AtomicU64,
     /// Bumped (under the cache lock) by every invalidation: an answer asked for before one is
     /// not cached, so it cannot overwrite a sign-out that happened while it was on its way.
@@ -233,8 +260,8 @@ type Flight = Arc<OnceCell<(Uuid, Answer)>>;
 /// Removes a question from the in-flight map when its last waiter is done with it, answered
 /// or not (a lone request cancelled halfway leaves nothing behind).
 struct Landing<'a> {
-    inflight: &'a Mutex<HashMap<Uuid, Flight>>,
-    session: Uuid,
+    inflight: &'a Mutex<HashMap<(Uuid, i64), Flight>>,
+    session: (Uuid, i64),
     cell: Flight,
 }
 
@@ -355,7 +382,7 @@ impl SessionLiveness {
         let max = i64::try_from(MAX_LIVENESS_TTL.as_secs()).unwrap_or(i64::MAX);
         let mut cache = lock(&self.inner.cache);
         self.inner.epoch.fetch_add(1, Ordering::SeqCst);
-        self.insert(&mut cache, id, user_id, &ended, now, max);
+        self.insert(&mut cache, id, user_id, &ended, now, max, i64::MAX);
     }
 
     /// Forgets every cached answer for the user `user_id`, so that each of their sessions is
@@ -377,6 +404,10 @@ impl SessionLiveness {
         };
         let cache = lock(&self.inner.cache);
         let c = cache.get(&session).filter(|c| c.until > now)?;
+        if matches!(c.answer, Ok(SessionState::TokenRefused)) && claims.exp > c.exp {
+            // Refused a token that expired earlier: this one is asked about.
+            return None;
+        }
         Some(self.verdict(c.user, user, &c.answer, now))
     }
 
@@ -389,28 +420,54 @@ impl SessionLiveness {
     /// [`AuthError::SessionStoreUnavailable`] when the source cannot answer (and the
     /// liveness fails closed).
     pub async fn check(&self, claims: &Claims, token: &str, now: i64) -> Result<(), AuthError> {
+        self.check_inner(claims, token, now, None).await
+    }
+
+    /// [`SessionLiveness::check`] for a request from the client at `client`, which a source
+    /// that calls the auth server passes on as `Sb-Forwarded-For` (when it has a secret key):
+    /// what the proxy's page sessions call.
+    ///
+    /// # Errors
+    ///
+    /// As [`SessionLiveness::check`].
+    pub async fn check_for(
+        &self,
+        claims: &Claims,
+        token: &str,
+        now: i64,
+        client: std::net::IpAddr,
+    ) -> Result<(), AuthError> {
+        self.check_inner(claims, token, now, Some(client)).await
+    }
+
+    async fn check_inner(
+        &self,
+        claims: &Claims,
+        token: &str,
+        now: i64,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<(), AuthError> {
         if let Some(cached) = self.check_cached(claims, now) {
             return cached;
         }
         let Ok(Some((session, user))) = key_of(claims) else {
             return Ok(());
         };
+        let key = (session, claims.exp);
         let landing = Landing {
             inflight: &self.inner.inflight,
-            session,
-            cell: Arc::clone(lock(&self.inner.inflight).entry(session).or_default()),
+            session: key,
+            cell: Arc::clone(lock(&self.inner.inflight).entry(key).or_default()),
         };
         let (asked_for, answer) = landing
             .cell
             .get_or_init(|| async {
                 self.inner.calls.fetch_add(1, Ordering::Relaxed);
                 let epoch = self.inner.epoch.load(Ordering::SeqCst);
-                let answer = self
-                    .inner
-                    .source
-                    .session_state(SessionKey::new(session, user, token))
-                    .await;
-                self.remember(session, user, &answer, now, epoch);
+                let mut key = SessionKey::new(session, user, token);
+                key.client = client;
+                let answer = self.inner.source.session_state(key).await;
+                self.remember(session, user, &answer, now, epoch, claims.exp);
                 (user, answer)
             })
             .await
@@ -419,17 +476,26 @@ impl SessionLiveness {
         self.verdict(asked_for, user, &answer, now)
     }
 
-    fn remember(&self, session: Uuid, user: Uuid, answer: &Answer, now: i64, epoch: u64) {
+    fn remember(&self, session: Uuid, user: Uuid, answer: &Answer, now: i64, epoch: u64, exp: i64) {
         let ttl = match answer {
             Ok(_) => self.inner.ttl_secs,
             Err(_) => FAILURE_TTL_SECS,
         };
         let mut cache = lock(&self.inner.cache);
         if ttl > 0 && self.inner.epoch.load(Ordering::SeqCst) == epoch {
-            self.insert(&mut cache, session, user, answer, now, ttl);
+            // A refusal of one token never replaces what is known about the session.
+            if matches!(answer, Ok(SessionState::TokenRefused))
+                && cache
+                    .get(&session)
+                    .is_some_and(|c| c.until > now && c.answer.is_ok())
+            {
+                return;
+            }
+            self.insert(&mut cache, session, user, answer, now, ttl, exp);
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn insert(
         &self,
         cache: &mut HashMap<Uuid, Cached>,
@@ -438,6 +504,7 @@ impl SessionLiveness {
         answer: &Answer,
         now: i64,
         ttl: i64,
+        exp: i64,
     ) {
         if cache.len() >= self.inner.capacity && !cache.contains_key(&session) {
             cache.retain(|_, c| c.until > now);
@@ -457,6 +524,7 @@ impl SessionLiveness {
                 user,
                 answer: answer.clone(),
                 until: now.saturating_add(ttl),
+                exp,
             },
         );
     }
@@ -475,6 +543,7 @@ impl SessionLiveness {
                 _ => return Ok(()),
             },
             Ok(SessionState::Ended(end)) => *end,
+            Ok(SessionState::TokenRefused) => return Err(AuthError::TokenRefused),
             Err(e) if self.inner.fail_open => {
                 tracing::warn!(
                     target: "supagate",

@@ -18,5 +18,6 @@ pub use pkce::PkceVerifiers;
 pub use reader::{DEFAULT_MAX_CHUNKS, DEFAULT_MAX_COOKIE_BYTES, SessionReader};
 pub use session::{DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_JSON_DEPTH, Session};
 pub use writer::{
-    CookieOptions, DEFAULT_MAX_AGE, Encoding, SameSite, SessionWriter, no_cache_headers,
+    CookieOptions, CookieScope, DEFAULT_MAX_AGE, Encoding, SameSite, SessionWriter,
+    no_cache_headers,
 };

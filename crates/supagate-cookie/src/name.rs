@@ -176,6 +176,23 @@ impl CookieName {
 
     /// Classifies a request cookie name: the unchunked cookie, a chunk with a canonical index
     /// (`0` or `[1-9][0-9]*`, at most four digits), or unrelated (`None`).
+    /// Whether `name` holds the session: the name itself or one of its canonical chunks
+    /// (`.0`, `.1`, …), not a PKCE verifier slot or any other cookie of the family.
+    ///
+    /// ```
+    /// use supagate_cookie::CookieName;
+    ///
+    /// let n = CookieName::custom("sb-ref-auth-token")?;
+    /// assert!(n.holds_session(b"sb-ref-auth-token") && n.holds_session(b"sb-ref-auth-token.1"));
+    /// assert!(!n.holds_session(b"sb-ref-auth-token-code-verifier"));
+    /// assert!(!n.holds_session(b"sb-ref-auth-token.01"));
+    /// # Ok::<(), supagate_cookie::CookieError>(())
+    /// ```
+    #[must_use]
+    pub fn holds_session(&self, name: &[u8]) -> bool {
+        self.classify(name).is_some()
+    }
+
     pub(crate) fn classify(&self, name: &[u8]) -> Option<Slot> {
         let rest = name.strip_prefix(self.0.as_bytes())?;
         if rest.is_empty() {

@@ -166,11 +166,24 @@ impl CookieOptions {
         max_age: i64,
         domain: bool,
     ) -> Option<HeaderValue> {
+        let domain = if domain { self.domain.as_deref() } else { None };
+        self.header_at(name, wire_value, max_age, domain, &self.path)
+    }
+
+    /// [`CookieOptions::header`] at an explicit `Domain` and `Path`.
+    fn header_at(
+        &self,
+        name: &str,
+        wire_value: &str,
+        max_age: i64,
+        domain: Option<&str>,
+        path: &str,
+    ) -> Option<HeaderValue> {
         let mut s = format!("{name}={wire_value}; Max-Age={max_age}");
-        if let (true, Some(d)) = (domain, &self.domain) {
+        if let Some(d) = domain {
             let _ = write!(s, "; Domain={d}");
         }
-        let _ = write!(s, "; Path={}", self.path);
+        let _ = write!(s, "; Path={path}");
         if self.http_only {
             s.push_str("; HttpOnly");
         }
@@ -181,6 +194,85 @@ impl CookieOptions {
         let mut v = HeaderValue::from_str(&s).ok()?;
         v.set_sensitive(true);
         Some(v)
+    }
+}
+
+/// A `Domain` and `Path` the session cookies were once written at, for
+/// [`SessionWriter::clear_at_scopes`]: what `@supabase/ssr`'s `clearAuthCookiesAtScopes` takes
+/// as a scope. A scope without a path uses the writer's path (`/` by default).
+///
+/// # Examples
+///
+/// ```
+/// use supagate_cookie::CookieScope;
+///
+/// let old_domain = CookieScope::domain(".example.com");
+/// let old_path = CookieScope::path("/app");
+/// let both = CookieScope::domain("example.com").with_path("/app");
+/// # let _ = (old_domain, old_path, both);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CookieScope {
+    domain: Option<String>,
+    path: Option<String>,
+}
+
+impl CookieScope {
+    /// The cookies written with `Domain=<domain>` (at the writer's path).
+    #[must_use]
+    pub fn domain(domain: impl Into<String>) -> Self {
+        CookieScope {
+            domain: Some(domain.into()),
+            path: None,
+        }
+    }
+
+    /// The host-only cookies written with `Path=<path>`.
+    #[must_use]
+    pub fn path(path: impl Into<String>) -> Self {
+        CookieScope {
+            domain: None,
+            path: Some(path.into()),
+        }
+    }
+
+    /// The same scope at `Path=<path>`. Default: the writer's path.
+    #[must_use]
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// The scopes a cookie tossed by a sibling of `host` (a host name, with or without a
+    /// port) can have at `Path=/`: `Domain=` each of its parent domains and itself
+    /// (`app.example.com` gives `app.example.com` and `example.com`; a browser ignores the
+    /// public suffix among them). None for an IP address or a single-label host.
+    ///
+    /// ```
+    /// use supagate_cookie::CookieScope;
+    ///
+    /// assert_eq!(
+    ///     CookieScope::parent_domains("app.example.com:443"),
+    ///     [CookieScope::domain("app.example.com").with_path("/"), CookieScope::domain("example.com").with_path("/")]
+    /// );
+    /// assert!(CookieScope::parent_domains("127.0.0.1:3000").is_empty());
+    /// assert!(CookieScope::parent_domains("localhost").is_empty());
+    /// ```
+    #[must_use]
+    pub fn parent_domains(host: &str) -> Vec<CookieScope> {
+        let host = match host.rsplit_once(':') {
+            Some((h, port)) if !h.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => host,
+        };
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') {
+            return Vec::new();
+        }
+        let labels: Vec<&str> = host.split('.').collect();
+        (0..labels.len().saturating_sub(1))
+            .filter_map(|i| labels.get(i..))
+            .map(|rest| CookieScope::domain(rest.join(".")).with_path("/"))
+            .collect()
     }
 }
 
@@ -303,6 +395,69 @@ impl SessionWriter {
             }
         }
         self.deletions(&names)
+    }
+
+    /// `Set-Cookie` values that delete the session cookie and its chunks present in `request`
+    /// at each of `scopes` (`Max-Age=0` with the scope's `Domain` and `Path`), scope by scope
+    /// and in request order: `@supabase/ssr`'s `clearAuthCookiesAtScopes`, for an app that
+    /// moved its cookie `Domain` or `Path` (the copies at the old scope would otherwise stay
+    /// beside the new ones, and a jar with two copies of a session cookie is refused as
+    /// ambiguous). A browser ignores a scope the host does not own. PKCE verifiers are not
+    /// touched; nothing is returned when the request carries no session cookie.
+    ///
+    /// # Errors
+    ///
+    /// [`CookieError::InvalidConfig`] for a scope whose domain or path is not a plain attribute
+    /// value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use supagate_cookie::{CookieName, CookieOptions, CookieScope, SessionWriter};
+    ///
+    /// let writer = SessionWriter::new(CookieName::custom("sb-ref-auth-token")?, CookieOptions::default())?;
+    /// let mut request = HeaderMap::new();
+    /// request.insert("cookie", "sb-ref-auth-token.0=a; sb-ref-auth-token.1=b".parse().unwrap());
+    /// let gone = writer.clear_at_scopes(&request, &[CookieScope::domain(".example.com")])?;
+    /// assert_eq!(
+    ///     gone[0].to_str().unwrap(),
+    ///     "sb-ref-auth-token.0=; Max-Age=0; Domain=.example.com; Path=/; HttpOnly; Secure; SameSite=Lax"
+    /// );
+    /// assert_eq!(gone.len(), 2);
+    /// # Ok::<(), supagate_cookie::CookieError>(())
+    /// ```
+    pub fn clear_at_scopes(
+        &self,
+        request: &HeaderMap,
+        scopes: &[CookieScope],
+    ) -> Result<Vec<HeaderValue>, CookieError> {
+        let names: Vec<String> = self.present(request).into_iter().map(|(n, _)| n).collect();
+        let mut out = Vec::new();
+        if names.is_empty() {
+            return Ok(out);
+        }
+        for scope in scopes {
+            if scope.domain.as_deref().is_some_and(|d| !valid_attr(d)) {
+                return Err(CookieError::InvalidConfig {
+                    what: "scope domain",
+                });
+            }
+            let path = scope.path.as_deref().unwrap_or(&self.options.path);
+            if !valid_attr(path) || !path.starts_with('/') {
+                return Err(CookieError::InvalidConfig { what: "scope path" });
+            }
+            for name in &names {
+                out.push(
+                    self.options
+                        .header_at(name, "", 0, scope.domain.as_deref(), path)
+                        .ok_or(CookieError::InvalidConfig {
+                            what: "set-cookie value",
+                        })?,
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// Session cookie names (unchunked or canonical chunks) in the request, in order, once each,

@@ -103,6 +103,8 @@ const STRIPPED: &[&str] = &[
     "x-originating-ip",
     "cf-access-authenticated-user-email",
     "cf-access-jwt-assertion",
+    // the client address Supabase Auth believes from a caller holding a secret key
+    "sb-forwarded-for",
 ];
 
 /// Header name prefixes (normalised) removed for the same reasons.
@@ -129,7 +131,7 @@ const STRIPPED_PREFIXES: &[&str] = &[
 /// `X-HTTP-Method`, `X-Method-Override`, `X-Original-Host`), platform identity headers
 /// (`X-WebAuth-User`, `X-MS-Client-Principal*`, `X-Amzn-OIDC-*`, `X-Goog-Authenticated-User-*`,
 /// `Cf-Access-Authenticated-User-Email`, `Cf-Access-Jwt-Assertion`, `X-SSL-Client-*`,
-/// `Client-IP`, `X-Originating-IP`), `Host`, hop-by-hop fields and those named in
+/// `Client-IP`, `X-Originating-IP`), Supabase Auth's `Sb-Forwarded-For`, `Host`, hop-by-hop fields and those named in
 /// `Connection`; and the auth cookies: every `sb-*` cookie and, when a session cookie name is
 /// set ([`HeaderPolicy::session_cookie`], done by the proxy from its configuration), that
 /// name's whole family (chunks, PKCE slots). The backend gets only the access token.

@@ -22,6 +22,7 @@ mod proxy;
 #[cfg(feature = "client")]
 mod rate;
 mod refresh;
+mod refresh_token;
 #[cfg(feature = "client")]
 mod session_cache;
 #[cfg(feature = "client")]
@@ -64,6 +65,7 @@ pub mod core {
     pub use crate::lifecycle::is_local_path;
     pub use crate::path::Routes;
     pub use crate::refresh::{AuthEndpoint, RefreshNeed, RefreshOutcome};
+    pub use crate::refresh_token::RefreshTokenShape;
     #[cfg(feature = "client")]
     #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
     pub use crate::single_flight::{

@@ -28,12 +28,6 @@ use crate::proxy::{Proxy, Resolved};
 use crate::rate::AuthCall;
 use crate::refresh::{LogoutScope, error_code};
 
-/// The `session_id` of a verified token, for the sign-out.
-#[derive(Deserialize)]
-struct SessionOf {
-    session_id: Option<String>,
-}
-
 /// How long a PKCE verifier cookie written by [`Proxy::start_oauth`] lives.
 const PKCE_COOKIE_SECS: i64 = 600;
 
@@ -142,7 +136,10 @@ impl Proxy {
         self.check_auth_call(client, AuthCall::Checked)?;
         let answer = p
             .client
-            .auth_call(p.endpoint.password_request(&email, password.expose()))
+            .auth_call(p.endpoint.for_client(
+                p.endpoint.password_request(&email, password.expose()),
+                client,
+            ))
             .await;
         let (session, claims) = self.session_from(&answer).await?;
         let cookies = p
@@ -156,7 +153,10 @@ impl Proxy {
                 serde_json::json!({ "user": { "id": claims.sub, "email": claims.email } }),
             ),
         };
-        Ok(Decided::new(answer, CookieDelta::of(cookies)))
+        let cookies = self
+            .tossed_copies(&parts.headers)
+            .then(CookieDelta::of(cookies));
+        Ok(Decided::new(answer, cookies))
     }
 
     /// `GET /auth/callback?code=…[&next=/path]`: exchanges an OAuth or magic-link PKCE code
@@ -235,7 +235,10 @@ impl Proxy {
             self.check_auth_call(client, AuthCall::Checked)?;
             let a = p
                 .client
-                .auth_call(p.endpoint.pkce_request(&code, verifier))
+                .auth_call(
+                    p.endpoint
+                        .for_client(p.endpoint.pkce_request(&code, verifier), client),
+                )
                 .await;
             let wrong_verifier = a.status == Some(StatusCode::BAD_REQUEST)
                 && error_code(&a.body).as_deref() == Some("bad_code_verifier");
@@ -253,7 +256,10 @@ impl Proxy {
             .set(&session, headers)
             .map_err(|_| AuthError::InvalidConfig { what: "cookie" })?;
         tracing::info!(target: "supagate", "signed in through the pkce callback");
-        Ok((next.to_owned(), CookieDelta::of(cookies)))
+        Ok((
+            next.to_owned(),
+            self.tossed_copies(headers).then(CookieDelta::of(cookies)),
+        ))
     }
 
     /// Starts an OAuth sign-in with `provider` (such as `github`): writes a fresh PKCE code
@@ -335,23 +341,10 @@ impl Proxy {
         if p.logout_scope != LogoutScope::Local {
             live.invalidate_user(active.sub);
         }
-        if p.logout_scope != LogoutScope::Others {
-            // The token was verified when the session was resolved: its payload is read as is.
-            let token = active.token();
-            let session = token
-                .expose()
-                .split('.')
-                .nth(1)
-                .and_then(|b| {
-                    base64::engine::general_purpose::URL_SAFE_NO_PAD
-                        .decode(b)
-                        .ok()
-                })
-                .and_then(|json| serde_json::from_slice::<SessionOf>(&json).ok())
-                .and_then(|c| c.session_id);
-            if let Some(id) = session {
-                live.invalidate_session(&id, active.sub, p.verifier.now());
-            }
+        if p.logout_scope != LogoutScope::Others
+            && let Some(id) = &active.claims.session_id
+        {
+            live.invalidate_session(id, active.sub, p.verifier.now());
         }
     }
 
@@ -376,7 +369,10 @@ impl Proxy {
                     .map_err(|r| r.with_cookies(active.cookies.clone()))?;
                 let answer = p
                     .client
-                    .auth_call(p.endpoint.logout_request(&active.token(), p.logout_scope))
+                    .auth_call(p.endpoint.for_client(
+                        p.endpoint.logout_request(&active.token(), p.logout_scope),
+                        client,
+                    ))
                     .await;
                 let ended = answer.status.is_some_and(|s| {
                     s.is_success()
@@ -413,9 +409,12 @@ impl Proxy {
         }
         tracing::info!(target: "supagate", "signed out");
         // Signed out: whatever the session resolution wanted to write, the answer deletes.
-        let clear = CookieDelta::of(p.writer.clear(&parts.headers).unwrap_or_default()).then(
-            CookieDelta::of(p.writer.clear_pkce(&parts.headers).unwrap_or_default()),
-        );
+        let clear = self.tossed_copies(&parts.headers).then(CookieDelta::of(
+            p.writer.clear(&parts.headers).unwrap_or_default(),
+        ));
+        let clear = clear.then(CookieDelta::of(
+            p.writer.clear_pkce(&parts.headers).unwrap_or_default(),
+        ));
         let answer = match next {
             Some(n) => Answer::SeeOther(n.to_owned()),
             None => Answer::NoContent,

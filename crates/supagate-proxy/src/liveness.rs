@@ -21,8 +21,11 @@ use crate::refresh::error_code;
 /// `supagate_postgres::DbSessions` is cheaper and also sees `not_after`.
 ///
 /// - 200 with the token's user: live (another user's id: ended);
-/// - 401 or 403 with `session_not_found`, `session_expired`, `user_not_found`, `user_banned`
-///   or `bad_jwt`: ended;
+/// - 401 or 403 with `session_not_found`, `session_expired`, `user_not_found` or
+///   `user_banned`: ended;
+/// - 401 or 403 with `bad_jwt`: the auth server refused *this token* (it allows no leeway on
+///   `exp`, the verifier 30 s): [`SessionState::TokenRefused`], a verdict about the token that
+///   is never cached for the session;
 /// - anything else: a 401 or 403 without one of those codes (a gateway refusing a wrong or
 ///   rotated API key), 404, 429, 5xx, no answer within the auth timeout (10 s,
 ///   [`Limits::auth_timeout`]), a body over [`Limits::auth_response_body`]: unavailable (503
@@ -47,6 +50,8 @@ pub struct AuthServerSessions {
     client: HttpClient,
     user_url: Arc<str>,
     api_key: HeaderValue,
+    /// The secret key, sent instead with `Sb-Forwarded-For` when the client is known.
+    secret: Option<HeaderValue>,
 }
 
 impl fmt::Debug for AuthServerSessions {
@@ -54,6 +59,7 @@ impl fmt::Debug for AuthServerSessions {
         f.debug_struct("AuthServerSessions")
             .field("url", &self.user_url)
             .field("api_key", &"<redacted>")
+            .field("forwards_client_address", &self.secret.is_some())
             .finish()
     }
 }
@@ -96,21 +102,48 @@ impl AuthServerSessions {
             client: HttpClient::new(Arc::new(limits))?,
             user_url: format!("{}/user", project.auth_url()).into(),
             api_key,
+            secret: None,
         })
     }
 
-    async fn ask(&self, token: &str, user: uuid::Uuid) -> Result<SessionState, SourceUnavailable> {
+    /// Asks with `secret` as `apikey` and `Sb-Forwarded-For: <client>` when the question
+    /// names its client ([`SessionKey::with_client`]: the proxy's page sessions do), as the
+    /// proxy's other auth-server calls ([`ProxyBuilder::secret_key`](crate::ProxyBuilder::secret_key)).
+    /// Default: none.
+    #[must_use]
+    pub fn with_secret_key(mut self, secret: &supagate_auth::SecretKey) -> Self {
+        self.secret = HeaderValue::from_str(secret.expose()).ok().map(|mut v| {
+            v.set_sensitive(true);
+            v
+        });
+        self
+    }
+
+    async fn ask(
+        &self,
+        token: &str,
+        user: uuid::Uuid,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<SessionState, SourceUnavailable> {
         let Ok(mut bearer) = HeaderValue::from_str(&format!("Bearer {token}")) else {
             return Ok(SessionState::Ended(SessionEnd::NotFound));
         };
         bearer.set_sensitive(true);
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(Method::GET)
             .uri(&*self.user_url)
             .header("apikey", self.api_key.clone())
             .header(AUTHORIZATION, bearer)
             .body(Vec::new())
             .map_err(|_| SourceUnavailable::new("auth server url"))?;
+        let forwarded = client
+            .filter(|c| !c.is_unspecified())
+            .and_then(|c| HeaderValue::from_str(&c.to_canonical().to_string()).ok());
+        if let (Some(secret), Some(address)) = (&self.secret, forwarded) {
+            req.headers_mut().insert("apikey", secret.clone());
+            req.headers_mut()
+                .insert(crate::refresh::SB_FORWARDED_FOR, address);
+        }
         let answer = self.client.auth_call(req).await;
         let Some(status) = answer.status else {
             return Err(SourceUnavailable::new("auth server did not answer"));
@@ -134,16 +167,18 @@ impl AuthServerSessions {
         let code = error_code(&answer.body);
         let end = match (status, code.as_deref()) {
             (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, Some(code)) => match code {
-                "session_not_found" | "bad_jwt" => Some(SessionEnd::NotFound),
-                "session_expired" => Some(SessionEnd::Expired),
-                "user_not_found" => Some(SessionEnd::UserDeleted),
-                "user_banned" => Some(SessionEnd::UserBanned),
+                "session_not_found" => Some(SessionState::Ended(SessionEnd::NotFound)),
+                "session_expired" => Some(SessionState::Ended(SessionEnd::Expired)),
+                "user_not_found" => Some(SessionState::Ended(SessionEnd::UserDeleted)),
+                "user_banned" => Some(SessionState::Ended(SessionEnd::UserBanned)),
+                // About the token (expired by the auth server's clock), not the session.
+                "bad_jwt" => Some(SessionState::TokenRefused),
                 _ => None,
             },
             _ => None,
         };
         match end {
-            Some(end) => Ok(SessionState::Ended(end)),
+            Some(state) => Ok(state),
             None => {
                 tracing::error!(
                     target: "supagate",
@@ -164,6 +199,6 @@ impl SessionSource for AuthServerSessions {
         &'a self,
         session: SessionKey<'a>,
     ) -> BoxFuture<'a, Result<SessionState, SourceUnavailable>> {
-        Box::pin(self.ask(session.token(), session.user_id()))
+        Box::pin(self.ask(session.token(), session.user_id(), session.client()))
     }
 }

@@ -3,6 +3,7 @@
 //! caller; this module decides.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
@@ -76,6 +77,8 @@ pub struct AuthEndpoint {
     token_url: String,
     api_key: HeaderValue,
     bearer: HeaderValue,
+    /// The secret key as `apikey` and as the bearer, for calls made on a client's behalf.
+    secret: Option<(HeaderValue, HeaderValue)>,
     margin: i64,
 }
 
@@ -84,9 +87,20 @@ impl fmt::Debug for AuthEndpoint {
         f.debug_struct("AuthEndpoint")
             .field("url", &self.base)
             .field("api_key", &"<redacted>")
+            .field("forwards_client_address", &self.secret.is_some())
             .field("margin_secs", &self.margin)
             .finish()
     }
+}
+
+/// `Sb-Forwarded-For`: the client address the auth server limits a call made with a secret
+/// key by.
+pub(crate) const SB_FORWARDED_FOR: &str = "sb-forwarded-for";
+
+fn sensitive(value: &str) -> Option<HeaderValue> {
+    let mut v = HeaderValue::from_str(value).ok()?;
+    v.set_sensitive(true);
+    Some(v)
 }
 
 impl AuthEndpoint {
@@ -119,8 +133,74 @@ impl AuthEndpoint {
             token_url: format!("{base}/token?grant_type=refresh_token"),
             api_key: key,
             bearer,
+            secret: None,
             margin: i64::try_from(DEFAULT_REFRESH_MARGIN.as_secs()).unwrap_or(90),
         })
+    }
+
+    /// Sends the calls made on a client's behalf ([`AuthEndpoint::forward_for`]) with
+    /// `secret` as `apikey` and `Sb-Forwarded-For: <client address>`, so that the auth
+    /// server rate-limits each client's address instead of this server's one address (its
+    /// token endpoint allows 150 requests per 5 minutes per address by default, all grants
+    /// together). The project must have IP address forwarding enabled (Authentication > Rate
+    /// Limits, or `security_sb_forwarded_for_enabled`). Default: none, and every call counts
+    /// against this server's address.
+    ///
+    /// ```
+    /// use supagate_auth::SecretKey;
+    /// use supagate_proxy::core::AuthEndpoint;
+    /// use supagate_jwt::Token;
+    ///
+    /// let auth = AuthEndpoint::new("https://abcdefghijklmnopqrst.supabase.co", "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH")?
+    ///     .with_secret_key(&SecretKey::parse("sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz")?);
+    /// let mut req = auth.refresh_request(&Token::new("abcdefghijkl"));
+    /// auth.forward_for(&mut req, "203.0.113.9".parse()?);
+    /// assert_eq!(req.headers()["apikey"], "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz");
+    /// assert_eq!(req.headers()["sb-forwarded-for"], "203.0.113.9");
+    /// assert!(req.headers()["apikey"].is_sensitive());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_secret_key(mut self, secret: &supagate_auth::SecretKey) -> Self {
+        self.secret =
+            sensitive(secret.expose()).zip(sensitive(&format!("Bearer {}", secret.expose())));
+        self
+    }
+
+    /// Whether calls made for a client carry its address ([`AuthEndpoint::with_secret_key`]).
+    #[must_use]
+    pub fn forwards_client_address(&self) -> bool {
+        self.secret.is_some()
+    }
+
+    /// [`AuthEndpoint::forward_for`] by value.
+    pub(crate) fn for_client(&self, mut req: Request<Vec<u8>>, client: IpAddr) -> Request<Vec<u8>> {
+        self.forward_for(&mut req, client);
+        req
+    }
+
+    /// Marks `req`, one of this endpoint's requests made on behalf of the client at `client`,
+    /// as that client's: with a secret key configured, `apikey` becomes the secret key (and
+    /// so does the bearer where it was the publishable key; a user's access token stays) and
+    /// `Sb-Forwarded-For: <client>` is set (an IPv4-mapped address as IPv4). Without a secret
+    /// key, or for an unknown client (`0.0.0.0`, `::`), `req` is left as it is: the auth
+    /// server only believes the header with a secret key.
+    pub fn forward_for(&self, req: &mut Request<Vec<u8>>, client: IpAddr) {
+        let Some((key, bearer)) = &self.secret else {
+            return;
+        };
+        if client.is_unspecified() {
+            return;
+        }
+        let Ok(address) = HeaderValue::from_str(&client.to_canonical().to_string()) else {
+            return;
+        };
+        let h = req.headers_mut();
+        if h.get(AUTHORIZATION) == Some(&self.bearer) {
+            h.insert(AUTHORIZATION, bearer.clone());
+        }
+        h.insert("apikey", key.clone());
+        h.insert(SB_FORWARDED_FOR, address);
     }
 
     /// Refreshes sessions expiring within `margin` (default 90 s, auth-js's margin).
@@ -248,9 +328,9 @@ impl AuthEndpoint {
 
     /// What to do with the auth server's answer (`None` status: no answer, a timeout or a
     /// connection error). 2xx is the new session. Only a definitive answer about this session
-    /// ends it: a 4xx whose GoTrue code is `refresh_token_not_found`,
-    /// `refresh_token_already_used`, `session_not_found`, `session_expired`, `user_not_found`,
-    /// `user_banned` or the legacy `invalid_grant`. Everything else (429 rate limiting, which
+    /// ends it: a 4xx whose GoTrue code is `validation_failed` (a refresh token in none of its
+    /// formats), `refresh_token_not_found`, `refresh_token_already_used`, `session_not_found`,
+    /// `session_expired`, `user_not_found`, `user_banned` or the legacy `invalid_grant`. Everything else (429 rate limiting, which
     /// a flood from other clients can cause; 408; any 5xx; no answer; a 4xx without one of
     /// those codes) keeps the cookies. A failed proactive refresh keeps the still-valid
     /// session.
@@ -306,8 +386,11 @@ impl AuthEndpoint {
     }
 }
 
-/// GoTrue's answers to a refresh that mean the session is over for good.
+/// GoTrue's answers to a refresh that mean the session is over for good. `validation_failed`
+/// is its answer to a refresh token that is not one of its formats, or a v2 token from the
+/// future of its session ("not issued by this server"): that cookie can never refresh.
 const SESSION_OVER: &[&str] = &[
+    "validation_failed",
     "refresh_token_not_found",
     "refresh_token_already_used",
     "session_not_found",

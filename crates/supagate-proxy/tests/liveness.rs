@@ -205,7 +205,6 @@ async fn the_auth_server_down_is_503_and_its_refusals_are_not_trusted_blindly() 
         ("session_expired", "session_expired"),
         ("user_banned", "user_banned"),
         ("user_not_found", "user_not_found"),
-        ("bad_jwt", "session_not_found"),
     ] {
         let (token, _) = f.session();
         f.auth.inject(Endpoint::User, Fault::error(403, code), 1);
@@ -222,4 +221,74 @@ async fn the_auth_server_down_is_503_and_its_refusals_are_not_trusted_blindly() 
     f.auth
         .inject(Endpoint::User, Fault::error(500, "unexpected_failure"), 1);
     f.check(&token).await.unwrap();
+}
+
+/// Review finding: the auth server's `bad_jwt` was taken as "session not found" and cached for
+/// the whole session. The auth server allows no leeway on `exp`, the verifier 30 s: one
+/// request with a token 10 s past `exp` made every later token of that live session "session
+/// ended" for 30 s, and the page layer deleted its cookies. `bad_jwt` is about the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_the_auth_server_finds_expired_never_ends_its_session() {
+    let f = Fixture::new(false);
+    // A session whose access token expired 10 s ago: inside the verifier's leeway, past the
+    // auth server's (none; MockAuth checks `exp` as GoTrue does).
+    let json = f.auth.session_json("alice@example.com", -10);
+    let stale = Session::from_json(&json).unwrap();
+    let stale = stale.access_token().expose().to_owned();
+    let claims = Fixture::verifier_for(&f.auth).verify(&stale).unwrap();
+    let session_id = claims.session_id.clone().unwrap();
+    assert_eq!(f.check(&stale).await, Err(AuthError::TokenRefused));
+    assert_eq!(AuthError::TokenRefused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(f.auth.requests().last().unwrap().status, 403);
+    // The same request again: the refusal of that token is remembered (no second call).
+    assert_eq!(f.check(&stale).await, Err(AuthError::TokenRefused));
+    assert_eq!(f.auth.count(Endpoint::User), 1);
+
+    // A fresh token of the same session (what a refresh gives) is asked about, and is live.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let fresh = supagate_testkit::TokenBuilder::new()
+        .issued_at(now, 3600)
+        .claim("iss", f.auth.issuer())
+        .claim("sub", claims.sub.to_string())
+        .claim("session_id", session_id.as_str())
+        .sign_es256(&TestKeys::new());
+    f.check(&fresh).await.unwrap();
+    assert_eq!(f.auth.count(Endpoint::User), 2);
+    f.check(&fresh).await.unwrap();
+    assert_eq!(f.auth.count(Endpoint::User), 2, "cached as live");
+
+    // The page layer sharing the check keeps the session and its cookies.
+    let cookie = {
+        let session = Session::from_json(
+            &serde_json::json!({
+                "access_token": fresh, "token_type": "bearer", "expires_in": 3600,
+                "expires_at": now + 3600, "refresh_token": "abcdefghijkl",
+            })
+            .to_string(),
+        )
+        .unwrap();
+        SessionWriter::new(
+            CookieName::custom("sb-127-auth-token").unwrap(),
+            CookieOptions::default(),
+        )
+        .unwrap()
+        .set(&session, &HeaderMap::new())
+        .unwrap()
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ")
+    };
+    let proxy = f.proxy(LogoutScope::Local);
+    let mut headers = HeaderMap::new();
+    headers.insert("cookie", cookie.parse().unwrap());
+    let page = proxy
+        .page_session(&Method::GET, &headers, "127.0.0.1".parse().unwrap())
+        .await;
+    assert!(page.user().is_some(), "{page:?}");
+    let (_, cookies) = page.into_parts().unwrap();
+    assert!(!cookies.sets_cookies(), "nothing deleted");
 }

@@ -998,15 +998,24 @@ async fn sign_in_sign_out_and_the_pkce_callback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debug_output_has_no_secrets() {
     let f = Fixture::new().await;
-    let proxy = Proxy::builder(f.auth.url(), "sb_secret_api_key_value", f.verifier())
+    let proxy = Proxy::builder(f.auth.url(), "sb_publishable_api_key_value", f.verifier())
+        .secret_key(supagate_auth::SecretKey::parse("sb_secret_api_key_value").unwrap())
         .upstream(format!("http://{}", f.upstream))
         .public_origin(PUBLIC)
         .header_policy(HeaderPolicy::default())
         .build()
         .unwrap();
     let debug = format!("{proxy:?}");
-    assert!(!debug.contains("sb_secret_api_key_value"), "{debug}");
+    assert!(!debug.contains("api_key_value"), "{debug}");
     assert!(debug.contains("upstream"));
+    // A secret key where the publishable one belongs is a start-up error.
+    let err = Proxy::builder(f.auth.url(), "sb_secret_api_key_value", f.verifier())
+        .upstream(format!("http://{}", f.upstream))
+        .public_origin(PUBLIC)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("secret key"), "{err}");
+    assert!(!err.to_string().contains("api_key_value"), "{err}");
 }
 
 #[test]
@@ -1233,4 +1242,77 @@ async fn a_third_party_token_in_the_session_cookie_is_no_session() {
     // The project's own sessions still work through the same proxy.
     let a = get(&proxy, "/api/me", &f.cookie(3600)).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+}
+
+/// Review finding: a copy of the session cookie that a sibling subdomain planted with its own
+/// `Domain` makes the jar ambiguous (every session refused), and a new sign-in did not remove
+/// it although a comment said so. Sign-in and sign-out now delete such copies at the public
+/// host's parent domains; a jar without a planted copy gets no such deletions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_removes_a_copy_a_sibling_subdomain_planted() {
+    let f = Fixture::new().await;
+    let proxy = f.proxy();
+    let own = f.cookie(3600);
+    // The browser sends both: ours (host-only) and the one `evil.example.com` set with
+    // `Domain=example.com`.
+    let jar = format!("{own}; sb-127-auth-token=planted");
+    assert_eq!(
+        get(&proxy, "/api/x", &jar).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let same = [("sec-fetch-site", "same-origin"), ("cookie", jar.as_str())];
+    let a = read(
+        proxy
+            .sign_in(
+                form(
+                    "/auth/sign-in",
+                    "email=alice%40example.com&password=correct%20horse",
+                    &same,
+                ),
+                peer(),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let set = a.set_cookies();
+    for domain in ["app.example.com", "example.com"] {
+        let want = format!(
+            "sb-127-auth-token=; Max-Age=0; Domain={domain}; Path=/; HttpOnly; Secure; SameSite=Lax"
+        );
+        let at = set.iter().position(|c| *c == want);
+        let new = set
+            .iter()
+            .position(|c| c.starts_with("sb-127-auth-token=base64-"));
+        assert!(at.is_some() && at < new, "{domain}: {set:#?}");
+    }
+    // Sign-out of an ambiguous jar: the same scoped deletions beside the host-only one.
+    let a = sign_out(&proxy, &jar).await;
+    assert!(
+        a.set_cookies()
+            .iter()
+            .any(|c| c.contains("Domain=example.com") && c.contains("Max-Age=0")),
+        "{:#?}",
+        a.set_cookies()
+    );
+    // A plain sign-in (nothing planted) carries no Domain deletions.
+    let a = read(
+        proxy
+            .sign_in(
+                form(
+                    "/auth/sign-in",
+                    "email=alice%40example.com&password=correct%20horse",
+                    &[("sec-fetch-site", "same-origin"), ("cookie", own.as_str())],
+                ),
+                peer(),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(
+        a.set_cookies().iter().all(|c| !c.contains("Domain=")),
+        "{:#?}",
+        a.set_cookies()
+    );
 }

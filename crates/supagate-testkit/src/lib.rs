@@ -19,7 +19,7 @@ mod mock_oidc;
 #[cfg(feature = "postgres")]
 mod postgres;
 
-pub use mock_auth::{Endpoint, Fault, MockAuth, Recorded, Rotation};
+pub use mock_auth::{Endpoint, Fault, MockAuth, Recorded, RefreshFormat, Rotation, TokenLimit};
 pub use mock_jwks::{Behaviour, MockJwks};
 pub use mock_oidc::MockOidc;
 #[cfg(feature = "postgres")]

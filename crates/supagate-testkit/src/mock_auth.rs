@@ -1,13 +1,18 @@
 //! [`MockAuth`]: a loopback Supabase Auth (GoTrue) server for tests: the token endpoint
 //! (password, refresh_token with rotation and reuse detection, pkce), logout, user, authorize
-//! and the JWKS, with fault injection and a log of what it received.
+//! and the JWKS, with fault injection and a log of what it received. As strict as the real
+//! server where a kinder mock would hide bugs: GoTrue's refresh-token formats (12-character v1
+//! tokens, v2 tokens with their checksum, HMAC and counter) and its format check, the
+//! per-address limit of the token endpoint (`Sb-Forwarded-For` with a secret key), no leeway
+//! on `exp` for `GET /user` and `POST /logout`, the gateway's `apikey` check.
 // `serde_json::Value` indexing: reads of missing members give `Null`; the one write is to an
 // object this module built.
 #![allow(clippy::indexing_slicing)]
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -15,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::Mac as _;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
@@ -22,15 +28,70 @@ use crate::{TestKeys, TokenBuilder};
 
 /// How a refresh token that was already used is treated (GoTrue's
 /// `SECURITY_REFRESH_TOKEN_ROTATION_ENABLED` / `REUSE_INTERVAL`).
+///
+/// With [`RefreshFormat::V2`] tokens both are GoTrue's rules exactly: the token just before
+/// the session's current one is always accepted ("fail-to-save": the session's current token
+/// again, not rotated), an older one within the interval too, and any other reuse logs the
+/// session out (400 `refresh_token_already_used`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rotation {
-    /// Any second use ends the session: 400 `refresh_token_already_used` (reuse interval 0).
-    /// The default: a client that refreshes twice is caught.
+    /// Reuse interval 0. With v1 tokens stricter than GoTrue: any second use ends the session
+    /// (GoTrue would hand the parent of the current token the current one again), so a client
+    /// that refreshes twice is caught. The default.
     Strict,
     /// A second use within the interval gets the session's current token again (concurrent
-    /// refreshes converge); later, the session ends as with `Strict`.
+    /// refreshes converge), and the parent of the current token always does (GoTrue's v1
+    /// rule); any other reuse ends the session as with `Strict`.
     ReuseInterval(Duration),
+}
+
+/// Which refresh tokens the mock issues (GoTrue's `REFRESH_TOKEN_ALGORITHM_VERSION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RefreshFormat {
+    /// v1: 12 characters of lowercase base32 (`[a-z2-7]`), one row each. The default.
+    #[default]
+    Legacy,
+    /// v2: base64url of `[0x00][session id, 16 bytes][uvarint counter][HMAC-SHA-256 of
+    /// the above with the session's key, 16 bytes][SHA-256 of everything before, 4 bytes]`.
+    V2,
+}
+
+/// The auth server's rate limit of the token endpoint (every grant in one bucket), per client
+/// address: GoTrue's `RATE_LIMIT_TOKEN_REFRESH`, a token bucket refilled at `per_five_minutes`
+/// over 5 minutes, holding at most `burst`. The address is `Sb-Forwarded-For` on a request
+/// made with a secret key, else the TCP peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenLimit {
+    /// Requests per 5 minutes.
+    pub per_five_minutes: u32,
+    /// Most requests at once.
+    pub burst: u32,
+}
+
+impl TokenLimit {
+    /// The auth server's default: 150 per 5 minutes, bursts of 30.
+    pub const DEFAULT: TokenLimit = TokenLimit {
+        per_five_minutes: 150,
+        burst: 30,
+    };
+
+    /// `per_five_minutes` requests per 5 minutes, `burst` at once.
+    #[must_use]
+    pub fn new(per_five_minutes: u32, burst: u32) -> Self {
+        TokenLimit {
+            per_five_minutes,
+            burst,
+        }
+    }
+}
+
+impl Default for TokenLimit {
+    fn default() -> Self {
+        TokenLimit::DEFAULT
+    }
 }
 
 /// A fault for the next requests to an endpoint.
@@ -104,6 +165,11 @@ pub struct Recorded {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// The status the mock answered (0 until it answered, or when it hung up).
+    pub status: u16,
+    /// The address the auth server's rate limit counted it against (for the token
+    /// endpoint): `Sb-Forwarded-For` with a secret key, else the TCP peer.
+    pub limited_as: Option<String>,
 }
 
 impl Recorded {
@@ -144,13 +210,29 @@ struct RefreshToken {
     session: String,
     user: usize,
     used_at: Option<Instant>,
+    /// The token this one was issued in exchange for.
+    parent: Option<String>,
 }
 
 #[derive(Debug)]
 struct SessionRow {
     user: usize,
     active: bool,
+    /// The session's current v1 token.
     current: String,
+    /// The format of the session's refresh tokens.
+    format: RefreshFormat,
+    /// v2: the counter of the current token, the session's HMAC key, the last refresh.
+    counter: u64,
+    key: [u8; 32],
+    refreshed_at: Instant,
+}
+
+/// A token bucket of the token endpoint's limit.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -164,6 +246,14 @@ struct State {
     counter: u64,
     access_ttl: i64,
     rotation: Option<Rotation>,
+    format: RefreshFormat,
+    limit: Option<TokenLimit>,
+    buckets: HashMap<String, Bucket>,
+    forwarded_for: bool,
+    /// How many requests the per-address limit refused.
+    limited: usize,
+    /// Seeds the sessions' v2 HMAC keys.
+    seed: [u8; 32],
 }
 
 /// A Supabase Auth server on `127.0.0.1` (port 0), stopped on drop. Access tokens are ES256
@@ -208,9 +298,16 @@ impl MockAuth {
     pub fn start() -> MockAuth {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let addr = listener.local_addr().expect("local address");
+        let mut seed = [0u8; 32];
+        for (i, chunk) in seed.chunks_mut(8).enumerate() {
+            chunk.copy_from_slice(&RandomState::new().hash_one(i).to_le_bytes());
+        }
         let state = Arc::new(Mutex::new(State {
             access_ttl: 3600,
             rotation: Some(Rotation::Strict),
+            limit: Some(TokenLimit::DEFAULT),
+            forwarded_for: true,
+            seed,
             ..State::default()
         }));
         let stop = Arc::new(AtomicBool::new(false));
@@ -257,6 +354,46 @@ impl MockAuth {
     /// Sets the reuse policy for refresh tokens.
     pub fn set_rotation(&self, rotation: Rotation) {
         self.lock().rotation = Some(rotation);
+    }
+
+    /// Which refresh tokens sessions made from now on get. Default: [`RefreshFormat::Legacy`].
+    pub fn set_refresh_format(&self, format: RefreshFormat) {
+        self.lock().format = format;
+    }
+
+    /// The token endpoint's per-address limit; `None` turns it off (a self-hosted GoTrue
+    /// without `RATE_LIMIT_HEADER`). Default: [`TokenLimit::DEFAULT`], as the hosted auth
+    /// server. Set it before the requests: buckets already started keep their level.
+    pub fn set_token_limit(&self, limit: Option<TokenLimit>) {
+        let mut s = self.lock();
+        s.limit = limit;
+        s.buckets.clear();
+    }
+
+    /// Whether `Sb-Forwarded-For` on a request made with a secret key names the address the
+    /// limit counts (the project setting `security_sb_forwarded_for_enabled`). Default: on.
+    pub fn set_forwarded_for(&self, enabled: bool) {
+        self.lock().forwarded_for = enabled;
+    }
+
+    /// The project's secret key, which the mock's gateway accepts and which makes it believe
+    /// `Sb-Forwarded-For`: [`TestKeys::SECRET_KEY`].
+    #[must_use]
+    pub fn secret_key(&self) -> &'static str {
+        TestKeys::SECRET_KEY
+    }
+
+    /// The project's publishable key: [`TestKeys::PUBLISHABLE_KEY`].
+    #[must_use]
+    pub fn publishable_key(&self) -> &'static str {
+        TestKeys::PUBLISHABLE_KEY
+    }
+
+    /// How many token-endpoint requests the per-address limit refused (429
+    /// `over_request_rate_limit` from the limit, not from an injected fault).
+    #[must_use]
+    pub fn rate_limited(&self) -> usize {
+        self.lock().limited
     }
 
     /// Sets the lifetime of the access tokens it issues.
@@ -393,24 +530,13 @@ fn issue_code(s: &mut State, user: usize, challenge: &str) -> String {
     code
 }
 
-/// A new session (or, with `session` given, the next token of an existing one).
-fn mint(s: &mut State, user: usize, issuer: &str, session: &str, ttl: i64) -> Value {
-    s.counter += 1;
-    let refresh = format!("mockrefresh{:012}", s.counter);
-    s.tokens.insert(
-        refresh.clone(),
-        RefreshToken {
-            session: session.to_owned(),
-            user,
-            used_at: None,
-        },
-    );
-    if let Some(row) = s.sessions.get_mut(session) {
-        row.current = refresh.clone();
-    }
-    let Some(u) = s.users.get(user).cloned() else {
+/// The session JSON the token endpoint answers, with a new access token for `session` and
+/// `refresh` as its refresh token.
+fn session_answer(s: &State, user: usize, issuer: &str, session: &str, refresh: String) -> Value {
+    let Some(u) = s.users.get(user) else {
         return Value::Null;
     };
+    let ttl = s.access_ttl;
     let now = unix_now();
     let access = TokenBuilder::new()
         .issued_at(now, ttl)
@@ -427,23 +553,176 @@ fn mint(s: &mut State, user: usize, issuer: &str, session: &str, ttl: i64) -> Va
         "expires_in": ttl,
         "expires_at": now + ttl,
         "refresh_token": refresh,
-        "user": user_json(&u),
+        "user": user_json(u),
     })
+}
+
+/// A new v1 refresh token of `session` (12 characters of lowercase base32, as GoTrue's
+/// `SecureAlphanumeric(12)`), child of `parent`, now the session's current one.
+fn new_v1(s: &mut State, session: &str, user: usize, parent: Option<String>) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let token = loop {
+        s.counter += 1;
+        let mut h = sha2::Sha256::new();
+        h.update(s.seed);
+        h.update(s.counter.to_le_bytes());
+        let digest = h.finalize();
+        let t: String = digest
+            .iter()
+            .take(12)
+            .map(|b| char::from(ALPHABET[usize::from(b % 32)]))
+            .collect();
+        if !s.tokens.contains_key(&t) {
+            break t;
+        }
+    };
+    s.tokens.insert(
+        token.clone(),
+        RefreshToken {
+            session: session.to_owned(),
+            user,
+            used_at: None,
+            parent,
+        },
+    );
+    if let Some(row) = s.sessions.get_mut(session) {
+        row.current.clone_from(&token);
+    }
+    token
+}
+
+/// `counter` as an unsigned LEB128 varint (Go's `binary.AppendUvarint`).
+fn uvarint(mut counter: u64, out: &mut Vec<u8>) {
+    while counter >= 0x80 {
+        out.push((counter as u8) | 0x80);
+        counter >>= 7;
+    }
+    out.push(counter as u8);
+}
+
+/// GoTrue's v2 refresh token for `session` at `counter`, signed with the session's key.
+fn v2_token(session: &str, counter: u64, key: &[u8; 32]) -> String {
+    let id = uuid_bytes(session).unwrap_or([0; 16]);
+    let mut bytes = vec![0u8];
+    bytes.extend_from_slice(&id);
+    uvarint(counter, &mut bytes);
+    bytes.extend_from_slice(&v2_signature(key, &bytes));
+    let sum = sha2::Sha256::digest(&bytes);
+    bytes.extend_from_slice(sum.get(..4).unwrap_or_default());
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn v2_signature(key: &[u8; 32], signed: &[u8]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    if let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(key) {
+        mac.update(signed);
+        let full = mac.finalize().into_bytes();
+        out.copy_from_slice(full.get(..16).unwrap_or(&[0; 16]));
+    }
+    out
+}
+
+/// A parsed v2 token: session id (hyphenated), counter, and whether the signature is the
+/// session key's (checked by the caller, who has the key).
+struct V2 {
+    session: String,
+    counter: u64,
+    signed: Vec<u8>,
+    signature: [u8; 16],
+}
+
+/// GoTrue's `ParseRefreshToken`: base64url without padding, at least 38 bytes, version 0,
+/// the checksum, a well-formed counter, exactly 16 signature bytes after it.
+fn parse_v2(token: &str) -> Option<V2> {
+    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+    if bytes.len() < 38 || bytes.first() != Some(&0) {
+        return None;
+    }
+    let (body, sum) = bytes.split_at(bytes.len() - 4);
+    if sha2::Sha256::digest(body).get(..4)? != sum {
+        return None;
+    }
+    let id: [u8; 16] = body.get(1..17)?.try_into().ok()?;
+    let mut counter = 0u64;
+    let mut at = 17;
+    let mut shift = 0;
+    loop {
+        let b = *body.get(at)?;
+        at += 1;
+        if shift > 63 {
+            return None;
+        }
+        counter |= u64::from(b & 0x7f) << shift;
+        shift += 7;
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    let signature: [u8; 16] = body.get(at..)?.try_into().ok()?;
+    Some(V2 {
+        session: uuid_text(&id),
+        counter,
+        signed: body.get(..at)?.to_vec(),
+        signature,
+    })
+}
+
+fn uuid_bytes(id: &str) -> Option<[u8; 16]> {
+    let hex: String = id.chars().filter(|c| *c != '-').collect();
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    (hex.len() == 32).then_some(out)
+}
+
+fn uuid_text(b: &[u8; 16]) -> String {
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// Constant-time enough for a mock; the point is the check, not its timing.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn new_session(s: &mut State, user: usize, issuer: &str, ttl: Option<i64>) -> Value {
     s.counter += 1;
     let session = format!("5e7c1a2b-3d4f-4a6b-8c9d-{:012x}", s.counter);
+    let mut h = sha2::Sha256::new();
+    h.update(s.seed);
+    h.update(session.as_bytes());
+    let key: [u8; 32] = h.finalize().into();
     s.sessions.insert(
         session.clone(),
         SessionRow {
             user,
             active: true,
             current: String::new(),
+            format: s.format,
+            counter: 0,
+            key,
+            refreshed_at: Instant::now(),
         },
     );
-    let ttl = ttl.unwrap_or(s.access_ttl);
-    mint(s, user, issuer, &session, ttl)
+    let refresh = match s.format {
+        RefreshFormat::Legacy => new_v1(s, &session, user, None),
+        RefreshFormat::V2 => v2_token(&session, 0, &key),
+    };
+    let saved = s.access_ttl;
+    if let Some(ttl) = ttl {
+        s.access_ttl = ttl;
+    }
+    let answer = session_answer(s, user, issuer, &session, refresh);
+    s.access_ttl = saved;
+    answer
 }
 
 struct Answer {
@@ -485,15 +764,63 @@ fn endpoint_of(method: &str, path: &str, query: &str) -> Option<Endpoint> {
     }
 }
 
-/// The `session_id` and `sub` of a bearer token (the mock trusts its own tokens' payloads;
-/// signatures are checked by the code under test, not here).
-fn bearer_claims(headers: &[(String, String)]) -> Option<Value> {
+/// GoTrue's `requireAuthentication`: the bearer (`(?i)^bearer (\S+)$`, else 401
+/// `no_authorization`), its signature (the mock's ES256 key) and `exp` with **no leeway**
+/// (`now >= exp` is expired; golang-jwt), else 403 `bad_jwt`. The claims when it passes.
+fn authenticate(headers: &[(String, String)]) -> Result<Value, Answer> {
+    let no_auth = || {
+        error(
+            401,
+            "no_authorization",
+            "This endpoint requires a valid Bearer token",
+        )
+    };
     let auth = headers
         .iter()
         .find(|(n, _)| n == "authorization")
-        .map(|(_, v)| v.as_str())?;
-    let token = auth.strip_prefix("Bearer ")?;
-    let payload = token.split('.').nth(1)?;
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(no_auth)?;
+    let token = auth
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("bearer "))
+        .and_then(|_| auth.get(7..))
+        .filter(|t| !t.is_empty() && !t.bytes().any(|b| b.is_ascii_whitespace()))
+        .ok_or_else(no_auth)?;
+    let bad = |why: &str| {
+        error(
+            403,
+            "bad_jwt",
+            &format!("invalid JWT: unable to parse or verify signature, {why}"),
+        )
+    };
+    let claims = verify_es256(token)
+        .ok_or_else(|| bad("token signature is invalid: signature is invalid"))?;
+    if let Some(exp) = claims.get("exp") {
+        let exp = exp
+            .as_f64()
+            .ok_or_else(|| bad("token has invalid claims"))?;
+        if unix_now() as f64 >= exp {
+            return Err(bad("token has invalid claims: token is expired"));
+        }
+    }
+    Ok(claims)
+}
+
+/// The payload of an ES256 token signed with the mock's key: checked here independently of
+/// supagate-jwt (jsonwebtoken's pure-Rust verifier, named explicitly as the signer is).
+fn verify_es256(token: &str) -> Option<Value> {
+    let (input, signature) = token.rsplit_once('.')?;
+    let (header, payload) = input.split_once('.')?;
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+    if header["alg"] != "ES256" {
+        return None;
+    }
+    let key = jsonwebtoken::DecodingKey::from_ec_components(crate::ES256_X, crate::ES256_Y).ok()?;
+    let provider = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
+    let verifier = (provider.verifier_factory)(&jsonwebtoken::Algorithm::ES256, &key).ok()?;
+    verifier
+        .verify(input.as_bytes(), &URL_SAFE_NO_PAD.decode(signature).ok()?)
+        .ok()?;
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }
 
@@ -523,6 +850,134 @@ fn percent_decode(v: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+fn not_valid() -> Answer {
+    error(400, "validation_failed", "Refresh token is not valid")
+}
+
+/// The reuse interval of the rotation setting.
+fn reuse_interval(s: &State) -> Duration {
+    match s.rotation {
+        Some(Rotation::ReuseInterval(d)) => d,
+        _ => Duration::ZERO,
+    }
+}
+
+/// `grant_type=refresh_token`, as GoTrue's `RefreshTokenGrant`: the format check first (fewer
+/// than 12 characters, or 12 that are not `[a-z0-9]`, or any other length that does not parse
+/// as a v2 token: 400 `validation_failed`), then v1 rows or v2 counters.
+fn refresh(s: &mut State, issuer: &str, token: Option<String>) -> Answer {
+    let Some(rt) = token else {
+        return not_valid();
+    };
+    match rt.len() {
+        0..=11 => not_valid(),
+        12 if !rt
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) =>
+        {
+            not_valid()
+        }
+        12 => refresh_v1(s, issuer, &rt),
+        _ => match parse_v2(&rt) {
+            Some(v2) => refresh_v2(s, issuer, &v2),
+            None => not_valid(),
+        },
+    }
+}
+
+fn refresh_v1(s: &mut State, issuer: &str, rt: &str) -> Answer {
+    let Some(tok) = s.tokens.get(rt) else {
+        return error(
+            400,
+            "refresh_token_not_found",
+            "Invalid Refresh Token: Refresh Token Not Found",
+        );
+    };
+    let (session, user, used_at) = (tok.session.clone(), tok.user, tok.used_at);
+    let Some(row) = s.sessions.get(&session).filter(|r| r.active) else {
+        return error(
+            400,
+            "session_not_found",
+            "Invalid Refresh Token: No Valid Session Found",
+        );
+    };
+    let current = row.current.clone();
+    let Some(at) = used_at else {
+        if let Some(t) = s.tokens.get_mut(rt) {
+            t.used_at = Some(Instant::now());
+        }
+        let next = new_v1(s, &session, user, Some(rt.to_owned()));
+        return json_answer(200, &session_answer(s, user, issuer, &session, next));
+    };
+    // Reused. GoTrue hands the parent of the current token the current one again (the client
+    // failed to save it), and so does a reuse within the interval; `Strict` is stricter.
+    let parent_of_current = s
+        .tokens
+        .get(&current)
+        .is_some_and(|c| c.parent.as_deref() == Some(rt));
+    let lenient = matches!(s.rotation, Some(Rotation::ReuseInterval(_)));
+    if lenient && (parent_of_current || at.elapsed() < reuse_interval(s)) {
+        return json_answer(200, &session_answer(s, user, issuer, &session, current));
+    }
+    if let Some(row) = s.sessions.get_mut(&session) {
+        row.active = false;
+    }
+    error(
+        400,
+        "refresh_token_already_used",
+        "Invalid Refresh Token: Already Used",
+    )
+}
+
+fn refresh_v2(s: &mut State, issuer: &str, token: &V2) -> Answer {
+    let not_found = || {
+        error(
+            400,
+            "refresh_token_not_found",
+            "Invalid Refresh Token: Refresh Token Not Found",
+        )
+    };
+    let interval = reuse_interval(s);
+    let Some(row) = s.sessions.get_mut(&token.session).filter(|r| r.active) else {
+        return not_found();
+    };
+    if row.format != RefreshFormat::V2
+        || !same(&v2_signature(&row.key, &token.signed), &token.signature)
+    {
+        return not_found();
+    }
+    let (user, session) = (row.user, token.session.clone());
+    let next = match row.counter.checked_sub(token.counter) {
+        None => {
+            return error(
+                400,
+                "validation_failed",
+                "Invalid Refresh Token: Not Issued By This Server",
+            );
+        }
+        Some(0) => {
+            row.counter += 1;
+            row.refreshed_at = Instant::now();
+            v2_token(&session, row.counter, &row.key)
+        }
+        // Fail-to-save (one behind: always), or a concurrent refresh within the interval: the
+        // current token again, not rotated.
+        Some(diff) if diff == 1 || row.refreshed_at.elapsed() < interval => {
+            row.refreshed_at = Instant::now();
+            v2_token(&session, row.counter, &row.key)
+        }
+        Some(_) => {
+            row.active = false;
+            return error(
+                400,
+                "refresh_token_already_used",
+                "Invalid Refresh Token: Already Used",
+            );
+        }
+    };
+    json_answer(200, &session_answer(s, user, issuer, &session, next))
+}
+
 fn handle(
     s: &mut State,
     issuer: &str,
@@ -546,69 +1001,7 @@ fn handle(
                 None => error(400, "invalid_credentials", "Invalid login credentials"),
             }
         }
-        Some(Endpoint::Refresh) => {
-            let Some(rt) = field("refresh_token") else {
-                return error(400, "validation_failed", "Refresh token is not valid");
-            };
-            let Some(tok) = s.tokens.get(&rt) else {
-                return error(
-                    400,
-                    "refresh_token_not_found",
-                    "Invalid Refresh Token: Refresh Token Not Found",
-                );
-            };
-            let (session, user, used_at) = (tok.session.clone(), tok.user, tok.used_at);
-            let active = s.sessions.get(&session).is_some_and(|r| r.active);
-            if !active {
-                return error(
-                    400,
-                    "session_not_found",
-                    "Invalid Refresh Token: No Valid Session Found",
-                );
-            }
-            match used_at {
-                None => {
-                    if let Some(t) = s.tokens.get_mut(&rt) {
-                        t.used_at = Some(Instant::now());
-                    }
-                    let ttl = s.access_ttl;
-                    json_answer(200, &mint(s, user, issuer, &session, ttl))
-                }
-                Some(at) => {
-                    let within =
-                        matches!(s.rotation, Some(Rotation::ReuseInterval(d)) if at.elapsed() < d);
-                    if within {
-                        // Converge on the session's current token: mint an access token for
-                        // it without rotating again.
-                        let current = s
-                            .sessions
-                            .get(&session)
-                            .map(|r| r.current.clone())
-                            .unwrap_or_default();
-                        let ttl = s.access_ttl;
-                        let mut v = mint(s, user, issuer, &session, ttl);
-                        if let Some(t) = s.tokens.remove(v["refresh_token"].as_str().unwrap_or(""))
-                        {
-                            drop(t);
-                        }
-                        if let Some(row) = s.sessions.get_mut(&session) {
-                            row.current.clone_from(&current);
-                        }
-                        v["refresh_token"] = Value::String(current);
-                        json_answer(200, &v)
-                    } else {
-                        if let Some(row) = s.sessions.get_mut(&session) {
-                            row.active = false;
-                        }
-                        error(
-                            400,
-                            "refresh_token_already_used",
-                            "Invalid Refresh Token: Already Used",
-                        )
-                    }
-                }
-            }
-        }
+        Some(Endpoint::Refresh) => refresh(s, issuer, field("refresh_token")),
         Some(Endpoint::Pkce) => {
             let (Some(code), Some(verifier)) = (field("auth_code"), field("code_verifier")) else {
                 return error(
@@ -636,17 +1029,14 @@ fn handle(
             json_answer(200, &new_session(s, user, issuer, None))
         }
         Some(Endpoint::Logout) => {
-            let Some(claims) = bearer_claims(&req.headers) else {
-                return error(
-                    401,
-                    "no_authorization",
-                    "This endpoint requires a valid Bearer token",
-                );
+            let claims = match authenticate(&req.headers) {
+                Ok(c) => c,
+                Err(answer) => return answer,
             };
             let sid = claims["session_id"].as_str().unwrap_or("").to_owned();
-            let Some(user) = s.sessions.get(&sid).map(|r| r.user) else {
+            let Some(user) = s.sessions.get(&sid).filter(|r| r.active).map(|r| r.user) else {
                 return error(
-                    404,
+                    403,
                     "session_not_found",
                     "Session from session_id claim in JWT does not exist",
                 );
@@ -670,12 +1060,9 @@ fn handle(
             }
         }
         Some(Endpoint::User) => {
-            let Some(claims) = bearer_claims(&req.headers) else {
-                return error(
-                    401,
-                    "no_authorization",
-                    "This endpoint requires a valid Bearer token",
-                );
+            let claims = match authenticate(&req.headers) {
+                Ok(c) => c,
+                Err(answer) => return answer,
             };
             let sid = claims["session_id"].as_str().unwrap_or("");
             match s.sessions.get(sid) {
@@ -764,57 +1151,158 @@ fn read_request(stream: &mut TcpStream) -> Option<(Recorded, String)> {
             target,
             headers,
             body,
+            status: 0,
+            limited_as: None,
         },
         query,
     ))
 }
 
+/// The API gateway in front of the auth server: `apikey` is required on the API endpoints
+/// (the JWKS and the browser-facing authorize endpoint excepted); an `sb_secret_` or
+/// `sb_publishable_` key must be one of the project's; a secret key is refused from a browser
+/// (`User-Agent: Mozilla/…`), as Supabase's gateway refuses it.
+fn gateway(endpoint: Option<Endpoint>, req: &Recorded) -> Option<Answer> {
+    if matches!(endpoint, None | Some(Endpoint::Jwks | Endpoint::Authorize)) {
+        return None;
+    }
+    let refuse = |message: &str| json_answer(401, &json!({ "message": message }));
+    let Some(key) = req.header("apikey") else {
+        return Some(refuse("No API key found in request"));
+    };
+    let secret = [TestKeys::SECRET_KEY, TestKeys::SECRET_AUTOMATIONS_KEY].contains(&key);
+    let publishable = [TestKeys::PUBLISHABLE_KEY, TestKeys::PUBLISHABLE_WEB_KEY].contains(&key);
+    if (key.starts_with("sb_secret_") && !secret)
+        || (key.starts_with("sb_publishable_") && !publishable)
+    {
+        return Some(refuse("Invalid API key"));
+    }
+    let browser = req
+        .header("user-agent")
+        .is_some_and(|ua| ua.starts_with("Mozilla/"));
+    if secret && browser {
+        return Some(refuse("Forbidden use of secret API key in browser"));
+    }
+    None
+}
+
+/// The address the token endpoint's limit counts a request against: `Sb-Forwarded-For` (its
+/// first entry, an IP address without a port) on a request made with a secret key when the
+/// project allows it, else the TCP peer. An unusable header is ignored, as GoTrue does.
+fn limit_key(s: &State, req: &Recorded, peer: IpAddr) -> String {
+    let secret = req
+        .header("apikey")
+        .is_some_and(|k| [TestKeys::SECRET_KEY, TestKeys::SECRET_AUTOMATIONS_KEY].contains(&k));
+    if s.forwarded_for && secret {
+        let forwarded = req
+            .header("sb-forwarded-for")
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok());
+        if let Some(ip) = forwarded {
+            return ip.to_string();
+        }
+    }
+    peer.to_string()
+}
+
+/// Takes one request from `key`'s bucket; `false` when it is empty.
+fn take(s: &mut State, key: &str) -> bool {
+    let Some(limit) = s.limit else {
+        return true;
+    };
+    let rate = f64::from(limit.per_five_minutes) / 300.0;
+    let burst = f64::from(limit.burst);
+    let now = Instant::now();
+    let b = s.buckets.entry(key.to_owned()).or_insert(Bucket {
+        tokens: burst,
+        at: now,
+    });
+    b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
+    b.at = now;
+    if b.tokens >= 1.0 {
+        b.tokens -= 1.0;
+        true
+    } else {
+        false
+    }
+}
+
 fn serve(mut stream: TcpStream, state: &Mutex<State>, issuer: &str) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let peer = stream
+        .peer_addr()
+        .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
     let Some((mut req, query)) = read_request(&mut stream) else {
         return;
     };
     let path = req.target.split('?').next().unwrap_or("").to_owned();
     let endpoint = endpoint_of(&req.method, &path, &query);
     req.endpoint = endpoint;
-    let fault = {
+    let token_endpoint = matches!(
+        endpoint,
+        Some(Endpoint::Password | Endpoint::Refresh | Endpoint::Pkce)
+    );
+    let (index, refused, fault) = {
         let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
+        if token_endpoint {
+            req.limited_as = Some(limit_key(&s, &req, peer));
+        }
+        let index = s.log.len();
         s.log.push(req.clone());
+        let refused = gateway(endpoint, &req).or_else(|| {
+            let key = req.limited_as.as_deref()?;
+            (!take(&mut s, key)).then(|| {
+                s.limited += 1;
+                error(429, "over_request_rate_limit", "Request rate limit reached")
+            })
+        });
         let mut fault = None;
-        if let Some(e) = endpoint
+        if refused.is_none()
+            && let Some(e) = endpoint
             && let Some(slot) = s.faults.iter_mut().find(|(fe, _, n)| *fe == e && *n > 0)
         {
             slot.2 -= 1;
             fault = Some(slot.1.clone());
         }
         s.faults.retain(|(_, _, n)| *n > 0);
-        fault
+        (index, refused, fault)
     };
-    let answer = match fault {
-        Some(Fault::Hangup) => return,
-        Some(Fault::Error { status, code }) => error(status, &code, "injected fault"),
-        Some(Fault::RateLimited { retry_after_secs }) => {
-            let mut a = error(429, "over_request_rate_limit", "rate limit exceeded");
-            if let Some(secs) = retry_after_secs {
-                a.headers.push(("Retry-After".into(), secs.to_string()));
+    let answer = match (refused, fault) {
+        (Some(answer), _) => answer,
+        (None, fault) => match fault {
+            Some(Fault::Hangup) => return,
+            Some(Fault::Error { status, code }) => error(status, &code, "injected fault"),
+            Some(Fault::RateLimited { retry_after_secs }) => {
+                let mut a = error(429, "over_request_rate_limit", "rate limit exceeded");
+                if let Some(secs) = retry_after_secs {
+                    a.headers.push(("Retry-After".into(), secs.to_string()));
+                }
+                a
             }
-            a
-        }
-        Some(Fault::Garbage) => Answer {
-            status: 200,
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body: "<html>not json</html>".into(),
+            Some(Fault::Garbage) => Answer {
+                status: 200,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: "<html>not json</html>".into(),
+            },
+            Some(Fault::Delay(d)) => {
+                std::thread::sleep(d);
+                let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
+                handle(&mut s, issuer, endpoint, &query, &req)
+            }
+            None => {
+                let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
+                handle(&mut s, issuer, endpoint, &query, &req)
+            }
         },
-        Some(Fault::Delay(d)) => {
-            std::thread::sleep(d);
-            let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
-            handle(&mut s, issuer, endpoint, &query, &req)
-        }
-        None => {
-            let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
-            handle(&mut s, issuer, endpoint, &query, &req)
-        }
     };
+    if let Some(r) = state
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .log
+        .get_mut(index)
+    {
+        r.status = answer.status;
+    }
     let mut out = format!("HTTP/1.1 {} Mock\r\n", answer.status);
     for (n, v) in &answer.headers {
         out.push_str(&format!("{n}: {v}\r\n"));

@@ -373,6 +373,13 @@ fn cases() -> Vec<Case> {
                 ..page(200, "handler", "set", 1)
             },
         },
+        // Review finding: any cookie of the family (the PKCE verifier of start_oauth) made the
+        // layer drop the refreshed session's cookies, whose refresh token was already spent.
+        Case {
+            name: "a handler that sets the PKCE verifier keeps the refreshed session's cookies",
+            input: |f| get("/sets-verifier", html(Some(f.cookie(30)))),
+            expect: page(200, "session+verifier", "verifier", 1),
+        },
         Case {
             name: "a page's own Cache-Control lines are all kept",
             input: |f| get("/cached", html(Some(f.cookie(3600)))),
@@ -395,8 +402,18 @@ fn cases() -> Vec<Case> {
 }
 
 fn classify(set_cookies: &[String]) -> &'static str {
+    let verifier = |c: &String| c.starts_with("sb-127-auth-token-code-verifier=handler");
     if set_cookies.is_empty() {
         "none"
+    } else if set_cookies.iter().any(verifier) {
+        let session = set_cookies
+            .iter()
+            .any(|c| c.starts_with("sb-127-auth-token=") && !c.contains("Max-Age=0"));
+        if session {
+            "session+verifier"
+        } else {
+            "verifier"
+        }
     } else if set_cookies
         .iter()
         .all(|c| c.starts_with("sb-127-auth-token=handler"))
@@ -510,6 +527,16 @@ mod on_axum {
         ([("set-cookie", "sb-127-auth-token=handler; Path=/")], "set")
     }
 
+    async fn sets_verifier() -> impl IntoResponse {
+        (
+            [(
+                "set-cookie",
+                "sb-127-auth-token-code-verifier=handler; Path=/",
+            )],
+            "verifier",
+        )
+    }
+
     async fn cached(_user: User) -> impl IntoResponse {
         let mut h = axum::http::HeaderMap::new();
         h.append("cache-control", "max-age=60".parse().unwrap());
@@ -520,6 +547,7 @@ mod on_axum {
     pub(super) fn app(proxy: Proxy) -> Router {
         Router::new()
             .route("/sets-session", get(sets_session))
+            .route("/sets-verifier", get(sets_verifier))
             .route("/cached", get(cached))
             .route("/public", get(public))
             .route("/private", get(private))
@@ -661,6 +689,15 @@ mod on_actix {
             .body("set")
     }
 
+    async fn sets_verifier() -> HttpResponse {
+        HttpResponse::Ok()
+            .insert_header((
+                "set-cookie",
+                "sb-127-auth-token-code-verifier=handler; Path=/",
+            ))
+            .body("verifier")
+    }
+
     async fn cached(_user: User) -> HttpResponse {
         HttpResponse::Ok()
             .append_header(("cache-control", "max-age=60"))
@@ -674,6 +711,7 @@ mod on_actix {
                 App::new()
                     .wrap(SessionMiddleware::new($proxy))
                     .route("/sets-session", web::get().to(sets_session))
+                    .route("/sets-verifier", web::get().to(sets_verifier))
                     .route("/cached", web::get().to(cached))
                     .route("/public", web::get().to(public))
                     .route("/private", web::get().to(private))

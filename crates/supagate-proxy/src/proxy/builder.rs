@@ -32,6 +32,7 @@ impl Proxy {
                 session_cache: Duration::from_secs(60),
                 behaviour: Behaviour::default(),
                 liveness: None,
+                secret_key: None,
             },
         }
     }
@@ -65,6 +66,7 @@ struct Config {
     session_cache: Duration,
     behaviour: Behaviour,
     liveness: Option<supagate_auth::SessionLiveness>,
+    secret_key: Option<supagate_auth::SecretKey>,
 }
 
 /// The settings the built proxy reads per request exactly as configured (not derived).
@@ -284,6 +286,40 @@ impl ProxyBuilder {
         self
     }
 
+    /// A secret key of the project: every call the proxy makes to the auth server for a
+    /// client (refresh, sign-in, code exchange, sign-out) is then sent with it as `apikey`
+    /// and with `Sb-Forwarded-For: <the client address>` (the address the proxy determines,
+    /// through [`trusted_proxies`](ProxyBuilder::trusted_proxies)), so that the auth server
+    /// rate-limits each client instead of this proxy's one address (150 token requests per 5
+    /// minutes by default: about 1,800 active users per address with one-hour tokens). The
+    /// project must have IP address forwarding enabled (Authentication > Rate Limits). The key
+    /// goes to the auth server only: never to a browser, the backend or a log line; a client's
+    /// own `Sb-Forwarded-For` is never forwarded anywhere. Default: none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use supagate_jwt::{Hs256Secret, Verifier};
+    /// # use supagate_proxy::Proxy;
+    /// # let verifier = Verifier::builder()
+    /// #     .hs256_secret(Hs256Secret::new("an-example-secret-of-at-least-32-bytes")?)
+    /// #     .build()?;
+    /// use supagate_auth::SecretKey;
+    ///
+    /// let proxy = Proxy::builder("https://abcdefghijklmnopqrst.supabase.co", "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH", verifier)
+    ///     .secret_key(SecretKey::parse("sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz")?)
+    ///     .upstream("http://127.0.0.1:8000")
+    ///     .public_origin("https://app.example.com")
+    ///     .build()?;
+    /// assert!(!format!("{proxy:?}").contains("N7UND0"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn secret_key(mut self, key: supagate_auth::SecretKey) -> Self {
+        self.config.secret_key = Some(key);
+        self
+    }
+
     /// Builds the proxy.
     ///
     /// # Errors
@@ -305,7 +341,16 @@ impl ProxyBuilder {
             what: "supabase url must be https://<host>",
         })?;
         let margin = c.margin;
-        let endpoint = AuthEndpoint::new(&project, &c.api_key)?.with_margin(margin);
+        if supagate_auth::is_secret_key(&c.api_key) {
+            return Err(ProxyError::InvalidConfig {
+                what: "the api key is a secret key: give the publishable (or anon) key, and a secret key only to secret_key()",
+            }
+            .into());
+        }
+        let mut endpoint = AuthEndpoint::new(&project, &c.api_key)?.with_margin(margin);
+        if let Some(secret) = &c.secret_key {
+            endpoint = endpoint.with_secret_key(secret);
+        }
         let name = match c.cookie_name {
             Some(n) => n,
             None => CookieName::for_project(&project).map_err(|_| ProxyError::InvalidConfig {
@@ -386,6 +431,7 @@ impl ProxyBuilder {
                 endpoint,
                 reader: SessionReader::new(name),
                 writer,
+                sibling_scopes: CookieScope::parent_domains(public_authority.as_str()),
                 coordinator: RefreshCoordinator::with_reuse_window(c.reuse_window),
                 sessions: SessionCache::new(c.session_cache),
                 margin: i64::try_from(margin.as_secs()).unwrap_or(i64::MAX),

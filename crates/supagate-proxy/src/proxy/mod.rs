@@ -17,7 +17,9 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
 use supagate_auth::{AuthError, Authenticator};
-use supagate_cookie::{CookieName, CookieOptions, Session, SessionReader, SessionWriter};
+use supagate_cookie::{
+    CookieName, CookieOptions, CookieScope, Session, SessionReader, SessionWriter,
+};
 use supagate_jwt::{ConfigError, IntoProject, Origin, SupabaseProject, Token, Verifier, dangerous};
 
 use crate::body::{BoxError, Guarded, ProxyBody, full};
@@ -100,6 +102,9 @@ struct Inner {
     endpoint: AuthEndpoint,
     reader: SessionReader,
     writer: SessionWriter,
+    /// Where a sibling host can plant copies of the session cookie
+    /// ([`CookieScope::parent_domains`] of the public host).
+    sibling_scopes: Vec<CookieScope>,
     coordinator: RefreshCoordinator<AuthAnswer>,
     sessions: Option<SessionCache>,
     margin: i64,

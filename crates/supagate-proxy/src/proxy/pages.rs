@@ -249,18 +249,21 @@ impl PageCookies {
     /// `Cache-Control: private, no-store`: no shared cache keeps one user's page for
     /// another.
     ///
-    /// A response that already sets a session cookie of its own (the proxy's sign-in or
-    /// sign-out handler mounted under the layer) keeps it: the layer's changes, decided for
-    /// the session the request came with, are not added after it.
+    /// A response that already sets the session cookie (or a chunk of it) itself (the
+    /// proxy's sign-in or sign-out handler mounted under the layer) keeps it: the layer's
+    /// changes, decided for the session the request came with, are not added after it. Other
+    /// cookies of the family a handler sets (the PKCE verifier of
+    /// [`Proxy::start_oauth`](crate::Proxy::start_oauth)) go out beside the layer's: a refreshed
+    /// session's refresh token is already spent, so its new cookies must reach the browser.
     pub fn apply(self, headers: &mut HeaderMap) {
-        let policy = &self.proxy.inner.headers;
+        let name = self.proxy.inner.writer.name();
         let handler_set_session = headers.get_all(header::SET_COOKIE).iter().any(|v| {
-            let name = v
+            let cookie = v
                 .as_bytes()
                 .split(|&b| b == b'=')
                 .next()
                 .unwrap_or_default();
-            policy.is_auth_cookie(name.trim_ascii())
+            name.holds_session(cookie.trim_ascii())
         });
         if handler_set_session {
             if !headers.contains_key(header::CACHE_CONTROL) {
@@ -371,7 +374,7 @@ impl Proxy {
         }
         match self.session(headers, client).await {
             Ok(Resolved::Anonymous) => {}
-            Ok(Resolved::Active(active)) => match self.live(&active).await {
+            Ok(Resolved::Active(active)) => match self.live(&active, client).await {
                 Ok(()) => {
                     page.context.user = Some(SessionUser {
                         id: active.sub,
@@ -411,12 +414,12 @@ impl Proxy {
     }
 
     /// The session liveness check of the proxy's authenticator, when it has one.
-    async fn live(&self, active: &Active) -> Result<(), AuthError> {
+    async fn live(&self, active: &Active, client: IpAddr) -> Result<(), AuthError> {
         let Some(live) = self.inner.auth.session_liveness() else {
             return Ok(());
         };
         let now = self.inner.auth.verifier().now();
-        live.check(&active.claims, active.token().expose(), now)
+        live.check_for(&active.claims, active.token().expose(), now, client)
             .await
     }
 }

@@ -92,7 +92,10 @@ impl Proxy {
             // a sibling subdomain can set junk (431 when oversized) or a second copy of the
             // session cookie (ambiguous). Clearing would delete the user's own cookies and
             // leave the planted ones, for ever; only a session that was read and refused is
-            // cleared. A new sign-in overwrites whatever is unreadable.
+            // cleared. A new sign-in (or a sign-out) deletes the host-only copies and, for an
+            // ambiguous jar, the copies at the public host's parent domains, where a sibling
+            // can plant them (`Proxy::tossed_copies`); a copy at another path stays until it
+            // expires (a `__Host-` cookie name keeps siblings out altogether).
             Err(e) => return Err(AuthError::Session(e).into()),
         };
         let token = session.access_token().expose();
@@ -132,14 +135,24 @@ impl Proxy {
             }
             Ok(claims) => {
                 self.admit(&claims)?;
+                self.refresh_token_fits(&session, claims.session_id.as_deref(), headers)?;
                 AuthCall::Session(self.session_key(&claims))
             }
             // A third-party issuer's token with a `kid` nobody knows: no session of ours.
             Err(supagate_jwt::Error::UnknownKey) if verifier.names_third_party_issuer(token) => {
                 return Err(AuthError::Token(supagate_jwt::Error::IssuerMismatch).into());
             }
-            // Its key was rotated out of the set: possibly a real session, budgeted.
-            Err(supagate_jwt::Error::UnknownKey) => AuthCall::Unverifiable,
+            // Its key was rotated out of the set: possibly a real session, budgeted. Its
+            // `session_id` is unverified, but a refresh token of another session can only be
+            // a forgery or a mix-up either way.
+            Err(supagate_jwt::Error::UnknownKey) => {
+                self.refresh_token_fits(
+                    &session,
+                    unverified_session_id(token).as_deref(),
+                    headers,
+                )?;
+                AuthCall::Unverifiable
+            }
             Err(e) => return Err(self.token_refusal(e, headers)),
         };
         let answer = match self.refresh(&session, client, call).await {
@@ -195,6 +208,43 @@ impl Proxy {
                     .retry_after(retry_after(&answer.headers)))
             }
         }
+    }
+
+    /// Deletions of copies of the session cookie that another host of the site planted with
+    /// its own `Domain` (the jar is ambiguous: a name twice, or a whole cookie beside chunks):
+    /// at each parent domain of the public host, `Path=/`, before a sign-in writes the new
+    /// session or a sign-out clears it. Host-only deletions cannot remove such a copy, and
+    /// while it stays, every request's session is refused as ambiguous.
+    pub(crate) fn tossed_copies(&self, headers: &HeaderMap) -> CookieDelta {
+        let i = &*self.inner;
+        match i.reader.read(headers) {
+            Err(supagate_cookie::CookieError::Ambiguous) => CookieDelta::of(
+                i.writer
+                    .clear_at_scopes(headers, &i.sibling_scopes)
+                    .unwrap_or_default(),
+            ),
+            _ => CookieDelta::none(),
+        }
+    }
+
+    /// Refuses, before any call, a refresh token that cannot be this session's: GoTrue's v2
+    /// shape with a checksum or layout that does not hold, or a v2 session id that is not the
+    /// access token's `session_id` ([`RefreshTokenShape`](crate::core::RefreshTokenShape)). The
+    /// session that was read is cleared, as for any session refused for good; no budget is
+    /// spent and the auth server is not asked. v1 and unknown formats pass to the auth server.
+    fn refresh_token_fits(
+        &self,
+        session: &Session,
+        session_id: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<(), Refused> {
+        let shape = crate::refresh_token::RefreshTokenShape::of(session.refresh_token().expose());
+        if shape.may_belong_to(session_id) {
+            return Ok(());
+        }
+        tracing::info!(target: "supagate", broken = shape == crate::refresh_token::RefreshTokenShape::Broken, "refresh token cannot be this session's (v2 checksum or session id); session cleared, auth server not called");
+        let clear = CookieDelta::of(self.inner.writer.clear(headers).unwrap_or_default());
+        Err(Refused::from(AuthError::SessionEnded).with_cookies(clear))
     }
 
     /// The authenticator's base policy (Postgres role `authenticated`, no third-party OAuth
@@ -279,7 +329,9 @@ impl Proxy {
                         return Err(AuthAnswer::none());
                     }
                     let http = i.client.clone();
-                    let request = i.endpoint.refresh_request(token);
+                    let request = i
+                        .endpoint
+                        .for_client(i.endpoint.refresh_request(token), client);
                     Ok(async move {
                         let answer = http.auth_call(request).await;
                         tracing::debug!(
@@ -322,4 +374,19 @@ impl Proxy {
         };
         Refused::from(AuthError::Token(e)).with_cookies(clear)
     }
+}
+
+/// The `session_id` of a token whose signature cannot be checked now (its key left the set),
+/// read without trusting it.
+fn unverified_session_id(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    #[derive(serde::Deserialize)]
+    struct Of {
+        session_id: Option<String>,
+    }
+    let payload = token.split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice::<Of>(&json).ok()?.session_id
 }
