@@ -60,13 +60,13 @@ SUPABASE_URL=$URL SUPABASE_JWT_SECRET=$SECRET SUPABASE_JWKS_URL="file://$PWD/$OU
 PIDS+=($!); wait_up 18181
 
 start_rust() {
-  SUPABASE_URL=$URL SUPABASE_ANON_KEY=anon SUPABASE_JWT_SECRET=$SECRET SUPABASE_JWKS_URL="file://$PWD/$OUT/jwks.json" \
+  SUPABASE_URL=$URL SUPABASE_PUBLISHABLE_KEY=sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH SUPABASE_JWT_SECRET=$SECRET SUPABASE_JWKS_URL="file://$PWD/$OUT/jwks.json" \
     API_URL=http://127.0.0.1:18181 BIND=127.0.0.1:18182 RATE_LIMIT_PER_MINUTE=0 \
     taskset -c 1 target/release/frontend-proxy >/dev/null 2>&1 &
   PIDS+=($!); wait_up 18182
 }
 start_base() {  # an older build of the same proxy, same settings
-  SUPABASE_URL=$URL SUPABASE_ANON_KEY=anon SUPABASE_JWT_SECRET=$SECRET SUPABASE_JWKS_URL="file://$PWD/$OUT/jwks.json" \
+  SUPABASE_URL=$URL SUPABASE_PUBLISHABLE_KEY=sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH SUPABASE_JWT_SECRET=$SECRET SUPABASE_JWKS_URL="file://$PWD/$OUT/jwks.json" \
     API_URL=http://127.0.0.1:18181 BIND=127.0.0.1:18182 RATE_LIMIT_PER_MINUTE=0 \
     taskset -c 1 "$BASELINE" >/dev/null 2>&1 &
   PIDS+=($!); wait_up 18182

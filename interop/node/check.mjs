@@ -1,11 +1,14 @@
 // Interop check driven by crates/supagate-cookie/tests/interop_node.rs.
 //
 // Input (JSON file, argv[2]):
-//   { url, reads: [{ id, encoding, cookie_header }], writes: [{ id, encoding, session_json }],
-//     clears: [{ id, cookie_header, domain }] }
+//   { url, reads: [{ id, encoding, encode?, cookie_header }],
+//     writes: [{ id, encoding, encode?, session_json }],
+//     clears: [{ id, cookie_header, domain }],
+//     scoped: [{ id, cookie_header, storage_key, scopes: [{ domain?, path? }] }] }
 // Output (stdout, JSON):
 //   { reads: [{ id, session, error }], writes: [{ id, cookies: [{ name, wire }] }],
-//     clears: [{ id, cookies: [{ name, domain, max_age }] }] }
+//     clears: [{ id, cookies: [{ name, domain, max_age }] }],
+//     scoped: [{ id, set_cookies: [string] }] }
 //
 // reads:  what the real @supabase/ssr server client returns from getSession() for cookies
 //         supagate wrote (parsed from the Cookie header by ssr's own parseCookieHeader).
@@ -13,6 +16,11 @@
 //         corpus driver does, no network), with the wire value its serializer would send.
 // clears: the deletions the real @supabase/ssr writes on a local sign-out for a request's
 //         cookies, with `cookieOptions.domain` when given (the auth server's answer is stubbed).
+// encode: `cookies.encode` ("tokens-only" or the default "user-and-tokens"). A tokens-only
+//         client's session.user is a placeholder that throws when read: reads return the
+//         session without it.
+// scoped: what clearAuthCookiesAtScopes writes for a request's cookies at the given scopes,
+//         each as ssr's own serializeCookieHeader puts it on the wire.
 import fs from "node:fs";
 
 // supabase-js constructs a realtime client, which needs a WebSocket global (native from
@@ -24,10 +32,11 @@ if (typeof globalThis.WebSocket === "undefined") {
     }
   };
 }
-const { createServerClient, parseCookieHeader } = await import("@supabase/ssr");
+const { createServerClient, parseCookieHeader, serializeCookieHeader, clearAuthCookiesAtScopes } =
+  await import("@supabase/ssr");
 
 const input = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-const out = { reads: [], writes: [], clears: [] };
+const out = { reads: [], writes: [], clears: [], scoped: [] };
 const silence = [console.warn, console.log];
 console.warn = () => {};
 console.log = () => {};
@@ -35,17 +44,30 @@ console.log = () => {};
 for (const r of input.reads) {
   const client = createServerClient(input.url, "anon-key", {
     cookieEncoding: r.encoding,
-    cookies: { getAll: () => parseCookieHeader(r.cookie_header), setAll: () => {} },
+    cookies: {
+      encode: r.encode,
+      getAll: () => parseCookieHeader(r.cookie_header),
+      setAll: () => {},
+    },
   });
   const { data, error } = await client.auth.getSession();
-  out.reads.push({ id: r.id, session: data.session, error: error ? String(error.message) : null });
+  let session = data.session;
+  if (session && r.encode === "tokens-only") {
+    const { user: _placeholder, ...tokens } = session;
+    session = tokens;
+  }
+  out.reads.push({ id: r.id, session, error: error ? String(error.message) : null });
 }
 
 for (const w of input.writes) {
   const captured = [];
   const client = createServerClient(input.url, "anon-key", {
     cookieEncoding: w.encoding,
-    cookies: { getAll: () => [], setAll: (cookies) => captured.push(...cookies) },
+    cookies: {
+      encode: w.encode,
+      getAll: () => [],
+      setAll: (cookies) => captured.push(...cookies),
+    },
   });
   const session = JSON.parse(w.session_json);
   await client.auth._saveSession(session);
@@ -76,6 +98,20 @@ for (const c of input.clears || []) {
       domain: k.options?.domain ?? null,
       max_age: k.options?.maxAge ?? null,
     })),
+  });
+}
+
+for (const c of input.scoped || []) {
+  const captured = [];
+  await clearAuthCookiesAtScopes({
+    getAll: () => parseCookieHeader(c.cookie_header),
+    setAll: (cookies) => captured.push(...cookies),
+    storageKey: c.storage_key,
+    scopes: c.scopes,
+  });
+  out.scoped.push({
+    id: c.id,
+    set_cookies: captured.map((k) => serializeCookieHeader(k.name, k.value, k.options)),
   });
 }
 

@@ -135,4 +135,56 @@ impl Session {
     pub fn expose_json(&self) -> &str {
         &self.json
     }
+
+    /// The session JSON without its top-level `user`, every other member as received and in
+    /// its order: what `@supabase/ssr` stores with `cookies.encode: "tokens-only"` (about half
+    /// the size of a typical session). The user of such a session comes from the verified
+    /// access token's claims, never from the cookie.
+    ///
+    /// ```
+    /// use supagate_cookie::Session;
+    ///
+    /// let s = Session::from_json(r#"{"access_token":"a","expires_at":1,"refresh_token":"r","user":{"id":"x","app_metadata":{}},"weak_password":null}"#)?;
+    /// assert_eq!(&*s.tokens_only_json(), r#"{"access_token":"a","expires_at":1,"refresh_token":"r","weak_password":null}"#);
+    /// # Ok::<(), supagate_cookie::CookieError>(())
+    /// ```
+    #[must_use]
+    pub fn tokens_only_json(&self) -> Zeroizing<String> {
+        use serde::de::{Deserializer as _, MapAccess, Visitor};
+        use serde_json::value::RawValue;
+        use std::borrow::Cow;
+
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a session object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+                    out.push(entry);
+                }
+                Ok(out)
+            }
+        }
+        let mut de = serde_json::Deserializer::from_str(&self.json);
+        // Checked as a session object when it was read: this cannot fail; if it did, the
+        // session is written whole rather than lost.
+        let Ok(members) = (&mut de).deserialize_map(Members) else {
+            return self.json.clone();
+        };
+        let mut out = Zeroizing::new(String::with_capacity(self.json.len()));
+        out.push('{');
+        for (key, value) in members.iter().filter(|(k, _)| k != "user") {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::to_string(key).unwrap_or_default());
+            out.push(':');
+            out.push_str(value.get());
+        }
+        out.push('}');
+        out
+    }
 }

@@ -301,6 +301,7 @@ pub struct SessionWriter {
     name: CookieName,
     options: CookieOptions,
     encoding: Encoding,
+    tokens_only: bool,
 }
 
 impl SessionWriter {
@@ -316,6 +317,7 @@ impl SessionWriter {
             name,
             options,
             encoding: Encoding::Base64Url,
+            tokens_only: false,
         })
     }
 
@@ -323,6 +325,35 @@ impl SessionWriter {
     #[must_use]
     pub fn with_encoding(mut self, encoding: Encoding) -> Self {
         self.encoding = encoding;
+        self
+    }
+
+    /// Writes sessions without their `user` object, as `@supabase/ssr` does with
+    /// `cookies: { encode: "tokens-only" }` ([`Session::tokens_only_json`]): about half the
+    /// cookie, which is what keeps a session with a large access token (an OAuth provider's
+    /// profile in `user_metadata`) in fewer chunks. `@supabase/ssr` and supagate read such a
+    /// cookie back as any other; the signed-in user comes from the verified access token.
+    /// Default: off (the whole session, `@supabase/ssr`'s default `user-and-tokens`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use supagate_cookie::{CookieName, CookieOptions, Session, SessionWriter};
+    ///
+    /// let writer = SessionWriter::new(CookieName::custom("sb-ref-auth-token")?, CookieOptions::default())?
+    ///     .with_tokens_only(true);
+    /// let session = Session::from_json(r#"{"access_token":"tok","refresh_token":"ref","expires_at":1,"user":{"id":"u"}}"#)?;
+    /// let set = writer.set(&session, &HeaderMap::new())?;
+    /// // base64url of {"access_token":"tok","refresh_token":"ref","expires_at":1}
+    /// assert!(set[0].to_str().unwrap().starts_with(
+    ///     "sb-ref-auth-token=base64-eyJhY2Nlc3NfdG9rZW4iOiJ0b2siLCJyZWZyZXNoX3Rva2VuIjoicmVmIiwiZXhwaXJlc19hdCI6MX0;"
+    /// ));
+    /// # Ok::<(), supagate_cookie::CookieError>(())
+    /// ```
+    #[must_use]
+    pub fn with_tokens_only(mut self, yes: bool) -> Self {
+        self.tokens_only = yes;
         self
     }
 
@@ -338,10 +369,13 @@ impl SessionWriter {
         session: &Session,
         request: &HeaderMap,
     ) -> Result<Vec<HeaderValue>, CookieError> {
-        self.set_value(
-            &encode_value(session.expose_json(), self.encoding == Encoding::Base64Url),
-            request,
-        )
+        let base64 = self.encoding == Encoding::Base64Url;
+        let encoded = if self.tokens_only {
+            encode_value(&session.tokens_only_json(), base64)
+        } else {
+            encode_value(session.expose_json(), base64)
+        };
+        self.set_value(&encoded, request)
     }
 
     fn set_value(

@@ -284,3 +284,136 @@ fn real_supabase_ssr_parity_whitespace_empty_clear_and_domain_order() {
         assert_eq!(our, theirs, "{id}: deletions differ from @supabase/ssr's");
     }
 }
+
+/// The JSON of a session without its `user`, as `@supabase/ssr` stores it with
+/// `cookies.encode: "tokens-only"` (keys in the order they came).
+fn tokens_only(json: &str) -> String {
+    Session::from_json(json)
+        .unwrap()
+        .tokens_only_json()
+        .to_string()
+}
+
+/// `cookies.encode: "tokens-only"` both ways: the real `@supabase/ssr` reads the cookies our
+/// tokens-only writer produces (with a tokens-only client and with a default one), writes
+/// byte-identical ones for the same session, and we read theirs; and `clearAuthCookiesAtScopes`
+/// writes the deletions our `clear_at_scopes` writes (ours add `HttpOnly; Secure`, as every
+/// cookie supagate writes).
+#[test]
+fn real_supabase_ssr_tokens_only_both_ways_and_the_scoped_clear() {
+    use supagate_cookie::CookieScope;
+    let sessions = [
+        ("small", session_json("short")),
+        ("big-token", {
+            // The access token itself large (an OAuth profile in user_metadata): tokens-only
+            // still needs chunks.
+            let mut v: Value = serde_json::from_str(&session_json("short")).unwrap();
+            let access = v["access_token"].as_str().unwrap().to_owned();
+            v["access_token"] = format!("{access}{}", "A".repeat(8_000)).into();
+            v.to_string()
+        }),
+        ("unicode", session_json(&"héllo 漢字 🦀 ".repeat(300))),
+    ];
+    let tokens_writer = |encoding| writer(encoding).with_tokens_only(true);
+    let mut reads = Vec::new();
+    let mut writes = Vec::new();
+    let mut ours = Vec::new();
+    for (id, json) in &sessions {
+        for (encoding, label) in [(Encoding::Base64Url, "base64url"), (Encoding::Raw, "raw")] {
+            let pairs = pairs_of(
+                &tokens_writer(encoding)
+                    .set(&Session::from_json(json).unwrap(), &HeaderMap::new())
+                    .unwrap(),
+            );
+            for encode in ["tokens-only", "user-and-tokens"] {
+                reads.push(
+                    json!({"id": format!("{id}-{label}-{encode}"), "encoding": label,
+                    "encode": encode, "cookie_header": pairs.join("; ")}),
+                );
+            }
+            writes.push(json!({"id": format!("{id}-{label}"), "encoding": label,
+                "encode": "tokens-only", "session_json": json}));
+            ours.push((format!("{id}-{label}"), json.clone(), pairs));
+        }
+    }
+    // A jar with chunks (`.5` counts, `.01` does not), a PKCE verifier and another cookie.
+    let jar =
+        format!("{KEY}.0=a; {KEY}.1=b; {KEY}.5=c; {KEY}.01=d; {KEY}-code-verifier=v; theme=dark");
+    let scopes = json!([{"domain": ".example.com", "path": "/"}, {"path": "/app"}, {"domain": "example.com"}]);
+    let input = json!({
+        "url": URL, "reads": reads, "writes": writes, "clears": [],
+        "scoped": [
+            {"id": "jar", "cookie_header": jar, "storage_key": KEY, "scopes": scopes},
+            {"id": "no-session", "cookie_header": "theme=dark", "storage_key": KEY, "scopes": scopes},
+        ],
+    });
+    let Some(result) = run_node(&input) else {
+        return;
+    };
+
+    let reader = SessionReader::new(CookieName::custom(KEY).unwrap());
+    for (i, (id, json, our_pairs)) in ours.iter().enumerate() {
+        let expected: Value = serde_json::from_str(&tokens_only(json)).unwrap();
+        assert!(expected.get("user").is_none());
+        for j in 0..2 {
+            let r = &result["reads"][2 * i + j];
+            assert!(r["error"].is_null(), "{}: {}", r["id"], r["error"]);
+            let mut session = r["session"].clone();
+            // A default client has no user for such a cookie (`undefined`, dropped by JSON).
+            assert!(session.get("user").is_none(), "{}", r["id"]);
+            session.as_object_mut().unwrap().remove("user");
+            assert_eq!(session, expected, "{}: ssr read another session", r["id"]);
+        }
+        let w = &result["writes"][i];
+        let theirs: Vec<String> = w["cookies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}={}",
+                    c["name"].as_str().unwrap(),
+                    c["wire"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(
+            &theirs, our_pairs,
+            "{id}: tokens-only cookies differ from @supabase/ssr's"
+        );
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_str(&theirs.join("; ")).unwrap());
+        let s = reader.read(&h).unwrap().unwrap();
+        assert_eq!(s.expose_json(), tokens_only(json), "{id}");
+        assert!(!s.has_user());
+    }
+
+    // The scoped clear.
+    let scopes_ours = [
+        CookieScope::domain(".example.com").with_path("/"),
+        CookieScope::path("/app"),
+        CookieScope::domain("example.com"),
+    ];
+    let w = writer(Encoding::Base64Url);
+    for (i, header) in [jar.as_str(), "theme=dark"].iter().enumerate() {
+        let mut request = HeaderMap::new();
+        request.append(COOKIE, HeaderValue::from_str(header).unwrap());
+        let ours: Vec<String> = w
+            .clear_at_scopes(&request, &scopes_ours)
+            .unwrap()
+            .iter()
+            .map(|v| v.to_str().unwrap().replace("; HttpOnly; Secure", ""))
+            .collect();
+        let theirs: Vec<String> = result["scoped"][i]["set_cookies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ours, theirs, "{header}");
+    }
+    assert_eq!(
+        result["scoped"][0]["set_cookies"].as_array().unwrap().len(),
+        9
+    );
+}

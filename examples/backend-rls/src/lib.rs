@@ -291,10 +291,12 @@ pub async fn from_env(
         }
         SessionCheck::Auth => {
             let url = var("SUPABASE_URL").ok_or("SESSION_CHECK=auth needs SUPABASE_URL")?;
-            let key = var("SUPABASE_PUBLISHABLE_KEY")
-                .or_else(|| var("SUPABASE_ANON_KEY"))
-                .ok_or("SESSION_CHECK=auth needs SUPABASE_PUBLISHABLE_KEY or SUPABASE_ANON_KEY")?;
-            let source = supagate::proxy::AuthServerSessions::new(url.as_str(), key.trim())
+            let keys =
+                supagate::auth::AuthServerKeys::from_lookup(&lookup).map_err(|e| e.to_string())?;
+            let key = keys
+                .publishable()
+                .ok_or("SESSION_CHECK=auth needs SUPABASE_PUBLISHABLE_KEY (or the legacy SUPABASE_ANON_KEY)")?;
+            let source = supagate::proxy::AuthServerSessions::new(url.as_str(), key.expose())
                 .map_err(|e| format!("SESSION_CHECK=auth: {e}"))?;
             Some(liveness(source, ttl)?)
         }

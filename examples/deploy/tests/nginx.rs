@@ -211,7 +211,9 @@ impl Deployment {
             let api = format!("http://{backend_addr}");
             let config = frontend_proxy::Config::from_lookup(|name| match name {
                 "SUPABASE_URL" => Some(url.clone()),
-                "SUPABASE_ANON_KEY" => Some("anon-key".to_owned()),
+                "SUPABASE_PUBLISHABLE_KEY" => {
+                    Some(supagate_testkit::TestKeys::PUBLISHABLE_KEY.to_owned())
+                }
                 "API_URL" => Some(api.clone()),
                 "BIND" => Some("127.0.0.1:0".to_owned()),
                 "PUBLIC_ORIGIN" => Some(public.clone()),

@@ -21,8 +21,9 @@ use supagate::proxy::{Proxy, RateLimit};
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 /// The default `SUPABASE_URL`: a local `supabase start`.
 pub const DEFAULT_SUPABASE_URL: &str = "http://127.0.0.1:54321";
-/// The default `SUPABASE_ANON_KEY`: the public demo anon key of a local `supabase start`.
-pub const DEFAULT_ANON_KEY: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0";
+/// The default `SUPABASE_PUBLISHABLE_KEY`: the public demo publishable key of a local
+/// `supabase start`.
+pub const DEFAULT_PUBLISHABLE_KEY: &str = "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH";
 /// The default `API_URL`: the backend examples' default address.
 pub const DEFAULT_API_URL: &str = "http://127.0.0.1:8000";
 
@@ -43,7 +44,12 @@ impl Config {
     /// Reads the configuration through `lookup` (the environment, or a map in tests).
     ///
     /// - `SUPABASE_URL` (default `http://127.0.0.1:54321`, a local `supabase start`);
-    /// - `SUPABASE_ANON_KEY` (default: the local CLI's public demo key): sent as `apikey`;
+    /// - `SUPABASE_PUBLISHABLE_KEY` (default: the local CLI's public demo key; the legacy
+    ///   `SUPABASE_ANON_KEY` is still read, with a deprecation warning): sent as `apikey`;
+    /// - `SUPABASE_SECRET_KEY` (optional): with it, every auth-server call made for a client
+    ///   carries `Sb-Forwarded-For: <client address>`, so that the auth server rate-limits
+    ///   each client instead of this proxy's address (the project must allow IP address
+    ///   forwarding);
     /// - `SUPABASE_JWT_SECRET` / `SUPABASE_JWKS_URL`: the verification keys, as the backends
     ///   read them (the JWKS defaults to `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`);
     /// - `API_URL` (default `http://127.0.0.1:8000`): the backend origin;
@@ -54,6 +60,9 @@ impl Config {
     /// - `TRUSTED_PROXIES`: addresses of reverse proxies in front (such as `127.0.0.1` for
     ///   nginx on the same host), comma-separated, whose `X-Forwarded-For` gives the client
     ///   address;
+    /// - `COOKIE_ENCODE` (default `user-and-tokens`): `tokens-only` writes sessions without
+    ///   their `user` object, as `@supabase/ssr`'s `cookies.encode: "tokens-only"` (about half
+    ///   the cookie);
     /// - `SUPAGATE_TOKEN_CACHE` (default `1` here): the verified-token cache;
     /// - `REFRESH_MARGIN_SECS` (default 90, auth-js's margin): refresh sessions expiring within;
     /// - `RATE_LIMIT_PER_MINUTE` / `RATE_LIMIT_BURST` (default 1200 / 200 per client address,
@@ -82,7 +91,12 @@ impl Config {
     ) -> Result<Config, String> {
         let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
         let url = get("SUPABASE_URL").unwrap_or_else(|| DEFAULT_SUPABASE_URL.to_owned());
-        let key = get("SUPABASE_ANON_KEY").unwrap_or_else(|| DEFAULT_ANON_KEY.to_owned());
+        let keys =
+            supagate::auth::AuthServerKeys::from_lookup(&lookup).map_err(|e| e.to_string())?;
+        let key = keys
+            .publishable()
+            .map_or(DEFAULT_PUBLISHABLE_KEY, |k| k.expose())
+            .to_owned();
         let bind_text = get("BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
         // The verifier exactly as the backends build it.
         let backend = backend_common::Config::from_lookup(|name| match name {
@@ -129,24 +143,37 @@ impl Config {
         let burst = number("RATE_LIMIT_BURST", 200)?;
         let auth_per_minute = number("AUTH_CALLS_PER_MINUTE", 30)?;
         let auth_burst = number("AUTH_CALLS_BURST", 10)?;
-        let proxy = Proxy::builder(url.as_str(), key, backend.auth.verifier().clone())
+        let tokens_only = match get("COOKIE_ENCODE").as_deref() {
+            None | Some("user-and-tokens") => false,
+            Some("tokens-only") => true,
+            Some(other) => {
+                return Err(format!(
+                    "COOKIE_ENCODE: `{other}` is not user-and-tokens or tokens-only"
+                ));
+            }
+        };
+        let mut proxy = Proxy::builder(url.as_str(), key, backend.auth.verifier().clone())
             .upstream(api.as_str())
             .public_origin(public.as_str())
             .allowed_origins(origins.iter().cloned())
             .trusted_proxies(trusted)
             .route("/api/", "/")
             .refresh_margin(std::time::Duration::from_secs(u64::from(margin)))
+            .tokens_only_cookies(tokens_only)
             .rate_limit(
                 RateLimit::new()
                     .per_client_address(per_minute, burst)
                     .per_user(per_minute / 2, burst / 2)
                     .auth_calls_per_client_address(auth_per_minute, auth_burst),
             );
+        if let Some(secret) = keys.secret() {
+            proxy = proxy.secret_key(secret.clone());
+        }
         let proxy = extra(proxy)
             .build()
             .map_err(|e| format!("configuration: {e}"))?;
         let banner = format!(
-            "auth {url}, backend {api}, public origin {public}, keys: {}, rate limit {}, auth calls {}",
+            "auth {url}, backend {api}, public origin {public}, keys: {}, rate limit {}, auth calls {}{}",
             backend.keys,
             if per_minute == 0 {
                 "off".to_owned()
@@ -157,6 +184,11 @@ impl Config {
                 "unlimited".to_owned()
             } else {
                 format!("{auth_per_minute}/min per address")
+            },
+            if keys.secret().is_some() {
+                " (sent with Sb-Forwarded-For: the auth server limits each client)"
+            } else {
+                ""
             }
         );
         Ok(Config {
@@ -210,6 +242,25 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| (*v).to_owned())
         })
+    }
+
+    #[test]
+    fn a_secret_key_where_the_publishable_one_belongs_stops_start_up() {
+        let secret = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz";
+        let e = config(&[("SUPABASE_PUBLISHABLE_KEY", secret)]).unwrap_err();
+        assert!(
+            e.starts_with("SUPABASE_PUBLISHABLE_KEY: this is a secret key"),
+            "{e}"
+        );
+        assert!(!e.contains("N7UND0"), "{e}");
+        let e = config(&[("SUPABASE_SECRET_KEY", DEFAULT_PUBLISHABLE_KEY)]).unwrap_err();
+        assert!(
+            e.starts_with("SUPABASE_SECRET_KEY: this is a publishable key"),
+            "{e}"
+        );
+        let c = config(&[("SUPABASE_SECRET_KEY", secret)]).unwrap();
+        assert!(c.banner.contains("Sb-Forwarded-For"), "{}", c.banner);
+        assert!(!c.banner.contains("N7UND0") && !format!("{c:?}").contains("N7UND0"));
     }
 
     #[test]

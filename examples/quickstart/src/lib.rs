@@ -95,12 +95,19 @@ pub async fn start(bind: &str, access_ttl: i64, refresh_margin: u32) -> Result<Q
     let api = format!("http://{backend}");
     let public = format!("http://{frontend}");
     let margin = refresh_margin.to_string();
+    let (publishable, secret) = (
+        auth.publishable_key().to_owned(),
+        auth.secret_key().to_owned(),
+    );
     // The proxy shares the notes' session check: a sign-out through it ends the session
     // there at once.
     let config = frontend_proxy::Config::from_lookup_with(
         |name| match name {
             "SUPABASE_URL" => Some(url.clone()),
-            "SUPABASE_ANON_KEY" => Some("quickstart-anon-key".to_owned()),
+            // The production set-up: the publishable key, and the secret key, with which the
+            // auth server limits each browser's address (Sb-Forwarded-For), not the proxy's.
+            "SUPABASE_PUBLISHABLE_KEY" => Some(publishable.clone()),
+            "SUPABASE_SECRET_KEY" => Some(secret.clone()),
             "API_URL" => Some(api.clone()),
             "PUBLIC_ORIGIN" => Some(public.clone()),
             "REFRESH_MARGIN_SECS" => Some(margin.clone()),
@@ -132,7 +139,7 @@ async fn notes(
         "DATABASE_URL" => Some(database.clone()),
         "MIGRATION_DATABASE_URL" => Some(admin.clone()),
         "SUPABASE_URL" => Some(auth_url.to_owned()),
-        "SUPABASE_ANON_KEY" => Some("quickstart-anon-key".to_owned()),
+        "SUPABASE_PUBLISHABLE_KEY" => Some(supagate_testkit::TestKeys::PUBLISHABLE_KEY.to_owned()),
         "SESSION_CHECK" => Some("auth".to_owned()),
         "SUPAGATE_TOKEN_CACHE" => Some("1".to_owned()),
         _ => None,

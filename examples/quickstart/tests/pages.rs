@@ -29,8 +29,10 @@ fn cookies_of(r: &Response) -> String {
 
 #[test]
 fn fifty_concurrent_page_loads_with_one_expired_session_refresh_once() {
-    // Access tokens live 2 s, refreshed within 1 s of expiry.
-    let (_rt, stack) = start_on_runtime(2, 1).unwrap();
+    // Access tokens live 6 s, refreshed within 3 s of expiry (so that every token the proxy
+    // uses has 3 s left: the auth server allows no leeway on `exp` when the session is
+    // checked, and a loaded machine must not make the new token expire mid-test).
+    let (_rt, stack) = start_on_runtime(6, 3).unwrap();
     let f = stack.frontend;
     let body = format!(
         "email={}&password={}&next=%2Fdashboard",
@@ -50,7 +52,7 @@ fn fifty_concurrent_page_loads_with_one_expired_session_refresh_once() {
     );
     assert_eq!(r.status, 303, "{}", r.body);
     let cookie = Arc::new(cookies_of(&r));
-    std::thread::sleep(Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_millis(3500));
 
     let before = stack.auth.count(Endpoint::Refresh);
     let start = Arc::new(Barrier::new(50));

@@ -29,7 +29,7 @@ fn supabase_js_session_through_ssr_cookies_to_the_proxy() {
             &[
                 "supabase-js",
                 &stack.auth.url(),
-                "quickstart-anon-key",
+                stack.auth.publishable_key(),
                 email,
                 password,
             ],

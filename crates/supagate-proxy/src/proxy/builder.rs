@@ -24,6 +24,7 @@ impl Proxy {
                 same_site: false,
                 cookie_name: None,
                 cookie_options: CookieOptions::default(),
+                tokens_only: false,
                 headers: HeaderPolicy::default(),
                 limits: Limits::default(),
                 rate: RateLimit::default(),
@@ -58,6 +59,7 @@ struct Config {
     same_site: bool,
     cookie_name: Option<CookieName>,
     cookie_options: CookieOptions,
+    tokens_only: bool,
     headers: HeaderPolicy,
     limits: Limits,
     rate: RateLimit,
@@ -153,6 +155,17 @@ impl ProxyBuilder {
     #[must_use]
     pub fn cookie_options(mut self, options: CookieOptions) -> Self {
         self.config.cookie_options = options;
+        self
+    }
+
+    /// Writes sessions as `@supabase/ssr`'s `cookies.encode: "tokens-only"` does: without the
+    /// `user` object (about half the cookie; a session with a large access token needs fewer
+    /// chunks). The user of a page comes from the verified access token either way. Default:
+    /// off (the whole session, as `@supabase/ssr` writes by default); cookies of either kind
+    /// are read.
+    #[must_use]
+    pub fn tokens_only_cookies(mut self, yes: bool) -> Self {
+        self.config.tokens_only = yes;
         self
     }
 
@@ -358,11 +371,11 @@ impl ProxyBuilder {
             })?,
         };
         let headers = c.headers.session_cookie(name.clone());
-        let writer = SessionWriter::new(name.clone(), c.cookie_options).map_err(|_| {
-            ProxyError::InvalidConfig {
+        let writer = SessionWriter::new(name.clone(), c.cookie_options)
+            .map_err(|_| ProxyError::InvalidConfig {
                 what: "cookie options",
-            }
-        })?;
+            })?
+            .with_tokens_only(c.tokens_only);
         let (scheme, authority) = parse_origin(
             c.upstream.as_deref().ok_or(ProxyError::InvalidConfig {
                 what: "upstream origin is required",

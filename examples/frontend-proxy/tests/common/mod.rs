@@ -70,7 +70,10 @@ impl Stack {
         let url = auth.url();
         let mut vars = vec![
             ("SUPABASE_URL", url.as_str()),
-            ("SUPABASE_ANON_KEY", "anon-key"),
+            (
+                "SUPABASE_PUBLISHABLE_KEY",
+                supagate_testkit::TestKeys::PUBLISHABLE_KEY,
+            ),
             ("API_URL", &api),
             ("BIND", "127.0.0.1:0"),
             ("PUBLIC_ORIGIN", ORIGIN),
