@@ -483,11 +483,19 @@ impl SessionLiveness {
         };
         let mut cache = lock(&self.inner.cache);
         if ttl > 0 && self.inner.epoch.load(Ordering::SeqCst) == epoch {
-            // A refusal of one token never replaces what is known about the session.
+            // A refusal of one token never replaces what is known about the session (live or
+            // ended), nor the refusal of a token that expires later; it does replace the
+            // refusal of an earlier one, so that the newest refused token is not asked about
+            // on every request.
             if matches!(answer, Ok(SessionState::TokenRefused))
-                && cache
-                    .get(&session)
-                    .is_some_and(|c| c.until > now && c.answer.is_ok())
+                && cache.get(&session).is_some_and(|c| {
+                    c.until > now
+                        && match c.answer {
+                            Ok(SessionState::TokenRefused) => c.exp >= exp,
+                            Ok(_) => true,
+                            Err(_) => false,
+                        }
+                })
             {
                 return;
             }

@@ -174,8 +174,6 @@ impl CookieName {
             && matches!(theirs.get(ours.len()), None | Some(b'.' | b'-'))
     }
 
-    /// Classifies a request cookie name: the unchunked cookie, a chunk with a canonical index
-    /// (`0` or `[1-9][0-9]*`, at most four digits), or unrelated (`None`).
     /// Whether `name` holds the session: the name itself or one of its canonical chunks
     /// (`.0`, `.1`, …), not a PKCE verifier slot or any other cookie of the family.
     ///
@@ -193,6 +191,8 @@ impl CookieName {
         self.classify(name).is_some()
     }
 
+    /// Classifies a request cookie name: the unchunked cookie, a chunk with a canonical index
+    /// (`0` or `[1-9][0-9]*`, at most four digits), or unrelated (`None`).
     pub(crate) fn classify(&self, name: &[u8]) -> Option<Slot> {
         let rest = name.strip_prefix(self.0.as_bytes())?;
         if rest.is_empty() {

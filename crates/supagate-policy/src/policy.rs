@@ -663,7 +663,8 @@ impl Policy {
     /// `client_id`, and a third-party token with a `client_id` is refused whatever
     /// [`Policy::allow_oauth_clients`] lists (the project's OAuth clients are Supabase
     /// Auth's; a provider can write any `client_id` and `scope`). Requirements that need none
-    /// of these (`Permanent`, no requirement) apply as usual.
+    /// of these (`Permanent`, no requirement) apply as usual. A provider whose access tokens
+    /// always carry a `client_id` (Amazon Cognito's) is refused unless trusted this way.
     ///
     /// # Examples
     ///

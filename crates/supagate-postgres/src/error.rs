@@ -48,7 +48,10 @@ pub enum RlsConfigError {
 /// | anything else (a syntax error in the app's SQL, an internal error) | 500 | [`Database`](RlsError::Database) |
 ///
 /// Unlike PostgREST, whose SQL comes from the request's URL, the rest of class 42 (syntax,
-/// undefined table or column) is the app's own SQL and answers 500.
+/// undefined table or column) is the app's own SQL and answers 500. The errors of
+/// [`Rls::begin`](crate::Rls::begin) and [`Rls::apply`](crate::Rls::apply) themselves (taking a
+/// connection, the scope statement) are never a client's: a wrong pool password (28P01) or a
+/// revoked grant (42501) there is [`Database`](RlsError::Database), 500.
 ///
 /// # Examples
 ///
@@ -101,6 +104,18 @@ impl From<sqlx::Error> for RlsError {
                 _ => RlsError::Database(e),
             },
             other => RlsError::Database(other),
+        }
+    }
+}
+
+impl RlsError {
+    /// An error of the service's own statements (taking a connection, the scope statement):
+    /// unavailable, or the service's fault (500), never a client error whatever the SQLSTATE
+    /// (class 28 is a wrong password of the pool, 42501 a revoked grant, not the caller's).
+    pub(crate) fn of_service(e: sqlx::Error) -> RlsError {
+        match RlsError::from(e) {
+            RlsError::Refused { source, .. } => RlsError::Database(source),
+            other => other,
         }
     }
 }

@@ -344,11 +344,12 @@ impl Rls {
     /// # Errors
     ///
     /// [`RlsError::Unavailable`] when no connection could be had, [`RlsError::Database`] when
-    /// the database refused the scope (the login role cannot become the role), and
-    /// [`RlsError::Refused`] when a role setting or function refused the request's values.
+    /// the database refused the connection or the scope (a wrong password, the login role no
+    /// longer allowed to become the role, a role dropped since start-up): never a client's
+    /// 4xx, whatever its SQLSTATE, since the scope's values are the service's own.
     pub async fn begin(&self, scope: &Scope, request: &RequestInfo) -> Result<ScopedTx, RlsError> {
         let begun = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.pool.begin().await.map_err(RlsError::of_service)?;
             self.apply(&mut tx, scope, request).await?;
             Ok::<_, RlsError>(tx)
         };
@@ -363,7 +364,7 @@ impl Rls {
                         tracing::warn!(target: "supagate", reason = e.reason(), "database unavailable");
                     }
                     RlsError::Refused { status, .. } => {
-                        tracing::info!(target: "supagate", reason = e.reason(), status = status.as_u16(), "the database refused the scope");
+                        tracing::info!(target: "supagate", reason = e.reason(), status = status.as_u16(), "the database refused the request");
                     }
                     RlsError::Database(db) => {
                         tracing::error!(target: "supagate", reason = e.reason(), error = %db, "could not begin a scoped transaction");
@@ -407,7 +408,8 @@ impl Rls {
             .bind(request.path())
             .bind(request.headers_json())
             .execute(&mut **tx)
-            .await?;
+            .await
+            .map_err(RlsError::of_service)?;
         Ok(())
     }
 }

@@ -470,3 +470,34 @@ async fn a_dead_database_is_503_not_a_hang() {
     assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// Review finding (of this change): the SQLSTATE mapping made a refusal of the scope statement
+/// itself a client's 403 (42501 after the login role lost a grant) and logged it at info.
+/// The scope's values are the service's own: such an error is the service's, 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_the_database_refuses_is_the_services_500_not_a_403() {
+    let env = Env::start();
+    let pool = env.pool(2).await;
+    let rls = Rls::builder(pool.clone()).build().await.unwrap();
+    env.pg
+        .psql("revoke authenticated from authenticator")
+        .unwrap();
+    let err = rls
+        .begin(&rls.scope(&env.user(ALICE)), &RequestInfo::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RlsError::Database(_)), "{err:?}");
+    assert_eq!(err.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(err.sqlstate().as_deref(), Some("42501"));
+    // The same SQLSTATE from the app's own statement is the caller's 403.
+    let mut tx = rls
+        .begin(&rls.anon_scope(), &RequestInfo::default())
+        .await
+        .unwrap();
+    let denied = sqlx::query("insert into notes (body) values ('x')")
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    let denied = RlsError::from(denied);
+    assert_eq!(denied.status(), http::StatusCode::FORBIDDEN, "{denied:?}");
+}

@@ -137,8 +137,9 @@ impl AuthServerSessions {
             .body(Vec::new())
             .map_err(|_| SourceUnavailable::new("auth server url"))?;
         let forwarded = client
+            .map(|c| c.to_canonical())
             .filter(|c| !c.is_unspecified())
-            .and_then(|c| HeaderValue::from_str(&c.to_canonical().to_string()).ok());
+            .and_then(|c| HeaderValue::from_str(&c.to_string()).ok());
         if let (Some(secret), Some(address)) = (&self.secret, forwarded) {
             req.headers_mut().insert("apikey", secret.clone());
             req.headers_mut()

@@ -124,6 +124,15 @@ impl RateLimit {
         self
     }
 
+    /// The auth-call budget a proxy with a secret key gets when none was configured: 30 a
+    /// minute per client address, bursts of 10 (the example's default).
+    pub(crate) fn with_auth_calls_or_default(mut self) -> Self {
+        if self.auth_calls.is_none() {
+            self.auth_calls = NonZeroU32::new(30).zip(NonZeroU32::new(10));
+        }
+        self
+    }
+
     /// Whether requests or auth calls are limited (beyond the always-on budget for
     /// unverifiable refreshes).
     #[must_use]

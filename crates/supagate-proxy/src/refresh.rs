@@ -189,10 +189,11 @@ impl AuthEndpoint {
         let Some((key, bearer)) = &self.secret else {
             return;
         };
+        let client = client.to_canonical();
         if client.is_unspecified() {
             return;
         }
-        let Ok(address) = HeaderValue::from_str(&client.to_canonical().to_string()) else {
+        let Ok(address) = HeaderValue::from_str(&client.to_string()) else {
             return;
         };
         let h = req.headers_mut();

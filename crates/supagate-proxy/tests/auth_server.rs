@@ -453,6 +453,8 @@ fn a_client_address_is_never_invented() {
     let mut req = auth.refresh_request(&supagate_jwt::Token::new("abcdefghijkl"));
     auth.forward_for(&mut req, IpAddr::from([0, 0, 0, 0]));
     assert!(req.headers().get("sb-forwarded-for").is_none());
+    auth.forward_for(&mut req, "::ffff:0.0.0.0".parse().unwrap());
+    assert!(req.headers().get("sb-forwarded-for").is_none());
     assert_eq!(req.headers()["apikey"], "sb_publishable_x_0123456789");
     auth.forward_for(&mut req, "::ffff:203.0.113.5".parse().unwrap());
     assert_eq!(req.headers()["sb-forwarded-for"], "203.0.113.5");
@@ -558,4 +560,57 @@ async fn tokens_only_cookies_are_smaller_and_pages_still_know_the_user() {
         .page_session(&Method::GET, &again, "203.0.113.1".parse().unwrap())
         .await;
     assert_eq!(page.user().unwrap().email(), Some("alice@example.com"));
+}
+
+/// A call with the secret key is an admin call to the auth server, which then skips its
+/// CAPTCHA: a proxy with a secret key always has its own per-address budget of auth calls
+/// (30 a minute, bursts of 10, when none was configured), so a client cannot turn it into
+/// unlimited password attempts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_key_always_comes_with_a_budget_of_auth_calls() {
+    let upstream = echo().await;
+    let auth = MockAuth::start();
+    auth.add_user("alice@example.com", "correct horse", json!({}));
+    let p = proxy(&auth, upstream, true).build().unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/auth/sign-in")
+            .header("sec-fetch-site", "same-origin")
+            .header("x-forwarded-for", "198.51.100.66")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(
+                "email=alice%40example.com&password=guess",
+            )))
+            .unwrap();
+        statuses.push(
+            p.sign_in(req, NGINX.parse().unwrap())
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(&statuses[..10], &[401; 10]);
+    assert_eq!(&statuses[10..], &[429, 429]);
+    assert_eq!(
+        auth.count(Endpoint::Password),
+        10,
+        "the budget stopped the rest here"
+    );
+    // Another client has its own budget.
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/auth/sign-in")
+        .header("sec-fetch-site", "same-origin")
+        .header("x-forwarded-for", "198.51.100.67")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(
+            "email=alice%40example.com&password=correct%20horse",
+        )))
+        .unwrap();
+    assert_eq!(
+        p.sign_in(req, NGINX.parse().unwrap()).await.status(),
+        StatusCode::OK
+    );
 }

@@ -292,3 +292,36 @@ async fn a_token_the_auth_server_finds_expired_never_ends_its_session() {
     let (_, cookies) = page.into_parts().unwrap();
     assert!(!cookies.sets_cookies(), "nothing deleted");
 }
+
+/// Review finding (of this change): a refused token's answer was never replaced by the refusal
+/// of a later one, so the later token was asked about on every request until the ttl ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_refused_token_is_asked_about_once() {
+    let f = Fixture::new(false);
+    let json = f.auth.session_json("alice@example.com", -20);
+    let older = Session::from_json(&json)
+        .unwrap()
+        .access_token()
+        .expose()
+        .to_owned();
+    let claims = Fixture::verifier_for(&f.auth).verify(&older).unwrap();
+    // A later token of the same session, also past exp at the auth server (inside the leeway).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let later = supagate_testkit::TokenBuilder::new()
+        .issued_at(now - 3605, 3600)
+        .claim("iss", f.auth.issuer())
+        .claim("sub", claims.sub.to_string())
+        .claim("session_id", claims.session_id.as_deref().unwrap())
+        .sign_es256(&TestKeys::new());
+    assert_eq!(f.check(&older).await, Err(AuthError::TokenRefused));
+    for _ in 0..10 {
+        assert_eq!(f.check(&later).await, Err(AuthError::TokenRefused));
+    }
+    assert_eq!(f.auth.count(Endpoint::User), 2, "once per token");
+    // And the older one is still known refused.
+    assert_eq!(f.check(&older).await, Err(AuthError::TokenRefused));
+    assert_eq!(f.auth.count(Endpoint::User), 2);
+}

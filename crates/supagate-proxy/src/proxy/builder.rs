@@ -309,6 +309,17 @@ impl ProxyBuilder {
     /// goes to the auth server only: never to a browser, the backend or a log line; a client's
     /// own `Sb-Forwarded-For` is never forwarded anywhere. Default: none.
     ///
+    /// # Security
+    ///
+    /// A call made with a secret key is an admin call to the auth server: Supabase's gateway
+    /// turns the key into a `service_role` token, and the auth server then skips its CAPTCHA
+    /// check (and any other check it waives for admins) for the sign-ins this proxy makes. So
+    /// with a secret key the proxy's own per-address budget of auth calls is always on
+    /// ([`RateLimit::auth_calls_per_client_address`]; 30 a minute, bursts of 10, unless you
+    /// set another); a project that relies on the auth server's CAPTCHA against credential
+    /// stuffing should put its own bot protection in front of the sign-in route, or not give
+    /// the proxy a secret key.
+    ///
     /// # Examples
     ///
     /// ```
@@ -457,7 +468,11 @@ impl ProxyBuilder {
                 authority,
                 observed,
                 client,
-                limiter: Limiter::new(c.rate),
+                limiter: Limiter::new(if c.secret_key.is_some() {
+                    c.rate.with_auth_calls_or_default()
+                } else {
+                    c.rate
+                }),
                 behaviour: c.behaviour,
                 seed: std::hash::RandomState::new(),
             }),
