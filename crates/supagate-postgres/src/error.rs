@@ -120,6 +120,20 @@ impl RlsError {
     }
 }
 
+/// The body code and description of a [`RlsError::Refused`] with `status`.
+fn refused_words(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => (
+            "invalid_input",
+            "the database refused a value of the request",
+        ),
+        403 => ("forbidden", "not allowed"),
+        405 => ("read_only", "not allowed in a read-only transaction"),
+        409 => ("conflict", "conflicts with existing data"),
+        _ => ("refused", "refused by the database"),
+    }
+}
+
 /// What a SQLSTATE says about whose fault an error is.
 #[derive(Debug, PartialEq, Eq)]
 enum Sqlstate {
@@ -189,13 +203,7 @@ impl RlsError {
     pub fn description(&self) -> &'static str {
         match self {
             RlsError::Unavailable => "database unavailable",
-            RlsError::Refused { status, .. } => match status.as_u16() {
-                400 => "the database refused a value of the request",
-                403 => "not allowed",
-                405 => "not allowed in a read-only transaction",
-                409 => "conflicts with existing data",
-                _ => "refused by the database",
-            },
+            RlsError::Refused { status, .. } => refused_words(*status).1,
             RlsError::Database(_) | RlsError::ForeignScope => "internal server error",
         }
     }
@@ -207,13 +215,7 @@ impl RlsError {
     pub fn body_code(&self) -> &'static str {
         match self {
             RlsError::Unavailable => "temporarily_unavailable",
-            RlsError::Refused { status, .. } => match status.as_u16() {
-                400 => "invalid_input",
-                403 => "forbidden",
-                405 => "read_only",
-                409 => "conflict",
-                _ => "refused",
-            },
+            RlsError::Refused { status, .. } => refused_words(*status).0,
             RlsError::Database(_) | RlsError::ForeignScope => "server_error",
         }
     }
