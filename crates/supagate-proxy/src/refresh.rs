@@ -174,6 +174,7 @@ impl AuthEndpoint {
     }
 
     /// [`AuthEndpoint::forward_for`] by value.
+    #[cfg(feature = "client")]
     pub(crate) fn for_client(&self, mut req: Request<Vec<u8>>, client: IpAddr) -> Request<Vec<u8>> {
         self.forward_for(&mut req, client);
         req
