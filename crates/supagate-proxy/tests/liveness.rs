@@ -325,3 +325,78 @@ async fn each_refused_token_is_asked_about_once() {
     assert_eq!(f.check(&older).await, Err(AuthError::TokenRefused));
     assert_eq!(f.auth.count(Endpoint::User), 2);
 }
+
+/// Review finding (of this change): a page whose access token the auth server refuses
+/// (`bad_jwt`: it allows no leeway, and its clock may be a little ahead of the proxy's) was
+/// answered 401 until the proxy's own margin made it refresh. It is refreshed at once and asked
+/// about again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_whose_token_the_auth_server_refuses_is_refreshed_at_once() {
+    let f = Fixture::new(false);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // The proxy's clock runs 20 s behind the auth server's (inside the verifier's leeway for a
+    // fresh token's `iat`), and it refreshes 10 s before expiry.
+    let proxy = Proxy::builder(
+        f.auth.url(),
+        "anon-key",
+        Verifier::from_supabase_url(f.auth.url())
+            .jwk_set(TestKeys::new().jwk_set())
+            .clock(supagate_jwt::FixedClock::new(now - 20))
+            .build()
+            .unwrap(),
+    )
+    .upstream("http://127.0.0.1:9")
+    .public_origin(PUBLIC)
+    .refresh_margin(Duration::from_secs(10))
+    .session_liveness(f.liveness.clone())
+    .build()
+    .unwrap();
+    // A live session whose access token expired 5 s ago by the auth server's clock: 15 s left
+    // by the proxy's, so it does not refresh on its own.
+    let mut json: serde_json::Value =
+        serde_json::from_str(&f.auth.session_json("alice@example.com", 3600)).unwrap();
+    let claims = Fixture::verifier_for(&f.auth)
+        .verify(json["access_token"].as_str().unwrap())
+        .unwrap();
+    json["access_token"] = supagate_testkit::TokenBuilder::new()
+        .iat(now - 3605)
+        .exp(now - 5)
+        .claim("iss", f.auth.issuer())
+        .claim("sub", claims.sub.to_string())
+        .claim("session_id", claims.session_id.as_deref().unwrap())
+        .sign_es256(&TestKeys::new())
+        .into();
+    json["expires_at"] = (now - 5).into();
+    let cookie = SessionWriter::new(
+        CookieName::custom("sb-127-auth-token").unwrap(),
+        CookieOptions::default(),
+    )
+    .unwrap()
+    .set(
+        &Session::from_json(&json.to_string()).unwrap(),
+        &HeaderMap::new(),
+    )
+    .unwrap()
+    .iter()
+    .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+    .collect::<Vec<_>>()
+    .join("; ");
+    let mut headers = HeaderMap::new();
+    headers.insert("cookie", cookie.parse().unwrap());
+    let page = proxy
+        .page_session(&Method::GET, &headers, "127.0.0.1".parse().unwrap())
+        .await;
+    assert!(page.refusal_status().is_none(), "{page:?}");
+    assert_eq!(page.user().unwrap().email(), Some("alice@example.com"));
+    let (_, cookies) = page.into_parts().unwrap();
+    assert!(cookies.sets_cookies(), "the refreshed session is written");
+    assert_eq!(f.auth.count(Endpoint::Refresh), 1);
+    assert_eq!(
+        f.auth.count(Endpoint::User),
+        2,
+        "the refused token, then the new one"
+    );
+}

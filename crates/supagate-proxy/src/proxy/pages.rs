@@ -372,34 +372,46 @@ impl Proxy {
             page.refusal = Some(r);
             return page;
         }
-        match self.session(headers, client).await {
-            Ok(Resolved::Anonymous) => {}
-            Ok(Resolved::Active(active)) => match self.live(&active, client).await {
-                Ok(()) => {
-                    page.context.user = Some(SessionUser {
-                        id: active.sub,
-                        claims: active.claims,
-                        bearer: active.bearer,
-                    });
-                    page.cookies = active.cookies;
+        let mut force = false;
+        loop {
+            match self.resolve(headers, client, force).await {
+                Ok(Resolved::Anonymous) => {}
+                Ok(Resolved::Active(active)) => match self.live(&active, client).await {
+                    Ok(()) => {
+                        page.context.user = Some(SessionUser {
+                            id: active.sub,
+                            claims: active.claims,
+                            bearer: active.bearer,
+                        });
+                        page.cookies = active.cookies;
+                    }
+                    // The auth server refused this access token (no leeway on `exp`, and its
+                    // clock may be ahead of ours): about the token, not the session. Refresh
+                    // it once and ask again; a refreshed session's cookies come again from
+                    // the single-flight's answer.
+                    Err(AuthError::TokenRefused) if !force => {
+                        tracing::info!(target: "supagate", "the auth server refused a page session's access token; refreshing it");
+                        force = true;
+                        continue;
+                    }
+                    Err(AuthError::SessionRevoked { reason }) => {
+                        tracing::info!(target: "supagate", reason, "page session revoked; cookies cleared");
+                        let clear =
+                            CookieDelta::of(self.inner.writer.clear(headers).unwrap_or_default());
+                        page.cookies = active.cookies.then(clear);
+                    }
+                    Err(e) => page.refusal = Some(Refused::from(e).with_cookies(active.cookies)),
+                },
+                // A session that can never be used again is no session: the page runs for a
+                // signed-out visitor, with whatever deletion the pipeline decided.
+                Err(r) if no_usable_session(&r) => {
+                    tracing::debug!(target: "supagate", status = r.status().as_u16(), "page session not usable; treated as signed out");
+                    page.cookies = r.cookies;
                 }
-                Err(AuthError::SessionRevoked { reason }) => {
-                    tracing::info!(target: "supagate", reason, "page session revoked; cookies cleared");
-                    let clear =
-                        CookieDelta::of(self.inner.writer.clear(headers).unwrap_or_default());
-                    page.cookies = active.cookies.then(clear);
-                }
-                Err(e) => page.refusal = Some(Refused::from(e).with_cookies(active.cookies)),
-            },
-            // A session that can never be used again is no session: the page runs for a
-            // signed-out visitor, with whatever deletion the pipeline decided.
-            Err(r) if no_usable_session(&r) => {
-                tracing::debug!(target: "supagate", status = r.status().as_u16(), "page session not usable; treated as signed out");
-                page.cookies = r.cookies;
+                Err(r) => page.refusal = Some(r),
             }
-            Err(r) => page.refusal = Some(r),
+            return page;
         }
-        page
     }
 
     /// A backend handle for server code that is not a page handler (a background job

@@ -65,11 +65,27 @@ impl Proxy {
         headers: &HeaderMap,
         client: IpAddr,
     ) -> Result<Resolved, Refused> {
+        self.resolve(headers, client, false).await
+    }
+
+    /// [`Proxy::session`]; with `force`, a session that would not need a refresh yet is
+    /// refreshed all the same (the auth server refused its access token: its clock is ahead
+    /// of ours), once per refresh token as always, within the same budgets.
+    pub(crate) async fn resolve(
+        &self,
+        headers: &HeaderMap,
+        client: IpAddr,
+        force: bool,
+    ) -> Result<Resolved, Refused> {
         let i = &*self.inner;
         let verifier = i.auth.verifier();
         // One clock: the verifier's (`VerifierBuilder::clock`).
         let now = verifier.now();
-        let key = i.sessions.as_ref().and_then(|c| c.key(headers, &i.headers));
+        let key = i
+            .sessions
+            .as_ref()
+            .filter(|_| !force)
+            .and_then(|c| c.key(headers, &i.headers));
         if let (Some(cache), Some(key)) = (&i.sessions, key)
             && let Some(hit) = cache.get(key)
         {
@@ -100,6 +116,9 @@ impl Proxy {
         };
         let token = session.access_token().expose();
         let mut need = i.endpoint.needs_refresh(&session, now);
+        if force && need == RefreshNeed::NotYet {
+            need = RefreshNeed::Proactive;
+        }
         if need == RefreshNeed::NotYet {
             match verifier.verify_async(token).await {
                 Ok(claims) => {
