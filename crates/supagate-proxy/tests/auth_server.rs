@@ -163,12 +163,15 @@ async fn with_a_secret_key_each_client_has_its_own_limit_at_the_auth_server() {
             &with_key,
             cookie,
             client,
-            &[("sb-forwarded-for", "6.6.6.6")],
+            &[
+                ("SB-Forwarded-For", "6.6.6.6"),
+                ("sb_forwarded_for", "6.6.6.7"),
+            ],
         )
         .await;
         assert_eq!(a.status, StatusCode::OK, "{client}: {}", a.body);
         assert!(
-            !a.body.contains("sb-forwarded-for"),
+            !a.body.contains("sb-forwarded-for") && !a.body.contains("sb_forwarded_for"),
             "upstream got {}",
             a.body
         );
