@@ -291,13 +291,6 @@ const PUBLISHABLE_FIX: &str = "set it to the project's publishable key (Dashboar
 const SECRET_FIX: &str = "set it to a secret key of the project (sb_secret_…, Dashboard: Project Settings > API Keys), or unset it";
 
 impl AuthServerKeys {
-    /// The variables read, in order of preference.
-    pub const VARIABLES: [&'static str; 3] = [
-        "SUPABASE_PUBLISHABLE_KEY",
-        "SUPABASE_ANON_KEY",
-        "SUPABASE_SECRET_KEY",
-    ];
-
     /// Reads the process environment.
     ///
     /// # Errors

@@ -112,10 +112,7 @@ impl AuthServerSessions {
     /// Default: none.
     #[must_use]
     pub fn with_secret_key(mut self, secret: &supagate_auth::SecretKey) -> Self {
-        self.secret = HeaderValue::from_str(secret.expose()).ok().map(|mut v| {
-            v.set_sensitive(true);
-            v
-        });
+        self.secret = crate::refresh::sensitive(secret.expose());
         self
     }
 
@@ -136,10 +133,7 @@ impl AuthServerSessions {
             .header(AUTHORIZATION, bearer)
             .body(Vec::new())
             .map_err(|_| SourceUnavailable::new("auth server url"))?;
-        let forwarded = client
-            .map(|c| c.to_canonical())
-            .filter(|c| !c.is_unspecified())
-            .and_then(|c| HeaderValue::from_str(&c.to_string()).ok());
+        let forwarded = client.and_then(crate::refresh::forwarded_address);
         if let (Some(secret), Some(address)) = (&self.secret, forwarded) {
             req.headers_mut().insert("apikey", secret.clone());
             req.headers_mut()

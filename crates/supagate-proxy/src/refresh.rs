@@ -97,10 +97,20 @@ impl fmt::Debug for AuthEndpoint {
 /// key by.
 pub(crate) const SB_FORWARDED_FOR: &str = "sb-forwarded-for";
 
-fn sensitive(value: &str) -> Option<HeaderValue> {
+pub(crate) fn sensitive(value: &str) -> Option<HeaderValue> {
     let mut v = HeaderValue::from_str(value).ok()?;
     v.set_sensitive(true);
     Some(v)
+}
+
+/// The value of `Sb-Forwarded-For` for `client`: an IPv4-mapped address as IPv4, nothing for
+/// an unknown client (`0.0.0.0`, `::`, `::ffff:0.0.0.0`).
+pub(crate) fn forwarded_address(client: IpAddr) -> Option<HeaderValue> {
+    let client = client.to_canonical();
+    if client.is_unspecified() {
+        return None;
+    }
+    HeaderValue::from_str(&client.to_string()).ok()
 }
 
 impl AuthEndpoint {
@@ -167,12 +177,6 @@ impl AuthEndpoint {
         self
     }
 
-    /// Whether calls made for a client carry its address ([`AuthEndpoint::with_secret_key`]).
-    #[must_use]
-    pub fn forwards_client_address(&self) -> bool {
-        self.secret.is_some()
-    }
-
     /// [`AuthEndpoint::forward_for`] by value.
     #[cfg(feature = "client")]
     pub(crate) fn for_client(&self, mut req: Request<Vec<u8>>, client: IpAddr) -> Request<Vec<u8>> {
@@ -187,14 +191,7 @@ impl AuthEndpoint {
     /// key, or for an unknown client (`0.0.0.0`, `::`), `req` is left as it is: the auth
     /// server only believes the header with a secret key.
     pub fn forward_for(&self, req: &mut Request<Vec<u8>>, client: IpAddr) {
-        let Some((key, bearer)) = &self.secret else {
-            return;
-        };
-        let client = client.to_canonical();
-        if client.is_unspecified() {
-            return;
-        }
-        let Ok(address) = HeaderValue::from_str(&client.to_string()) else {
+        let (Some((key, bearer)), Some(address)) = (&self.secret, forwarded_address(client)) else {
             return;
         };
         let h = req.headers_mut();
@@ -332,9 +329,9 @@ impl AuthEndpoint {
     /// connection error). 2xx is the new session. Only a definitive answer about this session
     /// ends it: a 4xx whose GoTrue code is `validation_failed` (a refresh token in none of its
     /// formats), `refresh_token_not_found`, `refresh_token_already_used`, `session_not_found`,
-    /// `session_expired`, `user_not_found`, `user_banned` or the legacy `invalid_grant`. Everything else (429 rate limiting, which
-    /// a flood from other clients can cause; 408; any 5xx; no answer; a 4xx without one of
-    /// those codes) keeps the cookies. A failed proactive refresh keeps the still-valid
+    /// `session_expired`, `user_not_found`, `user_banned` or the legacy `invalid_grant`.
+    /// Everything else (429 rate limiting, which a flood from other clients can cause; 408; any
+    /// 5xx; no answer; a 4xx without one of those codes) keeps the cookies. A failed proactive refresh keeps the still-valid
     /// session.
     ///
     /// ```

@@ -532,11 +532,17 @@ fn issue_code(s: &mut State, user: usize, challenge: &str) -> String {
 
 /// The session JSON the token endpoint answers, with a new access token for `session` and
 /// `refresh` as its refresh token.
-fn session_answer(s: &State, user: usize, issuer: &str, session: &str, refresh: String) -> Value {
+fn session_answer(
+    s: &State,
+    user: usize,
+    issuer: &str,
+    session: &str,
+    refresh: String,
+    ttl: i64,
+) -> Value {
     let Some(u) = s.users.get(user) else {
         return Value::Null;
     };
-    let ttl = s.access_ttl;
     let now = unix_now();
     let access = TokenBuilder::new()
         .issued_at(now, ttl)
@@ -716,13 +722,14 @@ fn new_session(s: &mut State, user: usize, issuer: &str, ttl: Option<i64>) -> Va
         RefreshFormat::Legacy => new_v1(s, &session, user, None),
         RefreshFormat::V2 => v2_token(&session, 0, &key),
     };
-    let saved = s.access_ttl;
-    if let Some(ttl) = ttl {
-        s.access_ttl = ttl;
-    }
-    let answer = session_answer(s, user, issuer, &session, refresh);
-    s.access_ttl = saved;
-    answer
+    session_answer(
+        s,
+        user,
+        issuer,
+        &session,
+        refresh,
+        ttl.unwrap_or(s.access_ttl),
+    )
 }
 
 struct Answer {
@@ -907,7 +914,10 @@ fn refresh_v1(s: &mut State, issuer: &str, rt: &str) -> Answer {
             t.used_at = Some(Instant::now());
         }
         let next = new_v1(s, &session, user, Some(rt.to_owned()));
-        return json_answer(200, &session_answer(s, user, issuer, &session, next));
+        return json_answer(
+            200,
+            &session_answer(s, user, issuer, &session, next, s.access_ttl),
+        );
     };
     // Reused. GoTrue hands the parent of the current token the current one again (the client
     // failed to save it), and so does a reuse within the interval; `Strict` is stricter.
@@ -917,7 +927,10 @@ fn refresh_v1(s: &mut State, issuer: &str, rt: &str) -> Answer {
         .is_some_and(|c| c.parent.as_deref() == Some(rt));
     let lenient = matches!(s.rotation, Some(Rotation::ReuseInterval(_)));
     if lenient && (parent_of_current || at.elapsed() < reuse_interval(s)) {
-        return json_answer(200, &session_answer(s, user, issuer, &session, current));
+        return json_answer(
+            200,
+            &session_answer(s, user, issuer, &session, current, s.access_ttl),
+        );
     }
     if let Some(row) = s.sessions.get_mut(&session) {
         row.active = false;
@@ -975,7 +988,10 @@ fn refresh_v2(s: &mut State, issuer: &str, token: &V2) -> Answer {
             );
         }
     };
-    json_answer(200, &session_answer(s, user, issuer, &session, next))
+    json_answer(
+        200,
+        &session_answer(s, user, issuer, &session, next, s.access_ttl),
+    )
 }
 
 fn handle(

@@ -70,7 +70,7 @@ impl Config {
     /// - `AUTH_CALLS_PER_MINUTE` / `AUTH_CALLS_BURST` (default 30 / 10): the calls to the auth
     ///   server (refresh, sign-in, code exchange, sign-out) made for one client address; all of
     ///   them leave from this proxy's address, which the auth server rate-limits (`0` turns the
-    ///   budget off).
+    ///   budget off, except with `SUPABASE_SECRET_KEY`: then 30 / 10).
     ///
     /// # Errors
     ///
@@ -180,7 +180,10 @@ impl Config {
             } else {
                 format!("{per_minute}/min per address")
             },
-            if auth_per_minute == 0 {
+            if auth_per_minute == 0 && keys.secret().is_some() {
+                // ProxyBuilder::secret_key keeps a budget on (calls with the key skip CAPTCHA).
+                "30/min per address".to_owned()
+            } else if auth_per_minute == 0 {
                 "unlimited".to_owned()
             } else {
                 format!("{auth_per_minute}/min per address")
