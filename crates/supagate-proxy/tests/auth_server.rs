@@ -31,7 +31,7 @@ use supagate_testkit::{Endpoint, MockAuth, RefreshFormat, Rotation, TestKeys, To
 const PUBLIC: &str = "https://app.example.com";
 const NGINX: &str = "127.0.0.1";
 
-/// An upstream that answers with the request headers it received.
+/// An upstream that answers with the request headers it received, a `name: value` line each.
 async fn echo() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -39,8 +39,12 @@ async fn echo() -> SocketAddr {
         while let Ok((stream, _)) = listener.accept().await {
             tokio::spawn(async move {
                 let service = service_fn(|req: Request<Incoming>| async move {
-                    let names: Vec<String> = req.headers().keys().map(|k| k.to_string()).collect();
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(names.join(",")))))
+                    let lines: Vec<String> = req
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| format!("{k}: {}", String::from_utf8_lossy(v.as_bytes())))
+                        .collect();
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(lines.join("\n")))))
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -616,4 +620,52 @@ async fn a_secret_key_always_comes_with_a_budget_of_auth_calls() {
         p.sign_in(req, NGINX.parse().unwrap()).await.status(),
         StatusCode::OK
     );
+}
+
+/// The secret key goes to the auth server and nowhere else: not to the backend on a forwarded
+/// request or a page's server-side call, not into `Debug`; and a dead auth server with the
+/// key configured is still a 503 that keeps the cookies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secret_key_never_reaches_the_backend_and_a_dead_auth_server_keeps_the_session() {
+    let upstream = echo().await;
+    let auth = MockAuth::start();
+    let sessions = expired_sessions(&auth, 2);
+    let p = proxy(&auth, upstream, true).build().unwrap();
+    let a = get(&p, &sessions[0], "203.0.113.8", &[]).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(
+        !a.body.contains(auth.secret_key()),
+        "backend got the key: {}",
+        a.body
+    );
+    assert!(!a.body.contains("apikey"), "{}", a.body);
+    assert!(a.body.contains("authorization: Bearer eyJ"), "{}", a.body);
+    // A page's server-side call to the backend.
+    let mut headers = HeaderMap::new();
+    headers.insert("cookie", cookies_of(&a.set_cookies()).parse().unwrap());
+    let page = p
+        .page_session(&Method::GET, &headers, "203.0.113.8".parse().unwrap())
+        .await;
+    let (context, _) = page.into_parts().unwrap();
+    let user = context.user().unwrap().clone();
+    let res = context.backend().get(&user, "/x").await.unwrap();
+    let body = String::from_utf8_lossy(res.body()).into_owned();
+    assert!(body.contains("authorization: Bearer eyJ"), "{body}");
+    assert!(
+        !body.contains(auth.secret_key()) && !body.contains("apikey"),
+        "{body}"
+    );
+    // Debug output of everything that holds the key.
+    let source = supagate_proxy::AuthServerSessions::new(auth.url(), auth.publishable_key())
+        .unwrap()
+        .with_secret_key(&SecretKey::parse(auth.secret_key()).unwrap());
+    for debug in [format!("{p:?}"), format!("{source:?}")] {
+        assert!(!debug.contains("sb_secret_"), "{debug}");
+    }
+    // The auth server hangs up on the refresh: 503 with Retry-After, cookies kept.
+    auth.inject(Endpoint::Refresh, supagate_testkit::Fault::Hangup, 1);
+    let a = get(&p, &sessions[1], "203.0.113.9", &[]).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    assert!(a.headers.contains_key("retry-after"));
+    assert!(a.set_cookies().is_empty());
 }
