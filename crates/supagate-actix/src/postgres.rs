@@ -1,6 +1,7 @@
 //! [`RlsTx`]: a transaction scoped to the admitted caller, Row Level Security applied.
 
 use std::fmt;
+use supagate_core::RequestError as _;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;

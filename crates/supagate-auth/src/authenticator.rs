@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use supagate_core::RequestError as _;
 
 use http::header::{AUTHORIZATION, COOKIE, ORIGIN};
 use http::{HeaderMap, HeaderName};
@@ -318,6 +319,7 @@ impl Authenticator {
     /// # Examples
     ///
     /// ```
+    /// use supagate_core::RequestError as _;
     /// use supagate_auth::Authenticator;
     /// use supagate_testkit::{TestKeys, TokenBuilder};
     ///
@@ -890,6 +892,7 @@ impl AuthenticatorBuilder {
     /// still come from the error. Default: [`RefusalBody::default_for`].
     ///
     /// ```
+    /// use supagate_core::RequestError as _;
     /// # use supagate_auth::{Authenticator, RefusalBody};
     /// # use supagate_jwt::{Hs256Secret, Verifier};
     /// # let verifier = Verifier::builder()

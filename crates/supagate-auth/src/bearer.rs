@@ -101,6 +101,7 @@ fn is_b64token(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use supagate_core::RequestError as _;
 
     fn parse(fields: &[&str]) -> Result<Option<String>, AuthError> {
         bearer_token(fields.iter().map(|f| f.as_bytes())).map(|t| t.map(str::to_owned))

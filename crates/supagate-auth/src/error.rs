@@ -2,6 +2,7 @@
 
 use http::StatusCode;
 use supagate_cookie::CookieError;
+use supagate_core::RequestError as _;
 use supagate_policy::Denial;
 
 /// Why a request was refused, whichever way its credentials came.
@@ -32,6 +33,7 @@ use supagate_policy::Denial;
 /// # Examples
 ///
 /// ```
+/// use supagate_core::RequestError as _;
 /// use supagate_auth::AuthError;
 ///
 /// let err = AuthError::Token(supagate_jwt::Error::Expired);
@@ -167,24 +169,8 @@ pub struct AuthConfigError {
 }
 
 impl supagate_jwt::RequestError for AuthError {
-    fn status(&self) -> StatusCode {
-        AuthError::status(self)
-    }
-    fn error_code(&self) -> Option<&'static str> {
-        AuthError::error_code(self)
-    }
-    fn description(&self) -> &'static str {
-        AuthError::description(self)
-    }
-    fn reason(&self) -> &'static str {
-        AuthError::reason(self)
-    }
-}
-
-impl AuthError {
     /// The HTTP status to answer with.
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
+    fn status(&self) -> StatusCode {
         match self {
             AuthError::MissingCredentials => StatusCode::UNAUTHORIZED,
             AuthError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
@@ -202,12 +188,10 @@ impl AuthError {
             AuthError::InvalidConfig { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
-
     /// The RFC 6750 `error` code for the `WWW-Authenticate` challenge, or `None` when the
     /// challenge carries no code (missing credentials) or there is no challenge at all (431,
     /// 500, 503).
-    #[must_use]
-    pub fn error_code(&self) -> Option<&'static str> {
+    fn error_code(&self) -> Option<&'static str> {
         match self {
             AuthError::MissingCredentials
             | AuthError::InvalidConfig { .. }
@@ -226,24 +210,8 @@ impl AuthError {
             AuthError::Forbidden(d) => d.error_code(),
         }
     }
-
-    /// Whether the response carries a `WWW-Authenticate: Bearer` challenge: every 400 and 401
-    /// does, and a 403 from a policy (`insufficient_scope`); the API-key 403s, 431, 500 and
-    /// 503 do not.
-    #[must_use]
-    pub fn has_challenge(&self) -> bool {
-        match self {
-            AuthError::NotAdmitted { .. } | AuthError::SecretKeyFromBrowser => false,
-            _ => matches!(
-                self.status(),
-                StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-            ),
-        }
-    }
-
     /// A short description that is safe to send to the client (`error_description`).
-    #[must_use]
-    pub fn description(&self) -> &'static str {
+    fn description(&self) -> &'static str {
         match self {
             AuthError::MissingCredentials => "authentication required",
             AuthError::InvalidRequest { reason } => reason,
@@ -261,10 +229,8 @@ impl AuthError {
             AuthError::InvalidConfig { .. } => "internal server error",
         }
     }
-
     /// A stable, machine-readable reason code for logs and metrics.
-    #[must_use]
-    pub fn reason(&self) -> &'static str {
+    fn reason(&self) -> &'static str {
         match self {
             AuthError::MissingCredentials => "missing_credentials",
             AuthError::InvalidRequest { .. } => "invalid_request",
@@ -283,12 +249,10 @@ impl AuthError {
             AuthError::InvalidConfig { .. } => "invalid_config",
         }
     }
-
     /// The `error` member of the default JSON body: the RFC 6750 code where there is one,
     /// otherwise a code for the status (`unauthorized`, `temporarily_unavailable`,
     /// `request_header_fields_too_large`, `server_error`).
-    #[must_use]
-    pub fn body_code(&self) -> &'static str {
+    fn body_code(&self) -> &'static str {
         if let Some(code) = self.error_code() {
             return code;
         }
@@ -302,6 +266,22 @@ impl AuthError {
             StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "request_header_fields_too_large",
             _ => "server_error",
+        }
+    }
+}
+
+impl AuthError {
+    /// Whether the response carries a `WWW-Authenticate: Bearer` challenge: every 400 and 401
+    /// does, and a 403 from a policy (`insufficient_scope`); the API-key 403s, 431, 500 and
+    /// 503 do not.
+    #[must_use]
+    pub fn has_challenge(&self) -> bool {
+        match self {
+            AuthError::NotAdmitted { .. } | AuthError::SecretKeyFromBrowser => false,
+            _ => matches!(
+                self.status(),
+                StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+            ),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Refusals: the status, challenge and body of a rejected request.
 
 use std::fmt;
+use supagate_core::RequestError as _;
 
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue, StatusCode};

@@ -9,6 +9,7 @@
 
 use http::HeaderMap;
 use supagate_auth::{ApiKeys, AuthError, AuthModes, Authenticator, Caller};
+use supagate_core::RequestError as _;
 use supagate_jwt::Verified;
 use supagate_testkit::{TestKeys, TokenBuilder};
 

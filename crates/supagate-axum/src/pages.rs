@@ -19,6 +19,7 @@
 //! the app's own state through [`FromRef`](axum::extract::FromRef).
 //!
 //! ```no_run
+//! use supagate_core::RequestError as _;
 //! use std::net::SocketAddr;
 //! use axum::Router;
 //! use axum::extract::{FromRef, State};
@@ -279,6 +280,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for User {
 /// # Examples
 ///
 /// ```
+/// use supagate_core::RequestError as _;
 /// use axum::http::StatusCode;
 /// use supagate_axum::pages::{Backend, User};
 ///

@@ -9,6 +9,7 @@ use http::StatusCode;
 /// # Examples
 ///
 /// ```
+/// use supagate_core::RequestError as _;
 /// use supagate_cookie::CookieError;
 ///
 /// let e = CookieError::Ambiguous;
@@ -46,41 +47,34 @@ pub enum CookieError {
     },
 }
 
-impl CookieError {
+impl supagate_core::RequestError for CookieError {
     /// The HTTP status to answer with when the session was required: 431 for an oversized
     /// header, 401 for every unusable session (the user must sign in again), 500 for
     /// configuration errors.
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
+    fn status(&self) -> StatusCode {
         match self {
             CookieError::TooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             CookieError::InvalidConfig { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
-
     /// The RFC 6750 error code, where the failure can reach a client as a bearer challenge.
-    #[must_use]
-    pub fn error_code(&self) -> Option<&'static str> {
+    fn error_code(&self) -> Option<&'static str> {
         match self {
             CookieError::TooLarge | CookieError::InvalidConfig { .. } => None,
             _ => Some("invalid_token"),
         }
     }
-
     /// A short description that is safe to send to the client.
-    #[must_use]
-    pub fn description(&self) -> &'static str {
+    fn description(&self) -> &'static str {
         match self {
             CookieError::TooLarge => "cookie header too large",
             CookieError::InvalidConfig { .. } => "internal server error",
             _ => "invalid session",
         }
     }
-
     /// A stable, machine-readable reason for logs and metrics.
-    #[must_use]
-    pub fn reason(&self) -> &'static str {
+    fn reason(&self) -> &'static str {
         match self {
             CookieError::TooLarge => "session_too_large",
             CookieError::TooManyChunks => "session_too_many_chunks",
@@ -90,20 +84,5 @@ impl CookieError {
             CookieError::NotASession => "session_not_a_session",
             CookieError::InvalidConfig { .. } => "invalid_config",
         }
-    }
-}
-
-impl supagate_jwt::RequestError for CookieError {
-    fn status(&self) -> StatusCode {
-        CookieError::status(self)
-    }
-    fn error_code(&self) -> Option<&'static str> {
-        CookieError::error_code(self)
-    }
-    fn description(&self) -> &'static str {
-        CookieError::description(self)
-    }
-    fn reason(&self) -> &'static str {
-        CookieError::reason(self)
     }
 }

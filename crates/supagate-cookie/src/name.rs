@@ -60,14 +60,14 @@ impl CookieName {
     /// the host lower-cased (`http://127.0.0.1:54321` gives `sb-127-auth-token`). The URL is
     /// parsed with [`SupabaseProject::parse`]; see [`CookieName::for_project`].
     ///
-    /// [`SupabaseProject::parse`]: supagate_jwt::SupabaseProject::parse
+    /// [`SupabaseProject::parse`]: supagate_core::SupabaseProject::parse
     ///
     /// # Errors
     ///
     /// [`CookieError::InvalidConfig`] when the URL is not a project URL.
     pub fn from_supabase_url(url: &str) -> Result<Self, CookieError> {
         let project =
-            supagate_jwt::SupabaseProject::parse(url).map_err(|_| CookieError::InvalidConfig {
+            supagate_core::SupabaseProject::parse(url).map_err(|_| CookieError::InvalidConfig {
                 what: "supabase url",
             })?;
         Self::for_project(&project)
@@ -76,7 +76,7 @@ impl CookieName {
     /// The default name supabase-js derives for `project`: `sb-<first label of the host>-auth-token`
     /// ([`SupabaseProject::cookie_label`]).
     ///
-    /// [`SupabaseProject::cookie_label`]: supagate_jwt::SupabaseProject::cookie_label
+    /// [`SupabaseProject::cookie_label`]: supagate_core::SupabaseProject::cookie_label
     ///
     /// # Errors
     ///
@@ -87,14 +87,14 @@ impl CookieName {
     ///
     /// ```
     /// use supagate_cookie::CookieName;
-    /// use supagate_jwt::SupabaseProject;
+    /// use supagate_core::SupabaseProject;
     ///
     /// let project = SupabaseProject::parse("https://abcdefghijklmnopqrst.supabase.co")?;
     /// let name = CookieName::for_project(&project)?;
     /// assert_eq!(name.as_str(), "sb-abcdefghijklmnopqrst-auth-token");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn for_project(project: &supagate_jwt::SupabaseProject) -> Result<Self, CookieError> {
+    pub fn for_project(project: &supagate_core::SupabaseProject) -> Result<Self, CookieError> {
         Self::custom(format!("sb-{}-auth-token", project.cookie_label()))
     }
 

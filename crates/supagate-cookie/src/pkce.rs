@@ -4,7 +4,7 @@ use std::fmt;
 
 use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
-use supagate_jwt::Token;
+use supagate_core::Token;
 
 use crate::encoding::decode_value;
 use crate::error::CookieError;
@@ -170,7 +170,7 @@ impl SessionWriter {
     /// ```
     /// use http::{HeaderMap, header::COOKIE};
     /// use supagate_cookie::{CookieName, CookieOptions, PkceVerifiers, SessionWriter};
-    /// use supagate_jwt::Token;
+    /// use supagate_core::Token;
     ///
     /// let name = CookieName::custom("sb-ref-auth-token")?;
     /// let writer = SessionWriter::new(name.clone(), CookieOptions::default())?;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use supagate_jwt::Token;
+use supagate_core::Token;
 use zeroize::Zeroizing;
 
 use crate::error::CookieError;
@@ -17,7 +17,7 @@ pub const DEFAULT_MAX_JSON_DEPTH: usize = 32;
 ///
 /// Holds the JSON text exactly as received (so it is written back byte for byte) and the two
 /// tokens. Only the access token can become trusted, and only after
-/// [`Verifier::verify`](supagate_jwt::Verifier::verify): every other field (`user`,
+/// `supagate_jwt::Verifier::verify`: every other field (`user`,
 /// `expires_at`, …) is whatever the browser sent. `Debug` redacts both tokens and the JSON.
 ///
 /// # Examples

@@ -15,6 +15,7 @@ use proptest::prelude::*;
 use supagate_cookie::{
     CookieError, CookieName, CookieOptions, Session, SessionReader, SessionWriter,
 };
+use supagate_core::RequestError as _;
 
 const NAME: &str = "sb-ref-auth-token";
 const SESSION: &str = r#"{"access_token":"eyJ.a.b","token_type":"bearer","expires_in":3600,"expires_at":1798765140,"refresh_token":"r1","user":{"id":"u"}}"#;

@@ -3,11 +3,13 @@
 
 use std::fmt;
 
+use supagate_core::EnvError;
+
 use crate::error::ConfigError;
 use crate::keys::{Hs256Secret, JwkSet};
-use crate::project::SupabaseProject;
 use crate::third_party::ThirdPartyIssuer;
 use crate::verifier::{Verifier, VerifierBuilder};
+use supagate_core::SupabaseProject;
 
 /// Where the asymmetric keys come from.
 #[derive(Debug, Clone)]
@@ -82,53 +84,6 @@ impl fmt::Debug for SupabaseConfig {
             .finish()
     }
 }
-
-/// A configuration variable that is missing or unusable: names the variable, says what is
-/// wrong and how to fix it. A start-up error: it never reaches a client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvError {
-    variable: &'static str,
-    problem: String,
-    fix: &'static str,
-}
-
-impl EnvError {
-    /// An error about `variable`: what is wrong with it (`problem`, never the value of a
-    /// secret) and how to fix it. For the crates of this family that read variables of their
-    /// own (the API keys in `supagate-auth`), so every start-up message has one shape.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use supagate_jwt::EnvError;
-    ///
-    /// let e = EnvError::new("SUPABASE_SECRET_KEY", "not an sb_secret_ key", "copy it from the dashboard");
-    /// assert_eq!(e.variable(), "SUPABASE_SECRET_KEY");
-    /// assert_eq!(e.to_string(), "SUPABASE_SECRET_KEY: not an sb_secret_ key; copy it from the dashboard");
-    /// ```
-    #[must_use]
-    pub fn new(variable: &'static str, problem: impl fmt::Display, fix: &'static str) -> Self {
-        EnvError {
-            variable,
-            problem: problem.to_string(),
-            fix,
-        }
-    }
-
-    /// The variable at fault.
-    #[must_use]
-    pub fn variable(&self) -> &'static str {
-        self.variable
-    }
-}
-
-impl fmt::Display for EnvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}; {}", self.variable, self.problem, self.fix)
-    }
-}
-
-impl std::error::Error for EnvError {}
 
 /// The JWT secret every `supabase start` stack uses, published in Supabase's docs.
 const LOCAL_DEV_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";

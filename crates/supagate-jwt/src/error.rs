@@ -9,14 +9,15 @@ use http::StatusCode;
 
 /// Why a token was refused.
 ///
-/// Every variant maps to an HTTP status ([`Error::status`]) and, where RFC 6750 defines one, an
-/// error code ([`Error::error_code`]). Messages name claims and header members but never contain
+/// Every variant maps to an HTTP status ([`Error::status`](supagate_core::RequestError::status)) and, where RFC 6750 defines one, an
+/// error code ([`Error::error_code`](supagate_core::RequestError::error_code)). Messages name claims and header members but never contain
 /// a token, a key or a claim value, so they are safe to log. What a client should see is
-/// [`Error::description`], which is deliberately generic.
+/// [`Error::description`](supagate_core::RequestError::description), which is deliberately generic.
 ///
 /// # Examples
 ///
 /// ```
+/// use supagate_jwt::RequestError as _;
 /// use supagate_jwt::Error;
 ///
 /// let err = Error::Expired;
@@ -102,88 +103,34 @@ pub enum Error {
     KeysUnavailable,
 }
 
-/// The accessors every request-time error of the crate family has, with one meaning:
-/// [`Error`] here, `CookieError`, `Denial`, `AuthError` (the aggregate, which delegates to the
-/// error it wraps) and `ProxyError`. Start-up errors ([`ConfigError`], `PolicyError`,
-/// `AuthConfigError`, `ProxyConfigError`, [`crate::EnvError`]) are separate types: they never
-/// reach a client.
-///
-/// Each type also has these as inherent methods, so the trait only needs importing for
-/// generic code (a logging layer, a metrics label).
-///
-/// # Examples
-///
-/// ```
-/// use supagate_jwt::{Error, RequestError};
-///
-/// fn log_line(e: &dyn RequestError) -> String {
-///     format!("{} {} {:?}", e.status().as_u16(), e.reason(), e.error_code())
-/// }
-/// assert_eq!(log_line(&Error::Expired), "401 expired Some(\"invalid_token\")");
-/// ```
-pub trait RequestError: std::fmt::Display + std::fmt::Debug {
-    /// The HTTP status to answer with.
-    fn status(&self) -> StatusCode;
-    /// The RFC 6750 `error` code of the `WWW-Authenticate: Bearer` challenge, or `None` when
-    /// the answer carries no code (missing credentials, a failure of the server's).
-    fn error_code(&self) -> Option<&'static str>;
-    /// A short description that is safe to send to the client (`error_description`).
-    fn description(&self) -> &'static str;
-    /// A stable, machine-readable reason for logs and metrics (never sent to the client by
-    /// default).
-    fn reason(&self) -> &'static str;
-}
-
-impl RequestError for Error {
-    fn status(&self) -> StatusCode {
-        Error::status(self)
-    }
-    fn error_code(&self) -> Option<&'static str> {
-        Error::error_code(self)
-    }
-    fn description(&self) -> &'static str {
-        Error::description(self)
-    }
-    fn reason(&self) -> &'static str {
-        Error::reason(self)
-    }
-}
-
-impl Error {
+impl supagate_core::RequestError for Error {
     /// The HTTP status a server should answer with: 401 for every token problem, 503 for
     /// [`Error::KeysUnavailable`].
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
+    fn status(&self) -> StatusCode {
         match self {
             Error::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
-
     /// The RFC 6750 `error` code for the `WWW-Authenticate` challenge: `invalid_token`, or
     /// `None` when the failure is the server's (503).
-    #[must_use]
-    pub fn error_code(&self) -> Option<&'static str> {
+    fn error_code(&self) -> Option<&'static str> {
         match self {
             Error::KeysUnavailable => None,
             _ => Some("invalid_token"),
         }
     }
-
     /// A short description that is safe to send to the client (`error_description`). It is
-    /// deliberately generic: the detail is in [`Error::reason`] and the `Display` text, for logs.
-    #[must_use]
-    pub fn description(&self) -> &'static str {
+    /// deliberately generic: the detail is in [`Error::reason`](supagate_core::RequestError::reason) and the `Display` text, for logs.
+    fn description(&self) -> &'static str {
         match self {
             Error::Expired => "token expired",
             Error::KeysUnavailable => "signing keys unavailable",
             _ => "invalid token",
         }
     }
-
     /// A stable, machine-readable reason code for logs and metrics.
-    #[must_use]
-    pub fn reason(&self) -> &'static str {
+    fn reason(&self) -> &'static str {
         match self {
             Error::TooLong => "too_long",
             Error::Malformed => "malformed",
@@ -319,4 +266,13 @@ pub enum ConfigError {
         /// What is wrong.
         problem: &'static str,
     },
+}
+
+impl From<supagate_core::UrlError> for ConfigError {
+    fn from(e: supagate_core::UrlError) -> Self {
+        match e {
+            supagate_core::UrlError::InvalidOrigin => ConfigError::InvalidOrigin,
+            _ => ConfigError::InvalidSupabaseUrl,
+        }
+    }
 }

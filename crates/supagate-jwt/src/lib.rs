@@ -17,19 +17,15 @@
 mod algorithm;
 mod cache;
 mod claims;
-mod clock;
 mod crypto;
 pub mod dangerous;
 mod env;
 mod error;
 mod header;
 mod keys;
-mod project;
 #[cfg(feature = "remote_jwks")]
 mod remote;
 mod third_party;
-mod token;
-mod url;
 mod verifier;
 #[cfg(all(test, any(feature = "aws_lc_rs", feature = "rust_crypto")))]
 mod wycheproof_tests;
@@ -37,10 +33,9 @@ mod wycheproof_tests;
 pub use algorithm::Algorithm;
 pub use cache::TokenCacheConfig;
 pub use claims::{Aal, AmrEntry, Audience, Claims, IssuedBy, Subject};
-pub use clock::{Clock, FixedClock, SystemClock};
 pub use crypto::Backend;
-pub use env::{EnvError, SupabaseConfig};
-pub use error::{ConfigError, Error, RequestError};
+pub use env::SupabaseConfig;
+pub use error::{ConfigError, Error};
 pub use keys::{Hs256Secret, JwkSet, KeyRejection, KeySource, PreparedKeys, RejectedKey};
 
 /// The former name of [`PreparedKeys`].
@@ -49,9 +44,13 @@ pub use keys::{Hs256Secret, JwkSet, KeyRejection, KeySource, PreparedKeys, Rejec
     note = "renamed `PreparedKeys` (it reads like `JwkSet`)"
 )]
 pub type KeySet = PreparedKeys;
-pub use project::{IntoProject, Origin, SupabaseProject};
 #[cfg(feature = "remote_jwks")]
 pub use remote::{RemoteJwks, RemoteJwksBuilder};
 pub use third_party::ThirdPartyIssuer;
-pub use token::Token;
 pub use verifier::{Verified, Verifier, VerifierBuilder};
+
+// The shared vocabulary, from `supagate-core`, where it lives.
+pub use supagate_core::{
+    Clock, EnvError, FixedClock, IntoProject, Origin, RequestError, SupabaseProject, SystemClock,
+    Token, UrlError,
+};

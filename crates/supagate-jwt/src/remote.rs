@@ -18,10 +18,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::{mpsc, watch};
 
-use crate::clock::{Clock, SystemClock};
 use crate::crypto::Backend;
 use crate::error::{ConfigError, Error};
 use crate::keys::{JwkSet, KeySource, PreparedKeys};
+use supagate_core::{Clock, SystemClock};
 
 /// Default cache lifetime of a fetched set (shortened by a smaller `Cache-Control: max-age`).
 pub(crate) const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(600);
@@ -514,7 +514,7 @@ fn jwks_uri_of(body: &[u8], issuer: &str) -> Result<http::Uri, FetchError> {
         jwks_uri: String,
     }
     let doc: Configuration = serde_json::from_slice(body).map_err(|_| FetchError::Invalid)?;
-    if doc.issuer != issuer || !crate::project::check_fetch_url(&doc.jwks_uri) {
+    if doc.issuer != issuer || !supagate_core::is_fetch_url(&doc.jwks_uri) {
         return Err(FetchError::Invalid);
     }
     doc.jwks_uri.parse().map_err(|_| FetchError::Invalid)
@@ -716,7 +716,7 @@ impl RemoteJwksBuilder {
 }
 
 fn check_url(url: &str) -> Result<(), ConfigError> {
-    if crate::project::check_fetch_url(url) {
+    if supagate_core::is_fetch_url(url) {
         Ok(())
     } else {
         Err(ConfigError::InvalidJwksUrl)

@@ -11,15 +11,15 @@ use serde::de::DeserializeOwned;
 use crate::algorithm::{Algorithm, is_known_unsupported};
 use crate::cache::{Entry, TokenCache, TokenCacheConfig};
 use crate::claims::{self, Claims, IssuedBy, Registered};
-use crate::clock::{Clock, SystemClock};
 use crate::crypto::Backend;
 use crate::error::{ConfigError, Error};
 use crate::header;
 use crate::keys::{
     Hs256Secret, JwkSet, KeySource, PreparedHmac, PreparedKeys, RejectedKey, prepare_hmac,
 };
-use crate::project::{IntoProject, SupabaseProject};
 use crate::third_party::ThirdPartyIssuer;
+use supagate_core::{Clock, SystemClock};
+use supagate_core::{IntoProject, SupabaseProject};
 
 /// A token that passed [`Verifier::verify_payload`]: its Supabase claims and its verified
 /// payload.
@@ -192,6 +192,7 @@ impl Keys {
 /// # Examples
 ///
 /// ```
+/// use supagate_jwt::RequestError as _;
 /// use supagate_jwt::{FixedClock, Hs256Secret, Verifier};
 /// use supagate_testkit::{TestKeys, TokenBuilder};
 ///
@@ -373,7 +374,7 @@ impl VerifierBuilder {
     /// URL string, parsed with [`SupabaseProject::parse`] (`https`, or `http` on a loopback
     /// host; no path); a bad URL is reported by `build()`.
     pub fn supabase_url(mut self, project: impl IntoProject) -> Self {
-        self.supabase_url = Some(project.into_project());
+        self.supabase_url = Some(project.into_project().map_err(ConfigError::from));
         self
     }
 
@@ -611,7 +612,7 @@ fn prepare_third_party(
     let mut out: Vec<ThirdParty> = Vec::with_capacity(issuers.len());
     for (index, tp) in issuers.into_iter().enumerate() {
         let bad = |problem: &'static str| ConfigError::InvalidThirdPartyIssuer { index, problem };
-        if tp.issuer.trim() != tp.issuer || !crate::project::check_fetch_url(&tp.issuer) {
+        if tp.issuer.trim() != tp.issuer || !supagate_core::is_fetch_url(&tp.issuer) {
             return Err(bad(
                 "the issuer must be an https URL (http only on a loopback host) without credentials, query or fragment",
             ));
@@ -939,7 +940,7 @@ impl Verifier {
     ///
     /// # Errors
     ///
-    /// An [`Error`] saying why the token was refused; [`Error::status`] gives the HTTP status.
+    /// An [`Error`] saying why the token was refused; [`Error::status`](supagate_core::RequestError::status) gives the HTTP status.
     pub fn verify(&self, token: &str) -> Result<Claims, Error> {
         if let Some(cache) = &self.inner.cache {
             if let Some(entry) = self.cached(token) {

@@ -14,6 +14,7 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use supagate_core::RequestError as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};

@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use supagate_core::RequestError as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

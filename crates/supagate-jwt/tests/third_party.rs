@@ -597,6 +597,7 @@ fn inline_jwks_with_the_legacy_secret_beside_ec_keys() {
 #[cfg(feature = "remote_jwks")]
 mod discovery {
     use std::time::{Duration, Instant};
+    use supagate_core::RequestError as _;
 
     use supagate_jwt::{Error, IssuedBy, RemoteJwks, ThirdPartyIssuer, Verifier};
     use supagate_testkit::{Behaviour, MockOidc, TestKeys, TokenBuilder};

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use supagate_core::RequestError as _;
 
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -354,23 +355,35 @@ impl Denial {
     pub fn scope(&self) -> Option<&str> {
         self.scope.as_deref()
     }
+}
 
+impl std::error::Error for Denial {}
+
+impl supagate_jwt::RequestError for Denial {
     /// 403 Forbidden.
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
+    fn status(&self) -> StatusCode {
         StatusCode::FORBIDDEN
     }
-
     /// The RFC 6750 error code: always `Some("insufficient_scope")` (an `Option`, as on
     /// every request-time error of the crate family).
-    #[must_use]
-    pub fn error_code(&self) -> Option<&'static str> {
+    fn error_code(&self) -> Option<&'static str> {
         Some("insufficient_scope")
     }
-
+    /// An `error_description` safe to show the client. Role and permission names are not
+    /// revealed.
+    fn description(&self) -> &'static str {
+        match self.failure {
+            Failure::PostgresRole => "role not allowed",
+            Failure::Anonymous | Failure::Permanent => "permanent account required",
+            Failure::OAuthClient => "client not allowed",
+            Failure::Role | Failure::Permission | Failure::Not => "insufficient privileges",
+            Failure::Aal2 => "aal2 required",
+            Failure::RecentSignIn => "recent sign-in required",
+            Failure::Scope => "insufficient scope",
+        }
+    }
     /// A stable, machine-readable reason for logs and metrics.
-    #[must_use]
-    pub fn reason(&self) -> &'static str {
+    fn reason(&self) -> &'static str {
         match self.failure {
             Failure::PostgresRole => "forbidden_postgres_role",
             Failure::Anonymous => "forbidden_anonymous",
@@ -383,38 +396,6 @@ impl Denial {
             Failure::Not => "forbidden",
             Failure::Scope => "forbidden_scope",
         }
-    }
-
-    /// An `error_description` safe to show the client. Role and permission names are not
-    /// revealed.
-    #[must_use]
-    pub fn description(&self) -> &'static str {
-        match self.failure {
-            Failure::PostgresRole => "role not allowed",
-            Failure::Anonymous | Failure::Permanent => "permanent account required",
-            Failure::OAuthClient => "client not allowed",
-            Failure::Role | Failure::Permission | Failure::Not => "insufficient privileges",
-            Failure::Aal2 => "aal2 required",
-            Failure::RecentSignIn => "recent sign-in required",
-            Failure::Scope => "insufficient scope",
-        }
-    }
-}
-
-impl std::error::Error for Denial {}
-
-impl supagate_jwt::RequestError for Denial {
-    fn status(&self) -> StatusCode {
-        Denial::status(self)
-    }
-    fn error_code(&self) -> Option<&'static str> {
-        Denial::error_code(self)
-    }
-    fn description(&self) -> &'static str {
-        Denial::description(self)
-    }
-    fn reason(&self) -> &'static str {
-        Denial::reason(self)
     }
 }
 
@@ -468,6 +449,7 @@ impl Decision {
 /// # Examples
 ///
 /// ```
+/// use supagate_core::RequestError as _;
 /// use supagate_policy::{Policy, Requirement};
 /// # use supagate_testkit::{TestKeys, TokenBuilder};
 /// # let keys = TestKeys::new();

@@ -10,6 +10,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use supagate_core::RequestError as _;
 use supagate_jwt::Claims;
 use supagate_policy::{
     Failure, Policy, PolicyBuilder, PolicyConfig, PolicyError, Requirement, RoleSource,

@@ -1,6 +1,7 @@
 //! Errors: [`RlsConfigError`] at start-up, [`RlsError`] at request time.
 
 use http::StatusCode;
+use supagate_core::RequestError as _;
 
 /// A start-up mistake: reported by [`RlsBuilder::build`](crate::RlsBuilder::build), never at
 /// request time.
@@ -56,6 +57,7 @@ pub enum RlsConfigError {
 /// # Examples
 ///
 /// ```
+/// use supagate_core::RequestError as _;
 /// use supagate_postgres::RlsError;
 ///
 /// let e = RlsError::Unavailable;
@@ -169,17 +171,6 @@ fn sqlstate_status(code: &str) -> Sqlstate {
 }
 
 impl RlsError {
-    /// 503 for [`RlsError::Unavailable`], the client error's own for
-    /// [`RlsError::Refused`], 500 otherwise.
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
-        match self {
-            RlsError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            RlsError::Refused { status, .. } => *status,
-            RlsError::Database(_) | RlsError::ForeignScope => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
     /// The SQLSTATE of a database error (`23505`, `42501`, …), if it is one: for an app
     /// that tells its own constraint violations apart.
     #[must_use]
@@ -189,34 +180,6 @@ impl RlsError {
                 source.as_database_error().and_then(|d| d.code())
             }
             RlsError::Unavailable | RlsError::ForeignScope => None,
-        }
-    }
-
-    /// None: these are not RFC 6750 errors.
-    #[must_use]
-    pub fn error_code(&self) -> Option<&'static str> {
-        None
-    }
-
-    /// A short description that is safe to send.
-    #[must_use]
-    pub fn description(&self) -> &'static str {
-        match self {
-            RlsError::Unavailable => "database unavailable",
-            RlsError::Refused { status, .. } => refused_words(*status).1,
-            RlsError::Database(_) | RlsError::ForeignScope => "internal server error",
-        }
-    }
-
-    /// The `error` of the JSON body: `temporarily_unavailable`, `invalid_input` (400),
-    /// `forbidden` (403), `read_only` (405), `conflict` (409), `refused` (another
-    /// `PTnnn` status), `server_error`.
-    #[must_use]
-    pub fn body_code(&self) -> &'static str {
-        match self {
-            RlsError::Unavailable => "temporarily_unavailable",
-            RlsError::Refused { status, .. } => refused_words(*status).0,
-            RlsError::Database(_) | RlsError::ForeignScope => "server_error",
         }
     }
 
@@ -255,10 +218,32 @@ impl RlsError {
         }
         r
     }
+}
 
+impl supagate_jwt::RequestError for RlsError {
+    /// 503 for [`RlsError::Unavailable`], the client error's own for
+    /// [`RlsError::Refused`], 500 otherwise.
+    fn status(&self) -> StatusCode {
+        match self {
+            RlsError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RlsError::Refused { status, .. } => *status,
+            RlsError::Database(_) | RlsError::ForeignScope => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+    /// None: these are not RFC 6750 errors.
+    fn error_code(&self) -> Option<&'static str> {
+        None
+    }
+    /// A short description that is safe to send.
+    fn description(&self) -> &'static str {
+        match self {
+            RlsError::Unavailable => "database unavailable",
+            RlsError::Refused { status, .. } => refused_words(*status).1,
+            RlsError::Database(_) | RlsError::ForeignScope => "internal server error",
+        }
+    }
     /// A stable reason code for logs and metrics.
-    #[must_use]
-    pub fn reason(&self) -> &'static str {
+    fn reason(&self) -> &'static str {
         match self {
             RlsError::Unavailable => "database_unavailable",
             RlsError::Refused { .. } => "database_refused",
@@ -266,20 +251,15 @@ impl RlsError {
             RlsError::ForeignScope => "foreign_scope",
         }
     }
-}
-
-impl supagate_jwt::RequestError for RlsError {
-    fn status(&self) -> StatusCode {
-        RlsError::status(self)
-    }
-    fn error_code(&self) -> Option<&'static str> {
-        RlsError::error_code(self)
-    }
-    fn description(&self) -> &'static str {
-        RlsError::description(self)
-    }
-    fn reason(&self) -> &'static str {
-        RlsError::reason(self)
+    /// The `error` of the JSON body: `temporarily_unavailable`, `invalid_input` (400),
+    /// `forbidden` (403), `read_only` (405), `conflict` (409), `refused` (another
+    /// `PTnnn` status), `server_error`.
+    fn body_code(&self) -> &'static str {
+        match self {
+            RlsError::Unavailable => "temporarily_unavailable",
+            RlsError::Refused { status, .. } => refused_words(*status).0,
+            RlsError::Database(_) | RlsError::ForeignScope => "server_error",
+        }
     }
 }
 

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
+use supagate_core::RequestError as _;
 
 use http::HeaderMap;
 use serde_json::{Map, Value};

@@ -11,6 +11,7 @@ mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
+use supagate_core::RequestError as _;
 
 use common::{ALICE, BOB, Env};
 use supagate_auth::{AuthError, Authenticator, SessionLiveness};

@@ -11,6 +11,7 @@ mod common;
 
 use common::{ALICE, BOB, Env};
 use supagate_auth::Caller;
+use supagate_core::RequestError as _;
 use supagate_postgres::{DbRole, RequestInfo, Rls, RlsConfigError, RlsError};
 use uuid::Uuid;
 

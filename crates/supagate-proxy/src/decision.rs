@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::header::{self, CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderValue, SET_COOKIE};
 use http::{Response, StatusCode};
 use supagate_auth::AuthError;
+use supagate_core::RequestError as _;
 
 use crate::body::ProxyBody;
 use crate::error::ProxyError;

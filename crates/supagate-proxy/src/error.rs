@@ -1,6 +1,7 @@
 //! [`ProxyError`]: why the proxy refused to forward a request, or could not.
 
 use http::StatusCode;
+use supagate_core::RequestError as _;
 
 /// Why a request was not forwarded, or why a sign-in did not succeed. Messages never contain a
 /// header value, a cookie, a token or text from the auth server.
@@ -26,6 +27,7 @@ use http::StatusCode;
 /// # Examples
 ///
 /// ```
+/// use supagate_core::RequestError as _;
 /// use supagate_proxy::ProxyError;
 ///
 /// assert_eq!(ProxyError::CsrfRejected.status(), http::StatusCode::FORBIDDEN);
@@ -97,80 +99,6 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
-    /// The HTTP status to answer with (see the table on [`ProxyError`]).
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ProxyError::CsrfRejected | ProxyError::CorsRejected => StatusCode::FORBIDDEN,
-            ProxyError::BadPath { .. } | ProxyError::BadForm { .. } => StatusCode::BAD_REQUEST,
-            ProxyError::NotForwarded => StatusCode::NOT_FOUND,
-            ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ProxyError::SignInRefused { status, .. } => *status,
-            ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
-            ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::InvalidConfig { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// No RFC 6750 code: the proxy's own refusals carry no bearer challenge (the session's
-    /// are [`supagate_auth::AuthError`]s, which do). Always `None`; here so that every
-    /// request-time error has the same accessors ([`supagate_jwt::RequestError`]).
-    #[must_use]
-    pub fn error_code(&self) -> Option<&'static str> {
-        None
-    }
-
-    /// A short description that is safe to send to the client.
-    #[must_use]
-    pub fn description(&self) -> &'static str {
-        match self {
-            ProxyError::CsrfRejected => "cross-site request refused",
-            ProxyError::CorsRejected => "cross-origin request refused",
-            ProxyError::BadPath { .. } => "request path refused",
-            ProxyError::NotForwarded => "no upstream route for this path",
-            ProxyError::MethodNotAllowed => "method not allowed",
-            ProxyError::BadForm { .. } => "invalid request",
-            ProxyError::SignInRefused { .. } => "sign-in refused",
-            ProxyError::RateLimited { .. } => "rate limited",
-            ProxyError::BodyTooLarge => "request body too large",
-            ProxyError::UpstreamUnavailable => "upstream unavailable",
-            ProxyError::UpstreamTimeout => "upstream timed out",
-            ProxyError::InvalidConfig { .. } => "internal server error",
-        }
-    }
-
-    /// A stable, machine-readable reason for logs and metrics.
-    #[must_use]
-    pub fn reason(&self) -> &'static str {
-        match self {
-            ProxyError::SignInRefused { .. } => "sign_in_refused",
-            ProxyError::InvalidConfig { .. } => "invalid_config",
-            other => other.body_code(),
-        }
-    }
-
-    /// The `error` member of the JSON body (see the table above); what
-    /// [`supagate_auth::AuthError::body_code`] is for the session's refusals.
-    #[must_use]
-    pub fn body_code(&self) -> &'static str {
-        match self {
-            ProxyError::CsrfRejected => "csrf_rejected",
-            ProxyError::CorsRejected => "cors_rejected",
-            ProxyError::BadPath { .. } => "invalid_path",
-            ProxyError::NotForwarded => "not_found",
-            ProxyError::MethodNotAllowed => "method_not_allowed",
-            ProxyError::BadForm { .. } => "invalid_request",
-            ProxyError::SignInRefused { code, .. } => code,
-            ProxyError::RateLimited { .. } => "rate_limited",
-            ProxyError::BodyTooLarge => "body_too_large",
-            ProxyError::UpstreamUnavailable => "bad_gateway",
-            ProxyError::UpstreamTimeout => "gateway_timeout",
-            ProxyError::InvalidConfig { .. } => "server_error",
-        }
-    }
-
     /// The former name of [`ProxyError::body_code`].
     #[must_use]
     #[deprecated(since = "0.2.0", note = "renamed `body_code`, as on `AuthError`")]
@@ -193,17 +121,69 @@ impl ProxyError {
 }
 
 impl supagate_jwt::RequestError for ProxyError {
+    /// The HTTP status to answer with (see the table on [`ProxyError`]).
     fn status(&self) -> StatusCode {
-        ProxyError::status(self)
+        match self {
+            ProxyError::CsrfRejected | ProxyError::CorsRejected => StatusCode::FORBIDDEN,
+            ProxyError::BadPath { .. } | ProxyError::BadForm { .. } => StatusCode::BAD_REQUEST,
+            ProxyError::NotForwarded => StatusCode::NOT_FOUND,
+            ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::SignInRefused { status, .. } => *status,
+            ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::InvalidConfig { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
     }
+    /// No RFC 6750 code: the proxy's own refusals carry no bearer challenge (the session's
+    /// are [`supagate_auth::AuthError`]s, which do). Always `None`; here so that every
+    /// request-time error has the same accessors ([`supagate_jwt::RequestError`]).
     fn error_code(&self) -> Option<&'static str> {
-        ProxyError::error_code(self)
+        None
     }
+    /// A short description that is safe to send to the client.
     fn description(&self) -> &'static str {
-        ProxyError::description(self)
+        match self {
+            ProxyError::CsrfRejected => "cross-site request refused",
+            ProxyError::CorsRejected => "cross-origin request refused",
+            ProxyError::BadPath { .. } => "request path refused",
+            ProxyError::NotForwarded => "no upstream route for this path",
+            ProxyError::MethodNotAllowed => "method not allowed",
+            ProxyError::BadForm { .. } => "invalid request",
+            ProxyError::SignInRefused { .. } => "sign-in refused",
+            ProxyError::RateLimited { .. } => "rate limited",
+            ProxyError::BodyTooLarge => "request body too large",
+            ProxyError::UpstreamUnavailable => "upstream unavailable",
+            ProxyError::UpstreamTimeout => "upstream timed out",
+            ProxyError::InvalidConfig { .. } => "internal server error",
+        }
     }
+    /// A stable, machine-readable reason for logs and metrics.
     fn reason(&self) -> &'static str {
-        ProxyError::reason(self)
+        match self {
+            ProxyError::SignInRefused { .. } => "sign_in_refused",
+            ProxyError::InvalidConfig { .. } => "invalid_config",
+            other => other.body_code(),
+        }
+    }
+    /// The `error` member of the JSON body (see the table above); what
+    /// [`supagate_auth::AuthError::body_code`] is for the session's refusals.
+    fn body_code(&self) -> &'static str {
+        match self {
+            ProxyError::CsrfRejected => "csrf_rejected",
+            ProxyError::CorsRejected => "cors_rejected",
+            ProxyError::BadPath { .. } => "invalid_path",
+            ProxyError::NotForwarded => "not_found",
+            ProxyError::MethodNotAllowed => "method_not_allowed",
+            ProxyError::BadForm { .. } => "invalid_request",
+            ProxyError::SignInRefused { code, .. } => code,
+            ProxyError::RateLimited { .. } => "rate_limited",
+            ProxyError::BodyTooLarge => "body_too_large",
+            ProxyError::UpstreamUnavailable => "bad_gateway",
+            ProxyError::UpstreamTimeout => "gateway_timeout",
+            ProxyError::InvalidConfig { .. } => "server_error",
+        }
     }
 }
 

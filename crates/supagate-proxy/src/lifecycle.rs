@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use supagate_core::RequestError as _;
 
 use base64::Engine as _;
 use bytes::Bytes;

@@ -9,6 +9,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use proptest::prelude::*;
+use supagate_core::RequestError as _;
 use supagate_jwt::Token;
 use supagate_proxy::core::{
     CsrfGate, Observed, Routes, filter_upstream_response_headers, prepare_upstream_headers,

@@ -8,6 +8,7 @@
 )]
 
 use std::time::Duration;
+use supagate_core::RequestError as _;
 
 use http::{HeaderMap, Method, Request, StatusCode};
 use supagate_auth::{AuthError, Authenticator, SessionLiveness};

@@ -9,15 +9,23 @@ pub use supagate_auth::{
 pub use supagate_cookie::{
     CookieError, CookieName, CookieOptions, SameSite, Session, SessionReader, SessionWriter,
 };
+pub use supagate_core::{
+    Clock, EnvError, FixedClock, Origin, RequestError, SupabaseProject, SystemClock, Token,
+    UrlError,
+};
 #[cfg(feature = "remote_jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "remote_jwks")))]
 pub use supagate_jwt::RemoteJwks;
 pub use supagate_jwt::{
-    Aal, Claims, ConfigError, EnvError, Error, FixedClock, Hs256Secret, IssuedBy, JwkSet, Origin,
-    Subject, SupabaseConfig, SupabaseProject, ThirdPartyIssuer, Token, Verified, Verifier,
-    VerifierBuilder,
+    Aal, Claims, ConfigError, Error, Hs256Secret, IssuedBy, JwkSet, Subject, SupabaseConfig,
+    ThirdPartyIssuer, Verified, Verifier, VerifierBuilder,
 };
 pub use supagate_policy::{Decision, Denial, Policy, PolicyConfig, Requirement, RoleSource};
+
+pub mod core {
+    //! The shared vocabulary of the crate family: [`supagate_core`].
+    pub use supagate_core::*;
+}
 
 pub mod jwt {
     #![doc = include_str!("../crate-docs/jwt.md")]

@@ -9,6 +9,7 @@
 )]
 
 use std::sync::Arc;
+use supagate::RequestError as _;
 
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -14,6 +14,7 @@
 )]
 
 use std::net::SocketAddr;
+use supagate::RequestError as _;
 
 use http::HeaderMap;
 use serde_json::json;

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use supagate::RequestError as _;
 use supagate::axum::pages::{Backend, User};
 
 #[derive(Template)]

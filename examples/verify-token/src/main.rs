@@ -13,6 +13,7 @@
 
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
+use supagate_jwt::RequestError as _;
 
 use supagate_jwt::{Error, Hs256Secret, JwkSet, Verifier};
 use supagate_testkit::{TestKeys, TokenBuilder, encode_segments};

@@ -49,7 +49,7 @@ pub struct ProxyBuilder {
 /// Everything the builder records, as given: the one private configuration. `build` turns the
 /// textual parts into parsed values and keeps [`Behaviour`] as it is.
 struct Config {
-    project: Result<SupabaseProject, ConfigError>,
+    project: Result<SupabaseProject, supagate_jwt::UrlError>,
     api_key: String,
     verifier: Verifier,
     upstream: Option<String>,

@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use supagate_core::RequestError as _;
 
 use bytes::Bytes;
 use http::header::{self, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
@@ -20,7 +21,7 @@ use supagate_auth::{AuthError, Authenticator};
 use supagate_cookie::{
     CookieName, CookieOptions, CookieScope, Session, SessionReader, SessionWriter,
 };
-use supagate_jwt::{ConfigError, IntoProject, Origin, SupabaseProject, Token, Verifier, dangerous};
+use supagate_jwt::{IntoProject, Origin, SupabaseProject, Token, Verifier, dangerous};
 
 use crate::body::{BoxError, Guarded, ProxyBody, full};
 use crate::client::{AuthAnswer, HttpClient, Limits};

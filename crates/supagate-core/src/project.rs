@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::ConfigError;
+use crate::error::UrlError;
 use crate::url;
 
 /// A Supabase project, from its URL (`SUPABASE_URL`: `https://<ref>.supabase.co`, a custom
@@ -12,13 +12,13 @@ use crate::url;
 /// is dropped). Everything else supagate derives from the project comes from here: the
 /// issuer, the JWK set URL, the auth server's base URL and the default session cookie name.
 ///
-/// Every API that takes a project URL as a string ([`crate::Verifier::from_supabase_url`], the
-/// cookie name, the proxy) parses it with [`SupabaseProject::parse`].
+/// Every API that takes a project URL as a string (`supagate_jwt::Verifier::from_supabase_url`,
+/// the cookie name, the proxy) parses it with [`SupabaseProject::parse`].
 ///
 /// # Examples
 ///
 /// ```
-/// use supagate_jwt::SupabaseProject;
+/// use supagate_core::SupabaseProject;
 ///
 /// let project: SupabaseProject = "https://abcdefghijklmnopqrst.supabase.co/".parse()?;
 /// assert_eq!(project.url(), "https://abcdefghijklmnopqrst.supabase.co");
@@ -35,7 +35,7 @@ use crate::url;
 /// assert!(SupabaseProject::parse("http://abcdefghijklmnopqrst.supabase.co").is_err());
 /// assert!(SupabaseProject::parse("https://user@abcdefghijklmnopqrst.supabase.co").is_err());
 /// assert!(SupabaseProject::parse("http://127.0.0.1:54321").is_ok());
-/// # Ok::<(), supagate_jwt::ConfigError>(())
+/// # Ok::<(), supagate_core::UrlError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SupabaseProject {
@@ -54,11 +54,11 @@ impl SupabaseProject {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::InvalidSupabaseUrl`] when the URL breaks a rule above.
-    pub fn parse(url: &str) -> Result<Self, ConfigError> {
-        let parsed = url::parse(url).ok_or(ConfigError::InvalidSupabaseUrl)?;
+    /// [`UrlError::InvalidSupabaseUrl`] when the URL breaks a rule above.
+    pub fn parse(url: &str) -> Result<Self, UrlError> {
+        let parsed = url::parse(url).ok_or(UrlError::InvalidSupabaseUrl)?;
         if !matches!(parsed.path, "" | "/") {
-            return Err(ConfigError::InvalidSupabaseUrl);
+            return Err(UrlError::InvalidSupabaseUrl);
         }
         let label = parsed
             .host
@@ -114,9 +114,9 @@ impl SupabaseProject {
 }
 
 impl FromStr for SupabaseProject {
-    type Err = ConfigError;
+    type Err = UrlError;
 
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
+    fn from_str(s: &str) -> Result<Self, UrlError> {
         SupabaseProject::parse(s)
     }
 }
@@ -139,48 +139,48 @@ impl fmt::Debug for SupabaseProject {
 /// # Examples
 ///
 /// ```
-/// use supagate_jwt::{IntoProject, SupabaseProject};
+/// use supagate_core::{IntoProject, SupabaseProject};
 ///
 /// let a = "https://abcdefghijklmnopqrst.supabase.co".into_project()?;
 /// let b = SupabaseProject::parse("https://abcdefghijklmnopqrst.supabase.co")?.into_project()?;
 /// assert_eq!(a, b);
-/// # Ok::<(), supagate_jwt::ConfigError>(())
+/// # Ok::<(), supagate_core::UrlError>(())
 /// ```
 pub trait IntoProject {
     /// The project.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::InvalidSupabaseUrl`] for a string that does not parse.
-    fn into_project(self) -> Result<SupabaseProject, ConfigError>;
+    /// [`UrlError::InvalidSupabaseUrl`] for a string that does not parse.
+    fn into_project(self) -> Result<SupabaseProject, UrlError>;
 }
 
 impl IntoProject for SupabaseProject {
-    fn into_project(self) -> Result<SupabaseProject, ConfigError> {
+    fn into_project(self) -> Result<SupabaseProject, UrlError> {
         Ok(self)
     }
 }
 
 impl IntoProject for &SupabaseProject {
-    fn into_project(self) -> Result<SupabaseProject, ConfigError> {
+    fn into_project(self) -> Result<SupabaseProject, UrlError> {
         Ok(self.clone())
     }
 }
 
 impl IntoProject for &str {
-    fn into_project(self) -> Result<SupabaseProject, ConfigError> {
+    fn into_project(self) -> Result<SupabaseProject, UrlError> {
         SupabaseProject::parse(self)
     }
 }
 
 impl IntoProject for String {
-    fn into_project(self) -> Result<SupabaseProject, ConfigError> {
+    fn into_project(self) -> Result<SupabaseProject, UrlError> {
         SupabaseProject::parse(&self)
     }
 }
 
 impl IntoProject for &String {
-    fn into_project(self) -> Result<SupabaseProject, ConfigError> {
+    fn into_project(self) -> Result<SupabaseProject, UrlError> {
         SupabaseProject::parse(self)
     }
 }
@@ -193,7 +193,7 @@ impl IntoProject for &String {
 /// # Examples
 ///
 /// ```
-/// use supagate_jwt::Origin;
+/// use supagate_core::Origin;
 ///
 /// let origin: Origin = "https://App.example.com".parse()?;
 /// assert_eq!(origin.as_str(), "https://app.example.com");
@@ -206,7 +206,7 @@ impl IntoProject for &String {
 /// // As browsers send it: no default port.
 /// assert_eq!(Origin::parse("https://app.example.com:443")?.as_str(), "https://app.example.com");
 /// assert!(Origin::parse("http://app.localhost:3000").is_ok()); // browsers resolve *.localhost
-/// # Ok::<(), supagate_jwt::ConfigError>(())
+/// # Ok::<(), supagate_core::UrlError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Origin {
@@ -220,8 +220,8 @@ impl Origin {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::InvalidOrigin`] for `*`, `null`, a path, or a URL that breaks the rules.
-    pub fn parse(origin: &str) -> Result<Self, ConfigError> {
+    /// [`UrlError::InvalidOrigin`] for `*`, `null`, a path, or a URL that breaks the rules.
+    pub fn parse(origin: &str) -> Result<Self, UrlError> {
         Self::parse_with(origin, url::Http::BrowserLoopback)
     }
 
@@ -235,21 +235,21 @@ impl Origin {
     /// # Examples
     ///
     /// ```
-    /// use supagate_jwt::Origin;
+    /// use supagate_core::Origin;
     ///
     /// assert!(Origin::parse("http://backend:8000").is_err());
     /// let upstream = Origin::parse_internal("http://backend:8000")?;
     /// assert_eq!((upstream.scheme(), upstream.authority()), ("http", "backend:8000"));
-    /// # Ok::<(), supagate_jwt::ConfigError>(())
+    /// # Ok::<(), supagate_core::UrlError>(())
     /// ```
-    pub fn parse_internal(origin: &str) -> Result<Self, ConfigError> {
+    pub fn parse_internal(origin: &str) -> Result<Self, UrlError> {
         Self::parse_with(origin, url::Http::Anywhere)
     }
 
-    fn parse_with(origin: &str, http: url::Http) -> Result<Self, ConfigError> {
-        let parsed = url::parse_with(origin, http).ok_or(ConfigError::InvalidOrigin)?;
+    fn parse_with(origin: &str, http: url::Http) -> Result<Self, UrlError> {
+        let parsed = url::parse_with(origin, http).ok_or(UrlError::InvalidOrigin)?;
         if !parsed.path.is_empty() {
-            return Err(ConfigError::InvalidOrigin);
+            return Err(UrlError::InvalidOrigin);
         }
         // As a browser serialises it: lower case, no default port.
         let mut text = parsed.origin.to_ascii_lowercase();
@@ -296,9 +296,9 @@ impl Origin {
 }
 
 impl FromStr for Origin {
-    type Err = ConfigError;
+    type Err = UrlError;
 
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
+    fn from_str(s: &str) -> Result<Self, UrlError> {
         Origin::parse(s)
     }
 }
@@ -315,9 +315,22 @@ impl fmt::Debug for Origin {
     }
 }
 
-/// Checks a URL a client of this crate family fetches (a JWK set, an OIDC document): the
-/// project rules, any path. Also the rule for a third-party issuer.
-pub(crate) fn check_fetch_url(url: &str) -> bool {
+/// Whether `url` may be fetched by a client of this crate family (a JWK set, an OIDC
+/// document): the project rules (`https`, or `http` on `localhost`, `127.0.0.0/8` or `[::1]`;
+/// no userinfo, query or fragment), with any path. Also the rule for a third-party issuer.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_core::is_fetch_url;
+///
+/// assert!(is_fetch_url("https://abcdefghijklmnopqrst.supabase.co/auth/v1/.well-known/jwks.json"));
+/// assert!(is_fetch_url("http://127.0.0.1:54321/auth/v1/.well-known/jwks.json"));
+/// assert!(!is_fetch_url("http://keys.example.com/jwks.json"));
+/// assert!(!is_fetch_url("https://keys.example.com/jwks.json?x=1"));
+/// ```
+#[must_use]
+pub fn is_fetch_url(url: &str) -> bool {
     url::parse(url).is_some()
 }
 
@@ -356,7 +369,7 @@ mod tests {
         ] {
             assert_eq!(
                 SupabaseProject::parse(bad),
-                Err(ConfigError::InvalidSupabaseUrl),
+                Err(UrlError::InvalidSupabaseUrl),
                 "{bad}"
             );
         }
@@ -385,7 +398,7 @@ mod tests {
             "http://a.example",
             "https://a.example?",
         ] {
-            assert_eq!(Origin::parse(bad), Err(ConfigError::InvalidOrigin), "{bad}");
+            assert_eq!(Origin::parse(bad), Err(UrlError::InvalidOrigin), "{bad}");
         }
     }
 }

@@ -1,6 +1,6 @@
 //! [`Clock`]: the one source of time of the crate family. The verifier reads it for `exp`,
 //! `nbf` and `iat`; the policy's `RecentSignIn` and the proxy's refresh decisions read the
-//! verifier's clock ([`crate::Verifier::now`]), so a test that pins one pins them all.
+//! verifier's clock (`supagate_jwt::Verifier::now`), so a test that pins one pins them all.
 
 use std::fmt;
 use std::sync::Arc;
@@ -34,7 +34,7 @@ impl Clock for SystemClock {
 /// # Examples
 ///
 /// ```
-/// use supagate_jwt::{Clock, FixedClock};
+/// use supagate_core::{Clock, FixedClock};
 ///
 /// let clock = FixedClock::new(1_798_761_600);
 /// let handle = clock.clone();

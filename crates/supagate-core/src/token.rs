@@ -8,12 +8,12 @@ use zeroize::Zeroizing;
 ///
 /// `Debug` prints only its length, there is no `Display`, and the bytes are zeroed on drop, so a
 /// token carried in a struct that gets logged does not leak. Pass it to
-/// [`Verifier::verify`](crate::Verifier::verify) with [`Token::expose`].
+/// `supagate_jwt::Verifier::verify` with [`Token::expose`].
 ///
 /// # Examples
 ///
 /// ```
-/// use supagate_jwt::Token;
+/// use supagate_core::Token;
 ///
 /// let token = Token::new("eyJhbGciOiJIUzI1NiJ9.e30.c2ln");
 /// assert_eq!(format!("{token:?}"), "Token(<redacted, 29 bytes>)");

@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod clock;
+mod error;
+mod project;
+mod token;
+mod url;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::{EnvError, RequestError, UrlError};
+pub use project::{IntoProject, Origin, SupabaseProject, is_fetch_url};
+pub use token::Token;
