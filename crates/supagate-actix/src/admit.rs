@@ -157,7 +157,7 @@ pub(crate) enum Slot {
 /// Who is calling: the [`Caller`] the [`Admit`] middleware admitted, with a user's claims as
 /// `T` (Supabase's [`supagate_jwt::Claims`] by default, or your own `Deserialize` type).
 /// Extract it once per request: it is moved out of the request, not copied, and a second
-/// extraction answers 500 ([`AuthError::InvalidConfig`]) rather than decide again.
+/// extraction answers 500 ([`AuthError::Internal`]) rather than decide again.
 ///
 /// Without `Admit` on the route, the [`Authenticator`] from `App::app_data` admits the request
 /// by its [default modes](supagate_auth::AuthenticatorBuilder::modes) (`user` unless
@@ -189,7 +189,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Admitted<T> {
         Box::pin(async move {
             let Some(auth) = authenticator(&req) else {
                 return Err(AuthRejection(Rejection::without_authenticator(
-                    AuthError::InvalidConfig {
+                    AuthError::Internal {
                         what: "no supagate Authenticator registered with App::app_data",
                     },
                 )));
@@ -212,7 +212,7 @@ pub(crate) async fn take_caller(
     let twice = || {
         AuthRejection::new(
             auth,
-            AuthError::InvalidConfig {
+            AuthError::Internal {
                 what: "Admitted extracted twice in one request",
             },
         )

@@ -145,7 +145,7 @@ async fn extract<T: DeserializeOwned + 'static>(
 ) -> Result<(Authenticator, Option<T>), AuthRejection> {
     let Some(auth) = authenticator(req) else {
         return Err(AuthRejection(Rejection::without_authenticator(
-            AuthError::InvalidConfig {
+            AuthError::Internal {
                 what: "no supagate Authenticator registered with App::app_data",
             },
         )));

@@ -114,7 +114,7 @@ fn rls(req: &HttpRequest) -> Option<Rls> {
 fn registered(req: &HttpRequest) -> Result<(supagate_auth::Authenticator, Rls), RlsRejection> {
     let misconfigured = |what| {
         RlsRejection::Auth(AuthRejection(Rejection::without_authenticator(
-            AuthError::InvalidConfig { what },
+            AuthError::Internal { what },
         )))
     };
     let auth = authenticator(req)

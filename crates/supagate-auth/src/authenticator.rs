@@ -68,7 +68,7 @@ static SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
 /// let reader = SessionReader::new(CookieName::from_supabase_url("https://abcd.supabase.co")?);
 /// let from_cookie = TokenSource::SessionCookie(reader);
 /// # let _ = from_cookie;
-/// # Ok::<(), supagate_cookie::CookieError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -815,7 +815,7 @@ pub(crate) fn log_refusal(err: &AuthError) {
         AuthError::MissingCredentials => {
             tracing::trace!(target: "supagate", status, reason, "request refused");
         }
-        AuthError::InvalidConfig { what } => {
+        AuthError::Internal { what } => {
             tracing::error!(target: "supagate", status, reason, what, "request refused");
         }
         AuthError::Token(supagate_jwt::Error::KeysUnavailable)

@@ -26,7 +26,7 @@ use supagate_policy::Denial;
 /// | [`TokenRefused`](AuthError::TokenRefused) | 401 | `invalid_token` |
 /// | [`SessionStoreUnavailable`](AuthError::SessionStoreUnavailable) | 503 | none |
 /// | [`SessionUnchecked`](AuthError::SessionUnchecked) | 503 | none |
-/// | [`InvalidConfig`](AuthError::InvalidConfig) | 500 | none |
+/// | [`Internal`](AuthError::Internal) | 500 | none |
 ///
 /// Messages and descriptions never contain a token, a cookie value or a claim value.
 ///
@@ -122,11 +122,13 @@ pub enum AuthError {
     /// for every session: with session liveness, call the `_async` ones.
     #[error("session liveness not checked yet")]
     SessionUnchecked,
-    /// The server is misconfigured (for example, no authenticator registered with the
-    /// framework). Never the client's fault; details only in logs.
-    #[error("authentication is misconfigured: {what}")]
-    InvalidConfig {
-        /// What is wrong.
+    /// A fault of the server's own while answering: an extractor with no authenticator
+    /// registered with the framework, a route decided twice, a cookie that cannot be written.
+    /// Never the client's fault; details only in logs. (Start-up mistakes are
+    /// `AuthConfigError`s from the builders, never this.)
+    #[error("internal authentication error: {what}")]
+    Internal {
+        /// What failed.
         what: &'static str,
     },
 }
@@ -185,7 +187,7 @@ impl supagate_jwt::RequestError for AuthError {
             AuthError::AuthServerUnavailable
             | AuthError::SessionStoreUnavailable
             | AuthError::SessionUnchecked => StatusCode::SERVICE_UNAVAILABLE,
-            AuthError::InvalidConfig { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            AuthError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
     /// The RFC 6750 `error` code for the `WWW-Authenticate` challenge, or `None` when the
@@ -194,7 +196,7 @@ impl supagate_jwt::RequestError for AuthError {
     fn error_code(&self) -> Option<&'static str> {
         match self {
             AuthError::MissingCredentials
-            | AuthError::InvalidConfig { .. }
+            | AuthError::Internal { .. }
             | AuthError::AuthServerUnavailable
             | AuthError::SessionStoreUnavailable
             | AuthError::SessionUnchecked
@@ -226,7 +228,7 @@ impl supagate_jwt::RequestError for AuthError {
             AuthError::NotAdmitted { what } => what,
             AuthError::SecretKeyFromBrowser => "secret api key used from a browser",
             AuthError::AuthServerUnavailable => "auth server unavailable",
-            AuthError::InvalidConfig { .. } => "internal server error",
+            AuthError::Internal { .. } => "internal server error",
         }
     }
     /// A stable, machine-readable reason code for logs and metrics.
@@ -246,7 +248,7 @@ impl supagate_jwt::RequestError for AuthError {
             AuthError::NotAdmitted { .. } => "not_admitted",
             AuthError::SecretKeyFromBrowser => "secret_key_in_browser",
             AuthError::AuthServerUnavailable => "auth_server_unavailable",
-            AuthError::InvalidConfig { .. } => "invalid_config",
+            AuthError::Internal { .. } => "internal_error",
         }
     }
     /// The `error` member of the default JSON body: the RFC 6750 code where there is one,
@@ -319,7 +321,7 @@ mod tests {
                 Some("invalid_token"),
                 true,
             ),
-            (AuthError::InvalidConfig { what: "x" }, 500, None, false),
+            (AuthError::Internal { what: "x" }, 500, None, false),
             (AuthError::SessionEnded, 401, Some("invalid_token"), true),
             (AuthError::AuthServerUnavailable, 503, None, false),
             (

@@ -66,15 +66,10 @@ impl RefusalBody {
     /// The default body for `err`: `{"error": <code>, "error_description": <description>}`.
     #[must_use]
     pub fn default_for(err: &AuthError) -> Self {
-        #[derive(Serialize)]
-        struct Default<'a> {
-            error: &'a str,
-            error_description: &'a str,
-        }
-        RefusalBody::json(&Default {
-            error: err.body_code(),
-            error_description: err.description(),
-        })
+        RefusalBody::new(
+            HeaderValue::from_static("application/json"),
+            supagate_core::refusal_body(err),
+        )
     }
 
     /// The `Content-Type`.
@@ -135,7 +130,7 @@ pub struct Refusal {
 impl Refusal {
     /// The refusal for `err` with the default realm and body, for the rare place where no
     /// [`Authenticator`](crate::Authenticator) is at hand (an adapter that finds none
-    /// registered answers [`AuthError::InvalidConfig`] this way).
+    /// registered answers [`AuthError::Internal`] this way).
     #[must_use]
     pub fn for_error(err: &AuthError) -> Self {
         crate::authenticator::log_refusal(err);
@@ -186,8 +181,7 @@ impl Refusal {
             // The realm is checked at build time and the rest are our own constants.
             HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
         });
-        let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE)
-            .then(|| HeaderValue::from(retry_after_secs));
+        let retry_after = supagate_core::retry_after(err, retry_after_secs).map(HeaderValue::from);
         Refusal {
             status,
             www_authenticate,

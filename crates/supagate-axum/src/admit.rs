@@ -174,7 +174,7 @@ where
 /// Who is calling: the [`Caller`] an [`AdmitLayer`] admitted, with a user's claims as `T`
 /// (Supabase's [`supagate_jwt::Claims`] by default, or your own `Deserialize` type).
 /// Extract it once per request: it is moved out of the request, not copied, and a second
-/// extraction answers 500 ([`AuthError::InvalidConfig`]) rather than decide again.
+/// extraction answers 500 ([`AuthError::Internal`]) rather than decide again.
 ///
 /// Without an `AdmitLayer` on the route, the [`Authenticator`] from router state admits the
 /// request by its [default modes](supagate_auth::AuthenticatorBuilder::modes) (`user` unless
@@ -224,7 +224,7 @@ pub(crate) async fn take_caller(
     match parts.extensions.get_mut::<Slot>() {
         Some(Slot::Taken { .. }) => Err(AuthRejection::new(
             auth,
-            AuthError::InvalidConfig { what: TWICE },
+            AuthError::Internal { what: TWICE },
         )),
         Some(slot) => {
             let user = matches!(slot, Slot::Admitted(Caller::User(_)));
@@ -232,7 +232,7 @@ pub(crate) async fn take_caller(
                 Slot::Admitted(c) => Ok(c),
                 Slot::Taken { .. } => Err(AuthRejection::new(
                     auth,
-                    AuthError::InvalidConfig { what: TWICE },
+                    AuthError::Internal { what: TWICE },
                 )),
             }
         }

@@ -39,29 +39,48 @@ pub enum CookieError {
     /// `expires_at` missing or of the wrong type (this includes the legacy auth-helpers array).
     #[error("session cookie does not hold a session")]
     NotASession,
-    /// A configuration value (cookie name, domain, path) would produce an unsafe `Set-Cookie`.
-    #[error("invalid cookie configuration: {what}")]
-    InvalidConfig {
-        /// Which setting.
+    /// A `Set-Cookie` value could not be built (a scope whose domain or path is not a plain
+    /// attribute value; never for a writer's own validated options). A fault of the server's.
+    #[error("the session could not be written as a cookie: {what}")]
+    Unwritable {
+        /// What could not be written.
         what: &'static str,
     },
 }
 
+/// A configuration value (cookie name, domain, path) would produce an unsafe `Set-Cookie`:
+/// returned by [`CookieName`](crate::CookieName)'s constructors and
+/// [`SessionWriter::new`](crate::SessionWriter::new), at start-up, never at request time.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_cookie::{CookieConfigError, CookieName};
+///
+/// assert_eq!(CookieName::custom("a b"), Err(CookieConfigError { what: "cookie name" }));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cookie configuration: {what}")]
+pub struct CookieConfigError {
+    /// Which setting, and why.
+    pub what: &'static str,
+}
+
 impl supagate_core::RequestError for CookieError {
     /// The HTTP status to answer with when the session was required: 431 for an oversized
-    /// header, 401 for every unusable session (the user must sign in again), 500 for
-    /// configuration errors.
+    /// header, 401 for every unusable session (the user must sign in again), 500 when a cookie
+    /// could not be written.
     fn status(&self) -> StatusCode {
         match self {
             CookieError::TooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            CookieError::InvalidConfig { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            CookieError::Unwritable { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
     /// The RFC 6750 error code, where the failure can reach a client as a bearer challenge.
     fn error_code(&self) -> Option<&'static str> {
         match self {
-            CookieError::TooLarge | CookieError::InvalidConfig { .. } => None,
+            CookieError::TooLarge | CookieError::Unwritable { .. } => None,
             _ => Some("invalid_token"),
         }
     }
@@ -69,7 +88,7 @@ impl supagate_core::RequestError for CookieError {
     fn description(&self) -> &'static str {
         match self {
             CookieError::TooLarge => "cookie header too large",
-            CookieError::InvalidConfig { .. } => "internal server error",
+            CookieError::Unwritable { .. } => "internal server error",
             _ => "invalid session",
         }
     }
@@ -82,7 +101,7 @@ impl supagate_core::RequestError for CookieError {
             CookieError::BadEncoding => "session_bad_encoding",
             CookieError::BadJson => "session_bad_json",
             CookieError::NotASession => "session_not_a_session",
-            CookieError::InvalidConfig { .. } => "invalid_config",
+            CookieError::Unwritable { .. } => "cookie_unwritable",
         }
     }
 }

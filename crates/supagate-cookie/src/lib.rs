@@ -12,7 +12,7 @@ mod shape;
 mod writer;
 
 pub use encoding::{BASE64_PREFIX, MAX_CHUNK_SIZE};
-pub use error::CookieError;
+pub use error::{CookieConfigError, CookieError};
 pub use name::CookieName;
 pub use pkce::PkceVerifiers;
 pub use reader::{DEFAULT_MAX_CHUNKS, DEFAULT_MAX_COOKIE_BYTES, SessionReader};

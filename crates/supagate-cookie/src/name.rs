@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::error::CookieError;
+use crate::error::CookieConfigError;
 
 /// The name of the session cookie (the auth-js storage key), from which chunk names derive.
 ///
@@ -15,7 +15,7 @@ use crate::error::CookieError;
 /// assert_eq!(name.as_str(), "sb-abcdefghijklmnopqrst-auth-token");
 /// assert_eq!(name.clone().with_host_prefix().as_str(), "__Host-sb-abcdefghijklmnopqrst-auth-token");
 /// assert_eq!(CookieName::custom("my-app-auth")?.as_str(), "my-app-auth");
-/// # Ok::<(), supagate_cookie::CookieError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct CookieName(String);
@@ -64,10 +64,10 @@ impl CookieName {
     ///
     /// # Errors
     ///
-    /// [`CookieError::InvalidConfig`] when the URL is not a project URL.
-    pub fn from_supabase_url(url: &str) -> Result<Self, CookieError> {
+    /// [`CookieConfigError`] when the URL is not a project URL.
+    pub fn from_supabase_url(url: &str) -> Result<Self, CookieConfigError> {
         let project =
-            supagate_core::SupabaseProject::parse(url).map_err(|_| CookieError::InvalidConfig {
+            supagate_core::SupabaseProject::parse(url).map_err(|_| CookieConfigError {
                 what: "supabase url",
             })?;
         Self::for_project(&project)
@@ -80,7 +80,7 @@ impl CookieName {
     ///
     /// # Errors
     ///
-    /// [`CookieError::InvalidConfig`] when the label is not a cookie-name token (an IPv6
+    /// [`CookieConfigError`] when the label is not a cookie-name token (an IPv6
     /// literal host).
     ///
     /// # Examples
@@ -94,7 +94,9 @@ impl CookieName {
     /// assert_eq!(name.as_str(), "sb-abcdefghijklmnopqrst-auth-token");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn for_project(project: &supagate_core::SupabaseProject) -> Result<Self, CookieError> {
+    pub fn for_project(
+        project: &supagate_core::SupabaseProject,
+    ) -> Result<Self, CookieConfigError> {
         Self::custom(format!("sb-{}-auth-token", project.cookie_label()))
     }
 
@@ -102,11 +104,11 @@ impl CookieName {
     ///
     /// # Errors
     ///
-    /// [`CookieError::InvalidConfig`] unless the name is a non-empty RFC 6265 token.
-    pub fn custom(name: impl Into<String>) -> Result<Self, CookieError> {
+    /// [`CookieConfigError`] unless the name is a non-empty RFC 6265 token.
+    pub fn custom(name: impl Into<String>) -> Result<Self, CookieConfigError> {
         let name = name.into();
         if name.is_empty() || !name.bytes().all(is_token_char) {
-            return Err(CookieError::InvalidConfig {
+            return Err(CookieConfigError {
                 what: "cookie name",
             });
         }
@@ -161,7 +163,7 @@ impl CookieName {
     /// assert!(name.covers(b"__Host-app-session-code-verifier"));
     /// assert!(!name.covers(b"app-sessions"));
     /// assert!(!name.covers(b"theme"));
-    /// # Ok::<(), supagate_cookie::CookieError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
     pub fn covers(&self, name: &[u8]) -> bool {
@@ -184,7 +186,7 @@ impl CookieName {
     /// assert!(n.holds_session(b"sb-ref-auth-token") && n.holds_session(b"sb-ref-auth-token.1"));
     /// assert!(!n.holds_session(b"sb-ref-auth-token-code-verifier"));
     /// assert!(!n.holds_session(b"sb-ref-auth-token.01"));
-    /// # Ok::<(), supagate_cookie::CookieError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
     pub fn holds_session(&self, name: &[u8]) -> bool {

@@ -31,7 +31,7 @@ const FLOW_PREFIX: &str = "-flow-";
 /// h.append(COOKIE, HeaderValue::from_static("sb-ref-auth-token-code-verifier=base64-IjBkNGIi"));
 /// let found = PkceVerifiers::read(&CookieName::custom("sb-ref-auth-token")?, &h)?;
 /// assert_eq!(found.latest().map(|t| t.expose()), Some("0d4b"));
-/// # Ok::<(), supagate_cookie::CookieError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct PkceVerifiers {
@@ -179,7 +179,7 @@ impl SessionWriter {
     /// let mut h = HeaderMap::new();
     /// h.insert(COOKIE, pair.parse().unwrap());
     /// assert_eq!(PkceVerifiers::read(&name, &h)?.latest().map(|t| t.expose()), Some("0d4b"));
-    /// # Ok::<(), supagate_cookie::CookieError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_pkce_verifier(
         &self,

@@ -42,7 +42,7 @@ pub const DEFAULT_MAX_CHUNKS: usize = 16;
 /// assert_eq!(session.access_token().expose(), "tok");
 ///
 /// assert!(reader.read(&HeaderMap::new())?.is_none());
-/// # Ok::<(), supagate_cookie::CookieError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct SessionReader {

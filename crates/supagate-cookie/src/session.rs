@@ -29,7 +29,7 @@ pub const DEFAULT_MAX_JSON_DEPTH: usize = 32;
 /// assert_eq!(s.access_token().expose(), "eyJ.a.b");
 /// assert_eq!(s.expires_at(), Some(1798765140));
 /// assert!(!format!("{s:?}").contains("eyJ.a.b"));
-/// # Ok::<(), supagate_cookie::CookieError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct Session {
@@ -146,7 +146,7 @@ impl Session {
     ///
     /// let s = Session::from_json(r#"{"access_token":"a","expires_at":1,"refresh_token":"r","user":{"id":"x","app_metadata":{}},"weak_password":null}"#)?;
     /// assert_eq!(&*s.tokens_only_json(), r#"{"access_token":"a","expires_at":1,"refresh_token":"r","weak_password":null}"#);
-    /// # Ok::<(), supagate_cookie::CookieError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
     pub fn tokens_only_json(&self) -> Zeroizing<String> {

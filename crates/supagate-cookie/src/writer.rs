@@ -6,7 +6,7 @@ use http::HeaderMap;
 use http::header::{CACHE_CONTROL, EXPIRES, HeaderName, HeaderValue, PRAGMA};
 
 use crate::encoding::{chunk, encode_uri_component, encode_value};
-use crate::error::CookieError;
+use crate::error::{CookieConfigError, CookieError};
 use crate::name::{CookieName, is_token_char};
 use crate::reader::pairs;
 use crate::session::Session;
@@ -137,20 +137,20 @@ impl CookieOptions {
         self
     }
 
-    fn check(&self, name: &CookieName) -> Result<(), CookieError> {
+    fn check(&self, name: &CookieName) -> Result<(), CookieConfigError> {
         if !valid_attr(&self.path) || !self.path.starts_with('/') {
-            return Err(CookieError::InvalidConfig { what: "path" });
+            return Err(CookieConfigError { what: "path" });
         }
         if self.domain.as_deref().is_some_and(|d| !valid_attr(d)) {
-            return Err(CookieError::InvalidConfig { what: "domain" });
+            return Err(CookieConfigError { what: "domain" });
         }
         if name.is_host_prefixed() && (self.domain.is_some() || self.path != "/" || !self.secure) {
-            return Err(CookieError::InvalidConfig {
+            return Err(CookieConfigError {
                 what: "__Host- cookies need Secure, Path=/ and no Domain",
             });
         }
         if name.as_str().starts_with("__Secure-") && !self.secure {
-            return Err(CookieError::InvalidConfig {
+            return Err(CookieConfigError {
                 what: "__Secure- cookies need Secure",
             });
         }
@@ -294,7 +294,7 @@ impl CookieScope {
 /// let set_cookies = writer.set(&session, &HeaderMap::new())?;
 /// assert_eq!(set_cookies.len(), 1);
 /// assert!(set_cookies[0].to_str().unwrap().ends_with("; Path=/; HttpOnly; Secure; SameSite=Lax"));
-/// # Ok::<(), supagate_cookie::CookieError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct SessionWriter {
@@ -309,9 +309,9 @@ impl SessionWriter {
     ///
     /// # Errors
     ///
-    /// [`CookieError::InvalidConfig`] for a path or domain that is not a plain attribute value,
+    /// [`CookieConfigError`] for a path or domain that is not a plain attribute value,
     /// or prefix rules the options break (`__Host-` needs `Secure`, `Path=/`, no `Domain`).
-    pub fn new(name: CookieName, options: CookieOptions) -> Result<Self, CookieError> {
+    pub fn new(name: CookieName, options: CookieOptions) -> Result<Self, CookieConfigError> {
         options.check(&name)?;
         Ok(SessionWriter {
             name,
@@ -349,7 +349,7 @@ impl SessionWriter {
     /// assert!(set[0].to_str().unwrap().starts_with(
     ///     "sb-ref-auth-token=base64-eyJhY2Nlc3NfdG9rZW4iOiJ0b2siLCJyZWZyZXNoX3Rva2VuIjoicmVmIiwiZXhwaXJlc19hdCI6MX0;"
     /// ));
-    /// # Ok::<(), supagate_cookie::CookieError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
     pub fn with_tokens_only(mut self, yes: bool) -> Self {
@@ -362,7 +362,7 @@ impl SessionWriter {
     ///
     /// # Errors
     ///
-    /// [`CookieError::InvalidConfig`] if a header value cannot be built (it cannot for valid
+    /// [`CookieError::Unwritable`] if a header value cannot be built (it cannot for valid
     /// options).
     pub fn set(
         &self,
@@ -441,7 +441,7 @@ impl SessionWriter {
     ///
     /// # Errors
     ///
-    /// [`CookieError::InvalidConfig`] for a scope whose domain or path is not a plain attribute
+    /// [`CookieError::Unwritable`] for a scope whose domain or path is not a plain attribute
     /// value.
     ///
     /// # Examples
@@ -459,7 +459,7 @@ impl SessionWriter {
     ///     "sb-ref-auth-token.0=; Max-Age=0; Domain=.example.com; Path=/; HttpOnly; Secure; SameSite=Lax"
     /// );
     /// assert_eq!(gone.len(), 2);
-    /// # Ok::<(), supagate_cookie::CookieError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn clear_at_scopes(
         &self,
@@ -473,19 +473,19 @@ impl SessionWriter {
         }
         for scope in scopes {
             if scope.domain.as_deref().is_some_and(|d| !valid_attr(d)) {
-                return Err(CookieError::InvalidConfig {
+                return Err(CookieError::Unwritable {
                     what: "scope domain",
                 });
             }
             let path = scope.path.as_deref().unwrap_or(&self.options.path);
             if !valid_attr(path) || !path.starts_with('/') {
-                return Err(CookieError::InvalidConfig { what: "scope path" });
+                return Err(CookieError::Unwritable { what: "scope path" });
             }
             for name in &names {
                 out.push(
                     self.options
                         .header_at(name, "", 0, scope.domain.as_deref(), path)
-                        .ok_or(CookieError::InvalidConfig {
+                        .ok_or(CookieError::Unwritable {
                             what: "set-cookie value",
                         })?,
                 );
@@ -558,7 +558,7 @@ impl SessionWriter {
     ) -> Result<HeaderValue, CookieError> {
         self.options
             .header(name, wire, max_age, domain)
-            .ok_or(CookieError::InvalidConfig {
+            .ok_or(CookieError::Unwritable {
                 what: "set-cookie value",
             })
     }

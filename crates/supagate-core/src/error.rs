@@ -64,6 +64,17 @@ pub trait RequestError: fmt::Display + fmt::Debug {
             _ => "server_error",
         }
     }
+    /// A constant phrase that refines [`description`](RequestError::description) for the
+    /// client (`"dot segment"` for a refused path), or `None`. Never a value from the request.
+    fn detail(&self) -> Option<&'static str> {
+        None
+    }
+    /// Seconds the client should wait before trying again when the error itself knows (a rate
+    /// limit, a database that is restarting), or `None`. See [`retry_after`](crate::retry_after)
+    /// for the one rule every refusal follows.
+    fn retry_after(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A URL the crate family was configured with breaks its rules (see

@@ -6,10 +6,12 @@
 mod clock;
 mod error;
 mod project;
+mod refusal;
 mod token;
 mod url;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{EnvError, RequestError, UrlError};
 pub use project::{IntoProject, Origin, SupabaseProject, is_fetch_url};
+pub use refusal::{refusal_body, refusal_response, retry_after};
 pub use token::Token;

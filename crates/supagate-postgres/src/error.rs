@@ -1,7 +1,6 @@
 //! Errors: [`RlsConfigError`] at start-up, [`RlsError`] at request time.
 
 use http::StatusCode;
-use supagate_core::RequestError as _;
 
 /// A start-up mistake: reported by [`RlsBuilder::build`](crate::RlsBuilder::build), never at
 /// request time.
@@ -197,26 +196,7 @@ impl RlsError {
     /// ```
     #[must_use]
     pub fn to_response(&self) -> http::Response<Vec<u8>> {
-        let body =
-            serde_json::json!({"error": self.body_code(), "error_description": self.description()});
-        let mut r = http::Response::new(body.to_string().into_bytes());
-        *r.status_mut() = self.status();
-        let h = r.headers_mut();
-        h.insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        h.insert(
-            http::header::CACHE_CONTROL,
-            http::HeaderValue::from_static("no-store"),
-        );
-        if matches!(self, RlsError::Unavailable) {
-            h.insert(
-                http::header::RETRY_AFTER,
-                http::HeaderValue::from_static("1"),
-            );
-        }
-        r
+        supagate_core::refusal_response(self, 1)
     }
 }
 
@@ -260,6 +240,10 @@ impl supagate_jwt::RequestError for RlsError {
             RlsError::Refused { status, .. } => refused_words(*status).0,
             RlsError::Database(_) | RlsError::ForeignScope => "server_error",
         }
+    }
+    /// One second for an unavailable database (a pool timeout or a restart passes quickly).
+    fn retry_after(&self) -> Option<u64> {
+        matches!(self, RlsError::Unavailable).then_some(1)
     }
 }
 

@@ -13,7 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::body::{Guarded, ProxyBody, full};
-use crate::error::ProxyError;
+use crate::error::{ProxyConfigError, ProxyError};
 
 /// Size and time limits for the proxy's HTTP traffic. Start from [`Limits::default`] and
 /// change fields.
@@ -101,14 +101,14 @@ impl std::fmt::Debug for HttpClient {
 }
 
 impl HttpClient {
-    pub(crate) fn new(limits: Arc<Limits>) -> Result<Self, ProxyError> {
+    pub(crate) fn new(limits: Arc<Limits>) -> Result<Self, ProxyConfigError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|_| ProxyError::InvalidConfig {
+            .map_err(|_| ProxyConfigError {
                 what: "tls protocol versions",
             })?
             .with_root_certificates(roots)

@@ -5,7 +5,7 @@ use http::{HeaderName, Method};
 
 use supagate_jwt::Origin;
 
-use crate::error::ProxyError;
+use crate::error::{ProxyConfigError, ProxyError};
 
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
@@ -26,7 +26,7 @@ const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 /// assert!(gate.check(&Method::POST, &h).is_err()); // neither header
 /// h.insert("sec-fetch-site", "same-origin".parse().unwrap());
 /// assert!(gate.check(&Method::POST, &h).is_ok());
-/// # Ok::<(), supagate_proxy::ProxyError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsrfGate {
@@ -40,9 +40,9 @@ impl CsrfGate {
     ///
     /// # Errors
     ///
-    /// [`ProxyError::InvalidConfig`] for `*`, `null`, a value with a path, or anything else
+    /// [`ProxyConfigError`](crate::ProxyConfigError) for `*`, `null`, a value with a path, or anything else
     /// [`supagate_jwt::Origin::parse`] refuses.
-    pub fn new<I, S>(origins: I) -> Result<Self, ProxyError>
+    pub fn new<I, S>(origins: I) -> Result<Self, ProxyConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -51,7 +51,7 @@ impl CsrfGate {
             .into_iter()
             .map(|o| Origin::parse(&o.into()))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| ProxyError::InvalidConfig {
+            .map_err(|_| ProxyConfigError {
                 what: "allowed origins must be scheme://host[:port] (https unless on a loopback host)",
             })?;
         Ok(CsrfGate {

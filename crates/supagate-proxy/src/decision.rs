@@ -5,7 +5,7 @@
 //! cookies: they travel inside the value that is returned.
 
 use bytes::Bytes;
-use http::header::{self, CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderValue, SET_COOKIE};
+use http::header::{self, CONTENT_TYPE, HeaderMap, HeaderValue, SET_COOKIE};
 use http::{Response, StatusCode};
 use supagate_auth::AuthError;
 use supagate_core::RequestError as _;
@@ -155,12 +155,8 @@ impl From<AuthError> for Refused {
 
 /// The proxy's own refusal body: JSON, never cached.
 pub(crate) fn proxy_refusal(e: &ProxyError) -> Response<ProxyBody> {
-    let mut res = Response::new(crate::body::full(e.body()));
-    *res.status_mut() = e.status();
-    let h = res.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
+    supagate_core::refusal_response(e, supagate_auth::DEFAULT_RETRY_AFTER_SECS)
+        .map(crate::body::full)
 }
 
 /// The body-less or JSON answers of ours.
@@ -212,7 +208,7 @@ mod tests {
         delta.apply(&mut h);
         let cookies: Vec<_> = h.get_all(SET_COOKIE).iter().collect();
         assert_eq!(cookies, ["a=1", "b=; Max-Age=0"]);
-        assert!(h.contains_key(CACHE_CONTROL));
+        assert!(h.contains_key(header::CACHE_CONTROL));
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! [`ProxyError`]: why the proxy refused to forward a request, or could not.
 
 use http::StatusCode;
-use supagate_core::RequestError as _;
 
 /// Why a request was not forwarded, or why a sign-in did not succeed. Messages never contain a
 /// header value, a cookie, a token or text from the auth server.
@@ -22,7 +21,7 @@ use supagate_core::RequestError as _;
 /// | [`BodyTooLarge`](ProxyError::BodyTooLarge) | 413 | `body_too_large` |
 /// | [`UpstreamUnavailable`](ProxyError::UpstreamUnavailable) | 502 | `bad_gateway` |
 /// | [`UpstreamTimeout`](ProxyError::UpstreamTimeout) | 504 | `gateway_timeout` |
-/// | [`InvalidConfig`](ProxyError::InvalidConfig) | 500 | `server_error` |
+/// | [`Internal`](ProxyError::Internal) | 500 | `server_error` |
 ///
 /// # Examples
 ///
@@ -89,34 +88,23 @@ pub enum ProxyError {
     /// The upstream did not send its response headers in time.
     #[error("upstream timed out")]
     UpstreamTimeout,
-    /// A configuration value turned out unusable while answering (a `Set-Cookie` that cannot
-    /// be built). Start-up mistakes are [`ProxyConfigError`]s from `ProxyBuilder::build`.
-    #[error("invalid proxy configuration: {what}")]
-    InvalidConfig {
-        /// Which setting.
+    /// A fault of the proxy's own while answering (a `Set-Cookie` that cannot be built, no
+    /// randomness for a PKCE verifier). Start-up mistakes are [`ProxyConfigError`]s from
+    /// `ProxyBuilder::build` and the constructors of its parts, never this.
+    #[error("internal proxy error: {what}")]
+    Internal {
+        /// What failed (for logs; never sent to the client).
         what: &'static str,
     },
 }
 
 impl ProxyError {
-    /// The former name of [`ProxyError::body_code`].
-    #[must_use]
-    #[deprecated(since = "0.2.0", note = "renamed `body_code`, as on `AuthError`")]
-    pub fn code(&self) -> &'static str {
-        self.body_code()
-    }
-
-    /// The response body: `{"error": <code>, "error_description": <message>}`.
+    /// The response body: `{"error": <code>, "error_description": <message>}`, by the one
+    /// renderer of the family ([`supagate_core::refusal_body`]): the description and its
+    /// constant detail (`request path refused: dot segment`), never an internal detail.
     #[must_use]
     pub fn body(&self) -> Vec<u8> {
-        // A configuration detail is for the logs, not the client.
-        let description = match self {
-            ProxyError::InvalidConfig { .. } => self.description().to_owned(),
-            _ => self.to_string(),
-        };
-        serde_json::json!({ "error": self.body_code(), "error_description": description })
-            .to_string()
-            .into_bytes()
+        supagate_core::refusal_body(self)
     }
 }
 
@@ -133,7 +121,7 @@ impl supagate_jwt::RequestError for ProxyError {
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::InvalidConfig { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ProxyError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
     /// No RFC 6750 code: the proxy's own refusals carry no bearer challenge (the session's
@@ -156,14 +144,14 @@ impl supagate_jwt::RequestError for ProxyError {
             ProxyError::BodyTooLarge => "request body too large",
             ProxyError::UpstreamUnavailable => "upstream unavailable",
             ProxyError::UpstreamTimeout => "upstream timed out",
-            ProxyError::InvalidConfig { .. } => "internal server error",
+            ProxyError::Internal { .. } => "internal server error",
         }
     }
     /// A stable, machine-readable reason for logs and metrics.
     fn reason(&self) -> &'static str {
         match self {
             ProxyError::SignInRefused { .. } => "sign_in_refused",
-            ProxyError::InvalidConfig { .. } => "invalid_config",
+            ProxyError::Internal { .. } => "internal_error",
             other => other.body_code(),
         }
     }
@@ -182,7 +170,23 @@ impl supagate_jwt::RequestError for ProxyError {
             ProxyError::BodyTooLarge => "body_too_large",
             ProxyError::UpstreamUnavailable => "bad_gateway",
             ProxyError::UpstreamTimeout => "gateway_timeout",
-            ProxyError::InvalidConfig { .. } => "server_error",
+            ProxyError::Internal { .. } => "server_error",
+        }
+    }
+    /// The constant phrase of a refused path or form, or the auth server's code of a refused
+    /// sign-in.
+    fn detail(&self) -> Option<&'static str> {
+        match self {
+            ProxyError::BadPath { reason } | ProxyError::BadForm { reason } => Some(reason),
+            ProxyError::SignInRefused { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+    /// A rate limit's wait.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ProxyError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 }
@@ -206,17 +210,6 @@ impl supagate_jwt::RequestError for ProxyError {
 pub struct ProxyConfigError {
     /// Which setting, and why.
     pub what: &'static str,
-}
-
-impl From<ProxyError> for ProxyConfigError {
-    fn from(e: ProxyError) -> Self {
-        match e {
-            ProxyError::InvalidConfig { what } => ProxyConfigError { what },
-            other => ProxyConfigError {
-                what: other.description(),
-            },
-        }
-    }
 }
 
 /// GoTrue error codes a sign-in or code exchange may answer with, mapped to our status. Any
@@ -258,8 +251,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_configuration_detail_never_reaches_the_client() {
-        let e = ProxyError::InvalidConfig {
+    fn an_internal_detail_never_reaches_the_client() {
+        let e = ProxyError::Internal {
             what: "pkce cookie",
         };
         let body = String::from_utf8(e.body()).unwrap_or_default();

@@ -7,7 +7,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use supagate_cookie::CookieName;
 use supagate_jwt::Token;
 
-use crate::error::ProxyError;
+use crate::error::{ProxyConfigError, ProxyError};
 
 /// Hop-by-hop fields (RFC 9110 §7.6.1) and their legacy relatives: never forwarded.
 const HOP_BY_HOP: &[&str] = &[
@@ -39,10 +39,14 @@ impl Observed {
     ///
     /// # Errors
     ///
-    /// [`ProxyError::InvalidConfig`] when `host` is not a valid header value.
-    pub fn new(client: IpAddr, host: impl Into<String>, https: bool) -> Result<Self, ProxyError> {
+    /// [`ProxyConfigError`](crate::ProxyConfigError) when `host` is not a valid header value.
+    pub fn new(
+        client: IpAddr,
+        host: impl Into<String>,
+        https: bool,
+    ) -> Result<Self, ProxyConfigError> {
         let host = host.into();
-        let bad = || ProxyError::InvalidConfig {
+        let bad = || ProxyConfigError {
             what: "public host",
         };
         if host.is_empty() || host.contains([',', ';', '"']) {
@@ -311,7 +315,7 @@ fn forwardable_cookies(headers: &HeaderMap, policy: &HeaderPolicy) -> Option<Hea
 ///
 /// # Errors
 ///
-/// [`ProxyError::InvalidConfig`] if the token cannot be a header value (it always can after
+/// [`ProxyError::Internal`] if the token cannot be a header value (it always can after
 /// verification: a JWS is base64url and dots).
 ///
 /// # Examples
@@ -355,7 +359,7 @@ pub fn prepare_upstream_headers(
 pub(crate) fn bearer_value(token: &Token) -> Result<HeaderValue, ProxyError> {
     let mut bearer =
         HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-            ProxyError::InvalidConfig {
+            ProxyError::Internal {
                 what: "access token is not a header value",
             }
         })?;

@@ -146,7 +146,7 @@ impl Proxy {
         let cookies = p
             .writer
             .set(&session, &parts.headers)
-            .map_err(|_| AuthError::InvalidConfig { what: "cookie" })?;
+            .map_err(|_| AuthError::Internal { what: "cookie" })?;
         tracing::info!(target: "supagate", "signed in with a password");
         let answer = match next {
             Some(next) => Answer::SeeOther(next.to_owned()),
@@ -255,7 +255,7 @@ impl Proxy {
         let cookies = p
             .writer
             .set(&session, headers)
-            .map_err(|_| AuthError::InvalidConfig { what: "cookie" })?;
+            .map_err(|_| AuthError::Internal { what: "cookie" })?;
         tracing::info!(target: "supagate", "signed in through the pkce callback");
         Ok((
             next.to_owned(),
@@ -298,7 +298,7 @@ impl Proxy {
         }
         let p = self.inner_parts();
         let mut random = [0u8; 56];
-        getrandom::getrandom(&mut random).map_err(|_| ProxyError::InvalidConfig {
+        getrandom::getrandom(&mut random).map_err(|_| ProxyError::Internal {
             what: "no random source",
         })?;
         // auth-js's verifier: 56 random bytes as 112 hex characters.
@@ -312,7 +312,7 @@ impl Proxy {
         let fresh = p
             .writer
             .set_pkce_verifier(&verifier, PKCE_COOKIE_SECS)
-            .map_err(|_| ProxyError::InvalidConfig {
+            .map_err(|_| ProxyError::Internal {
                 what: "pkce cookie",
             })?;
         let cookies = CookieDelta::of(p.writer.clear_pkce(headers).unwrap_or_default())

@@ -12,7 +12,7 @@ use supagate_auth::{
 use supagate_jwt::IntoProject;
 
 use crate::client::{HttpClient, Limits};
-use crate::error::ProxyError;
+use crate::error::ProxyConfigError;
 use crate::refresh::error_code;
 
 /// A [`SessionSource`] that asks Supabase Auth: `GET /auth/v1/user` with the user's access
@@ -71,9 +71,9 @@ impl AuthServerSessions {
     ///
     /// # Errors
     ///
-    /// [`ProxyError::InvalidConfig`] for a URL that is not a project URL or a key that is
+    /// [`ProxyConfigError`](crate::ProxyConfigError) for a URL that is not a project URL or a key that is
     /// not a header value.
-    pub fn new(project: impl IntoProject, api_key: &str) -> Result<Self, ProxyError> {
+    pub fn new(project: impl IntoProject, api_key: &str) -> Result<Self, ProxyConfigError> {
         Self::with_limits(project, api_key, Limits::default())
     }
 
@@ -87,16 +87,13 @@ impl AuthServerSessions {
         project: impl IntoProject,
         api_key: &str,
         limits: Limits,
-    ) -> Result<Self, ProxyError> {
-        let project = project
-            .into_project()
-            .map_err(|_| ProxyError::InvalidConfig {
-                what: "supabase url must be https://<host>",
-            })?;
-        let mut api_key =
-            HeaderValue::from_str(api_key).map_err(|_| ProxyError::InvalidConfig {
-                what: "api key is not a header value",
-            })?;
+    ) -> Result<Self, ProxyConfigError> {
+        let project = project.into_project().map_err(|_| ProxyConfigError {
+            what: "supabase url must be https://<host>",
+        })?;
+        let mut api_key = HeaderValue::from_str(api_key).map_err(|_| ProxyConfigError {
+            what: "api key is not a header value",
+        })?;
         api_key.set_sensitive(true);
         Ok(AuthServerSessions {
             client: HttpClient::new(Arc::new(limits))?,

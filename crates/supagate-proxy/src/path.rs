@@ -1,6 +1,6 @@
 //! [`Routes`]: which request paths are forwarded, and to which upstream path.
 
-use crate::error::ProxyError;
+use crate::error::{ProxyConfigError, ProxyError};
 
 /// Forwarded path prefixes: an incoming prefix (such as `/api/`) maps to an upstream prefix
 /// (such as `/`). The upstream origin is fixed by configuration; the request only chooses a
@@ -23,7 +23,7 @@ use crate::error::ProxyError;
 /// assert!(routes.upstream_path("/api/../admin").is_err());
 /// assert!(routes.upstream_path("//evil.example/x").is_err());
 /// assert!(routes.upstream_path("/other").is_err());
-/// # Ok::<(), supagate_proxy::ProxyError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Routes {
@@ -36,9 +36,9 @@ impl Routes {
     ///
     /// # Errors
     ///
-    /// [`ProxyError::InvalidConfig`] for a prefix that does not start and end with `/` or
+    /// [`ProxyConfigError`](crate::ProxyConfigError) for a prefix that does not start and end with `/` or
     /// that would itself be refused as a path.
-    pub fn new<I, A, B>(prefixes: I) -> Result<Self, ProxyError>
+    pub fn new<I, A, B>(prefixes: I) -> Result<Self, ProxyConfigError>
     where
         I: IntoIterator<Item = (A, B)>,
         A: Into<String>,
@@ -50,7 +50,7 @@ impl Routes {
             .collect();
         let ok = |p: &str| p.starts_with('/') && p.ends_with('/') && check_path(p).is_ok();
         if prefixes.is_empty() || !prefixes.iter().all(|(a, b)| ok(a) && ok(b)) {
-            return Err(ProxyError::InvalidConfig {
+            return Err(ProxyConfigError {
                 what: "route prefixes must start and end with '/'",
             });
         }

@@ -11,7 +11,7 @@ use http::{Method, Request, StatusCode};
 use supagate_cookie::Session;
 use supagate_jwt::Token;
 
-use crate::error::ProxyError;
+use crate::error::ProxyConfigError;
 use supagate_jwt::IntoProject;
 
 /// auth-js refreshes when the session expires within this margin (`EXPIRY_MARGIN_MS`).
@@ -69,7 +69,7 @@ pub enum RefreshOutcome {
 ///     "https://abcdefghijklmnopqrst.supabase.co/auth/v1/token?grant_type=refresh_token"
 /// );
 /// assert_eq!(req.body(), br#"{"refresh_token":"refresh-token-0123"}"#);
-/// # Ok::<(), supagate_proxy::ProxyError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct AuthEndpoint {
@@ -121,16 +121,14 @@ impl AuthEndpoint {
     ///
     /// # Errors
     ///
-    /// [`ProxyError::InvalidConfig`] for a URL that is not `https://` (or `http://` for a
+    /// [`ProxyConfigError`](crate::ProxyConfigError) for a URL that is not `https://` (or `http://` for a
     /// loopback test server) or a key that is not a header value.
-    pub fn new(project: impl IntoProject, api_key: &str) -> Result<Self, ProxyError> {
-        let project = project
-            .into_project()
-            .map_err(|_| ProxyError::InvalidConfig {
-                what: "supabase url must be https://<host>",
-            })?;
+    pub fn new(project: impl IntoProject, api_key: &str) -> Result<Self, ProxyConfigError> {
+        let project = project.into_project().map_err(|_| ProxyConfigError {
+            what: "supabase url must be https://<host>",
+        })?;
         let base = project.auth_url();
-        let bad_key = || ProxyError::InvalidConfig {
+        let bad_key = || ProxyConfigError {
             what: "api key is not a header value",
         };
         let mut key = HeaderValue::from_str(api_key).map_err(|_| bad_key())?;
@@ -238,7 +236,7 @@ impl AuthEndpoint {
     /// let auth = AuthEndpoint::new("https://abcdefghijklmnopqrst.supabase.co", "anon")?;
     /// let req = auth.password_request("a@example.com", "hunter22");
     /// assert!(req.uri().to_string().ends_with("/auth/v1/token?grant_type=password"));
-    /// # Ok::<(), supagate_proxy::ProxyError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
     pub fn password_request(&self, email: &str, password: &str) -> Request<Vec<u8>> {
@@ -350,7 +348,7 @@ impl AuthEndpoint {
     ///     auth.refresh_outcome(expired, Some(StatusCode::TOO_MANY_REQUESTS), limited),
     ///     RefreshOutcome::Unavailable
     /// ));
-    /// # Ok::<(), supagate_proxy::ProxyError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
     pub fn refresh_outcome(

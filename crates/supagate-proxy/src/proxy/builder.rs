@@ -1,6 +1,7 @@
 //! [`ProxyBuilder`]: the proxy's configuration, checked once by `build()`.
 
 use super::*;
+use crate::error::ProxyConfigError;
 
 impl Proxy {
     /// Starts configuring a proxy for the project at `supabase_url` with its anon or
@@ -349,24 +350,24 @@ impl ProxyBuilder {
     /// # Errors
     ///
     /// [`ProxyConfigError`](crate::ProxyConfigError) naming the unusable setting.
-    pub fn build(self) -> Result<Proxy, crate::ProxyConfigError> {
+    pub fn build(self) -> Result<Proxy, ProxyConfigError> {
         let mut c = self.config;
         let sign_in = c
             .behaviour
             .sign_in_page
             .get_or_insert_with(|| "/sign-in".to_owned());
         if crate::lifecycle::local_path(sign_in).is_err() || sign_in.contains(['?', '#']) {
-            return Err(ProxyError::InvalidConfig {
+            return Err(ProxyConfigError {
                 what: "the sign-in page must be a local path without a query",
             }
             .into());
         }
-        let project = c.project.map_err(|_| ProxyError::InvalidConfig {
+        let project = c.project.map_err(|_| ProxyConfigError {
             what: "supabase url must be https://<host>",
         })?;
         let margin = c.margin;
         if supagate_auth::is_secret_key(&c.api_key) {
-            return Err(ProxyError::InvalidConfig {
+            return Err(ProxyConfigError {
                 what: "the api key is a secret key: give the publishable (or anon) key, and a secret key only to secret_key()",
             }
             .into());
@@ -377,36 +378,36 @@ impl ProxyBuilder {
         }
         let name = match c.cookie_name {
             Some(n) => n,
-            None => CookieName::for_project(&project).map_err(|_| ProxyError::InvalidConfig {
+            None => CookieName::for_project(&project).map_err(|_| ProxyConfigError {
                 what: "cannot derive the cookie name from the supabase url",
             })?,
         };
         let headers = c.headers.session_cookie(name.clone());
         let writer = SessionWriter::new(name.clone(), c.cookie_options)
-            .map_err(|_| ProxyError::InvalidConfig {
+            .map_err(|_| ProxyConfigError {
                 what: "cookie options",
             })?
             .with_tokens_only(c.tokens_only);
         let (scheme, authority) = parse_origin(
-            c.upstream.as_deref().ok_or(ProxyError::InvalidConfig {
+            c.upstream.as_deref().ok_or(ProxyConfigError {
                 what: "upstream origin is required",
             })?,
             true,
         )
-        .ok_or(ProxyError::InvalidConfig {
+        .ok_or(ProxyConfigError {
             what: "upstream must be http(s)://host[:port] without a path",
         })?;
-        let public = c.public_origin.ok_or(ProxyError::InvalidConfig {
+        let public = c.public_origin.ok_or(ProxyConfigError {
             what: "public origin is required",
         })?;
         let public = Origin::parse(public.trim_end_matches('/'))
-            .map_err(|_| ProxyError::InvalidConfig {
+            .map_err(|_| ProxyConfigError {
                 what: "public origin must be https://host[:port] (http only on a loopback host)",
             })?
             .as_str()
             .to_owned();
         let (public_scheme, public_authority) =
-            parse_origin(&public, false).ok_or(ProxyError::InvalidConfig {
+            parse_origin(&public, false).ok_or(ProxyConfigError {
                 what: "public origin must be https://host[:port] (http only on a loopback host)",
             })?;
         let observed = Observed::new(
@@ -417,7 +418,7 @@ impl ProxyBuilder {
         let mut origins = vec![public.clone()];
         for o in c.origins {
             let o = Origin::parse(o.trim_end_matches('/'))
-                .map_err(|_| ProxyError::InvalidConfig {
+                .map_err(|_| ProxyConfigError {
                     what: "allowed origins must be scheme://host[:port] (https unless on a loopback host)",
                 })?
                 .as_str()
@@ -431,7 +432,7 @@ impl ProxyBuilder {
             .iter()
             .map(|o| HeaderValue::from_str(o))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| ProxyError::InvalidConfig {
+            .map_err(|_| ProxyConfigError {
                 what: "allowed origins",
             })?;
         let routes = if c.routes.is_empty() {
@@ -448,7 +449,7 @@ impl ProxyBuilder {
                     Some(l) => Authenticator::builder(c.verifier)
                         .session_liveness(l)
                         .build()
-                        .map_err(|_| ProxyError::InvalidConfig {
+                        .map_err(|_| ProxyConfigError {
                             what: "session liveness",
                         })?,
                 },
