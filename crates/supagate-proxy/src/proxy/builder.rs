@@ -359,8 +359,7 @@ impl ProxyBuilder {
         if crate::lifecycle::local_path(sign_in).is_err() || sign_in.contains(['?', '#']) {
             return Err(ProxyConfigError {
                 what: "the sign-in page must be a local path without a query",
-            }
-            .into());
+            });
         }
         let project = c.project.map_err(|_| ProxyConfigError {
             what: "supabase url must be https://<host>",
@@ -369,8 +368,7 @@ impl ProxyBuilder {
         if supagate_auth::is_secret_key(&c.api_key) {
             return Err(ProxyConfigError {
                 what: "the api key is a secret key: give the publishable (or anon) key, and a secret key only to secret_key()",
-            }
-            .into());
+            });
         }
         let mut endpoint = AuthEndpoint::new(&project, &c.api_key)?.with_margin(margin);
         if let Some(secret) = &c.secret_key {
