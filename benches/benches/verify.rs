@@ -32,7 +32,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 use supagate_benches::paired;
-use supagate_jwt::{Backend, Claims, Verifier};
+use supagate_jwt::{Claims, CryptoBackend, Verifier};
 use supagate_testkit::{TestKeys, TokenBuilder};
 
 /// A token shaped like a real Supabase session: email user, full GoTrue claims, some
@@ -96,11 +96,11 @@ fn bench(c: &mut Criterion) {
         eprintln!("{name} token: {} bytes", t.len());
     }
 
-    let mut backends = vec![Backend::AwsLc];
-    if Backend::RustCrypto.is_compiled() {
-        backends.push(Backend::RustCrypto);
+    let mut backends = vec![CryptoBackend::AwsLc];
+    if CryptoBackend::RustCrypto.is_compiled() {
+        backends.push(CryptoBackend::RustCrypto);
     }
-    let verifiers: Vec<(Backend, Verifier)> = backends
+    let verifiers: Vec<(CryptoBackend, Verifier)> = backends
         .into_iter()
         .map(|b| {
             let v = keys

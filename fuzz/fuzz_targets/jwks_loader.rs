@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use supagate_jwt::{Backend, JwkSet, PreparedKeys, Verifier};
+use supagate_jwt::{CryptoBackend, JwkSet, PreparedKeys, Verifier};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         .into_iter()
         .flatten()
     {
-        for backend in Backend::compiled() {
+        for backend in CryptoBackend::compiled() {
             let prepared = PreparedKeys::prepare(&set, backend);
             let _ = prepared.keys().count();
             let _ = Verifier::builder()

@@ -1,5 +1,5 @@
 //! Arbitrary page requests (method, target, headers) through `Proxy::page_session`, the
-//! sign-in redirect of a protected page, the cookie changes, and a `Backend` call to an
+//! sign-in redirect of a protected page, the cookie changes, and a `BackendClient` call to an
 //! arbitrary path. The upstream and the auth server are closed loopback ports, so nothing
 //! leaves the machine. Never panics; a sign-in redirect only ever goes to the local sign-in
 //! page, with `next` percent-encoded; a backend path that is accepted is a local one.

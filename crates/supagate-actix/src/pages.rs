@@ -11,11 +11,11 @@
 //!   this is safe: every refusal that matters was answered by the middleware already. Without
 //!   the middleware, though, actix-web turns the extractor's 500 into `None` too: a page
 //!   outside it always looks signed out.)
-//! - [`Backend`]: calls to the backend from the server, with the user's bearer.
+//! - [`BackendClient`]: calls to the backend from the server, with the user's bearer.
 //!
 //! ```
 //! use actix_web::{App, HttpResponse, web};
-//! use supagate_actix::pages::{Backend, SessionMiddleware, User};
+//! use supagate_actix::pages::{BackendClient, SessionMiddleware, User};
 //!
 //! async fn home(user: Option<User>) -> HttpResponse {
 //!     match user {
@@ -24,7 +24,7 @@
 //!     }
 //! }
 //!
-//! async fn dashboard(user: User, backend: Backend) -> HttpResponse {
+//! async fn dashboard(user: User, backend: BackendClient) -> HttpResponse {
 //!     match backend.get(&user, "/profile/me").await {
 //!         Ok(profile) => HttpResponse::Ok().body(profile.body().clone()),
 //!         Err(_) => HttpResponse::BadGateway().finish(),
@@ -286,7 +286,7 @@ impl FromRequest for User {
 }
 
 /// The backend, called from a page handler on the user's behalf: derefs to
-/// [`supagate_proxy::Backend`] (`backend.get(&user, "/profile/me")`).
+/// [`supagate_proxy::BackendClient`] (`backend.get(&user, "/profile/me")`).
 ///
 /// Needs a [`SessionMiddleware`] around the route (otherwise 500).
 ///
@@ -294,9 +294,9 @@ impl FromRequest for User {
 ///
 /// ```
 /// use actix_web::HttpResponse;
-/// use supagate_actix::pages::{Backend, User};
+/// use supagate_actix::pages::{BackendClient, User};
 ///
-/// async fn profile(user: User, backend: Backend) -> HttpResponse {
+/// async fn profile(user: User, backend: BackendClient) -> HttpResponse {
 ///     match backend.get(&user, "/profile/me").await {
 ///         Ok(res) => HttpResponse::Ok().body(res.body().clone()),
 ///         Err(_) => HttpResponse::BadGateway().finish(),
@@ -305,17 +305,17 @@ impl FromRequest for User {
 /// # let _ = profile;
 /// ```
 #[derive(Debug, Clone)]
-pub struct Backend(pub supagate_proxy::Backend);
+pub struct BackendClient(pub supagate_proxy::BackendClient);
 
-impl Deref for Backend {
-    type Target = supagate_proxy::Backend;
+impl Deref for BackendClient {
+    type Target = supagate_proxy::BackendClient;
 
-    fn deref(&self) -> &supagate_proxy::Backend {
+    fn deref(&self) -> &supagate_proxy::BackendClient {
         &self.0
     }
 }
 
-impl FromRequest for Backend {
+impl FromRequest for BackendClient {
     type Error = Error;
     type Future = Ready<Result<Self, Error>>;
 
@@ -323,7 +323,7 @@ impl FromRequest for Backend {
         ready(
             req.extensions()
                 .get::<PageContext>()
-                .map(|cx| Backend(cx.backend()))
+                .map(|cx| BackendClient(cx.backend()))
                 .ok_or_else(missing_middleware),
         )
     }

@@ -20,11 +20,11 @@ use crate::modes::{AuthMode, AuthModes, Caller};
 use crate::refusal::{Refusal, RefusalBody, Rejection};
 
 /// The realm used in `WWW-Authenticate` unless configured.
-pub const DEFAULT_REALM: &str = "supagate";
+pub(crate) const DEFAULT_REALM: &str = "supagate";
 
 /// The `Retry-After` seconds sent with a 503 while signing keys are unavailable, unless
 /// configured.
-pub const DEFAULT_RETRY_AFTER_SECS: u32 = 30;
+pub(crate) const DEFAULT_RETRY_AFTER_SECS: u32 = 30;
 
 /// Read access to a request's header fields, whatever the framework's header type.
 /// Implemented for [`http::HeaderMap`]; the actix adapter implements it for its own map.
@@ -187,7 +187,14 @@ impl From<Verifier> for Authenticator {
 }
 
 impl Authenticator {
-    /// Bearer tokens from the `Authorization` header, realm [`DEFAULT_REALM`], default JSON
+    /// The `Retry-After` seconds sent with a 503 while signing keys are unavailable, unless
+    /// configured.
+    pub const DEFAULT_RETRY_AFTER_SECS: u32 = DEFAULT_RETRY_AFTER_SECS;
+
+    /// The realm used in `WWW-Authenticate` unless configured.
+    pub const DEFAULT_REALM: &str = DEFAULT_REALM;
+
+    /// Bearer tokens from the `Authorization` header, realm [`Authenticator::DEFAULT_REALM`], default JSON
     /// bodies.
     #[must_use]
     pub fn new(verifier: Verifier) -> Self {
@@ -380,10 +387,10 @@ impl Authenticator {
     /// let auth = Authenticator::new(verifier.clone());
     /// let oauth_app = TokenBuilder::new().claim("client_id", "third-party").sign_es256(&keys);
     /// let claims = verifier.verify(&oauth_app)?;
-    /// assert!(auth.admits(&claims).is_err());
+    /// assert!(auth.check_base_policy(&claims).is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn admits(&self, claims: &supagate_jwt::Claims) -> Result<(), AuthError> {
+    pub fn check_base_policy(&self, claims: &supagate_jwt::Claims) -> Result<(), AuthError> {
         Ok(self
             .inner
             .base
@@ -874,7 +881,7 @@ impl AuthenticatorBuilder {
         self.token_source(TokenSource::SessionCookie(reader))
     }
 
-    /// The `realm` of the `WWW-Authenticate` challenge. Default: [`DEFAULT_REALM`]. Visible
+    /// The `realm` of the `WWW-Authenticate` challenge. Default: [`Authenticator::DEFAULT_REALM`]. Visible
     /// ASCII without `"` or `\`, checked by [`AuthenticatorBuilder::build`].
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
         self.realm = realm.into();
@@ -882,7 +889,7 @@ impl AuthenticatorBuilder {
     }
 
     /// The `Retry-After` seconds on 503 (signing keys unavailable). Default:
-    /// [`DEFAULT_RETRY_AFTER_SECS`].
+    /// [`Authenticator::DEFAULT_RETRY_AFTER_SECS`].
     pub fn retry_after_secs(mut self, secs: u32) -> Self {
         self.retry_after_secs = secs;
         self

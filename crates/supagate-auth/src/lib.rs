@@ -13,15 +13,11 @@ mod resource;
 mod server_keys;
 
 pub use api_keys::{ApiKeyError, ApiKeyKind, ApiKeys, ApiKeysBuilder};
-pub use authenticator::{
-    Authenticator, AuthenticatorBuilder, DEFAULT_REALM, DEFAULT_RETRY_AFTER_SECS, RequestHeaders,
-    TokenSource,
-};
+pub use authenticator::{Authenticator, AuthenticatorBuilder, RequestHeaders, TokenSource};
 pub use error::{AuthConfigError, AuthError};
 pub use liveness::{
-    BoxFuture, DEFAULT_LIVENESS_CAPACITY, DEFAULT_LIVENESS_TTL, MAX_LIVENESS_TTL, SessionEnd,
-    SessionKey, SessionLiveness, SessionLivenessBuilder, SessionSource, SessionState,
-    SourceUnavailable,
+    BoxFuture, SessionEnd, SessionKey, SessionLiveness, SessionLivenessBuilder, SessionSource,
+    SessionState, SourceUnavailable,
 };
 pub use modes::{AuthMode, AuthModeError, AuthModes, Caller, KeySelector};
 pub use refusal::{Refusal, RefusalBody, Rejection};

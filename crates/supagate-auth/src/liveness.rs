@@ -218,11 +218,11 @@ pub trait SessionSource: Send + Sync + fmt::Debug + 'static {
 }
 
 /// Default time an answer is reused: 30 s.
-pub const DEFAULT_LIVENESS_TTL: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_LIVENESS_TTL: Duration = Duration::from_secs(30);
 /// Longest time an answer may be reused: 5 minutes.
-pub const MAX_LIVENESS_TTL: Duration = Duration::from_secs(300);
+pub(crate) const MAX_LIVENESS_TTL: Duration = Duration::from_secs(300);
 /// Default number of sessions remembered: 100 000.
-pub const DEFAULT_LIVENESS_CAPACITY: usize = 100_000;
+pub(crate) const DEFAULT_LIVENESS_CAPACITY: usize = 100_000;
 /// How long a failure to ask the source is remembered for one session, so that a flood of
 /// requests on a dead store costs one attempt per session per second.
 const FAILURE_TTL_SECS: i64 = 1;
@@ -336,6 +336,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SessionLiveness {
+    /// Default number of sessions remembered: 100 000.
+    pub const DEFAULT_CAPACITY: usize = DEFAULT_LIVENESS_CAPACITY;
+
+    /// Longest time an answer may be reused: 5 minutes.
+    pub const MAX_TTL: Duration = MAX_LIVENESS_TTL;
+
+    /// Default time an answer is reused: 30 s.
+    pub const DEFAULT_TTL: Duration = DEFAULT_LIVENESS_TTL;
+
     /// A builder over `source`, with the defaults: 30 s, 100 000 sessions, fail closed.
     pub fn builder(source: impl SessionSource) -> SessionLivenessBuilder {
         SessionLivenessBuilder {
@@ -372,7 +381,7 @@ impl SessionLiveness {
     }
 
     /// Ends the session `session_id` of `user_id` here at once, whatever the source says,
-    /// for the longest ttl ([`MAX_LIVENESS_TTL`]) from `now` (the verifier's clock): what the
+    /// for the longest ttl ([`SessionLiveness::MAX_TTL`]) from `now` (the verifier's clock): what the
     /// proxy calls when it signs a session out. A value that is not a UUID is ignored.
     pub fn invalidate_session(&self, session_id: &str, user_id: Uuid, now: i64) {
         let Ok(id) = Uuid::parse_str(session_id) else {

@@ -23,11 +23,3 @@ pub use layer::{RequireLayer, RequireService, ResponseFuture};
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{RlsRejection, RlsScope, RlsTx};
 pub use resource::ResourceMetadata;
-
-/// The former name of [`RequireService`]: in actix-web `Require` is the middleware factory
-/// (what [`RequireLayer`] is here), so the service now has a name of its own.
-#[deprecated(
-    since = "0.2.0",
-    note = "renamed `RequireService`; the layer is `RequireLayer`"
-)]
-pub type Require<S> = RequireService<S>;

@@ -9,7 +9,7 @@
 //!   asking for HTML is sent (303) to the [sign-in page](supagate_proxy::ProxyBuilder::sign_in_page)
 //!   with this page as `next`; anything else gets 401.
 //! - `Option<User>`: a public page; `None` when signed out.
-//! - [`Backend`]: calls to the backend from the server, with the user's bearer.
+//! - [`BackendClient`]: calls to the backend from the server, with the user's bearer.
 //!
 //! The layer answers by itself, without running the handler, only when the request must not
 //! run at all: a cross-site form post (403), a rate limit (429), an expired session the auth
@@ -25,7 +25,7 @@
 //! use axum::extract::{FromRef, State};
 //! use axum::response::{Html, IntoResponse, Redirect};
 //! use axum::routing::{get, post};
-//! use supagate_axum::pages::{Backend, SessionLayer, User};
+//! use supagate_axum::pages::{BackendClient, SessionLayer, User};
 //! use supagate_axum::proxy::{sign_in, sign_out};
 //! use supagate_proxy::Proxy;
 //!
@@ -42,7 +42,7 @@
 //!     }
 //! }
 //!
-//! async fn dashboard(user: User, backend: Backend) -> impl IntoResponse {
+//! async fn dashboard(user: User, backend: BackendClient) -> impl IntoResponse {
 //!     match backend.get(&user, "/profile/me").await {
 //!         Ok(profile) => Html(String::from_utf8_lossy(profile.body()).into_owned()).into_response(),
 //!         Err(e) => (e.status(), "the backend is unavailable").into_response(),
@@ -272,7 +272,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for User {
 }
 
 /// The backend, called from a page handler on the user's behalf: derefs to
-/// [`supagate_proxy::Backend`] (`backend.get(&user, "/profile/me")`,
+/// [`supagate_proxy::BackendClient`] (`backend.get(&user, "/profile/me")`,
 /// `backend.post_json(&user, "/notes", &note)`).
 ///
 /// Needs a [`SessionLayer`] around the route (otherwise 500).
@@ -282,29 +282,29 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for User {
 /// ```
 /// use supagate_core::RequestError as _;
 /// use axum::http::StatusCode;
-/// use supagate_axum::pages::{Backend, User};
+/// use supagate_axum::pages::{BackendClient, User};
 ///
-/// async fn profile(user: User, backend: Backend) -> Result<String, StatusCode> {
+/// async fn profile(user: User, backend: BackendClient) -> Result<String, StatusCode> {
 ///     let res = backend.get(&user, "/profile/me").await.map_err(|e| e.status())?;
 ///     Ok(String::from_utf8_lossy(res.body()).into_owned())
 /// }
 /// # let _ = profile;
 /// ```
 #[derive(Debug, Clone)]
-pub struct Backend(pub supagate_proxy::Backend);
+pub struct BackendClient(pub supagate_proxy::BackendClient);
 
-impl Deref for Backend {
-    type Target = supagate_proxy::Backend;
+impl Deref for BackendClient {
+    type Target = supagate_proxy::BackendClient;
 
-    fn deref(&self) -> &supagate_proxy::Backend {
+    fn deref(&self) -> &supagate_proxy::BackendClient {
         &self.0
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Backend {
+impl<S: Send + Sync> FromRequestParts<S> for BackendClient {
     type Rejection = PageRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Backend(context(parts)?.backend()))
+        Ok(BackendClient(context(parts)?.backend()))
     }
 }

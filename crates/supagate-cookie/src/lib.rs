@@ -15,9 +15,6 @@ pub use encoding::{BASE64_PREFIX, MAX_CHUNK_SIZE};
 pub use error::{CookieConfigError, CookieError};
 pub use name::CookieName;
 pub use pkce::PkceVerifiers;
-pub use reader::{DEFAULT_MAX_CHUNKS, DEFAULT_MAX_COOKIE_BYTES, SessionReader};
-pub use session::{DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_JSON_DEPTH, Session};
-pub use writer::{
-    CookieOptions, CookieScope, DEFAULT_MAX_AGE, Encoding, SameSite, SessionWriter,
-    no_cache_headers,
-};
+pub use reader::SessionReader;
+pub use session::Session;
+pub use writer::{CookieOptions, CookieScope, Encoding, SameSite, SessionWriter, no_cache_headers};

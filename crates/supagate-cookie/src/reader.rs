@@ -9,9 +9,9 @@ use crate::name::{CookieName, Slot};
 use crate::session::{DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_JSON_DEPTH, Session};
 
 /// Default cap on the bytes of all `Cookie` fields of one request.
-pub const DEFAULT_MAX_COOKIE_BYTES: usize = 64 * 1024;
+pub(crate) const DEFAULT_MAX_COOKIE_BYTES: usize = 64 * 1024;
 /// Default cap on the number of session chunks.
-pub const DEFAULT_MAX_CHUNKS: usize = 16;
+pub(crate) const DEFAULT_MAX_CHUNKS: usize = 16;
 
 /// Reads a Supabase session from request cookies, the way `@supabase/ssr` writes them, but
 /// refusing every ambiguity.
@@ -55,6 +55,12 @@ pub struct SessionReader {
 }
 
 impl SessionReader {
+    /// Default cap on the number of session chunks.
+    pub const DEFAULT_MAX_CHUNKS: usize = DEFAULT_MAX_CHUNKS;
+
+    /// Default cap on the bytes of all `Cookie` fields of one request.
+    pub const DEFAULT_MAX_COOKIE_BYTES: usize = DEFAULT_MAX_COOKIE_BYTES;
+
     /// A reader for `name` with the default limits (64 KiB of cookies, 16 chunks, 64 KiB of
     /// JSON, depth 32).
     #[must_use]

@@ -9,9 +9,9 @@ use crate::error::CookieError;
 use crate::shape::{self, Kind};
 
 /// Largest session JSON accepted by default, in bytes.
-pub const DEFAULT_MAX_JSON_BYTES: usize = 64 * 1024;
+pub(crate) const DEFAULT_MAX_JSON_BYTES: usize = 64 * 1024;
 /// Deepest JSON nesting accepted by default.
-pub const DEFAULT_MAX_JSON_DEPTH: usize = 32;
+pub(crate) const DEFAULT_MAX_JSON_DEPTH: usize = 32;
 
 /// A Supabase session as auth-js keeps it: GoTrue's token response, verbatim.
 ///
@@ -52,6 +52,12 @@ impl fmt::Debug for Session {
 }
 
 impl Session {
+    /// Deepest JSON nesting accepted by default.
+    pub const DEFAULT_MAX_JSON_DEPTH: usize = DEFAULT_MAX_JSON_DEPTH;
+
+    /// Largest session JSON accepted by default, in bytes.
+    pub const DEFAULT_MAX_JSON_BYTES: usize = DEFAULT_MAX_JSON_BYTES;
+
     /// Parses a session JSON text (what GoTrue's `/token` endpoint returns, or a decoded
     /// cookie), with the default size and depth limits.
     ///

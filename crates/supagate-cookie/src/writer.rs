@@ -12,7 +12,7 @@ use crate::reader::pairs;
 use crate::session::Session;
 
 /// `@supabase/ssr`'s cookie lifetime: 400 days, the most browsers keep.
-pub const DEFAULT_MAX_AGE: i64 = 400 * 24 * 60 * 60;
+pub(crate) const DEFAULT_MAX_AGE: i64 = 400 * 24 * 60 * 60;
 
 /// The `SameSite` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,6 +93,9 @@ fn valid_attr(s: &str) -> bool {
 }
 
 impl CookieOptions {
+    /// `@supabase/ssr`'s cookie lifetime: 400 days, the most browsers keep.
+    pub const DEFAULT_MAX_AGE: i64 = DEFAULT_MAX_AGE;
+
     /// `Path`. Default: `/`.
     #[must_use]
     pub fn with_path(mut self, path: impl Into<String>) -> Self {

@@ -19,15 +19,15 @@ use crate::error::ConfigError;
 /// # Examples
 ///
 /// ```
-/// use supagate_jwt::Backend;
+/// use supagate_jwt::CryptoBackend;
 ///
 /// // With default features the preferred backend is AWS-LC.
-/// let preferred = Backend::preferred().expect("a backend feature is enabled");
+/// let preferred = CryptoBackend::preferred().expect("a backend feature is enabled");
 /// assert!(preferred.is_compiled());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Backend {
+pub enum CryptoBackend {
     /// [`aws-lc-rs`](https://docs.rs/aws-lc-rs), feature `aws_lc_rs` (the default). About 4–7×
     /// faster than RustCrypto for ES256 and RS256.
     AwsLc,
@@ -35,15 +35,15 @@ pub enum Backend {
     RustCrypto,
 }
 
-impl Backend {
+impl CryptoBackend {
     /// The backend used when the builder does not name one: AWS-LC when compiled in, otherwise
     /// RustCrypto, otherwise `None`.
     #[must_use]
-    pub fn preferred() -> Option<Backend> {
-        if Backend::AwsLc.is_compiled() {
-            Some(Backend::AwsLc)
-        } else if Backend::RustCrypto.is_compiled() {
-            Some(Backend::RustCrypto)
+    pub fn preferred() -> Option<CryptoBackend> {
+        if CryptoBackend::AwsLc.is_compiled() {
+            Some(CryptoBackend::AwsLc)
+        } else if CryptoBackend::RustCrypto.is_compiled() {
+            Some(CryptoBackend::RustCrypto)
         } else {
             None
         }
@@ -51,8 +51,8 @@ impl Backend {
 
     /// Every backend compiled into this build, preferred first.
     #[must_use]
-    pub fn compiled() -> Vec<Backend> {
-        [Backend::AwsLc, Backend::RustCrypto]
+    pub fn compiled() -> Vec<CryptoBackend> {
+        [CryptoBackend::AwsLc, CryptoBackend::RustCrypto]
             .into_iter()
             .filter(|b| b.is_compiled())
             .collect()
@@ -62,8 +62,8 @@ impl Backend {
     #[must_use]
     pub fn is_compiled(self) -> bool {
         match self {
-            Backend::AwsLc => cfg!(feature = "aws_lc_rs"),
-            Backend::RustCrypto => cfg!(feature = "rust_crypto"),
+            CryptoBackend::AwsLc => cfg!(feature = "aws_lc_rs"),
+            CryptoBackend::RustCrypto => cfg!(feature = "rust_crypto"),
         }
     }
 
@@ -71,12 +71,12 @@ impl Backend {
     #[must_use]
     pub fn feature(self) -> &'static str {
         match self {
-            Backend::AwsLc => "aws_lc_rs",
-            Backend::RustCrypto => "rust_crypto",
+            CryptoBackend::AwsLc => "aws_lc_rs",
+            CryptoBackend::RustCrypto => "rust_crypto",
         }
     }
 
-    pub(crate) fn check(self) -> Result<Backend, ConfigError> {
+    pub(crate) fn check(self) -> Result<CryptoBackend, ConfigError> {
         if self.is_compiled() {
             Ok(self)
         } else {
@@ -87,7 +87,7 @@ impl Backend {
     }
 }
 
-impl fmt::Display for Backend {
+impl fmt::Display for CryptoBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.feature())
     }
@@ -114,14 +114,14 @@ impl fmt::Debug for HmacKey {
 impl HmacKey {
     /// Prepares `secret` for `alg` (an HMAC algorithm) on `backend`.
     pub(crate) fn new(
-        backend: Backend,
+        backend: CryptoBackend,
         alg: Algorithm,
         secret: &[u8],
     ) -> Result<Self, ConfigError> {
         let _ = (alg, secret);
         match backend {
             #[cfg(feature = "aws_lc_rs")]
-            Backend::AwsLc => {
+            CryptoBackend::AwsLc => {
                 use aws_lc_rs::hmac;
                 let algorithm = match alg {
                     Algorithm::HS384 => hmac::HMAC_SHA384,
@@ -131,7 +131,7 @@ impl HmacKey {
                 Ok(HmacKey::AwsLc(Box::new(hmac::Key::new(algorithm, secret))))
             }
             #[cfg(feature = "rust_crypto")]
-            Backend::RustCrypto => {
+            CryptoBackend::RustCrypto => {
                 use hmac::Mac;
                 // `new_from_slice` accepts any key length for HMAC; the error arm is unreachable
                 // but handled rather than unwrapped.
@@ -222,11 +222,11 @@ impl fmt::Debug for PublicKey {
 impl PublicKey {
     /// Parses and validates `material` for `alg` on `backend`. `None` when the backend rejects
     /// the key (an EC point off the curve, an RSA key that fails its structural checks).
-    pub(crate) fn new(backend: Backend, alg: Algorithm, material: &Material) -> Option<Self> {
+    pub(crate) fn new(backend: CryptoBackend, alg: Algorithm, material: &Material) -> Option<Self> {
         let _ = (alg, material);
         match backend {
             #[cfg(feature = "aws_lc_rs")]
-            Backend::AwsLc => {
+            CryptoBackend::AwsLc => {
                 use aws_lc_rs::signature as sig;
                 let algorithm: &'static dyn sig::VerificationAlgorithm = match alg {
                     Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
@@ -250,7 +250,7 @@ impl PublicKey {
                     .map(PublicKey::AwsLc)
             }
             #[cfg(feature = "rust_crypto")]
-            Backend::RustCrypto => {
+            CryptoBackend::RustCrypto => {
                 use jsonwebtoken::{Algorithm as J, DecodingKey};
                 let (jalg, key) = match (alg, material) {
                     (Algorithm::ES256, Material::Ec { point }) => {
@@ -375,9 +375,9 @@ mod tests {
 
     #[test]
     fn preferred_backend_is_compiled() {
-        if let Some(b) = Backend::preferred() {
+        if let Some(b) = CryptoBackend::preferred() {
             assert!(b.is_compiled());
-            assert_eq!(Backend::compiled().first(), Some(&b));
+            assert_eq!(CryptoBackend::compiled().first(), Some(&b));
         }
     }
 }

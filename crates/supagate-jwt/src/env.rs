@@ -451,7 +451,7 @@ fn third_party_issuers(
             None => issuer,
         });
     }
-    if let Some(backend) = crate::Backend::preferred() {
+    if let Some(backend) = crate::CryptoBackend::preferred() {
         crate::verifier::check_third_party(out.clone(), Some(project.issuer()), backend)
             .map_err(|e| EnvError::new(VAR, e, THIRD_PARTY_FIX))?;
     }

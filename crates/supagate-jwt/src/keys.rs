@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 use crate::algorithm::Algorithm;
-use crate::crypto::{Backend, HmacKey, Material, PublicKey};
+use crate::crypto::{CryptoBackend, HmacKey, Material, PublicKey};
 use crate::error::{ConfigError, Error};
 
 /// Most keys a JWK set may hold.
@@ -629,9 +629,9 @@ fn has_roca_fingerprint(n: &[u8]) -> bool {
 /// # Examples
 ///
 /// ```
-/// use supagate_jwt::{Backend, JwkSet, PreparedKeys};
+/// use supagate_jwt::{CryptoBackend, JwkSet, PreparedKeys};
 ///
-/// let backend = Backend::preferred().expect("a backend feature is enabled");
+/// let backend = CryptoBackend::preferred().expect("a backend feature is enabled");
 /// let set = PreparedKeys::prepare(&JwkSet::empty(), backend);
 /// assert!(set.is_empty());
 /// ```
@@ -667,7 +667,7 @@ impl PreparedKeys {
     /// they are configured on the verifier). A key the backend refuses (for example an EC point
     /// off the curve) is added to [`PreparedKeys::rejected`].
     #[must_use]
-    pub fn prepare(jwks: &JwkSet, backend: Backend) -> Self {
+    pub fn prepare(jwks: &JwkSet, backend: CryptoBackend) -> Self {
         let mut set = PreparedKeys {
             keys: Vec::new(),
             rejected: jwks.rejected.clone(),
@@ -789,7 +789,7 @@ pub(crate) struct PreparedHmac {
 
 pub(crate) fn prepare_hmac(
     jwks: &JwkSet,
-    backend: Backend,
+    backend: CryptoBackend,
 ) -> Result<Vec<PreparedHmac>, ConfigError> {
     let mut out = Vec::new();
     let mut kidless: Vec<(Algorithm, &[u8])> = Vec::new();
@@ -870,7 +870,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(set.len(), 1);
-        let ks = PreparedKeys::prepare(&set, Backend::preferred().unwrap());
+        let ks = PreparedKeys::prepare(&set, CryptoBackend::preferred().unwrap());
         assert!(ks.find("a").is_some());
         assert!(ks.find("A").is_none());
         assert!(ks.find("a ").is_none());

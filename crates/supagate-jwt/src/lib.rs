@@ -33,17 +33,11 @@ mod wycheproof_tests;
 pub use algorithm::Algorithm;
 pub use cache::TokenCacheConfig;
 pub use claims::{Aal, AmrEntry, Audience, Claims, IssuedBy, Subject};
-pub use crypto::Backend;
+pub use crypto::CryptoBackend;
 pub use env::SupabaseConfig;
 pub use error::{ConfigError, Error};
 pub use keys::{Hs256Secret, JwkSet, KeyRejection, KeySource, PreparedKeys, RejectedKey};
 
-/// The former name of [`PreparedKeys`].
-#[deprecated(
-    since = "0.2.0",
-    note = "renamed `PreparedKeys` (it reads like `JwkSet`)"
-)]
-pub type KeySet = PreparedKeys;
 #[cfg(feature = "remote_jwks")]
 pub use remote::{RemoteJwks, RemoteJwksBuilder};
 pub use third_party::ThirdPartyIssuer;

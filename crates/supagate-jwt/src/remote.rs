@@ -18,7 +18,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::{mpsc, watch};
 
-use crate::crypto::Backend;
+use crate::crypto::CryptoBackend;
 use crate::error::{ConfigError, Error};
 use crate::keys::{JwkSet, KeySource, PreparedKeys};
 use supagate_core::{Clock, SystemClock};
@@ -87,7 +87,7 @@ struct Shared {
     max_stale: i64,
     timeout: Duration,
     max_body: usize,
-    backend: Backend,
+    backend: CryptoBackend,
     clock: Arc<dyn Clock>,
     state: RwLock<State>,
     flight: Mutex<Flight>,
@@ -614,7 +614,7 @@ pub struct RemoteJwksBuilder {
     max_stale: Duration,
     timeout: Duration,
     max_body: usize,
-    backend: Option<Backend>,
+    backend: Option<CryptoBackend>,
     clock: Arc<dyn Clock>,
 }
 
@@ -661,9 +661,9 @@ impl RemoteJwksBuilder {
         self
     }
 
-    /// The crypto backend for the fetched keys. Default: [`Backend::preferred`]. Use the same
+    /// The crypto backend for the fetched keys. Default: [`CryptoBackend::preferred`]. Use the same
     /// backend as the verifier.
-    pub fn backend(mut self, backend: Backend) -> Self {
+    pub fn backend(mut self, backend: CryptoBackend) -> Self {
         self.backend = Some(backend);
         self
     }
@@ -684,7 +684,7 @@ impl RemoteJwksBuilder {
     /// [`ConfigError::NoCryptoBackend`] without a backend.
     pub fn build(self) -> Result<RemoteJwks, ConfigError> {
         check_url(&self.url)?;
-        let backend = match self.backend.or_else(Backend::preferred) {
+        let backend = match self.backend.or_else(CryptoBackend::preferred) {
             Some(b) => b,
             None => {
                 return Err(ConfigError::NoCryptoBackend);

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::algorithm::{Algorithm, is_known_unsupported};
 use crate::cache::{Entry, TokenCache, TokenCacheConfig};
 use crate::claims::{self, Claims, IssuedBy, Registered};
-use crate::crypto::Backend;
+use crate::crypto::CryptoBackend;
 use crate::error::{ConfigError, Error};
 use crate::header;
 use crate::keys::{
@@ -226,7 +226,7 @@ struct Inner {
     max_lifetime: i64,
     max_token_len: usize,
     clock: Arc<dyn Clock>,
-    backend: Backend,
+    backend: CryptoBackend,
     rejected: Vec<RejectedKey>,
     third_party: Vec<ThirdParty>,
 }
@@ -304,7 +304,7 @@ pub struct VerifierBuilder {
     max_lifetime: Duration,
     max_token_len: usize,
     clock: Arc<dyn Clock>,
-    backend: Option<Backend>,
+    backend: Option<CryptoBackend>,
     third_party: Vec<ThirdPartyIssuer>,
 }
 
@@ -457,8 +457,8 @@ impl VerifierBuilder {
         self
     }
 
-    /// The crypto backend. Default: [`Backend::preferred`] (AWS-LC when compiled in).
-    pub fn backend(mut self, backend: Backend) -> Self {
+    /// The crypto backend. Default: [`CryptoBackend::preferred`] (AWS-LC when compiled in).
+    pub fn backend(mut self, backend: CryptoBackend) -> Self {
         self.backend = Some(backend);
         self
     }
@@ -507,7 +507,7 @@ impl VerifierBuilder {
     pub fn build(self) -> Result<Verifier, ConfigError> {
         let backend = match self.backend {
             Some(b) => b.check()?,
-            None => Backend::preferred().ok_or(ConfigError::NoCryptoBackend)?,
+            None => CryptoBackend::preferred().ok_or(ConfigError::NoCryptoBackend)?,
         };
         if self.leeway > MAX_LEEWAY {
             return Err(ConfigError::LeewayTooLarge {
@@ -596,7 +596,7 @@ impl VerifierBuilder {
 pub(crate) fn check_third_party(
     issuers: Vec<ThirdPartyIssuer>,
     project_issuer: Option<&str>,
-    backend: Backend,
+    backend: CryptoBackend,
 ) -> Result<(), ConfigError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     prepare_third_party(issuers, project_issuer, backend, &clock).map(|_| ())
@@ -606,7 +606,7 @@ pub(crate) fn check_third_party(
 fn prepare_third_party(
     issuers: Vec<ThirdPartyIssuer>,
     project_issuer: Option<&str>,
-    backend: Backend,
+    backend: CryptoBackend,
     clock: &Arc<dyn Clock>,
 ) -> Result<Vec<ThirdParty>, ConfigError> {
     let mut out: Vec<ThirdParty> = Vec::with_capacity(issuers.len());
@@ -676,7 +676,7 @@ fn prepare_third_party(
 #[cfg(feature = "remote_jwks")]
 fn discovered(
     issuer: &str,
-    backend: Backend,
+    backend: CryptoBackend,
     clock: &Arc<dyn Clock>,
 ) -> Result<Arc<dyn KeySource>, ConfigError> {
     crate::RemoteJwks::discover(issuer)
@@ -689,7 +689,7 @@ fn discovered(
 #[cfg(not(feature = "remote_jwks"))]
 fn discovered(
     _issuer: &str,
-    _backend: Backend,
+    _backend: CryptoBackend,
     _clock: &Arc<dyn Clock>,
 ) -> Result<Arc<dyn KeySource>, ConfigError> {
     // `discover` exists only with the feature.
@@ -867,7 +867,7 @@ impl Verifier {
 
     /// The crypto backend in use.
     #[must_use]
-    pub fn backend(&self) -> Backend {
+    pub fn backend(&self) -> CryptoBackend {
         self.inner.backend
     }
 
@@ -1387,11 +1387,11 @@ mod tests {
             .hs256_secret(Hs256Secret::new([1u8; 32]).unwrap())
             .build();
         assert!(matches!(r, Err(ConfigError::NoCryptoBackend)));
-        assert_eq!(Backend::preferred(), None);
-        assert!(Backend::compiled().is_empty());
+        assert_eq!(CryptoBackend::preferred(), None);
+        assert!(CryptoBackend::compiled().is_empty());
         let r = Verifier::builder()
             .hs256_secret(Hs256Secret::new([1u8; 32]).unwrap())
-            .backend(Backend::AwsLc)
+            .backend(CryptoBackend::AwsLc)
             .build();
         assert!(matches!(
             r,

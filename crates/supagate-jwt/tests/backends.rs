@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-use supagate_jwt::{Backend, ConfigError, Error, FixedClock, Hs256Secret};
+use supagate_jwt::{ConfigError, CryptoBackend, Error, FixedClock, Hs256Secret};
 use supagate_testkit::{TestKeys, TokenBuilder};
 
 #[test]
@@ -20,7 +20,7 @@ fn every_compiled_backend_verifies_every_algorithm() {
         b.sign_rs256(&keys),
         b.sign_eddsa(&keys),
     ];
-    let compiled = Backend::compiled();
+    let compiled = CryptoBackend::compiled();
     assert!(!compiled.is_empty());
     for backend in compiled {
         let v = keys
@@ -38,7 +38,7 @@ fn every_compiled_backend_verifies_every_algorithm() {
 
 #[test]
 fn a_backend_that_is_not_compiled_is_a_config_error() {
-    for backend in [Backend::AwsLc, Backend::RustCrypto] {
+    for backend in [CryptoBackend::AwsLc, CryptoBackend::RustCrypto] {
         let r = TestKeys::new().verifier_builder().backend(backend).build();
         if backend.is_compiled() {
             assert!(r.is_ok());
@@ -50,8 +50,8 @@ fn a_backend_that_is_not_compiled_is_a_config_error() {
 
 #[test]
 fn both_backends_enabled_prefers_aws_lc_and_never_panics() {
-    if Backend::AwsLc.is_compiled() && Backend::RustCrypto.is_compiled() {
-        assert_eq!(Backend::preferred(), Some(Backend::AwsLc));
+    if CryptoBackend::AwsLc.is_compiled() && CryptoBackend::RustCrypto.is_compiled() {
+        assert_eq!(CryptoBackend::preferred(), Some(CryptoBackend::AwsLc));
         // jsonwebtoken's process-wide provider would panic here ("Could not automatically
         // determine the process-level CryptoProvider"); the verifier never consults it.
         let v = TestKeys::new().verifier_at(TokenBuilder::DEFAULT_NOW);

@@ -20,7 +20,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
 use serde_json::{Value, json};
 use supagate_jwt::{
-    Backend, ConfigError, Error, FixedClock, Hs256Secret, JwkSet, KeyRejection, KeySource,
+    ConfigError, CryptoBackend, Error, FixedClock, Hs256Secret, JwkSet, KeyRejection, KeySource,
     PreparedKeys, Verifier, dangerous,
 };
 use supagate_testkit::{TestKeys, TokenBuilder, encode_segments, sign_raw_es256, sign_raw_hs256};
@@ -1317,7 +1317,7 @@ fn row_70_malformed_key_material_dropped_at_load_never_a_panic() {
         assert!(v.verify(&TokenBuilder::new().sign_eddsa(&keys())).is_err());
     }
     // A point off the curve passes the length checks and is refused by every backend.
-    for backend in Backend::compiled() {
+    for backend in CryptoBackend::compiled() {
         let off = ec_jwk(json!({"y": B64.encode([1u8; 32])}));
         let set = JwkSet::from_json(&json!({"keys": [off]}).to_string()).unwrap();
         let prepared = PreparedKeys::prepare(&set, backend);
@@ -1447,7 +1447,7 @@ fn row_74_unknown_kids_reach_the_source_once_per_token() {
     let src = Arc::new(Swappable::default());
     *src.set.lock().unwrap() = Some(Arc::new(PreparedKeys::prepare(
         &keys().jwk_set(),
-        Backend::preferred().unwrap(),
+        CryptoBackend::preferred().unwrap(),
     )));
     let v = source_verifier(&src);
     for i in 0..5 {
@@ -1462,7 +1462,7 @@ fn row_74_unknown_kids_reach_the_source_once_per_token() {
 #[test]
 fn row_75_a_rotated_out_key_stops_verifying() {
     let src = Arc::new(Swappable::default());
-    let backend = Backend::preferred().unwrap();
+    let backend = CryptoBackend::preferred().unwrap();
     *src.set.lock().unwrap() = Some(Arc::new(PreparedKeys::prepare(&keys().jwk_set(), backend)));
     let v = source_verifier(&src);
     let token = TokenBuilder::new().sign_es256(&keys());

@@ -16,7 +16,7 @@ use supagate_core::RequestError as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::Value;
-use supagate_jwt::{Backend, Error, FixedClock, Hs256Secret, JwkSet, Verifier};
+use supagate_jwt::{CryptoBackend, Error, FixedClock, Hs256Secret, JwkSet, Verifier};
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/supabase-ssr")
@@ -104,7 +104,7 @@ fn corpus() -> Corpus {
     }
 }
 
-fn verifier(c: &Corpus, now: i64, leeway: Duration, backend: Backend) -> Verifier {
+fn verifier(c: &Corpus, now: i64, leeway: Duration, backend: CryptoBackend) -> Verifier {
     Verifier::from_supabase_url(&c.url)
         .hs256_secret(Hs256Secret::new(&c.secret).unwrap())
         .jwk_set(JwkSet::from_json(&c.jwks).unwrap())
@@ -134,7 +134,7 @@ fn every_corpus_access_token_verifies_at_the_corpus_clock_and_fails_an_hour_late
             "expected_access_token not collected"
         );
     }
-    for backend in Backend::compiled() {
+    for backend in CryptoBackend::compiled() {
         let now = verifier(&c, c.now, supagate_jwt::Verifier::DEFAULT_LEEWAY, backend);
         let later = verifier(&c, c.now + 3600, Duration::ZERO, backend);
         let later_with_leeway = verifier(
@@ -170,7 +170,7 @@ fn corpus_claims_read_as_recorded() {
         &c,
         c.now,
         supagate_jwt::Verifier::DEFAULT_LEEWAY,
-        Backend::preferred().unwrap(),
+        CryptoBackend::preferred().unwrap(),
     );
     for (id, token, recorded) in &c.expected {
         let claims = v.verify(token).unwrap();
@@ -219,7 +219,7 @@ fn corpus_claims_read_as_recorded() {
 fn corpus_anon_key_is_never_a_bearer_token() {
     let c = corpus();
     assert_eq!(payload(&c.anon_key)["role"], "anon");
-    for backend in Backend::compiled() {
+    for backend in CryptoBackend::compiled() {
         let v = verifier(&c, c.now, supagate_jwt::Verifier::DEFAULT_LEEWAY, backend);
         let err = v.verify(&c.anon_key).unwrap_err();
         assert_eq!(err.status(), http::StatusCode::UNAUTHORIZED);

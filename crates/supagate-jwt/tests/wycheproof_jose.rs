@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use supagate_jwt::{Backend, ConfigError, JwkSet, Verifier, dangerous};
+use supagate_jwt::{ConfigError, CryptoBackend, JwkSet, Verifier, dangerous};
 
 fn vectors(file: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -24,7 +24,7 @@ fn vectors(file: &str) -> Value {
 
 /// Loads a key set the way an operator would: symmetric keys from configuration, public keys
 /// as a published set.
-fn verifier_for(keys: &[Value], backend: Backend) -> Result<Verifier, ConfigError> {
+fn verifier_for(keys: &[Value], backend: CryptoBackend) -> Result<Verifier, ConfigError> {
     let doc = json!({ "keys": keys }).to_string();
     let all_oct = keys.iter().all(|k| k["kty"] == "oct");
     let set = if all_oct {
@@ -76,7 +76,7 @@ const JWS_DEVIATIONS: &[(u64, &str)] = &[
 #[test]
 fn wycheproof_json_web_signature() {
     let file = vectors("json_web_signature_test.json");
-    for backend in Backend::compiled() {
+    for backend in CryptoBackend::compiled() {
         let mut total = 0;
         let mut deviations = Vec::new();
         for group in file["testGroups"].as_array().unwrap() {
@@ -113,7 +113,7 @@ fn wycheproof_json_web_signature() {
 #[test]
 fn wycheproof_json_web_key() {
     let file = vectors("json_web_key_test.json");
-    for backend in Backend::compiled() {
+    for backend in CryptoBackend::compiled() {
         let mut total = 0;
         let mut failures = Vec::new();
         for group in file["testGroups"].as_array().unwrap() {

@@ -550,44 +550,10 @@ impl Policy {
         }
     }
 
-    /// Replaces the requirement, validated against the role table set so far.
-    ///
-    /// # Errors
-    ///
-    /// As [`Policy::require`].
-    #[deprecated(
-        since = "0.2.0",
-        note = "setter order mattered (a permission had to be granted by a table set before); use `Policy::builder().require(..).permissions(..).build()`"
-    )]
-    pub fn with_requirement(mut self, requirement: Requirement) -> Result<Self, PolicyError> {
-        requirement.validate(&self.permissions)?;
-        self.requirement = Some(requirement);
-        Ok(self)
-    }
-
     /// Where roles are read from. Default: [`RoleSource::AppMetadataRole`].
     #[must_use]
     pub fn roles_from(mut self, source: RoleSource) -> Self {
         self.roles_from = source;
-        self
-    }
-
-    /// The role → permissions table used by [`Requirement::Permission`]. It had to be set
-    /// before requirements that name permissions, and is not checked against a requirement set
-    /// earlier. Default: empty.
-    #[must_use]
-    #[deprecated(
-        since = "0.2.0",
-        note = "not checked against a requirement set before it; use `Policy::builder().permissions(..)`"
-    )]
-    pub fn with_permissions<I, R, P, S>(mut self, table: I) -> Self
-    where
-        I: IntoIterator<Item = (R, P)>,
-        R: Into<String>,
-        P: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.permissions = permission_table(table);
         self
     }
 

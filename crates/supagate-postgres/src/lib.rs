@@ -10,4 +10,4 @@ mod sql;
 
 pub use error::{RlsConfigError, RlsError};
 pub use rls::{AsVerified, DbRole, RequestInfo, Rls, RlsBuilder, Scope, ScopedTx};
-pub use sessions::{DEFAULT_SESSION_QUERY_TIMEOUT, DbSessions};
+pub use sessions::DbSessions;

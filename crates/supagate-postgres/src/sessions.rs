@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::sql;
 
 /// Default bound on one question to the database: 2 s.
-pub const DEFAULT_SESSION_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_SESSION_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A [`SessionSource`] that reads `auth.sessions` and `auth.users` through a privileged pool
 /// (a role with `SELECT` on both: `postgres`, or a dedicated role; not `authenticator`, which
@@ -51,7 +51,10 @@ impl fmt::Debug for DbSessions {
 }
 
 impl DbSessions {
-    /// Reads through `pool`, each question bounded by [`DEFAULT_SESSION_QUERY_TIMEOUT`].
+    /// Default bound on one question to the database: 2 s.
+    pub const DEFAULT_QUERY_TIMEOUT: Duration = DEFAULT_SESSION_QUERY_TIMEOUT;
+
+    /// Reads through `pool`, each question bounded by [`DbSessions::DEFAULT_QUERY_TIMEOUT`].
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
         DbSessions {

@@ -155,7 +155,7 @@ impl From<AuthError> for Refused {
 
 /// The proxy's own refusal body: JSON, never cached.
 pub(crate) fn proxy_refusal(e: &ProxyError) -> Response<ProxyBody> {
-    supagate_core::refusal_response(e, supagate_auth::DEFAULT_RETRY_AFTER_SECS)
+    supagate_core::refusal_response(e, supagate_auth::Authenticator::DEFAULT_RETRY_AFTER_SECS)
         .map(crate::body::full)
 }
 

@@ -42,13 +42,13 @@ pub use liveness::AuthServerSessions;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use proxy::{
-    Backend, BackendResponse, PageContext, PageCookies, PageSession, Proxy, ProxyBuilder,
+    BackendClient, BackendResponse, PageContext, PageCookies, PageSession, Proxy, ProxyBuilder,
     SessionUser,
 };
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use rate::RateLimit;
-pub use refresh::{DEFAULT_REFRESH_MARGIN, LogoutScope};
+pub use refresh::LogoutScope;
 
 /// The decision core the [`Proxy`] is built from, each piece a pure function of `http` types
 /// (without the `client` feature, this is the whole crate): the CSRF gate, the path rules, the
@@ -68,7 +68,5 @@ pub mod core {
     pub use crate::refresh_token::RefreshTokenShape;
     #[cfg(feature = "client")]
     #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
-    pub use crate::single_flight::{
-        DEFAULT_MAX_REFRESHES, DEFAULT_REUSE_WINDOW, RefreshCoordinator,
-    };
+    pub use crate::single_flight::RefreshCoordinator;
 }

@@ -15,7 +15,7 @@ use crate::error::ProxyConfigError;
 use supagate_jwt::IntoProject;
 
 /// auth-js refreshes when the session expires within this margin (`EXPIRY_MARGIN_MS`).
-pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(90);
+pub(crate) const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(90);
 
 /// Whether a session needs a refresh now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,10 +114,13 @@ pub(crate) fn forwarded_address(client: IpAddr) -> Option<HeaderValue> {
 }
 
 impl AuthEndpoint {
+    /// auth-js refreshes when the session expires within this margin (`EXPIRY_MARGIN_MS`).
+    pub const DEFAULT_REFRESH_MARGIN: Duration = DEFAULT_REFRESH_MARGIN;
+
     /// The auth server of `project` (a [`supagate_jwt::SupabaseProject`] or its URL,
     /// `https://<ref>.supabase.co`, parsed with [`supagate_jwt::SupabaseProject::parse`]), with
     /// its anon or publishable key (sent as `apikey` and as the bearer, as supabase-js does). Refresh
-    /// margin [`DEFAULT_REFRESH_MARGIN`].
+    /// margin [`AuthEndpoint::DEFAULT_REFRESH_MARGIN`].
     ///
     /// # Errors
     ///

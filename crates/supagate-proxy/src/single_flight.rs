@@ -12,10 +12,10 @@ use supagate_jwt::Token;
 use tokio::sync::watch;
 
 /// How long a finished refresh is reused for requests still carrying the old refresh token.
-pub const DEFAULT_REUSE_WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_REUSE_WINDOW: Duration = Duration::from_secs(10);
 
 /// Default bound on the number of refresh tokens tracked at once.
-pub const DEFAULT_MAX_REFRESHES: usize = 10_000;
+pub(crate) const DEFAULT_MAX_REFRESHES: usize = 10_000;
 
 /// A keyed 128-bit hash of a refresh token: the token itself is never stored.
 type Key = (u64, u64);
@@ -42,7 +42,7 @@ struct Shared<R> {
 ///   the call completes and its result goes to every other waiter and to the next request with
 ///   the same cookie. A refresh token is never sent twice.
 /// - **Bounded**: each entry is removed by its own task once the reuse window has passed (or
-///   when the task ends early); at most [`DEFAULT_MAX_REFRESHES`] tokens are tracked, and
+///   when the task ends early); at most [`RefreshCoordinator::DEFAULT_MAX_REFRESHES`] tokens are tracked, and
 ///   beyond that a refresh still runs (on its own task) without being shared.
 /// - Keys are keyed 128-bit hashes of the refresh token; the token itself is not stored.
 ///
@@ -109,6 +109,12 @@ impl<R> Drop for Remove<R> {
 }
 
 impl<R> RefreshCoordinator<R> {
+    /// Default bound on the number of refresh tokens tracked at once.
+    pub const DEFAULT_MAX_REFRESHES: usize = DEFAULT_MAX_REFRESHES;
+
+    /// How long a finished refresh is reused for requests still carrying the old refresh token.
+    pub const DEFAULT_REUSE_WINDOW: Duration = DEFAULT_REUSE_WINDOW;
+
     /// How many refresh tokens are tracked now (running, or finished within the reuse window).
     #[must_use]
     pub fn len(&self) -> usize {
@@ -127,7 +133,7 @@ impl<R> RefreshCoordinator<R> {
 }
 
 impl<R: Send + Sync + 'static> RefreshCoordinator<R> {
-    /// With the [`DEFAULT_REUSE_WINDOW`] and [`DEFAULT_MAX_REFRESHES`].
+    /// With the [`RefreshCoordinator::DEFAULT_REUSE_WINDOW`] and [`RefreshCoordinator::DEFAULT_MAX_REFRESHES`].
     #[must_use]
     pub fn new() -> Self {
         RefreshCoordinator::with_reuse_window(DEFAULT_REUSE_WINDOW)
@@ -147,7 +153,7 @@ impl<R: Send + Sync + 'static> RefreshCoordinator<R> {
     }
 
     /// Tracks at most `max` refresh tokens at once (call it before sharing the coordinator).
-    /// Default [`DEFAULT_MAX_REFRESHES`].
+    /// Default [`RefreshCoordinator::DEFAULT_MAX_REFRESHES`].
     #[must_use]
     pub fn with_max_entries(mut self, max: usize) -> Self {
         if let Some(s) = Arc::get_mut(&mut self.shared) {

@@ -13,11 +13,14 @@ pub use supagate_core::{
     Clock, EnvError, FixedClock, Origin, RequestError, SupabaseProject, SystemClock, Token,
     UrlError,
 };
+/// Why an access token was refused: [`supagate_jwt::Error`], named for what it is at the root
+/// (the crates' other request errors are [`AuthError`], [`CookieError`], [`Denial`]).
+pub use supagate_jwt::Error as TokenError;
 #[cfg(feature = "remote_jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "remote_jwks")))]
 pub use supagate_jwt::RemoteJwks;
 pub use supagate_jwt::{
-    Aal, Claims, ConfigError, Error, Hs256Secret, IssuedBy, JwkSet, Subject, SupabaseConfig,
+    Aal, Claims, ConfigError, Hs256Secret, IssuedBy, JwkSet, Subject, SupabaseConfig,
     ThirdPartyIssuer, Verified, Verifier, VerifierBuilder,
 };
 pub use supagate_policy::{Decision, Denial, Policy, PolicyConfig, Requirement, RoleSource};

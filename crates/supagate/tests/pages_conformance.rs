@@ -476,7 +476,7 @@ mod on_axum {
     use axum::body::Body;
     use axum::response::{IntoResponse, Redirect};
     use axum::routing::{get, post};
-    use supagate::axum::pages::{Backend, SessionLayer, User};
+    use supagate::axum::pages::{BackendClient, SessionLayer, User};
     use tower::ServiceExt;
 
     async fn public(user: Option<User>) -> String {
@@ -507,7 +507,7 @@ mod on_axum {
         )
     }
 
-    async fn profile(user: User, backend: Backend) -> impl IntoResponse {
+    async fn profile(user: User, backend: BackendClient) -> impl IntoResponse {
         let res = backend.get(&user, "/profile/me").await.unwrap();
         format!(
             "{} {} {}",
@@ -517,7 +517,7 @@ mod on_axum {
         )
     }
 
-    async fn escape(user: User, backend: Backend) -> String {
+    async fn escape(user: User, backend: BackendClient) -> String {
         match backend.get(&user, "/profile/../admin").await {
             Ok(r) => r.status().as_u16().to_string(),
             Err(e) => e.status().as_u16().to_string(),
@@ -635,7 +635,7 @@ mod on_axum {
 mod on_actix {
     use super::*;
     use actix_web::{App, HttpResponse, test, web};
-    use supagate::actix::pages::{Backend, SessionMiddleware, User};
+    use supagate::actix::pages::{BackendClient, SessionMiddleware, User};
 
     async fn public(user: Option<User>) -> String {
         match user {
@@ -667,7 +667,7 @@ mod on_actix {
         )
     }
 
-    async fn profile(user: User, backend: Backend) -> String {
+    async fn profile(user: User, backend: BackendClient) -> String {
         let res = backend.get(&user, "/profile/me").await.unwrap();
         format!(
             "{} {} {}",
@@ -677,7 +677,7 @@ mod on_actix {
         )
     }
 
-    async fn escape(user: User, backend: Backend) -> String {
+    async fn escape(user: User, backend: BackendClient) -> String {
         match backend.get(&user, "/profile/../admin").await {
             Ok(r) => r.status().as_u16().to_string(),
             Err(e) => e.status().as_u16().to_string(),

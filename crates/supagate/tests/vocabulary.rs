@@ -1,9 +1,8 @@
 //! One vocabulary across the crates: every request-time error type has the same accessors
-//! (`supagate::jwt::RequestError`), and the aggregate `AuthError` delegates to what it wraps.
+//! (`supagate::RequestError`, from `supagate-core`), and the aggregate `AuthError` delegates to what it wraps.
 #![allow(clippy::unwrap_used)]
 
-use supagate::jwt::RequestError;
-use supagate::{AuthError, CookieError, Error};
+use supagate::{AuthError, CookieError, RequestError, TokenError as Error};
 
 fn accessors(e: &dyn RequestError) -> (u16, Option<&'static str>, &'static str, &'static str) {
     (
@@ -48,4 +47,17 @@ fn sample_claims() -> supagate::Claims {
     keys.verifier_at(TokenBuilder::DEFAULT_NOW)
         .verify(&TokenBuilder::new().sign_hs256(&keys))
         .unwrap()
+}
+
+#[test]
+fn the_shared_words_are_one_item_whichever_crate_names_them() {
+    // supagate-core's types, re-exported: the same type through every path.
+    let t: supagate::Token = supagate::jwt::Token::new("t");
+    let _: supagate::core::Token = t;
+    let p: supagate::SupabaseProject =
+        supagate::jwt::SupabaseProject::parse("http://127.0.0.1:54321").unwrap();
+    let _: supagate::core::SupabaseProject = p;
+    fn takes_core_trait<E: supagate::core::RequestError>(_: &E) {}
+    takes_core_trait(&Error::Expired);
+    takes_core_trait(&CookieError::TooLarge);
 }

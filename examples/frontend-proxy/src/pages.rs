@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use supagate::RequestError as _;
-use supagate::axum::pages::{Backend, User};
+use supagate::axum::pages::{BackendClient, User};
 
 #[derive(Template)]
 #[template(path = "home.html")]
@@ -114,7 +114,7 @@ pub(crate) async fn sign_in(user: Option<User>, Query(q): Query<SignInQuery>) ->
 
 /// `GET /dashboard`: protected; rendered from the verified session and two server-side
 /// backend calls made at once.
-pub(crate) async fn dashboard(user: User, backend: Backend) -> Response {
+pub(crate) async fn dashboard(user: User, backend: BackendClient) -> Response {
     let (profile, notes) = tokio::join!(
         backend.get(&user, "/profile/me"),
         backend.get(&user, "/notes")
@@ -163,7 +163,11 @@ pub(crate) struct NoteForm {
 }
 
 /// `POST /dashboard/notes`: adds a note through the backend, then back to the dashboard (303).
-pub(crate) async fn add_note(user: User, backend: Backend, Form(form): Form<NoteForm>) -> Response {
+pub(crate) async fn add_note(
+    user: User,
+    backend: BackendClient,
+    Form(form): Form<NoteForm>,
+) -> Response {
     let note = json!({ "body": form.body, "public": form.public.is_some() });
     match backend.post_json(&user, "/notes", &note).await {
         Ok(r) if r.status().is_success() => Redirect::to("/dashboard").into_response(),
@@ -173,7 +177,11 @@ pub(crate) async fn add_note(user: User, backend: Backend, Form(form): Form<Note
 }
 
 /// `POST /dashboard/notes/{id}/delete`: deletes a note (Row Level Security decides whose).
-pub(crate) async fn delete_note(user: User, backend: Backend, Path(id): Path<i64>) -> Response {
+pub(crate) async fn delete_note(
+    user: User,
+    backend: BackendClient,
+    Path(id): Path<i64>,
+) -> Response {
     match backend.delete(&user, &format!("/notes/{id}")).await {
         Ok(r) if r.status().is_success() || r.status() == StatusCode::NOT_FOUND => {
             Redirect::to("/dashboard").into_response()

@@ -45,7 +45,9 @@ mod session;
 pub use builder::ProxyBuilder;
 use cors::{add_cors, strip_cors};
 pub(crate) use pages::accepts_html;
-pub use pages::{Backend, BackendResponse, PageContext, PageCookies, PageSession, SessionUser};
+pub use pages::{
+    BackendClient, BackendResponse, PageContext, PageCookies, PageSession, SessionUser,
+};
 pub(crate) use session::{Active, Resolved};
 
 /// The frontend proxy: a cheap-to-clone handle (an `Arc` inside) to share across requests.

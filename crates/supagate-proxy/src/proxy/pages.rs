@@ -1,7 +1,7 @@
 //! Sessions for the app's own pages (server-rendered HTML, form posts): the same session
 //! pipeline as forwarding ([`Proxy::session`]: cookie reading, refresh single-flight,
 //! verification, base policy), decided once per request into a [`PageSession`], and the
-//! server-side [`Backend`] calls a page makes on the user's behalf.
+//! server-side [`BackendClient`] calls a page makes on the user's behalf.
 
 use super::*;
 
@@ -10,7 +10,7 @@ use crate::lifecycle::local_path;
 use crate::path::upstream_target;
 
 /// The signed-in user of a page request: the verified claims of the session's access token,
-/// and the token itself for [`Backend`] calls (never shown: `Debug` prints the user id
+/// and the token itself for [`BackendClient`] calls (never shown: `Debug` prints the user id
 /// only).
 ///
 /// Made by [`Proxy::page_session`]; the adapters' page extractors hand it to handlers.
@@ -152,7 +152,7 @@ impl PageSession {
 }
 
 /// The page request's session as its handler sees it: the signed-in user, the sign-in
-/// redirect for a protected page, and the [`Backend`]. Cheap to clone (the adapters keep it
+/// redirect for a protected page, and the [`BackendClient`]. Cheap to clone (the adapters keep it
 /// in the request extensions).
 #[derive(Clone)]
 pub struct PageContext {
@@ -178,8 +178,8 @@ impl PageContext {
 
     /// The backend, called from the server on the user's behalf.
     #[must_use]
-    pub fn backend(&self) -> Backend {
-        Backend {
+    pub fn backend(&self) -> BackendClient {
+        BackendClient {
             proxy: self.proxy.clone(),
             client: self.client,
         }
@@ -418,8 +418,8 @@ impl Proxy {
     /// acting for a user it holds a [`SessionUser`] of); `peer` goes into the forwarding
     /// headers. Page handlers use [`PageContext::backend`].
     #[must_use]
-    pub fn backend(&self, peer: IpAddr) -> Backend {
-        Backend {
+    pub fn backend(&self, peer: IpAddr) -> BackendClient {
+        BackendClient {
             proxy: self.clone(),
             client: peer,
         }
@@ -460,30 +460,30 @@ fn no_usable_session(r: &Refused) -> bool {
 /// # Examples
 ///
 /// ```
-/// use supagate_proxy::{Backend, ProxyError, SessionUser};
+/// use supagate_proxy::{BackendClient, ProxyError, SessionUser};
 ///
-/// async fn profile(backend: &Backend, user: &SessionUser) -> Result<serde_json::Value, ProxyError> {
+/// async fn profile(backend: &BackendClient, user: &SessionUser) -> Result<serde_json::Value, ProxyError> {
 ///     let res = backend.get(user, "/profile/me").await?;
 ///     res.json()
 /// }
 /// # let _ = profile;
 /// ```
 #[derive(Clone)]
-pub struct Backend {
+pub struct BackendClient {
     proxy: Proxy,
     client: IpAddr,
 }
 
-impl fmt::Debug for Backend {
+impl fmt::Debug for BackendClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.proxy.inner;
-        f.debug_struct("Backend")
+        f.debug_struct("BackendClient")
             .field("upstream", &format_args!("{}://{}", i.scheme, i.authority))
             .finish_non_exhaustive()
     }
 }
 
-/// The backend's answer to a [`Backend`] call, read whole.
+/// The backend's answer to a [`BackendClient`] call, read whole.
 #[derive(Debug, Clone)]
 pub struct BackendResponse {
     status: StatusCode,
@@ -520,12 +520,12 @@ impl BackendResponse {
     }
 }
 
-impl Backend {
+impl BackendClient {
     /// `GET path` as `user`.
     ///
     /// # Errors
     ///
-    /// As [`Backend::send`].
+    /// As [`BackendClient::send`].
     pub async fn get(&self, user: &SessionUser, path: &str) -> Result<BackendResponse, ProxyError> {
         self.send(Some(user), Method::GET, path, None).await
     }
@@ -534,7 +534,7 @@ impl Backend {
     ///
     /// # Errors
     ///
-    /// As [`Backend::send`].
+    /// As [`BackendClient::send`].
     pub async fn delete(
         &self,
         user: &SessionUser,
@@ -547,7 +547,7 @@ impl Backend {
     ///
     /// # Errors
     ///
-    /// As [`Backend::send`].
+    /// As [`BackendClient::send`].
     pub async fn post_json<T: serde::Serialize + ?Sized>(
         &self,
         user: &SessionUser,

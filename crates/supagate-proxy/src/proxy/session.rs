@@ -193,7 +193,7 @@ impl Proxy {
                 tracing::debug!(target: "supagate", "session refreshed");
                 match verifier.verify_async(new.access_token().expose()).await {
                     Ok(claims) => {
-                        if let Err(e) = i.auth.admits(&claims) {
+                        if let Err(e) = i.auth.check_base_policy(&claims) {
                             return Err(Refused::from(e).with_cookies(cookies));
                         }
                         Ok(Resolved::Active(self.active(
@@ -269,7 +269,7 @@ impl Proxy {
     /// The authenticator's base policy (Postgres role `authenticated`, no third-party OAuth
     /// client): the proxy forwards only what a bare extractor would admit. 403, cookies kept.
     pub(super) fn admit(&self, claims: &supagate_jwt::Claims) -> Result<(), Refused> {
-        Ok(self.inner.auth.admits(claims)?)
+        Ok(self.inner.auth.check_base_policy(claims)?)
     }
 
     /// A keyed hash of a verified token's session (`session_id`, else `sub`), for the
