@@ -32,7 +32,7 @@ pub enum RlsConfigError {
 }
 
 /// Why a user-scoped transaction, or a statement in it, failed. Never contains claim values
-/// or a connection string; answer it with its [`status`](RlsError::status) or
+/// or a connection string; answer it with its [`status`](supagate_core::RequestError::status) or
 /// [`to_response`](RlsError::to_response). `From<sqlx::Error>` sorts a database error by its
 /// SQLSTATE, as PostgREST does, so an app can answer every error of its own queries with it
 /// too:

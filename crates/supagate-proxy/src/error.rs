@@ -156,7 +156,7 @@ impl supagate_jwt::RequestError for ProxyError {
         }
     }
     /// The `error` member of the JSON body (see the table above); what
-    /// [`supagate_auth::AuthError::body_code`] is for the session's refusals.
+    /// `supagate_auth::AuthError`'s [`body_code`](supagate_core::RequestError::body_code) is for the session's refusals.
     fn body_code(&self) -> &'static str {
         match self {
             ProxyError::CsrfRejected => "csrf_rejected",
