@@ -1,0 +1,108 @@
+//! [`Verified`]: a token that passed verification, with its payload.
+
+use super::*;
+
+/// A token that passed [`Verifier::verify_payload`]: its Supabase claims and its verified
+/// payload.
+///
+/// Cheap to clone (the payload is shared). `Debug` prints the claims, not the payload bytes.
+#[derive(Clone)]
+pub struct Verified {
+    pub(super) claims: Claims,
+    pub(super) payload: Arc<[u8]>,
+}
+
+impl Verified {
+    /// The Supabase claims.
+    #[must_use]
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+
+    /// The Supabase claims, by value.
+    #[must_use]
+    pub fn into_claims(self) -> Claims {
+        self.claims
+    }
+
+    /// The verified payload: the token's claims as the JSON it carried (UTF-8, one object,
+    /// no duplicate names), for code that hands them on whole, such as
+    /// `request.jwt.claims` in Postgres.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    ///
+    /// let keys = TestKeys::new();
+    /// let verified = keys
+    ///     .verifier_at(TokenBuilder::DEFAULT_NOW)
+    ///     .verify_payload(&TokenBuilder::new().sign_es256(&keys))?;
+    /// let json: serde_json::Value = serde_json::from_slice(verified.payload()).unwrap();
+    /// assert_eq!(json["role"], "authenticated");
+    /// # Ok::<(), supagate_jwt::Error>(())
+    /// ```
+    #[must_use]
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// Deserializes the verified payload into your own type. The registered claims were
+    /// already validated; this only reads.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MalformedClaims`] when the payload does not deserialize into `T`.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_slice(&self.payload).map_err(|_| Error::MalformedClaims)
+    }
+
+    /// The claims as `T`: the Supabase [`Claims`] themselves when `T` is that type (no second
+    /// parse), otherwise [`Verified::deserialize`]. What the framework extractors use.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MalformedClaims`] when the payload does not deserialize into `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_jwt::Claims;
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    ///
+    /// let keys = TestKeys::new();
+    /// let verified = keys
+    ///     .verifier_at(TokenBuilder::DEFAULT_NOW)
+    ///     .verify_payload(&TokenBuilder::new().sign_es256(&keys))?;
+    /// let claims: Claims = verified.clone().into_typed()?;
+    /// let value: serde_json::Value = verified.into_typed()?;
+    /// assert_eq!(value["sub"], claims.sub.to_string());
+    /// # Ok::<(), supagate_jwt::Error>(())
+    /// ```
+    pub fn into_typed<T: DeserializeOwned + 'static>(self) -> Result<T, Error> {
+        let mut slot = Some(self.claims);
+        if let Some(typed) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<T>>() {
+            return typed.take().ok_or(Error::MalformedClaims);
+        }
+        serde_json::from_slice(&self.payload).map_err(|_| Error::MalformedClaims)
+    }
+}
+
+impl fmt::Debug for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verified")
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verified_is_cheap_to_share_and_never_prints_its_payload() {
+        fn check<T: Send + Sync + Clone + 'static>() {}
+        check::<Verified>();
+    }
+}
