@@ -2,10 +2,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod decision;
 mod error;
 mod policy;
+mod requirement;
+mod role;
 
+pub use decision::{Decision, Denial, Failure};
 pub use error::PolicyError;
-pub use policy::{
-    Decision, Denial, Failure, Policy, PolicyBuilder, PolicyConfig, Requirement, RoleSource,
-};
+pub use policy::{Policy, PolicyBuilder, PolicyConfig};
+pub use requirement::Requirement;
+pub use role::RoleSource;
