@@ -80,7 +80,7 @@ fn bench(c: &mut Criterion) {
             keys.verifier_at(TokenBuilder::DEFAULT_NOW),
         ));
     let keyed = Authenticator::builder(keys.verifier_at(TokenBuilder::DEFAULT_NOW))
-        .api_keys(ApiKeys::from_lookup(TestKeys::api_key_env).unwrap())
+        .api_keys(ApiKeys::from_variables(&TestKeys::api_key_variables()).unwrap())
         .legacy_anon_key(TestKeys::legacy_anon_key())
         .build()
         .unwrap();

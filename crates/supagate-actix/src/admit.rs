@@ -38,7 +38,7 @@ use crate::extract::{ActixHeaders, AuthRejection, authenticator};
 /// }
 ///
 /// let auth = Authenticator::builder(TestKeys::new().verifier())
-///     .api_keys(ApiKeys::from_lookup(TestKeys::api_key_env)?)
+///     .api_keys(ApiKeys::from_variables(&TestKeys::api_key_variables())?)
 ///     .build()?;
 /// let app = App::new().app_data(auth.clone()).service(
 ///     web::resource("/public/whoami")

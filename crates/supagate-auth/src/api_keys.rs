@@ -6,7 +6,7 @@ use std::fmt;
 
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
-use supagate_jwt::EnvError;
+use supagate_core::{EnvError, Variables};
 use zeroize::Zeroizing;
 
 /// The two kinds of Supabase API key.
@@ -61,7 +61,7 @@ impl Stored {
 /// The project's API keys by name (`default`, `web`, `automations`, …), as
 /// `@supabase/server` names them, so that one leaked key opens only its own routes.
 ///
-/// Built from configuration with [`ApiKeys::builder`] or [`ApiKeys::from_lookup`] (the
+/// Built from configuration with [`ApiKeys::builder`] or [`ApiKeys::from_variables`] (the
 /// `SUPABASE_PUBLISHABLE_KEYS` / `SUPABASE_SECRET_KEYS` variables); every key is checked at
 /// start-up (its kind's prefix, a plausible length, visible ASCII, no key configured twice).
 /// A request's key is compared with every configured key of the asked kind, in constant time
@@ -282,7 +282,7 @@ pub(crate) fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 const KEYS_FIX: &str = "set a JSON object of name to key, e.g. {\"default\":\"sb_publishable_…\"}, as the Supabase dashboard lists them";
 
 impl ApiKeys {
-    /// The variables read by [`ApiKeys::from_lookup`], plural first.
+    /// The variables read by [`ApiKeys::from_variables`], plural first.
     pub const VARIABLES: [&'static str; 4] = [
         "SUPABASE_PUBLISHABLE_KEYS",
         "SUPABASE_PUBLISHABLE_KEY",
@@ -293,15 +293,6 @@ impl ApiKeys {
     /// A builder with no keys.
     pub fn builder() -> ApiKeysBuilder {
         ApiKeysBuilder::default()
-    }
-
-    /// The keys from the process environment: see [`ApiKeys::from_lookup`].
-    ///
-    /// # Errors
-    ///
-    /// As [`ApiKeys::from_lookup`].
-    pub fn from_env() -> Result<Self, EnvError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// The keys from configuration variables, with `@supabase/server`'s names:
@@ -319,24 +310,25 @@ impl ApiKeys {
     ///
     /// ```
     /// use supagate_auth::{ApiKeyKind, ApiKeys};
+    /// use supagate_core::Variables;
     ///
-    /// let keys = ApiKeys::from_lookup(|name| match name {
-    ///     "SUPABASE_PUBLISHABLE_KEYS" => Some(r#"{"default":"sb_publishable_abcdefgh12","web":"sb_publishable_webkey9876"}"#.into()),
-    ///     "SUPABASE_SECRET_KEY" => Some("sb_secret_0123456789abcdef".into()),
-    ///     _ => None,
-    /// })?;
+    /// let keys = ApiKeys::from_variables(&Variables::from_pairs([
+    ///     ("SUPABASE_PUBLISHABLE_KEYS", r#"{"default":"sb_publishable_abcdefgh12","web":"sb_publishable_webkey9876"}"#),
+    ///     ("SUPABASE_SECRET_KEY", "sb_secret_0123456789abcdef"),
+    /// ]))?;
     /// assert_eq!(keys.names(ApiKeyKind::Publishable).collect::<Vec<_>>(), ["default", "web"]);
     /// assert_eq!(keys.names(ApiKeyKind::Secret).collect::<Vec<_>>(), ["default"]);
     ///
-    /// let bad = ApiKeys::from_lookup(|name| {
-    ///     (name == "SUPABASE_SECRET_KEY").then(|| "sb_publishable_abcdefgh12".to_owned())
-    /// })
+    /// let bad = ApiKeys::from_variables(&Variables::from_pairs([(
+    ///     "SUPABASE_SECRET_KEY",
+    ///     "sb_publishable_abcdefgh12",
+    /// )]))
     /// .unwrap_err();
     /// assert_eq!(bad.variable(), "SUPABASE_SECRET_KEY");
     /// # Ok::<(), supagate_jwt::EnvError>(())
     /// ```
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    pub fn from_variables(vars: &Variables) -> Result<Self, EnvError> {
+        let get = |name: &str| vars.get(name);
         let mut builder = ApiKeys::builder();
         let mut sources: Vec<(ApiKeyKind, &'static str)> = Vec::new();
         for (kind, plural, singular) in [
@@ -462,11 +454,7 @@ mod tests {
     const S: &str = "sb_secret_0123456789abcdef";
 
     fn lookup(vars: &[(&str, &str)]) -> Result<ApiKeys, EnvError> {
-        ApiKeys::from_lookup(|n| {
-            vars.iter()
-                .find(|(k, _)| *k == n)
-                .map(|(_, v)| (*v).to_owned())
-        })
+        ApiKeys::from_variables(&Variables::from_pairs(vars.iter().copied()))
     }
 
     fn apikey(v: &str) -> HeaderMap {

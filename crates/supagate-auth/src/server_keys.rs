@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine as _;
-use supagate_jwt::EnvError;
+use supagate_core::{EnvError, Variables};
 use zeroize::Zeroizing;
 
 /// Why a value is not the kind of key its setting wants. Never contains the key.
@@ -262,17 +262,18 @@ pub fn is_secret_key(key: &str) -> bool {
 ///
 /// ```
 /// use supagate_auth::AuthServerKeys;
+/// use supagate_core::Variables;
 ///
-/// let keys = AuthServerKeys::from_lookup(|name| match name {
-///     "SUPABASE_PUBLISHABLE_KEY" => Some("sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH".into()),
-///     "SUPABASE_SECRET_KEY" => Some("sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz".into()),
-///     _ => None,
-/// })?;
+/// let keys = AuthServerKeys::from_variables(&Variables::from_pairs([
+///     ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"),
+///     ("SUPABASE_SECRET_KEY", "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"),
+/// ]))?;
 /// assert!(keys.publishable().is_some() && keys.secret().is_some());
 ///
-/// let swapped = AuthServerKeys::from_lookup(|name| {
-///     (name == "SUPABASE_PUBLISHABLE_KEY").then(|| "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz".into())
-/// })
+/// let swapped = AuthServerKeys::from_variables(&Variables::from_pairs([(
+///     "SUPABASE_PUBLISHABLE_KEY",
+///     "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz",
+/// )]))
 /// .unwrap_err();
 /// assert_eq!(swapped.variable(), "SUPABASE_PUBLISHABLE_KEY");
 /// # Ok::<(), supagate_jwt::EnvError>(())
@@ -291,26 +292,13 @@ const PUBLISHABLE_FIX: &str = "set it to the project's publishable key (Dashboar
 const SECRET_FIX: &str = "set it to a secret key of the project (sb_secret_…, Dashboard: Project Settings > API Keys), or unset it";
 
 impl AuthServerKeys {
-    /// Reads the process environment.
-    ///
-    /// # Errors
-    ///
-    /// As [`AuthServerKeys::from_lookup`].
-    pub fn from_env() -> Result<Self, EnvError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads the variables through `lookup`.
+    /// Reads the variables (see the table above).
     ///
     /// # Errors
     ///
     /// An [`EnvError`] naming the variable whose value is the wrong kind of key or no key.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(Zeroizing::new)
-                .filter(|v| !v.trim().is_empty())
-        };
+    pub fn from_variables(vars: &Variables) -> Result<Self, EnvError> {
+        let get = |name: &str| vars.get(name).map(Zeroizing::new);
         let mut keys = AuthServerKeys::default();
         for variable in ["SUPABASE_PUBLISHABLE_KEY", "SUPABASE_ANON_KEY"] {
             if let Some(value) = get(variable) {
@@ -374,11 +362,7 @@ mod tests {
     }
 
     fn keys(vars: &[(&str, &str)]) -> Result<AuthServerKeys, EnvError> {
-        AuthServerKeys::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
+        AuthServerKeys::from_variables(&Variables::from_pairs(vars.iter().copied()))
     }
 
     #[test]

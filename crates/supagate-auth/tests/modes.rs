@@ -15,7 +15,7 @@ use supagate_testkit::{TestKeys, TokenBuilder};
 
 fn auth() -> Authenticator {
     Authenticator::builder(TestKeys::new().verifier_at(TokenBuilder::DEFAULT_NOW))
-        .api_keys(ApiKeys::from_lookup(TestKeys::api_key_env).unwrap())
+        .api_keys(ApiKeys::from_variables(&TestKeys::api_key_variables()).unwrap())
         .legacy_anon_key(TestKeys::legacy_anon_key())
         .build()
         .unwrap()

@@ -45,7 +45,7 @@ use crate::layer::ResponseFuture;
 /// }
 ///
 /// let auth = Authenticator::builder(TestKeys::new().verifier())
-///     .api_keys(ApiKeys::from_lookup(TestKeys::api_key_env)?)
+///     .api_keys(ApiKeys::from_variables(&TestKeys::api_key_variables())?)
 ///     .build()?;
 /// let app: Router = Router::new()
 ///     .route("/public/whoami", get(whoami).layer(AdmitLayer::new(auth.clone(), "user, none".parse()?)))

@@ -9,9 +9,11 @@ mod project;
 mod refusal;
 mod token;
 mod url;
+mod variables;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{EnvError, RequestError, UrlError};
 pub use project::{IntoProject, Origin, SupabaseProject, is_fetch_url};
 pub use refusal::{refusal_body, refusal_response, retry_after};
 pub use token::Token;
+pub use variables::Variables;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use supagate_core::EnvError;
+use supagate_core::{EnvError, Variables};
 
 use crate::error::ConfigError;
 use crate::keys::{Hs256Secret, JwkSet};
@@ -40,27 +40,26 @@ enum Jwks {
 /// | `SUPABASE_THIRD_PARTY_ISSUERS` | no | third-party auth providers whose tokens are accepted too (feature `remote_jwks`): a JSON list of `{"issuer": …, "audience": [...]}` objects (`audience` may be one string), each optionally with `"jwks_url"` (instead of OIDC discovery at `<issuer>/.well-known/openid-configuration`) and `"role"` (the required `role` claim, `authenticated` by default). See [`ThirdPartyIssuer`] |
 /// | `SUPAGATE_TOKEN_CACHE` | no | `0` turns the verified-token cache off (default on) |
 ///
-/// Empty values count as unset. Every error's `Display` names the variable and the fix.
+/// Empty (or blank) values count as unset. Every error's `Display` names the variable and the
+/// fix. Applications read these with `supagate::Config`, which reads the environment once.
 ///
 /// # Examples
 ///
 /// ```
-/// use supagate_jwt::SupabaseConfig;
+/// use supagate_jwt::{SupabaseConfig, Variables};
 ///
-/// let env = |name: &str| match name {
-///     "SUPABASE_URL" => Some("https://abcdefghijklmnopqrst.supabase.co".to_owned()),
-///     "SUPABASE_JWT_SECRET" => Some("an-example-secret-of-at-least-32-bytes".to_owned()),
-///     _ => None,
-/// };
-/// let config = SupabaseConfig::from_lookup(env)?;
+/// let vars = Variables::from_pairs([
+///     ("SUPABASE_URL", "https://abcdefghijklmnopqrst.supabase.co"),
+///     ("SUPABASE_JWT_SECRET", "an-example-secret-of-at-least-32-bytes"),
+/// ]);
+/// let config = SupabaseConfig::from_variables(&vars)?;
 /// assert_eq!(config.project().issuer(), "https://abcdefghijklmnopqrst.supabase.co/auth/v1");
 /// let verifier = config.verifier()?;
 ///
-/// let bad = SupabaseConfig::from_lookup(|name| match name {
-///     "SUPABASE_URL" => Some("https://abcdefghijklmnopqrst.supabase.co".to_owned()),
-///     "SUPABASE_JWT_SECRET" => Some("short".to_owned()),
-///     _ => None,
-/// })
+/// let bad = SupabaseConfig::from_variables(&Variables::from_pairs([
+///     ("SUPABASE_URL", "https://abcdefghijklmnopqrst.supabase.co"),
+///     ("SUPABASE_JWT_SECRET", "short"),
+/// ]))
 /// .unwrap_err();
 /// assert_eq!(bad.variable(), "SUPABASE_JWT_SECRET");
 /// assert!(bad.to_string().starts_with("SUPABASE_JWT_SECRET: hmac secret must be at least 32 bytes"));
@@ -145,22 +144,14 @@ const JWKS_URL_FIX: &str = "set it to an https URL of a JWK set (http only on a 
 const THIRD_PARTY_FIX: &str = "set it to a JSON list such as [{\"issuer\":\"https://clerk.example.com\",\"audience\":[\"my-app\"]}], or unset it";
 
 impl SupabaseConfig {
-    /// Reads the process environment.
+    /// Reads the variables: see the table above. `supagate::Config` calls this with the
+    /// process environment, read once.
     ///
     /// # Errors
     ///
     /// An [`EnvError`] naming the variable.
-    pub fn from_env() -> Result<Self, EnvError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads the variables through `lookup` (a map in tests, a secrets store).
-    ///
-    /// # Errors
-    ///
-    /// An [`EnvError`] naming the variable.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    pub fn from_variables(vars: &Variables) -> Result<Self, EnvError> {
+        let get = |name: &str| vars.get(name);
         let url =
             get("SUPABASE_URL").ok_or_else(|| EnvError::new("SUPABASE_URL", "not set", URL_FIX))?;
         let project = SupabaseProject::parse(url.trim())
@@ -255,7 +246,7 @@ impl SupabaseConfig {
     ///
     /// # Errors
     ///
-    /// None today (every variable was checked by `from_lookup`); a `Result` so that a later
+    /// None today (every variable was checked by `from_variables`); a `Result` so that a later
     /// check can report here without breaking callers.
     pub fn verifier_builder(&self) -> Result<VerifierBuilder, EnvError> {
         let mut builder = Verifier::from_supabase_url(&self.project);
@@ -515,11 +506,7 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<SupabaseConfig, EnvError> {
-        SupabaseConfig::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
+        SupabaseConfig::from_variables(&Variables::from_pairs(vars.iter().copied()))
     }
 
     const URL: (&str, &str) = ("SUPABASE_URL", "https://abcdefghijklmnopqrst.supabase.co");

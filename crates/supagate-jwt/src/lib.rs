@@ -46,5 +46,5 @@ pub use verifier::{Verified, Verifier, VerifierBuilder};
 // The shared vocabulary, from `supagate-core`, where it lives.
 pub use supagate_core::{
     Clock, EnvError, FixedClock, IntoProject, Origin, RequestError, SupabaseProject, SystemClock,
-    Token, UrlError,
+    Token, UrlError, Variables,
 };

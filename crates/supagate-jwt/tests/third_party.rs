@@ -10,8 +10,8 @@
 
 use serde_json::json;
 use supagate_jwt::{
-    ConfigError, Error, FixedClock, IssuedBy, Subject, SupabaseConfig, ThirdPartyIssuer, Verifier,
-    dangerous,
+    ConfigError, Error, FixedClock, IssuedBy, Subject, SupabaseConfig, ThirdPartyIssuer, Variables,
+    Verifier, dangerous,
 };
 use supagate_testkit::{
     MockOidc, TestKeys, TokenBuilder, encode_segments, sign_raw_hs256, sign_raw_provider,
@@ -506,12 +506,12 @@ fn environment_variable_names_each_mistake() {
     let jwks_json = TestKeys::new().jwks_json();
     let jwks = ("SUPABASE_JWKS", jwks_json.as_str());
     let config = |list: &str| {
-        SupabaseConfig::from_lookup(|name| {
-            [url, secret, jwks, ("SUPABASE_THIRD_PARTY_ISSUERS", list)]
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
+        SupabaseConfig::from_variables(&Variables::from_pairs([
+            url,
+            secret,
+            jwks,
+            ("SUPABASE_THIRD_PARTY_ISSUERS", list),
+        ]))
     };
     for bad in [
         "{nope",
@@ -559,11 +559,10 @@ fn inline_jwks_with_the_legacy_secret_beside_ec_keys() {
         "kty": "oct", "k": k, "alg": "HS256", "kid": "legacy-hs256", "key_ops": ["verify"]
     }));
     let jwks = keys.to_string();
-    let config = SupabaseConfig::from_lookup(|name| match name {
-        "SUPABASE_URL" => Some(TestKeys::SUPABASE_URL.to_owned()),
-        "SUPABASE_JWKS" => Some(jwks.clone()),
-        _ => None,
-    })
+    let config = SupabaseConfig::from_variables(&Variables::from_pairs([
+        ("SUPABASE_URL", TestKeys::SUPABASE_URL),
+        ("SUPABASE_JWKS", jwks.as_str()),
+    ]))
     .unwrap();
     assert!(
         config.describe_keys().contains("3 public and 1 HMAC"),

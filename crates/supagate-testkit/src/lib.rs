@@ -108,8 +108,8 @@ impl TestKeys {
     /// The test project's `automations` secret key.
     pub const SECRET_AUTOMATIONS_KEY: &'static str = "sb_secret_testkitAutomations0123456_gH";
 
-    /// The API-key variables of the test project, as `@supabase/server` reads them: pass it
-    /// to `supagate_auth::ApiKeys::from_lookup`. `SUPABASE_PUBLISHABLE_KEYS` holds `default`
+    /// The API-key variables of the test project, as `@supabase/server` reads them: pass them
+    /// to `supagate_auth::ApiKeys::from_variables`. `SUPABASE_PUBLISHABLE_KEYS` holds `default`
     /// and `web`, `SUPABASE_SECRET_KEYS` holds `default` and `automations`, and
     /// `SUPABASE_ANON_KEY` is [`TestKeys::legacy_anon_key`]. Other names are unset.
     ///
@@ -118,9 +118,23 @@ impl TestKeys {
     /// ```
     /// use supagate_testkit::TestKeys;
     ///
-    /// let json = TestKeys::api_key_env("SUPABASE_SECRET_KEYS").unwrap();
-    /// assert!(json.contains(TestKeys::SECRET_AUTOMATIONS_KEY));
-    /// assert_eq!(TestKeys::api_key_env("SUPABASE_SECRET_KEY"), None);
+    /// let vars = TestKeys::api_key_variables();
+    /// assert!(vars.get("SUPABASE_SECRET_KEYS").unwrap().contains(TestKeys::SECRET_AUTOMATIONS_KEY));
+    /// assert_eq!(vars.get("SUPABASE_SECRET_KEY"), None);
+    /// ```
+    #[must_use]
+    pub fn api_key_variables() -> supagate_jwt::Variables {
+        supagate_jwt::Variables::from_lookup(Self::api_key_env)
+    }
+
+    /// One variable of [`TestKeys::api_key_variables`] (`None` for every other name).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_testkit::TestKeys;
+    ///
+    /// assert!(TestKeys::api_key_env("SUPABASE_PUBLISHABLE_KEYS").is_some());
     /// ```
     #[must_use]
     pub fn api_key_env(name: &str) -> Option<String> {

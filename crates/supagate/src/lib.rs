@@ -11,8 +11,11 @@ pub use supagate_cookie::{
 };
 pub use supagate_core::{
     Clock, EnvError, FixedClock, Origin, RequestError, SupabaseProject, SystemClock, Token,
-    UrlError,
+    UrlError, Variables,
 };
+
+pub mod config;
+pub use config::Config;
 /// Why an access token was refused: [`supagate_jwt::Error`], named for what it is at the root
 /// (the crates' other request errors are [`AuthError`], [`CookieError`], [`Denial`]).
 pub use supagate_jwt::Error as TokenError;

@@ -132,7 +132,7 @@ fn setup() -> Setup {
                 .build()
                 .unwrap(),
         )
-        .api_keys(supagate::auth::ApiKeys::from_lookup(TestKeys::api_key_env).unwrap())
+        .api_keys(supagate::auth::ApiKeys::from_variables(&TestKeys::api_key_variables()).unwrap())
         .legacy_anon_key(TestKeys::legacy_anon_key())
         .build()
         .unwrap(),

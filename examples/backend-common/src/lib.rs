@@ -10,8 +10,8 @@ pub mod drive;
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
-use supagate::auth::{ApiKeys, AuthModes, AuthenticatorBuilder, Caller, ProtectedResource};
-use supagate::jwt::SupabaseConfig;
+use supagate::Variables;
+use supagate::auth::{AuthModes, AuthenticatorBuilder, Caller, ProtectedResource};
 use supagate::policy::PolicyError;
 use supagate::{Authenticator, Claims, Origin, Policy, Requirement};
 
@@ -44,85 +44,92 @@ pub mod modes {
     pub const STATS: &str = "secret:*";
 }
 
+/// The backend's own variables, besides the library's ([`supagate::config::VARIABLES`]).
+pub const VARIABLES: &[&str] = &["PUBLIC_URL", "BIND"];
+
 impl Config {
-    /// Reads the configuration from the process environment.
+    /// Reads the configuration from the process environment, once.
     ///
     /// # Errors
     ///
     /// A message naming the missing or invalid variable.
     pub fn from_env() -> Result<Config, String> {
-        Config::from_lookup(|name| std::env::var(name).ok())
+        Config::from_variables(Variables::from_env(), |b| b)
     }
 
-    /// Reads the configuration through `lookup` (the environment, or a map in tests): the
-    /// library's [`SupabaseConfig`] (`SUPABASE_URL`, `SUPABASE_JWT_SECRET`, `SUPABASE_JWKS`,
-    /// `SUPABASE_JWKS_URL`, `SUPABASE_THIRD_PARTY_ISSUERS`, `SUPAGATE_TOKEN_CACHE`; see its table), the API keys
-    /// ([`ApiKeys::from_lookup`]: `SUPABASE_PUBLISHABLE_KEYS`, `SUPABASE_SECRET_KEYS` and their
-    /// singular forms), `SUPABASE_ANON_KEY` (the legacy anon key, optional), `PUBLIC_URL`
-    /// (default [`DEFAULT_PUBLIC_URL`]) and `BIND` (default `127.0.0.1:8000`).
+    /// Reads the configuration through `lookup` (a map in tests), asking it once for each
+    /// variable of the library ([`supagate::config::VARIABLES`]) and of [`VARIABLES`].
     ///
     /// # Errors
     ///
-    /// A message naming the missing or invalid variable and the fix.
+    /// As [`Config::from_variables`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
         Config::from_lookup_with(lookup, |b| b)
     }
 
-    /// [`Config::from_lookup`], with `extra` applied to the authenticator's builder last (a
-    /// session liveness check, say).
+    /// [`Config::from_lookup`], with `extra` applied to the authenticator's builder last.
     ///
     /// # Errors
     ///
-    /// As [`Config::from_lookup`].
+    /// As [`Config::from_variables`].
     pub fn from_lookup_with(
         lookup: impl Fn(&str) -> Option<String>,
         extra: impl FnOnce(AuthenticatorBuilder) -> AuthenticatorBuilder,
     ) -> Result<Config, String> {
-        let supabase = SupabaseConfig::from_lookup(&lookup).map_err(|e| e.to_string())?;
-        for rejected in supabase.rejected_keys() {
+        Config::from_variables(snapshot(lookup, VARIABLES), extra)
+    }
+
+    /// The library's configuration ([`supagate::Config`]: the verification keys, the API keys,
+    /// the legacy anon key), `PUBLIC_URL` (default [`DEFAULT_PUBLIC_URL`]) and `BIND` (default
+    /// [`DEFAULT_BIND`]), with `extra` applied to the authenticator's builder last (a session
+    /// liveness check, say).
+    ///
+    /// # Errors
+    ///
+    /// A message naming the missing or invalid variable and the fix.
+    pub fn from_variables(
+        vars: Variables,
+        extra: impl FnOnce(AuthenticatorBuilder) -> AuthenticatorBuilder,
+    ) -> Result<Config, String> {
+        let vars = vars
+            .with_default("PUBLIC_URL", DEFAULT_PUBLIC_URL)
+            .with_default("BIND", DEFAULT_BIND);
+        let config = supagate::Config::from_variables(vars).map_err(|e| e.to_string())?;
+        for rejected in config.supabase().rejected_keys() {
             eprintln!("warning: a configured key was refused by the key policy: {rejected:?}");
         }
-        let verifier = supabase.verifier().map_err(|e| e.to_string())?;
-        let project = supabase.project().clone();
-        let api_keys = ApiKeys::from_lookup(&lookup).map_err(|e| e.to_string())?;
-        let public_url = lookup("PUBLIC_URL")
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_owned());
-        let origin = Origin::parse(&public_url).map_err(|e| format!("PUBLIC_URL: {e}"))?;
-        let resource = ProtectedResource::new(origin, "/", project)
+        let public_url = config.variables().get("PUBLIC_URL").unwrap_or_default();
+        let origin = Origin::parse(public_url.trim()).map_err(|e| format!("PUBLIC_URL: {e}"))?;
+        let resource = ProtectedResource::new(origin, "/", config.project())
             .map_err(|e| format!("PUBLIC_URL: {e}"))?
             .scopes_supported(["notes:read"])
             .resource_name("supagate example backend");
-        let mut auth = Authenticator::builder(verifier)
-            .api_keys(api_keys.clone())
+        let auth = config
+            .authenticator()
+            .map_err(|e| e.to_string())?
             .protected_resource(&resource);
-        if let Some(anon) = lookup("SUPABASE_ANON_KEY").filter(|v| !v.trim().is_empty()) {
-            auth = auth.legacy_anon_key(anon.trim());
-        }
         let auth = extra(auth).build().map_err(|e| e.to_string())?;
-        let mut keys = supabase.describe_keys();
-        for kind in [
-            supagate::auth::ApiKeyKind::Publishable,
-            supagate::auth::ApiKeyKind::Secret,
-        ] {
-            let names: Vec<&str> = api_keys.names(kind).collect();
-            if !names.is_empty() {
-                keys.push_str(&format!(", {} keys {}", kind.as_str(), names.join(" ")));
-            }
-        }
-        let bind = lookup("BIND")
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| DEFAULT_BIND.to_owned());
+        let bind = config.variables().get("BIND").unwrap_or_default();
         let bind = bind
+            .trim()
             .parse()
             .map_err(|_| format!("BIND: `{bind}` is not an address such as {DEFAULT_BIND}"))?;
         Ok(Config {
             auth,
             bind,
-            keys,
+            keys: config.describe(),
             resource,
         })
     }
+}
+
+/// A snapshot of the library's variables and `own`, each asked of `lookup` once.
+#[must_use]
+pub fn snapshot(lookup: impl Fn(&str) -> Option<String>, own: &[&str]) -> Variables {
+    Variables::snapshot(
+        supagate::config::VARIABLES.iter().chain(own).copied(),
+        lookup,
+    )
 }
 
 /// `GET /admin/stats`: `app_metadata.role` must be `admin`.

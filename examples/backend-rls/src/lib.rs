@@ -26,10 +26,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use supagate::Authenticator;
 use supagate::auth::{SessionLiveness, SessionSource};
 use supagate::axum::{AdmitLayer, RlsScope, RlsTx};
 use supagate::postgres::{DbSessions, Rls, RlsError};
+use supagate::{Authenticator, Variables};
 use uuid::Uuid;
 
 /// The notes migration (RLS policies included), applied at start-up when
@@ -191,34 +191,8 @@ pub fn notes(state: App) -> Result<Router, String> {
         .with_state(state))
 }
 
-/// Where session liveness asks: `SESSION_CHECK`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionCheck {
-    /// `db` (the default): `auth.sessions` through `SESSION_DATABASE_URL` (default
-    /// `DATABASE_URL`).
-    Db,
-    /// `auth`: the auth server's `GET /auth/v1/user`, with `SUPABASE_PUBLISHABLE_KEY` or
-    /// `SUPABASE_ANON_KEY`.
-    Auth,
-    /// `off`: tokens are accepted until `exp`.
-    Off,
-}
-
-impl SessionCheck {
-    /// From `SESSION_CHECK`.
-    ///
-    /// # Errors
-    ///
-    /// Anything but `db`, `auth`, `off` or nothing.
-    pub fn parse(value: Option<&str>) -> Result<SessionCheck, String> {
-        match value.map(str::trim) {
-            None | Some("" | "db") => Ok(SessionCheck::Db),
-            Some("auth") => Ok(SessionCheck::Auth),
-            Some("off") => Ok(SessionCheck::Off),
-            Some(_) => Err("SESSION_CHECK must be db, auth or off".into()),
-        }
-    }
-}
+/// Where session liveness asks: `SESSION_CHECK` (read by [`supagate::Config`]).
+pub use supagate::config::SessionCheck;
 
 async fn pool(url: &str, max: u32, what: &str) -> Result<PgPool, String> {
     PgPoolOptions::new()
@@ -229,11 +203,11 @@ async fn pool(url: &str, max: u32, what: &str) -> Result<PgPool, String> {
         .map_err(|e| format!("{what}: cannot connect: {e}"))
 }
 
-/// Everything `main` needs, from the environment: the backend variables of
-/// [`backend_common::Config`], `DATABASE_URL` (required: a role that may become `anon` and
-/// `authenticated`, such as Supabase's `authenticator` or `postgres`), `DATABASE_POOL_SIZE`
-/// (default 10), `SESSION_CHECK`, `SESSION_DATABASE_URL`, `SESSION_TTL_SECS` (default 30) and
-/// `MIGRATION_DATABASE_URL`.
+/// Everything `main` needs, from `lookup` (asked once per variable; the environment in
+/// `main`): the backend variables of [`backend_common::Config`], the database's of
+/// [`supagate::config::DatabaseSettings`] (`DATABASE_URL` required: a role that may become
+/// `anon` and `authenticated`, such as Supabase's `authenticator` or `postgres`), and
+/// `MIGRATION_DATABASE_URL`, this example's own.
 ///
 /// # Errors
 ///
@@ -241,43 +215,40 @@ async fn pool(url: &str, max: u32, what: &str) -> Result<PgPool, String> {
 pub async fn from_env(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<(App, backend_common::Config, SessionCheck), String> {
-    let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-    let database_url = var("DATABASE_URL").ok_or(
+    from_variables(backend_common::snapshot(
+        lookup,
+        &["PUBLIC_URL", "BIND", "MIGRATION_DATABASE_URL"],
+    ))
+    .await
+}
+
+/// [`from_env`] from variables already read.
+///
+/// # Errors
+///
+/// As [`from_env`].
+pub async fn from_variables(
+    vars: Variables,
+) -> Result<(App, backend_common::Config, SessionCheck), String> {
+    let config = supagate::Config::from_variables(vars.clone()).map_err(|e| e.to_string())?;
+    let db = config.database().ok_or(
         "DATABASE_URL is required: postgres://authenticator:…@host:5432/postgres (or the postgres role)",
     )?;
-    let size: u32 = match var("DATABASE_POOL_SIZE") {
-        None => 10,
-        Some(v) => v
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or("DATABASE_POOL_SIZE must be 1 to 1000")?,
-    };
-    let ttl: u64 = match var("SESSION_TTL_SECS") {
-        None => 30,
-        Some(v) => v
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| *n <= 300)
-            .ok_or("SESSION_TTL_SECS must be 0 to 300")?,
-    };
-    let check = SessionCheck::parse(var("SESSION_CHECK").as_deref())?;
-    if let Some(url) = var("MIGRATION_DATABASE_URL") {
-        let admin = pool(&url, 1, "MIGRATION_DATABASE_URL").await?;
+    let check = db.session_check;
+    if let Some(url) = vars.get("MIGRATION_DATABASE_URL") {
+        let admin = pool(url.trim(), 1, "MIGRATION_DATABASE_URL").await?;
         sqlx::raw_sql(MIGRATION)
             .execute(&admin)
             .await
             .map_err(|e| format!("migration failed: {e}"))?;
         admin.close().await;
     }
-    let pool = pool(&database_url, size, "DATABASE_URL").await?;
+    let pool = pool(db.url.expose(), db.pool_size, "DATABASE_URL").await?;
     let liveness = match check {
         SessionCheck::Off => None,
         SessionCheck::Db => {
-            let sessions = match var("SESSION_DATABASE_URL") {
-                Some(url) => self::pool(&url, 4, "SESSION_DATABASE_URL").await?,
+            let sessions = match &db.session_url {
+                Some(url) => self::pool(url.expose(), 4, "SESSION_DATABASE_URL").await?,
                 None => pool.clone(),
             };
             let source = DbSessions::new(sessions);
@@ -287,21 +258,18 @@ pub async fn from_env(
                      to a role that may (postgres), or SESSION_CHECK=auth or off"
                 )
             })?;
-            Some(liveness(source, ttl)?)
+            Some(liveness(source, db.session_ttl)?)
         }
         SessionCheck::Auth => {
-            let url = var("SUPABASE_URL").ok_or("SESSION_CHECK=auth needs SUPABASE_URL")?;
-            let keys =
-                supagate::auth::AuthServerKeys::from_lookup(&lookup).map_err(|e| e.to_string())?;
-            let key = keys
-                .publishable()
-                .ok_or("SESSION_CHECK=auth needs SUPABASE_PUBLISHABLE_KEY (or the legacy SUPABASE_ANON_KEY)")?;
-            let source = supagate::proxy::AuthServerSessions::new(url.as_str(), key.expose())
+            let key = config.auth_server_keys().publishable().ok_or(
+                "SESSION_CHECK=auth needs SUPABASE_PUBLISHABLE_KEY (or the legacy SUPABASE_ANON_KEY)",
+            )?;
+            let source = supagate::proxy::AuthServerSessions::new(config.project(), key.expose())
                 .map_err(|e| format!("SESSION_CHECK=auth: {e}"))?;
-            Some(liveness(source, ttl)?)
+            Some(liveness(source, db.session_ttl)?)
         }
     };
-    let config = backend_common::Config::from_lookup_with(&lookup, |b| match liveness {
+    let backend = backend_common::Config::from_variables(vars, |b| match liveness {
         Some(l) => b.session_liveness(l),
         None => b,
     })?;
@@ -311,15 +279,15 @@ pub async fn from_env(
         .await
         .map_err(|e| format!("DATABASE_URL: {e}"))?;
     let app = App {
-        auth: config.auth.clone(),
+        auth: backend.auth.clone(),
         rls,
     };
-    Ok((app, config, check))
+    Ok((app, backend, check))
 }
 
-fn liveness(source: impl SessionSource, ttl: u64) -> Result<SessionLiveness, String> {
+fn liveness(source: impl SessionSource, ttl: Duration) -> Result<SessionLiveness, String> {
     SessionLiveness::builder(source)
-        .ttl(Duration::from_secs(ttl))
+        .ttl(ttl)
         .build()
         .map_err(|e| e.to_string())
 }

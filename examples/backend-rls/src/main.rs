@@ -12,13 +12,14 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (state, config, check) = match backend_rls::from_env(|n| std::env::var(n).ok()).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("backend-rls: configuration error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let (state, config, check) =
+        match backend_rls::from_variables(supagate::Variables::from_env()).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("backend-rls: configuration error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     let app = match backend_rls::app(state) {
         Ok(app) => app,
         Err(e) => {

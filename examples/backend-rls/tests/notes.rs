@@ -307,12 +307,14 @@ fn bad_configuration_stops_start_up() {
             "DATABASE_URL",
             "postgres://authenticator@127.0.0.1:9/postgres",
         )
+        .env("SUPABASE_URL", TestKeys::SUPABASE_URL)
+        .env("SUPABASE_JWT_SECRET", TestKeys::HS256_SECRET)
         .env("SESSION_CHECK", "sometimes")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("SESSION_CHECK must be db, auth or off"),
+        err.contains("SESSION_CHECK: `sometimes` is not db, auth or off"),
         "{err}"
     );
     // The default session check on a pool that cannot read auth.sessions: a clear start-up

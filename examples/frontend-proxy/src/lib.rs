@@ -15,7 +15,7 @@ use axum::Router;
 use axum::routing::{any, get, post};
 use supagate::axum::pages::SessionLayer;
 use supagate::axum::proxy::{callback, forward, forward_to, sign_in, sign_out, start_oauth};
-use supagate::proxy::{Proxy, RateLimit};
+use supagate::proxy::Proxy;
 
 /// The default `BIND` address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -89,106 +89,74 @@ impl Config {
         lookup: impl Fn(&str) -> Option<String>,
         extra: impl FnOnce(supagate::proxy::ProxyBuilder) -> supagate::proxy::ProxyBuilder,
     ) -> Result<Config, String> {
-        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
-        let url = get("SUPABASE_URL").unwrap_or_else(|| DEFAULT_SUPABASE_URL.to_owned());
-        let keys =
-            supagate::auth::AuthServerKeys::from_lookup(&lookup).map_err(|e| e.to_string())?;
-        let key = keys
-            .publishable()
-            .map_or(DEFAULT_PUBLISHABLE_KEY, |k| k.expose())
-            .to_owned();
-        let bind_text = get("BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
-        // The verifier exactly as the backends build it.
-        let backend = backend_common::Config::from_lookup(|name| match name {
-            "SUPABASE_URL" => Some(url.clone()),
-            "BIND" => Some(bind_text.clone()),
+        Config::from_variables(backend_common::snapshot(lookup, &["BIND"]), extra)
+    }
+
+    /// Reads the process environment, once.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::from_lookup`].
+    pub fn from_env() -> Result<Config, String> {
+        Config::from_variables(supagate::Variables::from_env(), |b| b)
+    }
+
+    /// [`Config::from_lookup`] from `vars`: the library's [`supagate::Config`] with this
+    /// example's defaults under it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::from_lookup`].
+    pub fn from_variables(
+        vars: supagate::Variables,
+        extra: impl FnOnce(supagate::proxy::ProxyBuilder) -> supagate::proxy::ProxyBuilder,
+    ) -> Result<Config, String> {
+        let mut vars = vars
+            .with_default("SUPABASE_URL", DEFAULT_SUPABASE_URL)
+            .with_default("API_URL", DEFAULT_API_URL)
+            .with_default("BIND", DEFAULT_BIND)
             // A session's token repeats on every request: verify it once (until it expires,
             // at most 60 s, dropped when its key leaves the JWKS).
-            "SUPAGATE_TOKEN_CACHE" => Some(lookup(name).unwrap_or_else(|| "1".to_owned())),
-            other => lookup(other),
-        })?;
-        let bind = backend.bind;
-        let api = get("API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_owned());
-        let public = get("PUBLIC_ORIGIN").unwrap_or_else(|| format!("http://{bind_text}"));
-        // A comma-separated list, empty entries ignored.
-        let list = |name: &str| -> Vec<String> {
-            get(name)
-                .map(|v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|e| !e.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let origins = list("ALLOWED_ORIGINS");
-        let trusted = list("TRUSTED_PROXIES")
-            .iter()
-            .map(|a| {
-                a.parse::<std::net::IpAddr>()
-                    .map_err(|_| format!("TRUSTED_PROXIES: `{a}` is not an IP address"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let number = |name: &str, default: u32| -> Result<u32, String> {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse()
-                    .map_err(|_| format!("{name}: `{v}` is not a number")),
-            }
-        };
-        let per_minute = number("RATE_LIMIT_PER_MINUTE", 1200)?;
-        let margin = number("REFRESH_MARGIN_SECS", 90)?;
-        let burst = number("RATE_LIMIT_BURST", 200)?;
-        let auth_per_minute = number("AUTH_CALLS_PER_MINUTE", 30)?;
-        let auth_burst = number("AUTH_CALLS_BURST", 10)?;
-        let tokens_only = match get("COOKIE_ENCODE").as_deref() {
-            None | Some("user-and-tokens") => false,
-            Some("tokens-only") => true,
-            Some(other) => {
-                return Err(format!(
-                    "COOKIE_ENCODE: `{other}` is not user-and-tokens or tokens-only"
-                ));
-            }
-        };
-        let mut proxy = Proxy::builder(url.as_str(), key, backend.auth.verifier().clone())
-            .upstream(api.as_str())
-            .public_origin(public.as_str())
-            .allowed_origins(origins.iter().cloned())
-            .trusted_proxies(trusted)
-            .route("/api/", "/")
-            .refresh_margin(std::time::Duration::from_secs(u64::from(margin)))
-            .tokens_only_cookies(tokens_only)
-            .rate_limit(
-                RateLimit::new()
-                    .per_client_address(per_minute, burst)
-                    .per_user(per_minute / 2, burst / 2)
-                    .auth_calls_per_client_address(auth_per_minute, auth_burst),
-            );
-        if let Some(secret) = keys.secret() {
-            proxy = proxy.secret_key(secret.clone());
+            .with_default("SUPAGATE_TOKEN_CACHE", "1");
+        // The local CLI's demo key, unless a publishable (or legacy anon) key is given.
+        if !vars.is_set("SUPABASE_PUBLISHABLE_KEY") && !vars.is_set("SUPABASE_ANON_KEY") {
+            vars = vars.with_default("SUPABASE_PUBLISHABLE_KEY", DEFAULT_PUBLISHABLE_KEY);
         }
-        let proxy = extra(proxy)
+        let bind_text = vars.get("BIND").unwrap_or_default().trim().to_owned();
+        let bind: SocketAddr = bind_text
+            .parse()
+            .map_err(|_| format!("BIND: `{bind_text}` is not an address such as {DEFAULT_BIND}"))?;
+        let vars = vars.with_default("PUBLIC_ORIGIN", format!("http://{bind_text}"));
+        let config = supagate::Config::from_variables(vars).map_err(|e| e.to_string())?;
+        let builder = config
+            .proxy_builder()
+            .map_err(|e| e.to_string())?
+            .route("/api/", "/");
+        let proxy = extra(builder)
             .build()
             .map_err(|e| format!("configuration: {e}"))?;
+        let p = config.proxy();
+        let secret = config.auth_server_keys().secret().is_some();
+        let public = p.public_origin.clone().unwrap_or_default();
         let banner = format!(
-            "auth {url}, backend {api}, public origin {public}, keys: {}, rate limit {}, auth calls {}{}",
-            backend.keys,
-            if per_minute == 0 {
+            "auth {}, backend {}, public origin {public}, keys: {}, rate limit {}, auth calls {}{}",
+            config.project(),
+            p.upstream.as_deref().unwrap_or_default(),
+            config.describe(),
+            if p.rate_per_minute == 0 {
                 "off".to_owned()
             } else {
-                format!("{per_minute}/min per address")
+                format!("{}/min per address", p.rate_per_minute)
             },
-            if auth_per_minute == 0 && keys.secret().is_some() {
+            if p.auth_calls_per_minute == 0 && secret {
                 // ProxyBuilder::secret_key keeps a budget on (calls with the key skip CAPTCHA).
                 "30/min per address".to_owned()
-            } else if auth_per_minute == 0 {
+            } else if p.auth_calls_per_minute == 0 {
                 "unlimited".to_owned()
             } else {
-                format!("{auth_per_minute}/min per address")
+                format!("{}/min per address", p.auth_calls_per_minute)
             },
-            if keys.secret().is_some() {
+            if secret {
                 " (sent with Sb-Forwarded-For: the auth server limits each client)"
             } else {
                 ""
@@ -269,9 +237,10 @@ mod tests {
     #[test]
     fn trusted_proxies_are_addresses() {
         assert!(config(&[("TRUSTED_PROXIES", "127.0.0.1, ::1,")]).is_ok());
-        assert_eq!(
-            config(&[("TRUSTED_PROXIES", "127.0.0.1,nginx")]).unwrap_err(),
-            "TRUSTED_PROXIES: `nginx` is not an IP address"
+        let e = config(&[("TRUSTED_PROXIES", "127.0.0.1,nginx")]).unwrap_err();
+        assert!(
+            e.starts_with("TRUSTED_PROXIES: `nginx` is not an IP address"),
+            "{e}"
         );
     }
 }

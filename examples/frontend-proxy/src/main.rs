@@ -18,7 +18,7 @@ async fn main() -> ExitCode {
         .with_target(true)
         .with_writer(std::io::stderr)
         .init();
-    let config = match Config::from_lookup(|name| std::env::var(name).ok()) {
+    let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("frontend-proxy: configuration error: {e}");

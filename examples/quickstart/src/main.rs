@@ -13,7 +13,9 @@ async fn main() -> ExitCode {
         .with_max_level(LevelFilter::INFO)
         .with_writer(std::io::stderr)
         .init();
-    let bind = std::env::var("QUICKSTART_BIND").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    let bind = supagate::Variables::from_env()
+        .get("QUICKSTART_BIND")
+        .unwrap_or_else(|| "127.0.0.1:3000".to_owned());
     let stack = match start(&bind, 3600, 90).await {
         Ok(s) => s,
         Err(e) => {

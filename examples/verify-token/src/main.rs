@@ -148,12 +148,15 @@ fn demo() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn verify_one(token: &str) -> Result<bool, Box<dyn std::error::Error>> {
-    let url = std::env::var("SUPABASE_URL").map_err(|_| "set SUPABASE_URL to verify a token")?;
+    let vars = supagate_jwt::Variables::from_env();
+    let url = vars
+        .get("SUPABASE_URL")
+        .ok_or("set SUPABASE_URL to verify a token")?;
     let mut builder = Verifier::from_supabase_url(url);
-    if let Ok(secret) = std::env::var("SUPABASE_JWT_SECRET") {
+    if let Some(secret) = vars.get("SUPABASE_JWT_SECRET") {
         builder = builder.hs256_secret(Hs256Secret::new(secret)?);
     }
-    if let Ok(path) = std::env::var("SUPABASE_JWKS_FILE") {
+    if let Some(path) = vars.get("SUPABASE_JWKS_FILE") {
         let set = JwkSet::from_json(&std::fs::read_to_string(path)?)?;
         for r in set.rejected() {
             eprintln!("left out key {:?}: {}", r.kid, r.reason);

@@ -187,7 +187,7 @@ impl AuthenticatorBuilder {
     /// use supagate_auth::{ApiKeys, Authenticator, Caller};
     /// use supagate_testkit::{TestKeys, TokenBuilder};
     ///
-    /// let keys = ApiKeys::from_lookup(TestKeys::api_key_env)?;
+    /// let keys = ApiKeys::from_variables(&TestKeys::api_key_variables())?;
     /// let auth = Authenticator::builder(TestKeys::new().verifier_at(TokenBuilder::DEFAULT_NOW))
     ///     .api_keys(keys)
     ///     .build()?;

@@ -434,7 +434,7 @@ impl Authenticator {
     ///
     /// let keys = TestKeys::new();
     /// let auth = Authenticator::builder(keys.verifier_at(TokenBuilder::DEFAULT_NOW))
-    ///     .api_keys(ApiKeys::from_lookup(TestKeys::api_key_env)?)
+    ///     .api_keys(ApiKeys::from_variables(&TestKeys::api_key_variables())?)
     ///     .build()?;
     /// let whoami: AuthModes = "user, none".parse()?;
     ///
