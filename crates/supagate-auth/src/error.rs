@@ -170,7 +170,7 @@ pub struct AuthConfigError {
     pub what: &'static str,
 }
 
-impl supagate_jwt::RequestError for AuthError {
+impl supagate_core::RequestError for AuthError {
     /// The HTTP status to answer with.
     fn status(&self) -> StatusCode {
         match self {
@@ -268,6 +268,24 @@ impl supagate_jwt::RequestError for AuthError {
             StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "request_header_fields_too_large",
             _ => "server_error",
+        }
+    }
+    /// The wrapped error's.
+    fn detail(&self) -> Option<&'static str> {
+        match self {
+            AuthError::Token(e) => e.detail(),
+            AuthError::Session(e) => e.detail(),
+            AuthError::Forbidden(d) => d.detail(),
+            _ => None,
+        }
+    }
+    /// The wrapped error's.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            AuthError::Token(e) => e.retry_after(),
+            AuthError::Session(e) => e.retry_after(),
+            AuthError::Forbidden(d) => d.retry_after(),
+            _ => None,
         }
     }
 }

@@ -181,7 +181,8 @@ impl Refusal {
             // The realm is checked at build time and the rest are our own constants.
             HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
         });
-        let retry_after = supagate_core::retry_after(err, retry_after_secs).map(HeaderValue::from);
+        let retry_after =
+            supagate_core::retry_after(err, Some(retry_after_secs)).map(HeaderValue::from);
         Refusal {
             status,
             www_authenticate,

@@ -52,7 +52,8 @@ pub trait RequestError: fmt::Display + fmt::Debug {
     fn reason(&self) -> &'static str;
     /// The `error` member of a JSON refusal body. By default the RFC 6750 code where there is
     /// one, otherwise a code for the status: `unauthorized` (401), `temporarily_unavailable`
-    /// (503), `request_header_fields_too_large` (431), `server_error` (anything else).
+    /// (503), `request_header_fields_too_large` (431), `invalid_request` (another 4xx),
+    /// `server_error` (anything else).
     fn body_code(&self) -> &'static str {
         if let Some(code) = self.error_code() {
             return code;
@@ -61,6 +62,7 @@ pub trait RequestError: fmt::Display + fmt::Debug {
             StatusCode::UNAUTHORIZED => "unauthorized",
             StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "request_header_fields_too_large",
+            s if s.is_client_error() => "invalid_request",
             _ => "server_error",
         }
     }
@@ -196,6 +198,8 @@ mod tests {
         assert_eq!(code(401, None), "unauthorized");
         assert_eq!(code(503, None), "temporarily_unavailable");
         assert_eq!(code(431, None), "request_header_fields_too_large");
+        assert_eq!(code(400, None), "invalid_request");
+        assert_eq!(code(409, None), "invalid_request");
         assert_eq!(code(500, None), "server_error");
         assert_eq!(code(502, None), "server_error");
     }

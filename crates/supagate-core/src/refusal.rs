@@ -46,8 +46,9 @@ pub fn refusal_body<E: RequestError + ?Sized>(err: &E) -> Vec<u8> {
 }
 
 /// The one `Retry-After` rule of the family, in seconds: the error's own
-/// [`retry_after`](RequestError::retry_after) when it knows one (a rate limit), otherwise
-/// `default_secs` on a 503, otherwise none.
+/// [`retry_after`](RequestError::retry_after) when it knows one (a rate limit, a database
+/// that is restarting), otherwise `default_secs` on a 503 when the caller has one (the
+/// authenticator's configured wait), otherwise none.
 ///
 /// # Examples
 ///
@@ -65,12 +66,15 @@ pub fn refusal_body<E: RequestError + ?Sized>(err: &E) -> Vec<u8> {
 /// #     fn reason(&self) -> &'static str { "down" }
 /// # }
 ///
-/// assert_eq!(retry_after(&Down, 30), Some(30));
+/// assert_eq!(retry_after(&Down, Some(30)), Some(30));
+/// assert_eq!(retry_after(&Down, None), None);
 /// ```
 #[must_use]
-pub fn retry_after<E: RequestError + ?Sized>(err: &E, default_secs: u32) -> Option<u64> {
+pub fn retry_after<E: RequestError + ?Sized>(err: &E, default_secs: Option<u32>) -> Option<u64> {
     err.retry_after().or_else(|| {
-        (err.status() == StatusCode::SERVICE_UNAVAILABLE).then_some(u64::from(default_secs))
+        default_secs
+            .filter(|_| err.status() == StatusCode::SERVICE_UNAVAILABLE)
+            .map(u64::from)
     })
 }
 
@@ -95,7 +99,7 @@ pub fn retry_after<E: RequestError + ?Sized>(err: &E, default_secs: u32) -> Opti
 /// #     fn reason(&self) -> &'static str { "down" }
 /// # }
 ///
-/// let r = refusal_response(&Down, 1);
+/// let r = refusal_response(&Down, Some(1));
 /// assert_eq!(r.status(), 503);
 /// assert_eq!(r.headers()["retry-after"], "1");
 /// assert_eq!(r.headers()["cache-control"], "no-store");
@@ -104,7 +108,7 @@ pub fn retry_after<E: RequestError + ?Sized>(err: &E, default_secs: u32) -> Opti
 #[must_use]
 pub fn refusal_response<E: RequestError + ?Sized>(
     err: &E,
-    default_retry_after_secs: u32,
+    default_retry_after_secs: Option<u32>,
 ) -> http::Response<Vec<u8>> {
     let mut res = http::Response::new(refusal_body(err));
     *res.status_mut() = err.status();
@@ -188,21 +192,22 @@ mod tests {
             String::from_utf8(refusal_body(&e(400, Some("dot segment"), None))).unwrap_or_default();
         assert_eq!(
             body,
-            r#"{"error":"server_error","error_description":"a \"quoted\"\\ line\n\u0001: dot segment"}"#
+            r#"{"error":"invalid_request","error_description":"a \"quoted\"\\ line\n\u0001: dot segment"}"#
         );
     }
 
     #[test]
     fn one_retry_after_rule() {
-        assert_eq!(retry_after(&e(503, None, None), 30), Some(30));
-        assert_eq!(retry_after(&e(503, None, Some(1)), 30), Some(1));
-        assert_eq!(retry_after(&e(429, None, Some(7)), 30), Some(7));
-        assert_eq!(retry_after(&e(401, None, None), 30), None);
-        assert_eq!(retry_after(&e(500, None, None), 30), None);
-        let r = refusal_response(&e(429, None, Some(7)), 30);
+        assert_eq!(retry_after(&e(503, None, None), Some(30)), Some(30));
+        assert_eq!(retry_after(&e(503, None, None), None), None);
+        assert_eq!(retry_after(&e(503, None, Some(1)), Some(30)), Some(1));
+        assert_eq!(retry_after(&e(429, None, Some(7)), Some(30)), Some(7));
+        assert_eq!(retry_after(&e(401, None, None), Some(30)), None);
+        assert_eq!(retry_after(&e(500, None, None), Some(30)), None);
+        let r = refusal_response(&e(429, None, Some(7)), Some(30));
         assert_eq!(r.headers()[RETRY_AFTER], "7");
         assert!(
-            refusal_response(&e(401, None, None), 30)
+            refusal_response(&e(401, None, None), Some(30))
                 .headers()
                 .get(RETRY_AFTER)
                 .is_none()

@@ -20,12 +20,14 @@ type LookupFn = dyn Fn(&str) -> Option<String> + Send + Sync;
 /// ```
 /// use supagate_core::Variables;
 ///
-/// let vars = Variables::from_pairs([("SUPABASE_URL", "http://127.0.0.1:54321"), ("BIND", " ")])
-///     .with_default("BIND", "127.0.0.1:3000");
+/// let vars = Variables::from_pairs([("SUPABASE_URL", "http://127.0.0.1:54321"), ("API_URL", " ")])
+///     .with_default("BIND", "127.0.0.1:3000")
+///     .with_default("API_URL", "http://127.0.0.1:8000");
 /// assert_eq!(vars.get("SUPABASE_URL").as_deref(), Some("http://127.0.0.1:54321"));
-/// assert_eq!(vars.get("BIND").as_deref(), Some("127.0.0.1:3000")); // blank is unset
+/// assert_eq!(vars.get("BIND").as_deref(), Some("127.0.0.1:3000")); // absent: the default
+/// assert_eq!(vars.get("API_URL"), None); // blank is unset, and no default stands in
 /// assert_eq!(vars.get("SUPABASE_JWT_SECRET"), None);
-/// assert_eq!(format!("{vars:?}"), r#"Variables { set: ["SUPABASE_URL"], defaults: ["BIND"] }"#);
+/// assert_eq!(format!("{vars:?}"), r#"Variables { set: ["SUPABASE_URL"], defaults: ["API_URL", "BIND"] }"#);
 /// ```
 #[derive(Clone)]
 pub struct Variables {
@@ -122,8 +124,9 @@ impl Variables {
         }
     }
 
-    /// `value` for `name` when the source leaves it unset (an application's own default,
-    /// such as a local stack's URL in a demo).
+    /// `value` for `name` when the source does not have it at all (an application's own
+    /// default, such as a local stack's URL in a demo). A variable set to a blank value stays
+    /// unset: the default never stands in for a value someone emptied.
     ///
     /// # Examples
     ///
@@ -137,8 +140,9 @@ impl Variables {
         self
     }
 
-    /// The value of `name`, unless it is unset, empty or only whitespace (then its default,
-    /// if any). Not trimmed otherwise: what a value may look like is for its reader to say.
+    /// The value of `name`, or its default when the source does not have it; `None` when it
+    /// is set to an empty or whitespace-only value. Not trimmed otherwise: what a value may
+    /// look like is for its reader to say.
     ///
     /// # Examples
     ///
@@ -153,8 +157,11 @@ impl Variables {
             Source::Snapshot(map) => map.get(name).map(|v| v.as_str().to_owned()),
             Source::Lookup(f) => f(name),
         };
-        set.filter(|v| !v.trim().is_empty())
-            .or_else(|| self.defaults.get(name).cloned())
+        match set {
+            None => self.defaults.get(name).cloned(),
+            Some(v) if v.trim().is_empty() => None,
+            Some(v) => Some(v),
+        }
     }
 
     /// Whether `name` has a value (set, or by default).
@@ -206,11 +213,16 @@ mod tests {
     }
 
     #[test]
-    fn blank_is_unset_and_falls_back_to_the_default() {
-        let vars =
-            Variables::from_lookup(|n| Some(if n == "A" { "\t\n".into() } else { "v".into() }))
-                .with_default("A", "d");
-        assert_eq!(vars.get("A").as_deref(), Some("d"));
+    fn blank_is_unset_and_no_default_stands_in_for_it() {
+        let vars = Variables::from_lookup(|n| match n {
+            "A" => Some("\t\n".into()),
+            "B" => Some("v".into()),
+            _ => None,
+        })
+        .with_default("A", "d")
+        .with_default("C", "c");
+        assert_eq!(vars.get("A"), None);
         assert_eq!(vars.get("B").as_deref(), Some("v"));
+        assert_eq!(vars.get("C").as_deref(), Some("c"));
     }
 }

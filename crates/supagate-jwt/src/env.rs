@@ -156,7 +156,9 @@ impl SupabaseConfig {
             get("SUPABASE_URL").ok_or_else(|| EnvError::new("SUPABASE_URL", "not set", URL_FIX))?;
         let project = SupabaseProject::parse(url.trim())
             .map_err(|e| EnvError::new("SUPABASE_URL", e, URL_FIX))?;
-        if let Some(secret) = get("SUPABASE_JWT_SECRET") {
+        // Read once: the value checked against the published secrets is the one used.
+        let secret = get("SUPABASE_JWT_SECRET").map(zeroize::Zeroizing::new);
+        if let Some(secret) = &secret {
             refuse_public_secret(
                 &project,
                 secret.as_bytes(),
@@ -165,9 +167,10 @@ impl SupabaseConfig {
                 SECRET_FIX,
             )?;
         }
-        let secret = get("SUPABASE_JWT_SECRET")
+        let secret = secret
             .map(|s| {
-                Hs256Secret::new(s).map_err(|e| EnvError::new("SUPABASE_JWT_SECRET", e, SECRET_FIX))
+                Hs256Secret::new(s.as_str())
+                    .map_err(|e| EnvError::new("SUPABASE_JWT_SECRET", e, SECRET_FIX))
             })
             .transpose()?;
         if get("SUPABASE_JWKS").is_some() && get("SUPABASE_JWKS_URL").is_some() {
@@ -185,7 +188,7 @@ impl SupabaseConfig {
                 "an oct key of the set",
                 JWKS_FIX,
             )?
-        } else if let Some(url) = get("SUPABASE_JWKS_URL") {
+        } else if let Some(url) = get("SUPABASE_JWKS_URL").map(|u| u.trim().to_owned()) {
             if let Some(path) = url.strip_prefix("file://") {
                 let json = std::fs::read_to_string(path).map_err(|e| {
                     EnvError::new(
@@ -215,7 +218,7 @@ impl SupabaseConfig {
             None => Vec::new(),
             Some(json) => third_party_issuers(&json, &project)?,
         };
-        let token_cache = match get("SUPAGATE_TOKEN_CACHE").as_deref() {
+        let token_cache = match get("SUPAGATE_TOKEN_CACHE").as_deref().map(str::trim) {
             None | Some("1") => true,
             Some("0") => false,
             Some(other) => {

@@ -58,7 +58,7 @@ impl Denial {
 
 impl std::error::Error for Denial {}
 
-impl supagate_jwt::RequestError for Denial {
+impl supagate_core::RequestError for Denial {
     /// 403 Forbidden.
     fn status(&self) -> StatusCode {
         StatusCode::FORBIDDEN

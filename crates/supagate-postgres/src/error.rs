@@ -196,11 +196,12 @@ impl RlsError {
     /// ```
     #[must_use]
     pub fn to_response(&self) -> http::Response<Vec<u8>> {
-        supagate_core::refusal_response(self, 1)
+        // The wait is the error's own (`Unavailable`); a function's PT503 carries none.
+        supagate_core::refusal_response(self, None)
     }
 }
 
-impl supagate_jwt::RequestError for RlsError {
+impl supagate_core::RequestError for RlsError {
     /// 503 for [`RlsError::Unavailable`], the client error's own for
     /// [`RlsError::Refused`], 500 otherwise.
     fn status(&self) -> StatusCode {
@@ -285,5 +286,20 @@ mod tests {
         ] {
             assert_eq!(sqlstate_status(code), want, "{code}");
         }
+    }
+
+    #[test]
+    fn only_an_unavailable_database_says_when_to_retry() {
+        let r = RlsError::Unavailable.to_response();
+        assert_eq!(r.headers()[http::header::RETRY_AFTER], "1");
+        // A function's own PT503 is its answer, with no wait the service made up.
+        let pt503 = RlsError::Refused {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            source: sqlx::Error::PoolClosed,
+        };
+        let r = pt503.to_response();
+        assert_eq!(r.status(), 503);
+        assert!(r.headers().get(http::header::RETRY_AFTER).is_none());
+        assert_eq!(r.headers()[http::header::CACHE_CONTROL], "no-store");
     }
 }

@@ -155,8 +155,11 @@ impl From<AuthError> for Refused {
 
 /// The proxy's own refusal body: JSON, never cached.
 pub(crate) fn proxy_refusal(e: &ProxyError) -> Response<ProxyBody> {
-    supagate_core::refusal_response(e, supagate_auth::Authenticator::DEFAULT_RETRY_AFTER_SECS)
-        .map(crate::body::full)
+    supagate_core::refusal_response(
+        e,
+        Some(supagate_auth::Authenticator::DEFAULT_RETRY_AFTER_SECS),
+    )
+    .map(crate::body::full)
 }
 
 /// The body-less or JSON answers of ours.

@@ -108,7 +108,7 @@ impl ProxyError {
     }
 }
 
-impl supagate_jwt::RequestError for ProxyError {
+impl supagate_core::RequestError for ProxyError {
     /// The HTTP status to answer with (see the table on [`ProxyError`]).
     fn status(&self) -> StatusCode {
         match self {
@@ -126,7 +126,7 @@ impl supagate_jwt::RequestError for ProxyError {
     }
     /// No RFC 6750 code: the proxy's own refusals carry no bearer challenge (the session's
     /// are [`supagate_auth::AuthError`]s, which do). Always `None`; here so that every
-    /// request-time error has the same accessors ([`supagate_jwt::RequestError`]).
+    /// request-time error has the same accessors ([`supagate_core::RequestError`]).
     fn error_code(&self) -> Option<&'static str> {
         None
     }

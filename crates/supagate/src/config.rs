@@ -69,8 +69,11 @@ pub const VARIABLES: &[&str] = &[
 
 /// The configuration of a service, from its variables ([`VARIABLES`]): the project and its
 /// verification keys, the API keys, the auth server's keys, and (behind their features) the
-/// proxy's and the database's settings. Every value is checked here, so a mistake stops the
-/// start with an [`EnvError`] that names the variable and the fix.
+/// proxy's and the database's settings. The variables every service reads are checked by
+/// [`Config::from_variables`]; the proxy's and the database's when a service asks for them
+/// ([`Config::proxy`], [`Config::database`]), so a backend never fails on a proxy setting it
+/// does not use. A mistake stops the start with an [`EnvError`] that names the variable and
+/// the fix.
 ///
 /// # Examples
 ///
@@ -96,21 +99,14 @@ pub struct Config {
     supabase: SupabaseConfig,
     api_keys: ApiKeys,
     server_keys: AuthServerKeys,
-    #[cfg(feature = "proxy")]
-    proxy: ProxySettings,
-    #[cfg(feature = "postgres")]
-    database: Option<DatabaseSettings>,
 }
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Config");
         d.field("project", self.project())
-            .field("keys", &self.describe());
-        #[cfg(feature = "proxy")]
-        d.field("proxy", &self.proxy);
-        #[cfg(feature = "postgres")]
-        d.field("database", &self.database);
+            .field("keys", &self.describe())
+            .field("variables", &self.vars);
         d.finish_non_exhaustive()
     }
 }
@@ -135,11 +131,18 @@ impl Config {
         // The auth server's keys first: a key of the wrong kind gets its clearest message.
         let server_keys = AuthServerKeys::from_variables(&vars)?;
         let api_keys = ApiKeys::from_variables(&vars)?;
+        // The legacy anon key means "no user" as a bearer: it must be the anon key, whether or
+        // not a publishable key stands before it (never a `service_role` JWT).
+        if let Some(anon) = vars.get("SUPABASE_ANON_KEY") {
+            supagate_auth::PublishableKey::parse(&anon).map_err(|e| {
+                EnvError::new(
+                    "SUPABASE_ANON_KEY",
+                    e,
+                    "set it to the project's legacy anon key, or unset it",
+                )
+            })?;
+        }
         Ok(Config {
-            #[cfg(feature = "proxy")]
-            proxy: ProxySettings::from_variables(&vars)?,
-            #[cfg(feature = "postgres")]
-            database: DatabaseSettings::from_variables(&vars)?,
             vars,
             supabase,
             api_keys,
@@ -215,12 +218,15 @@ impl Config {
         keys
     }
 
-    /// The proxy's settings.
+    /// The proxy's settings, read and checked now.
+    ///
+    /// # Errors
+    ///
+    /// An [`EnvError`] naming the variable.
     #[cfg(feature = "proxy")]
     #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
-    #[must_use]
-    pub fn proxy(&self) -> &ProxySettings {
-        &self.proxy
+    pub fn proxy(&self) -> Result<ProxySettings, EnvError> {
+        ProxySettings::from_variables(&self.vars)
     }
 
     /// A proxy builder with every setting of [`ProxySettings`], the verifier, the publishable
@@ -233,7 +239,7 @@ impl Config {
     #[cfg(feature = "proxy")]
     #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
     pub fn proxy_builder(&self) -> Result<supagate_proxy::ProxyBuilder, EnvError> {
-        let p = &self.proxy;
+        let p = &self.proxy()?;
         let key = self.server_keys.publishable().ok_or_else(|| {
             EnvError::new(
                 "SUPABASE_PUBLISHABLE_KEY",
@@ -274,12 +280,15 @@ impl Config {
         Ok(b)
     }
 
-    /// The database's settings, when `DATABASE_URL` is set.
+    /// The database's settings, read and checked now; `None` when `DATABASE_URL` is unset.
+    ///
+    /// # Errors
+    ///
+    /// An [`EnvError`] naming the variable.
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-    #[must_use]
-    pub fn database(&self) -> Option<&DatabaseSettings> {
-        self.database.as_ref()
+    pub fn database(&self) -> Result<Option<DatabaseSettings>, EnvError> {
+        DatabaseSettings::from_variables(&self.vars)
     }
 }
 
@@ -294,12 +303,15 @@ fn number(
 ) -> Result<u32, EnvError> {
     match vars.get(name) {
         None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| range.contains(n))
-            .ok_or_else(|| EnvError::new(name, format!("`{}` is out of range", v.trim()), fix)),
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            Ok(n) => Err(EnvError::new(name, format!("{n} is out of range"), fix)),
+            Err(_) => Err(EnvError::new(
+                name,
+                format!("`{}` is not a whole number", v.trim()),
+                fix,
+            )),
+        },
     }
 }
 
@@ -331,10 +343,10 @@ fn list(vars: &Variables, name: &str) -> Vec<String> {
 ///     ("TRUSTED_PROXIES", "127.0.0.1, ::1"),
 ///     ("COOKIE_ENCODE", "tokens-only"),
 /// ]);
-/// let config = Config::from_variables(vars)?;
-/// assert_eq!(config.proxy().trusted_proxies.len(), 2);
-/// assert!(config.proxy().tokens_only);
-/// assert_eq!(config.proxy().rate_per_minute, 1200);
+/// let proxy = Config::from_variables(vars)?.proxy()?;
+/// assert_eq!(proxy.trusted_proxies.len(), 2);
+/// assert!(proxy.tokens_only);
+/// assert_eq!(proxy.rate_per_minute, 1200);
 /// # Ok::<(), supagate::EnvError>(())
 /// ```
 #[cfg(feature = "proxy")]
@@ -515,7 +527,7 @@ impl fmt::Debug for DatabaseUrl {
 ///     ("DATABASE_URL", "postgres://authenticator:pw@127.0.0.1:54322/postgres"),
 ///     ("SESSION_CHECK", "off"),
 /// ]))?;
-/// let db = config.database().expect("DATABASE_URL is set");
+/// let db = config.database()?.expect("DATABASE_URL is set");
 /// assert_eq!((db.pool_size, db.session_check), (10, SessionCheck::Off));
 /// # Ok::<(), supagate::EnvError>(())
 /// ```
@@ -586,7 +598,7 @@ mod tests {
 
     #[test]
     fn every_error_names_its_variable() {
-        let mut cases: Vec<(&str, &str)> = vec![
+        for (name, value) in [
             (
                 "SUPABASE_PUBLISHABLE_KEY",
                 "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz",
@@ -597,19 +609,44 @@ mod tests {
             ),
             ("SUPABASE_SECRET_KEYS", "[1]"),
             ("SUPAGATE_TOKEN_CACHE", "yes"),
-        ];
-        if cfg!(feature = "proxy") {
-            cases.extend([
-                ("TRUSTED_PROXIES", "127.0.0.1,nginx"),
-                ("COOKIE_ENCODE", "cookies"),
-                ("RATE_LIMIT_PER_MINUTE", "-1"),
-                ("REFRESH_MARGIN_SECS", "86400"),
-            ]);
-        }
-        for (name, value) in cases {
-            let e = config(&[(name, value)]).unwrap_err();
+            // A secret key as the legacy anon key, even behind a publishable key.
+            (
+                "SUPABASE_ANON_KEY",
+                "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz",
+            ),
+        ] {
+            let e = config(&[
+                (
+                    "SUPABASE_PUBLISHABLE_KEYS",
+                    r#"{"web":"sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"}"#,
+                ),
+                (name, value),
+            ])
+            .unwrap_err();
             assert_eq!(e.variable(), name, "{e}");
-            assert!(!e.to_string().contains(value) || value.len() < 8, "{e}");
+            assert!(!e.to_string().contains("N7UND0"), "{e}");
+        }
+    }
+
+    #[test]
+    #[cfg(feature = "proxy")]
+    fn the_proxy_settings_are_checked_when_asked_for() {
+        for (name, value, words) in [
+            (
+                "TRUSTED_PROXIES",
+                "127.0.0.1,nginx",
+                "`nginx` is not an IP address",
+            ),
+            ("COOKIE_ENCODE", "cookies", "`cookies` is not"),
+            ("RATE_LIMIT_PER_MINUTE", "-1", "`-1` is not a whole number"),
+            ("REFRESH_MARGIN_SECS", "86400", "86400 is out of range"),
+        ] {
+            // A backend that never asks starts.
+            let c = config(&[(name, value)]).unwrap_or_else(|e| panic!("{e}"));
+            let e = c.proxy().unwrap_err();
+            assert_eq!(e.variable(), name, "{e}");
+            assert!(e.to_string().contains(words), "{e}");
+            assert_eq!(c.proxy_builder().map(|_| ()).unwrap_err().variable(), name);
         }
     }
 
@@ -655,17 +692,19 @@ mod tests {
     #[test]
     #[cfg(feature = "postgres")]
     fn database_settings_are_checked_and_redacted() {
-        assert!(config(&[]).is_ok_and(|c| c.database().is_none()));
+        assert!(config(&[]).is_ok_and(|c| c.database().is_ok_and(|d| d.is_none())));
         for (name, value) in [
             ("DATABASE_POOL_SIZE", "0"),
             ("SESSION_TTL_SECS", "301"),
             ("SESSION_CHECK", "maybe"),
         ] {
-            let e = config(&[("DATABASE_URL", "postgres://u:pw@h/db"), (name, value)]).unwrap_err();
-            assert_eq!(e.variable(), name);
+            let c = config(&[("DATABASE_URL", "postgres://u:pw@h/db"), (name, value)])
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(c.database().unwrap_err().variable(), name);
         }
         let c = config(&[("DATABASE_URL", "postgres://u:hunter2@h/db")])
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(!format!("{:?}", c.database()).contains("hunter2"));
     }
 }

@@ -231,7 +231,8 @@ pub async fn from_variables(
     vars: Variables,
 ) -> Result<(App, backend_common::Config, SessionCheck), String> {
     let config = supagate::Config::from_variables(vars.clone()).map_err(|e| e.to_string())?;
-    let db = config.database().ok_or(
+    let db = config.database().map_err(|e| e.to_string())?;
+    let db = db.ok_or(
         "DATABASE_URL is required: postgres://authenticator:…@host:5432/postgres (or the postgres role)",
     )?;
     let check = db.session_check;

@@ -135,7 +135,7 @@ impl Config {
         let proxy = extra(builder)
             .build()
             .map_err(|e| format!("configuration: {e}"))?;
-        let p = config.proxy();
+        let p = config.proxy().map_err(|e| e.to_string())?;
         let secret = config.auth_server_keys().secret().is_some();
         let public = p.public_origin.clone().unwrap_or_default();
         let banner = format!(
@@ -232,6 +232,22 @@ mod tests {
         let c = config(&[("SUPABASE_SECRET_KEY", secret)]).unwrap();
         assert!(c.banner.contains("Sb-Forwarded-For"), "{}", c.banner);
         assert!(!c.banner.contains("N7UND0") && !format!("{c:?}").contains("N7UND0"));
+    }
+
+    #[test]
+    fn a_blank_supabase_url_is_an_error_not_the_local_default() {
+        // The local default would also lift the refusal of published secrets.
+        let e = config(&[("SUPABASE_URL", " ")]).unwrap_err();
+        assert!(e.starts_with("SUPABASE_URL: not set"), "{e}");
+        let e = config(&[
+            ("SUPABASE_URL", ""),
+            (
+                "SUPABASE_JWT_SECRET",
+                "super-secret-jwt-token-with-at-least-32-characters-long",
+            ),
+        ])
+        .unwrap_err();
+        assert!(e.starts_with("SUPABASE_URL"), "{e}");
     }
 
     #[test]
