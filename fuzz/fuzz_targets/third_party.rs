@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use supagate_jwt::{IssuedBy, SupabaseConfig, ThirdPartyIssuer, Verifier};
+use supagate_jwt::{IssuedBy, SupabaseConfig, ThirdPartyIssuer, Variables, Verifier};
 use supagate_testkit::{MockOidc, TestKeys, TokenBuilder, sign_raw_provider};
 
 const CLERK: &str = "https://clerk.example.com";
@@ -32,12 +32,11 @@ fuzz_target!(|data: &[u8]| {
     let v = verifier();
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = v.verify(text);
-        let _ = SupabaseConfig::from_lookup(|name| match name {
-            "SUPABASE_URL" => Some(TestKeys::SUPABASE_URL.to_owned()),
-            "SUPABASE_JWT_SECRET" => Some(TestKeys::HS256_SECRET.to_owned()),
-            "SUPABASE_THIRD_PARTY_ISSUERS" => Some(text.to_owned()),
-            _ => None,
-        });
+        let _ = SupabaseConfig::from_variables(&Variables::from_pairs([
+            ("SUPABASE_URL", TestKeys::SUPABASE_URL),
+            ("SUPABASE_JWT_SECRET", TestKeys::HS256_SECRET),
+            ("SUPABASE_THIRD_PARTY_ISSUERS", text),
+        ]));
     }
     let header = format!(r#"{{"alg":"ES256","kid":"{}","typ":"JWT"}}"#, MockOidc::KID);
     let token = sign_raw_provider(header.as_bytes(), data);
