@@ -518,10 +518,9 @@ impl Authenticator {
     async fn live(&self, verified: &Verified, token: &str) -> Result<(), AuthError> {
         match &self.inner.liveness {
             None => Ok(()),
-            Some(l) => {
-                l.check(verified.claims(), token, self.inner.verifier.now())
-                    .await
-            }
+            // Boxed, so that the future of every authentication (moved on each request) does
+            // not carry the liveness check's state when no liveness is configured.
+            Some(l) => Box::pin(l.check(verified.claims(), token, self.inner.verifier.now())).await,
         }
     }
 

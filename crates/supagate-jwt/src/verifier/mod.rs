@@ -502,7 +502,9 @@ impl Verifier {
                 let Keys::Source(src) = keys else {
                     return Err(e);
                 };
-                if src.wait_past(before).await {
+                // Boxed: the wait is rare, and its state would otherwise make the future of
+                // every verification (moved on each request) as large as its own.
+                if Box::pin(src.wait_past(before)).await {
                     attempt()
                 } else {
                     Err(e)
