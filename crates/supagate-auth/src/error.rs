@@ -291,6 +291,32 @@ impl supagate_core::RequestError for AuthError {
 }
 
 impl AuthError {
+    /// Whether an `_async` entry point of the [`Authenticator`](crate::Authenticator) may
+    /// decide otherwise than the synchronous one that returned this: a key fetch under way may
+    /// bring the token's key, or a session liveness answer was not cached yet. The one place
+    /// this rule is kept: an adapter that tries the synchronous path first (a tower layer, to
+    /// answer without a future on the common path) asks this before it waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::AuthError;
+    ///
+    /// assert!(AuthError::Token(supagate_jwt::Error::KeysUnavailable).may_settle_async());
+    /// assert!(AuthError::SessionUnchecked.may_settle_async());
+    /// assert!(!AuthError::Token(supagate_jwt::Error::Expired).may_settle_async());
+    /// assert!(!AuthError::MissingCredentials.may_settle_async());
+    /// ```
+    #[must_use]
+    pub fn may_settle_async(&self) -> bool {
+        matches!(
+            self,
+            AuthError::Token(
+                supagate_jwt::Error::KeysUnavailable | supagate_jwt::Error::UnknownKey
+            ) | AuthError::SessionUnchecked
+        )
+    }
+
     /// Whether the response carries a `WWW-Authenticate: Bearer` challenge: every 400 and 401
     /// does, and a 403 from a policy (`insufficient_scope`); the API-key 403s, 431, 500 and
     /// 503 do not.

@@ -9,7 +9,7 @@ use http::Request;
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 use supagate_auth::{AuthError, AuthModes, Authenticator, Caller};
-use supagate_jwt::{Error as JwtError, Verified};
+use supagate_jwt::Verified;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -147,10 +147,7 @@ where
                 admitted(&mut req, caller);
                 ResponseFuture::inner(self.inner.call(req))
             }
-            Err(
-                AuthError::Token(JwtError::KeysUnavailable | JwtError::UnknownKey)
-                | AuthError::SessionUnchecked,
-            ) => {
+            Err(e) if e.may_settle_async() => {
                 // A user token whose key may be on its way: wait for the fetch without holding
                 // the worker, then decide (as the policy layer does).
                 let clone = self.inner.clone();

@@ -8,8 +8,7 @@ use std::task::{Context, Poll};
 
 use axum_core::response::Response;
 use http::Request;
-use supagate_auth::{AuthError, Authenticator};
-use supagate_jwt::Error as JwtError;
+use supagate_auth::Authenticator;
 use supagate_policy::Policy;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -126,10 +125,7 @@ where
                     },
                 }
             }
-            Err(
-                AuthError::Token(JwtError::KeysUnavailable | JwtError::UnknownKey)
-                | AuthError::SessionUnchecked,
-            ) => {
+            Err(e) if e.may_settle_async() => {
                 // The key may be on its way (a rotation, the first fetch): wait for the fetch
                 // without holding the worker, then decide. The inner service that was made
                 // ready goes into the future; a clone takes its place.
