@@ -38,6 +38,12 @@ use supagate_jwt::{SupabaseConfig, Verifier};
 /// | `SESSION_CHECK` | `postgres` | session liveness: `db` (default), `auth` or `off` |
 /// | `SESSION_DATABASE_URL` | `postgres` | a role that may read `auth.sessions`, for `SESSION_CHECK=db` |
 /// | `SESSION_TTL_SECS` | `postgres` | how long a liveness answer is reused (0 to 300, default 30) |
+///
+/// # Examples
+///
+/// ```
+/// assert!(supagate::config::VARIABLES.contains(&"SUPABASE_URL"));
+/// ```
 pub const VARIABLES: &[&str] = &[
     "SUPABASE_URL",
     "SUPABASE_JWT_SECRET",
@@ -117,6 +123,16 @@ impl Config {
     /// # Errors
     ///
     /// An [`EnvError`] naming the variable and the fix.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // In a service's `main`: every variable of the library, read once.
+    /// match supagate::Config::from_env() {
+    ///     Ok(config) => println!("keys: {}", config.describe()),
+    ///     Err(e) => eprintln!("configuration error: {e}"), // names the variable and the fix
+    /// }
+    /// ```
     pub fn from_env() -> Result<Config, EnvError> {
         Config::from_variables(Variables::from_env())
     }
@@ -151,12 +167,43 @@ impl Config {
     }
 
     /// The variables read, for the application's own (`BIND`, say): one source for all.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use supagate::{Config, Variables};
+    /// # let vars = Variables::from_pairs([
+    /// #     ("SUPABASE_URL", "http://127.0.0.1:54321"),
+    /// #     ("SUPABASE_JWT_SECRET", "super-secret-jwt-token-with-at-least-32-characters-long"),
+    /// #     ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"),
+    /// #     ("BIND", "127.0.0.1:8000"),
+    /// # ]);
+    /// let config = Config::from_variables(vars)?;
+    /// let bind = config.variables().get("BIND").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
+    /// assert_eq!(bind, "127.0.0.1:8000");
+    /// # Ok::<(), supagate::EnvError>(())
+    /// ```
     #[must_use]
     pub fn variables(&self) -> &Variables {
         &self.vars
     }
 
     /// The project.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use supagate::{Config, Variables};
+    /// # let vars = Variables::from_pairs([
+    /// #     ("SUPABASE_URL", "http://127.0.0.1:54321"),
+    /// #     ("SUPABASE_JWT_SECRET", "super-secret-jwt-token-with-at-least-32-characters-long"),
+    /// #     ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"),
+    /// #     ("BIND", "127.0.0.1:8000"),
+    /// # ]);
+    /// let config = Config::from_variables(vars)?;
+    /// assert!(config.project().is_local());
+    /// # Ok::<(), supagate::EnvError>(())
+    /// ```
     #[must_use]
     pub fn project(&self) -> &SupabaseProject {
         self.supabase.project()
@@ -164,6 +211,21 @@ impl Config {
 
     /// The verification keys' configuration (for [`SupabaseConfig::rejected_keys`] and
     /// [`SupabaseConfig::verifier_builder`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use supagate::{Config, Variables};
+    /// # let vars = Variables::from_pairs([
+    /// #     ("SUPABASE_URL", "http://127.0.0.1:54321"),
+    /// #     ("SUPABASE_JWT_SECRET", "super-secret-jwt-token-with-at-least-32-characters-long"),
+    /// #     ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"),
+    /// #     ("BIND", "127.0.0.1:8000"),
+    /// # ]);
+    /// let config = Config::from_variables(vars)?;
+    /// assert!(config.supabase().rejected_keys().is_empty());
+    /// # Ok::<(), supagate::EnvError>(())
+    /// ```
     #[must_use]
     pub fn supabase(&self) -> &SupabaseConfig {
         &self.supabase
@@ -174,17 +236,65 @@ impl Config {
     /// # Errors
     ///
     /// An [`EnvError`] naming the variable whose keys the verifier refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use supagate::{Config, Variables};
+    /// # let vars = Variables::from_pairs([
+    /// #     ("SUPABASE_URL", "http://127.0.0.1:54321"),
+    /// #     ("SUPABASE_JWT_SECRET", "super-secret-jwt-token-with-at-least-32-characters-long"),
+    /// #     ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"),
+    /// #     ("BIND", "127.0.0.1:8000"),
+    /// # ]);
+    /// let config = Config::from_variables(vars)?;
+    /// let verifier = config.verifier()?;
+    /// assert!(verifier.verify("not-a-token").is_err());
+    /// # Ok::<(), supagate::EnvError>(())
+    /// ```
     pub fn verifier(&self) -> Result<Verifier, EnvError> {
         self.supabase.verifier()
     }
 
     /// The API keys (`publishable` and `secret` auth modes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use supagate::{Config, Variables};
+    /// # let vars = Variables::from_pairs([
+    /// #     ("SUPABASE_URL", "http://127.0.0.1:54321"),
+    /// #     ("SUPABASE_JWT_SECRET", "super-secret-jwt-token-with-at-least-32-characters-long"),
+    /// #     ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"),
+    /// #     ("BIND", "127.0.0.1:8000"),
+    /// # ]);
+    /// let config = Config::from_variables(vars)?;
+    /// use supagate::auth::ApiKeyKind;
+    /// assert_eq!(config.api_keys().names(ApiKeyKind::Publishable).collect::<Vec<_>>(), ["default"]);
+    /// # Ok::<(), supagate::EnvError>(())
+    /// ```
     #[must_use]
     pub fn api_keys(&self) -> &ApiKeys {
         &self.api_keys
     }
 
     /// The keys the service calls the auth server with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use supagate::{Config, Variables};
+    /// # let vars = Variables::from_pairs([
+    /// #     ("SUPABASE_URL", "http://127.0.0.1:54321"),
+    /// #     ("SUPABASE_JWT_SECRET", "super-secret-jwt-token-with-at-least-32-characters-long"),
+    /// #     ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"),
+    /// #     ("BIND", "127.0.0.1:8000"),
+    /// # ]);
+    /// let config = Config::from_variables(vars)?;
+    /// assert!(config.auth_server_keys().publishable().is_some());
+    /// assert!(config.auth_server_keys().secret().is_none());
+    /// # Ok::<(), supagate::EnvError>(())
+    /// ```
     #[must_use]
     pub fn auth_server_keys(&self) -> &AuthServerKeys {
         &self.server_keys
@@ -196,6 +306,22 @@ impl Config {
     /// # Errors
     ///
     /// As [`Config::verifier`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use supagate::{Config, Variables};
+    /// # let vars = Variables::from_pairs([
+    /// #     ("SUPABASE_URL", "http://127.0.0.1:54321"),
+    /// #     ("SUPABASE_JWT_SECRET", "super-secret-jwt-token-with-at-least-32-characters-long"),
+    /// #     ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"),
+    /// #     ("BIND", "127.0.0.1:8000"),
+    /// # ]);
+    /// let config = Config::from_variables(vars)?;
+    /// let auth = config.authenticator()?.realm("my-api").build()?;
+    /// # let _ = auth;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn authenticator(&self) -> Result<AuthenticatorBuilder, EnvError> {
         let mut b = Authenticator::builder(self.verifier()?).api_keys(self.api_keys.clone());
         if let Some(anon) = self.vars.get("SUPABASE_ANON_KEY") {
@@ -206,6 +332,22 @@ impl Config {
 
     /// What keys are configured, for a start-up banner: no secret, no key material, key
     /// names only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use supagate::{Config, Variables};
+    /// # let vars = Variables::from_pairs([
+    /// #     ("SUPABASE_URL", "http://127.0.0.1:54321"),
+    /// #     ("SUPABASE_JWT_SECRET", "super-secret-jwt-token-with-at-least-32-characters-long"),
+    /// #     ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"),
+    /// #     ("BIND", "127.0.0.1:8000"),
+    /// # ]);
+    /// let config = Config::from_variables(vars)?;
+    /// let banner = config.describe();
+    /// assert!(banner.contains("HS256 secret") && !banner.contains("super-secret"));
+    /// # Ok::<(), supagate::EnvError>(())
+    /// ```
     #[must_use]
     pub fn describe(&self) -> String {
         let mut keys = self.supabase.describe_keys();
@@ -223,6 +365,21 @@ impl Config {
     /// # Errors
     ///
     /// An [`EnvError`] naming the variable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use supagate::{Config, Variables};
+    /// # let vars = Variables::from_pairs([
+    /// #     ("SUPABASE_URL", "http://127.0.0.1:54321"),
+    /// #     ("SUPABASE_JWT_SECRET", "super-secret-jwt-token-with-at-least-32-characters-long"),
+    /// #     ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"),
+    /// #     ("BIND", "127.0.0.1:8000"),
+    /// # ]);
+    /// let config = Config::from_variables(vars)?;
+    /// assert_eq!(config.proxy()?.auth_calls_per_minute, 30);
+    /// # Ok::<(), supagate::EnvError>(())
+    /// ```
     #[cfg(feature = "proxy")]
     #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
     pub fn proxy(&self) -> Result<ProxySettings, EnvError> {
@@ -236,6 +393,22 @@ impl Config {
     ///
     /// An [`EnvError`] for `SUPABASE_PUBLISHABLE_KEY`, `API_URL` or `PUBLIC_ORIGIN` when unset,
     /// or as [`Config::verifier`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use supagate::{Config, Variables};
+    /// let config = Config::from_variables(Variables::from_pairs([
+    ///     ("SUPABASE_URL", "http://127.0.0.1:54321"),
+    ///     ("SUPABASE_JWT_SECRET", "super-secret-jwt-token-with-at-least-32-characters-long"),
+    ///     ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"),
+    ///     ("API_URL", "http://127.0.0.1:8000"),
+    ///     ("PUBLIC_ORIGIN", "http://127.0.0.1:3000"),
+    /// ]))?;
+    /// let proxy = config.proxy_builder()?.route("/api/", "/").build()?;
+    /// # let _ = proxy;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(feature = "proxy")]
     #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
     pub fn proxy_builder(&self) -> Result<supagate_proxy::ProxyBuilder, EnvError> {
@@ -285,6 +458,21 @@ impl Config {
     /// # Errors
     ///
     /// An [`EnvError`] naming the variable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use supagate::{Config, Variables};
+    /// # let vars = Variables::from_pairs([
+    /// #     ("SUPABASE_URL", "http://127.0.0.1:54321"),
+    /// #     ("SUPABASE_JWT_SECRET", "super-secret-jwt-token-with-at-least-32-characters-long"),
+    /// #     ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"),
+    /// #     ("BIND", "127.0.0.1:8000"),
+    /// # ]);
+    /// let config = Config::from_variables(vars)?;
+    /// assert!(config.database()?.is_none()); // no DATABASE_URL
+    /// # Ok::<(), supagate::EnvError>(())
+    /// ```
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub fn database(&self) -> Result<Option<DatabaseSettings>, EnvError> {
@@ -494,12 +682,26 @@ pub struct DatabaseUrl(zeroize::Zeroizing<String>);
 #[cfg(feature = "postgres")]
 impl DatabaseUrl {
     /// Wraps a URL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let url = supagate::config::DatabaseUrl::new("postgres://postgres:pw@127.0.0.1:54322/postgres");
+    /// assert!(!format!("{url:?}").contains("pw"));
+    /// ```
     #[must_use]
     pub fn new(url: impl Into<String>) -> Self {
         DatabaseUrl(zeroize::Zeroizing::new(url.into()))
     }
 
     /// The URL, to connect with. Never log it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let url = supagate::config::DatabaseUrl::new("postgres://postgres@127.0.0.1:54322/postgres");
+    /// assert_eq!(url.expose(), "postgres://postgres@127.0.0.1:54322/postgres");
+    /// ```
     #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
