@@ -118,6 +118,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn one_bad_byte_anywhere_in_a_long_token_is_refused() {
+        // A session's token is ~800 bytes: the vectorised check must see every byte, whatever
+        // its position in a block.
+        let good = "a".repeat(817);
+        assert!(matches!(
+            bearer_token(std::iter::once(format!("Bearer {good}").as_bytes())),
+            Ok(Some(t)) if t.len() == 817
+        ));
+        for at in [0, 1, 15, 16, 31, 32, 63, 64, 400, 815, 816] {
+            for bad in [b' ', b'\t', b',', b'"', b'\\', 0x00, 0x7f, 0x80, 0xff] {
+                // Spaces around the token are tolerated (`1*SP`, trailing whitespace): only
+                // inside it is one a second credential.
+                if matches!(bad, b' ' | b'\t') && (at == 0 || at == 816) {
+                    continue;
+                }
+                let mut v = format!("Bearer {good}").into_bytes();
+                if let Some(b) = v.get_mut(7 + at) {
+                    *b = bad;
+                }
+                assert!(
+                    !matches!(bearer_token(std::iter::once(v.as_slice())), Ok(Some(_))),
+                    "byte {bad:#04x} at {at} accepted"
+                );
+            }
+            // `=` inside the token (not trailing padding) is no b64token either.
+            let mut v = format!("Bearer {good}").into_bytes();
+            if let Some(b) = v.get_mut(7 + at) {
+                *b = b'=';
+            }
+            if at != 816 {
+                assert!(
+                    !matches!(bearer_token(std::iter::once(v.as_slice())), Ok(Some(_))),
+                    "`=` at {at} accepted"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn the_fast_check_is_the_table() {
         for b in 0..=u8::MAX {
             assert_eq!(all_b64(&[b]), is_b64_byte(b), "{b:#04x}");

@@ -699,3 +699,32 @@ fn discovery_finds_the_set_through_the_configuration_document() {
         "discovered once more after the failure"
     );
 }
+
+#[test]
+fn verifications_cancelled_while_the_first_fetch_is_slow_leave_it_to_finish_once() {
+    // The wait for a key fetch is boxed in its own future: dropping the verification halfway
+    // (a client that hangs up) must neither cancel the fetch nor start another.
+    let r = rig(&TestKeys::new().jwks_json(), Duration::from_secs(5));
+    r.server
+        .set_behaviour(Behaviour::Delay(Duration::from_millis(1500)));
+    let token: Arc<str> = token().sign_es256(&TestKeys::new()).into();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for _ in 0..100 {
+            let cancelled =
+                tokio::time::timeout(Duration::from_millis(1), r.verifier.verify_async(&token))
+                    .await;
+            assert!(
+                cancelled.is_err(),
+                "answered before the slow fetch: {cancelled:?}"
+            );
+        }
+        // The next request waits for the same fetch and is verified.
+        r.verifier.verify_async(&token).await.unwrap();
+    });
+    assert_eq!(r.jwks.fetch_count(), 1);
+    assert_eq!(r.server.requests(), 1);
+}

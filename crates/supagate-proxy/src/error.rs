@@ -249,6 +249,47 @@ pub(crate) fn sign_in_refusal(code: Option<&str>, status: u16) -> ProxyError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use supagate_core::RequestError as _;
+
+    #[test]
+    fn every_body_is_the_code_and_the_display_text_as_before_the_one_renderer() {
+        // The words each refusal sent before `supagate_core::refusal_body`: its `Display`
+        // (description and constant detail) under its body code; an internal fault says only
+        // "internal server error".
+        let all = [
+            ProxyError::CsrfRejected,
+            ProxyError::CorsRejected,
+            ProxyError::BadPath {
+                reason: "dot segment",
+            },
+            ProxyError::NotForwarded,
+            ProxyError::MethodNotAllowed,
+            ProxyError::BadForm { reason: "no email" },
+            ProxyError::SignInRefused {
+                status: StatusCode::UNAUTHORIZED,
+                code: "invalid_credentials",
+            },
+            ProxyError::RateLimited {
+                retry_after_secs: 3,
+            },
+            ProxyError::BodyTooLarge,
+            ProxyError::UpstreamUnavailable,
+            ProxyError::UpstreamTimeout,
+            ProxyError::Internal {
+                what: "pkce cookie",
+            },
+        ];
+        for e in all {
+            let words = match &e {
+                ProxyError::Internal { .. } => "internal server error".to_owned(),
+                other => other.to_string(),
+            };
+            let want = serde_json::json!({ "error": e.body_code(), "error_description": words });
+            let got: serde_json::Value =
+                serde_json::from_slice(&e.body()).unwrap_or(serde_json::Value::Null);
+            assert_eq!(got, want, "{e:?}");
+        }
+    }
 
     #[test]
     fn an_internal_detail_never_reaches_the_client() {

@@ -101,8 +101,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn verified_is_cheap_to_share_and_never_prints_its_payload() {
+    fn verified_is_send_sync_clone() {
         fn check<T: Send + Sync + Clone + 'static>() {}
         check::<Verified>();
+    }
+
+    #[test]
+    fn debug_shows_the_claims_never_the_payload_bytes() {
+        let claims: Claims = serde_json::from_str(
+            r#"{"sub":"8d0fd6e2-4c5a-4b7e-9f3a-2b1c0d9e8f7a","aud":"authenticated","exp":2,"iat":1,"role":"authenticated"}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let v = Verified {
+            claims,
+            payload: Arc::from(&br#"{"marker-only-in-the-payload":1}"#[..]),
+        };
+        let shown = format!("{v:?}");
+        assert!(shown.starts_with("Verified { claims: "), "{shown}");
+        assert!(!shown.contains("marker-only-in-the-payload"), "{shown}");
+        // Clones share the payload.
+        let c = v.clone();
+        assert!(std::ptr::eq(c.payload().as_ptr(), v.payload().as_ptr()));
     }
 }
