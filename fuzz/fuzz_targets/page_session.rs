@@ -1,4 +1,4 @@
-//! Arbitrary page requests (method, target, headers) through `Proxy::page_session`, the
+//! Arbitrary page requests (method, target, headers) through `Sessions::page_session`, the
 //! sign-in redirect of a protected page, the cookie changes, and a `BackendClient` call to an
 //! arbitrary path. The upstream and the auth server are closed loopback ports, so nothing
 //! leaves the machine. Never panics; a sign-in redirect only ever goes to the local sign-in
@@ -9,8 +9,9 @@ use std::sync::OnceLock;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use libfuzzer_sys::fuzz_target;
+use supagate_auth::Authenticator;
 use supagate_jwt::Verifier;
-use supagate_proxy::{Limits, Proxy, ProxyError};
+use supagate_proxy::{Limits, Proxy, ProxyError, Sessions};
 use supagate_testkit::TestKeys;
 
 fn setup() -> &'static (tokio::runtime::Runtime, Proxy) {
@@ -27,11 +28,16 @@ fn setup() -> &'static (tokio::runtime::Runtime, Proxy) {
         let mut limits = Limits::default();
         limits.auth_timeout = std::time::Duration::from_millis(200);
         limits.upstream_timeout = std::time::Duration::from_millis(200);
-        let proxy = Proxy::builder("http://127.0.0.1:9", "anon", verifier)
+        let sessions =
+            Sessions::builder("http://127.0.0.1:9", "anon", Authenticator::new(verifier))
+                .public_origin("https://app.example.com")
+                .sign_in_page("/login")
+                .limits(limits.clone())
+                .build()
+                .expect("sessions");
+        let proxy = Proxy::builder(sessions)
             .upstream("http://127.0.0.1:9")
-            .public_origin("https://app.example.com")
             .route("/api/", "/")
-            .sign_in_page("/login")
             .limits(limits)
             .build()
             .expect("proxy");
@@ -59,7 +65,11 @@ fuzz_target!(|input: (u8, String, Vec<(Vec<u8>, Vec<u8>)>, String)| {
     }
     let peer = [203, 0, 113, 9].into();
     rt.block_on(async {
-        let session = proxy.page_session(&method, &headers, peer).await;
+        let session = proxy
+            .sessions()
+            .page_session(&method, &headers, peer)
+            .await
+            .with_backend(&proxy);
         match session.into_parts() {
             Err(refusal) => {
                 let s = refusal.status().as_u16();
@@ -83,7 +93,7 @@ fuzz_target!(|input: (u8, String, Vec<(Vec<u8>, Vec<u8>)>, String)| {
                 let mut out = HeaderMap::new();
                 cookies.apply(&mut out);
                 if let Some(user) = context.user() {
-                    match context.backend().get(user, &path).await {
+                    match context.backend().expect("a backend").get(user, &path).await {
                         Err(ProxyError::BadPath { .. }) => {}
                         Err(_) | Ok(_) => {
                             assert!(path.starts_with('/') && !path.starts_with("//"), "{path}");

@@ -10,8 +10,9 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request};
 use http_body_util::Full;
 use libfuzzer_sys::fuzz_target;
+use supagate_auth::Authenticator;
 use supagate_jwt::Verifier;
-use supagate_proxy::{Limits, Proxy};
+use supagate_proxy::{Limits, Proxy, Sessions};
 use supagate_testkit::TestKeys;
 
 fn setup() -> &'static (tokio::runtime::Runtime, Proxy) {
@@ -28,9 +29,14 @@ fn setup() -> &'static (tokio::runtime::Runtime, Proxy) {
         let mut limits = Limits::default();
         limits.auth_timeout = std::time::Duration::from_millis(200);
         limits.upstream_timeout = std::time::Duration::from_millis(200);
-        let proxy = Proxy::builder("http://127.0.0.1:9", "anon", verifier)
+        let sessions =
+            Sessions::builder("http://127.0.0.1:9", "anon", Authenticator::new(verifier))
+                .public_origin("https://app.example.com")
+                .limits(limits.clone())
+                .build()
+                .expect("sessions");
+        let proxy = Proxy::builder(sessions)
             .upstream("http://127.0.0.1:9")
-            .public_origin("https://app.example.com")
             .route("/api/", "/")
             .limits(limits)
             .build()
@@ -48,7 +54,11 @@ fuzz_target!(|input: (u8, String, Vec<(Vec<u8>, Vec<u8>)>, Vec<u8>)| {
         2 => Method::OPTIONS,
         _ => Method::DELETE,
     };
-    let Ok(mut req) = Request::builder().method(method).uri(target.as_str()).body(Full::new(Bytes::from(body))) else {
+    let Ok(mut req) = Request::builder()
+        .method(method)
+        .uri(target.as_str())
+        .body(Full::new(Bytes::from(body)))
+    else {
         return;
     };
     for (k, v) in &fields {
@@ -60,9 +70,9 @@ fuzz_target!(|input: (u8, String, Vec<(Vec<u8>, Vec<u8>)>, Vec<u8>)| {
     let res = rt.block_on(async {
         match which / 4 % 4 {
             0 => proxy.forward(req, peer).await,
-            1 => proxy.sign_in(req, peer).await,
-            2 => proxy.callback(req, peer).await,
-            _ => proxy.sign_out(req, peer).await,
+            1 => proxy.sessions().sign_in(req, peer).await,
+            2 => proxy.sessions().callback(req, peer).await,
+            _ => proxy.sessions().sign_out(req, peer).await,
         }
     });
     assert!(res.status().as_u16() >= 200 && res.status().as_u16() < 600);

@@ -1,17 +1,19 @@
 //! The session for the app's own pages, as `supagate_axum::pages` gives it on axum and with
 //! the same behaviour: [`SessionMiddleware`] resolves the signed-in user of every request it
-//! wraps through the proxy's session pipeline ([`Proxy::page_session`]: the same cookies,
-//! refresh single-flight, verification and CSRF gate as forwarded calls) and writes refreshed
-//! or cleared cookies onto whatever the handler returns.
+//! wraps through the app's [`Sessions`] ([`Sessions::page_session`]: the same cookies,
+//! refresh single-flight, verification, CSRF gate and authenticator as forwarded calls) and
+//! writes refreshed or cleared cookies onto whatever the handler returns. No backend is
+//! needed: a pages-only app gives the middleware its `Sessions` alone.
 //!
 //! - [`User`]: a protected page. Without a signed-in user the handler does not run: a browser
-//!   asking for HTML is sent (303) to the [sign-in page](supagate_proxy::ProxyBuilder::sign_in_page)
+//!   asking for HTML is sent (303) to the [sign-in page](supagate_proxy::SessionsBuilder::sign_in_page)
 //!   with this page as `next`; anything else gets 401.
 //! - `Option<User>`: a public page; `None` when signed out. (Unlike `Option<Authenticated>`,
 //!   this is safe: every refusal that matters was answered by the middleware already. Without
 //!   the middleware, though, actix-web turns the extractor's 500 into `None` too: a page
 //!   outside it always looks signed out.)
-//! - [`BackendClient`]: calls to the backend from the server, with the user's bearer.
+//! - [`BackendClient`]: calls to the backend from the server, with the user's bearer (a
+//!   middleware made with [`SessionMiddleware::with_backend`]).
 //!
 //! ```
 //! use actix_web::{App, HttpResponse, web};
@@ -33,7 +35,7 @@
 //!
 //! # fn app(proxy: supagate_proxy::Proxy) {
 //! let app = App::new()
-//!     .wrap(SessionMiddleware::new(proxy))
+//!     .wrap(SessionMiddleware::with_backend(proxy))
 //!     .route("/", web::get().to(home))
 //!     .route("/dashboard", web::get().to(dashboard));
 //! # let _ = app;
@@ -52,18 +54,41 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::http::header as actix_header;
 use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use http_body_util::BodyExt;
-use supagate_proxy::{PageContext, Proxy, ProxyBody, SessionUser};
+use supagate_proxy::{PageContext, Proxy, ProxyBody, SessionUser, Sessions};
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
 /// Resolves the page session of every request it wraps; see [the module](self).
 #[derive(Clone)]
 pub struct SessionMiddleware {
-    proxy: Proxy,
+    sessions: Sessions,
+    backend: Option<Proxy>,
 }
 
 impl SessionMiddleware {
-    /// Middleware on `proxy`'s session pipeline.
+    /// Middleware on the app's `sessions`, for pages that call no backend.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use actix_web::{App, web};
+    /// use supagate_actix::pages::{SessionMiddleware, User};
+    /// # fn app(sessions: supagate_proxy::Sessions) {
+    /// let app = App::new()
+    ///     .wrap(SessionMiddleware::new(sessions))
+    ///     .route("/me", web::get().to(|user: User| async move { user.id().to_string() }));
+    /// # let _ = app;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn new(sessions: Sessions) -> Self {
+        SessionMiddleware {
+            sessions,
+            backend: None,
+        }
+    }
+
+    /// Middleware on `proxy`'s sessions whose pages call its upstream ([`BackendClient`]).
     ///
     /// # Examples
     ///
@@ -72,21 +97,25 @@ impl SessionMiddleware {
     /// use supagate_actix::pages::{SessionMiddleware, User};
     /// # fn app(proxy: supagate_proxy::Proxy) {
     /// let app = App::new()
-    ///     .wrap(SessionMiddleware::new(proxy))
+    ///     .wrap(SessionMiddleware::with_backend(proxy))
     ///     .route("/me", web::get().to(|user: User| async move { user.id().to_string() }));
     /// # let _ = app;
     /// # }
     /// ```
     #[must_use]
-    pub fn new(proxy: Proxy) -> Self {
-        SessionMiddleware { proxy }
+    pub fn with_backend(proxy: Proxy) -> Self {
+        SessionMiddleware {
+            sessions: proxy.sessions().clone(),
+            backend: Some(proxy),
+        }
     }
 }
 
 impl fmt::Debug for SessionMiddleware {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionMiddleware")
-            .field("proxy", &self.proxy)
+            .field("sessions", &self.sessions)
+            .field("backend", &self.backend.is_some())
             .finish()
     }
 }
@@ -105,7 +134,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(SessionMiddlewareService {
             service: Rc::new(service),
-            proxy: self.proxy.clone(),
+            middleware: self.clone(),
         }))
     }
 }
@@ -113,7 +142,7 @@ where
 /// The service made by [`SessionMiddleware`].
 pub struct SessionMiddlewareService<S> {
     service: Rc<S>,
-    proxy: Proxy,
+    middleware: SessionMiddleware,
 }
 
 impl<S> fmt::Debug for SessionMiddlewareService<S> {
@@ -140,14 +169,20 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
-        let proxy = self.proxy.clone();
+        let middleware = self.middleware.clone();
         Box::pin(async move {
             let headers = http_headers(req.headers());
             let method = http_method(req.method());
             let peer = req
                 .peer_addr()
                 .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |a| a.ip());
-            let session = proxy.page_session(&method, &headers, peer).await;
+            let mut session = middleware
+                .sessions
+                .page_session(&method, &headers, peer)
+                .await;
+            if let Some(proxy) = &middleware.backend {
+                session = session.with_backend(proxy);
+            }
             match session.into_parts() {
                 Err(refusal) => {
                     let response = actix_response(refusal).await;
@@ -288,7 +323,7 @@ impl FromRequest for User {
 /// The backend, called from a page handler on the user's behalf: derefs to
 /// [`supagate_proxy::BackendClient`] (`backend.get(&user, "/profile/me")`).
 ///
-/// Needs a [`SessionMiddleware`] around the route (otherwise 500).
+/// Needs a [`SessionMiddleware::with_backend`] around the route (otherwise 500).
 ///
 /// # Examples
 ///
@@ -320,11 +355,13 @@ impl FromRequest for BackendClient {
     type Future = Ready<Result<Self, Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            req.extensions()
-                .get::<PageContext>()
-                .map(|cx| BackendClient(cx.backend()))
-                .ok_or_else(missing_middleware),
-        )
+        ready(match req.extensions().get::<PageContext>() {
+            None => Err(missing_middleware()),
+            Some(cx) => cx.backend().map(BackendClient).ok_or_else(|| {
+                actix_web::error::ErrorInternalServerError(
+                    "no backend for pages: make the page layer with_backend(proxy)",
+                )
+            }),
+        })
     }
 }

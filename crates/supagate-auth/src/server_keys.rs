@@ -253,7 +253,7 @@ pub fn is_secret_key(key: &str) -> bool {
 /// |---|---|
 /// | `SUPABASE_PUBLISHABLE_KEY` | the publishable key (`sb_publishable_…`), sent as `apikey` |
 /// | `SUPABASE_ANON_KEY` | the legacy `anon` key, read when `SUPABASE_PUBLISHABLE_KEY` is unset, with a deprecation warning (logged once): Supabase retires the legacy keys at the end of 2026 |
-/// | `SUPABASE_SECRET_KEY` | optional: a secret key (`sb_secret_…`); with it, the auth-server calls made for a client carry `Sb-Forwarded-For` (see `supagate_proxy::ProxyBuilder::secret_key`) |
+/// | `SUPABASE_SECRET_KEY` | optional: a secret key (`sb_secret_…`); with it, the auth-server calls made for a client carry `Sb-Forwarded-For` (see `supagate_proxy::SessionsBuilder::secret_key`) |
 ///
 /// A secret key where the publishable one belongs, or the reverse, is an error naming the
 /// variable. Empty values count as unset.

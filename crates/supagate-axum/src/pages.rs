@@ -1,22 +1,25 @@
 //! The session for the app's own pages (the Rust counterpart of `@supabase/ssr`'s middleware and
 //! server components): [`SessionLayer`] resolves the signed-in user of every request it
-//! covers through the proxy's session pipeline ([`Proxy::page_session`]: the same cookies,
-//! refresh single-flight, verification and CSRF gate as forwarded calls) and writes refreshed
-//! or cleared cookies onto whatever the handler returns (HTML, a redirect, JSON, a stream);
-//! the extractors hand the result to handlers.
+//! covers through the app's [`Sessions`] ([`Sessions::page_session`]: the same cookies,
+//! refresh single-flight, verification, CSRF gate and authenticator as forwarded calls and
+//! the app's own extractors) and writes refreshed or cleared cookies onto whatever the handler
+//! returns (HTML, a redirect, JSON, a stream); the extractors hand the result to handlers. No
+//! backend is needed: a pages-only app gives the layer its `Sessions` alone.
 //!
 //! - [`User`]: a protected page. Without a signed-in user the handler does not run: a browser
-//!   asking for HTML is sent (303) to the [sign-in page](supagate_proxy::ProxyBuilder::sign_in_page)
+//!   asking for HTML is sent (303) to the [sign-in page](supagate_proxy::SessionsBuilder::sign_in_page)
 //!   with this page as `next`; anything else gets 401.
 //! - `Option<User>`: a public page; `None` when signed out.
-//! - [`BackendClient`]: calls to the backend from the server, with the user's bearer.
+//! - [`BackendClient`]: calls to the backend from the server, with the user's bearer (a layer
+//!   made with [`SessionLayer::with_backend`]).
 //!
 //! The layer answers by itself, without running the handler, only when the request must not
 //! run at all: a cross-site form post (403), a rate limit (429), an expired session the auth
 //! server cannot refresh now (503 with `Retry-After`, cookies kept).
 //!
-//! The proxy's handlers (`supagate_axum::proxy`) take `State<Proxy>`: combine the proxy with
-//! the app's own state through [`FromRef`](axum::extract::FromRef).
+//! The sign-in and sign-out handlers (`supagate_axum::proxy`) take `State<Sessions>`, the
+//! forwarding ones `State<Proxy>`: combine them with the app's own state through
+//! [`FromRef`](axum::extract::FromRef).
 //!
 //! ```no_run
 //! use supagate_core::RequestError as _;
@@ -27,11 +30,11 @@
 //! use axum::routing::{get, post};
 //! use supagate_axum::pages::{BackendClient, SessionLayer, User};
 //! use supagate_axum::proxy::{sign_in, sign_out};
-//! use supagate_proxy::Proxy;
+//! use supagate_proxy::{Proxy, Sessions};
 //!
 //! #[derive(Clone, FromRef)]
 //! struct AppState {
-//!     proxy: Proxy,
+//!     sessions: Sessions,
 //!     greeting: &'static str,
 //! }
 //!
@@ -50,13 +53,13 @@
 //! }
 //!
 //! # async fn run(proxy: Proxy) -> std::io::Result<()> {
-//! let state = AppState { proxy: proxy.clone(), greeting: "Hello" };
+//! let state = AppState { sessions: proxy.sessions().clone(), greeting: "Hello" };
 //! let app = Router::new()
 //!     .route("/", get(home))
 //!     .route("/dashboard", get(dashboard))
 //!     .route("/sign-in", get(|| async { Html("<form method=post action=/auth/sign-in>…</form>") }))
 //!     // The layer covers the routes above it: the pages, not the proxy's own routes.
-//!     .layer(SessionLayer::new(proxy))
+//!     .layer(SessionLayer::with_backend(proxy))
 //!     .route("/auth/sign-in", post(sign_in))
 //!     .route("/auth/sign-out", post(sign_out))
 //!     .with_state(state);
@@ -76,7 +79,7 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts, Request};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{StatusCode, Uri};
-use supagate_proxy::{PageContext, Proxy, SessionUser};
+use supagate_proxy::{PageContext, Proxy, SessionUser, Sessions};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -86,33 +89,64 @@ use tower_service::Service;
 /// address is the client address of the rate limits and the refresh budget.
 #[derive(Clone)]
 pub struct SessionLayer {
-    proxy: Proxy,
+    sessions: Sessions,
+    backend: Option<Proxy>,
 }
 
 impl SessionLayer {
-    /// A layer on `proxy`'s session pipeline.
+    /// A layer on the app's `sessions`, for pages that call no backend.
     ///
     /// # Examples
     ///
     /// ```
     /// use axum::{Router, routing::get};
     /// use supagate_axum::pages::{SessionLayer, User};
-    /// # fn app(proxy: supagate_proxy::Proxy) -> Router {
+    /// # fn app(sessions: supagate_proxy::Sessions) -> Router {
     /// Router::new()
     ///     .route("/me", get(|user: User| async move { user.id().to_string() }))
-    ///     .layer(SessionLayer::new(proxy))
+    ///     .layer(SessionLayer::new(sessions))
     /// # }
     /// ```
     #[must_use]
-    pub fn new(proxy: Proxy) -> Self {
-        SessionLayer { proxy }
+    pub fn new(sessions: Sessions) -> Self {
+        SessionLayer {
+            sessions,
+            backend: None,
+        }
+    }
+
+    /// A layer on `proxy`'s sessions whose pages call its upstream ([`BackendClient`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use supagate_axum::pages::{BackendClient, SessionLayer, User};
+    /// # fn app(proxy: supagate_proxy::Proxy) -> Router {
+    /// Router::new()
+    ///     .route("/me", get(|user: User, backend: BackendClient| async move {
+    ///         match backend.get(&user, "/profile/me").await {
+    ///             Ok(profile) => String::from_utf8_lossy(profile.body()).into_owned(),
+    ///             Err(_) => "the backend is unavailable".to_owned(),
+    ///         }
+    ///     }))
+    ///     .layer(SessionLayer::with_backend(proxy))
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_backend(proxy: Proxy) -> Self {
+        SessionLayer {
+            sessions: proxy.sessions().clone(),
+            backend: Some(proxy),
+        }
     }
 }
 
 impl fmt::Debug for SessionLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionLayer")
-            .field("proxy", &self.proxy)
+            .field("sessions", &self.sessions)
+            .field("backend", &self.backend.is_some())
             .finish()
     }
 }
@@ -123,7 +157,7 @@ impl<S> Layer<S> for SessionLayer {
     fn layer(&self, inner: S) -> Self::Service {
         SessionService {
             inner,
-            proxy: self.proxy.clone(),
+            layer: self.clone(),
         }
     }
 }
@@ -132,7 +166,7 @@ impl<S> Layer<S> for SessionLayer {
 #[derive(Clone)]
 pub struct SessionService<S> {
     inner: S,
-    proxy: Proxy,
+    layer: SessionLayer,
 }
 
 impl<S> fmt::Debug for SessionService<S> {
@@ -166,10 +200,16 @@ where
         // The service made ready goes into the future; a clone takes its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let proxy = self.proxy.clone();
+        let layer = self.layer.clone();
         Box::pin(async move {
             let peer = crate::proxy::peer(&req);
-            let session = proxy.page_session(req.method(), req.headers(), peer).await;
+            let mut session = layer
+                .sessions
+                .page_session(req.method(), req.headers(), peer)
+                .await;
+            if let Some(proxy) = &layer.backend {
+                session = session.with_backend(proxy);
+            }
             match session.into_parts() {
                 Err(refusal) => Ok(refusal.map(Body::new)),
                 Ok((context, cookies)) => {
@@ -216,7 +256,7 @@ impl Deref for User {
 }
 
 /// Why a page extractor did not run the handler: the sign-in redirect (or 401), or a missing
-/// [`SessionLayer`] (500).
+/// [`SessionLayer`] (or, for [`BackendClient`], a layer without a backend): 500.
 pub struct PageRejection(Box<Response>);
 
 impl fmt::Debug for PageRejection {
@@ -233,12 +273,18 @@ impl IntoResponse for PageRejection {
     }
 }
 
+/// A 500 for a route wired without what its extractor needs (a developer's mistake).
+fn miswired(what: &'static str) -> PageRejection {
+    let mut res = Response::new(Body::from(what));
+    *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    PageRejection(Box::new(res))
+}
+
 fn context(parts: &Parts) -> Result<&PageContext, PageRejection> {
-    parts.extensions.get::<PageContext>().ok_or_else(|| {
-        let mut res = Response::new(Body::from("page session layer missing"));
-        *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-        PageRejection(Box::new(res))
-    })
+    parts
+        .extensions
+        .get::<PageContext>()
+        .ok_or_else(|| miswired("page session layer missing"))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for User {
@@ -275,7 +321,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for User {
 /// [`supagate_proxy::BackendClient`] (`backend.get(&user, "/profile/me")`,
 /// `backend.post_json(&user, "/notes", &note)`).
 ///
-/// Needs a [`SessionLayer`] around the route (otherwise 500).
+/// Needs a [`SessionLayer::with_backend`] around the route (otherwise 500).
 ///
 /// # Examples
 ///
@@ -305,6 +351,8 @@ impl<S: Send + Sync> FromRequestParts<S> for BackendClient {
     type Rejection = PageRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(BackendClient(context(parts)?.backend()))
+        context(parts)?.backend().map(BackendClient).ok_or_else(|| {
+            miswired("no backend for pages: make the page layer with_backend(proxy)")
+        })
     }
 }

@@ -1,5 +1,7 @@
-//! Handlers for the frontend proxy ([`supagate_proxy::Proxy`]), for an axum router whose state
-//! gives a [`Proxy`] (`Proxy: FromRef<S>`).
+//! Handlers for the frontend proxy ([`supagate_proxy::Proxy`]: `forward`, `forward_to`, for
+//! a router whose state gives a [`Proxy`], `Proxy: FromRef<S>`) and for the session flows
+//! ([`supagate_proxy::Sessions`]: `sign_in`, `callback`, `sign_out`, `start_oauth`, for a state
+//! that gives [`Sessions`]).
 //!
 //! The client address for rate limiting and `X-Forwarded-For` comes from
 //! [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo): serve the router with
@@ -9,16 +11,26 @@
 //! ```no_run
 //! use std::net::SocketAddr;
 //! use axum::Router;
+//! use axum::extract::FromRef;
 //! use axum::routing::{any, get, post};
 //! use supagate_axum::proxy::{callback, forward, forward_to, sign_in, sign_out};
+//! use supagate_proxy::{Proxy, Sessions};
+//!
+//! #[derive(Clone, FromRef)]
+//! struct AppState {
+//!     proxy: Proxy,
+//!     sessions: Sessions,
+//! }
+//!
 //! # async fn run(proxy: supagate_proxy::Proxy) -> std::io::Result<()> {
+//! let state = AppState { sessions: proxy.sessions().clone(), proxy };
 //! let app = Router::new()
 //!     .route("/api/profile", get(forward_to("/profile/me")))
 //!     .route("/api/{*path}", any(forward))
 //!     .route("/auth/sign-in", post(sign_in))
 //!     .route("/auth/callback", get(callback))
 //!     .route("/auth/sign-out", post(sign_out))
-//!     .with_state(proxy);
+//!     .with_state(state);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
 //! # }
@@ -31,7 +43,7 @@ use std::pin::Pin;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum_core::body::Body;
 use axum_core::response::Response;
-use supagate_proxy::{Proxy, ProxyBody};
+use supagate_proxy::{Proxy, ProxyBody, Sessions};
 
 /// The TCP peer of `req` (from `ConnectInfo`), or `::` when the router was served without it.
 pub(crate) fn peer(req: &Request) -> IpAddr {
@@ -66,36 +78,37 @@ pub fn forward_to(
     }
 }
 
-/// `POST /auth/sign-in`: [`Proxy::sign_in`].
-pub async fn sign_in(State(proxy): State<Proxy>, req: Request) -> Response {
+/// `POST /auth/sign-in`: [`Sessions::sign_in`].
+pub async fn sign_in(State(sessions): State<Sessions>, req: Request) -> Response {
     let peer = peer(&req);
-    into_axum(proxy.sign_in(req, peer).await)
+    into_axum(sessions.sign_in(req, peer).await)
 }
 
-/// `GET /auth/callback`: [`Proxy::callback`].
-pub async fn callback(State(proxy): State<Proxy>, req: Request) -> Response {
+/// `GET /auth/callback`: [`Sessions::callback`].
+pub async fn callback(State(sessions): State<Sessions>, req: Request) -> Response {
     let peer = peer(&req);
-    into_axum(proxy.callback(req, peer).await)
+    into_axum(sessions.callback(req, peer).await)
 }
 
-/// `POST /auth/sign-out`: [`Proxy::sign_out`].
-pub async fn sign_out(State(proxy): State<Proxy>, req: Request) -> Response {
+/// `POST /auth/sign-out`: [`Sessions::sign_out`].
+pub async fn sign_out(State(sessions): State<Sessions>, req: Request) -> Response {
     let peer = peer(&req);
-    into_axum(proxy.sign_out(req, peer).await)
+    into_axum(sessions.sign_out(req, peer).await)
 }
 
 /// A handler for `GET /auth/oauth/{provider}` that starts an OAuth sign-in
-/// ([`Proxy::start_oauth`]) coming back to `callback_url` (the absolute URL of the
+/// ([`Sessions::start_oauth`]) coming back to `callback_url` (the absolute URL of the
 /// [`callback`] route).
 pub fn start_oauth(
     callback_url: impl Into<String>,
-) -> impl Fn(State<Proxy>, Path<String>, Request) -> HandlerFuture + Clone + Send + Sync + 'static {
+) -> impl Fn(State<Sessions>, Path<String>, Request) -> HandlerFuture + Clone + Send + Sync + 'static
+{
     let callback_url: std::sync::Arc<str> = callback_url.into().into();
-    move |State(proxy): State<Proxy>, Path(provider): Path<String>, req: Request| {
+    move |State(sessions): State<Sessions>, Path(provider): Path<String>, req: Request| {
         let callback_url = callback_url.clone();
         Box::pin(async move {
             let peer = peer(&req);
-            into_axum(proxy.start_oauth(req.headers(), peer, &provider, &callback_url))
+            into_axum(sessions.start_oauth(req.headers(), peer, &provider, &callback_url))
         })
     }
 }

@@ -191,16 +191,20 @@ impl supagate_core::RequestError for ProxyError {
     }
 }
 
-/// A start-up mistake in a proxy's configuration: returned by `ProxyBuilder::build` (and the
-/// constructors of its parts), never at request time.
+/// A start-up mistake in the configuration of [`Sessions`](crate::Sessions) or a proxy:
+/// returned by `SessionsBuilder::build`, `ProxyBuilder::build` (and the constructors of their
+/// parts), never at request time.
 ///
 /// # Examples
 ///
 /// ```
-/// use supagate_proxy::Proxy;
+/// use supagate_auth::Authenticator;
+/// use supagate_proxy::Sessions;
 /// use supagate_testkit::TestKeys;
 ///
-/// let err = Proxy::builder("http://evil.example", "anon", TestKeys::new().verifier())
+/// let auth = Authenticator::new(TestKeys::new().verifier());
+/// let err = Sessions::builder("http://evil.example", "anon", auth)
+///     .public_origin("https://app.example.com")
 ///     .build()
 ///     .unwrap_err();
 /// assert!(err.to_string().contains("supabase url"));

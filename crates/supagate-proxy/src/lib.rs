@@ -13,8 +13,6 @@ mod decision;
 mod error;
 mod headers;
 #[cfg(feature = "client")]
-mod lifecycle;
-#[cfg(feature = "client")]
 mod liveness;
 mod path;
 #[cfg(feature = "client")]
@@ -25,6 +23,8 @@ mod refresh;
 mod refresh_token;
 #[cfg(feature = "client")]
 mod session_cache;
+#[cfg(feature = "client")]
+mod sessions;
 #[cfg(feature = "client")]
 mod single_flight;
 
@@ -41,14 +41,14 @@ pub use headers::HeaderPolicy;
 pub use liveness::AuthServerSessions;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
-pub use proxy::{
-    BackendClient, BackendResponse, PageContext, PageCookies, PageSession, Proxy, ProxyBuilder,
-    SessionUser,
-};
+pub use proxy::{BackendClient, BackendResponse, Proxy, ProxyBuilder};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use rate::RateLimit;
 pub use refresh::LogoutScope;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use sessions::{PageContext, PageCookies, PageSession, SessionUser, Sessions, SessionsBuilder};
 
 /// The decision core the [`Proxy`] is built from, each piece a pure function of `http` types
 /// (without the `client` feature, this is the whole crate): the CSRF gate, the path rules, the
@@ -60,12 +60,12 @@ pub mod core {
     pub use crate::headers::{
         Observed, filter_upstream_response_headers, prepare_upstream_headers,
     };
-    #[cfg(feature = "client")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
-    pub use crate::lifecycle::is_local_path;
     pub use crate::path::Routes;
     pub use crate::refresh::{AuthEndpoint, RefreshNeed, RefreshOutcome};
     pub use crate::refresh_token::RefreshTokenShape;
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    pub use crate::sessions::lifecycle::is_local_path;
     #[cfg(feature = "client")]
     #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
     pub use crate::single_flight::RefreshCoordinator;

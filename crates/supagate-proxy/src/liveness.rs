@@ -105,7 +105,7 @@ impl AuthServerSessions {
 
     /// Asks with `secret` as `apikey` and `Sb-Forwarded-For: <client>` when the question
     /// names its client ([`SessionKey::with_client`]: the proxy's page sessions do), as the
-    /// proxy's other auth-server calls ([`ProxyBuilder::secret_key`](crate::ProxyBuilder::secret_key)).
+    /// proxy's other auth-server calls ([`SessionsBuilder::secret_key`](crate::SessionsBuilder::secret_key)).
     /// Default: none.
     #[must_use]
     pub fn with_secret_key(mut self, secret: &supagate_auth::SecretKey) -> Self {
@@ -175,7 +175,7 @@ impl AuthServerSessions {
                 tracing::error!(
                     target: "supagate",
                     status = status.as_u16(),
-                    code = code.as_deref().map(crate::proxy::safe_code),
+                    code = code.as_deref().map(crate::sessions::safe_code),
                     "GET /auth/v1/user answered without a session verdict; check SUPABASE_URL and the api key"
                 );
                 Err(SourceUnavailable::new(

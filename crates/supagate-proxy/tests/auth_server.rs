@@ -22,10 +22,10 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use supagate_auth::SecretKey;
+use supagate_auth::{Authenticator, SecretKey};
 use supagate_cookie::{CookieName, CookieOptions, Session, SessionWriter};
 use supagate_jwt::Verifier;
-use supagate_proxy::{Proxy, ProxyBody};
+use supagate_proxy::{Proxy, ProxyBody, Sessions, SessionsBuilder};
 use supagate_testkit::{Endpoint, MockAuth, RefreshFormat, Rotation, TestKeys, TokenLimit};
 
 const PUBLIC: &str = "https://app.example.com";
@@ -64,16 +64,30 @@ fn verifier(auth: &MockAuth) -> Verifier {
 
 /// A proxy behind a trusted hop on loopback (nginx), with or without the secret key.
 fn proxy(auth: &MockAuth, upstream: SocketAddr, secret: bool) -> supagate_proxy::ProxyBuilder {
-    let b = Proxy::builder(auth.url(), auth.publishable_key(), verifier(auth))
-        .upstream(format!("http://{upstream}"))
-        .public_origin(PUBLIC)
-        .route("/api/", "/")
-        .trusted_proxies([NGINX.parse().unwrap()]);
+    proxy_on(sessions(auth, secret), upstream)
+}
+
+/// The sessions of [`proxy`].
+fn sessions(auth: &MockAuth, secret: bool) -> SessionsBuilder {
+    let s = Sessions::builder(
+        auth.url(),
+        auth.publishable_key(),
+        Authenticator::new(verifier(auth)),
+    )
+    .public_origin(PUBLIC)
+    .trusted_proxies([NGINX.parse().unwrap()]);
     if secret {
-        b.secret_key(SecretKey::parse(auth.secret_key()).unwrap())
+        s.secret_key(SecretKey::parse(auth.secret_key()).unwrap())
     } else {
-        b
+        s
     }
+}
+
+/// A proxy to `upstream` on `sessions`.
+fn proxy_on(sessions: SessionsBuilder, upstream: SocketAddr) -> supagate_proxy::ProxyBuilder {
+    Proxy::builder(sessions.build().unwrap())
+        .upstream(format!("http://{upstream}"))
+        .route("/api/", "/")
 }
 
 fn cookie_for(json: &str) -> String {
@@ -238,7 +252,7 @@ async fn sign_in_and_sign_out_carry_the_clients_address_too() {
             "email=alice%40example.com&password=correct%20horse",
         )))
         .unwrap();
-    let res = p.sign_in(sign_in, NGINX.parse().unwrap()).await;
+    let res = p.sessions().sign_in(sign_in, NGINX.parse().unwrap()).await;
     assert_eq!(res.status(), StatusCode::OK);
     let set: Vec<String> = res
         .headers()
@@ -255,7 +269,10 @@ async fn sign_in_and_sign_out_carry_the_clients_address_too() {
         .body(Full::new(Bytes::new()))
         .unwrap();
     assert_eq!(
-        p.sign_out(sign_out, NGINX.parse().unwrap()).await.status(),
+        p.sessions()
+            .sign_out(sign_out, NGINX.parse().unwrap())
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
     for endpoint in [Endpoint::Password, Endpoint::Logout] {
@@ -356,10 +373,12 @@ async fn v2_rotation_and_fail_to_save_through_the_proxy() {
     auth.set_access_ttl(30); // inside the refresh margin: every request refreshes
     auth.add_user("alice@example.com", "pw", json!({}));
     // No reuse window at the proxy: every stale cookie reaches the auth server.
-    let p = proxy(&auth, upstream, false)
-        .reuse_window(Duration::ZERO)
-        .build()
-        .unwrap();
+    let p = proxy_on(
+        sessions(&auth, false).reuse_window(Duration::ZERO),
+        upstream,
+    )
+    .build()
+    .unwrap();
     let t0 = cookie_for(&auth.session_json("alice@example.com", -60));
     let a = get(&p, &t0, "203.0.113.1", &[]).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -528,14 +547,14 @@ async fn tokens_only_cookies_are_smaller_and_pages_still_know_the_user() {
     // Through the proxy: a refresh writes tokens-only cookies; the page's user is the
     // token's.
     auth.set_access_ttl(3600);
-    let p = proxy(&auth, upstream, false)
-        .tokens_only_cookies(true)
+    let p = proxy_on(sessions(&auth, false).tokens_only_cookies(true), upstream)
         .build()
         .unwrap();
     let cookie = cookie_for(&auth.session_json("alice@example.com", -60));
     let mut headers = HeaderMap::new();
     headers.insert("cookie", cookie.parse().unwrap());
     let page = p
+        .sessions()
         .page_session(&Method::GET, &headers, "203.0.113.1".parse().unwrap())
         .await;
     let user = page.user().unwrap();
@@ -564,6 +583,7 @@ async fn tokens_only_cookies_are_smaller_and_pages_still_know_the_user() {
     let mut again = HeaderMap::new();
     again.insert("cookie", cookies_of(&set).parse().unwrap());
     let page = p
+        .sessions()
         .page_session(&Method::GET, &again, "203.0.113.1".parse().unwrap())
         .await;
     assert_eq!(page.user().unwrap().email(), Some("alice@example.com"));
@@ -592,7 +612,8 @@ async fn a_secret_key_always_comes_with_a_budget_of_auth_calls() {
             )))
             .unwrap();
         statuses.push(
-            p.sign_in(req, NGINX.parse().unwrap())
+            p.sessions()
+                .sign_in(req, NGINX.parse().unwrap())
                 .await
                 .status()
                 .as_u16(),
@@ -617,7 +638,10 @@ async fn a_secret_key_always_comes_with_a_budget_of_auth_calls() {
         )))
         .unwrap();
     assert_eq!(
-        p.sign_in(req, NGINX.parse().unwrap()).await.status(),
+        p.sessions()
+            .sign_in(req, NGINX.parse().unwrap())
+            .await
+            .status(),
         StatusCode::OK
     );
 }
@@ -644,11 +668,12 @@ async fn the_secret_key_never_reaches_the_backend_and_a_dead_auth_server_keeps_t
     let mut headers = HeaderMap::new();
     headers.insert("cookie", cookies_of(&a.set_cookies()).parse().unwrap());
     let page = p
+        .sessions()
         .page_session(&Method::GET, &headers, "203.0.113.8".parse().unwrap())
         .await;
-    let (context, _) = page.into_parts().unwrap();
+    let (context, _) = page.with_backend(&p).into_parts().unwrap();
     let user = context.user().unwrap().clone();
-    let res = context.backend().get(&user, "/x").await.unwrap();
+    let res = context.backend().unwrap().get(&user, "/x").await.unwrap();
     let body = String::from_utf8_lossy(res.body()).into_owned();
     assert!(body.contains("authorization: Bearer eyJ"), "{body}");
     assert!(

@@ -14,7 +14,7 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use supagate_auth::{AuthError, Authenticator, SessionLiveness};
 use supagate_cookie::{CookieName, CookieOptions, Session, SessionWriter};
 use supagate_jwt::Verifier;
-use supagate_proxy::{AuthServerSessions, LogoutScope, Proxy};
+use supagate_proxy::{AuthServerSessions, LogoutScope, Proxy, Sessions};
 use supagate_testkit::{Endpoint, Fault, MockAuth, TestKeys};
 
 const PUBLIC: &str = "https://app.example.com";
@@ -54,12 +54,16 @@ impl Fixture {
     }
 
     fn proxy(&self, scope: LogoutScope) -> Proxy {
-        Proxy::builder(self.auth.url(), "anon-key", Self::verifier_for(&self.auth))
-            .upstream("http://127.0.0.1:9")
+        // The app's own authenticator, liveness and all: one pipeline for pages, the proxy
+        // and the backend's extractors.
+        let sessions = Sessions::builder(self.auth.url(), "anon-key", self.backend.clone())
             .public_origin(PUBLIC)
-            .route("/api/", "/")
             .logout_scope(scope)
-            .session_liveness(self.liveness.clone())
+            .build()
+            .unwrap();
+        Proxy::builder(sessions)
+            .upstream("http://127.0.0.1:9")
+            .route("/api/", "/")
             .build()
             .unwrap()
     }
@@ -102,6 +106,7 @@ async fn sign_out(proxy: &Proxy, cookie: &str) -> StatusCode {
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .unwrap();
     proxy
+        .sessions()
         .sign_out(req, "127.0.0.1".parse().unwrap())
         .await
         .status()
@@ -287,6 +292,7 @@ async fn a_token_the_auth_server_finds_expired_never_ends_its_session() {
     let mut headers = HeaderMap::new();
     headers.insert("cookie", cookie.parse().unwrap());
     let page = proxy
+        .sessions()
         .page_session(&Method::GET, &headers, "127.0.0.1".parse().unwrap())
         .await;
     assert!(page.user().is_some(), "{page:?}");
@@ -340,21 +346,25 @@ async fn a_page_whose_token_the_auth_server_refuses_is_refreshed_at_once() {
         .as_secs() as i64;
     // The proxy's clock runs 20 s behind the auth server's (inside the verifier's leeway for a
     // fresh token's `iat`), and it refreshes 10 s before expiry.
-    let proxy = Proxy::builder(
-        f.auth.url(),
-        "anon-key",
+    let auth = Authenticator::builder(
         Verifier::from_supabase_url(f.auth.url())
             .jwk_set(TestKeys::new().jwk_set())
             .clock(supagate_jwt::FixedClock::new(now - 20))
             .build()
             .unwrap(),
     )
-    .upstream("http://127.0.0.1:9")
-    .public_origin(PUBLIC)
-    .refresh_margin(Duration::from_secs(10))
     .session_liveness(f.liveness.clone())
     .build()
     .unwrap();
+    let sessions = Sessions::builder(f.auth.url(), "anon-key", auth)
+        .public_origin(PUBLIC)
+        .refresh_margin(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let proxy = Proxy::builder(sessions)
+        .upstream("http://127.0.0.1:9")
+        .build()
+        .unwrap();
     // A live session whose access token expired 5 s ago by the auth server's clock: 15 s left
     // by the proxy's, so it does not refresh on its own.
     let mut json: serde_json::Value =
@@ -388,6 +398,7 @@ async fn a_page_whose_token_the_auth_server_refuses_is_refreshed_at_once() {
     let mut headers = HeaderMap::new();
     headers.insert("cookie", cookie.parse().unwrap());
     let page = proxy
+        .sessions()
         .page_session(&Method::GET, &headers, "127.0.0.1".parse().unwrap())
         .await;
     assert!(page.refusal_status().is_none(), "{page:?}");

@@ -22,9 +22,12 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+use supagate_auth::Authenticator;
 use supagate_cookie::{CookieName, CookieOptions, Session, SessionWriter};
 use supagate_jwt::Verifier;
-use supagate_proxy::{HeaderPolicy, Limits, Proxy, ProxyBody, RateLimit};
+use supagate_proxy::{
+    HeaderPolicy, Limits, Proxy, ProxyBody, RateLimit, Sessions, SessionsBuilder,
+};
 use supagate_testkit::{Endpoint, Fault, MockAuth, TestKeys};
 
 const PUBLIC: &str = "https://app.example.com";
@@ -161,12 +164,26 @@ impl Fixture {
             .unwrap()
     }
 
-    fn builder(&self) -> supagate_proxy::ProxyBuilder {
-        Proxy::builder(self.auth.url(), "anon-key", self.verifier())
+    /// The sessions every fixture proxy forwards with.
+    fn sessions(&self) -> SessionsBuilder {
+        Sessions::builder(
+            self.auth.url(),
+            "anon-key",
+            Authenticator::new(self.verifier()),
+        )
+        .public_origin(PUBLIC)
+        .allowed_origins(["https://admin.example.com"])
+    }
+
+    /// A proxy to the fixture's upstream on `sessions`.
+    fn proxy_on(&self, sessions: SessionsBuilder) -> supagate_proxy::ProxyBuilder {
+        Proxy::builder(sessions.build().unwrap())
             .upstream(format!("http://{}", self.upstream))
-            .public_origin(PUBLIC)
-            .allowed_origins(["https://admin.example.com"])
             .route("/api/", "/")
+    }
+
+    fn builder(&self) -> supagate_proxy::ProxyBuilder {
+        self.proxy_on(self.sessions())
     }
 
     fn proxy(&self) -> Proxy {
@@ -175,12 +192,20 @@ impl Fixture {
 
     /// A proxy whose upstream refuses connections (port 9, discard, closed on loopback).
     fn unreachable_upstream(&self) -> Proxy {
-        Proxy::builder(self.auth.url(), "anon-key", self.verifier())
-            .upstream("http://127.0.0.1:9")
+        Proxy::builder(
+            Sessions::builder(
+                self.auth.url(),
+                "anon-key",
+                Authenticator::new(self.verifier()),
+            )
             .public_origin(PUBLIC)
-            .route("/api/", "/")
             .build()
-            .unwrap()
+            .unwrap(),
+        )
+        .upstream("http://127.0.0.1:9")
+        .route("/api/", "/")
+        .build()
+        .unwrap()
     }
 
     /// The `Cookie` header `@supabase/ssr` would send for a session of alice expiring in
@@ -684,8 +709,10 @@ async fn limits_timeouts_and_an_unreachable_upstream() {
 async fn rate_limits_answer_429_with_retry_after() {
     let f = Fixture::new().await;
     let proxy = f
-        .builder()
-        .rate_limit(RateLimit::new().per_client_address(60, 3))
+        .proxy_on(
+            f.sessions()
+                .rate_limit(RateLimit::new().per_client_address(60, 3)),
+        )
         .build()
         .unwrap();
     for _ in 0..3 {
@@ -716,8 +743,7 @@ async fn rate_limits_answer_429_with_retry_after() {
     assert_eq!(other.status(), StatusCode::OK);
     // Per user.
     let proxy = f
-        .builder()
-        .rate_limit(RateLimit::new().per_user(60, 1))
+        .proxy_on(f.sessions().rate_limit(RateLimit::new().per_user(60, 1)))
         .build()
         .unwrap();
     let cookie = f.cookie(3600);
@@ -744,7 +770,7 @@ async fn sign_out(proxy: &Proxy, cookie: &str) -> Answer {
         "/auth/sign-out",
         &[("cookie", cookie), ("sec-fetch-site", "same-origin")],
     );
-    read(proxy.sign_out(req, peer()).await).await
+    read(proxy.sessions().sign_out(req, peer()).await).await
 }
 
 fn cookie_header(set_cookies: &[String]) -> String {
@@ -764,6 +790,7 @@ async fn sign_in_sign_out_and_the_pkce_callback() {
     // Wrong password: 401, no cookie, nothing of the auth server's text.
     let a = read(
         proxy
+            .sessions()
             .sign_in(
                 form(
                     "/auth/sign-in",
@@ -782,6 +809,7 @@ async fn sign_in_sign_out_and_the_pkce_callback() {
     let before = f.auth.count(Endpoint::Password);
     let a = read(
         proxy
+            .sessions()
             .sign_in(
                 form(
                     "/auth/sign-in",
@@ -798,6 +826,7 @@ async fn sign_in_sign_out_and_the_pkce_callback() {
     // Open redirect refused.
     let a = read(
         proxy
+            .sessions()
             .sign_in(
                 form(
                     "/auth/sign-in",
@@ -813,6 +842,7 @@ async fn sign_in_sign_out_and_the_pkce_callback() {
     // Success: 303 to next, HttpOnly cookies, no token in the body.
     let a = read(
         proxy
+            .sessions()
             .sign_in(
                 form(
                     "/auth/sign-in",
@@ -841,7 +871,7 @@ async fn sign_in_sign_out_and_the_pkce_callback() {
     *req.body_mut() = Full::new(Bytes::from(
         r#"{"email":"alice@example.com","password":"correct horse"}"#,
     ));
-    let a = read(proxy.sign_in(req, peer()).await).await;
+    let a = read(proxy.sessions().sign_in(req, peer()).await).await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.json()["user"]["email"], "alice@example.com");
     assert!(!a.body.contains("ey"), "no token in the body: {}", a.body);
@@ -878,7 +908,7 @@ async fn sign_in_sign_out_and_the_pkce_callback() {
     assert!(a.set_cookies().is_empty());
 
     // OAuth: start writes an HttpOnly verifier and redirects to authorize...
-    let start = read(proxy.start_oauth(
+    let start = read(proxy.sessions().start_oauth(
         &HeaderMap::new(),
         peer(),
         "github",
@@ -903,6 +933,7 @@ async fn sign_in_sign_out_and_the_pkce_callback() {
     // ...and the callback exchanges it with the verifier from the cookie.
     let cb = read(
         proxy
+            .sessions()
             .callback(
                 request(
                     Method::GET,
@@ -939,6 +970,7 @@ async fn sign_in_sign_out_and_the_pkce_callback() {
         .authorize_code("alice@example.com", "not-the-challenge");
     let cb = read(
         proxy
+            .sessions()
             .callback(
                 request(
                     Method::GET,
@@ -954,6 +986,7 @@ async fn sign_in_sign_out_and_the_pkce_callback() {
     assert_eq!(cb.json()["error"], "bad_code_verifier");
     let cb = read(
         proxy
+            .sessions()
             .callback(request(Method::GET, "/auth/callback?code=abc", &[]), peer())
             .await,
     )
@@ -964,6 +997,7 @@ async fn sign_in_sign_out_and_the_pkce_callback() {
     let exchanges = f.auth.count(Endpoint::Pkce);
     let cb = read(
         proxy
+            .sessions()
             .callback(
                 request(
                     Method::GET,
@@ -985,6 +1019,7 @@ async fn sign_in_sign_out_and_the_pkce_callback() {
     );
     let cb = read(
         proxy
+            .sessions()
             .callback(
                 request(Method::GET, "/auth/callback?error=access_denied", &[]),
                 peer(),
@@ -998,10 +1033,19 @@ async fn sign_in_sign_out_and_the_pkce_callback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debug_output_has_no_secrets() {
     let f = Fixture::new().await;
-    let proxy = Proxy::builder(f.auth.url(), "sb_publishable_api_key_value", f.verifier())
-        .secret_key(supagate_auth::SecretKey::parse("sb_secret_api_key_value").unwrap())
+    let sessions = Sessions::builder(
+        f.auth.url(),
+        "sb_publishable_api_key_value",
+        Authenticator::new(f.verifier()),
+    )
+    .secret_key(supagate_auth::SecretKey::parse("sb_secret_api_key_value").unwrap())
+    .public_origin(PUBLIC)
+    .build()
+    .unwrap();
+    let debug = format!("{sessions:?}");
+    assert!(!debug.contains("api_key_value"), "{debug}");
+    let proxy = Proxy::builder(sessions)
         .upstream(format!("http://{}", f.upstream))
-        .public_origin(PUBLIC)
         .header_policy(HeaderPolicy::default())
         .build()
         .unwrap();
@@ -1009,11 +1053,14 @@ async fn debug_output_has_no_secrets() {
     assert!(!debug.contains("api_key_value"), "{debug}");
     assert!(debug.contains("upstream"));
     // A secret key where the publishable one belongs is a start-up error.
-    let err = Proxy::builder(f.auth.url(), "sb_secret_api_key_value", f.verifier())
-        .upstream(format!("http://{}", f.upstream))
-        .public_origin(PUBLIC)
-        .build()
-        .unwrap_err();
+    let err = Sessions::builder(
+        f.auth.url(),
+        "sb_secret_api_key_value",
+        Authenticator::new(f.verifier()),
+    )
+    .public_origin(PUBLIC)
+    .build()
+    .unwrap_err();
     assert!(err.to_string().contains("secret key"), "{err}");
     assert!(!err.to_string().contains("api_key_value"), "{err}");
 }
@@ -1022,33 +1069,31 @@ async fn debug_output_has_no_secrets() {
 fn configuration_errors_are_reported_at_build() {
     let keys = TestKeys::new();
     let v = || Verifier::builder().jwk_set(keys.jwk_set()).build().unwrap();
-    let base = || {
-        Proxy::builder("https://abcdefghijklmnopqrst.supabase.co", "k", v()).public_origin(PUBLIC)
-    };
+    let sessions = |url: &str| Sessions::builder(url, "k", Authenticator::new(v()));
+    let ours = || sessions("https://abcdefghijklmnopqrst.supabase.co");
+    let base = || Proxy::builder(ours().public_origin(PUBLIC).build().unwrap());
     let err = |b: supagate_proxy::ProxyBuilder| b.build().unwrap_err().to_string();
+    let session_err = |b: SessionsBuilder| b.build().unwrap_err().to_string();
     assert!(err(base()).contains("upstream"));
     assert!(err(base().upstream("ftp://x")).contains("upstream"));
     assert!(err(base().upstream("http://x/path")).contains("upstream"));
     assert!(err(base().upstream("http://user@x")).contains("upstream"));
-    assert!(
-        err(
-            Proxy::builder("https://abcdefghijklmnopqrst.supabase.co", "k", v())
-                .upstream("http://x")
-        )
-        .contains("public origin")
-    );
+    assert!(session_err(ours()).contains("public origin"));
     assert!(err(base().upstream("http://x").route("api", "/")).contains("prefix"));
     assert!(
-        err(Proxy::builder("http://evil.example", "k", v())
-            .upstream("http://x")
-            .public_origin(PUBLIC))
-        .contains("supabase url")
+        session_err(sessions("http://evil.example").public_origin(PUBLIC)).contains("supabase url")
     );
     assert!(
-        err(base()
-            .upstream("http://x")
-            .allowed_origins(["https://x/path"]))
+        session_err(
+            ours()
+                .public_origin(PUBLIC)
+                .allowed_origins(["https://x/path"])
+        )
         .contains("origin")
+    );
+    assert!(
+        session_err(ours().public_origin(PUBLIC).sign_in_page("https://evil/"))
+            .contains("sign-in page")
     );
     assert!(base().upstream("http://127.0.0.1:8000").build().is_ok());
 }
@@ -1063,11 +1108,12 @@ async fn a_cached_session_is_still_refreshed_when_it_nears_expiry() {
         .clock(clock.clone())
         .build()
         .unwrap();
-    let proxy = Proxy::builder(f.auth.url(), "anon-key", verifier)
-        .upstream(format!("http://{}", f.upstream))
-        .public_origin(PUBLIC)
-        .allowed_origins(["https://admin.example.com"])
-        .route("/api/", "/")
+    let proxy = f
+        .proxy_on(
+            Sessions::builder(f.auth.url(), "anon-key", Authenticator::new(verifier))
+                .public_origin(PUBLIC)
+                .allowed_origins(["https://admin.example.com"]),
+        )
         .build()
         .unwrap();
     struct Now(supagate_jwt::FixedClock);
@@ -1096,7 +1142,10 @@ async fn a_cached_session_is_still_refreshed_when_it_nears_expiry() {
     assert!(!a.set_cookies().is_empty());
     assert_eq!(f.auth.count(Endpoint::Refresh), 1);
     // With the cache off, the same holds.
-    let uncached = f.builder().session_cache(Duration::ZERO).build().unwrap();
+    let uncached = f
+        .proxy_on(f.sessions().session_cache(Duration::ZERO))
+        .build()
+        .unwrap();
     let a = get(&uncached, "/api/x", &f.cookie(3600)).await;
     assert_eq!(a.status, StatusCode::OK);
 }
@@ -1105,7 +1154,10 @@ async fn a_cached_session_is_still_refreshed_when_it_nears_expiry() {
 async fn a_custom_cookie_name_is_kept_from_the_backend_both_ways() {
     let f = Fixture::new().await;
     let name = CookieName::custom("app-session").unwrap();
-    let proxy = f.builder().cookie_name(name.clone()).build().unwrap();
+    let proxy = f
+        .proxy_on(f.sessions().cookie_name(name.clone()))
+        .build()
+        .unwrap();
     let writer = SessionWriter::new(name, CookieOptions::default()).unwrap();
     let set = writer
         .set(
@@ -1155,8 +1207,7 @@ async fn a_refusal_after_a_refresh_still_stores_the_new_session() {
     // The per-user budget is spent by the first request; the second one refreshes, then is
     // refused 429, and still carries its new session.
     let limited = f
-        .builder()
-        .rate_limit(RateLimit::new().per_user(60, 1))
+        .proxy_on(f.sessions().rate_limit(RateLimit::new().per_user(60, 1)))
         .build()
         .unwrap();
     assert_eq!(
@@ -1198,10 +1249,11 @@ async fn a_third_party_token_in_the_session_cookie_is_no_session() {
         )
         .build()
         .unwrap();
-    let proxy = Proxy::builder(f.auth.url(), "anon-key", verifier)
-        .upstream(format!("http://{}", f.upstream))
-        .public_origin(PUBLIC)
-        .route("/api/", "/")
+    let proxy = f
+        .proxy_on(
+            Sessions::builder(f.auth.url(), "anon-key", Authenticator::new(verifier))
+                .public_origin(PUBLIC),
+        )
         .build()
         .unwrap();
     let now = std::time::SystemTime::now()
@@ -1263,6 +1315,7 @@ async fn a_sign_in_removes_a_copy_a_sibling_subdomain_planted() {
     let same = [("sec-fetch-site", "same-origin"), ("cookie", jar.as_str())];
     let a = read(
         proxy
+            .sessions()
             .sign_in(
                 form(
                     "/auth/sign-in",
@@ -1298,6 +1351,7 @@ async fn a_sign_in_removes_a_copy_a_sibling_subdomain_planted() {
     // A plain sign-in (nothing planted) carries no Domain deletions.
     let a = read(
         proxy
+            .sessions()
             .sign_in(
                 form(
                     "/auth/sign-in",

@@ -386,13 +386,15 @@ impl Config {
         ProxySettings::from_variables(&self.vars)
     }
 
-    /// A proxy builder with every setting of [`ProxySettings`], the verifier, the publishable
-    /// key as its `apikey` and, when set, the secret key; add routes, then `build()`.
+    /// A sessions builder with every session setting of [`ProxySettings`] (public and allowed
+    /// origins, trusted proxies, refresh margin, cookie encoding, rate limits), the publishable
+    /// key as its `apikey` and, when set, the secret key, on the app's `authenticator` (usually
+    /// [`Config::authenticator`], built with the app's own policy and liveness); then
+    /// `build()`.
     ///
     /// # Errors
     ///
-    /// An [`EnvError`] for `SUPABASE_PUBLISHABLE_KEY`, `API_URL` or `PUBLIC_ORIGIN` when unset,
-    /// or as [`Config::verifier`].
+    /// An [`EnvError`] for `SUPABASE_PUBLISHABLE_KEY` or `PUBLIC_ORIGIN` when unset.
     ///
     /// # Examples
     ///
@@ -402,29 +404,25 @@ impl Config {
     ///     ("SUPABASE_URL", "http://127.0.0.1:54321"),
     ///     ("SUPABASE_JWT_SECRET", "super-secret-jwt-token-with-at-least-32-characters-long"),
     ///     ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"),
-    ///     ("API_URL", "http://127.0.0.1:8000"),
     ///     ("PUBLIC_ORIGIN", "http://127.0.0.1:3000"),
     /// ]))?;
-    /// let proxy = config.proxy_builder()?.route("/api/", "/").build()?;
-    /// # let _ = proxy;
+    /// let auth = config.authenticator()?.build()?;
+    /// let sessions = config.sessions_builder(auth)?.build()?;
+    /// # let _ = sessions;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "proxy")]
     #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
-    pub fn proxy_builder(&self) -> Result<supagate_proxy::ProxyBuilder, EnvError> {
+    pub fn sessions_builder(
+        &self,
+        authenticator: Authenticator,
+    ) -> Result<supagate_proxy::SessionsBuilder, EnvError> {
         let p = &self.proxy()?;
         let key = self.server_keys.publishable().ok_or_else(|| {
             EnvError::new(
                 "SUPABASE_PUBLISHABLE_KEY",
-                "not set: the proxy calls the auth server with it",
+                "not set: the auth server is called with it",
                 "set it to the project's publishable key (Dashboard: Project Settings > API Keys)",
-            )
-        })?;
-        let upstream = p.upstream.as_deref().ok_or_else(|| {
-            EnvError::new(
-                "API_URL",
-                "not set",
-                "set it to the backend's origin, e.g. http://127.0.0.1:8000",
             )
         })?;
         let public = p.public_origin.as_deref().ok_or_else(|| {
@@ -434,8 +432,7 @@ impl Config {
                 "set it to the origin browsers use, e.g. https://app.example.com",
             )
         })?;
-        let mut b = supagate_proxy::Proxy::builder(self.project(), key.expose(), self.verifier()?)
-            .upstream(upstream)
+        let mut b = supagate_proxy::Sessions::builder(self.project(), key.expose(), authenticator)
             .public_origin(public)
             .allowed_origins(p.allowed_origins.iter().cloned())
             .trusted_proxies(p.trusted_proxies.iter().copied())
@@ -451,6 +448,45 @@ impl Config {
             b = b.secret_key(secret.clone());
         }
         Ok(b)
+    }
+
+    /// A proxy builder forwarding to `API_URL` with `sessions`; add routes, then `build()`.
+    ///
+    /// # Errors
+    ///
+    /// An [`EnvError`] for `API_URL` when unset.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use supagate::{Config, Variables};
+    /// let config = Config::from_variables(Variables::from_pairs([
+    ///     ("SUPABASE_URL", "http://127.0.0.1:54321"),
+    ///     ("SUPABASE_JWT_SECRET", "super-secret-jwt-token-with-at-least-32-characters-long"),
+    ///     ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"),
+    ///     ("API_URL", "http://127.0.0.1:8000"),
+    ///     ("PUBLIC_ORIGIN", "http://127.0.0.1:3000"),
+    /// ]))?;
+    /// let sessions = config.sessions_builder(config.authenticator()?.build()?)?.build()?;
+    /// let proxy = config.proxy_builder(sessions)?.route("/api/", "/").build()?;
+    /// # let _ = proxy;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "proxy")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+    pub fn proxy_builder(
+        &self,
+        sessions: supagate_proxy::Sessions,
+    ) -> Result<supagate_proxy::ProxyBuilder, EnvError> {
+        let p = &self.proxy()?;
+        let upstream = p.upstream.as_deref().ok_or_else(|| {
+            EnvError::new(
+                "API_URL",
+                "not set",
+                "set it to the backend's origin, e.g. http://127.0.0.1:8000",
+            )
+        })?;
+        Ok(supagate_proxy::Proxy::builder(sessions).upstream(upstream))
     }
 
     /// The database's settings, read and checked now; `None` when `DATABASE_URL` is unset.
@@ -517,8 +553,8 @@ fn list(vars: &Variables, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The proxy's settings (feature `proxy`), read by [`Config`]; [`Config::proxy_builder`]
-/// applies them.
+/// The settings of the sessions and the proxy (feature `proxy`), read by [`Config`];
+/// [`Config::sessions_builder`] and [`Config::proxy_builder`] apply them.
 ///
 /// # Examples
 ///
@@ -848,7 +884,11 @@ mod tests {
             let e = c.proxy().unwrap_err();
             assert_eq!(e.variable(), name, "{e}");
             assert!(e.to_string().contains(words), "{e}");
-            assert_eq!(c.proxy_builder().map(|_| ()).unwrap_err().variable(), name);
+            let auth = c.authenticator().unwrap().build().unwrap();
+            assert_eq!(
+                c.sessions_builder(auth).map(|_| ()).unwrap_err().variable(),
+                name
+            );
         }
     }
 
@@ -867,28 +907,30 @@ mod tests {
     #[test]
     #[cfg(feature = "proxy")]
     fn a_proxy_needs_its_key_backend_and_origin() {
+        let auth = |c: &Config| c.authenticator().unwrap().build().unwrap();
         let c = config(&[]).unwrap_or_else(|e| panic!("{e}"));
-        let e = c.proxy_builder().map(|_| ()).unwrap_err();
+        let e = c.sessions_builder(auth(&c)).map(|_| ()).unwrap_err();
         assert_eq!(e.variable(), "SUPABASE_PUBLISHABLE_KEY");
-        let c = config(&[(
+        let key = (
             "SUPABASE_PUBLISHABLE_KEY",
             "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH",
-        )])
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            c.proxy_builder().map(|_| ()).unwrap_err().variable(),
-            "API_URL"
         );
+        let c = config(&[key]).unwrap_or_else(|e| panic!("{e}"));
+        let e = c.sessions_builder(auth(&c)).map(|_| ()).unwrap_err();
+        assert_eq!(e.variable(), "PUBLIC_ORIGIN");
+        // A pages-only app needs no backend.
+        let c = config(&[key, ("PUBLIC_ORIGIN", "http://127.0.0.1:3000")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let sessions = c.sessions_builder(auth(&c)).unwrap().build().unwrap();
+        let e = c.proxy_builder(sessions.clone()).map(|_| ()).unwrap_err();
+        assert_eq!(e.variable(), "API_URL");
         let c = config(&[
-            (
-                "SUPABASE_PUBLISHABLE_KEY",
-                "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH",
-            ),
+            key,
             ("API_URL", "http://127.0.0.1:8000"),
             ("PUBLIC_ORIGIN", "http://127.0.0.1:3000"),
         ])
         .unwrap_or_else(|e| panic!("{e}"));
-        assert!(c.proxy_builder().is_ok_and(|b| b.build().is_ok()));
+        assert!(c.proxy_builder(sessions).is_ok_and(|b| b.build().is_ok()));
     }
 
     #[test]

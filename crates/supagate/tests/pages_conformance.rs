@@ -3,8 +3,10 @@
 //! margin, an ended session, the auth server down, a forged session, protected and public
 //! pages, HTML and non-HTML requests, cross-site posts, server-side backend calls) must give
 //! the same status, `Location`, cookie changes, caching headers, body and number of refresh
-//! calls on axum and actix-web. A last test sends 50 concurrent page loads with one expired
-//! session through each adapter: one refresh.
+//! calls on axum and actix-web. The same table runs again on a pages-only app (its layer made
+//! from `Sessions` alone, no upstream configured anywhere), where only the backend calls
+//! differ. A last test sends 50 concurrent page loads with one expired session through each
+//! adapter: one refresh.
 #![cfg(all(feature = "axum", feature = "actix", feature = "proxy"))]
 #![allow(
     clippy::unwrap_used,
@@ -18,9 +20,10 @@ use supagate::RequestError as _;
 
 use http::HeaderMap;
 use serde_json::json;
+use supagate::auth::Authenticator;
 use supagate::cookie::{CookieName, CookieOptions, Session, SessionWriter};
 use supagate::jwt::Verifier;
-use supagate::proxy::Proxy;
+use supagate::proxy::{Proxy, Sessions};
 use supagate_testkit::{Endpoint, Fault, MockAuth, TestKeys, TokenBuilder};
 
 const PUBLIC: &str = "https://app.example.com";
@@ -68,24 +71,55 @@ impl Fixture {
         }
     }
 
-    fn proxy(&self) -> Proxy {
+    /// The app's authenticator (`realm` as the app chose it).
+    fn authenticator(&self, realm: &str) -> Authenticator {
         let verifier = Verifier::from_supabase_url(self.auth.url())
             .jwk_set(TestKeys::new().jwk_set())
             .build()
             .unwrap();
-        Proxy::builder(self.auth.url(), "anon-key", verifier)
-            .upstream(format!("http://{}", self.backend))
+        Authenticator::builder(verifier)
+            .realm(realm)
+            .build()
+            .unwrap()
+    }
+
+    /// The sessions of a pages-only app: no upstream anywhere.
+    fn sessions(&self, realm: &str) -> Sessions {
+        Sessions::builder(self.auth.url(), "anon-key", self.authenticator(realm))
             .public_origin(PUBLIC)
-            .route("/api/", "/")
             .sign_in_page("/login")
             .build()
             .unwrap()
+    }
+
+    fn proxy(&self) -> Proxy {
+        Proxy::builder(self.sessions("supagate"))
+            .upstream(format!("http://{}", self.backend))
+            .route("/api/", "/")
+            .build()
+            .unwrap()
+    }
+
+    /// The layer of a case run: with the proxy's backend, or pages only.
+    fn pages(&self, pages_only: bool) -> Pages {
+        if pages_only {
+            Pages::Only(self.sessions("supagate"))
+        } else {
+            Pages::WithBackend(self.proxy())
+        }
     }
 
     /// The `Cookie` header of a session expiring in `expires_in` seconds.
     fn cookie(&self, expires_in: i64) -> String {
         cookie_for(&self.auth.session_json(EMAIL, expires_in))
     }
+}
+
+/// What a page layer is made from.
+#[derive(Clone)]
+enum Pages {
+    WithBackend(Proxy),
+    Only(Sessions),
 }
 
 fn cookie_for(json: &str) -> String {
@@ -545,7 +579,14 @@ mod on_axum {
         (h, "cached")
     }
 
-    pub(super) fn app(proxy: Proxy) -> Router {
+    pub(super) fn layer(pages: Pages) -> SessionLayer {
+        match pages {
+            Pages::WithBackend(proxy) => SessionLayer::with_backend(proxy),
+            Pages::Only(sessions) => SessionLayer::new(sessions),
+        }
+    }
+
+    pub(super) fn app(pages: Pages) -> Router {
         Router::new()
             .route("/sets-session", get(sets_session))
             .route("/sets-verifier", get(sets_verifier))
@@ -556,7 +597,7 @@ mod on_axum {
             .route("/form", post(form))
             .route("/profile", get(profile))
             .route("/escape", get(escape))
-            .layer(SessionLayer::new(proxy))
+            .layer(layer(pages))
     }
 
     pub(super) async fn call(app: &Router, input: &Input) -> Raw {
@@ -587,14 +628,14 @@ mod on_axum {
         }
     }
 
-    pub(super) fn run_all(f: &Fixture, cases: &[Case]) -> Vec<Observed> {
+    pub(super) fn run_all(f: &Fixture, cases: &[Case], pages: Pages) -> Vec<Observed> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         rt.block_on(async {
-            let app = app(f.proxy());
+            let app = app(pages);
             let mut out = Vec::new();
             for case in cases {
                 let input = (case.input)(f);
@@ -613,7 +654,7 @@ mod on_axum {
             .build()
             .unwrap();
         rt.block_on(async {
-            let app = app(f.proxy());
+            let app = app(f.pages(false));
             let cookie = f.cookie(-10);
             let before = f.auth.count(Endpoint::Refresh);
             let mut tasks = Vec::new();
@@ -706,11 +747,18 @@ mod on_actix {
             .body("cached")
     }
 
+    pub(super) fn middleware(pages: Pages) -> SessionMiddleware {
+        match pages {
+            Pages::WithBackend(proxy) => SessionMiddleware::with_backend(proxy),
+            Pages::Only(sessions) => SessionMiddleware::new(sessions),
+        }
+    }
+
     macro_rules! app {
-        ($proxy:expr) => {
+        ($pages:expr) => {
             test::init_service(
                 App::new()
-                    .wrap(SessionMiddleware::new($proxy))
+                    .wrap(middleware($pages))
                     .route("/sets-session", web::get().to(sets_session))
                     .route("/sets-verifier", web::get().to(sets_verifier))
                     .route("/cached", web::get().to(cached))
@@ -755,9 +803,9 @@ mod on_actix {
         };
     }
 
-    pub(super) fn run_all(f: &Fixture, cases: &[Case]) -> Vec<Observed> {
+    pub(super) fn run_all(f: &Fixture, cases: &[Case], pages: Pages) -> Vec<Observed> {
         actix_web::rt::System::new().block_on(async {
-            let app = app!(f.proxy());
+            let app = app!(pages);
             let mut out = Vec::new();
             for case in cases {
                 let input = (case.input)(f);
@@ -769,9 +817,16 @@ mod on_actix {
         })
     }
 
+    pub(super) fn call_once(pages: Pages, input: &Input) -> Raw {
+        actix_web::rt::System::new().block_on(async {
+            let app = app!(pages);
+            call!(&app, input).await
+        })
+    }
+
     pub(super) fn concurrent(f: &Fixture, n: usize) -> (Vec<Observed>, usize) {
         actix_web::rt::System::new().block_on(async {
-            let app = app!(f.proxy());
+            let app = app!(f.pages(false));
             let cookie = f.cookie(-10);
             let before = f.auth.count(Endpoint::Refresh);
             let input = get("/private", html(Some(cookie)));
@@ -812,8 +867,66 @@ mod on_actix {
 fn the_page_session_behaves_the_same_on_axum_and_actix() {
     let f = Fixture::new();
     let cases = cases();
-    let axum = on_axum::run_all(&f, &cases);
-    let actix = on_actix::run_all(&f, &cases);
+    check_table(&cases, &f, false);
+}
+
+/// The conformance row for a pages-only app: the layer made from `Sessions` alone (no
+/// upstream configured anywhere) answers every case as the proxy's layer does, except that a
+/// handler asking for a `BackendClient` finds none (500, a wiring mistake, before any call).
+#[test]
+fn a_pages_only_app_behaves_the_same_without_any_upstream() {
+    let f = Fixture::new();
+    let mut cases = cases();
+    for case in &mut cases {
+        if case.name.starts_with("a backend call") {
+            case.expect = Observed {
+                status: 500,
+                location: None,
+                cookies: "none",
+                cache_control: Some("private, no-store".into()),
+                www_authenticate: false,
+                retry_after: false,
+                body: "no backend for pages: make the page layer with_backend(proxy)".into(),
+                refreshes: 0,
+            };
+        }
+    }
+    check_table(&cases, &f, true);
+}
+
+/// The pages use the app's own authenticator: its realm is in their challenges.
+#[test]
+fn pages_refuse_with_the_apps_own_authenticator() {
+    let f = Fixture::new();
+    let input = get("/private", vec![("accept", "application/json".into())]);
+    let sessions = f.sessions("the-app");
+    let axum = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(on_axum::call(
+            &on_axum::app(Pages::Only(sessions.clone())),
+            &input,
+        ));
+    let actix = on_actix::call_once(Pages::Only(sessions), &input);
+    for (adapter, raw) in [("axum", axum), ("actix", actix)] {
+        assert_eq!(raw.status, 401, "{adapter}");
+        let challenge = raw
+            .headers
+            .iter()
+            .find(|(k, _)| k == "www-authenticate")
+            .map(|(_, v)| v.clone());
+        assert_eq!(
+            challenge.as_deref(),
+            Some(r#"Bearer realm="the-app""#),
+            "{adapter}"
+        );
+    }
+}
+
+fn check_table(cases: &[Case], f: &Fixture, pages_only: bool) {
+    let axum = on_axum::run_all(f, cases, f.pages(pages_only));
+    let actix = on_actix::run_all(f, cases, f.pages(pages_only));
     let mut wrong = Vec::new();
     for ((case, a), x) in cases.iter().zip(&axum).zip(&actix) {
         for (adapter, got) in [("axum", a), ("actix", x)] {

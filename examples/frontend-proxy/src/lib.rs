@@ -12,10 +12,12 @@ use std::net::SocketAddr;
 mod pages;
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::{any, get, post};
+use supagate::auth::AuthenticatorBuilder;
 use supagate::axum::pages::SessionLayer;
 use supagate::axum::proxy::{callback, forward, forward_to, sign_in, sign_out, start_oauth};
-use supagate::proxy::Proxy;
+use supagate::proxy::{Proxy, Sessions};
 
 /// The default `BIND` address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -79,15 +81,16 @@ impl Config {
         Config::from_lookup_with(lookup, |b| b)
     }
 
-    /// [`Config::from_lookup`], with `extra` applied to the proxy's builder last (the session
-    /// liveness check of a backend in the same process, say).
+    /// [`Config::from_lookup`], with `extra` applied to the app's authenticator last (the
+    /// session liveness check of a backend in the same process, say): its pages and its
+    /// forwarded calls then use it.
     ///
     /// # Errors
     ///
     /// As [`Config::from_lookup`].
     pub fn from_lookup_with(
         lookup: impl Fn(&str) -> Option<String>,
-        extra: impl FnOnce(supagate::proxy::ProxyBuilder) -> supagate::proxy::ProxyBuilder,
+        extra: impl FnOnce(AuthenticatorBuilder) -> AuthenticatorBuilder,
     ) -> Result<Config, String> {
         Config::from_variables(backend_common::snapshot(lookup, &["BIND"]), extra)
     }
@@ -109,7 +112,7 @@ impl Config {
     /// As [`Config::from_lookup`].
     pub fn from_variables(
         vars: supagate::Variables,
-        extra: impl FnOnce(supagate::proxy::ProxyBuilder) -> supagate::proxy::ProxyBuilder,
+        extra: impl FnOnce(AuthenticatorBuilder) -> AuthenticatorBuilder,
     ) -> Result<Config, String> {
         let mut vars = vars
             .with_default("SUPABASE_URL", DEFAULT_SUPABASE_URL)
@@ -128,11 +131,19 @@ impl Config {
             .map_err(|_| format!("BIND: `{bind_text}` is not an address such as {DEFAULT_BIND}"))?;
         let vars = vars.with_default("PUBLIC_ORIGIN", format!("http://{bind_text}"));
         let config = supagate::Config::from_variables(vars).map_err(|e| e.to_string())?;
-        let builder = config
-            .proxy_builder()
+        // The app's authenticator: the one its pages and its forwarded calls share.
+        let auth = extra(config.authenticator().map_err(|e| e.to_string())?)
+            .build()
+            .map_err(|e| format!("configuration: {e}"))?;
+        let sessions = config
+            .sessions_builder(auth)
             .map_err(|e| e.to_string())?
-            .route("/api/", "/");
-        let proxy = extra(builder)
+            .build()
+            .map_err(|e| format!("configuration: {e}"))?;
+        let proxy = config
+            .proxy_builder(sessions)
+            .map_err(|e| e.to_string())?
+            .route("/api/", "/")
             .build()
             .map_err(|e| format!("configuration: {e}"))?;
         let p = config.proxy().map_err(|e| e.to_string())?;
@@ -149,7 +160,7 @@ impl Config {
                 format!("{}/min per address", p.rate_per_minute)
             },
             if p.auth_calls_per_minute == 0 && secret {
-                // ProxyBuilder::secret_key keeps a budget on (calls with the key skip CAPTCHA).
+                // SessionsBuilder::secret_key keeps a budget on (calls with the key skip CAPTCHA).
                 "30/min per address".to_owned()
             } else if p.auth_calls_per_minute == 0 {
                 "unlimited".to_owned()
@@ -190,7 +201,7 @@ pub fn app(config: &Config) -> Router {
         .route("/dashboard/notes", post(pages::add_note))
         .route("/dashboard/notes/{id}/delete", post(pages::delete_note))
         // Only the pages above: the proxy's own routes below read the session themselves.
-        .layer(SessionLayer::new(config.proxy.clone()))
+        .layer(SessionLayer::with_backend(config.proxy.clone()))
         .route("/api/profile", get(forward_to("/profile/me")))
         .route("/api/{*path}", any(forward))
         .route("/auth/sign-in", post(sign_in))
@@ -200,7 +211,29 @@ pub fn app(config: &Config) -> Router {
             "/auth/oauth/{provider}",
             get(start_oauth(config.callback_url.as_str())),
         )
-        .with_state(config.proxy.clone())
+        .with_state(State {
+            sessions: config.proxy.sessions().clone(),
+            proxy: config.proxy.clone(),
+        })
+}
+
+/// The router's state: the proxy for the forwarding routes, its sessions for the sign-in ones.
+#[derive(Clone)]
+struct State {
+    proxy: Proxy,
+    sessions: Sessions,
+}
+
+impl FromRef<State> for Proxy {
+    fn from_ref(state: &State) -> Proxy {
+        state.proxy.clone()
+    }
+}
+
+impl FromRef<State> for Sessions {
+    fn from_ref(state: &State) -> Sessions {
+        state.sessions.clone()
+    }
 }
 
 #[cfg(test)]

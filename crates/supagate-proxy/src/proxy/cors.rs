@@ -4,10 +4,6 @@
 use super::*;
 
 impl Proxy {
-    pub(crate) fn check_csrf(&self, method: &Method, headers: &HeaderMap) -> Result<(), Refused> {
-        Ok(self.inner.csrf.check(method, headers)?)
-    }
-
     /// The `Origin` of a request when it is an allowed one other than our own (a credentialed
     /// cross-origin request).
     pub(super) fn cors_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
@@ -15,9 +11,9 @@ impl Proxy {
         let (Some(origin), None) = (all.next(), all.next()) else {
             return None;
         };
-        let ours = self.inner.public_origin.as_bytes();
-        (origin.as_bytes() != ours && self.inner.origins.iter().any(|o| o == origin))
-            .then(|| origin.clone())
+        let s = &self.inner.sessions.inner;
+        let ours = s.public_origin.as_bytes();
+        (origin.as_bytes() != ours && s.origins.iter().any(|o| o == origin)).then(|| origin.clone())
     }
 
     /// The headers of the 204 answering a preflight from an allowed origin.

@@ -1,6 +1,7 @@
-//! [`Proxy`]: the frontend proxy as a service on `http` types. It reads the session from the
-//! cookies, refreshes it once per refresh token, forwards to the fixed upstream with the
-//! verified bearer, and writes the new cookies back.
+//! [`Proxy`]: the frontend proxy as a service on `http` types. It resolves the request's
+//! session through its [`Sessions`] (the cookies read, refreshed once per refresh token,
+//! verified), forwards to the fixed upstream with the verified bearer, and writes the new
+//! cookies back.
 // Refusals carry their error and cookie delta by value; boxing them would only add an
 // allocation to every refused request.
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
@@ -8,7 +9,6 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use supagate_core::RequestError as _;
 
 use bytes::Bytes;
@@ -17,51 +17,40 @@ use http::uri::{Authority, Scheme};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
-use supagate_auth::{AuthError, Authenticator};
-use supagate_cookie::{
-    CookieName, CookieOptions, CookieScope, Session, SessionReader, SessionWriter,
-};
-use supagate_jwt::{IntoProject, Origin, SupabaseProject, Token, Verifier, dangerous};
+use supagate_auth::AuthError;
 
 use crate::body::{BoxError, Guarded, ProxyBody, full};
-use crate::client::{AuthAnswer, HttpClient, Limits};
-use crate::csrf::CsrfGate;
-use crate::decision::{Answer, CookieDelta, Decided, Refused, Why, answer_response, proxy_refusal};
+use crate::client::{HttpClient, Limits};
+use crate::decision::{Answer, CookieDelta, Decided, Refused};
 use crate::error::ProxyError;
 use crate::headers::{
-    HeaderPolicy, Observed, bearer_value, filter_upstream_response_headers, prepare_with_bearer,
+    HeaderPolicy, Observed, filter_upstream_response_headers, prepare_with_bearer,
 };
 use crate::path::{Routes, fixed_upstream};
-use crate::rate::{AuthCall, Limiter, RateLimit};
-use crate::refresh::{AuthEndpoint, LogoutScope, RefreshNeed, RefreshOutcome};
-use crate::session_cache::{Hit, SessionCache};
-use crate::single_flight::{DEFAULT_REUSE_WINDOW, RefreshCoordinator};
+use crate::sessions::{Resolved, Sessions};
 
+mod backend;
 mod builder;
 mod cors;
-mod pages;
-mod session;
 
+pub use backend::{BackendClient, BackendResponse};
 pub use builder::ProxyBuilder;
 use cors::{add_cors, strip_cors};
-pub(crate) use pages::accepts_html;
-pub use pages::{
-    BackendClient, BackendResponse, PageContext, PageCookies, PageSession, SessionUser,
-};
-pub(crate) use session::{Active, Resolved};
 
 /// The frontend proxy: a cheap-to-clone handle (an `Arc` inside) to share across requests.
 ///
 /// For every forwarded request it:
 ///
-/// 1. applies the per-address rate limit (429), answers CORS preflights from allowed origins
-///    only, and refuses cross-site unsafe methods ([`CsrfGate`], 403);
+/// 1. applies its [`Sessions`]' per-address rate limit (429), answers CORS preflights from
+///    allowed origins only, and refuses cross-site unsafe methods
+///    ([`CsrfGate`](crate::core::CsrfGate), 403);
 /// 2. validates the target and maps it to the fixed upstream origin ([`Routes`], 400/404);
 ///    absolute-form targets are refused;
-/// 3. reads the `@supabase/ssr` session cookies; if the access token expires within the
-///    margin (90 s), refreshes it once per refresh token across concurrent requests
-///    ([`RefreshCoordinator`]) exactly as auth-js does ([`AuthEndpoint`]);
-/// 4. verifies the access token (signature, `exp`, `aud`, `iss`) before it leaves;
+/// 3. resolves the session through its [`Sessions`]: the `@supabase/ssr` session cookies
+///    read; if the access token expires within the margin (90 s), refreshed once per refresh
+///    token across concurrent requests exactly as auth-js does; the access token verified
+///    (signature, `exp`, `aud`, `iss`) and admitted by the app's base policy before it leaves;
+/// 4. applies the per-user rate limit;
 /// 5. forwards with the client's identity headers, hop-by-hop fields and `sb-*` cookies
 ///    removed and `Authorization: Bearer <token>` set ([`prepare_upstream_headers`](crate::core::prepare_upstream_headers));
 ///    redirects are not followed; bodies stream both ways under size and idle limits;
@@ -76,22 +65,25 @@ pub(crate) use session::{Active, Resolved};
 /// # Examples
 ///
 /// ```
+/// use supagate_auth::Authenticator;
 /// use supagate_jwt::{Hs256Secret, Verifier};
-/// use supagate_proxy::{Proxy, RateLimit};
+/// use supagate_proxy::{Proxy, RateLimit, Sessions};
 ///
 /// let verifier = Verifier::from_supabase_url("https://abcdefghijklmnopqrst.supabase.co")
 ///     .hs256_secret(Hs256Secret::new("an-example-secret-of-at-least-32-bytes")?)
 ///     .build()?;
-/// let proxy = Proxy::builder(
+/// let sessions = Sessions::builder(
 ///     "https://abcdefghijklmnopqrst.supabase.co",
 ///     "sb_publishable_example",
-///     verifier,
+///     Authenticator::new(verifier),
 /// )
-/// .upstream("http://127.0.0.1:8000")
 /// .public_origin("https://app.example.com")
-/// .route("/api/", "/")
 /// .rate_limit(RateLimit::new().per_client_address(600, 60))
 /// .build()?;
+/// let proxy = Proxy::builder(sessions)
+///     .upstream("http://127.0.0.1:8000")
+///     .route("/api/", "/")
+///     .build()?;
 /// # let _ = proxy;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -101,66 +93,47 @@ pub struct Proxy {
 }
 
 struct Inner {
-    auth: Authenticator,
-    endpoint: AuthEndpoint,
-    reader: SessionReader,
-    writer: SessionWriter,
-    /// Where a sibling host can plant copies of the session cookie
-    /// ([`CookieScope::parent_domains`] of the public host).
-    sibling_scopes: Vec<CookieScope>,
-    coordinator: RefreshCoordinator<AuthAnswer>,
-    sessions: Option<SessionCache>,
-    margin: i64,
+    sessions: Sessions,
     routes: Option<Routes>,
-    csrf: CsrfGate,
-    origins: Vec<HeaderValue>,
-    public_origin: String,
     headers: HeaderPolicy,
     scheme: Scheme,
     authority: Authority,
     observed: Observed,
     client: HttpClient,
-    limiter: Limiter,
     behaviour: builder::Behaviour,
-    /// Keys the per-session refresh budget.
-    seed: std::hash::RandomState,
 }
 
 impl fmt::Debug for Proxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.inner;
         f.debug_struct("Proxy")
-            .field("auth_server", &i.endpoint)
             .field("upstream", &format_args!("{}://{}", i.scheme, i.authority))
             .field("routes", &i.routes)
-            .field("public_origin", &i.public_origin)
-            .field("cookie", &i.writer.name())
-            .field("rate_limits", &i.limiter)
+            .field("sessions", &i.sessions)
             .field("require_session", &i.behaviour.require_session)
-            .field("trusted_proxies", &i.behaviour.trusted_proxies)
             .finish_non_exhaustive()
     }
-}
-
-/// The last `X-Forwarded-For` entry when `peer` is a trusted proxy, else `peer`.
-fn client_address(trusted: &[IpAddr], headers: &HeaderMap, peer: IpAddr) -> IpAddr {
-    if !trusted.contains(&peer) {
-        return peer;
-    }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .next_back()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|last| last.trim().parse().ok())
-        .unwrap_or(peer)
 }
 
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
 
 impl Proxy {
+    /// The sessions this proxy resolves requests with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f(proxy: supagate_proxy::Proxy) {
+    /// let sessions = proxy.sessions().clone(); // for the page layer and the sign-in routes
+    /// # let _ = sessions;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
+    }
+
     /// Forwards `req` along the configured [`routes`](ProxyBuilder::route). `peer` is the
     /// TCP peer address (for the forwarding headers and the per-address rate limit).
     pub async fn forward<B>(&self, req: Request<B>, peer: IpAddr) -> Response<ProxyBody>
@@ -211,8 +184,9 @@ impl Proxy {
         B::Error: Into<BoxError>,
     {
         let i = &*self.inner;
+        let sessions = &i.sessions;
         let (parts, body) = req.into_parts();
-        let peer = self.check_address(&parts.headers, peer)?;
+        let peer = sessions.check_address(&parts.headers, peer)?;
         // TRACE echoes the request (with the bearer we add) back to the page; CONNECT opens a
         // tunnel. Neither is ever forwarded.
         if parts.method == Method::TRACE || parts.method == Method::CONNECT {
@@ -231,7 +205,7 @@ impl Proxy {
                 CookieDelta::none(),
             ));
         }
-        i.csrf.check(&parts.method, &parts.headers)?;
+        sessions.check_csrf(&parts.method, &parts.headers)?;
         // An absolute-form target (`GET http://evil/ HTTP/1.1`) names another authority.
         if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
             return Err(ProxyError::BadPath {
@@ -258,7 +232,7 @@ impl Proxy {
         let resolved = if navigation {
             Resolved::Anonymous
         } else {
-            self.session(&parts.headers, peer).await?
+            sessions.session(&parts.headers, peer).await?
         };
         let (bearer, claims, delta) = match resolved {
             Resolved::Anonymous if i.behaviour.require_session => {
@@ -296,7 +270,7 @@ impl Proxy {
     {
         let i = &*self.inner;
         if let Some(sub) = &claims {
-            i.limiter.check_user(sub)?;
+            i.sessions.inner.limiter.check_user(sub)?;
         }
         let uri: Uri = format!("{}://{}{}", i.scheme, i.authority, path)
             .parse()
@@ -338,68 +312,10 @@ impl Proxy {
         Ok(res)
     }
 
-    /// The client address of a request from `peer`, applies the per-address rate limit to it
-    /// and returns it.
-    pub(crate) fn check_address(
-        &self,
-        headers: &HeaderMap,
-        peer: IpAddr,
-    ) -> Result<IpAddr, Refused> {
-        let client = client_address(&self.inner.behaviour.trusted_proxies, headers, peer);
-        self.inner.limiter.check_address(client)?;
-        Ok(client)
-    }
-
-    /// The one place a decision becomes a response: the answer or the refusal, then its
-    /// cookie delta (with the anti-caching headers when it sets anything).
+    /// Renders a decision through the sessions' one renderer.
     pub(crate) fn render(&self, decision: Result<Decided, Refused>) -> Response<ProxyBody> {
-        let (mut res, cookies) = match decision {
-            Ok(d) => (answer_response(d.answer), d.cookies),
-            Err(r) => {
-                let mut res = match &r.why {
-                    Why::Proxy(e) => {
-                        tracing::debug!(target: "supagate", status = e.status().as_u16(), reason = e.reason(), "request refused by the proxy");
-                        proxy_refusal(e)
-                    }
-                    // RFC 6750 (401/403/503, `WWW-Authenticate`), as the extractors answer.
-                    Why::Auth(e) => self.inner.auth.refusal(e).into_response().map(full),
-                };
-                if let Some(secs) = r.retry_after {
-                    res.headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                }
-                (res, r.cookies)
-            }
-        };
-        cookies.apply(res.headers_mut());
-        res
+        self.inner.sessions.render(decision)
     }
-
-    pub(crate) fn inner_parts(&self) -> Parts<'_> {
-        let i = &*self.inner;
-        Parts {
-            endpoint: &i.endpoint,
-            writer: &i.writer,
-            client: &i.client,
-            verifier: i.auth.verifier(),
-            logout_scope: i.behaviour.logout_scope,
-            liveness: i.auth.session_liveness(),
-            sign_in_page: i.behaviour.sign_in_page.as_deref().unwrap_or("/sign-in"),
-        }
-    }
-}
-
-/// What the session lifecycle handlers use.
-pub(crate) struct Parts<'a> {
-    pub(crate) endpoint: &'a AuthEndpoint,
-    pub(crate) writer: &'a SessionWriter,
-    pub(crate) client: &'a HttpClient,
-    pub(crate) verifier: &'a Verifier,
-    pub(crate) logout_scope: LogoutScope,
-    /// The authenticator's session liveness, told about sign-outs.
-    pub(crate) liveness: Option<&'a supagate_auth::SessionLiveness>,
-    /// Where a refused HTML sign-in form goes back to.
-    pub(crate) sign_in_page: &'a str,
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {
@@ -409,68 +325,4 @@ fn content_length(h: &HeaderMap) -> Option<u64> {
 fn header_is(h: &HeaderMap, name: &HeaderName, value: &str) -> bool {
     h.get(name)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(value.as_bytes()))
-}
-
-/// A GoTrue error code for a log line: only `[a-z0-9_]`, at most 64 characters.
-pub(crate) fn safe_code(code: &str) -> &str {
-    if code.len() <= 64
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
-        code
-    } else {
-        "other"
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn xff(values: &[&str]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for v in values {
-            h.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn forwarded_for_is_read_only_from_trusted_peers() {
-        let nginx: IpAddr = "127.0.0.1".parse().unwrap();
-        let client: IpAddr = "203.0.113.9".parse().unwrap();
-        let trusted = [nginx];
-        // Not trusted (or nothing trusted): the peer, whatever the header says.
-        assert_eq!(client_address(&[], &xff(&["198.51.100.1"]), nginx), nginx);
-        assert_eq!(
-            client_address(&trusted, &xff(&["198.51.100.1"]), client),
-            client
-        );
-        // Trusted: the last entry, the one the trusted proxy appended.
-        assert_eq!(
-            client_address(&trusted, &xff(&["203.0.113.9"]), nginx),
-            client
-        );
-        assert_eq!(
-            client_address(&trusted, &xff(&["6.6.6.6, 203.0.113.9"]), nginx),
-            client
-        );
-        assert_eq!(
-            client_address(&trusted, &xff(&["6.6.6.6", " 203.0.113.9 "]), nginx),
-            client
-        );
-        let v6: IpAddr = "2001:db8::7".parse().unwrap();
-        assert_eq!(client_address(&trusted, &xff(&["2001:db8::7"]), nginx), v6);
-        // Missing or garbage: the peer.
-        assert_eq!(client_address(&trusted, &HeaderMap::new(), nginx), nginx);
-        assert_eq!(
-            client_address(&trusted, &xff(&["203.0.113.9, unknown"]), nginx),
-            nginx
-        );
-        assert_eq!(
-            client_address(&trusted, &xff(&["203.0.113.9:443"]), nginx),
-            nginx
-        );
-    }
 }

@@ -1,19 +1,27 @@
 //! Sessions for the app's own pages (server-rendered HTML, form posts): the same session
-//! pipeline as forwarding ([`Proxy::session`]: cookie reading, refresh single-flight,
-//! verification, base policy), decided once per request into a [`PageSession`], and the
-//! server-side [`BackendClient`] calls a page makes on the user's behalf.
+//! pipeline as forwarding (cookie reading, refresh single-flight, verification, base policy,
+//! liveness), decided once per request into a [`PageSession`].
+#![allow(clippy::result_large_err)]
 
-use super::*;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
 
-use crate::decision::answer_response;
-use crate::lifecycle::local_path;
-use crate::path::upstream_target;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Response, StatusCode, Uri};
+use supagate_auth::AuthError;
+
+use super::lifecycle::local_path;
+use super::{Active, Resolved, Sessions};
+use crate::body::ProxyBody;
+use crate::decision::{Answer, CookieDelta, Refused, Why, answer_response};
+use crate::proxy::{BackendClient, Proxy};
 
 /// The signed-in user of a page request: the verified claims of the session's access token,
 /// and the token itself for [`BackendClient`] calls (never shown: `Debug` prints the user id
 /// only).
 ///
-/// Made by [`Proxy::page_session`]; the adapters' page extractors hand it to handlers.
+/// Made by [`Sessions::page_session`]; the adapters' page extractors hand it to handlers.
 ///
 /// # Examples
 ///
@@ -30,10 +38,10 @@ use crate::path::upstream_target;
 /// ```
 #[derive(Clone)]
 pub struct SessionUser {
-    id: uuid::Uuid,
+    pub(crate) id: uuid::Uuid,
     claims: Arc<supagate_jwt::Claims>,
     /// `Bearer <access token>`, sensitive.
-    bearer: HeaderValue,
+    pub(crate) bearer: HeaderValue,
 }
 
 impl fmt::Debug for SessionUser {
@@ -84,7 +92,7 @@ impl SessionUser {
     }
 }
 
-/// What [`Proxy::page_session`] decided for one page request: the signed-in user (or none)
+/// What [`Sessions::page_session`] decided for one page request: the signed-in user (or none)
 /// and the cookie changes the response must carry, or a refusal that answers instead of the
 /// page.
 ///
@@ -114,6 +122,24 @@ impl PageSession {
         self.context.user.as_ref()
     }
 
+    /// Gives the page's context `proxy`'s upstream as its [backend](PageContext::backend).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # async fn page(proxy: supagate_proxy::Proxy, req: http::Request<()>) {
+    /// let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// let session = proxy.sessions().page_session(req.method(), req.headers(), peer).await;
+    /// if let Ok((context, _cookies)) = session.with_backend(&proxy).into_parts() {
+    ///     assert!(context.backend().is_some());
+    /// }
+    /// # }
+    /// ```
+    pub fn with_backend(mut self, proxy: &Proxy) -> Self {
+        self.context.proxy = Some(proxy.clone());
+        self
+    }
+
     /// The answer instead of the page, when the request is refused: 403 for a cross-site
     /// form post (the CSRF gate), 429 over a rate limit, 503 with `Retry-After` while the
     /// auth server (or the session store) cannot settle an expired session, 403 for a session
@@ -136,29 +162,31 @@ impl PageSession {
             cookies,
         } = self;
         if let Some(r) = refusal {
-            return Err(context.proxy.render(Err(r.with_cookies(cookies))));
+            return Err(context.sessions.render(Err(r.with_cookies(cookies))));
         }
         let signed_in = context.user.is_some();
-        let proxy = context.proxy.clone();
+        let sessions = context.sessions.clone();
         Ok((
             context,
             PageCookies {
                 cookies,
                 signed_in,
-                proxy,
+                sessions,
             },
         ))
     }
 }
 
 /// The page request's session as its handler sees it: the signed-in user, the sign-in
-/// redirect for a protected page, and the [`BackendClient`]. Cheap to clone (the adapters keep it
-/// in the request extensions).
+/// redirect for a protected page, and, when the pages were given a [`Proxy`], the
+/// [`BackendClient`]. Cheap to clone (the adapters keep it in the request extensions).
 #[derive(Clone)]
 pub struct PageContext {
-    proxy: Proxy,
+    sessions: Sessions,
     client: IpAddr,
     user: Option<SessionUser>,
+    /// The proxy whose upstream [`PageContext::backend`] calls, when there is one.
+    proxy: Option<Proxy>,
 }
 
 impl fmt::Debug for PageContext {
@@ -176,17 +204,22 @@ impl PageContext {
         self.user.as_ref()
     }
 
-    /// The backend, called from the server on the user's behalf.
+    /// The backend, called from the server on the user's behalf: `None` for pages whose
+    /// session was resolved without a [`Proxy`] (a pages-only app has no backend).
     #[must_use]
-    pub fn backend(&self) -> BackendClient {
-        BackendClient {
-            proxy: self.proxy.clone(),
-            client: self.client,
-        }
+    pub fn backend(&self) -> Option<BackendClient> {
+        self.proxy.as_ref().map(|p| p.backend(self.client))
+    }
+
+    /// The same context with `proxy`'s upstream as its [backend](PageContext::backend).
+    #[must_use]
+    pub fn with_backend(mut self, proxy: &Proxy) -> Self {
+        self.proxy = Some(proxy.clone());
+        self
     }
 
     /// The answer of a protected page without a signed-in user: for a browser asking for HTML
-    /// (`Accept: text/html`), 303 See Other to the [sign-in page](ProxyBuilder::sign_in_page)
+    /// (`Accept: text/html`), 303 See Other to the [sign-in page](crate::SessionsBuilder::sign_in_page)
     /// with this page as `next` (GET and HEAD only, and only a local path); otherwise 401
     /// with the RFC 6750 challenge. Both carry `Vary: Accept` and `Cache-Control: no-store`.
     #[must_use]
@@ -197,13 +230,7 @@ impl PageContext {
         headers: &HeaderMap,
     ) -> Response<ProxyBody> {
         let mut res = if accepts_html(headers) {
-            let page = self
-                .proxy
-                .inner
-                .behaviour
-                .sign_in_page
-                .as_deref()
-                .unwrap_or("/sign-in");
+            let page = self.sessions.inner.sign_in_page.as_str();
             let mut location = page.to_owned();
             if let Some(here) = uri.path_and_query().map(|p| p.as_str())
                 && (method == Method::GET || method == Method::HEAD)
@@ -215,7 +242,7 @@ impl PageContext {
             }
             answer_response(Answer::SeeOther(location))
         } else {
-            self.proxy
+            self.sessions
                 .render(Err(Refused::from(AuthError::MissingCredentials)))
         };
         let h = res.headers_mut();
@@ -230,7 +257,7 @@ impl PageContext {
 pub struct PageCookies {
     cookies: CookieDelta,
     signed_in: bool,
-    proxy: Proxy,
+    sessions: Sessions,
 }
 
 impl fmt::Debug for PageCookies {
@@ -250,13 +277,13 @@ impl PageCookies {
     /// another.
     ///
     /// A response that already sets the session cookie (or a chunk of it) itself (the
-    /// proxy's sign-in or sign-out handler mounted under the layer) keeps it: the layer's
+    /// sign-in or sign-out handler mounted under the layer) keeps it: the layer's
     /// changes, decided for the session the request came with, are not added after it. Other
     /// cookies of the family a handler sets (the PKCE verifier of
-    /// [`Proxy::start_oauth`](crate::Proxy::start_oauth)) go out beside the layer's: a refreshed
+    /// [`Sessions::start_oauth`]) go out beside the layer's: a refreshed
     /// session's refresh token is already spent, so its new cookies must reach the browser.
     pub fn apply(self, headers: &mut HeaderMap) {
-        let name = self.proxy.inner.writer.name();
+        let name = self.sessions.inner.writer.name();
         let handler_set_session = headers.get_all(header::SET_COOKIE).iter().any(|v| {
             let cookie = v
                 .as_bytes()
@@ -310,7 +337,7 @@ pub(crate) fn accepts_html(headers: &HeaderMap) -> bool {
         })
 }
 
-impl Proxy {
+impl Sessions {
     /// Decides the session of a request for one of the app's own pages (or form posts):
     ///
     /// 1. the per-address rate limit (429) and, for unsafe methods, the CSRF gate (403), as
@@ -325,14 +352,15 @@ impl Proxy {
     ///    session, cookies kept; 429; 403).
     ///
     /// `peer` is the TCP peer address. The adapters' page layers call this and then
-    /// [`PageSession::into_parts`].
+    /// [`PageSession::into_parts`]. The context has no [backend](PageContext::backend) until
+    /// [`PageSession::with_backend`] gives it one.
     ///
     /// # Examples
     ///
     /// ```
-    /// # async fn page(proxy: supagate_proxy::Proxy, req: http::Request<()>) {
+    /// # async fn page(sessions: supagate_proxy::Sessions, req: http::Request<()>) {
     /// let peer = std::net::IpAddr::from([127, 0, 0, 1]);
-    /// let session = proxy.page_session(req.method(), req.headers(), peer).await;
+    /// let session = sessions.page_session(req.method(), req.headers(), peer).await;
     /// match session.into_parts() {
     ///     Ok((context, cookies)) => {
     ///         let mut res = http::Response::new(match context.user() {
@@ -353,9 +381,10 @@ impl Proxy {
     ) -> PageSession {
         let mut page = PageSession {
             context: PageContext {
-                proxy: self.clone(),
+                sessions: self.clone(),
                 client: peer,
                 user: None,
+                proxy: None,
             },
             refusal: None,
             cookies: CookieDelta::none(),
@@ -414,18 +443,7 @@ impl Proxy {
         }
     }
 
-    /// A backend handle for server code that is not a page handler (a background job
-    /// acting for a user it holds a [`SessionUser`] of); `peer` goes into the forwarding
-    /// headers. Page handlers use [`PageContext::backend`].
-    #[must_use]
-    pub fn backend(&self, peer: IpAddr) -> BackendClient {
-        BackendClient {
-            proxy: self.clone(),
-            client: peer,
-        }
-    }
-
-    /// The session liveness check of the proxy's authenticator, when it has one.
+    /// The session liveness check of the app's authenticator, when it has one.
     async fn live(&self, active: &Active, client: IpAddr) -> Result<(), AuthError> {
         let Some(live) = self.inner.auth.session_liveness() else {
             return Ok(());
@@ -446,192 +464,6 @@ fn no_usable_session(r: &Refused) -> bool {
                 | StatusCode::UNAUTHORIZED
                 | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
         )
-}
-
-/// The backend, called from the server on a user's behalf (the seed's `authHeaders()` and
-/// `fetch(API_URL…, { cache: "no-store" })`): through the proxy's upstream client, to its fixed
-/// upstream origin, with the user's verified bearer and the forwarding headers, never a
-/// cookie. Paths are checked as forwarded ones are (no `..`, no `//`, no encoded separators:
-/// 400 [`ProxyError::BadPath`]); the answer is read whole within the response limits, its
-/// `sb-*` `Set-Cookie`s removed. A path is taken as written, its query included: percent-encode
-/// what you interpolate into it (`form_urlencoded::byte_serialize`), or `name = "me?role=admin"`
-/// becomes a query.
-///
-/// # Examples
-///
-/// ```
-/// use supagate_proxy::{BackendClient, ProxyError, SessionUser};
-///
-/// async fn profile(backend: &BackendClient, user: &SessionUser) -> Result<serde_json::Value, ProxyError> {
-///     let res = backend.get(user, "/profile/me").await?;
-///     res.json()
-/// }
-/// # let _ = profile;
-/// ```
-#[derive(Clone)]
-pub struct BackendClient {
-    proxy: Proxy,
-    client: IpAddr,
-}
-
-impl fmt::Debug for BackendClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let i = &self.proxy.inner;
-        f.debug_struct("BackendClient")
-            .field("upstream", &format_args!("{}://{}", i.scheme, i.authority))
-            .finish_non_exhaustive()
-    }
-}
-
-/// The backend's answer to a [`BackendClient`] call, read whole.
-#[derive(Debug, Clone)]
-pub struct BackendResponse {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl BackendResponse {
-    /// The status.
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// The headers (hop-by-hop fields and session `Set-Cookie`s removed).
-    #[must_use]
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-
-    /// The body.
-    #[must_use]
-    pub fn body(&self) -> &Bytes {
-        &self.body
-    }
-
-    /// The body as JSON.
-    ///
-    /// # Errors
-    ///
-    /// [`ProxyError::UpstreamUnavailable`] when it is not JSON of that shape.
-    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ProxyError> {
-        serde_json::from_slice(&self.body).map_err(|_| ProxyError::UpstreamUnavailable)
-    }
-}
-
-impl BackendClient {
-    /// `GET path` as `user`.
-    ///
-    /// # Errors
-    ///
-    /// As [`BackendClient::send`].
-    pub async fn get(&self, user: &SessionUser, path: &str) -> Result<BackendResponse, ProxyError> {
-        self.send(Some(user), Method::GET, path, None).await
-    }
-
-    /// `DELETE path` as `user`.
-    ///
-    /// # Errors
-    ///
-    /// As [`BackendClient::send`].
-    pub async fn delete(
-        &self,
-        user: &SessionUser,
-        path: &str,
-    ) -> Result<BackendResponse, ProxyError> {
-        self.send(Some(user), Method::DELETE, path, None).await
-    }
-
-    /// `POST path` as `user` with `body` as JSON.
-    ///
-    /// # Errors
-    ///
-    /// As [`BackendClient::send`].
-    pub async fn post_json<T: serde::Serialize + ?Sized>(
-        &self,
-        user: &SessionUser,
-        path: &str,
-        body: &T,
-    ) -> Result<BackendResponse, ProxyError> {
-        let json = serde_json::to_vec(body).map_err(|_| ProxyError::BadForm {
-            reason: "body is not serializable as json",
-        })?;
-        let body = (
-            HeaderValue::from_static("application/json"),
-            Bytes::from(json),
-        );
-        self.send(Some(user), Method::POST, path, Some(body)).await
-    }
-
-    /// Calls the backend: `method path` with the bearer of `user` (none: without
-    /// credentials, as for a signed-out visitor) and an optional body with its content type.
-    ///
-    /// # Errors
-    ///
-    /// [`ProxyError::BadPath`] for a refused path, [`ProxyError::BodyTooLarge`] over the
-    /// request limit, [`ProxyError::UpstreamTimeout`] or
-    /// [`ProxyError::UpstreamUnavailable`] when the backend does not answer in time or in full.
-    /// A backend answer of any status is `Ok`.
-    pub async fn send(
-        &self,
-        user: Option<&SessionUser>,
-        method: Method,
-        path: &str,
-        body: Option<(HeaderValue, Bytes)>,
-    ) -> Result<BackendResponse, ProxyError> {
-        let i = &*self.proxy.inner;
-        let path = upstream_target(path)?;
-        let uri: Uri = format!("{}://{}{}", i.scheme, i.authority, path)
-            .parse()
-            .map_err(|_| ProxyError::BadPath {
-                reason: "invalid target",
-            })?;
-        let limits = i.client.limits();
-        let mut headers = prepare_with_bearer(
-            &HeaderMap::new(),
-            &i.headers,
-            user.map(|u| u.bearer.clone()),
-            user.map(|u| &u.id),
-            &i.observed.with_client(self.client),
-        );
-        let bytes = match body {
-            Some((content_type, bytes)) => {
-                headers.insert(header::CONTENT_TYPE, content_type);
-                bytes
-            }
-            None => Bytes::new(),
-        };
-        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limits.request_body {
-            return Err(ProxyError::BodyTooLarge);
-        }
-        if !bytes.is_empty() || method == Method::POST || method == Method::PUT {
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-        }
-        let mut req = Request::new(full(bytes));
-        *req.method_mut() = method;
-        *req.uri_mut() = uri;
-        *req.version_mut() = Version::HTTP_11;
-        *req.headers_mut() = headers;
-        let res = i.client.upstream(req).await.inspect_err(|e| {
-            tracing::warn!(target: "supagate", status = e.status().as_u16(), reason = e.reason(), "backend call failed");
-        })?;
-        let (mut parts, body) = res.into_parts();
-        filter_upstream_response_headers(&mut parts.headers, &i.headers);
-        if content_length(&parts.headers).is_some_and(|n| n > limits.response_body) {
-            return Err(ProxyError::UpstreamUnavailable);
-        }
-        let body = Guarded::new(body, limits.response_body, limits.idle_timeout)
-            .collect()
-            .await
-            .map_err(|_| ProxyError::UpstreamUnavailable)?
-            .to_bytes();
-        Ok(BackendResponse {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -21,15 +21,15 @@ use supagate_auth::AuthError;
 use supagate_cookie::{PkceVerifiers, Session};
 use supagate_jwt::Token;
 
+use super::{Active, Resolved, Sessions};
 use crate::body::{BoxError, Guarded, ProxyBody};
 use crate::client::AuthAnswer;
 use crate::decision::{Answer, CookieDelta, Decided, Refused, Why};
 use crate::error::{ProxyError, sign_in_refusal};
-use crate::proxy::{Proxy, Resolved};
 use crate::rate::AuthCall;
 use crate::refresh::{LogoutScope, error_code};
 
-/// How long a PKCE verifier cookie written by [`Proxy::start_oauth`] lives.
+/// How long a PKCE verifier cookie written by [`Sessions::start_oauth`] lives.
 const PKCE_COOKIE_SECS: i64 = 600;
 
 #[derive(Deserialize)]
@@ -39,7 +39,7 @@ struct Credentials {
     next: Option<String>,
 }
 
-impl Proxy {
+impl Sessions {
     /// `POST /auth/sign-in`: signs in with email and password (a form,
     /// `application/x-www-form-urlencoded`, or JSON with `email`, `password` and an optional
     /// `next`), and writes the session cookies. Answers 303 to `next` when it is a local path,
@@ -49,7 +49,7 @@ impl Proxy {
     /// Refusals: 400 for a malformed form, 401 `invalid_credentials`, 403 for an unconfirmed
     /// or banned user, 429 when the auth server limits, 503 when it is down. A plain HTML form
     /// (form-encoded, `Accept: text/html`: a browser without JavaScript) is sent back instead,
-    /// 303 to the [sign-in page](crate::ProxyBuilder::sign_in_page) with `error=<code>` (such
+    /// 303 to the [sign-in page](crate::SessionsBuilder::sign_in_page) with `error=<code>` (such
     /// as `invalid_credentials`, `rate_limited`) and its `next`; a cross-site post is still
     /// refused 403.
     pub async fn sign_in<B>(&self, req: Request<B>, peer: IpAddr) -> Response<ProxyBody>
@@ -59,7 +59,7 @@ impl Proxy {
     {
         // A browser's plain HTML form (no JavaScript to read a JSON refusal) goes back to the
         // sign-in page with the reason.
-        let html_form = is_form(req.headers()) && crate::proxy::accepts_html(req.headers());
+        let html_form = is_form(req.headers()) && super::accepts_html(req.headers());
         let mut next = None;
         let decision = match self.try_sign_in(req, peer, &mut next).await {
             Err(r) if html_form && !is_csrf(&r) => Ok(self.sign_in_again(r, next.as_deref())),
@@ -76,7 +76,7 @@ impl Proxy {
             Why::Auth(AuthError::AuthServerUnavailable) => "temporarily_unavailable",
             Why::Auth(_) => "sign_in_failed",
         };
-        let mut location = format!("{}?error={code}", self.inner_parts().sign_in_page);
+        let mut location = format!("{}?error={code}", self.inner.sign_in_page);
         if let Some(next) = next {
             location.push_str("&next=");
             location.extend(form_urlencoded::byte_serialize(next.as_bytes()));
@@ -103,7 +103,7 @@ impl Proxy {
             .into());
         }
         self.check_csrf(&parts.method, &parts.headers)?;
-        let p = self.inner_parts();
+        let p = &*self.inner;
         let bytes = Guarded::new(
             body,
             p.client.limits().form_body,
@@ -162,7 +162,7 @@ impl Proxy {
 
     /// `GET /auth/callback?code=…[&next=/path]`: exchanges an OAuth or magic-link PKCE code
     /// for a session using the code-verifier cookies (`@supabase/ssr`'s, or those written by
-    /// [`Proxy::start_oauth`]), writes the session cookies, clears the verifiers, and answers
+    /// [`Sessions::start_oauth`]), writes the session cookies, clears the verifiers, and answers
     /// 303 to `next` (a local path; default `/`).
     ///
     /// Refusals: 400 for a missing code or verifier or an `error` from the provider, 400/401
@@ -173,7 +173,7 @@ impl Proxy {
 
     async fn try_callback<B>(&self, req: Request<B>, peer: IpAddr) -> Result<Decided, Refused> {
         let client = self.check_address(req.headers(), peer)?;
-        let p = self.inner_parts();
+        let p = &*self.inner;
         let headers = req.headers();
         // Every answer past the rate limit clears the verifiers: a code is tried once.
         let clear_pkce = CookieDelta::of(p.writer.clear_pkce(headers).unwrap_or_default());
@@ -192,7 +192,7 @@ impl Proxy {
         headers: &HeaderMap,
         client: IpAddr,
     ) -> Result<(String, CookieDelta), Refused> {
-        let p = self.inner_parts();
+        let p = &*self.inner;
         let mut code = None;
         let mut next = None;
         let mut provider_error = false;
@@ -265,7 +265,7 @@ impl Proxy {
 
     /// Starts an OAuth sign-in with `provider` (such as `github`): writes a fresh PKCE code
     /// verifier (HttpOnly, 10 minutes) and answers 303 to the auth server's authorize URL,
-    /// which comes back to `callback_url` (an absolute URL of [`Proxy::callback`], allowed in
+    /// which comes back to `callback_url` (an absolute URL of [`Sessions::callback`], allowed in
     /// the project's redirect list).
     pub fn start_oauth(
         &self,
@@ -296,7 +296,7 @@ impl Proxy {
             }
             .into());
         }
-        let p = self.inner_parts();
+        let p = &*self.inner;
         let mut random = [0u8; 56];
         getrandom::getrandom(&mut random).map_err(|_| ProxyError::Internal {
             what: "no random source",
@@ -335,8 +335,9 @@ impl Proxy {
     /// The session just signed out ends at once in the authenticator's session liveness (when
     /// it has one: a service that is its own backend), and, for a global or others sign-out,
     /// the user's other sessions are asked about again.
-    fn forget_signed_out(&self, active: &crate::proxy::Active, p: &crate::proxy::Parts<'_>) {
-        let Some(live) = p.liveness else {
+    fn forget_signed_out(&self, active: &Active) {
+        let p = &*self.inner;
+        let Some(live) = p.auth.session_liveness() else {
             return;
         };
         if p.logout_scope != LogoutScope::Local {
@@ -345,7 +346,7 @@ impl Proxy {
         if p.logout_scope != LogoutScope::Others
             && let Some(id) = &active.claims.session_id
         {
-            live.invalidate_session(id, active.sub, p.verifier.now());
+            live.invalidate_session(id, active.sub, p.auth.verifier().now());
         }
     }
 
@@ -356,7 +357,7 @@ impl Proxy {
             return Err(ProxyError::MethodNotAllowed.into());
         }
         self.check_csrf(&parts.method, &parts.headers)?;
-        let p = self.inner_parts();
+        let p = &*self.inner;
         let next = parts.uri.query().and_then(|q| {
             form_urlencoded::parse(q.as_bytes())
                 .find(|(k, _)| k == "next")
@@ -389,7 +390,7 @@ impl Proxy {
                     return Err(Refused::from(AuthError::AuthServerUnavailable)
                         .with_cookies(active.cookies));
                 }
-                self.forget_signed_out(&active, &p);
+                self.forget_signed_out(&active);
             }
             Ok(Resolved::Anonymous) => {}
             // The session could not be checked or ended now (auth server down, a budget
@@ -428,7 +429,7 @@ impl Proxy {
         &self,
         answer: &AuthAnswer,
     ) -> Result<(Session, supagate_jwt::Claims), Refused> {
-        let p = self.inner_parts();
+        let p = &*self.inner;
         let Some(status) = answer.status else {
             return Err(AuthError::AuthServerUnavailable.into());
         };
@@ -457,7 +458,8 @@ impl Proxy {
             .and_then(|b| Session::from_json(b).ok())
             .ok_or(AuthError::AuthServerUnavailable)?;
         let claims = p
-            .verifier
+            .auth
+            .verifier()
             .verify_async(session.access_token().expose())
             .await
             .map_err(AuthError::Token)?;

@@ -1,7 +1,25 @@
 //! The session of a forwarded request: read from the cookies (or the session cache),
 //! refreshed once per refresh token when due, verified, admitted by the base policy.
 
-use super::*;
+#![allow(clippy::result_large_err)]
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::StatusCode;
+use http::header::{self, HeaderMap, HeaderValue};
+use supagate_auth::AuthError;
+use supagate_cookie::Session;
+use supagate_jwt::{Token, dangerous};
+
+use super::{Sessions, safe_code};
+use crate::client::AuthAnswer;
+use crate::decision::{CookieDelta, Refused};
+use crate::error::ProxyError;
+use crate::headers::bearer_value;
+use crate::rate::AuthCall;
+use crate::refresh::{RefreshNeed, RefreshOutcome};
+use crate::session_cache::Hit;
 
 /// A session ready to be forwarded with.
 pub(crate) struct Active {
@@ -20,7 +38,7 @@ pub(crate) enum Resolved {
 }
 
 /// What a refresh attempt came to.
-pub(super) enum Refreshing {
+pub(crate) enum Refreshing {
     Answered(Arc<AuthAnswer>),
     /// The client's auth-call budget is spent: nothing was sent.
     OverBudget(ProxyError),
@@ -51,7 +69,7 @@ impl Active {
     }
 }
 
-impl Proxy {
+impl Sessions {
     /// Resolves the session of a request from `client`: none, a verified (possibly just
     /// refreshed) one, or the refusal, each with the cookie changes it needs.
     ///
@@ -68,7 +86,7 @@ impl Proxy {
         self.resolve(headers, client, false).await
     }
 
-    /// [`Proxy::session`]; with `force`, a session that would not need a refresh yet is
+    /// [`Sessions::session`]; with `force`, a session that would not need a refresh yet is
     /// refreshed all the same (the auth server refused its access token: its clock is ahead
     /// of ours), once per refresh token as always, within the same budgets.
     pub(crate) async fn resolve(
@@ -82,11 +100,11 @@ impl Proxy {
         // One clock: the verifier's (`VerifierBuilder::clock`).
         let now = verifier.now();
         let key = i
-            .sessions
+            .cache
             .as_ref()
             .filter(|_| !force)
-            .and_then(|c| c.key(headers, &i.headers));
-        if let (Some(cache), Some(key)) = (&i.sessions, key)
+            .and_then(|c| c.key(headers, &i.family));
+        if let (Some(cache), Some(key)) = (&i.cache, key)
             && let Some(hit) = cache.get(key)
         {
             let fresh = hit
@@ -110,7 +128,7 @@ impl Proxy {
             // leave the planted ones, for ever; only a session that was read and refused is
             // cleared. A new sign-in (or a sign-out) deletes the host-only copies and, for an
             // ambiguous jar, the copies at the public host's parent domains, where a sibling
-            // can plant them (`Proxy::tossed_copies`); a copy at another path stays until it
+            // can plant them (`Sessions::tossed_copies`); a copy at another path stays until it
             // expires (a `__Host-` cookie name keeps siblings out altogether).
             Err(e) => return Err(AuthError::Session(e).into()),
         };
@@ -125,7 +143,7 @@ impl Proxy {
                     self.admit(&claims)?;
                     let active =
                         self.active(session.access_token(), claims, CookieDelta::none())?;
-                    if let (Some(cache), Some(key)) = (&i.sessions, key) {
+                    if let (Some(cache), Some(key)) = (&i.cache, key) {
                         let hit = Hit {
                             bearer: active.bearer.clone(),
                             sub: active.sub,
@@ -268,13 +286,13 @@ impl Proxy {
 
     /// The authenticator's base policy (Postgres role `authenticated`, no third-party OAuth
     /// client): the proxy forwards only what a bare extractor would admit. 403, cookies kept.
-    pub(super) fn admit(&self, claims: &supagate_jwt::Claims) -> Result<(), Refused> {
+    pub(crate) fn admit(&self, claims: &supagate_jwt::Claims) -> Result<(), Refused> {
         Ok(self.inner.auth.check_base_policy(claims)?)
     }
 
     /// A keyed hash of a verified token's session (`session_id`, else `sub`), for the
     /// per-session refresh budget.
-    pub(super) fn session_key(&self, claims: &supagate_jwt::Claims) -> u64 {
+    pub(crate) fn session_key(&self, claims: &supagate_jwt::Claims) -> u64 {
         use std::hash::BuildHasher;
         match &claims.session_id {
             Some(id) => self.inner.seed.hash_one(id.as_str()),
@@ -289,7 +307,7 @@ impl Proxy {
 
     /// The session of `token`, ready to forward with, carrying `cookies`; a token that
     /// cannot be a header value is refused with the same cookies.
-    pub(super) fn active(
+    pub(crate) fn active(
         &self,
         token: &Token,
         claims: supagate_jwt::Claims,
@@ -329,7 +347,7 @@ impl Proxy {
     /// One refresh per refresh token, shared and briefly reused, run on a task of its own so
     /// that a client going away does not cancel it. A call to the auth server spends
     /// `client`'s budget; joining a refresh already under way spends nothing.
-    pub(super) async fn refresh(
+    pub(crate) async fn refresh(
         &self,
         session: &Session,
         client: IpAddr,
@@ -379,7 +397,7 @@ impl Proxy {
         }
     }
 
-    pub(super) fn token_refusal(&self, e: supagate_jwt::Error, headers: &HeaderMap) -> Refused {
+    pub(crate) fn token_refusal(&self, e: supagate_jwt::Error, headers: &HeaderMap) -> Refused {
         // A token that will never verify (bad signature, wrong audience) makes the session
         // useless: clear it. A transient failure (keys unavailable, a key not fetched yet)
         // keeps it.
