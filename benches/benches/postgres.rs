@@ -201,15 +201,19 @@ fn liveness(c: &mut Criterion) {
     let token = TokenBuilder::new().sign_es256(&keys);
     headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
     let modes: supagate::auth::AuthModes = "user".parse().unwrap();
+    let (plain, checked) = (
+        supagate::auth::Gate::modes(plain, modes.clone()),
+        supagate::auth::Gate::modes(checked, modes),
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    rt.block_on(checked.admit_async(&headers, &modes)).unwrap();
+    rt.block_on(checked.decide(&headers)).unwrap();
     let without = || {
-        black_box(plain.admit(black_box(&headers), &modes).unwrap());
+        black_box(plain.decide_now(black_box(&headers)).unwrap().unwrap());
     };
     let with = || {
-        black_box(checked.admit(black_box(&headers), &modes).unwrap());
+        black_box(checked.decide_now(black_box(&headers)).unwrap().unwrap());
     };
     let mut group = c.benchmark_group("liveness_cached");
     group.bench_function("admit", |b| b.iter(without));

@@ -10,7 +10,6 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use serde::de::DeserializeOwned;
 use supagate_auth::{AuthError, Authenticator, Rejection, RequestHeaders};
-use supagate_jwt::Verified;
 
 /// actix-web's header map, seen through [`RequestHeaders`].
 pub(crate) struct ActixHeaders<'a>(pub(crate) &'a header::HeaderMap);
@@ -150,43 +149,16 @@ async fn extract<T: DeserializeOwned + 'static>(
             },
         )));
     };
-    // Verified and checked by the `Require` middleware: its policy decided.
-    let checked = req.extensions().get::<Verified>().map(|v| {
-        v.clone()
-            .into_typed::<T>()
-            .map(Some)
-            .map_err(AuthError::Token)
-    });
-    // Admitted by the `Admit` middleware: its user, or no user when it admitted something
-    // else.
-    let admitted = match checked {
-        Some(r) => Some(r),
-        // `Admitted` took a non-user caller out: still no user. (A user it took is verified
-        // again from the same header, a token-cache hit.)
-        None => match req.extensions().get::<crate::admit::Slot>() {
-            Some(crate::admit::Slot::Admitted(supagate_auth::Caller::User(v))) => Some(
-                v.clone()
-                    .into_typed::<T>()
-                    .map(Some)
-                    .map_err(AuthError::Token),
-            ),
-            Some(crate::admit::Slot::Admitted(_) | crate::admit::Slot::Taken { user: false }) => {
-                Some(Ok(None))
-            }
-            Some(crate::admit::Slot::Taken { user: true }) | None => None,
-        },
-    };
-    let result = match admitted {
-        Some(r) => r,
-        // Otherwise the authenticator's base policy applies; a key fetch under way is awaited.
-        None => auth
-            .authenticate_verified_async(&ActixHeaders(req.headers()))
-            .await
-            .and_then(|v| {
-                v.map(|v| v.into_typed::<T>().map_err(AuthError::Token))
-                    .transpose()
-            }),
-    };
+    // What a gate admitted, else the request's own token under the base policy: the rules
+    // of `Admission` (the extensions are borrowed for the synchronous step only).
+    let lookup = supagate_auth::Admission::read_user(req.extensions().get());
+    let result = lookup
+        .resolve(&auth, &ActixHeaders(req.headers()))
+        .await
+        .and_then(|v| {
+            v.map(|v| v.into_typed::<T>().map_err(AuthError::Token))
+                .transpose()
+        });
     match result {
         Ok(t) => Ok((auth, t)),
         Err(e) => Err(AuthRejection::new(&auth, e)),

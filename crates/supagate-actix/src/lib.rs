@@ -13,9 +13,9 @@ pub mod pages;
 mod postgres;
 mod resource;
 
-pub use admit::{Admit, AdmitMiddleware, Admitted};
+pub use admit::Admitted;
 pub use extract::{AuthRejection, Authenticated, MaybeAuthenticated};
-pub use middleware::{Require, RequireMiddleware};
+pub use middleware::{Admit, GateMiddleware, GateMiddlewareService, Require};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{RlsRejection, RlsScope, RlsTx};

@@ -10,8 +10,9 @@ use serde::de::DeserializeOwned;
 use supagate_auth::{AuthError, Caller, Rejection};
 use supagate_postgres::{RequestInfo, Rls, RlsError, Scope, ScopedTx};
 
-use crate::admit::{LocalBoxFuture, take_caller};
+use crate::admit::take_caller;
 use crate::extract::{AuthRejection, authenticator};
+use crate::middleware::LocalBoxFuture;
 
 /// The admitted caller and a Postgres transaction scoped to them, as PostgREST makes it (the
 /// same as `supagate_axum::RlsTx`): role `authenticated` for a user (`anon` when signed out or

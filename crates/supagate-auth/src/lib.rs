@@ -1,20 +1,26 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod api_keys;
 mod authenticator;
 mod bearer;
 mod error;
+mod gate;
 mod liveness;
 mod modes;
 mod refusal;
 mod resource;
 mod server_keys;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
 
 pub use api_keys::{ApiKeyError, ApiKeyKind, ApiKeys, ApiKeysBuilder};
 pub use authenticator::{Authenticator, AuthenticatorBuilder, RequestHeaders, TokenSource};
 pub use error::{AuthConfigError, AuthError};
+pub use gate::{Admission, CallerLookup, Gate, UserLookup};
 pub use liveness::{
     BoxFuture, SessionEnd, SessionKey, SessionLiveness, SessionLivenessBuilder, SessionSource,
     SessionState, SourceUnavailable,

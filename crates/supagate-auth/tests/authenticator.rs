@@ -146,10 +146,13 @@ fn header_or_cookie_refuses_both() {
 
 #[test]
 fn optional_distinguishes_absent_from_bad() {
-    let auth = auth();
-    assert_eq!(auth.authenticate_optional(&HeaderMap::new()), Ok(None));
+    let optional = supagate_auth::Gate::modes(auth(), "user, none".parse().unwrap());
+    let none = optional.decide_now(&HeaderMap::new()).unwrap().unwrap();
+    assert_eq!(none.caller().map(|c| c.mode()), Some("none"));
     assert!(
-        auth.authenticate_optional(&headers(&[("authorization", "Bearer a.b.c")]))
+        optional
+            .decide_now(&headers(&[("authorization", "Bearer a.b.c")]))
+            .unwrap()
             .is_err()
     );
 }

@@ -8,7 +8,9 @@
 )]
 
 use http::HeaderMap;
-use supagate_auth::{ApiKeys, AuthError, AuthModes, Authenticator, Caller};
+use supagate_auth::{
+    Admission, ApiKeys, AuthError, AuthModes, Authenticator, Caller, Gate, Rejection,
+};
 use supagate_core::RequestError as _;
 use supagate_jwt::Verified;
 use supagate_testkit::{TestKeys, TokenBuilder};
@@ -42,11 +44,15 @@ fn user() -> String {
 fn admit(modes: &str, pairs: &[(&str, &str)]) -> Result<Caller<Verified>, AuthError> {
     let modes: AuthModes = modes.parse().unwrap();
     let h = headers(pairs);
-    let sync = auth().admit(&h, &modes);
+    let gate = Gate::modes(auth(), modes.clone());
+    let caller = |d: Result<Admission, Rejection>| {
+        d.map_err(|r| r.error().clone()).and_then(|mut a| a.take())
+    };
+    let sync = caller(gate.decide_now(&h).expect("static keys: decided now"));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let not_sync = rt.block_on(auth().admit_async(&h, &modes));
+    let not_sync = caller(rt.block_on(gate.decide(&h)));
     assert_eq!(
         sync.as_ref().map(Caller::mode).map_err(Clone::clone),
         not_sync.as_ref().map(Caller::mode).map_err(Clone::clone),
@@ -352,11 +358,13 @@ fn keys_never_reach_debug_or_errors() {
 fn without_keys_configured_api_key_modes_match_nothing() {
     let a = Authenticator::new(TestKeys::new().verifier_at(TokenBuilder::DEFAULT_NOW));
     let h = headers(&[("apikey", P)]);
-    let err = a.admit(&h, &"publishable:*".parse().unwrap()).unwrap_err();
-    assert_eq!(err, AuthError::InvalidApiKey);
+    let keys = Gate::modes(a.clone(), "publishable:*".parse().unwrap());
+    let err = keys.decide_now(&h).unwrap().unwrap_err();
+    assert_eq!(err.error(), &AuthError::InvalidApiKey);
     let h = headers(&[("apikey", P), ("authorization", &format!("Bearer {P}"))]);
+    let anyone = Gate::modes(a, "user, none".parse().unwrap());
     assert!(matches!(
-        a.admit(&h, &"user, none".parse().unwrap()).unwrap(),
-        Caller::None
+        anyone.decide_now(&h).unwrap().unwrap().caller(),
+        Some(Caller::None)
     ));
 }

@@ -8,7 +8,6 @@ use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 use supagate_auth::{AuthError, Authenticator, Refusal, Rejection};
-use supagate_jwt::Verified;
 
 /// The verified claims of the request's access token: Supabase's
 /// [`supagate_jwt::Claims`] by default, or your own `Deserialize` type.
@@ -127,39 +126,17 @@ where
     }
 }
 
-/// The verified token from a `RequireLayer` that already ran, or else the request's own.
+/// The user a gate admitted, or else the request's own under the base policy: the rules of
+/// [`Admission`](supagate_auth::Admission).
 async fn extract<T: DeserializeOwned + 'static>(
     auth: &Authenticator,
     parts: &Parts,
 ) -> Result<Option<T>, AuthError> {
-    // Verified and checked by a policy layer: its policy decided.
-    if let Some(verified) = parts.extensions.get::<Verified>() {
-        return verified
-            .clone()
-            .into_typed::<T>()
-            .map(Some)
-            .map_err(AuthError::Token);
-    }
-    // Admitted by an `AdmitLayer`: its user, or no user when it admitted something else.
-    // `Admitted` took a non-user caller out: still no user. (A user it took is verified again
-    // from the same header, a token-cache hit.)
-    use crate::admit::Slot;
-    match parts.extensions.get::<Slot>() {
-        Some(Slot::Admitted(supagate_auth::Caller::User(verified))) => {
-            return verified
-                .clone()
-                .into_typed::<T>()
-                .map(Some)
-                .map_err(AuthError::Token);
-        }
-        Some(Slot::Admitted(_) | Slot::Taken { user: false }) => return Ok(None),
-        Some(Slot::Taken { user: true }) | None => {}
-    }
-    // Otherwise the authenticator's base policy applies; a key fetch under way is awaited.
-    match auth.authenticate_verified_async(&parts.headers).await? {
-        Some(v) => v.into_typed::<T>().map(Some).map_err(AuthError::Token),
-        None => Ok(None),
-    }
+    supagate_auth::Admission::read_user(parts.extensions.get())
+        .resolve(auth, &parts.headers)
+        .await?
+        .map(|v| v.into_typed::<T>().map_err(AuthError::Token))
+        .transpose()
 }
 
 /// Why an extractor or the policy layer refused the request: a [`Rejection`](supagate_auth::Rejection) that
@@ -204,6 +181,6 @@ impl IntoResponse for AuthRejection {
     }
 }
 
-pub(crate) fn refusal_response(refusal: Refusal) -> Response {
+fn refusal_response(refusal: Refusal) -> Response {
     refusal.into_response().map(Body::from)
 }

@@ -16,10 +16,13 @@ mod postgres;
 pub mod proxy;
 mod resource;
 
-pub use admit::{AdmitLayer, AdmitService, Admitted};
+pub use admit::{AdmitLayer, Admitted};
 pub use extract::{AuthRejection, Authenticated};
-pub use layer::{RequireLayer, RequireService, ResponseFuture};
+pub use layer::RequireLayer;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{RlsRejection, RlsScope, RlsTx};
 pub use resource::ResourceMetadata;
+/// The generic gate layer that [`RequireLayer`] and [`AdmitLayer`] are uses of, for any tower
+/// service: [`GateLayer`], [`GateService`] and its future.
+pub use supagate_auth::tower::{GateFuture, GateLayer, GateService};

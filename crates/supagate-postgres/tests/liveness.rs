@@ -14,7 +14,7 @@ use std::time::Duration;
 use supagate_core::RequestError as _;
 
 use common::{ALICE, BOB, Env};
-use supagate_auth::{AuthError, Authenticator, SessionLiveness};
+use supagate_auth::{AuthError, Authenticator, Gate, SessionLiveness};
 use supagate_jwt::Clock as _;
 use supagate_postgres::DbSessions;
 use supagate_testkit::TokenBuilder;
@@ -68,11 +68,17 @@ impl Live {
     }
 
     async fn check(&self, token: &str) -> Result<(), AuthError> {
-        self.auth
-            .admit_async(&headers(token), &"user".parse().unwrap())
+        user_gate(&self.auth)
+            .decide(&headers(token))
             .await
             .map(|_| ())
+            .map_err(|r| r.error().clone())
     }
+}
+
+/// What a route admitting signed-in users applies.
+fn user_gate(auth: &Authenticator) -> Gate {
+    Gate::modes(auth.clone(), "user".parse().unwrap())
 }
 
 fn revoked(reason: &'static str) -> Result<(), AuthError> {
@@ -233,9 +239,7 @@ async fn fifty_concurrent_requests_ask_once_and_the_cache_is_bounded() {
     for _ in 0..50 {
         let (auth, token) = (Arc::clone(&auth), token.clone());
         tasks.push(tokio::spawn(async move {
-            auth.admit_async(&headers(&token), &"user".parse().unwrap())
-                .await
-                .map(|_| ())
+            user_gate(&auth).decide(&headers(&token)).await.map(|_| ())
         }));
     }
     for t in tasks {
@@ -243,7 +247,9 @@ async fn fifty_concurrent_requests_ask_once_and_the_cache_is_bounded() {
     }
     assert_eq!(liveness.source_calls(), 1);
     // The synchronous path answers from the cache now.
-    auth.admit(&headers(&token), &"user".parse().unwrap())
+    user_gate(&auth)
+        .decide_now(&headers(&token))
+        .expect("answered from the cache")
         .unwrap();
 
     // Many sessions: the cache never holds more than its capacity.
@@ -254,22 +260,17 @@ async fn fifty_concurrent_requests_ask_once_and_the_cache_is_bounded() {
             .token(ALICE)
             .claim("session_id", s.to_string())
             .sign_es256(&env.keys);
-        auth.admit_async(&headers(&t), &"user".parse().unwrap())
-            .await
-            .unwrap();
+        user_gate(&auth).decide(&headers(&t)).await.unwrap();
         assert!(liveness.cached() <= 8, "{}", liveness.cached());
     }
-    // A fresh session on the synchronous path is not waited for: 503, and the adapters go
-    // async.
+    // A fresh session on the synchronous path is not waited for: the gate says it must wait,
+    // and the adapters go async.
     let s = fresh();
     let t = env
         .token(ALICE)
         .claim("session_id", s.to_string())
         .sign_es256(&env.keys);
-    let err = auth
-        .admit(&headers(&t), &"user".parse().unwrap())
-        .unwrap_err();
-    assert_eq!(err, AuthError::SessionUnchecked);
+    assert!(user_gate(&auth).decide_now(&headers(&t)).is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

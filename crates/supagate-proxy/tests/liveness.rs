@@ -90,10 +90,11 @@ impl Fixture {
     async fn check(&self, token: &str) -> Result<(), AuthError> {
         let mut h = HeaderMap::new();
         h.insert("authorization", format!("Bearer {token}").parse().unwrap());
-        self.backend
-            .admit_async(&h, &"user".parse().unwrap())
+        supagate_auth::Gate::modes(self.backend.clone(), "user".parse().unwrap())
+            .decide(&h)
             .await
             .map(|_| ())
+            .map_err(|r| r.error().clone())
     }
 }
 

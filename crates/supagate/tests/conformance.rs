@@ -1,5 +1,6 @@
-//! One table of HTTP cases, run in-process against the axum and the actix-web adapter: both
-//! must give the same status, `WWW-Authenticate`, `Retry-After` and body for every case.
+//! One table of HTTP cases, run in-process against the axum and the actix-web adapter, and
+//! against a plain `tower::Service` behind the generic `GateLayer` (no framework at all): all
+//! three must give the same status, `WWW-Authenticate`, `Retry-After` and body for every case.
 #![cfg(all(feature = "axum", feature = "actix"))]
 #![allow(
     clippy::unwrap_used,
@@ -522,6 +523,259 @@ mod on_actix {
             }
             out
         })
+    }
+}
+
+// ----------------------------------------------------------------------------------- tower
+
+/// The same routes as a plain `tower::Service` on `http` types: the generic `GateLayer` for
+/// the gated routes, and the framework-free extraction rules (`Admission::read_user`,
+/// `Admission::take_caller`) where a handler reads the user or the caller, with no framework
+/// in between. A path router of a few lines stands in for one.
+mod on_tower {
+    use super::*;
+    use std::convert::Infallible;
+    use std::future::Future;
+    use supagate::auth::tower::GateLayer;
+    use supagate::auth::{Admission, AuthError, Caller, Gate};
+    use tower::util::BoxCloneService;
+    use tower::{Layer, ServiceExt, service_fn};
+
+    type Req = http::Request<()>;
+    type Res = http::Response<Vec<u8>>;
+    type Svc = BoxCloneService<Req, Res, Infallible>;
+
+    fn json(v: Value) -> Res {
+        let mut res = http::Response::new(serde_json::to_vec(&v).unwrap());
+        res.headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+        res
+    }
+
+    fn refused(auth: &Authenticator, e: AuthError) -> Res {
+        auth.reject(e).into_refusal().into_response()
+    }
+
+    /// What `Authenticated<T>` / `Option<Authenticated<T>>` do.
+    async fn user<T: serde::de::DeserializeOwned + 'static>(
+        auth: &Authenticator,
+        req: &Req,
+    ) -> Result<Option<T>, Res> {
+        Admission::read_user(req.extensions().get())
+            .resolve(auth, req.headers())
+            .await
+            .and_then(|v| {
+                v.map(|v| v.into_typed::<T>().map_err(AuthError::Token))
+                    .transpose()
+            })
+            .map_err(|e| refused(auth, e))
+    }
+
+    /// What `Admitted` does.
+    async fn caller(auth: &Authenticator, req: &mut Req) -> Result<Caller, Res> {
+        let lookup = Admission::take_caller(req.extensions_mut().get_mut());
+        lookup
+            .resolve(auth, req.headers())
+            .await
+            .and_then(|c| c.try_map(|v| v.into_typed()).map_err(AuthError::Token))
+            .map_err(|e| refused(auth, e))
+    }
+
+    fn handler<F, Fut>(f: F) -> Svc
+    where
+        F: Fn(Req) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Res> + Send + 'static,
+    {
+        BoxCloneService::new(service_fn(move |req: Req| {
+            let f = f.clone();
+            async move { Ok::<_, Infallible>(f(req).await) }
+        }))
+    }
+
+    fn gated(gate: Gate, svc: Svc) -> Svc {
+        BoxCloneService::new(GateLayer::new(gate).layer(svc))
+    }
+
+    fn ok() -> Svc {
+        handler(|_| async { json(json!({ "ok": true })) })
+    }
+
+    fn profile_of(auth: Authenticator) -> Svc {
+        handler(move |req| {
+            let auth = auth.clone();
+            async move {
+                match user::<supagate::Claims>(&auth, &req).await {
+                    Ok(Some(c)) => json(profile(&c)),
+                    Ok(None) => refused(&auth, AuthError::MissingCredentials),
+                    Err(res) => res,
+                }
+            }
+        })
+    }
+
+    fn optional_of(auth: Authenticator) -> Svc {
+        handler(move |req| {
+            let auth = auth.clone();
+            async move {
+                match user::<supagate::Claims>(&auth, &req).await {
+                    Ok(c) => json(json!({ "user_id": c.map(|c| c.sub) })),
+                    Err(res) => res,
+                }
+            }
+        })
+    }
+
+    pub(super) fn routes(s: &Setup) -> Vec<(String, Svc)> {
+        let policy = |auth: &Authenticator, p: &Policy| Gate::policy(auth.clone(), p.clone());
+        let modes = |list: &str| Gate::modes(s.keyed.clone(), list.parse().unwrap());
+        let bearer = s.bearer.clone();
+        let admin_view = handler(move |req| {
+            let auth = bearer.clone();
+            async move {
+                match user::<AdminView>(&auth, &req).await {
+                    Ok(Some(c)) => json(json!({ "ok": true, "role": c.app_metadata["role"] })),
+                    Ok(None) => refused(&auth, AuthError::MissingCredentials),
+                    Err(res) => res,
+                }
+            }
+        });
+        let keyed = s.keyed.clone();
+        let admitted = handler(move |mut req| {
+            let auth = keyed.clone();
+            async move {
+                match caller(&auth, &mut req).await {
+                    Ok(c) => json(caller_json(&c)),
+                    Err(res) => res,
+                }
+            }
+        });
+        let keyed = s.keyed.clone();
+        let admitted_then_user = handler(move |mut req| {
+            let auth = keyed.clone();
+            async move {
+                let c = match caller(&auth, &mut req).await {
+                    Ok(c) => c,
+                    Err(res) => return res,
+                };
+                match user::<supagate::Claims>(&auth, &req).await {
+                    Ok(u) => json(both_json(&c, u.as_ref())),
+                    Err(res) => res,
+                }
+            }
+        });
+        let keyed = s.keyed.clone();
+        let user_then_admitted = handler(move |mut req| {
+            let auth = keyed.clone();
+            async move {
+                let u = match user::<supagate::Claims>(&auth, &req).await {
+                    Ok(u) => u,
+                    Err(res) => return res,
+                };
+                match caller(&auth, &mut req).await {
+                    Ok(c) => json(both_json(&c, u.as_ref())),
+                    Err(res) => res,
+                }
+            }
+        });
+        let keyed = s.keyed.clone();
+        let twice = handler(move |mut req| {
+            let auth = keyed.clone();
+            async move {
+                let a = match caller(&auth, &mut req).await {
+                    Ok(c) => c,
+                    Err(res) => return res,
+                };
+                match caller(&auth, &mut req).await {
+                    Ok(_) => json(caller_json(&a)),
+                    Err(res) => res,
+                }
+            }
+        });
+        let resource = s.resource.clone();
+        let metadata = handler(move |_| {
+            let res = resource.response();
+            async move { res }
+        });
+        let mut routes = vec![
+            ("/profile".to_owned(), profile_of(s.bearer.clone())),
+            ("/optional".to_owned(), optional_of(s.bearer.clone())),
+            ("/internal".to_owned(), profile_of(s.internal.clone())),
+            (
+                "/admin".to_owned(),
+                gated(policy(&s.bearer, &s.admin), admin_view),
+            ),
+            (
+                "/billing".to_owned(),
+                gated(policy(&s.bearer, &s.billing), ok()),
+            ),
+            (
+                "/recent".to_owned(),
+                gated(policy(&s.bearer, &s.recent), ok()),
+            ),
+            (
+                "/notes".to_owned(),
+                gated(policy(&s.bearer, &s.notes), ok()),
+            ),
+            (
+                "/client-notes".to_owned(),
+                gated(policy(&s.bearer, &s.client_notes), ok()),
+            ),
+            ("/mcp".to_owned(), gated(policy(&s.mcp, &s.signed_in), ok())),
+            (s.resource.metadata_path(), metadata),
+            ("/modes/optional".to_owned(), optional_of(s.keyed.clone())),
+            (
+                "/cookie".to_owned(),
+                gated(
+                    policy(&s.cookie, &s.signed_in),
+                    profile_of(s.bearer.clone()),
+                ),
+            ),
+            (
+                "/custom".to_owned(),
+                gated(policy(&s.custom, &s.signed_in), ok()),
+            ),
+            (
+                "/keys-down".to_owned(),
+                gated(policy(&s.down, &s.signed_in), ok()),
+            ),
+            (
+                BOTH_FIRST.to_owned(),
+                gated(modes(BOTH_MODES), admitted_then_user),
+            ),
+            (
+                USER_FIRST.to_owned(),
+                gated(modes(BOTH_MODES), user_then_admitted),
+            ),
+            (TWICE.to_owned(), gated(modes("none"), twice)),
+        ];
+        for (path, list) in MODE_ROUTES {
+            routes.push((path.to_owned(), gated(modes(list), admitted.clone())));
+        }
+        routes
+    }
+
+    pub(super) fn run(routes: &[(String, Svc)], case: &Case) -> Observed {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let svc = routes
+            .iter()
+            .find(|(p, _)| p == case.path)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| panic!("no tower route for {}", case.path));
+        let mut req = http::Request::builder().uri(case.path);
+        for (k, v) in &case.headers {
+            req = req.header(*k, v.as_bytes());
+        }
+        let res = rt.block_on(svc.oneshot(req.body(()).unwrap())).unwrap();
+        let header = |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+        Observed::new(
+            res.status().as_u16(),
+            header("www-authenticate"),
+            header("retry-after"),
+            header("content-type"),
+            res.body(),
+        )
     }
 }
 
@@ -1582,14 +1836,29 @@ fn third_party_cases() -> Vec<Case> {
 }
 
 #[test]
-fn both_adapters_answer_every_case_identically() {
+fn every_adapter_and_a_plain_tower_service_answer_every_case_identically() {
     let setup = setup();
     let cases = cases();
     let axum_app = on_axum::app(&setup);
     let from_axum: Vec<Observed> = cases.iter().map(|c| on_axum::run(&axum_app, c)).collect();
     let from_actix = on_actix::run_all(&setup, &cases);
-    for ((case, ax), ac) in cases.iter().zip(&from_axum).zip(&from_actix) {
+    let tower_routes = on_tower::routes(&setup);
+    let from_tower: Vec<Observed> = cases
+        .iter()
+        .map(|c| on_tower::run(&tower_routes, c))
+        .collect();
+    for (((case, ax), ac), tw) in cases
+        .iter()
+        .zip(&from_axum)
+        .zip(&from_actix)
+        .zip(&from_tower)
+    {
         assert_eq!(ax, ac, "{}: axum and actix differ", case.name);
+        assert_eq!(
+            ax, tw,
+            "{}: axum and a plain tower service differ",
+            case.name
+        );
         assert_eq!(ax.status, case.status, "{}", case.name);
         assert_eq!(
             ax.www_authenticate.as_deref(),
@@ -1613,4 +1882,5 @@ fn both_adapters_answer_every_case_identically() {
     }
     assert_eq!(from_axum.len(), cases.len());
     assert_eq!(from_actix.len(), cases.len());
+    assert_eq!(from_tower.len(), cases.len());
 }

@@ -184,7 +184,7 @@ impl AuthenticatorBuilder {
     /// # Examples
     ///
     /// ```
-    /// use supagate_auth::{ApiKeys, Authenticator, Caller};
+    /// use supagate_auth::{ApiKeys, Authenticator, Gate};
     /// use supagate_testkit::{TestKeys, TokenBuilder};
     ///
     /// let keys = ApiKeys::from_variables(&TestKeys::api_key_variables())?;
@@ -194,8 +194,9 @@ impl AuthenticatorBuilder {
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("apikey", TestKeys::PUBLISHABLE_KEY.parse()?);
     /// headers.insert("authorization", format!("Bearer {}", TestKeys::PUBLISHABLE_KEY).parse()?);
-    /// let caller = auth.admit(&headers, &"user, publishable".parse()?)?;
-    /// assert_eq!(caller.key(), Some("default"));
+    /// let gate = Gate::modes(auth, "user, publishable".parse()?);
+    /// let admission = gate.decide_now(&headers).expect("decided now")?;
+    /// assert_eq!(admission.caller().and_then(|c| c.key()), Some("default"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn api_keys(mut self, keys: ApiKeys) -> Self {

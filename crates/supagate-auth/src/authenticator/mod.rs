@@ -7,7 +7,6 @@ use supagate_core::RequestError as _;
 
 use http::header::{AUTHORIZATION, COOKIE, ORIGIN};
 use http::{HeaderMap, HeaderName};
-use serde::de::DeserializeOwned;
 use supagate_cookie::SessionReader;
 use supagate_jwt::{Verified, Verifier};
 use supagate_policy::Policy;
@@ -198,62 +197,31 @@ impl Authenticator {
         &self.inner.source
     }
 
-    /// Verifies the request's token and returns its Supabase claims.
+    /// Verifies the request's token, applies the base policy and returns its Supabase claims:
+    /// for code outside any framework that needs a signed-in user now. Never waits (a token
+    /// whose key is being fetched is refused with 503 at once). Routes with a role policy or
+    /// auth modes, or that may wait, use a [`Gate`](crate::Gate).
     ///
     /// # Errors
     ///
     /// [`AuthError::MissingCredentials`] when the request carries none, otherwise why its
-    /// credentials were refused.
+    /// credentials were refused: [`AuthError::Forbidden`] (403) for a token the base policy
+    /// refuses (a Postgres role other than `authenticated`, a third-party OAuth client) unless
+    /// [`AuthenticatorBuilder::allow_postgres_roles`] or
+    /// [`AuthenticatorBuilder::allow_oauth_clients`] admit it.
     pub fn authenticate(
         &self,
         headers: &impl RequestHeaders,
     ) -> Result<supagate_jwt::Claims, AuthError> {
-        self.authenticate_optional(headers)?
-            .ok_or(AuthError::MissingCredentials)
-    }
-
-    /// Like [`Authenticator::authenticate_optional`], into your own claim type (the registered
-    /// claims are validated first and the base policy applied, as for every extraction):
-    /// `Ok(None)` when the request carries no credentials.
-    ///
-    /// # Errors
-    ///
-    /// Why the credentials were refused (never [`AuthError::MissingCredentials`]).
-    pub fn authenticate_as<T: DeserializeOwned + 'static>(
-        &self,
-        headers: &impl RequestHeaders,
-    ) -> Result<Option<T>, AuthError> {
         self.authenticate_verified(headers)?
-            .map(|v| v.into_typed::<T>().map_err(AuthError::Token))
-            .transpose()
-    }
-
-    /// `Ok(None)` when the request carries no credentials (anonymous access), the claims when
-    /// it carries good ones that pass the base policy, and an error otherwise.
-    ///
-    /// # Errors
-    ///
-    /// Why the credentials were refused (never [`AuthError::MissingCredentials`]):
-    /// [`AuthError::Forbidden`] (403) for a token the base policy refuses (a Postgres role other
-    /// than `authenticated`, a third-party OAuth client) unless
-    /// [`AuthenticatorBuilder::allow_postgres_roles`] or
-    /// [`AuthenticatorBuilder::allow_oauth_clients`] admit it.
-    pub fn authenticate_optional(
-        &self,
-        headers: &impl RequestHeaders,
-    ) -> Result<Option<supagate_jwt::Claims>, AuthError> {
-        self.authenticate_verified(headers)
-            .map(|v| v.map(Verified::into_claims))
+            .map(Verified::into_claims)
+            .ok_or(AuthError::MissingCredentials)
     }
 
     /// Verifies the request's token keeping its payload ([`Verified`]), and applies the base
     /// policy. `Ok(None)` without credentials. Never waits: a token whose key is being fetched
     /// is refused at once; [`Authenticator::authenticate_verified_async`] waits for it.
-    ///
-    /// # Errors
-    ///
-    /// As [`Authenticator::authenticate_optional`].
-    pub fn authenticate_verified(
+    pub(crate) fn authenticate_verified(
         &self,
         headers: &impl RequestHeaders,
     ) -> Result<Option<Verified>, AuthError> {
@@ -271,38 +239,8 @@ impl Authenticator {
 
     /// [`Authenticator::authenticate_verified`] for async code: when the token's key is being
     /// fetched (a rotation, the first fetch of a remote JWK set), waits for that fetch without
-    /// blocking the thread. What the framework adapters call.
-    ///
-    /// # Errors
-    ///
-    /// As [`Authenticator::authenticate_optional`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use supagate_core::RequestError as _;
-    /// use supagate_auth::Authenticator;
-    /// use supagate_testkit::{TestKeys, TokenBuilder};
-    ///
-    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
-    /// let keys = TestKeys::new();
-    /// let auth = Authenticator::new(keys.verifier_at(TokenBuilder::DEFAULT_NOW));
-    /// let mut headers = http::HeaderMap::new();
-    /// let bearer = format!("Bearer {}", TokenBuilder::new().sign_es256(&keys));
-    /// headers.insert("authorization", bearer.parse()?);
-    /// let verified = auth.authenticate_verified_async(&headers).await?.unwrap();
-    /// assert_eq!(verified.claims().sub.to_string(), TokenBuilder::DEFAULT_SUB);
-    ///
-    /// // The service_role key is not a user: refused (403) unless allowed.
-    /// let service = TokenBuilder::new().claim("role", "service_role").sign_es256(&keys);
-    /// headers.insert("authorization", format!("Bearer {service}").parse()?);
-    /// let err = auth.authenticate_verified_async(&headers).await.unwrap_err();
-    /// assert_eq!(err.status(), http::StatusCode::FORBIDDEN);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// # })?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub async fn authenticate_verified_async<H: RequestHeaders + Sync>(
+    /// blocking the thread. What [`UserLookup::resolve`](crate::UserLookup::resolve) calls.
+    pub(crate) async fn authenticate_verified_async<H: RequestHeaders + Sync>(
         &self,
         headers: &H,
     ) -> Result<Option<Verified>, AuthError> {
@@ -360,7 +298,7 @@ impl Authenticator {
     /// # Errors
     ///
     /// As [`Authenticator::authenticate`], and [`AuthError::Forbidden`] when the policy refuses.
-    pub fn authorize(
+    pub(crate) fn authorize(
         &self,
         headers: &impl RequestHeaders,
         policy: &Policy,
@@ -377,12 +315,12 @@ impl Authenticator {
     }
 
     /// [`Authenticator::authorize`] for async code, waiting (without blocking) for a key fetch
-    /// under way. What the policy layer and middleware call.
+    /// under way. What [`Gate::decide`](crate::Gate::decide) calls.
     ///
     /// # Errors
     ///
     /// As [`Authenticator::authorize`].
-    pub async fn authorize_async<H: RequestHeaders + Sync>(
+    pub(crate) async fn authorize_async<H: RequestHeaders + Sync>(
         &self,
         headers: &H,
         policy: &Policy,
@@ -426,32 +364,7 @@ impl Authenticator {
     /// [`AuthError::SecretKeyFromBrowser`], the base policy) when a good credential is not
     /// admitted.
     ///
-    /// # Examples
-    ///
-    /// ```
-    /// use supagate_auth::{ApiKeys, AuthError, Authenticator, AuthModes, Caller};
-    /// use supagate_testkit::{TestKeys, TokenBuilder};
-    ///
-    /// let keys = TestKeys::new();
-    /// let auth = Authenticator::builder(keys.verifier_at(TokenBuilder::DEFAULT_NOW))
-    ///     .api_keys(ApiKeys::from_variables(&TestKeys::api_key_variables())?)
-    ///     .build()?;
-    /// let whoami: AuthModes = "user, none".parse()?;
-    ///
-    /// let mut headers = http::HeaderMap::new();
-    /// assert!(matches!(auth.admit(&headers, &whoami)?, Caller::None));
-    ///
-    /// headers.insert("authorization", format!("Bearer {}", TokenBuilder::new().sign_es256(&keys)).parse()?);
-    /// assert_eq!(auth.admit(&headers, &whoami)?.mode(), "user");
-    ///
-    /// // A bad token is refused, never downgraded to `none`.
-    /// let expired = TokenBuilder::new().exp(TokenBuilder::DEFAULT_NOW - 3600).sign_es256(&keys);
-    /// headers.insert("authorization", format!("Bearer {expired}").parse()?);
-    /// let err = auth.admit(&headers, &whoami).unwrap_err();
-    /// assert_eq!(err, AuthError::Token(supagate_jwt::Error::Expired));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn admit(
+    pub(crate) fn admit(
         &self,
         headers: &impl RequestHeaders,
         modes: &AuthModes,
@@ -466,12 +379,12 @@ impl Authenticator {
     }
 
     /// [`Authenticator::admit`] for async code, waiting (without blocking) for a key fetch under
-    /// way. What the adapters' admit layer and middleware call.
+    /// way. What [`Gate::decide`](crate::Gate::decide) calls.
     ///
     /// # Errors
     ///
     /// As [`Authenticator::admit`].
-    pub async fn admit_async<H: RequestHeaders + Sync>(
+    pub(crate) async fn admit_async<H: RequestHeaders + Sync>(
         &self,
         headers: &H,
         modes: &AuthModes,
