@@ -115,11 +115,12 @@ pub enum AuthError {
     /// says otherwise.
     #[error("session store unavailable")]
     SessionStoreUnavailable,
-    /// A synchronous method ([`Authenticator::admit`](crate::Authenticator::admit) and the
-    /// other non-`_async` ones) found a session whose liveness is not cached yet: it never
-    /// waits and never asks, so it refuses; the `_async` methods, which every adapter calls,
-    /// ask the source and fill the cache. Code that calls only synchronous methods gets this
-    /// for every session: with session liveness, call the `_async` ones.
+    /// A synchronous decision ([`Authenticator::authenticate`](crate::Authenticator::authenticate))
+    /// found a session whose liveness is not cached yet: it never waits and never asks, so it
+    /// refuses ([`Gate::decide_now`](crate::Gate::decide_now) says "wait" instead);
+    /// [`Gate::decide`](crate::Gate::decide), which every adapter falls back to, asks the source
+    /// and fills the cache. Code that calls only `authenticate` gets this for every session:
+    /// with session liveness, use a gate.
     #[error("session liveness not checked yet")]
     SessionUnchecked,
     /// A fault of the server's own while answering: an extractor with no authenticator

@@ -171,14 +171,16 @@ impl Gate {
             Rule::Modes(m) => self.auth.admit(headers, m),
         };
         match decided {
-            Ok(caller) => Some(Ok(Admission::new(caller))),
+            Ok(caller) => Some(Ok(self.admission(caller))),
             Err(e) if e.may_settle_async() => None,
             Err(e) => Some(Err(self.auth.reject(e))),
         }
     }
 
     /// The decision, waiting (without blocking) for a key fetch or a session liveness answer
-    /// when the request needs one.
+    /// when the request needs one: the same decision as [`Gate::decide_now`], which adapters
+    /// try first (it costs no allocation); call this one when that says to wait, or always
+    /// where simplicity counts more than a few hundred nanoseconds.
     ///
     /// # Errors
     ///
@@ -202,9 +204,6 @@ impl Gate {
         &self,
         headers: &H,
     ) -> Result<Admission, Rejection> {
-        if let Some(decided) = self.decide_now(headers) {
-            return decided;
-        }
         let decided = match &self.rule {
             Rule::Policy(p) => self
                 .auth
@@ -213,7 +212,20 @@ impl Gate {
                 .map(Caller::User),
             Rule::Modes(m) => self.auth.admit_async(headers, m).await,
         };
-        decided.map(Admission::new).map_err(|e| self.auth.reject(e))
+        decided
+            .map(|c| self.admission(c))
+            .map_err(|e| self.auth.reject(e))
+    }
+
+    /// The admission of `caller` by this gate (a policy gate's policy kept for re-reads).
+    fn admission(&self, caller: Caller<Verified>) -> Admission {
+        Admission {
+            state: State::Caller(caller),
+            policy: match &self.rule {
+                Rule::Policy(p) => Some(Arc::clone(p)),
+                Rule::Modes(_) => None,
+            },
+        }
     }
 }
 
@@ -225,23 +237,31 @@ impl Gate {
 ///   decided again;
 /// - the [`Authenticated`-style extraction](Admission::read_user) reads the admitted user
 ///   (or no user, when the gate admitted a key or anyone); once the caller was taken, it
-///   verifies the same header again (a token-cache hit).
+///   verifies the same header again (a token-cache hit) under the same rule: the gate's
+///   policy for a policy gate, the base policy otherwise.
 ///
 /// Without an admission (no gate on the route) each extraction decides by the
-/// authenticator's defaults.
+/// authenticator's defaults. Only a [`Gate`] makes one, and an inner gate's admission replaces
+/// an outer one's: with gates nested, the extractors see the innermost decision.
 ///
 /// # Examples
 ///
 /// ```
-/// use supagate_auth::{Admission, Caller};
-///
-/// let mut admission = Admission::new(Caller::Publishable { key: "web".into() });
+/// use supagate_auth::{Authenticator, Gate};
+/// # let auth = Authenticator::new(supagate_testkit::TestKeys::new().verifier());
+/// let gate = Gate::modes(auth, "none".parse()?);
+/// let mut admission = gate.decide_now(&http::HeaderMap::new()).expect("decided now")?;
 /// assert!(admission.caller().is_some());
 /// assert!(admission.take().is_ok());
 /// assert!(admission.take().is_err()); // taken once
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
-pub struct Admission(State);
+pub struct Admission {
+    state: State,
+    /// A policy gate's policy: a user read again after the take is checked against it.
+    policy: Option<Arc<Policy>>,
+}
 
 #[derive(Clone)]
 // One boxed extension per request; boxing the caller inside it would add a second allocation.
@@ -253,7 +273,7 @@ enum State {
 
 impl fmt::Debug for Admission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
+        match &self.state {
             State::Caller(c) => f.debug_tuple("Admission").field(&c.mode()).finish(),
             State::Taken { user } => f.debug_struct("Taken").field("user", user).finish(),
         }
@@ -264,18 +284,13 @@ impl fmt::Debug for Admission {
 const TWICE: &str = "the caller was extracted twice in one request";
 
 impl Admission {
-    /// The admission of `caller`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use supagate_auth::{Admission, Caller};
-    /// let anyone = Admission::new(Caller::None);
-    /// assert_eq!(anyone.caller().map(|c| c.mode()), Some("none"));
-    /// ```
-    #[must_use]
-    pub fn new(caller: Caller<Verified>) -> Self {
-        Admission(State::Caller(caller))
+    /// The admission of `caller` by no policy (tests).
+    #[cfg(test)]
+    fn new(caller: Caller<Verified>) -> Self {
+        Admission {
+            state: State::Caller(caller),
+            policy: None,
+        }
     }
 
     /// The admitted caller, until it is taken.
@@ -283,14 +298,16 @@ impl Admission {
     /// # Examples
     ///
     /// ```
-    /// use supagate_auth::{Admission, Caller};
-    /// let mut a = Admission::new(Caller::None);
+    /// use supagate_auth::{Authenticator, Gate};
+    /// # let auth = Authenticator::new(supagate_testkit::TestKeys::new().verifier());
+    /// let mut a = Gate::modes(auth, "none".parse()?).decide_now(&http::HeaderMap::new()).expect("now")?;
     /// let _ = a.take();
     /// assert!(a.caller().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
     pub fn caller(&self) -> Option<&Caller<Verified>> {
-        match &self.0 {
+        match &self.state {
             State::Caller(c) => Some(c),
             State::Taken { .. } => None,
         }
@@ -305,16 +322,18 @@ impl Admission {
     /// # Examples
     ///
     /// ```
-    /// use supagate_auth::{Admission, Caller};
-    /// let mut a = Admission::new(Caller::None);
+    /// use supagate_auth::{Authenticator, Caller, Gate};
+    /// # let auth = Authenticator::new(supagate_testkit::TestKeys::new().verifier());
+    /// let mut a = Gate::modes(auth, "none".parse()?).decide_now(&http::HeaderMap::new()).expect("now")?;
     /// assert!(matches!(a.take(), Ok(Caller::None)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn take(&mut self) -> Result<Caller<Verified>, AuthError> {
-        let user = match &self.0 {
+        let user = match &self.state {
             State::Caller(c) => c.user().is_some(),
             State::Taken { .. } => return Err(AuthError::Internal { what: TWICE }),
         };
-        match std::mem::replace(&mut self.0, State::Taken { user }) {
+        match std::mem::replace(&mut self.state, State::Taken { user }) {
             State::Caller(c) => Ok(c),
             State::Taken { .. } => Err(AuthError::Internal { what: TWICE }),
         }
@@ -327,12 +346,13 @@ impl Admission {
     /// # Examples
     ///
     /// ```
-    /// use supagate_auth::{Admission, Authenticator, Caller};
+    /// use supagate_auth::{Admission, Authenticator, Gate};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let auth = Authenticator::new(supagate_testkit::TestKeys::new().verifier());
+    /// let gate = Gate::modes(auth.clone(), "none".parse()?);
     /// let mut extensions = http::Extensions::new();
-    /// extensions.insert(Admission::new(Caller::None));
+    /// extensions.insert(gate.decide(&http::HeaderMap::new()).await?);
     /// let lookup = Admission::take_caller(extensions.get_mut::<Admission>());
     /// let caller = lookup.resolve(&auth, &http::HeaderMap::new()).await?;
     /// assert_eq!(caller.mode(), "none");
@@ -350,27 +370,26 @@ impl Admission {
     /// # Examples
     ///
     /// ```
-    /// use supagate_auth::{Admission, Authenticator, Caller};
+    /// use supagate_auth::{Admission, Authenticator, Gate};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let auth = Authenticator::new(supagate_testkit::TestKeys::new().verifier());
-    /// let admission = Admission::new(Caller::Publishable { key: "web".into() });
+    /// let anyone = Gate::modes(auth.clone(), "none".parse()?);
+    /// let admission = anyone.decide(&http::HeaderMap::new()).await?;
     /// let user = Admission::read_user(Some(&admission)).resolve(&auth, &http::HeaderMap::new()).await?;
-    /// assert!(user.is_none()); // a key, not a user
+    /// assert!(user.is_none()); // anyone, not a user
     /// # Ok(())
     /// # }
     /// ```
     pub fn read_user(admission: Option<&Admission>) -> UserLookup {
-        UserLookup(
-            match admission.map(|a| &a.0) {
-                Some(State::Caller(Caller::User(v))) => Some(v.clone()),
-                Some(State::Caller(_) | State::Taken { user: false }) => None,
-                Some(State::Taken { user: true }) | None => {
-                    return UserLookup(Lookup::Verify);
-                }
-            }
-            .map_or(Lookup::NoUser, Lookup::User),
-        )
+        let Some(a) = admission else {
+            return UserLookup(Lookup::Verify(None));
+        };
+        UserLookup(match &a.state {
+            State::Caller(Caller::User(v)) => Lookup::User(v.clone()),
+            State::Caller(_) | State::Taken { user: false } => Lookup::NoUser,
+            State::Taken { user: true } => Lookup::Verify(a.policy.clone()),
+        })
     }
 }
 
@@ -425,7 +444,8 @@ pub struct UserLookup(Lookup);
 enum Lookup {
     User(Verified),
     NoUser,
-    Verify,
+    /// Verify the header: under this policy (a policy gate's), else the base policy.
+    Verify(Option<Arc<Policy>>),
 }
 
 impl fmt::Debug for UserLookup {
@@ -435,8 +455,9 @@ impl fmt::Debug for UserLookup {
 }
 
 impl UserLookup {
-    /// The user: the admitted one, none, or the request's own token verified by `auth`
-    /// under its base policy (a key fetch under way is awaited).
+    /// The user: the admitted one, none, or the request's own token verified by `auth` under
+    /// the gate's policy when a policy gate admitted it, else the base policy (a key fetch
+    /// under way is awaited).
     ///
     /// # Errors
     ///
@@ -462,7 +483,8 @@ impl UserLookup {
         match self.0 {
             Lookup::User(v) => Ok(Some(v)),
             Lookup::NoUser => Ok(None),
-            Lookup::Verify => auth.authenticate_verified_async(headers).await,
+            Lookup::Verify(None) => auth.authenticate_verified_async(headers).await,
+            Lookup::Verify(Some(policy)) => auth.authorize_async(headers, &policy).await.map(Some),
         }
     }
 }
@@ -517,14 +539,81 @@ mod tests {
         assert!(matches!(Admission::read_user(Some(&a)).0, Lookup::User(_)));
         assert!(a.take().is_ok());
         // The user was taken: a later read verifies the header again.
-        assert!(matches!(Admission::read_user(Some(&a)).0, Lookup::Verify));
+        assert!(matches!(
+            Admission::read_user(Some(&a)).0,
+            Lookup::Verify(None)
+        ));
         assert!(matches!(a.take(), Err(AuthError::Internal { .. })));
         // A key's admission: no user, then still no user once taken.
         let mut key = Admission::new(Caller::Secret { key: "ops".into() });
         assert!(matches!(Admission::read_user(Some(&key)).0, Lookup::NoUser));
         let _ = key.take();
         assert!(matches!(Admission::read_user(Some(&key)).0, Lookup::NoUser));
-        assert!(matches!(Admission::read_user(None).0, Lookup::Verify));
+        assert!(matches!(Admission::read_user(None).0, Lookup::Verify(None)));
+    }
+
+    #[test]
+    fn a_policy_gates_user_read_again_after_the_take_is_checked_against_its_policy() {
+        let (keys, auth) = auth();
+        let service = TokenBuilder::new()
+            .claim("role", "service_role")
+            .sign_es256(&keys);
+        // The route's policy allows `service_role`; the base policy does not.
+        let policy = Policy::builder()
+            .allow_postgres_roles(["service_role"])
+            .build()
+            .unwrap();
+        let gate = Gate::policy(auth.clone(), policy);
+        let h = bearer(&service);
+        let mut a = gate.decide_now(&h).unwrap().unwrap();
+        let _ = a.take().unwrap();
+        let lookup = Admission::read_user(Some(&a));
+        assert!(matches!(lookup.0, Lookup::Verify(Some(_))));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let user = rt.block_on(lookup.resolve(&auth, &h)).unwrap();
+        assert!(
+            user.is_some(),
+            "read again under the route's policy, not the base one"
+        );
+        // Without the gate, the base policy refuses it.
+        let refused = rt.block_on(Admission::read_user(None).resolve(&auth, &h));
+        assert!(matches!(refused, Err(AuthError::Forbidden(_))));
+    }
+
+    #[test]
+    fn decide_now_and_decide_agree() {
+        let (keys, auth) = auth();
+        let user = TokenBuilder::new().sign_es256(&keys);
+        let expired = TokenBuilder::new()
+            .exp(TokenBuilder::DEFAULT_NOW - 3600)
+            .sign_es256(&keys);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for modes in ["user", "user, none", "none"] {
+            let gate = Gate::modes(auth.clone(), modes.parse().unwrap());
+            for h in [
+                bearer(&user),
+                bearer(&expired),
+                bearer("x.y.z"),
+                http::HeaderMap::new(),
+            ] {
+                let now = gate.decide_now(&h).unwrap();
+                let later = rt.block_on(gate.decide(&h));
+                assert_eq!(
+                    now.as_ref()
+                        .map(|a| a.caller().map(Caller::mode))
+                        .map_err(|r| r.error().clone()),
+                    later
+                        .as_ref()
+                        .map(|a| a.caller().map(Caller::mode))
+                        .map_err(|r| r.error().clone()),
+                    "{modes}"
+                );
+            }
+        }
     }
 
     #[test]

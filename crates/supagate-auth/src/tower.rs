@@ -94,6 +94,13 @@ impl<S> fmt::Debug for GateService<S> {
     }
 }
 
+/// The answer of a future polled again after it completed: a bare 500 rather than a panic.
+fn polled_after_completion<ResBody: From<Vec<u8>>>() -> Response<ResBody> {
+    let mut res = Response::new(ResBody::from(Vec::new()));
+    *res.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    res
+}
+
 /// A refusal as a response with `ResBody`.
 fn refusal_response<ResBody: From<Vec<u8>>>(refusal: Refusal) -> Response<ResBody> {
     refusal.into_response().map(ResBody::from)
@@ -173,6 +180,7 @@ pin_project_lite::pin_project! {
         Inner { #[pin] future: F },
         Refused { response: Option<Response<ResBody>> },
         Waiting { future: Waiting<Response<ResBody>, E> },
+        Done,
     }
 }
 
@@ -190,18 +198,20 @@ where
     type Output = Result<Response<ResBody>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
+        let mut kind = self.project().kind;
+        match kind.as_mut().project() {
             KindProj::Inner { future } => future.poll(cx),
-            KindProj::Waiting { future } => future.as_mut().poll(cx),
+            KindProj::Waiting { future } => {
+                let out = std::task::ready!(future.as_mut().poll(cx));
+                // The boxed wait is finished: never poll it again.
+                kind.set(Kind::Done);
+                Poll::Ready(out)
+            }
             KindProj::Refused { response } => match response.take() {
                 Some(r) => Poll::Ready(Ok(r)),
-                // Polled again after completion: a bare 500 rather than a panic.
-                None => {
-                    let mut res = Response::new(ResBody::from(Vec::new()));
-                    *res.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-                    Poll::Ready(Ok(res))
-                }
+                None => Poll::Ready(Ok(polled_after_completion())),
             },
+            KindProj::Done => Poll::Ready(Ok(polled_after_completion())),
         }
     }
 }

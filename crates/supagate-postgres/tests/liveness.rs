@@ -271,6 +271,11 @@ async fn fifty_concurrent_requests_ask_once_and_the_cache_is_bounded() {
         .claim("session_id", s.to_string())
         .sign_es256(&env.keys);
     assert!(user_gate(&auth).decide_now(&headers(&t)).is_none());
+    // The synchronous `authenticate` cannot say "wait": it answers 503 `session_unchecked`.
+    assert_eq!(
+        auth.authenticate(&headers(&t)).unwrap_err(),
+        AuthError::SessionUnchecked
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -186,6 +186,15 @@ impl Fixture {
         self.proxy_on(self.sessions())
     }
 
+    /// A proxy to the fixture's upstream on sessions already built.
+    fn proxy_on_sessions(&self, sessions: Sessions) -> Proxy {
+        Proxy::builder(sessions)
+            .upstream(format!("http://{}", self.upstream))
+            .route("/api/", "/")
+            .build()
+            .unwrap()
+    }
+
     fn proxy(&self) -> Proxy {
         self.builder().build().unwrap()
     }
@@ -1369,4 +1378,60 @@ async fn a_sign_in_removes_a_copy_a_sibling_subdomain_planted() {
         "{:#?}",
         a.set_cookies()
     );
+}
+
+/// Review finding: a Sessions built from an app authenticator that admits OAuth clients and
+/// `service_role` bearers for its API must still take only first-party user sessions from
+/// cookies, or a third-party OAuth client could wrap its token in a cookie and drive the
+/// app's pages and forms (it is no browser: it can send a matching `Origin` too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_session_is_first_party_whatever_the_api_allows() {
+    let f = Fixture::new().await;
+    let permissive = Authenticator::builder(f.verifier())
+        .allow_oauth_clients(["9a1b2c3d-0000-4000-8000-00000000c11e"])
+        .allow_postgres_roles(["service_role"])
+        .build()
+        .unwrap();
+    let sessions = Sessions::builder(f.auth.url(), "anon-key", permissive)
+        .public_origin(PUBLIC)
+        .build()
+        .unwrap();
+    let proxy = f.proxy_on_sessions(sessions.clone());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let keys = TestKeys::new();
+    let issuer = format!("{}/auth/v1", f.auth.url());
+    let token = |claim: &str, value: &str| {
+        supagate_testkit::TokenBuilder::new()
+            .claim("iss", issuer.as_str())
+            .claim(claim, value)
+            .issued_at(now, 3600)
+            .sign_es256(&keys)
+    };
+    let refreshes = f.auth.count(Endpoint::Refresh);
+    for t in [
+        token("client_id", "9a1b2c3d-0000-4000-8000-00000000c11e"),
+        token("role", "service_role"),
+    ] {
+        let cookie = cookie_for(&supagate_testkit::session_json(&t, now + 3600));
+        let a = get(&proxy, "/api/me", &cookie).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+        assert_eq!(a.upstream_header("authorization"), None);
+        let mut headers = HeaderMap::new();
+        headers.insert("cookie", cookie.parse().unwrap());
+        let page = sessions.page_session(&Method::GET, &headers, peer()).await;
+        assert!(page.user().is_none());
+        assert_eq!(page.refusal_status(), Some(StatusCode::FORBIDDEN));
+    }
+    assert_eq!(f.auth.count(Endpoint::Refresh), refreshes);
+    // The same tokens as bearers are the app's API business: its authenticator admits them.
+    let mut bearer = HeaderMap::new();
+    let t = token("role", "service_role");
+    bearer.insert("authorization", format!("Bearer {t}").parse().unwrap());
+    assert!(sessions.authenticator().authenticate(&bearer).is_ok());
+    // A first-party session still works.
+    let a = get(&proxy, "/api/me", &f.cookie(3600)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 }

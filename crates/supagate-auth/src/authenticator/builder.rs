@@ -101,8 +101,10 @@ impl AuthenticatorBuilder {
     /// and server-side tokens) and `anon` (the public API key) are refused with 403, because
     /// neither is a signed-in user.
     ///
-    /// This only widens the base policy of the extractors; a [`Policy`] given to
-    /// [`Authenticator::authorize`] (the policy layer or middleware) decides for its routes.
+    /// This only widens the base policy of the extractors; a [`Policy`] given to a
+    /// [`Gate::policy`](crate::Gate::policy) (the policy layer or middleware) decides for its
+    /// routes. Cookie sessions of `supagate-proxy` stay first-party user sessions whatever is
+    /// allowed here.
     ///
     /// # Examples
     ///

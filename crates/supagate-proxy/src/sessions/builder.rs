@@ -402,6 +402,7 @@ impl SessionsBuilder {
         Ok(Sessions {
             inner: Arc::new(Inner {
                 auth: c.auth,
+                first_party: supagate_policy::Policy::authenticated().allow_anonymous(),
                 endpoint,
                 reader: SessionReader::new(name.clone()),
                 writer,

@@ -41,8 +41,16 @@ pub(crate) use resolve::{Active, Resolved};
 /// The session component: a cheap-to-clone handle (an `Arc` inside) to share across requests.
 ///
 /// Built from the app's own [`Authenticator`] ([`Sessions::builder`]), so that the base
-/// policy, realm, refusal body and session liveness that the app's extractors apply are the
-/// ones its pages and its proxy apply: there is one cookie-to-user pipeline.
+/// policy, realm and refusal body that the app's extractors apply are the ones its pages and
+/// its proxy apply, and its session liveness the one its pages apply (a forwarded call is
+/// checked by the backend that serves it): there is one cookie-to-user pipeline. A cookie session
+/// is always a first-party user session besides: a token the app's base policy allows for its
+/// API (`allow_oauth_clients`, `allow_postgres_roles`) is still refused (403) as a session,
+/// so a third-party OAuth client cannot drive the app's pages and forms with its token.
+///
+/// Build one per app and share it (the pages, the sign-in routes and the proxy): the rate
+/// limits, the refresh single-flight and the session cache live in it, and two copies would
+/// each keep their own.
 ///
 /// What it owns:
 ///
@@ -87,6 +95,9 @@ pub struct Sessions {
 pub(crate) struct Inner {
     /// The app's authenticator: verifier, base policy, refusal rendering, liveness.
     pub(crate) auth: Authenticator,
+    /// What every cookie session must be whatever the app's base policy allows for its API:
+    /// a first-party user session (Postgres role `authenticated`, no OAuth client).
+    pub(crate) first_party: supagate_policy::Policy,
     pub(crate) endpoint: AuthEndpoint,
     pub(crate) reader: SessionReader,
     pub(crate) writer: SessionWriter,

@@ -211,8 +211,8 @@ impl Sessions {
                 tracing::debug!(target: "supagate", "session refreshed");
                 match verifier.verify_async(new.access_token().expose()).await {
                     Ok(claims) => {
-                        if let Err(e) = i.auth.check_base_policy(&claims) {
-                            return Err(Refused::from(e).with_cookies(cookies));
+                        if let Err(r) = self.admit(&claims) {
+                            return Err(r.with_cookies(cookies));
                         }
                         Ok(Resolved::Active(self.active(
                             new.access_token(),
@@ -284,10 +284,18 @@ impl Sessions {
         Err(Refused::from(AuthError::SessionEnded).with_cookies(clear))
     }
 
-    /// The authenticator's base policy (Postgres role `authenticated`, no third-party OAuth
-    /// client): the proxy forwards only what a bare extractor would admit. 403, cookies kept.
+    /// The app's base policy, and the first-party rule of every cookie session (Postgres role
+    /// `authenticated`, no OAuth client, whatever the app allows for its API): a session is used
+    /// only when a bare extractor of the app would admit it as a user of its own. 403, cookies
+    /// kept.
     pub(crate) fn admit(&self, claims: &supagate_jwt::Claims) -> Result<(), Refused> {
-        Ok(self.inner.auth.check_base_policy(claims)?)
+        let i = &*self.inner;
+        i.auth.check_base_policy(claims)?;
+        i.first_party
+            .check_at(claims, i.auth.verifier().now())
+            .into_result()
+            .map_err(AuthError::Forbidden)?;
+        Ok(())
     }
 
     /// A keyed hash of a verified token's session (`session_id`, else `sub`), for the
