@@ -69,7 +69,7 @@ const SHARDS: usize = 16;
 
 #[derive(Debug)]
 pub(crate) struct Entry {
-    pub(crate) claims: Claims,
+    pub(crate) claims: Arc<Claims>,
     pub(crate) payload: Arc<[u8]>,
     /// `kid` and fingerprint of the asymmetric key that verified it (`None` for HMAC).
     pub(crate) key: Option<crate::verifier::KeyId>,
@@ -247,7 +247,7 @@ mod tests {
 
     fn entry(claims: &Claims, exp: i64) -> Entry {
         Entry {
-            claims: claims.clone(),
+            claims: Arc::new(claims.clone()),
             payload: Arc::from(&b"{}"[..]),
             key: None,
             third_party: None,

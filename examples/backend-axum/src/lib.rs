@@ -10,13 +10,15 @@ use backend_common::{
     admin_policy, billing_policy, caller, modes, notes, notes_policy, ok, profile,
 };
 use serde_json::Value;
+use std::sync::Arc;
 use supagate::Authenticator;
 use supagate::auth::ProtectedResource;
+
 use supagate::axum::{AdmitLayer, Admitted, Authenticated, RequireLayer, ResourceMetadata};
 
 /// Any verified user. A client-sent `X-User-Id` is never read: the identity is the token's
-/// `sub`.
-async fn profile_me(Authenticated(claims): Authenticated) -> Json<Value> {
+/// `sub`. `Arc<Claims>`: the verified claims shared with the token cache, not copied.
+async fn profile_me(Authenticated(claims): Authenticated<Arc<supagate::Claims>>) -> Json<Value> {
     Json(profile(&claims))
 }
 

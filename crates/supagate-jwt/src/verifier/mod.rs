@@ -343,7 +343,7 @@ impl Verifier {
     pub fn verify(&self, token: &str) -> Result<Claims, Error> {
         if let Some(cache) = &self.inner.cache {
             if let Some(entry) = self.cached(token) {
-                return Ok(entry.claims.clone());
+                return Ok(Claims::clone(&entry.claims));
             }
             return self
                 .verify_and_cache(token, cache)
@@ -409,7 +409,8 @@ impl Verifier {
         if let Some(cache) = &self.inner.cache {
             if let Some(entry) = self.cached(token) {
                 return Ok(Verified {
-                    claims: entry.claims.clone(),
+                    // Shared with the cache entry: a hit copies no claim.
+                    claims: Arc::clone(&entry.claims),
                     payload: Arc::clone(&entry.payload),
                 });
             }
@@ -418,7 +419,7 @@ impl Verifier {
         let signed = self.verify_signature_kid(token, false)?;
         let claims = self.claims_of(&signed, false)?;
         Ok(Verified {
-            claims,
+            claims: Arc::new(claims),
             payload: signed.payload.into(),
         })
     }
@@ -659,12 +660,12 @@ impl Verifier {
     /// Full verification that fills the cache (only called when a cache is configured).
     fn verify_and_cache(&self, token: &str, cache: &TokenCache) -> Result<Verified, Error> {
         let signed = self.verify_signature_kid(token, true)?;
-        let claims = self.claims_of(&signed, false)?;
+        let claims = Arc::new(self.claims_of(&signed, false)?);
         let payload: Arc<[u8]> = signed.payload.into();
         cache.insert(
             token,
             Entry {
-                claims: claims.clone(),
+                claims: Arc::clone(&claims),
                 payload: Arc::clone(&payload),
                 key: signed.key,
                 third_party: signed.from,

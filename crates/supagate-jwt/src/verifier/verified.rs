@@ -5,10 +5,11 @@ use super::*;
 /// A token that passed [`Verifier::verify_payload`]: its Supabase claims and its verified
 /// payload.
 ///
-/// Cheap to clone (the payload is shared). `Debug` prints the claims, not the payload bytes.
+/// Cheap to clone and to move (the claims and the payload are shared, with the verified-token
+/// cache too: a cache hit copies nothing). `Debug` prints the claims, not the payload bytes.
 #[derive(Clone)]
 pub struct Verified {
-    pub(super) claims: Claims,
+    pub(super) claims: Arc<Claims>,
     pub(super) payload: Arc<[u8]>,
 }
 
@@ -19,9 +20,30 @@ impl Verified {
         &self.claims
     }
 
-    /// The Supabase claims, by value.
+    /// The Supabase claims, by value (a copy when they are shared with the token cache).
     #[must_use]
     pub fn into_claims(self) -> Claims {
+        Arc::try_unwrap(self.claims).unwrap_or_else(|shared| (*shared).clone())
+    }
+
+    /// The Supabase claims, shared (no copy): what `Authenticated<Arc<Claims>>` hands a
+    /// handler.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    ///
+    /// let keys = TestKeys::new();
+    /// let verifier = keys.verifier_builder().build()?; // the token cache is on by default
+    /// let token = TokenBuilder::now().sign_es256(&keys);
+    /// let first = verifier.verify_payload(&token)?.into_shared_claims();
+    /// let again = verifier.verify_payload(&token)?.into_shared_claims();
+    /// assert!(std::sync::Arc::ptr_eq(&first, &again)); // the cached claims, not a copy
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn into_shared_claims(self) -> Arc<Claims> {
         self.claims
     }
 
@@ -58,7 +80,8 @@ impl Verified {
     }
 
     /// The claims as `T`: the Supabase [`Claims`] themselves when `T` is that type (no second
-    /// parse), otherwise [`Verified::deserialize`]. What the framework extractors use.
+    /// parse), shared when `T` is `Arc<Claims>` (no copy either), otherwise
+    /// [`Verified::deserialize`]. What the framework extractors use.
     ///
     /// # Errors
     ///
@@ -80,9 +103,20 @@ impl Verified {
     /// # Ok::<(), supagate_jwt::Error>(())
     /// ```
     pub fn into_typed<T: DeserializeOwned + 'static>(self) -> Result<T, Error> {
-        let mut slot = Some(self.claims);
-        if let Some(typed) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<T>>() {
-            return typed.take().ok_or(Error::MalformedClaims);
+        use std::any::TypeId;
+        if TypeId::of::<T>() == TypeId::of::<Arc<Claims>>() {
+            let mut shared = Some(self.claims);
+            return (&mut shared as &mut dyn std::any::Any)
+                .downcast_mut::<Option<T>>()
+                .and_then(Option::take)
+                .ok_or(Error::MalformedClaims);
+        }
+        if TypeId::of::<T>() == TypeId::of::<Claims>() {
+            let mut owned = Some(self.into_claims());
+            return (&mut owned as &mut dyn std::any::Any)
+                .downcast_mut::<Option<T>>()
+                .and_then(Option::take)
+                .ok_or(Error::MalformedClaims);
         }
         serde_json::from_slice(&self.payload).map_err(|_| Error::MalformedClaims)
     }
@@ -113,7 +147,7 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let v = Verified {
-            claims,
+            claims: Arc::new(claims),
             payload: Arc::from(&br#"{"marker-only-in-the-payload":1}"#[..]),
         };
         let shown = format!("{v:?}");
