@@ -177,26 +177,7 @@ impl Admit {
     }
 }
 
-impl<S, B> Transform<S, ServiceRequest> for GateMiddleware
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: MessageBody + 'static,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
-    type Transform = GateMiddlewareService<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, Self::InitError>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(GateMiddlewareService {
-            service: Rc::new(service),
-            gate: self.gate.clone(),
-        }))
-    }
-}
-
-/// `Require` and `Admit` are the gate middleware under a name that says what they check.
+/// The gate middleware under each of its names: one `Transform`, made once per name.
 macro_rules! gate_transform {
     ($name:ident) => {
         impl<S, B> Transform<S, ServiceRequest> for $name
@@ -211,12 +192,34 @@ macro_rules! gate_transform {
             type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
             fn new_transform(&self, service: S) -> Self::Future {
-                self.0.new_transform(service)
+                ready(Ok(GateMiddlewareService {
+                    service: Rc::new(service),
+                    gate: self.gate().clone(),
+                }))
             }
         }
     };
 }
 
+impl GateMiddleware {
+    fn gate(&self) -> &Gate {
+        &self.gate
+    }
+}
+
+impl Require {
+    fn gate(&self) -> &Gate {
+        &self.0.gate
+    }
+}
+
+impl Admit {
+    fn gate(&self) -> &Gate {
+        &self.0.gate
+    }
+}
+
+gate_transform!(GateMiddleware);
 gate_transform!(Require);
 gate_transform!(Admit);
 

@@ -215,3 +215,108 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Authenticator;
+    use std::convert::Infallible;
+    use std::sync::Arc;
+    use supagate_jwt::{Error as JwtError, KeySource, PreparedKeys, Verifier};
+    use supagate_testkit::{TestKeys, TokenBuilder};
+
+    /// A key source that never has keys: the gate must wait (off the worker), then refuse.
+    #[derive(Debug)]
+    struct KeysDown;
+
+    impl KeySource for KeysDown {
+        fn current(&self) -> Result<Arc<PreparedKeys>, JwtError> {
+            Err(JwtError::KeysUnavailable)
+        }
+    }
+
+    type Inner = tower::util::BoxCloneService<Request<()>, Response<Vec<u8>>, Infallible>;
+
+    fn service(gate: Gate) -> GateService<Inner> {
+        let inner = tower::service_fn(|_req: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(b"ran".to_vec()))
+        });
+        GateLayer::new(gate).layer(Inner::new(inner))
+    }
+
+    fn request(token: &str) -> Request<()> {
+        let mut req = Request::new(());
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        req
+    }
+
+    /// Polls `fut` to completion, then once more: a future polled after it completed must
+    /// answer a bare 500, never panic (nor poll a finished async block again).
+    fn twice<F>(fut: F) -> (u16, u16)
+    where
+        F: Future<Output = Result<Response<Vec<u8>>, Infallible>>,
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut fut = Box::pin(fut);
+        let first = rt.block_on(std::future::poll_fn(|cx| fut.as_mut().poll(cx)));
+        let again = rt.block_on(std::future::poll_fn(|cx| fut.as_mut().poll(cx)));
+        let status = |r: Result<Response<Vec<u8>>, Infallible>| match r {
+            Ok(res) => res.status().as_u16(),
+            Err(never) => match never {},
+        };
+        (status(first), status(again))
+    }
+
+    #[test]
+    fn a_refusal_polled_again_answers_500() {
+        let auth = Authenticator::new(TestKeys::new().verifier_at(TokenBuilder::DEFAULT_NOW));
+        let mut svc = service(Gate::modes(auth, "user".parse().unwrap()));
+        assert_eq!(twice(svc.call(request("not.a.token"))), (401, 500));
+    }
+
+    #[test]
+    fn a_finished_wait_polled_again_answers_500() {
+        // The token needs a key the source cannot give now: `decide_now` says wait, the boxed
+        // wait refuses 503, and the finished wait is never polled again.
+        let verifier = Verifier::from_supabase_url(TestKeys::SUPABASE_URL)
+            .key_source(KeysDown)
+            .build()
+            .unwrap();
+        let auth = Authenticator::new(verifier);
+        let gate = Gate::modes(auth, "user".parse().unwrap());
+        let token = TokenBuilder::now().sign_es256(&TestKeys::new());
+        assert!(
+            gate.decide_now(&request(&token).headers().clone())
+                .is_none()
+        );
+        let mut svc = service(gate);
+        assert_eq!(twice(svc.call(request(&token))), (503, 500));
+    }
+
+    #[test]
+    fn an_admitted_request_reaches_the_service_with_its_admission() {
+        let keys = TestKeys::new();
+        let auth = Authenticator::new(keys.verifier_at(TokenBuilder::DEFAULT_NOW));
+        let inner = tower::service_fn(|req: Request<()>| async move {
+            let mode = req
+                .extensions()
+                .get::<crate::Admission>()
+                .and_then(|a| a.caller().map(|c| c.mode()))
+                .unwrap_or("missing");
+            Ok::<_, Infallible>(Response::new(mode.as_bytes().to_vec()))
+        });
+        let mut svc = GateLayer::new(Gate::modes(auth, "user".parse().unwrap())).layer(inner);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let res = rt
+            .block_on(svc.call(request(&TokenBuilder::new().sign_es256(&keys))))
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.body(), b"user");
+    }
+}

@@ -1410,12 +1410,29 @@ async fn a_cookie_session_is_first_party_whatever_the_api_allows() {
             .issued_at(now, 3600)
             .sign_es256(&keys)
     };
+    let expired = |claim: &str, value: &str| {
+        supagate_testkit::TokenBuilder::new()
+            .claim("iss", issuer.as_str())
+            .claim(claim, value)
+            .issued_at(now - 7200, 3600)
+            .sign_es256(&keys)
+    };
     let refreshes = f.auth.count(Endpoint::Refresh);
-    for t in [
-        token("client_id", "9a1b2c3d-0000-4000-8000-00000000c11e"),
-        token("role", "service_role"),
+    // Valid ones, and expired ones: a flood of expired OAuth-client cookies must not make
+    // the proxy call the auth server (the refusal comes before any refresh).
+    for (t, expires_at) in [
+        (
+            token("client_id", "9a1b2c3d-0000-4000-8000-00000000c11e"),
+            now + 3600,
+        ),
+        (token("role", "service_role"), now + 3600),
+        (
+            expired("client_id", "9a1b2c3d-0000-4000-8000-00000000c11e"),
+            now - 3600,
+        ),
+        (expired("role", "service_role"), now - 3600),
     ] {
-        let cookie = cookie_for(&supagate_testkit::session_json(&t, now + 3600));
+        let cookie = cookie_for(&supagate_testkit::session_json(&t, expires_at));
         let a = get(&proxy, "/api/me", &cookie).await;
         assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
         assert_eq!(a.upstream_header("authorization"), None);
@@ -1425,7 +1442,11 @@ async fn a_cookie_session_is_first_party_whatever_the_api_allows() {
         assert!(page.user().is_none());
         assert_eq!(page.refusal_status(), Some(StatusCode::FORBIDDEN));
     }
-    assert_eq!(f.auth.count(Endpoint::Refresh), refreshes);
+    assert_eq!(
+        f.auth.count(Endpoint::Refresh),
+        refreshes,
+        "no refresh spent on a session that is not first-party"
+    );
     // The same tokens as bearers are the app's API business: its authenticator admits them.
     let mut bearer = HeaderMap::new();
     let t = token("role", "service_role");

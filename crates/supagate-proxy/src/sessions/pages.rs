@@ -122,7 +122,9 @@ impl PageSession {
         self.context.user.as_ref()
     }
 
-    /// Gives the page's context `proxy`'s upstream as its [backend](PageContext::backend).
+    /// Gives the page's context `proxy`'s upstream as its [backend](PageContext::backend): a
+    /// proxy built on these sessions (the page layers' `with_backend(proxy)` take both from
+    /// the proxy).
     ///
     /// # Examples
     ///
@@ -209,13 +211,6 @@ impl PageContext {
     #[must_use]
     pub fn backend(&self) -> Option<BackendClient> {
         self.proxy.as_ref().map(|p| p.backend(self.client))
-    }
-
-    /// The same context with `proxy`'s upstream as its [backend](PageContext::backend).
-    #[must_use]
-    pub fn with_backend(mut self, proxy: &Proxy) -> Self {
-        self.proxy = Some(proxy.clone());
-        self
     }
 
     /// The answer of a protected page without a signed-in user: for a browser asking for HTML

@@ -10,7 +10,7 @@ use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderValue};
 use supagate_auth::AuthError;
 use supagate_cookie::Session;
-use supagate_jwt::{Token, dangerous};
+use supagate_jwt::{Token, Verified, dangerous};
 
 use super::{Sessions, safe_code};
 use crate::client::AuthAnswer;
@@ -138,7 +138,11 @@ impl Sessions {
             need = RefreshNeed::Proactive;
         }
         if need == RefreshNeed::NotYet {
-            match verifier.verify_async(token).await {
+            match verifier
+                .verify_payload_async(token)
+                .await
+                .map(Verified::into_shared_claims)
+            {
                 Ok(claims) => {
                     self.admit(&claims)?;
                     let active =
@@ -209,7 +213,11 @@ impl Sessions {
                 // Written whatever happens next: the old refresh token is spent.
                 let cookies = CookieDelta::of(i.writer.set(&new, headers).unwrap_or_default());
                 tracing::debug!(target: "supagate", "session refreshed");
-                match verifier.verify_async(new.access_token().expose()).await {
+                match verifier
+                    .verify_payload_async(new.access_token().expose())
+                    .await
+                    .map(Verified::into_shared_claims)
+                {
                     Ok(claims) => {
                         if let Err(r) = self.admit(&claims) {
                             return Err(r.with_cookies(cookies));
@@ -223,7 +231,11 @@ impl Sessions {
                     Err(e) => Err(Refused::from(AuthError::Token(e)).with_cookies(cookies)),
                 }
             }
-            RefreshOutcome::KeepOld => match verifier.verify_async(token).await {
+            RefreshOutcome::KeepOld => match verifier
+                .verify_payload_async(token)
+                .await
+                .map(Verified::into_shared_claims)
+            {
                 Ok(claims) => {
                     self.admit(&claims)?;
                     Ok(Resolved::Active(self.active(
@@ -318,7 +330,7 @@ impl Sessions {
     pub(crate) fn active(
         &self,
         token: &Token,
-        claims: supagate_jwt::Claims,
+        claims: Arc<supagate_jwt::Claims>,
         cookies: CookieDelta,
     ) -> Result<Active, Refused> {
         // A session cookie holds a Supabase Auth session: issued by the project, its user a
@@ -342,7 +354,7 @@ impl Sessions {
             Ok(bearer) => Ok(Active {
                 bearer,
                 sub,
-                claims: Arc::new(claims),
+                claims,
                 cookies,
             }),
             Err(_) => Err(
