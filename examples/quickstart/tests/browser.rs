@@ -59,26 +59,39 @@ impl Drop for Driver {
 }
 
 impl Driver {
+    /// Starts `chromedriver` on a free port and waits until it answers `GET /status` as a
+    /// ready WebDriver. The port is free when picked but not reserved: another test's server
+    /// (the tests run in parallel and bind port 0) can take it before `chromedriver` does, and
+    /// then a bare TCP connect would succeed against the wrong server. So readiness is the
+    /// WebDriver's own answer, and a `chromedriver` that exits (it could not bind) is retried
+    /// on another port.
     fn start() -> Driver {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver is installed (apt-get install chromium chromium-driver)");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let driver = Driver { child, addr };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(100));
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver is installed (apt-get install chromium chromium-driver)");
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let mut driver = Driver { child, addr };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if driver.child.try_wait().ok().flatten().is_some() {
+                    break; // exited: the port was taken; try another
+                }
+                if webdriver_ready(addr) {
+                    return driver;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
-        driver
+        panic!("chromedriver did not start");
     }
 
     fn call(&self, method: &str, path: &str, body: &Value) -> Value {
@@ -103,6 +116,23 @@ impl Driver {
         );
         v["value"].clone()
     }
+}
+
+/// Whether `addr` answers `GET /status` as a ready WebDriver (and not some other server).
+fn webdriver_ready(addr: SocketAddr) -> bool {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200") && answer.contains("\"ready\":true")
 }
 
 /// A browser session.
@@ -271,6 +301,15 @@ impl<'a> Browser<'a> {
 
     /// Waits until the path is `target` (with any query; a `target` ending in `=` is a
     /// prefix): a form post's redirect landed.
+    /// Waits until an element matching `css` is on the page.
+    fn wait_for(&self, css: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.has(css) {
+            assert!(Instant::now() < deadline, "{css} did not appear");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn wait_path(&self, target: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -477,7 +516,10 @@ fn the_server_rendered_pages_without_javascript() {
     if stack.postgres.is_ok() {
         b.type_into("#note-body", "written without JavaScript");
         b.click("#note-add");
-        b.wait_path("/dashboard");
+        // The form posts from /dashboard and comes back to /dashboard: the path says nothing
+        // about whether the new page is in yet, so wait for the note itself.
+        b.wait_for("#server-notes .note-body");
+        assert_eq!(b.path(), "/dashboard");
         assert_eq!(
             b.element_text("#server-notes .note-body"),
             "written without JavaScript"
