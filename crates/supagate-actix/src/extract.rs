@@ -4,9 +4,10 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::convert;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use serde::de::DeserializeOwned;
 use supagate_auth::{AuthError, Authenticator, Rejection, RequestHeaders};
@@ -197,20 +198,10 @@ impl fmt::Display for AuthRejection {
 
 impl ResponseError for AuthRejection {
     fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(self.0.refusal().status().as_u16())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        convert::status(self.0.refusal().status())
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut res = HttpResponse::build(self.status_code());
-        for (name, value) in self.0.refusal().headers() {
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(name.as_str().as_bytes()),
-                HeaderValue::from_bytes(value.as_bytes()),
-            ) {
-                res.insert_header((n, v));
-            }
-        }
-        res.body(self.0.refusal().body().bytes().to_vec())
+        convert::response(self.0.refusal().clone().into_response())
     }
 }

@@ -4,6 +4,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admit;
+mod convert;
 mod extract;
 mod middleware;
 #[cfg(feature = "proxy")]

@@ -49,6 +49,7 @@ use std::ops::Deref;
 use std::pin::Pin;
 use std::rc::Rc;
 
+use crate::convert;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header as actix_header;
@@ -171,8 +172,8 @@ where
         let service = Rc::clone(&self.service);
         let middleware = self.middleware.clone();
         Box::pin(async move {
-            let headers = http_headers(req.headers());
-            let method = http_method(req.method());
+            let headers = convert::http_headers(req.headers(), None);
+            let method = convert::http_method(req.method());
             let peer = req
                 .peer_addr()
                 .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |a| a.ip());
@@ -194,64 +195,20 @@ where
                     }
                     req.extensions_mut().insert(context);
                     let mut res = service.call(req).await?;
-                    let mut delta = http::HeaderMap::new();
-                    for (name, v) in res.headers().iter() {
-                        if (name == actix_header::CACHE_CONTROL || name == actix_header::SET_COOKIE)
-                            && let (Ok(n), Ok(v)) = (
-                                http::HeaderName::from_bytes(name.as_str().as_bytes()),
-                                http::HeaderValue::from_bytes(v.as_bytes()),
-                            )
-                        {
-                            delta.append(n, v);
-                        }
-                    }
+                    let mut delta = convert::http_headers(
+                        res.headers(),
+                        Some(&[actix_header::CACHE_CONTROL, actix_header::SET_COOKIE]),
+                    );
                     // The handler's own Cache-Control and Set-Cookie lines go into `delta`
                     // (the page cookies decide with them), then all of it back.
                     cookies.apply(&mut delta);
                     let headers = res.headers_mut();
                     headers.remove(actix_header::SET_COOKIE);
-                    merge(headers, &delta);
+                    convert::merge(headers, &delta);
                     Ok(res.map_into_left_body())
                 }
             }
         })
-    }
-}
-
-/// actix's request headers as an `http` map.
-fn http_headers(from: &actix_header::HeaderMap) -> http::HeaderMap {
-    let mut out = http::HeaderMap::with_capacity(from.len());
-    for (name, value) in from.iter() {
-        if let (Ok(n), Ok(v)) = (
-            http::HeaderName::from_bytes(name.as_str().as_bytes()),
-            http::HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            out.append(n, v);
-        }
-    }
-    out
-}
-
-fn http_method(m: &actix_web::http::Method) -> http::Method {
-    http::Method::from_bytes(m.as_str().as_bytes()).unwrap_or(http::Method::GET)
-}
-
-/// Writes `delta` into actix's map: `Set-Cookie` appended, every other field replaced.
-fn merge(into: &mut actix_header::HeaderMap, delta: &http::HeaderMap) {
-    for name in delta.keys() {
-        let Ok(n) = actix_header::HeaderName::from_bytes(name.as_str().as_bytes()) else {
-            continue;
-        };
-        if name != http::header::SET_COOKIE {
-            into.remove(&n);
-        }
-        for value in delta.get_all(name) {
-            if let Ok(mut v) = actix_header::HeaderValue::from_bytes(value.as_bytes()) {
-                // A session cookie holds tokens: never logged, never indexed by HPACK.
-                v.set_sensitive(value.is_sensitive() || name == http::header::SET_COOKIE);
-                into.append(n.clone(), v);
-            }
-        }
     }
 }
 
@@ -263,11 +220,7 @@ async fn actix_response(res: http::Response<ProxyBody>) -> HttpResponse {
         .await
         .map(|c| c.to_bytes())
         .unwrap_or_default();
-    let status = actix_web::http::StatusCode::from_u16(parts.status.as_u16())
-        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
-    let mut out = HttpResponse::with_body(status, bytes);
-    merge(out.headers_mut(), &parts.headers);
-    out.map_into_boxed_body()
+    convert::response(http::Response::from_parts(parts, bytes))
 }
 
 /// The signed-in user of a page: extracting `User` makes the page protected, `Option<User>`
@@ -307,7 +260,10 @@ impl FromRequest for User {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let cx = req.extensions().get::<PageContext>().cloned();
         let uri = req.extensions().get::<PageUri>().map(|u| u.0.clone());
-        let (method, headers) = (http_method(req.method()), http_headers(req.headers()));
+        let (method, headers) = (
+            convert::http_method(req.method()),
+            convert::http_headers(req.headers(), None),
+        );
         Box::pin(async move {
             let cx = cx.ok_or_else(missing_middleware)?;
             if let Some(user) = cx.user() {

@@ -8,9 +8,10 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde::de::DeserializeOwned;
 use supagate_auth::{AuthError, Caller, Rejection};
-use supagate_postgres::{RequestInfo, Rls, RlsError, Scope, ScopedTx};
+use supagate_postgres::{RequestInfo, Rls, RlsError, ScopedTx, TxPlan};
 
 use crate::admit::take_caller;
+use crate::convert;
 use crate::extract::{AuthRejection, authenticator};
 use crate::middleware::LocalBoxFuture;
 
@@ -84,22 +85,14 @@ impl ResponseError for RlsRejection {
     fn status_code(&self) -> StatusCode {
         match self {
             RlsRejection::Auth(a) => a.status_code(),
-            RlsRejection::Database(d) => StatusCode::from_u16(d.status().as_u16())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            RlsRejection::Database(d) => convert::status(d.status()),
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         match self {
             RlsRejection::Auth(a) => a.error_response(),
-            RlsRejection::Database(d) => {
-                let r = d.to_response();
-                let mut res = HttpResponse::build(self.status_code());
-                for (name, value) in r.headers() {
-                    res.insert_header((name.as_str(), value.as_bytes()));
-                }
-                res.body(r.into_body())
-            }
+            RlsRejection::Database(d) => convert::response(d.to_response()),
         }
     }
 }
@@ -125,15 +118,22 @@ fn registered(req: &HttpRequest) -> Result<(supagate_auth::Authenticator, Rls), 
     Ok((auth, rls))
 }
 
-/// `request.method`, `request.path` (the full path) and `request.headers`.
-fn request_info(req: &HttpRequest) -> RequestInfo {
-    RequestInfo::from_fields(
+/// The admitted caller, typed, and their transaction's plan ([`Rls::plan`]), with
+/// `request.path` the full path.
+async fn plan<T: DeserializeOwned + 'static>(
+    req: &HttpRequest,
+) -> Result<(Caller<T>, TxPlan), RlsRejection> {
+    let (auth, rls) = registered(req)?;
+    let caller = take_caller(req, &auth).await.map_err(RlsRejection::Auth)?;
+    let info = RequestInfo::from_fields(
         req.method().as_str(),
         req.path(),
         req.headers()
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_bytes())),
-    )
+    );
+    rls.plan(caller, info)
+        .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for RlsTx<T> {
@@ -143,16 +143,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for RlsTx<T> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let (auth, rls) = registered(&req)?;
-            let caller = take_caller(&req, &auth).await.map_err(RlsRejection::Auth)?;
-            let info = request_info(&req);
-            let tx = rls
-                .begin(&rls.scope(&caller), &info)
-                .await
-                .map_err(RlsRejection::Database)?;
-            let caller = caller
-                .try_map(|v| v.into_typed::<T>())
-                .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))?;
+            let (caller, plan) = plan(&req).await?;
+            let tx = plan.begin().await.map_err(RlsRejection::Database)?;
             Ok(RlsTx { tx, caller })
         })
     }
@@ -188,9 +180,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for RlsTx<T> {
 /// # let _ = create;
 /// ```
 pub struct RlsScope<T = supagate_jwt::Claims> {
-    rls: Rls,
-    scope: Scope,
-    info: RequestInfo,
+    plan: TxPlan,
     /// Who it is scoped to.
     pub caller: Caller<T>,
 }
@@ -198,9 +188,9 @@ pub struct RlsScope<T = supagate_jwt::Claims> {
 impl<T: fmt::Debug> fmt::Debug for RlsScope<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RlsScope")
-            .field("scope", &self.scope)
+            .field("plan", &self.plan)
             .field("caller", &self.caller)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
@@ -211,10 +201,7 @@ impl<T> RlsScope<T> {
     ///
     /// [`RlsRejection::Database`]: 503 when no connection could be had, 500 otherwise.
     pub async fn begin(&self) -> Result<ScopedTx, RlsRejection> {
-        self.rls
-            .begin(&self.scope, &self.info)
-            .await
-            .map_err(RlsRejection::Database)
+        self.plan.begin().await.map_err(RlsRejection::Database)
     }
 }
 
@@ -225,19 +212,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for RlsScope<T> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let (auth, rls) = registered(&req)?;
-            let caller = take_caller(&req, &auth).await.map_err(RlsRejection::Auth)?;
-            let scope = rls.scope(&caller);
-            let info = request_info(&req);
-            let caller = caller
-                .try_map(|v| v.into_typed::<T>())
-                .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))?;
-            Ok(RlsScope {
-                rls,
-                scope,
-                info,
-                caller,
-            })
+            let (caller, plan) = plan(&req).await?;
+            Ok(RlsScope { plan, caller })
         })
     }
 }

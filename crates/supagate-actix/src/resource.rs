@@ -1,7 +1,5 @@
 //! [`ResourceMetadata`]: serving RFC 9728 protected-resource metadata.
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use supagate_auth::ProtectedResource;
 
@@ -34,17 +32,6 @@ impl Responder for ResourceMetadata {
     type Body = actix_web::body::BoxBody;
 
     fn respond_to(self, _: &HttpRequest) -> HttpResponse {
-        let res = self.0.response();
-        let status = StatusCode::from_u16(res.status().as_u16()).unwrap_or(StatusCode::OK);
-        let mut out = HttpResponse::build(status);
-        for (name, value) in res.headers() {
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(name.as_str().as_bytes()),
-                HeaderValue::from_bytes(value.as_bytes()),
-            ) {
-                out.insert_header((n, v));
-            }
-        }
-        out.body(res.into_body())
+        crate::convert::response(self.0.response())
     }
 }

@@ -8,7 +8,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 use supagate_auth::{AuthError, Authenticator, Caller};
-use supagate_postgres::{RequestInfo, Rls, RlsError, Scope, ScopedTx};
+use supagate_postgres::{RequestInfo, Rls, RlsError, ScopedTx, TxPlan};
 
 use crate::admit::take_caller;
 use crate::extract::AuthRejection;
@@ -107,14 +107,27 @@ impl IntoResponse for RlsRejection {
     }
 }
 
-/// `request.method`, `request.path` and `request.headers`: the path as the client sent it
-/// (axum's `OriginalUri`), not what a `Router::nest` left of it, as on actix.
-fn request_info(parts: &Parts) -> RequestInfo {
+/// The admitted caller, typed, and their transaction's plan ([`Rls::plan`]), with
+/// `request.path` as the client sent it (axum's `OriginalUri`), not what a `Router::nest` left
+/// of it, as on actix.
+async fn plan<S, T>(parts: &mut Parts, state: &S) -> Result<(Caller<T>, TxPlan), RlsRejection>
+where
+    Authenticator: FromRef<S>,
+    Rls: FromRef<S>,
+    T: DeserializeOwned + 'static,
+{
+    let auth = Authenticator::from_ref(state);
+    let caller = take_caller(parts, &auth)
+        .await
+        .map_err(RlsRejection::Auth)?;
     let path = parts
         .extensions
         .get::<axum::extract::OriginalUri>()
         .map_or_else(|| parts.uri.path(), |o| o.0.path());
-    RequestInfo::new(&parts.method, path, &parts.headers)
+    let info = RequestInfo::new(&parts.method, path, &parts.headers);
+    Rls::from_ref(state)
+        .plan(caller, info)
+        .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))
 }
 
 impl<S, T> FromRequestParts<S> for RlsTx<T>
@@ -127,18 +140,8 @@ where
     type Rejection = RlsRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let auth = Authenticator::from_ref(state);
-        let rls = Rls::from_ref(state);
-        let caller = take_caller(parts, &auth)
-            .await
-            .map_err(RlsRejection::Auth)?;
-        let tx = rls
-            .begin(&rls.scope(&caller), &request_info(parts))
-            .await
-            .map_err(RlsRejection::Database)?;
-        let caller = caller
-            .try_map(|v| v.into_typed::<T>())
-            .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))?;
+        let (caller, plan) = plan(parts, state).await?;
+        let tx = plan.begin().await.map_err(RlsRejection::Database)?;
         Ok(RlsTx { tx, caller })
     }
 }
@@ -173,9 +176,7 @@ where
 /// # let _ = create;
 /// ```
 pub struct RlsScope<T = supagate_jwt::Claims> {
-    rls: Rls,
-    scope: Scope,
-    info: RequestInfo,
+    plan: TxPlan,
     /// Who it is scoped to.
     pub caller: Caller<T>,
 }
@@ -183,9 +184,9 @@ pub struct RlsScope<T = supagate_jwt::Claims> {
 impl<T: fmt::Debug> fmt::Debug for RlsScope<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RlsScope")
-            .field("scope", &self.scope)
+            .field("plan", &self.plan)
             .field("caller", &self.caller)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
@@ -196,10 +197,7 @@ impl<T> RlsScope<T> {
     ///
     /// [`RlsRejection::Database`]: 503 when no connection could be had, 500 otherwise.
     pub async fn begin(&self) -> Result<ScopedTx, RlsRejection> {
-        self.rls
-            .begin(&self.scope, &self.info)
-            .await
-            .map_err(RlsRejection::Database)
+        self.plan.begin().await.map_err(RlsRejection::Database)
     }
 }
 
@@ -213,21 +211,7 @@ where
     type Rejection = RlsRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let auth = Authenticator::from_ref(state);
-        let rls = Rls::from_ref(state);
-        let caller = take_caller(parts, &auth)
-            .await
-            .map_err(RlsRejection::Auth)?;
-        let scope = rls.scope(&caller);
-        let info = request_info(parts);
-        let caller = caller
-            .try_map(|v| v.into_typed::<T>())
-            .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))?;
-        Ok(RlsScope {
-            rls,
-            scope,
-            info,
-            caller,
-        })
+        let (caller, plan) = plan(parts, state).await?;
+        Ok(RlsScope { plan, caller })
     }
 }

@@ -4,10 +4,12 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+mod plan;
 mod rls;
 mod sessions;
 mod sql;
 
 pub use error::{RlsConfigError, RlsError};
+pub use plan::TxPlan;
 pub use rls::{AsVerified, DbRole, RequestInfo, Rls, RlsBuilder, Scope, ScopedTx};
 pub use sessions::DbSessions;

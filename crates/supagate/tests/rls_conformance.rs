@@ -184,7 +184,26 @@ fn cases() -> Vec<Case> {
             challenge: None,
             body: json!({"error": "temporarily_unavailable", "error_description": "database unavailable"}),
         },
+        Case {
+            // The claims are typed before a connection is taken: on the dead database this
+            // would be 503 if the extractor began first.
+            name: "claims that do not fit the handler's type: 401 before any database work",
+            path: "/rls/typed",
+            headers: bearer(Some(LIVE), None),
+            status: 401,
+            challenge: Some(
+                r#"Bearer realm="supagate", error="invalid_token", error_description="invalid token""#,
+            ),
+            body: json!({"error": "invalid_token", "error_description": "invalid token"}),
+        },
     ]
+}
+
+/// Claims with a field no Supabase token has.
+#[derive(Debug, serde::Deserialize)]
+#[allow(dead_code)]
+struct Strict {
+    tenant_id: String,
 }
 
 struct Setup {
@@ -284,6 +303,10 @@ mod on_axum {
         )
     }
 
+    async fn typed(_: RlsTx<Strict>) -> Json<Value> {
+        Json(json!({"reached": true}))
+    }
+
     async fn lazily(scope: RlsScope) -> Json<Value> {
         let mut tx = scope.begin().await.unwrap();
         Json(
@@ -318,6 +341,7 @@ mod on_axum {
                 .merge(
                     Router::new()
                         .route("/rls/dead", get(whoami).layer(open()))
+                        .route("/rls/typed", get(typed).layer(open()))
                         .with_state(App {
                             auth: auth.clone(),
                             rls: dead,
@@ -368,6 +392,10 @@ mod on_actix {
         HttpResponse::Ok().json(v)
     }
 
+    async fn typed(_: RlsTx<Strict>) -> HttpResponse {
+        HttpResponse::Ok().json(json!({"reached": true}))
+    }
+
     async fn lazily(scope: RlsScope) -> HttpResponse {
         let mut tx = scope.begin().await.unwrap();
         let v: Value = sqlx::query_scalar(SCOPE_SQL)
@@ -414,6 +442,12 @@ mod on_actix {
                             .app_data(dead.clone())
                             .wrap(open())
                             .route(web::get().to(whoami)),
+                    )
+                    .service(
+                        web::resource("/rls/typed")
+                            .app_data(dead.clone())
+                            .wrap(open())
+                            .route(web::get().to(typed)),
                     ),
             )
             .await;
