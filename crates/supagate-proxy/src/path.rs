@@ -93,9 +93,13 @@ impl Routes {
 #[cfg(feature = "client")]
 pub(crate) fn fixed_upstream(upstream_path: &str, target: &str) -> Result<String, ProxyError> {
     check_path(upstream_path)?;
-    let query = target.split_once('?').map(|(_, q)| q);
-    check_path(target.split_once('?').map_or(target, |(p, _)| p))?;
-    let mut out = upstream_path.to_owned();
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    check_path(path)?;
+    let mut out = String::with_capacity(upstream_path.len() + query.map_or(0, |q| q.len() + 1));
+    out.push_str(upstream_path);
     if let Some(q) = query {
         check_query(q)?;
         out.push('?');
@@ -138,29 +142,54 @@ fn check_path(path: &str) -> Result<(), ProxyError> {
     if path.starts_with("//") {
         return bad("authority in path");
     }
+    // One pass over the bytes; the refusals keep their order.
+    let (mut empty_segment, mut invalid, mut parameters, mut escaped) =
+        (false, false, false, false);
+    // A segment of only dots, and how many: `.` and `..` are dot segments.
+    let (mut dots, mut dot_segment, mut only_dots) = (0usize, false, true);
+    let mut prev = 0u8;
+    for b in path.bytes() {
+        empty_segment |= b == b'/' && prev == b'/';
+        invalid |= b.is_ascii_control() || b == b' ' || b == b'\\' || b == b'#' || !b.is_ascii();
+        parameters |= b == b';';
+        escaped |= b == b'%';
+        if b == b'/' {
+            dot_segment |= only_dots && (dots == 1 || dots == 2);
+            (dots, only_dots) = (0, true);
+        } else if b == b'.' {
+            dots += 1;
+        } else {
+            only_dots = false;
+        }
+        prev = b;
+    }
+    dot_segment |= only_dots && (dots == 1 || dots == 2);
     // An empty segment could put `//` at the start of the upstream path once the prefix is
     // replaced (`/api//evil` -> `//evil`): a network-path reference to another host.
-    if path.contains("//") {
+    if empty_segment {
         return bad("empty segment");
     }
-    if path
-        .bytes()
-        .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\' || b == b'#' || !b.is_ascii())
-    {
+    if invalid {
         return bad("invalid character");
     }
-    if path.contains(';') {
+    if parameters {
         return bad("path parameters");
     }
-    let lower = path.to_ascii_lowercase();
-    if ["%2f", "%5c", "%2e", "%25", "%00"]
-        .iter()
-        .any(|e| lower.contains(e))
-    {
-        return bad("encoded separator or dot");
+    if escaped {
+        let lower = path.to_ascii_lowercase();
+        if ["%2f", "%5c", "%2e", "%25", "%00"]
+            .iter()
+            .any(|e| lower.contains(e))
+        {
+            return bad("encoded separator or dot");
+        }
     }
-    if path.split('/').any(|seg| seg == "." || seg == "..") {
+    if dot_segment {
         return bad("dot segment");
+    }
+    // Without an escape the path is what it decodes to: printable ASCII, checked above.
+    if !escaped {
+        return Ok(());
     }
     // What the escapes decode to must be plain text: no control character, no `;` (`..%3b`
     // is `..;`, a dot segment to Tomcat), and valid UTF-8 (an overlong `%c0%ae` is `.` to
@@ -203,4 +232,158 @@ fn percent_decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checks as they were written before the one-pass scan: every refusal and its
+    /// reason must stay the same.
+    fn reference(path: &str) -> Result<(), &'static str> {
+        if !path.starts_with('/') {
+            return Err("not an origin-form path");
+        }
+        if path.starts_with("//") {
+            return Err("authority in path");
+        }
+        if path.contains("//") {
+            return Err("empty segment");
+        }
+        if path
+            .bytes()
+            .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\' || b == b'#' || !b.is_ascii())
+        {
+            return Err("invalid character");
+        }
+        if path.contains(';') {
+            return Err("path parameters");
+        }
+        let lower = path.to_ascii_lowercase();
+        if ["%2f", "%5c", "%2e", "%25", "%00"]
+            .iter()
+            .any(|e| lower.contains(e))
+        {
+            return Err("encoded separator or dot");
+        }
+        if path.split('/').any(|seg| seg == "." || seg == "..") {
+            return Err("dot segment");
+        }
+        let Some(decoded) = percent_decode(path) else {
+            return Err("invalid percent-encoding");
+        };
+        let Ok(text) = std::str::from_utf8(&decoded) else {
+            return Err("invalid percent-encoding");
+        };
+        if text.chars().any(|c| {
+            c.is_control()
+                || c == ';'
+                || [
+                    '\u{2024}', '\u{FE52}', '\u{FF0E}', '\u{2215}', '\u{2044}', '\u{FF0F}',
+                    '\u{FE68}', '\u{FF3C}',
+                ]
+                .contains(&c)
+        }) {
+            return Err("invalid percent-encoding");
+        }
+        Ok(())
+    }
+
+    fn reason(path: &str) -> Result<(), &'static str> {
+        check_path(path).map_err(|e| match e {
+            ProxyError::BadPath { reason } => reason,
+            _ => "other",
+        })
+    }
+
+    #[test]
+    fn the_one_pass_scan_refuses_what_the_reference_refuses_for_the_same_reason() {
+        let corpus = [
+            "/",
+            "/a",
+            "/a/",
+            "/.",
+            "/..",
+            "/./a",
+            "/../a",
+            "/a/.",
+            "/a/..",
+            "/a/...",
+            "/a/.b",
+            "/a/b.",
+            "/..a",
+            "/a..",
+            "/...",
+            "/a//b",
+            "//a",
+            "/a/%2e%2e",
+            "/a/%2E",
+            "/a/.%2e",
+            "/a;b",
+            "/a/..;/b",
+            "/a/%3b",
+            "/a/%c0%ae",
+            "/a/%e2%80%a4",
+            "/a/%",
+            "/a/%4",
+            "/a/%zz",
+            "/a b",
+            "/a\\b",
+            "/a#b",
+            "/a/\u{e9}",
+            "/a/%00",
+            "/a/%25",
+            "/a/%2f",
+            "/a/%5C",
+            "/a/%41",
+            "/a/.;",
+            "/.//",
+            "/a/../..",
+            "a",
+            "",
+            "/a/%0a",
+            "/%7e/",
+            "/./",
+        ];
+        for path in corpus {
+            assert_eq!(reason(path), reference(path), "{path:?}");
+        }
+        // Every path of up to four characters over the alphabet that matters.
+        let alphabet = ['/', '.', 'a', '%', '2', 'e', ';', ' '];
+        let mut paths = vec![String::new()];
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for p in &paths {
+                for c in alphabet {
+                    let mut q = p.clone();
+                    q.push(c);
+                    next.push(q);
+                }
+            }
+            for p in &next {
+                let path = format!("/{p}");
+                assert_eq!(reason(&path), reference(&path), "{path:?}");
+            }
+            paths = next;
+        }
+    }
+
+    #[test]
+    #[cfg(feature = "client")]
+    fn a_fixed_target_keeps_the_query() {
+        assert_eq!(
+            fixed_upstream("/profile/me", "/api/profile?a=1")
+                .ok()
+                .as_deref(),
+            Some("/profile/me?a=1")
+        );
+        assert_eq!(
+            fixed_upstream("/profile/me", "/api/profile")
+                .ok()
+                .as_deref(),
+            Some("/profile/me")
+        );
+        assert!(fixed_upstream("/profile/me", "/api/../x").is_err());
+        assert!(fixed_upstream("/profile/me", "/api/profile?a b").is_err());
+    }
 }

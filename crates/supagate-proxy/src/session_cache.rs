@@ -16,7 +16,7 @@ use http::HeaderValue;
 use http::header::{COOKIE, HeaderMap};
 use uuid::Uuid;
 
-use crate::headers::HeaderPolicy;
+use crate::headers::{HeaderPolicy, cookie_pairs};
 
 const SHARDS: usize = 16;
 const PER_SHARD: usize = 512;
@@ -78,14 +78,8 @@ impl SessionCache {
         let mut h = self.seed.build_hasher();
         let mut any = false;
         for field in headers.get_all(COOKIE) {
-            for pair in field.as_bytes().split(|&c| c == b';') {
-                let pair = pair.trim_ascii();
-                let cookie = pair
-                    .split(|&c| c == b'=')
-                    .next()
-                    .unwrap_or(pair)
-                    .trim_ascii();
-                if !policy.is_auth_cookie(cookie) {
+            for (pair, name) in cookie_pairs(field.as_bytes()) {
+                if !policy.is_auth_cookie(name) {
                     continue;
                 }
                 any = true;

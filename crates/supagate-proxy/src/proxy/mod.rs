@@ -244,7 +244,7 @@ impl Proxy {
         // Decided: from here every outcome, forwarded or refused, carries the session's cookie
         // delta (a refreshed session's new cookies).
         match self
-            .send(parts, body, &path, bearer, claims, peer, cors_origin)
+            .send(parts, body, path, bearer, claims, peer, cors_origin)
             .await
         {
             Ok(res) => Ok(Decided::new(Answer::Upstream(res), delta)),
@@ -258,7 +258,7 @@ impl Proxy {
         &self,
         parts: http::request::Parts,
         body: B,
-        path: &str,
+        path: String,
         bearer: Option<HeaderValue>,
         claims: Option<uuid::Uuid>,
         peer: IpAddr,
@@ -272,11 +272,20 @@ impl Proxy {
         if let Some(sub) = &claims {
             i.sessions.inner.limiter.check_user(sub)?;
         }
-        let uri: Uri = format!("{}://{}{}", i.scheme, i.authority, path)
-            .parse()
-            .map_err(|_| ProxyError::BadPath {
-                reason: "invalid target",
-            })?;
+        // The upstream's scheme and authority as parsed at start-up; only the path is parsed.
+        let mut target = http::uri::Parts::default();
+        target.scheme = Some(i.scheme.clone());
+        target.authority = Some(i.authority.clone());
+        target.path_and_query = Some(
+            http::uri::PathAndQuery::from_maybe_shared(Bytes::from(path)).map_err(|_| {
+                ProxyError::BadPath {
+                    reason: "invalid target",
+                }
+            })?,
+        );
+        let uri = Uri::from_parts(target).map_err(|_| ProxyError::BadPath {
+            reason: "invalid target",
+        })?;
         let headers = prepare_with_bearer(
             &parts.headers,
             &i.headers,

@@ -119,6 +119,23 @@ impl Sessions {
                 }));
             }
         }
+        // Boxed: the cached answer above is what most requests get, and the future of every
+        // caller (a forwarded call's included) stays as small as that path needs.
+        Box::pin(self.resolve_uncached(headers, client, force, key, now)).await
+    }
+
+    /// [`Sessions::resolve`] past the session cache: the cookies read, the token verified or
+    /// the session refreshed.
+    async fn resolve_uncached(
+        &self,
+        headers: &HeaderMap,
+        client: IpAddr,
+        force: bool,
+        key: Option<crate::session_cache::Key>,
+        now: i64,
+    ) -> Result<Resolved, Refused> {
+        let i = &*self.inner;
+        let verifier = i.auth.verifier();
         let session = match i.reader.read(headers) {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(Resolved::Anonymous),
