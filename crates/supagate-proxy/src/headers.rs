@@ -364,7 +364,9 @@ pub fn prepare_upstream_headers(
     observed: &Observed,
 ) -> Result<HeaderMap, ProxyError> {
     let bearer = access_token.map(bearer_value).transpose()?;
-    Ok(prepare_with_bearer(incoming, policy, bearer, sub, observed))
+    let mut out = incoming.clone();
+    prepare_in_place(&mut out, policy, bearer, sub, observed);
+    Ok(out)
 }
 
 /// `Bearer <token>` as a sensitive header value.
@@ -379,7 +381,6 @@ pub(crate) fn bearer_value(token: &Token) -> Result<HeaderValue, ProxyError> {
     Ok(bearer)
 }
 
-/// [`prepare_upstream_headers`] with the `Authorization` value already built.
 /// Writes `ip` as its `Display` does, IPv4 without the formatting machinery (it runs for
 /// every forwarded request).
 fn push_ip(out: &mut String, ip: IpAddr) {
@@ -414,23 +415,32 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
-pub(crate) fn prepare_with_bearer(
-    incoming: &HeaderMap,
+/// [`prepare_upstream_headers`] on the request's own map (a forwarded request's headers are
+/// not needed afterwards), with the `Authorization` value already built: the fields a client
+/// may not choose removed, the proxy's added.
+pub(crate) fn prepare_in_place(
+    headers: &mut HeaderMap,
     policy: &HeaderPolicy,
     bearer: Option<HeaderValue>,
     sub: Option<&uuid::Uuid>,
     observed: &Observed,
-) -> HeaderMap {
-    let named = connection_named(incoming);
-    let mut out = HeaderMap::with_capacity(incoming.len() + 6);
-    for (name, value) in incoming {
-        let n = normalize(name.as_str());
-        if name == header::COOKIE || policy.strips(&n) || named.iter().any(|m| *m == n) {
-            continue;
-        }
-        out.append(name.clone(), value.clone());
+) {
+    let named = connection_named(headers);
+    let cookies = forwardable_cookies(headers, policy);
+    // Names, not fields: removing a name removes all its values.
+    let removed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let n = normalize(name.as_str());
+            *name == header::COOKIE || policy.strips(&n) || named.iter().any(|m| *m == n)
+        })
+        .cloned()
+        .collect();
+    for name in &removed {
+        headers.remove(name);
     }
-    if let Some(cookies) = forwardable_cookies(incoming, policy) {
+    let out = headers;
+    if let Some(cookies) = cookies {
         out.insert(header::COOKIE, cookies);
     }
     if let Some(bearer) = bearer {
@@ -472,7 +482,6 @@ pub(crate) fn prepare_with_bearer(
     if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(forwarded)) {
         out.insert(FORWARDED, v);
     }
-    out
 }
 
 /// Cleans the upstream response's headers before they go back to the browser: hop-by-hop

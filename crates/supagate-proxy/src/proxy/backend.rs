@@ -162,14 +162,11 @@ impl BackendClient {
     ) -> Result<BackendResponse, ProxyError> {
         let i = &*self.proxy.inner;
         let path = upstream_target(path)?;
-        let uri: Uri = format!("{}://{}{}", i.scheme, i.authority, path)
-            .parse()
-            .map_err(|_| ProxyError::BadPath {
-                reason: "invalid target",
-            })?;
+        let uri = self.proxy.upstream_uri(path)?;
         let limits = i.client.limits();
-        let mut headers = prepare_with_bearer(
-            &HeaderMap::new(),
+        let mut headers = HeaderMap::new();
+        crate::headers::prepare_in_place(
+            &mut headers,
             &i.headers,
             user.map(|u| u.bearer.clone()),
             user.map(|u| &u.id),

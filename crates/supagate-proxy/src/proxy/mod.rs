@@ -23,9 +23,7 @@ use crate::body::{BoxError, Guarded, ProxyBody, full};
 use crate::client::{HttpClient, Limits};
 use crate::decision::{Answer, CookieDelta, Decided, Refused};
 use crate::error::ProxyError;
-use crate::headers::{
-    HeaderPolicy, Observed, filter_upstream_response_headers, prepare_with_bearer,
-};
+use crate::headers::{HeaderPolicy, Observed, filter_upstream_response_headers, prepare_in_place};
 use crate::path::{Routes, fixed_upstream};
 use crate::sessions::{Resolved, Sessions};
 
@@ -243,27 +241,31 @@ impl Proxy {
         };
         // Decided: from here every outcome, forwarded or refused, carries the session's cookie
         // delta (a refreshed session's new cookies).
-        match self
-            .send(parts, body, path, bearer, claims, peer, cors_origin)
-            .await
-        {
+        // One await: the request and the response are made around it, synchronously, so
+        // no nested future is moved in between.
+        let sent = match self.upstream_request(parts, body, path, bearer, claims, peer) {
+            Ok(req) => i.client.upstream(req).await.inspect_err(|e| {
+                tracing::warn!(target: "supagate", status = e.status().as_u16(), reason = e.reason(), "upstream call failed");
+            }),
+            Err(e) => Err(e),
+        };
+        match sent.and_then(|res| self.upstream_response(res, cors_origin)) {
             Ok(res) => Ok(Decided::new(Answer::Upstream(res), delta)),
             Err(e) => Err(Refused::from(e).with_cookies(delta)),
         }
     }
 
-    /// Forwards a request whose session is settled; a refusal is returned, not rendered.
-    #[allow(clippy::too_many_arguments)]
-    async fn send<B>(
+    /// The upstream request of a forwarded one whose session is settled: the per-user budget
+    /// spent, the target, the headers, the bounded body.
+    fn upstream_request<B>(
         &self,
-        parts: http::request::Parts,
+        mut parts: http::request::Parts,
         body: B,
         path: String,
         bearer: Option<HeaderValue>,
         claims: Option<uuid::Uuid>,
         peer: IpAddr,
-        cors_origin: Option<HeaderValue>,
-    ) -> Result<Response<ProxyBody>, ProxyError>
+    ) -> Result<Request<ProxyBody>, ProxyError>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -272,22 +274,9 @@ impl Proxy {
         if let Some(sub) = &claims {
             i.sessions.inner.limiter.check_user(sub)?;
         }
-        // The upstream's scheme and authority as parsed at start-up; only the path is parsed.
-        let mut target = http::uri::Parts::default();
-        target.scheme = Some(i.scheme.clone());
-        target.authority = Some(i.authority.clone());
-        target.path_and_query = Some(
-            http::uri::PathAndQuery::from_maybe_shared(Bytes::from(path)).map_err(|_| {
-                ProxyError::BadPath {
-                    reason: "invalid target",
-                }
-            })?,
-        );
-        let uri = Uri::from_parts(target).map_err(|_| ProxyError::BadPath {
-            reason: "invalid target",
-        })?;
-        let headers = prepare_with_bearer(
-            &parts.headers,
+        let uri = self.upstream_uri(path)?;
+        prepare_in_place(
+            &mut parts.headers,
             &i.headers,
             bearer,
             claims.as_ref(),
@@ -300,10 +289,34 @@ impl Proxy {
         *upstream.method_mut() = parts.method;
         *upstream.uri_mut() = uri;
         *upstream.version_mut() = Version::HTTP_11;
-        *upstream.headers_mut() = headers;
-        let res = i.client.upstream(upstream).await.inspect_err(|e| {
-            tracing::warn!(target: "supagate", status = e.status().as_u16(), reason = e.reason(), "upstream call failed");
-        })?;
+        *upstream.headers_mut() = parts.headers;
+        Ok(upstream)
+    }
+
+    /// The upstream URI of a checked `path` (and query): the scheme and authority as parsed at
+    /// start-up, only the path parsed here.
+    pub(crate) fn upstream_uri(&self, path: String) -> Result<Uri, ProxyError> {
+        let invalid = || ProxyError::BadPath {
+            reason: "invalid target",
+        };
+        let mut target = http::uri::Parts::default();
+        target.scheme = Some(self.inner.scheme.clone());
+        target.authority = Some(self.inner.authority.clone());
+        target.path_and_query = Some(
+            http::uri::PathAndQuery::from_maybe_shared(Bytes::from(path)).map_err(|_| invalid())?,
+        );
+        Uri::from_parts(target).map_err(|_| invalid())
+    }
+
+    /// The upstream's response as the client gets it: hop-by-hop fields and planted auth
+    /// cookies removed, CORS the proxy's own, the body bounded.
+    fn upstream_response(
+        &self,
+        res: Response<hyper::body::Incoming>,
+        cors_origin: Option<HeaderValue>,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let i = &*self.inner;
+        let limits = i.client.limits();
         let (mut parts, body) = res.into_parts();
         filter_upstream_response_headers(&mut parts.headers, &i.headers);
         strip_cors(&mut parts.headers);
