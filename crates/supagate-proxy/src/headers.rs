@@ -210,7 +210,8 @@ impl HeaderPolicy {
 /// Lower case, trimmed, `_` as `-`; borrowed when already so (header names from `http` are
 /// lower case, so the common case allocates nothing).
 fn normalize(name: &str) -> Cow<'_, str> {
-    let t = name.trim();
+    // ASCII trimming: names and `to_str` values are ASCII (and `str::trim` decodes chars).
+    let t = name.trim_ascii();
     if t.bytes().any(|b| b == b'_' || b.is_ascii_uppercase()) {
         Cow::Owned(t.to_ascii_lowercase().replace('_', "-"))
     } else {

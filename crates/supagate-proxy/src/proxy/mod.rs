@@ -299,6 +299,11 @@ impl Proxy {
         let invalid = || ProxyError::BadPath {
             reason: "invalid target",
         };
+        // The whole URI within `http`'s limit, as when it was printed and parsed whole.
+        let (scheme, authority) = (&self.inner.scheme, &self.inner.authority);
+        if scheme.as_str().len() + 3 + authority.as_str().len() + path.len() > MAX_URI_LEN {
+            return Err(invalid());
+        }
         let mut target = http::uri::Parts::default();
         target.scheme = Some(self.inner.scheme.clone());
         target.authority = Some(self.inner.authority.clone());
@@ -339,6 +344,9 @@ impl Proxy {
         self.inner.sessions.render(decision)
     }
 }
+
+/// The longest URI the `http` crate parses (`u16::MAX - 1` bytes).
+const MAX_URI_LEN: usize = u16::MAX as usize - 1;
 
 fn content_length(h: &HeaderMap) -> Option<u64> {
     h.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
