@@ -13,6 +13,7 @@
 # test JWK set; rate limiting off; the proxy's session cache on, as the example's default).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source benches/load/lib.sh
 ROUNDS=${1:-20}
 SECS=${2:-3}
 CONNS=${CONNS:-16}
@@ -26,22 +27,8 @@ command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; ex
 cargo build -q --release -p backend-axum -p frontend-proxy -p load-tools
 target/release/load-tools jwks > "$OUT/jwks.json"
 COOKIE=$(target/release/load-tools session-cookie "$URL" "$ALG")
-TOKEN=$(COOKIE="$COOKIE" python3 -c '
-import base64, json, os, urllib.parse
-v = "".join(p.split("=", 1)[1] for p in os.environ["COOKIE"].split("; "))
-v = urllib.parse.unquote(v)[len("base64-"):]
-print(json.loads(base64.urlsafe_b64decode(v + "=" * (-len(v) % 4)))["access_token"])')
+TOKEN=$(access_token_of "$COOKIE")
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-wait_up() {  # port
-  for _ in $(seq 100); do
-    if curl -s -o /dev/null "http://127.0.0.1:$1/"; then return 0; fi
-    sleep 0.1
-  done
-  echo "server on port $1 did not start" >&2; exit 1
-}
 proxy() {  # binary port
   SUPABASE_URL=$URL SUPABASE_PUBLISHABLE_KEY=sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH SUPABASE_JWT_SECRET=$SECRET SUPABASE_JWKS_URL="file://$PWD/$OUT/jwks.json" \
     API_URL=http://127.0.0.1:18181 BIND=127.0.0.1:$2 RATE_LIMIT_PER_MINUTE=0 \

@@ -21,6 +21,7 @@
 # to target/load/proxy-results.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source benches/load/lib.sh
 ROUNDS=${1:-3}
 SECS=${2:-10}
 CONNS=${CONNS:-16}
@@ -36,24 +37,9 @@ cargo build -q --release -p backend-axum -p frontend-proxy -p load-tools
 target/release/load-tools jwks > "$OUT/jwks.json"
 COOKIE=$(target/release/load-tools session-cookie "$URL" "$ALG")
 COOKIE_NAME=sb-testkitprojectref00-auth-token
-TOKEN=$(COOKIE="$COOKIE" python3 -c '
-import base64, json, os, urllib.parse
-v = "".join(p.split("=", 1)[1] for p in os.environ["COOKIE"].split("; "))
-v = urllib.parse.unquote(v)[len("base64-"):]
-print(json.loads(base64.urlsafe_b64decode(v + "=" * (-len(v) % 4)))["access_token"])')
+TOKEN=$(access_token_of "$COOKIE")
 VERSIONS="node $(node --version), undici $(node -p 'require("./benches/load/node/node_modules/undici/package.json").version')"
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-wait_up() {  # port
-  for _ in $(seq 100); do
-    if curl -s -o /dev/null "http://127.0.0.1:$1/"; then return 0; fi
-    sleep 0.1
-  done
-  echo "server on port $1 did not start" >&2; exit 1
-}
 
 SUPABASE_URL=$URL SUPABASE_JWT_SECRET=$SECRET SUPABASE_JWKS_URL="file://$PWD/$OUT/jwks.json" SUPAGATE_TOKEN_CACHE=1 BIND=127.0.0.1:18181 \
   taskset -c 0 target/release/backend-axum >/dev/null &

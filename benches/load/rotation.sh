@@ -7,6 +7,7 @@
 #   bash benches/load/rotation.sh [seconds] [rotate-secs]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source benches/load/lib.sh
 SECS=${1:-20}
 ROTATE=${2:-3}
 URL="https://testkitprojectref00.supabase.co"
@@ -16,9 +17,6 @@ command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; ex
 cargo build -q --release -p backend-axum -p load-tools
 target/release/load-tools tokens 1000 "$URL" > "$OUT/tokens.txt"
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
 
 target/release/load-tools mock-jwks "$ROTATE" > "$OUT/jwks-url.txt" 2> "$OUT/mock-jwks.log" &
 PIDS+=($!)

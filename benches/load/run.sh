@@ -19,6 +19,7 @@
 # writes them to target/load/results-<alg>.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source benches/load/lib.sh
 ROUNDS=${1:-3}
 SECS=${2:-10}
 CONNS=${CONNS:-16}
@@ -60,17 +61,6 @@ else
 fi
 TOKEN=$(head -1 "$OUT/tokens.txt")
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-wait_up() {  # port
-  for _ in $(seq 100); do
-    if curl -s -o /dev/null "http://127.0.0.1:$1/"; then return 0; fi
-    sleep 0.1
-  done
-  echo "server on port $1 did not start" >&2; exit 1
-}
 
 start_axum() {
   env SUPABASE_URL=$URL "${KEY_ENV[@]}" BIND=127.0.0.1:18081 \
