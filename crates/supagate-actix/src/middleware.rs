@@ -179,7 +179,7 @@ impl Admit {
 
 /// The gate middleware under each of its names: one `Transform`, made once per name.
 macro_rules! gate_transform {
-    ($name:ident) => {
+    ($name:ident $(. $field:tt)+) => {
         impl<S, B> Transform<S, ServiceRequest> for $name
         where
             S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
@@ -194,34 +194,16 @@ macro_rules! gate_transform {
             fn new_transform(&self, service: S) -> Self::Future {
                 ready(Ok(GateMiddlewareService {
                     service: Rc::new(service),
-                    gate: self.gate().clone(),
+                    gate: self$(.$field)+.clone(),
                 }))
             }
         }
     };
 }
 
-impl GateMiddleware {
-    fn gate(&self) -> &Gate {
-        &self.gate
-    }
-}
-
-impl Require {
-    fn gate(&self) -> &Gate {
-        &self.0.gate
-    }
-}
-
-impl Admit {
-    fn gate(&self) -> &Gate {
-        &self.0.gate
-    }
-}
-
-gate_transform!(GateMiddleware);
-gate_transform!(Require);
-gate_transform!(Admit);
+gate_transform!(GateMiddleware.gate);
+gate_transform!(Require.0.gate);
+gate_transform!(Admit.0.gate);
 
 /// The service made by [`GateMiddleware`] (and [`Require`], [`Admit`]).
 pub struct GateMiddlewareService<S> {

@@ -15,6 +15,6 @@ pub use encoding::{BASE64_PREFIX, MAX_CHUNK_SIZE};
 pub use error::{CookieConfigError, CookieError};
 pub use name::CookieName;
 pub use pkce::PkceVerifiers;
-pub use reader::SessionReader;
+pub use reader::{SessionReader, cookie_pairs};
 pub use session::Session;
 pub use writer::{CookieOptions, CookieScope, Encoding, SameSite, SessionWriter, no_cache_headers};

@@ -247,25 +247,100 @@ fn append_cookie_value(out: &mut Vec<u8>, value: &[u8], base64: bool) -> Result<
 /// `name=value` pairs of one `Cookie` field, split on `;`, optional whitespace trimmed. Pairs
 /// without `=` are skipped.
 pub(crate) fn pairs(field: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    // memchr finds the separators with SIMD: a session cookie header is tens of KiB.
-    let mut start = 0;
-    let ends = memchr::memchr_iter(b';', field).chain(std::iter::once(field.len()));
-    ends.filter_map(move |end| {
-        let pair = field.get(start..end)?;
-        start = end + 1;
-        Some(pair)
-    })
-    .filter_map(|pair| {
-        let pair = pair.trim_ascii();
+    cookie_pairs(field).filter_map(|(pair, name)| {
         let eq = memchr::memchr(b'=', pair)?;
-        let (name, value) = (pair.get(..eq)?, pair.get(eq + 1..)?);
-        Some((name.trim_ascii(), value.trim_ascii()))
+        Some((name, pair.get(eq + 1..)?.trim_ascii()))
     })
+}
+
+/// The pairs of one `Cookie` field with their names, as a server reads them: split on `;`
+/// (found with SIMD: a session cookie header is kilobytes), each pair trimmed, empty ones
+/// skipped; the name is the trimmed text before the first `=`, or the whole pair without one.
+/// For a proxy that sorts a request's cookies (what it keeps, what it forwards) without
+/// decoding them.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_cookie::cookie_pairs;
+///
+/// let pairs: Vec<_> = cookie_pairs(b"theme=dark; ; sb-ref-auth-token=base64-e30; flag").collect();
+/// assert_eq!(
+///     pairs,
+///     [
+///         (&b"theme=dark"[..], &b"theme"[..]),
+///         (b"sb-ref-auth-token=base64-e30", b"sb-ref-auth-token"),
+///         (b"flag", b"flag"),
+///     ]
+/// );
+/// ```
+pub fn cookie_pairs(field: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut start = 0;
+    memchr::memchr_iter(b';', field)
+        .chain(std::iter::once(field.len()))
+        .filter_map(move |end| {
+            let pair = field.get(start..end)?.trim_ascii();
+            start = end + 1;
+            if pair.is_empty() {
+                return None;
+            }
+            let name = memchr::memchr(b'=', pair)
+                .and_then(|eq| pair.get(..eq))
+                .unwrap_or(pair)
+                .trim_ascii();
+            Some((pair, name))
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The split as the proxy wrote it before `memchr`: the same pairs, the same names.
+    fn reference(field: &[u8]) -> Vec<(&[u8], &[u8])> {
+        field
+            .split(|&b| b == b';')
+            .map(<[u8]>::trim_ascii)
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let name = pair
+                    .split(|&b| b == b'=')
+                    .next()
+                    .unwrap_or(pair)
+                    .trim_ascii();
+                (pair, name)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cookie_pairs_split_as_the_reference_does() {
+        let corpus: [&[u8]; 14] = [
+            b"",
+            b";",
+            b";;; ;",
+            b"a=1",
+            b" a = 1 ; b=2;c",
+            b"=x; =; sb-ref-auth-token=base64-abc",
+            b"sb-ref-auth-token.0=a=b=c; sb-ref-auth-token.1=d",
+            b"a=1;b=2;",
+            b"  ;a=;  ;=",
+            b"\tx=1;\ty=2\t",
+            b"__Host-sb-x=1; __Secure-SB-y=2; theme=dark",
+            b"name only; other",
+            b"a=\"q;uoted\"; b=2",
+            b"x=\xff\xfe; y=1",
+        ];
+        for field in corpus {
+            let got: Vec<_> = cookie_pairs(field).collect();
+            assert_eq!(
+                got,
+                reference(field),
+                "{:?}",
+                String::from_utf8_lossy(field)
+            );
+        }
+    }
 
     #[test]
     fn pairs_are_tolerant() {

@@ -231,27 +231,6 @@ fn connection_named(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// The pairs of one `Cookie` field and their names: split on `;` (found with SIMD: a session
-/// cookie is kilobytes), each pair trimmed, empty ones skipped; the name is the trimmed text
-/// before the first `=`, or the whole pair without one.
-pub(crate) fn cookie_pairs(field: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    let mut start = 0;
-    memchr::memchr_iter(b';', field)
-        .chain(std::iter::once(field.len()))
-        .filter_map(move |end| {
-            let pair = field.get(start..end)?.trim_ascii();
-            start = end + 1;
-            if pair.is_empty() {
-                return None;
-            }
-            let name = memchr::memchr(b'=', pair)
-                .and_then(|eq| pair.get(..eq))
-                .unwrap_or(pair)
-                .trim_ascii();
-            Some((pair, name))
-        })
-}
-
 /// Whether a cookie name is one of Supabase's auth cookies (`sb-*`, any case, with or without
 /// a `__Host-`/`__Secure-` prefix in any case).
 fn is_sb_cookie(name: &[u8]) -> bool {
@@ -302,7 +281,7 @@ fn plants_auth_cookie(policy: &HeaderPolicy, field: &[u8]) -> bool {
 fn forwardable_cookies(headers: &HeaderMap, policy: &HeaderPolicy) -> Option<HeaderValue> {
     let mut out: Vec<u8> = Vec::new();
     for field in headers.get_all(header::COOKIE) {
-        for (pair, name) in cookie_pairs(field.as_bytes()) {
+        for (pair, name) in supagate_cookie::cookie_pairs(field.as_bytes()) {
             if policy.is_auth_cookie(name) {
                 continue;
             }
@@ -440,19 +419,18 @@ pub(crate) fn prepare_in_place(
     for name in &removed {
         headers.remove(name);
     }
-    let out = headers;
     if let Some(cookies) = cookies {
-        out.insert(header::COOKIE, cookies);
+        headers.insert(header::COOKIE, cookies);
     }
     if let Some(bearer) = bearer {
-        out.insert(header::AUTHORIZATION, bearer);
+        headers.insert(header::AUTHORIZATION, bearer);
     }
     if policy.user_id
         && let Some(sub) = sub
         // The canonical hyphenated lower-case UUID, never the raw claim text.
         && let Ok(v) = HeaderValue::from_str(&sub.hyphenated().to_string())
     {
-        out.insert(X_USER_ID, v);
+        headers.insert(X_USER_ID, v);
     }
     let proto = if observed.https { "https" } else { "http" };
     let mut client = String::with_capacity(39);
@@ -476,12 +454,12 @@ pub(crate) fn prepare_in_place(
     forwarded.push('"');
     // The strings become the values as they are (checked, not copied).
     if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(client)) {
-        out.insert(X_FORWARDED_FOR, v);
+        headers.insert(X_FORWARDED_FOR, v);
     }
-    out.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    out.insert(X_FORWARDED_HOST, observed.host_value.clone());
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    headers.insert(X_FORWARDED_HOST, observed.host_value.clone());
     if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(forwarded)) {
-        out.insert(FORWARDED, v);
+        headers.insert(FORWARDED, v);
     }
 }
 
@@ -544,23 +522,6 @@ pub fn filter_upstream_response_headers(headers: &mut HeaderMap, policy: &Header
 mod tests {
     use super::*;
 
-    /// The split as it was written before `memchr`: the same pairs, the same names.
-    fn reference(field: &[u8]) -> Vec<(&[u8], &[u8])> {
-        field
-            .split(|&b| b == b';')
-            .map(<[u8]>::trim_ascii)
-            .filter(|p| !p.is_empty())
-            .map(|pair| {
-                let name = pair
-                    .split(|&b| b == b'=')
-                    .next()
-                    .unwrap_or(pair)
-                    .trim_ascii();
-                (pair, name)
-            })
-            .collect()
-    }
-
     #[test]
     fn push_ip_writes_what_display_writes() {
         let mut samples: Vec<IpAddr> = ["::1", "2001:db8::7", "::ffff:10.0.0.1", "fe80::1:2:3:4"]
@@ -576,35 +537,6 @@ mod tests {
             let mut out = String::new();
             push_ip(&mut out, ip);
             assert_eq!(out, ip.to_string());
-        }
-    }
-
-    #[test]
-    fn cookie_pairs_split_as_the_reference_does() {
-        let corpus: [&[u8]; 14] = [
-            b"",
-            b";",
-            b";;; ;",
-            b"a=1",
-            b" a = 1 ; b=2;c",
-            b"=x; =; sb-ref-auth-token=base64-abc",
-            b"sb-ref-auth-token.0=a=b=c; sb-ref-auth-token.1=d",
-            b"a=1;b=2;",
-            b"  ;a=;  ;=",
-            b"\tx=1;\ty=2\t",
-            b"__Host-sb-x=1; __Secure-SB-y=2; theme=dark",
-            b"name only; other",
-            b"a=\"q;uoted\"; b=2",
-            b"x=\xff\xfe; y=1",
-        ];
-        for field in corpus {
-            let got: Vec<_> = cookie_pairs(field).collect();
-            assert_eq!(
-                got,
-                reference(field),
-                "{:?}",
-                String::from_utf8_lossy(field)
-            );
         }
     }
 }

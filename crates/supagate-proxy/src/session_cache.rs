@@ -16,7 +16,9 @@ use http::HeaderValue;
 use http::header::{COOKIE, HeaderMap};
 use uuid::Uuid;
 
-use crate::headers::{HeaderPolicy, cookie_pairs};
+use supagate_cookie::cookie_pairs;
+
+use crate::headers::HeaderPolicy;
 
 const SHARDS: usize = 16;
 const PER_SHARD: usize = 512;

@@ -13,7 +13,6 @@ use serde_json::Value;
 use std::sync::Arc;
 use supagate::Authenticator;
 use supagate::auth::ProtectedResource;
-
 use supagate::axum::{AdmitLayer, Admitted, Authenticated, RequireLayer, ResourceMetadata};
 
 /// Any verified user. A client-sent `X-User-Id` is never read: the identity is the token's

@@ -103,20 +103,19 @@ impl Verified {
     /// # Ok::<(), supagate_jwt::Error>(())
     /// ```
     pub fn into_typed<T: DeserializeOwned + 'static>(self) -> Result<T, Error> {
-        use std::any::TypeId;
-        if TypeId::of::<T>() == TypeId::of::<Arc<Claims>>() {
-            let mut shared = Some(self.claims);
-            return (&mut shared as &mut dyn std::any::Any)
+        use std::any::{Any, TypeId};
+        /// `value` as `T` when `T` is its very type.
+        fn same<T: 'static, U: 'static>(value: U) -> Option<T> {
+            let mut slot = Some(value);
+            (&mut slot as &mut dyn Any)
                 .downcast_mut::<Option<T>>()
                 .and_then(Option::take)
-                .ok_or(Error::MalformedClaims);
+        }
+        if TypeId::of::<T>() == TypeId::of::<Arc<Claims>>() {
+            return same(self.claims).ok_or(Error::MalformedClaims);
         }
         if TypeId::of::<T>() == TypeId::of::<Claims>() {
-            let mut owned = Some(self.into_claims());
-            return (&mut owned as &mut dyn std::any::Any)
-                .downcast_mut::<Option<T>>()
-                .and_then(Option::take)
-                .ok_or(Error::MalformedClaims);
+            return same(self.into_claims()).ok_or(Error::MalformedClaims);
         }
         serde_json::from_slice(&self.payload).map_err(|_| Error::MalformedClaims)
     }

@@ -305,8 +305,8 @@ impl Proxy {
             return Err(invalid());
         }
         let mut target = http::uri::Parts::default();
-        target.scheme = Some(self.inner.scheme.clone());
-        target.authority = Some(self.inner.authority.clone());
+        target.scheme = Some(scheme.clone());
+        target.authority = Some(authority.clone());
         target.path_and_query = Some(
             http::uri::PathAndQuery::from_maybe_shared(Bytes::from(path)).map_err(|_| invalid())?,
         );

@@ -69,6 +69,17 @@ impl Active {
     }
 }
 
+/// `token` verified, its claims shared with the verifier's cache (no copy).
+async fn shared_claims(
+    verifier: &supagate_jwt::Verifier,
+    token: &str,
+) -> Result<Arc<supagate_jwt::Claims>, supagate_jwt::Error> {
+    verifier
+        .verify_payload_async(token)
+        .await
+        .map(Verified::into_shared_claims)
+}
+
 impl Sessions {
     /// Resolves the session of a request from `client`: none, a verified (possibly just
     /// refreshed) one, or the refusal, each with the cookie changes it needs.
@@ -155,11 +166,7 @@ impl Sessions {
             need = RefreshNeed::Proactive;
         }
         if need == RefreshNeed::NotYet {
-            match verifier
-                .verify_payload_async(token)
-                .await
-                .map(Verified::into_shared_claims)
-            {
+            match shared_claims(verifier, token).await {
                 Ok(claims) => {
                     self.admit(&claims)?;
                     let active =
@@ -230,11 +237,7 @@ impl Sessions {
                 // Written whatever happens next: the old refresh token is spent.
                 let cookies = CookieDelta::of(i.writer.set(&new, headers).unwrap_or_default());
                 tracing::debug!(target: "supagate", "session refreshed");
-                match verifier
-                    .verify_payload_async(new.access_token().expose())
-                    .await
-                    .map(Verified::into_shared_claims)
-                {
+                match shared_claims(verifier, new.access_token().expose()).await {
                     Ok(claims) => {
                         if let Err(r) = self.admit(&claims) {
                             return Err(r.with_cookies(cookies));
@@ -248,11 +251,7 @@ impl Sessions {
                     Err(e) => Err(Refused::from(AuthError::Token(e)).with_cookies(cookies)),
                 }
             }
-            RefreshOutcome::KeepOld => match verifier
-                .verify_payload_async(token)
-                .await
-                .map(Verified::into_shared_claims)
-            {
+            RefreshOutcome::KeepOld => match shared_claims(verifier, token).await {
                 Ok(claims) => {
                     self.admit(&claims)?;
                     Ok(Resolved::Active(self.active(
