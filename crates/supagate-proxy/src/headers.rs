@@ -522,6 +522,62 @@ pub fn filter_upstream_response_headers(headers: &mut HeaderMap, policy: &Header
 mod tests {
     use super::*;
 
+    /// Every value of a stripped name goes, whatever its spelling, and each field the proxy
+    /// sets is there once: a client's second `Authorization` or `Forwarded` line never
+    /// follows ours.
+    #[test]
+    fn in_place_every_value_of_a_stripped_name_goes_and_ours_are_single() {
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            ("authorization", "Bearer attacker"),
+            ("authorization", "Bearer attacker-2"),
+            ("forwarded", "for=10.0.0.1"),
+            ("forwarded", "for=10.0.0.2"),
+            ("x-forwarded-for", "10.0.0.3"),
+            ("x_forwarded_for", "10.0.0.4"),
+            ("X-USER-ID", "victim"),
+            ("x_user_email", "victim@example.com"),
+            ("sb-forwarded-for", "10.0.0.5"),
+            ("host", "evil.example"),
+            ("connection", "X-Secret, keep-alive"),
+            ("x-secret", "hop"),
+            ("keep-alive", "timeout=5"),
+            ("cookie", "sb-ref-auth-token=base64-e30; theme=dark"),
+            ("cookie", "SB-REF-AUTH-TOKEN.0=x; lang=en"),
+            ("accept", "application/json"),
+            ("accept", "text/html"),
+        ] {
+            h.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static(value),
+            );
+        }
+        let observed =
+            Observed::new("203.0.113.7".parse().unwrap(), "app.example.com", true).unwrap();
+        prepare_in_place(
+            &mut h,
+            &HeaderPolicy::default(),
+            Some(HeaderValue::from_static("Bearer ours")),
+            None,
+            &observed,
+        );
+        let all =
+            |n: &str| -> Vec<&str> { h.get_all(n).iter().map(|v| v.to_str().unwrap()).collect() };
+        assert_eq!(all("authorization"), ["Bearer ours"]);
+        assert_eq!(
+            all("forwarded"),
+            ["for=203.0.113.7;proto=https;host=\"app.example.com\""]
+        );
+        assert_eq!(all("x-forwarded-for"), ["203.0.113.7"]);
+        assert!(all("x_forwarded_for").is_empty());
+        assert!(all("x-user-id").is_empty() && all("x_user_email").is_empty());
+        assert!(all("sb-forwarded-for").is_empty() && all("host").is_empty());
+        assert!(all("connection").is_empty() && all("x-secret").is_empty());
+        assert!(all("keep-alive").is_empty());
+        assert_eq!(all("cookie"), ["theme=dark; lang=en"]);
+        assert_eq!(all("accept"), ["application/json", "text/html"]);
+    }
+
     #[test]
     fn push_ip_writes_what_display_writes() {
         let mut samples: Vec<IpAddr> = ["::1", "2001:db8::7", "::ffff:10.0.0.1", "fe80::1:2:3:4"]

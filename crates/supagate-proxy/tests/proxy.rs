@@ -1471,3 +1471,33 @@ async fn an_upstream_uri_longer_than_http_parses_is_400() {
     let a = send(&proxy, request(Method::GET, &fits, &[])).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 }
+
+/// A forwarded call dropped while its session's refresh is in flight (the uncached path runs
+/// boxed): the refresh still completes once, and the same old cookie sent again a moment later
+/// gets the new session, never a second refresh with the spent token (the mock rotates
+/// strictly: a reuse would end the session).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cancelled_during_its_refresh_neither_cancels_nor_repeats_it() {
+    let f = Fixture::new().await;
+    let proxy = f.proxy();
+    let cookie = f.cookie(-30);
+    f.auth.inject(
+        Endpoint::Refresh,
+        Fault::Delay(Duration::from_millis(300)),
+        1,
+    );
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(50),
+        proxy.forward(
+            request(Method::GET, "/api/x", &[("cookie", &cookie)]),
+            peer(),
+        ),
+    )
+    .await;
+    assert!(dropped.is_err(), "the call was cancelled mid-refresh");
+    let a = get(&proxy, "/api/x", &cookie).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(!a.set_cookies().is_empty(), "the new session is written");
+    assert_eq!(f.auth.count(Endpoint::Refresh), 1);
+    assert_eq!(f.auth.active_sessions(), 1);
+}
