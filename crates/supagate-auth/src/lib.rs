@@ -16,6 +16,8 @@ mod server_keys;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
+#[cfg(feature = "watch")]
+mod watch;
 
 pub use api_keys::{ApiKeyError, ApiKeyKind, ApiKeys, ApiKeysBuilder};
 pub use authenticator::{Authenticator, AuthenticatorBuilder, RequestHeaders, TokenSource};
@@ -29,3 +31,6 @@ pub use modes::{AuthMode, AuthModeError, AuthModes, Caller, KeySelector};
 pub use refusal::{Refusal, RefusalBody, Rejection};
 pub use resource::ProtectedResource;
 pub use server_keys::{AuthServerKeys, KeyFormatError, PublishableKey, SecretKey, is_secret_key};
+#[cfg(feature = "watch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "watch")))]
+pub use watch::{MIN_LIVENESS_INTERVAL, Watch};

@@ -81,6 +81,14 @@ pub mod actix {
     pub use supagate_actix::*;
 }
 
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub mod tonic {
+    //! gRPC services on tonic: [`supagate_tonic`] (a gate per service or method, refusals as
+    //! gRPC statuses, server streams that end with their token).
+    pub use supagate_tonic::*;
+}
+
 /// The guides of `docs/` in the repository: architecture, the frontend proxy, server-rendered pages, deployment, key
 /// migration and rotation, auth modes (which callers a route admits), Row Level Security and session liveness, common errors, security, migration from other crates, benchmarks.
 /// Every Rust example in them is a doctest.

@@ -1,7 +1,10 @@
-//! One table of HTTP cases, run in-process against the axum and the actix-web adapter, and
-//! against a plain `tower::Service` behind the generic `GateLayer` (no framework at all): all
-//! three must give the same status, `WWW-Authenticate`, `Retry-After` and body for every case.
-#![cfg(all(feature = "axum", feature = "actix"))]
+//! One table of HTTP cases, run in-process against the axum and the actix-web adapter,
+//! against a plain `tower::Service` behind the generic `GateLayer` (no framework at all), and
+//! against the tonic adapter: the first three must give the same status, `WWW-Authenticate`,
+//! `Retry-After` and body for every case, and tonic the same decision as a gRPC client sees
+//! it (the status's code for the HTTP status, its message the `error_description`, the same
+//! challenge and `Retry-After` as metadata, the same answer).
+#![cfg(all(feature = "axum", feature = "actix", feature = "tonic"))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -776,6 +779,323 @@ mod on_tower {
             header("content-type"),
             res.body(),
         )
+    }
+}
+
+// ----------------------------------------------------------------------------------- tonic
+
+/// The same routes as a tonic service: `supagate::tonic::GateLayer` for the gated routes,
+/// `supagate::tonic::{user, caller}` where a handler reads the user or the caller, and every
+/// refusal as a gRPC status (`supagate::tonic::status`). The calls carry gRPC's content type;
+/// a refusal is read back from the response's `grpc-status` (tonic's trailers-only form).
+mod on_tonic {
+    use super::*;
+    use std::convert::Infallible;
+    use std::future::Future;
+    use supagate::auth::{AuthError, Caller, Gate};
+    use supagate::tonic::GateLayer;
+    use tonic::body::Body;
+    use tower::util::BoxCloneService;
+    use tower::{Layer, ServiceExt, service_fn};
+
+    type Req = http::Request<Body>;
+    type Res = http::Response<Body>;
+    type Svc = BoxCloneService<Req, Res, Infallible>;
+
+    fn json(v: Value) -> Res {
+        let bytes = bytes::Bytes::from(serde_json::to_vec(&v).unwrap());
+        let mut res = http::Response::new(Body::new(http_body_util::Full::new(bytes)));
+        res.headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+        res
+    }
+
+    fn refused(auth: &Authenticator, e: AuthError) -> Res {
+        supagate::tonic::status(&auth.reject(e)).into_http()
+    }
+
+    /// The handler's view of the call, as tonic hands it to a generated service method.
+    fn grpc(req: Req) -> tonic::Request<()> {
+        let (parts, _) = req.into_parts();
+        tonic::Request::from_parts(
+            tonic::metadata::MetadataMap::from_headers(parts.headers),
+            parts.extensions,
+            (),
+        )
+    }
+
+    async fn user<T: serde::de::DeserializeOwned + 'static>(
+        auth: &Authenticator,
+        req: &tonic::Request<()>,
+    ) -> Result<Option<T>, Res> {
+        supagate::tonic::user::<T, _>(auth, req)
+            .await
+            .map_err(|s| s.into_http())
+    }
+
+    async fn caller(auth: &Authenticator, req: &mut tonic::Request<()>) -> Result<Caller, Res> {
+        let c = supagate::tonic::caller(auth, req)
+            .await
+            .map_err(|s| s.into_http())?;
+        c.try_map(|v| v.into_typed())
+            .map_err(|e| refused(auth, AuthError::Token(e)))
+    }
+
+    fn handler<F, Fut>(f: F) -> Svc
+    where
+        F: Fn(tonic::Request<()>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Res> + Send + 'static,
+    {
+        BoxCloneService::new(service_fn(move |req: Req| {
+            let f = f.clone();
+            async move { Ok::<_, Infallible>(f(grpc(req)).await) }
+        }))
+    }
+
+    fn gated(gate: Gate, svc: Svc) -> Svc {
+        BoxCloneService::new(GateLayer::new(gate).layer(svc))
+    }
+
+    fn ok() -> Svc {
+        handler(|_| async { json(json!({ "ok": true })) })
+    }
+
+    fn profile_of(auth: Authenticator) -> Svc {
+        handler(move |req| {
+            let auth = auth.clone();
+            async move {
+                match user::<supagate::Claims>(&auth, &req).await {
+                    Ok(Some(c)) => json(profile(&c)),
+                    Ok(None) => refused(&auth, AuthError::MissingCredentials),
+                    Err(res) => res,
+                }
+            }
+        })
+    }
+
+    fn optional_of(auth: Authenticator) -> Svc {
+        handler(move |req| {
+            let auth = auth.clone();
+            async move {
+                match user::<supagate::Claims>(&auth, &req).await {
+                    Ok(c) => json(json!({ "user_id": c.map(|c| c.sub) })),
+                    Err(res) => res,
+                }
+            }
+        })
+    }
+
+    /// `first` then `second` read from one call: the caller (`true`) or the user (`false`).
+    fn both(auth: Authenticator, caller_first: bool) -> Svc {
+        handler(move |mut req| {
+            let auth = auth.clone();
+            async move {
+                let (c, u) = if caller_first {
+                    let c = match caller(&auth, &mut req).await {
+                        Ok(c) => c,
+                        Err(res) => return res,
+                    };
+                    match user::<supagate::Claims>(&auth, &req).await {
+                        Ok(u) => (c, u),
+                        Err(res) => return res,
+                    }
+                } else {
+                    let u = match user::<supagate::Claims>(&auth, &req).await {
+                        Ok(u) => u,
+                        Err(res) => return res,
+                    };
+                    match caller(&auth, &mut req).await {
+                        Ok(c) => (c, u),
+                        Err(res) => return res,
+                    }
+                };
+                json(both_json(&c, u.as_ref()))
+            }
+        })
+    }
+
+    pub(super) fn routes(s: &Setup) -> Vec<(String, Svc)> {
+        let policy = |auth: &Authenticator, p: &Policy| Gate::policy(auth.clone(), p.clone());
+        let modes = |list: &str| Gate::modes(s.keyed.clone(), list.parse().unwrap());
+        let bearer = s.bearer.clone();
+        let admin_view = handler(move |req| {
+            let auth = bearer.clone();
+            async move {
+                match user::<AdminView>(&auth, &req).await {
+                    Ok(Some(c)) => json(json!({ "ok": true, "role": c.app_metadata["role"] })),
+                    Ok(None) => refused(&auth, AuthError::MissingCredentials),
+                    Err(res) => res,
+                }
+            }
+        });
+        let keyed = s.keyed.clone();
+        let admitted = handler(move |mut req| {
+            let auth = keyed.clone();
+            async move {
+                match caller(&auth, &mut req).await {
+                    Ok(c) => json(caller_json(&c)),
+                    Err(res) => res,
+                }
+            }
+        });
+        let keyed = s.keyed.clone();
+        let twice = handler(move |mut req| {
+            let auth = keyed.clone();
+            async move {
+                let a = match caller(&auth, &mut req).await {
+                    Ok(c) => c,
+                    Err(res) => return res,
+                };
+                match caller(&auth, &mut req).await {
+                    Ok(_) => json(caller_json(&a)),
+                    Err(res) => res,
+                }
+            }
+        });
+        let resource = s.resource.clone();
+        let metadata = handler(move |_| {
+            let (parts, body) = resource.response().into_parts();
+            let res = http::Response::from_parts(
+                parts,
+                Body::new(http_body_util::Full::new(bytes::Bytes::from(body))),
+            );
+            async move { res }
+        });
+        let mut routes = vec![
+            ("/profile".to_owned(), profile_of(s.bearer.clone())),
+            ("/optional".to_owned(), optional_of(s.bearer.clone())),
+            ("/internal".to_owned(), profile_of(s.internal.clone())),
+            (
+                "/admin".to_owned(),
+                gated(policy(&s.bearer, &s.admin), admin_view),
+            ),
+            (
+                "/billing".to_owned(),
+                gated(policy(&s.bearer, &s.billing), ok()),
+            ),
+            (
+                "/recent".to_owned(),
+                gated(policy(&s.bearer, &s.recent), ok()),
+            ),
+            (
+                "/notes".to_owned(),
+                gated(policy(&s.bearer, &s.notes), ok()),
+            ),
+            (
+                "/client-notes".to_owned(),
+                gated(policy(&s.bearer, &s.client_notes), ok()),
+            ),
+            ("/mcp".to_owned(), gated(policy(&s.mcp, &s.signed_in), ok())),
+            (s.resource.metadata_path(), metadata),
+            ("/modes/optional".to_owned(), optional_of(s.keyed.clone())),
+            (
+                "/cookie".to_owned(),
+                gated(
+                    policy(&s.cookie, &s.signed_in),
+                    profile_of(s.bearer.clone()),
+                ),
+            ),
+            (
+                "/custom".to_owned(),
+                gated(policy(&s.custom, &s.signed_in), ok()),
+            ),
+            (
+                "/keys-down".to_owned(),
+                gated(policy(&s.down, &s.signed_in), ok()),
+            ),
+            (
+                BOTH_FIRST.to_owned(),
+                gated(modes(BOTH_MODES), both(s.keyed.clone(), true)),
+            ),
+            (
+                USER_FIRST.to_owned(),
+                gated(modes(BOTH_MODES), both(s.keyed.clone(), false)),
+            ),
+            (TWICE.to_owned(), gated(modes("none"), twice)),
+        ];
+        for (path, list) in MODE_ROUTES {
+            routes.push((path.to_owned(), gated(modes(list), admitted.clone())));
+        }
+        routes
+    }
+
+    /// What a gRPC client sees of a call: its status (code, message, metadata), or the
+    /// answer's body.
+    #[derive(Debug, PartialEq)]
+    pub(super) enum Seen {
+        Answer(Value),
+        Status {
+            code: tonic::Code,
+            message: String,
+            www_authenticate: Option<String>,
+            retry_after: Option<String>,
+        },
+    }
+
+    pub(super) fn run(routes: &[(String, Svc)], case: &Case) -> Seen {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let svc = routes
+            .iter()
+            .find(|(p, _)| p == case.path)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| panic!("no tonic route for {}", case.path));
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri(case.path)
+            .header("content-type", "application/grpc")
+            .header("te", "trailers");
+        for (k, v) in &case.headers {
+            req = req.header(*k, v.as_bytes());
+        }
+        let res = rt
+            .block_on(svc.oneshot(req.body(Body::empty()).unwrap()))
+            .unwrap();
+        let header = |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+        match tonic::Status::from_header_map(res.headers()) {
+            Some(status) => Seen::Status {
+                code: status.code(),
+                message: status.message().to_owned(),
+                www_authenticate: header("www-authenticate"),
+                retry_after: header("retry-after"),
+            },
+            None => {
+                let bytes = rt
+                    .block_on(http_body_util::BodyExt::collect(res.into_body()))
+                    .unwrap()
+                    .to_bytes();
+                Seen::Answer(serde_json::from_slice(&bytes).unwrap())
+            }
+        }
+    }
+
+    /// What an HTTP adapter's answer is to a gRPC client: the same body, or the status of the
+    /// same refusal (the code of its HTTP status, its description as the message, the same
+    /// challenge and `Retry-After` as metadata).
+    pub(super) fn expected(http: &Observed) -> Seen {
+        if http.status == 200 {
+            return Seen::Answer(http.body.clone());
+        }
+        let description = http
+            .body
+            .get("error_description")
+            .or_else(|| http.body.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        Seen::Status {
+            code: match http.status {
+                400 | 431 => tonic::Code::InvalidArgument,
+                401 => tonic::Code::Unauthenticated,
+                403 => tonic::Code::PermissionDenied,
+                500 => tonic::Code::Internal,
+                503 => tonic::Code::Unavailable,
+                other => panic!("no gRPC code expected for {other}"),
+            },
+            message: description.to_owned(),
+            www_authenticate: http.www_authenticate.clone(),
+            retry_after: http.retry_after.clone(),
+        }
     }
 }
 
@@ -1847,12 +2167,24 @@ fn every_adapter_and_a_plain_tower_service_answer_every_case_identically() {
         .iter()
         .map(|c| on_tower::run(&tower_routes, c))
         .collect();
-    for (((case, ax), ac), tw) in cases
+    let tonic_routes = on_tonic::routes(&setup);
+    let from_tonic: Vec<on_tonic::Seen> = cases
+        .iter()
+        .map(|c| on_tonic::run(&tonic_routes, c))
+        .collect();
+    for ((((case, ax), ac), tw), tn) in cases
         .iter()
         .zip(&from_axum)
         .zip(&from_actix)
         .zip(&from_tower)
+        .zip(&from_tonic)
     {
+        assert_eq!(
+            *tn,
+            on_tonic::expected(ax),
+            "{}: axum and tonic (gRPC codes for statuses) differ",
+            case.name
+        );
         assert_eq!(ax, ac, "{}: axum and actix differ", case.name);
         assert_eq!(
             ax, tw,
@@ -1883,4 +2215,5 @@ fn every_adapter_and_a_plain_tower_service_answer_every_case_identically() {
     assert_eq!(from_axum.len(), cases.len());
     assert_eq!(from_actix.len(), cases.len());
     assert_eq!(from_tower.len(), cases.len());
+    assert_eq!(from_tonic.len(), cases.len());
 }

@@ -127,6 +127,17 @@ impl Authenticator {
             .is_some_and(|(a, len)| *len == token.len() && ct_eq(a, &digest(token)))
     }
 
+    /// The user's token the request presents (from the configured source), copied: what a
+    /// [`Watch`](crate::Watch) asks session liveness with. `None` without one, or when the
+    /// request's credentials cannot be read.
+    pub(crate) fn user_token<H: RequestHeaders>(
+        &self,
+        headers: &H,
+    ) -> Option<zeroize::Zeroizing<String>> {
+        let credential = self.credential(headers).ok()??;
+        Some(zeroize::Zeroizing::new(credential.token().to_owned()))
+    }
+
     /// The request's credential from the configured source, unverified.
     pub(super) fn credential<'h, H: RequestHeaders>(
         &self,

@@ -258,6 +258,26 @@ impl Verifier {
         self.inner.clock.now()
     }
 
+    /// The clock-skew leeway this verifier allows on `exp`, `nbf` and `iat`: a token is
+    /// refused from `exp + leeway` on. What a watch on a long-lived connection waits for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supagate_jwt::Verifier;
+    ///
+    /// let verifier = Verifier::builder().hs256_secret(supagate_jwt::Hs256Secret::new("a-test-secret-at-least-32-bytes-long!")?)
+    ///     .leeway(Duration::from_secs(5))
+    ///     .build()?;
+    /// assert_eq!(verifier.leeway(), Duration::from_secs(5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn leeway(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::try_from(self.inner.leeway).unwrap_or(0))
+    }
+
     /// A handle on this verifier's clock, for components that keep their own copy.
     #[must_use]
     pub fn clock(&self) -> Arc<dyn Clock> {

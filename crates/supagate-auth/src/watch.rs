@@ -1,0 +1,232 @@
+//! [`Watch`]: what ends a long-lived response (a gRPC server stream, a WebSocket, a
+//! server-sent-events stream) that outlives the token it was admitted with.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use supagate_jwt::Claims;
+use zeroize::Zeroizing;
+
+use crate::authenticator::{Authenticator, RequestHeaders};
+use crate::error::AuthError;
+use crate::gate::Admission;
+use crate::modes::Caller;
+use crate::refusal::Rejection;
+
+/// The shortest time between two session liveness checks of one watch, whatever the
+/// liveness TTL (a TTL of zero asks the source on every request, not on every tick).
+pub const MIN_LIVENESS_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The end of an admitted user's credential, for a response that stays open: it comes when
+/// the token expires (at `exp` plus the verifier's leeway, the moment a new request with it
+/// would be refused) or, with [session liveness](crate::SessionLiveness), when the session is
+/// revoked (checked every liveness TTL, at least every [`MIN_LIVENESS_INTERVAL`]).
+///
+/// A watch of a caller that is no user (an API key, anyone) never ends: nothing it holds
+/// expires. Time is the verifier's clock: under a `FixedClock` that is never moved, a token
+/// never expires either.
+///
+/// Adapters make one with [`Watch::of`] when they admit a request and race
+/// [`Watch::ended`] against the response's own end. `Debug` never prints the token.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_auth::{Authenticator, Gate, Watch};
+/// use supagate_testkit::{TestKeys, TokenBuilder};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let keys = TestKeys::new();
+/// let auth = Authenticator::new(keys.verifier());
+/// let gate = Gate::modes(auth.clone(), "user".parse()?);
+/// let mut headers = http::HeaderMap::new();
+/// // A token that expired a second ago, still inside the verifier's 30 s leeway.
+/// let now = auth.verifier().now();
+/// let token = TokenBuilder::new().issued_at(now - 10, 9).sign_es256(&keys);
+/// headers.insert("authorization", format!("Bearer {token}").parse()?);
+/// let admission = gate.decide(&headers).await?;
+/// let watch = Watch::of(&auth, &admission, &headers);
+/// assert_eq!(watch.ends_at(), Some(now - 1 + 30));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Watch {
+    auth: Authenticator,
+    user: Option<Watched>,
+}
+
+#[derive(Clone)]
+struct Watched {
+    claims: Arc<Claims>,
+    /// Kept only when the authenticator checks session liveness (the auth-server source asks
+    /// about the session with it).
+    token: Option<Arc<Zeroizing<String>>>,
+}
+
+impl fmt::Debug for Watch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Watch")
+            .field("ends_at", &self.ends_at())
+            .field(
+                "liveness",
+                &self.user.as_ref().is_some_and(|u| u.token.is_some()),
+            )
+            .finish()
+    }
+}
+
+impl Watch {
+    /// The watch of what `admission` admitted, from the request `headers` it decided on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::{Authenticator, Gate, Watch};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = Authenticator::new(supagate_testkit::TestKeys::new().verifier());
+    /// let anyone = Gate::modes(auth.clone(), "none".parse()?);
+    /// let headers = http::HeaderMap::new();
+    /// let watch = Watch::of(&auth, &anyone.decide(&headers).await?, &headers);
+    /// assert_eq!(watch.ends_at(), None); // no user: nothing expires
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn of<H: RequestHeaders>(auth: &Authenticator, admission: &Admission, headers: &H) -> Self {
+        let user = match admission.caller() {
+            Some(Caller::User(v)) => Some(Watched {
+                claims: v.clone().into_shared_claims(),
+                token: auth
+                    .session_liveness()
+                    .and_then(|_| auth.user_token(headers))
+                    .map(Arc::new),
+            }),
+            _ => None,
+        };
+        Watch {
+            auth: auth.clone(),
+            user,
+        }
+    }
+
+    /// When the token stops being accepted, in Unix seconds of the verifier's clock (`exp`
+    /// plus the leeway); `None` for a caller that is no user.
+    #[must_use]
+    pub fn ends_at(&self) -> Option<i64> {
+        let leeway = i64::try_from(self.auth.verifier().leeway().as_secs()).unwrap_or(0);
+        self.user
+            .as_ref()
+            .map(|u| u.claims.exp.saturating_add(leeway))
+    }
+
+    /// Resolves when the credential ends, with the refusal a new request would get: the
+    /// expired token's 401, a revoked session's 401, or the 503 of a liveness source that
+    /// cannot answer (liveness fails closed). Never resolves for a caller that is no user.
+    ///
+    /// Cancel-safe: dropping the future loses nothing, and a new call starts again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::{Authenticator, Gate, Watch};
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let keys = TestKeys::new();
+    /// let verifier = keys.verifier_builder().leeway(std::time::Duration::ZERO).build()?;
+    /// let now = verifier.now();
+    /// let auth = Authenticator::new(verifier);
+    /// let mut headers = http::HeaderMap::new();
+    /// let token = TokenBuilder::new().issued_at(now, 1).sign_es256(&keys);
+    /// headers.insert("authorization", format!("Bearer {token}").parse()?);
+    /// let admission = Gate::modes(auth.clone(), "user".parse()?).decide(&headers).await?;
+    /// let ended = Watch::of(&auth, &admission, &headers).ended().await;
+    /// assert_eq!(ended.refusal().status(), 401); // at most a second later
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn ended(&self) -> impl Future<Output = Rejection> + Send + 'static {
+        let watch = self.clone();
+        async move { watch.auth.reject(watch.end().await) }
+    }
+
+    async fn end(&self) -> AuthError {
+        let Some(user) = &self.user else {
+            return std::future::pending().await;
+        };
+        let verifier = self.auth.verifier();
+        let liveness = self.auth.session_liveness();
+        let interval = liveness.map(|l| l.ttl().max(MIN_LIVENESS_INTERVAL));
+        let end = self.ends_at().unwrap_or(i64::MIN);
+        loop {
+            let now = verifier.now();
+            if now >= end {
+                return AuthError::Token(supagate_jwt::Error::Expired);
+            }
+            let left = until(end, now);
+            let wait = interval.map_or(left, |i| i.min(left));
+            tokio::time::sleep(wait).await;
+            if let (Some(l), Some(token)) = (liveness, &user.token)
+                && let Err(e) = l.check(&user.claims, token, verifier.now()).await
+            {
+                return e;
+            }
+        }
+    }
+}
+
+/// Real time from `now` (whole seconds of the verifier's clock) to `end`: the whole seconds
+/// between them, less the fraction of the current second the system clock has already run,
+/// so that a watch on the system clock wakes at the second `end` begins, not up to a second
+/// after. Never less than a millisecond (a loop that checks again).
+fn until(end: i64, now: i64) -> Duration {
+    let whole = Duration::from_secs(u64::try_from(end.saturating_sub(now)).unwrap_or(0));
+    let into_second = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| Duration::from_nanos(u64::from(d.subsec_nanos())))
+        .unwrap_or_default();
+    whole
+        .saturating_sub(into_second)
+        .max(Duration::from_millis(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Gate;
+    use supagate_testkit::{TestKeys, TokenBuilder};
+
+    #[test]
+    fn the_wait_ends_at_the_second_the_end_begins() {
+        assert_eq!(until(10, 20), Duration::from_millis(1));
+        let d = until(102, 100);
+        assert!(
+            d <= Duration::from_secs(2) && d > Duration::from_secs(1),
+            "{d:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn debug_never_prints_the_token() {
+        let keys = TestKeys::new();
+        let auth = Authenticator::new(keys.verifier());
+        let token = TokenBuilder::now().sign_es256(&keys);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let admission = Gate::modes(auth.clone(), "user".parse().unwrap())
+            .decide(&headers)
+            .await
+            .unwrap();
+        let watch = Watch::of(&auth, &admission, &headers);
+        let shown = format!("{watch:?}");
+        assert!(
+            !shown.contains(&token) && shown.contains("ends_at"),
+            "{shown}"
+        );
+    }
+}
