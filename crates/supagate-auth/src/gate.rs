@@ -293,6 +293,12 @@ impl Admission {
         }
     }
 
+    /// The policy of the gate that made it (`None` for a modes gate: the base policy).
+    #[cfg(feature = "watch")]
+    pub(crate) fn policy(&self) -> Option<&Arc<Policy>> {
+        self.policy.as_ref()
+    }
+
     /// The admitted caller, until it is taken.
     ///
     /// # Examples

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use supagate_jwt::Claims;
+use supagate_policy::Policy;
 use zeroize::Zeroizing;
 
 use crate::authenticator::{Authenticator, RequestHeaders};
@@ -57,6 +58,9 @@ pub const MIN_LIVENESS_INTERVAL: Duration = Duration::from_millis(500);
 pub struct Watch {
     auth: Authenticator,
     user: Option<Watched>,
+    /// The admitting gate's policy, which a renewed token must pass too (`None`: the base
+    /// policy, as the `user` mode applies it).
+    policy: Option<Arc<Policy>>,
 }
 
 #[derive(Clone)]
@@ -111,7 +115,67 @@ impl Watch {
         Watch {
             auth: auth.clone(),
             user,
+            policy: admission.policy().cloned(),
         }
+    }
+
+    /// Takes `token`, presented on the open connection (a refreshed session's new access
+    /// token, as a Supabase Realtime client sends one), as the credential the watch ends
+    /// with: verified, checked against the admitting gate's policy (a user who lost the role
+    /// the route needs is refused), its session asked about when liveness is on, and of the
+    /// same user (`sub`). The end moves to the new token's; a refused token changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// The [`Rejection`] the token would get on a new request (401 invalid or expired, 403 a
+    /// policy refusal, 503 keys or liveness unavailable); 403 for another user's token or on
+    /// a watch of a caller that is no user.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::{Authenticator, Gate, Watch};
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let keys = TestKeys::new();
+    /// let auth = Authenticator::new(keys.verifier());
+    /// let now = auth.verifier().now();
+    /// let mut headers = http::HeaderMap::new();
+    /// let first = TokenBuilder::new().issued_at(now, 60).sign_es256(&keys);
+    /// headers.insert("authorization", format!("Bearer {first}").parse()?);
+    /// let admission = Gate::modes(auth.clone(), "user".parse()?).decide(&headers).await?;
+    /// let mut watch = Watch::of(&auth, &admission, &headers);
+    ///
+    /// let refreshed = TokenBuilder::new().issued_at(now, 3600).sign_es256(&keys);
+    /// watch.renew(&refreshed).await?;
+    /// assert_eq!(watch.ends_at(), Some(now + 3600 + 30));
+    ///
+    /// let someone_else = TokenBuilder::now().claim("sub", "11111111-2222-4333-8444-555555555555").sign_es256(&keys);
+    /// assert_eq!(watch.renew(&someone_else).await.unwrap_err().refusal().status(), 403);
+    /// assert_eq!(watch.ends_at(), Some(now + 3600 + 30)); // unchanged
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn renew(&mut self, token: &str) -> Result<(), Rejection> {
+        let not_admitted = |what| self.auth.reject(AuthError::NotAdmitted { what });
+        let Some(user) = &self.user else {
+            return Err(not_admitted("no user credential to renew"));
+        };
+        let verified = self
+            .auth
+            .reverify(token, self.policy.as_deref())
+            .await
+            .map_err(|e| self.auth.reject(e))?;
+        if verified.claims().sub != user.claims.sub {
+            return Err(not_admitted("a token of another user"));
+        }
+        let keep_token = user.token.is_some();
+        self.user = Some(Watched {
+            claims: verified.into_shared_claims(),
+            token: keep_token.then(|| Arc::new(Zeroizing::new(token.to_owned()))),
+        });
+        Ok(())
     }
 
     /// When the token stops being accepted, in Unix seconds of the verifier's clock (`exp`

@@ -135,4 +135,7 @@ pub mod guide {
     pub mod postgres {}
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/benchmarks.md"))]
     pub mod benchmarks {}
+    #[cfg(feature = "tonic")]
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/grpc.md"))]
+    pub mod grpc {}
 }

@@ -340,6 +340,25 @@ impl Authenticator {
         Ok(verified)
     }
 
+    /// A token presented on its own (a refreshed token on an open connection): verified,
+    /// checked against `policy` (the base policy when `None`) and, with liveness, its session
+    /// asked about. What [`Watch::renew`](crate::Watch::renew) calls.
+    #[cfg(feature = "watch")]
+    pub(crate) async fn reverify(
+        &self,
+        token: &str,
+        policy: Option<&Policy>,
+    ) -> Result<Verified, AuthError> {
+        let verified = self.inner.verifier.verify_payload_async(token).await?;
+        let now = self.inner.verifier.now();
+        policy
+            .unwrap_or(&self.inner.base)
+            .check_at(verified.claims(), now)
+            .into_result()?;
+        self.live(&verified, token).await?;
+        Ok(verified)
+    }
+
     /// The project's API keys (see [`AuthenticatorBuilder::api_keys`]).
     #[must_use]
     pub fn api_keys(&self) -> &ApiKeys {

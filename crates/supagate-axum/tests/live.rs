@@ -1,0 +1,346 @@
+//! WebSockets and server-sent events bound to the caller's credential, over loopback with a
+//! real WebSocket client (tokio-tungstenite) and a raw HTTP/1.1 reader: closed within a second
+//! of the token's expiry or the session's revocation, kept open across a refreshed token
+//! presented on the socket. Real time: the verifier is on the system clock, with no leeway.
+#![cfg(feature = "live")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use supagate_auth::{
+    Authenticator, BoxFuture, SessionEnd, SessionKey, SessionLiveness, SessionSource, SessionState,
+    SourceUnavailable,
+};
+use supagate_axum::RequireLayer;
+use supagate_axum::live::{Live, LiveSocket, live_events};
+use supagate_policy::Policy;
+use supagate_testkit::{TestKeys, TokenBuilder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+/// A session store whose sessions can be revoked.
+#[derive(Debug, Clone, Default)]
+struct Store(Arc<AtomicBool>);
+
+impl SessionSource for Store {
+    fn session_state<'a>(
+        &'a self,
+        _session: SessionKey<'a>,
+    ) -> BoxFuture<'a, Result<SessionState, SourceUnavailable>> {
+        let revoked = self.0.load(Ordering::SeqCst);
+        Box::pin(async move {
+            Ok(if revoked {
+                SessionState::Ended(SessionEnd::NotFound)
+            } else {
+                SessionState::Live { not_after: None }
+            })
+        })
+    }
+}
+
+async fn echo(upgrade: WebSocketUpgrade, Live(watch): Live) -> Response {
+    upgrade.on_upgrade(move |socket| async move {
+        let mut socket = LiveSocket::new(socket, watch);
+        while let Some(Ok(msg)) = socket.recv().await {
+            if socket.send(msg).await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
+async fn ticks(Live(watch): Live) -> impl IntoResponse {
+    let ticks =
+        tokio_stream_ticks().map(|n| Ok::<_, Infallible>(Event::default().data(n.to_string())));
+    Sse::new(live_events(ticks, watch))
+}
+
+/// 0, 1, 2, … every 100 ms.
+fn tokio_stream_ticks() -> impl futures_util::Stream<Item = u64> {
+    futures_util::stream::unfold(0u64, |n| async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Some((n, n + 1))
+    })
+}
+
+struct Server {
+    addr: SocketAddr,
+    keys: TestKeys,
+    revoked: Store,
+}
+
+async fn start() -> Server {
+    let keys = TestKeys::new();
+    let revoked = Store::default();
+    let verifier = keys
+        .verifier_builder()
+        .leeway(Duration::ZERO)
+        .build()
+        .unwrap();
+    let auth = Authenticator::builder(verifier)
+        .session_liveness(
+            SessionLiveness::builder(revoked.clone())
+                .ttl(Duration::ZERO)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/ws", get(echo))
+        .route_layer(RequireLayer::new(auth.clone(), Policy::authenticated()))
+        .route("/events", get(ticks))
+        .with_state(auth);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Server {
+        addr,
+        keys,
+        revoked,
+    }
+}
+
+fn now() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+fn at(unix: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).unwrap())
+}
+
+type Client =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(server: &Server, token: &str) -> Result<Client, tungstenite::Error> {
+    let mut req = format!("ws://{}/ws", server.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    tokio_tungstenite::connect_async(req)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// Sends a message every 100 ms and reads the echoes until the server closes: the close
+/// frame, or `None` when `until` passes with the socket still open.
+async fn echo_until(ws: &mut Client, until: Instant) -> Option<tungstenite::protocol::CloseFrame> {
+    let mut n = 0;
+    while Instant::now() < until {
+        n += 1;
+        if ws.send(Message::text(format!("m{n}"))).await.is_err() {
+            break;
+        }
+        let deadline = tokio::time::sleep(Duration::from_millis(100));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => break,
+                msg = ws.next() => match msg {
+                    Some(Ok(Message::Close(frame))) => return frame,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => panic!("socket error: {e}"),
+                    None => panic!("closed without a close frame"),
+                },
+            }
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_socket_is_closed_with_1008_within_a_second_of_its_tokens_expiry() {
+    let server = start().await;
+    let issued = now();
+    let token = TokenBuilder::new()
+        .issued_at(issued, 2)
+        .sign_es256(&server.keys);
+    let mut ws = connect(&server, &token).await.unwrap();
+    let frame = echo_until(&mut ws, Instant::now() + Duration::from_secs(5))
+        .await
+        .expect("closed");
+    let late = SystemTime::now()
+        .duration_since(at(issued + 2))
+        .expect("closed before expiry");
+    assert_eq!(frame.code, CloseCode::Policy);
+    assert_eq!(frame.reason.as_str(), "token expired");
+    assert!(
+        late <= Duration::from_secs(1),
+        "closed {late:?} after expiry"
+    );
+}
+
+#[tokio::test]
+async fn a_refreshed_token_keeps_the_socket_open_and_another_users_closes_it() {
+    let server = start().await;
+    let issued = now();
+    let short = TokenBuilder::new()
+        .issued_at(issued, 2)
+        .sign_es256(&server.keys);
+    let mut ws = connect(&server, &short).await.unwrap();
+    assert!(
+        echo_until(&mut ws, Instant::now() + Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+    let fresh = TokenBuilder::new()
+        .issued_at(now(), 3600)
+        .sign_es256(&server.keys);
+    ws.send(Message::text(format!(
+        r#"{{"type":"access_token","access_token":"{fresh}"}}"#
+    )))
+    .await
+    .unwrap();
+    // Open well past the first token's expiry.
+    let past = at(issued + 2) + Duration::from_millis(1_500);
+    let left = past.duration_since(SystemTime::now()).unwrap_or_default();
+    assert!(
+        echo_until(&mut ws, Instant::now() + left).await.is_none(),
+        "closed although a fresh token was presented"
+    );
+    // Another user's token: closed, with the reason.
+    let other = TokenBuilder::now()
+        .claim("sub", "11111111-2222-4333-8444-555555555555")
+        .sign_es256(&server.keys);
+    ws.send(Message::text(format!(
+        r#"{{"type":"access_token","access_token":"{other}"}}"#
+    )))
+    .await
+    .unwrap();
+    let frame = echo_until(&mut ws, Instant::now() + Duration::from_secs(2))
+        .await
+        .expect("closed");
+    assert_eq!(frame.code, CloseCode::Policy);
+    assert_eq!(frame.reason.as_str(), "a token of another user");
+}
+
+#[tokio::test]
+async fn an_expired_token_presented_on_the_socket_closes_it() {
+    let server = start().await;
+    let token = TokenBuilder::now().sign_es256(&server.keys);
+    let mut ws = connect(&server, &token).await.unwrap();
+    let expired = TokenBuilder::new()
+        .issued_at(now() - 100, 50)
+        .sign_es256(&server.keys);
+    ws.send(Message::text(format!(
+        r#"{{"type":"access_token","access_token":"{expired}"}}"#
+    )))
+    .await
+    .unwrap();
+    let frame = echo_until(&mut ws, Instant::now() + Duration::from_secs(2))
+        .await
+        .expect("closed");
+    assert_eq!(
+        (frame.code, frame.reason.as_str()),
+        (CloseCode::Policy, "token expired")
+    );
+}
+
+#[tokio::test]
+async fn a_socket_is_closed_within_a_second_of_its_sessions_revocation() {
+    let server = start().await;
+    let token = TokenBuilder::now().sign_es256(&server.keys);
+    let mut ws = connect(&server, &token).await.unwrap();
+    assert!(
+        echo_until(&mut ws, Instant::now() + Duration::from_millis(1_200))
+            .await
+            .is_none()
+    );
+    server.revoked.0.store(true, Ordering::SeqCst);
+    let revoked = Instant::now();
+    let frame = echo_until(&mut ws, Instant::now() + Duration::from_secs(3))
+        .await
+        .expect("closed");
+    assert_eq!(
+        (frame.code, frame.reason.as_str()),
+        (CloseCode::Policy, "session ended")
+    );
+    assert!(
+        revoked.elapsed() <= Duration::from_secs(1),
+        "{:?}",
+        revoked.elapsed()
+    );
+    // Nor can it open a new one.
+    match connect(&server, &token).await {
+        Err(tungstenite::Error::Http(res)) => assert_eq!(res.status(), 401),
+        other => panic!("upgrade of a revoked session: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn no_token_no_socket() {
+    let server = start().await;
+    let req = format!("ws://{}/ws", server.addr)
+        .into_client_request()
+        .unwrap();
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tungstenite::Error::Http(res)) => assert_eq!(res.status(), 401),
+        other => panic!("upgrade without a token: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_event_stream_ends_within_a_second_of_its_tokens_expiry_with_the_reason() {
+    let server = start().await;
+    let issued = now();
+    let token = TokenBuilder::new()
+        .issued_at(issued, 2)
+        .sign_es256(&server.keys);
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(
+        format!("GET /events HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0, "connection closed before the stream ended");
+            seen.extend_from_slice(&buf[..n]);
+            // The chunked body's last chunk: the stream is over.
+            if seen.ends_with(b"\r\n0\r\n\r\n") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream did not end");
+    let late = SystemTime::now()
+        .duration_since(at(issued + 2))
+        .expect("ended before expiry");
+    assert!(
+        late <= Duration::from_secs(1),
+        "ended {late:?} after expiry"
+    );
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("data: 5\n"), "too few ticks: {text}");
+    assert!(text.contains("event: supagate.ended\n"), "{text}");
+    assert!(
+        text.contains(r#""error_description":"token expired""#),
+        "{text}"
+    );
+    assert!(!text.contains(&token), "the token in the stream");
+}
