@@ -249,9 +249,24 @@ struct Inner {
     /// different answers about themselves).
     inflight: Mutex<HashMap<(Uuid, i64), Flight>>,
     calls: AtomicU64,
+    #[cfg(feature = "watch")]
+    /// The last answer per session and token `exp`, for [`SessionLiveness::check_watched`]:
+    /// however many open connections watch one session, and whatever the TTL (zero caches
+    /// nothing), it is asked about at most once per watch interval. Bounded by `capacity`.
+    recent: Mutex<HashMap<(Uuid, i64), Recent>>,
     /// Bumped (under the cache lock) by every invalidation: an answer asked for before one is
     /// not cached, so it cannot overwrite a sign-out that happened while it was on its way.
     epoch: AtomicU64,
+}
+
+/// An answer as the watches reuse it: when it came (tokio's clock, which tests can pause),
+/// for which user.
+#[cfg(feature = "watch")]
+#[derive(Clone)]
+struct Recent {
+    at: tokio::time::Instant,
+    user: Uuid,
+    answer: Answer,
 }
 
 /// One question under way: the user it is asked for, and its answer once there.
@@ -392,6 +407,8 @@ impl SessionLiveness {
         let mut cache = lock(&self.inner.cache);
         self.inner.epoch.fetch_add(1, Ordering::SeqCst);
         self.insert(&mut cache, id, user_id, &ended, now, max, i64::MAX);
+        #[cfg(feature = "watch")]
+        lock(&self.inner.recent).retain(|(session, _), _| *session != id);
     }
 
     /// Forgets every cached answer for the user `user_id`, so that each of their sessions is
@@ -400,6 +417,8 @@ impl SessionLiveness {
         let mut cache = lock(&self.inner.cache);
         self.inner.epoch.fetch_add(1, Ordering::SeqCst);
         cache.retain(|_, c| c.user != user_id);
+        #[cfg(feature = "watch")]
+        lock(&self.inner.recent).retain(|_, r| r.user != user_id);
     }
 
     /// The decision for verified `claims` from the cache alone: `None` when the source must
@@ -429,7 +448,7 @@ impl SessionLiveness {
     /// [`AuthError::SessionStoreUnavailable`] when the source cannot answer (and the
     /// liveness fails closed).
     pub async fn check(&self, claims: &Claims, token: &str, now: i64) -> Result<(), AuthError> {
-        self.check_inner(claims, token, now, None).await
+        self.check_inner(claims, token, now, None, false).await
     }
 
     /// [`SessionLiveness::check`] for a request from the client at `client`, which a source
@@ -446,7 +465,36 @@ impl SessionLiveness {
         now: i64,
         client: std::net::IpAddr,
     ) -> Result<(), AuthError> {
-        self.check_inner(claims, token, now, Some(client)).await
+        self.check_inner(claims, token, now, Some(client), false)
+            .await
+    }
+
+    /// [`SessionLiveness::check`] for an open connection that asks again and again (a
+    /// [`Watch`](crate::Watch)): an answer younger than `max_age` for the same session and
+    /// token is reused, so that many connections of one session, or a TTL of zero, cost one
+    /// question per `max_age`. An invalidation is seen at once.
+    #[cfg(feature = "watch")]
+    pub(crate) async fn check_watched(
+        &self,
+        claims: &Claims,
+        token: &str,
+        now: i64,
+        max_age: Duration,
+    ) -> Result<(), AuthError> {
+        if let Some(cached) = self.check_cached(claims, now) {
+            return cached;
+        }
+        let Ok(Some((session, user))) = key_of(claims) else {
+            return Ok(());
+        };
+        let recent = lock(&self.inner.recent)
+            .get(&(session, claims.exp))
+            .filter(|r| r.at.elapsed() < max_age)
+            .cloned();
+        if let Some(r) = recent {
+            return self.verdict(r.user, user, &r.answer, now);
+        }
+        self.check_inner(claims, token, now, None, true).await
     }
 
     async fn check_inner(
@@ -455,6 +503,7 @@ impl SessionLiveness {
         token: &str,
         now: i64,
         client: Option<std::net::IpAddr>,
+        watched: bool,
     ) -> Result<(), AuthError> {
         if let Some(cached) = self.check_cached(claims, now) {
             return cached;
@@ -477,12 +526,44 @@ impl SessionLiveness {
                 key.client = client;
                 let answer = self.inner.source.session_state(key).await;
                 self.remember(session, user, &answer, now, epoch, claims.exp);
+                #[cfg(not(feature = "watch"))]
+                let _ = watched;
+                #[cfg(feature = "watch")]
+                if watched {
+                    self.remember_recent((session, claims.exp), user, &answer, epoch);
+                }
                 (user, answer)
             })
             .await
             .clone();
         drop(landing);
         self.verdict(asked_for, user, &answer, now)
+    }
+
+    /// Keeps a watch's answer for the next watches (unless an invalidation came meanwhile),
+    /// within the capacity: full, the oldest half goes.
+    #[cfg(feature = "watch")]
+    fn remember_recent(&self, key: (Uuid, i64), user: Uuid, answer: &Answer, epoch: u64) {
+        let cache = lock(&self.inner.cache);
+        if self.inner.epoch.load(Ordering::SeqCst) != epoch {
+            return;
+        }
+        let mut recent = lock(&self.inner.recent);
+        drop(cache);
+        if recent.len() >= self.inner.capacity && !recent.contains_key(&key) {
+            let mut ages: Vec<tokio::time::Instant> = recent.values().map(|r| r.at).collect();
+            ages.sort_unstable();
+            let cut = ages.get(ages.len() / 2).copied();
+            recent.retain(|_, r| cut.is_some_and(|c| r.at > c));
+        }
+        recent.insert(
+            key,
+            Recent {
+                at: tokio::time::Instant::now(),
+                user,
+                answer: answer.clone(),
+            },
+        );
     }
 
     fn remember(&self, session: Uuid, user: Uuid, answer: &Answer, now: i64, epoch: u64, exp: i64) {
@@ -663,6 +744,8 @@ impl SessionLivenessBuilder {
                 cache: Mutex::new(HashMap::new()),
                 inflight: Mutex::new(HashMap::new()),
                 calls: AtomicU64::new(0),
+                #[cfg(feature = "watch")]
+                recent: Mutex::new(HashMap::new()),
                 epoch: AtomicU64::new(0),
             }),
         })

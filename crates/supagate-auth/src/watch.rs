@@ -18,7 +18,7 @@ use crate::refusal::Rejection;
 
 /// The shortest time between two session liveness checks of one watch, whatever the
 /// liveness TTL (a TTL of zero asks the source on every request, not on every tick).
-pub const MIN_LIVENESS_INTERVAL: Duration = Duration::from_millis(500);
+pub const MIN_LIVENESS_INTERVAL: Duration = Duration::from_millis(400);
 
 /// The end of an admitted user's credential, for a response that stays open: it comes when
 /// the token expires (at `exp` plus the verifier's leeway, the moment a new request with it
@@ -188,6 +188,29 @@ impl Watch {
             .map(|u| u.claims.exp.saturating_add(leeway))
     }
 
+    /// Whether the token is over now by the verifier's clock: a cheap check (no timer, no
+    /// question to the session source) for code that looks before it acts. Always `false`
+    /// for a caller that is no user.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::{Authenticator, Gate, Watch};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = Authenticator::new(supagate_testkit::TestKeys::new().verifier());
+    /// let headers = http::HeaderMap::new();
+    /// let anyone = Gate::modes(auth.clone(), "none".parse()?).decide(&headers).await?;
+    /// assert!(!Watch::of(&auth, &anyone, &headers).expired());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn expired(&self) -> bool {
+        self.ends_at()
+            .is_some_and(|end| self.auth.verifier().now() >= end)
+    }
+
     /// Resolves when the credential ends, with the refusal a new request would get: the
     /// expired token's 401, a revoked session's 401, or the 503 of a liveness source that
     /// cannot answer (liveness fails closed). Never resolves for a caller that is no user.
@@ -227,22 +250,32 @@ impl Watch {
         let liveness = self.auth.session_liveness();
         let interval = liveness.map(|l| l.ttl().max(MIN_LIVENESS_INTERVAL));
         let end = self.ends_at().unwrap_or(i64::MIN);
+        let expired = || AuthError::Token(supagate_jwt::Error::Expired);
         loop {
             let now = verifier.now();
             if now >= end {
-                return AuthError::Token(supagate_jwt::Error::Expired);
+                return expired();
             }
-            let left = until(end, now);
-            let wait = interval.map_or(left, |i| i.min(left));
+            // Never one long sleep: the verifier's clock is read again at least every
+            // `MAX_SLEEP` (a wall-clock step, a suspended host, a test clock moved on).
+            let wait = until(end, now).min(interval.unwrap_or(MAX_SLEEP).min(MAX_SLEEP));
             tokio::time::sleep(wait).await;
-            if let (Some(l), Some(token)) = (liveness, &user.token)
-                && let Err(e) = l.check(&user.claims, token, verifier.now()).await
+            let now = verifier.now();
+            if now >= end {
+                // Expired: no question about the session of a token that is over.
+                return expired();
+            }
+            if let (Some(l), Some(token), Some(every)) = (liveness, &user.token, interval)
+                && let Err(e) = l.check_watched(&user.claims, token, now, every).await
             {
                 return e;
             }
         }
     }
 }
+
+/// The longest single wait of a watch before it reads the clock again.
+const MAX_SLEEP: Duration = Duration::from_secs(15);
 
 /// Real time from `now` (whole seconds of the verifier's clock) to `end`: the whole seconds
 /// between them, less the fraction of the current second the system clock has already run,

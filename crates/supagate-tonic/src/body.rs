@@ -22,9 +22,11 @@ pin_project_lite::pin_project! {
     /// `Unavailable` when liveness cannot be checked) instead of streaming on. What
     /// [`GateLayer`](crate::GateLayer) wraps every admitted user's response in.
     ///
-    /// The watch is armed the first time the service has no frame ready (a stream waiting
-    /// for its next message), so a unary answer, whose frames are ready at once, costs no
-    /// timer.
+    /// The first message, when it is ready at once, is the answer of a call the gate admitted
+    /// and goes as it is (a unary answer is never cut, nor costs a timer). The watch is armed
+    /// once the body proves to be a stream: its second message, or a wait for one. A stream
+    /// whose messages are always ready (an export, a replay) is armed all the same, and no
+    /// message ready after the end is sent.
     ///
     /// # Examples
     ///
@@ -56,24 +58,72 @@ pin_project_lite::pin_project! {
     pub struct Watched<B> {
         #[pin]
         inner: B,
-        watch: Option<Watch>,
-        ending: Option<Ending>,
+        guard: Guard,
         state: State,
     }
 }
 
 enum State {
     Streaming,
-    /// The watch ended: these trailers go next, then the stream ends.
-    Ending(HeaderMap),
     Done,
+}
+
+/// One direction of a call, watched. Its first message, ready when first asked for, is the
+/// answer (or request) of a call the gate admitted and is never cut. From the second message
+/// on, or once the body waits for a message, it is a stream: the watch is armed (a timer, the
+/// liveness questions; its first poll reads the clock) and each further message comes only
+/// before the end.
+struct Guard {
+    watch: Watch,
+    ending: Option<Ending>,
+    messages: u32,
+}
+
+impl Guard {
+    fn new(watch: Watch) -> Self {
+        Guard {
+            watch,
+            ending: None,
+            messages: 0,
+        }
+    }
+
+    /// `Ready` with the refusal once the credential ended, for an armed watch (unarmed, the
+    /// next message checks: a frame that is no message, the service's trailers after a
+    /// unary answer, goes as it is).
+    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Rejection> {
+        match &mut self.ending {
+            Some(ending) => ending.as_mut().poll(cx),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Arms the watch (once) and polls it.
+    fn arm(&mut self, cx: &mut Context<'_>) -> Poll<Rejection> {
+        let watch = &self.watch;
+        self.ending
+            .get_or_insert_with(|| Box::pin(watch.ended()))
+            .as_mut()
+            .poll(cx)
+    }
+
+    /// Counts a message that is ready: the first goes as it is; from the second on, the
+    /// direction is a stream, armed, and the message goes only before the end.
+    fn message(&mut self, cx: &mut Context<'_>) -> Poll<Rejection> {
+        self.messages = self.messages.saturating_add(1);
+        if self.messages >= 2 {
+            self.arm(cx)
+        } else {
+            Poll::Pending
+        }
+    }
 }
 
 impl<B> fmt::Debug for Watched<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Watched")
-            .field("watch", &self.watch)
-            .field("armed", &self.ending.is_some())
+            .field("watch", &self.guard.watch)
+            .field("armed", &self.guard.ending.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -87,8 +137,7 @@ impl<B> Watched<B> {
     pub fn new(inner: B, watch: Watch) -> Self {
         Watched {
             inner,
-            watch: Some(watch),
-            ending: None,
+            guard: Guard::new(watch),
             state: State::Streaming,
         }
     }
@@ -96,13 +145,14 @@ impl<B> Watched<B> {
 
 /// The trailers of a stream its credential ended.
 fn trailers_of(rejection: &Rejection) -> HeaderMap {
+    let status = status(rejection);
     let mut trailers = HeaderMap::new();
     // `add_header` fails only on a message that is no header value, which a percent-encoded
-    // description never is; the status line then still goes out.
-    if status(rejection).add_header(&mut trailers).is_err() {
+    // description never is; the code then still goes out.
+    if status.add_header(&mut trailers).is_err() {
         trailers.insert(
             tonic::Status::GRPC_STATUS,
-            http::HeaderValue::from_static("16"),
+            http::HeaderValue::from(status.code() as i32),
         );
     }
     trailers
@@ -121,45 +171,48 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
-        match std::mem::replace(this.state, State::Done) {
-            State::Done => return Poll::Ready(None),
-            State::Ending(trailers) => return Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
-            State::Streaming => *this.state = State::Streaming,
+        if matches!(this.state, State::Done) {
+            return Poll::Ready(None);
         }
-        // Armed: the end comes before any further frame.
-        if let Some(ending) = this.ending.as_mut()
-            && let Poll::Ready(rejection) = ending.as_mut().poll(cx)
-        {
-            *this.state = State::Done;
-            *this.ending = None;
-            return Poll::Ready(Some(Ok(Frame::trailers(trailers_of(&rejection)))));
+        let ended = |state: &mut State, rejection: Rejection| {
+            *state = State::Done;
+            Poll::Ready(Some(Ok(Frame::trailers(trailers_of(&rejection)))))
+        };
+        // The end comes before any further frame.
+        if let Poll::Ready(rejection) = this.guard.poll_end(cx) {
+            return ended(this.state, rejection);
         }
         match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if frame.is_data() {
+                    // A message ready after the end is not sent: the end goes instead.
+                    if let Poll::Ready(rejection) = this.guard.message(cx) {
+                        return ended(this.state, rejection);
+                    }
+                } else {
+                    // The service's own trailers end the stream: nothing follows them.
+                    *this.state = State::Done;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                *this.state = State::Done;
+                Poll::Ready(Some(Err(e.into())))
+            }
             Poll::Ready(None) => {
                 *this.state = State::Done;
                 Poll::Ready(None)
             }
-            Poll::Ready(Some(frame)) => Poll::Ready(Some(frame.map_err(Into::into))),
-            Poll::Pending => {
-                if this.ending.is_none()
-                    && let Some(watch) = this.watch.take()
-                {
-                    let mut ending: Ending = Box::pin(watch.ended());
-                    if let Poll::Ready(rejection) = ending.as_mut().poll(cx) {
-                        *this.state = State::Ending(trailers_of(&rejection));
-                        cx.waker().wake_by_ref();
-                        return Poll::Pending;
-                    }
-                    *this.ending = Some(ending);
-                }
-                Poll::Pending
-            }
+            // Waiting for the next message: a stream, armed now.
+            Poll::Pending => match this.guard.arm(cx) {
+                Poll::Ready(rejection) => ended(this.state, rejection),
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 
     fn is_end_stream(&self) -> bool {
         matches!(self.state, State::Done)
-            || (matches!(self.state, State::Streaming) && self.inner.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -169,5 +222,78 @@ where
             hint.set_upper(upper);
         }
         hint
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A call's request body bound to its caller's credential (client and bidirectional
+    /// streams): the client's messages reach the service until the watch ends, then the
+    /// service reads the refusal's status as the stream's error (`Unauthenticated`,
+    /// `token expired`) and never a message sent after it.
+    pub(crate) struct WatchedRequest<B> {
+        #[pin]
+        inner: B,
+        guard: Guard,
+        done: bool,
+    }
+}
+
+impl<B> WatchedRequest<B> {
+    pub(crate) fn new(inner: B, watch: Watch) -> Self {
+        WatchedRequest {
+            inner,
+            guard: Guard::new(watch),
+            done: false,
+        }
+    }
+}
+
+impl<B> Body for WatchedRequest<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        if *this.done {
+            return Poll::Ready(None);
+        }
+        let ended = |done: &mut bool, rejection: Rejection| {
+            *done = true;
+            Poll::Ready(Some(Err(BoxError::from(status(&rejection)))))
+        };
+        if let Poll::Ready(rejection) = this.guard.poll_end(cx) {
+            return ended(this.done, rejection);
+        }
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if frame.is_data()
+                    && let Poll::Ready(rejection) = this.guard.message(cx)
+                {
+                    return ended(this.done, rejection);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => {
+                *this.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

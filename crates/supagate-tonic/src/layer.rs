@@ -15,7 +15,7 @@ use tonic::server::NamedService;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::body::Watched;
+use crate::body::{Watched, WatchedRequest};
 use crate::status::status;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -49,8 +49,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// # let auth = Authenticator::new(supagate_testkit::TestKeys::new().verifier());
 /// let admins = Policy::require(Requirement::role("admin"))?;
 /// let layer = GateLayer::new(Gate::modes(auth.clone(), "user".parse()?))
-///     .method("DeleteNote", Gate::policy(auth.clone(), admins))
-///     .public("Ping");
+///     .method("DeleteNote", Gate::policy(auth.clone(), admins))?
+///     .public("/notes.Notes/Ping")?;
 /// let service = layer.layer(service_fn(|_req: http::Request<tonic::body::Body>| async {
 ///     Ok::<_, Infallible>(http::Response::new(tonic::body::Body::empty()))
 /// }));
@@ -91,13 +91,63 @@ impl fmt::Debug for GateLayer {
 }
 
 impl Rules {
-    /// The gate of a call to `path` (`/package.Service/Method`): `None` when public.
+    /// The gate of a call to `path` (`/package.Service/Method`): `None` when public. A rule
+    /// for the whole path wins over one for the method's name.
     fn gate(&self, path: &str) -> Option<&Gate> {
+        let rule = |matches: &dyn Fn(&str) -> bool| {
+            self.methods
+                .iter()
+                .find(|(name, _)| matches(name))
+                .map(|(_, gate)| gate.as_ref())
+        };
+        if let Some(gate) = rule(&|name| name.starts_with('/') && name == path) {
+            return gate;
+        }
         let method = path.rsplit_once('/').map_or(path, |(_, m)| m);
-        self.methods
-            .iter()
-            .find(|(name, _)| **name == *method || **name == *path)
-            .map_or(Some(&self.every), |(_, gate)| gate.as_ref())
+        rule(&|name| !name.starts_with('/') && name == method).unwrap_or(Some(&self.every))
+    }
+}
+
+/// A method rule [`GateLayer`] refuses: a name in neither accepted shape, or one named twice.
+/// A rule that could never match would leave its method under the service's gate, silently.
+///
+/// # Examples
+///
+/// ```
+/// use supagate_auth::{Authenticator, Gate};
+/// # let auth = Authenticator::new(supagate_testkit::TestKeys::new().verifier());
+/// let layer = supagate_tonic::GateLayer::new(Gate::modes(auth, "user".parse()?));
+/// let err = layer.public("notes.Notes.Ping").unwrap_err(); // a descriptor name, not a path
+/// assert!(err.to_string().contains("notes.Notes.Ping"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodRuleError {
+    name: String,
+    why: &'static str,
+}
+
+impl fmt::Display for MethodRuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "gRPC method rule {:?}: {}", self.name, self.why)
+    }
+}
+
+impl std::error::Error for MethodRuleError {}
+
+/// Whether `name` is a method's name (`DeleteNote`) or a call's whole path
+/// (`/notes.Notes/DeleteNote`).
+fn well_formed(name: &str) -> bool {
+    let ident = |s: &str, dots: bool| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || (dots && b == b'.'))
+    };
+    match name.strip_prefix('/') {
+        None => ident(name, false),
+        Some(rest) => rest
+            .split_once('/')
+            .is_some_and(|(service, method)| ident(service, true) && ident(method, false)),
     }
 }
 
@@ -123,36 +173,56 @@ impl GateLayer {
         }
     }
 
-    /// `gate` in front of `method` instead: a method name (`"DeleteNote"`) or a whole path
-    /// (`"/notes.Notes/DeleteNote"`). A later rule for the same method does not replace an
-    /// earlier one.
+    /// `gate` in front of `method` instead: a method's name (`"DeleteNote"`, in whichever
+    /// service the layer is in front of) or a call's whole path
+    /// (`"/notes.Notes/DeleteNote"`, which wins over a name; use paths when one layer is in
+    /// front of several services).
+    ///
+    /// # Errors
+    ///
+    /// [`MethodRuleError`] for a name in neither shape, or one that has a rule already.
     ///
     /// # Examples
     ///
     /// See [`GateLayer`].
-    #[must_use]
-    pub fn method(self, method: &str, gate: Gate) -> Self {
+    pub fn method(self, method: &str, gate: Gate) -> Result<Self, MethodRuleError> {
         self.with(method, Some(gate))
     }
 
     /// No gate in front of `method` (a health check, a public listing): its calls reach the
     /// service undecided, where [`user`](crate::user) and [`caller`](crate::caller) decide by
-    /// the authenticator's defaults.
+    /// the authenticator's defaults, and nothing ends its streams. Names as in
+    /// [`GateLayer::method`].
+    ///
+    /// # Errors
+    ///
+    /// As [`GateLayer::method`].
     ///
     /// # Examples
     ///
     /// See [`GateLayer`].
-    #[must_use]
-    pub fn public(self, method: &str) -> Self {
+    pub fn public(self, method: &str) -> Result<Self, MethodRuleError> {
         self.with(method, None)
     }
 
-    fn with(self, method: &str, gate: Option<Gate>) -> Self {
+    fn with(self, method: &str, gate: Option<Gate>) -> Result<Self, MethodRuleError> {
+        let refuse = |why| MethodRuleError {
+            name: method.to_owned(),
+            why,
+        };
+        if !well_formed(method) {
+            return Err(refuse(
+                "neither a method's name (DeleteNote) nor a call's path (/notes.Notes/DeleteNote)",
+            ));
+        }
+        if self.rules.methods.iter().any(|(name, _)| **name == *method) {
+            return Err(refuse("named twice"));
+        }
         let mut rules = Arc::unwrap_or_clone(self.rules);
         rules.methods.push((method.into(), gate));
-        GateLayer {
+        Ok(GateLayer {
             rules: Arc::new(rules),
-        }
+        })
     }
 }
 
@@ -197,12 +267,26 @@ fn watch_of(gate: &Gate, admission: &Admission, headers: &http::HeaderMap) -> Op
         .then(|| Watch::of(gate.authenticator(), admission, headers))
 }
 
+/// The request with its body bound to the caller's credential when it is a user's (a client
+/// or bidirectional stream ends with it), as tonic's body.
+fn bound<B>(req: Request<B>, watch: Option<&Watch>) -> Request<Body>
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    match watch {
+        Some(watch) => req.map(|b| Body::new(WatchedRequest::new(b, watch.clone()))),
+        None => req.map(Body::new),
+    }
+}
+
 impl<S, B, RB> Service<Request<B>> for GateService<S>
 where
-    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S: Service<Request<Body>, Response = Response<RB>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: 'static,
-    B: Send + 'static,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
     RB: HttpBody<Data = Bytes> + Send + 'static,
     RB::Error: Into<BoxError>,
 {
@@ -216,13 +300,13 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let Some(gate) = self.rules.gate(req.uri().path()) else {
-            return GateFuture::inner(self.inner.call(req), None);
+            return GateFuture::inner(self.inner.call(bound(req, None)), None);
         };
         match gate.decide_now(req.headers()) {
             Some(Ok(admission)) => {
                 let watch = watch_of(gate, &admission, req.headers());
                 req.extensions_mut().insert(admission);
-                GateFuture::inner(self.inner.call(req), watch)
+                GateFuture::inner(self.inner.call(bound(req, watch.as_ref())), watch)
             }
             Some(Err(rejection)) => GateFuture {
                 kind: Kind::Refused {
@@ -241,6 +325,7 @@ where
                         Ok(admission) => {
                             let watch = watch_of(&gate, &admission, req.headers());
                             req.extensions_mut().insert(admission);
+                            let req = bound(req, watch.as_ref());
                             inner.call(req).await.map(|res| answer(res, watch))
                         }
                         Err(rejection) => Ok(refused(&rejection)),

@@ -8,7 +8,7 @@ mod metadata;
 mod status;
 
 pub use body::Watched;
-pub use layer::{GateFuture, GateLayer, GateService};
+pub use layer::{GateFuture, GateLayer, GateService, MethodRuleError};
 pub use metadata::Metadata;
 pub use status::{code_for, status};
 

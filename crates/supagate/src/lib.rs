@@ -138,4 +138,7 @@ pub mod guide {
     #[cfg(feature = "tonic")]
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/grpc.md"))]
     pub mod grpc {}
+    #[cfg(feature = "live")]
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/live.md"))]
+    pub mod live {}
 }

@@ -151,13 +151,14 @@ impl Notes for NotesService {
 ///
 /// # Errors
 ///
-/// When the example's policies or modes do not parse (never, as shipped).
+/// When the example's policies, modes or method rules are refused (never, as shipped).
 pub fn service(auth: Authenticator) -> Result<GateService<NotesServer<NotesService>>, String> {
     let gate = |modes: &str| backend_common::modes(modes).map(|m| Gate::modes(auth.clone(), m));
     let admin = backend_common::admin_policy().map_err(|e| e.to_string())?;
     let layer = GateLayer::new(gate("user")?)
         .method("Whoami", gate(backend_common::modes::WHOAMI)?)
-        .method("DeleteNote", Gate::policy(auth.clone(), admin))
-        .public("Ping");
+        .and_then(|l| l.method("DeleteNote", Gate::policy(auth.clone(), admin)))
+        .and_then(|l| l.public("Ping"))
+        .map_err(|e| e.to_string())?;
     Ok(layer.layer(NotesServer::new(NotesService { auth })))
 }

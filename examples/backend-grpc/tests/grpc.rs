@@ -149,7 +149,12 @@ async fn each_method_has_its_gate_and_refusals_are_grpc_statuses() {
     assert_eq!(refused.code(), Code::Unauthenticated);
     assert_eq!(refused.message(), "invalid token");
     let shown = format!("{refused:?}");
-    assert!(!shown.contains(&forged[20..60]), "{shown}");
+    let signature = forged.rsplit('.').next().unwrap();
+    let claims = forged.split('.').nth(1).unwrap();
+    assert!(
+        !shown.contains(signature) && !shown.contains(claims),
+        "{shown}"
+    );
 
     // The admin policy of one method: a user is PermissionDenied, an admin passes.
     let denied = client
@@ -239,8 +244,9 @@ async fn a_stream_ends_within_a_second_of_its_sessions_revocation_and_not_before
         stream.message().await.unwrap().unwrap();
     }
     assert!(started.elapsed() >= Duration::from_millis(1_300));
+    // Asked on admission and about every 400 ms since (TTL zero), not on every message.
     let asked = server.store.0.asked.load(Ordering::SeqCst);
-    assert!(asked >= 3, "liveness asked only {asked} times");
+    assert!((3..=8).contains(&asked), "liveness asked {asked} times");
 
     server.store.0.revoked.store(true, Ordering::SeqCst);
     let revoked = Instant::now();

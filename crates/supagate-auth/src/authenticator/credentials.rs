@@ -130,6 +130,7 @@ impl Authenticator {
     /// The user's token the request presents (from the configured source), copied: what a
     /// [`Watch`](crate::Watch) asks session liveness with. `None` without one, or when the
     /// request's credentials cannot be read.
+    #[cfg(feature = "watch")]
     pub(crate) fn user_token<H: RequestHeaders>(
         &self,
         headers: &H,
