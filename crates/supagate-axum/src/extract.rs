@@ -128,7 +128,7 @@ where
 
 /// The user a gate admitted, or else the request's own under the base policy: the rules of
 /// [`Admission`](supagate_auth::Admission).
-async fn extract<T: DeserializeOwned + 'static>(
+pub(crate) async fn extract<T: DeserializeOwned + 'static>(
     auth: &Authenticator,
     parts: &Parts,
 ) -> Result<Option<T>, AuthError> {

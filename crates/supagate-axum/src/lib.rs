@@ -4,6 +4,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admit;
+pub mod ext;
 mod extract;
 mod layer;
 #[cfg(feature = "live")]

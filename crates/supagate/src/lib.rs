@@ -135,6 +135,8 @@ pub mod guide {
     pub mod postgres {}
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/benchmarks.md"))]
     pub mod benchmarks {}
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/frameworks.md"))]
+    pub mod frameworks {}
     #[cfg(feature = "tonic")]
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/grpc.md"))]
     pub mod grpc {}
