@@ -239,7 +239,11 @@ where
             // Decided at once unless a key fetch is under way, which is awaited without
             // blocking the worker.
             match gate.decide(&ActixHeaders(req.headers())).await {
-                Ok(admission) => {
+                Ok(mut admission) => {
+                    // An inner gate's admission replaces an outer one's, keeping its policies.
+                    if let Some(outer) = req.extensions().get::<supagate_auth::Admission>() {
+                        admission.inherit(outer);
+                    }
                     req.extensions_mut().insert(admission);
                     let res = service.call(req).await?;
                     Ok(res.map_into_left_body())

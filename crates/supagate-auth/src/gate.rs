@@ -148,6 +148,26 @@ impl Gate {
         &self.auth
     }
 
+    /// The modes a modes gate admits; `None` for a policy gate (a signed-in user the policy
+    /// allows).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::{Authenticator, Gate};
+    /// # let auth = Authenticator::new(supagate_testkit::TestKeys::new().verifier());
+    /// let gate = Gate::modes(auth, "user, none".parse()?);
+    /// assert_eq!(gate.admitted_modes().map(|m| m.to_string()).as_deref(), Some("user, none"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn admitted_modes(&self) -> Option<&AuthModes> {
+        match &self.rule {
+            Rule::Modes(m) => Some(m),
+            Rule::Policy(_) => None,
+        }
+    }
+
     /// The decision, when it can be made without waiting: `Some` admission or rejection, or
     /// `None` when the request's token needs a key that is being fetched (or a session
     /// liveness answer not cached yet): then await [`Gate::decide`].
@@ -225,6 +245,7 @@ impl Gate {
                 Rule::Policy(p) => Some(Arc::clone(p)),
                 Rule::Modes(_) => None,
             },
+            outer: Vec::new(),
         }
     }
 }
@@ -261,6 +282,9 @@ pub struct Admission {
     state: State,
     /// A policy gate's policy: a user read again after the take is checked against it.
     policy: Option<Arc<Policy>>,
+    /// The policies of the gates around this one (an outer `RequireLayer`), which a token
+    /// presented later on an open connection must pass too.
+    outer: Vec<Arc<Policy>>,
 }
 
 #[derive(Clone)]
@@ -290,13 +314,64 @@ impl Admission {
         Admission {
             state: State::Caller(caller),
             policy: None,
+            outer: Vec::new(),
         }
     }
 
-    /// The policy of the gate that made it (`None` for a modes gate: the base policy).
+    /// Every policy a user of this admission passed: its own gate's (a policy gate) and
+    /// those of the gates around it; empty when only modes gates decided (the base policy).
     #[cfg(feature = "watch")]
-    pub(crate) fn policy(&self) -> Option<&Arc<Policy>> {
-        self.policy.as_ref()
+    pub(crate) fn policies(&self) -> Vec<Arc<Policy>> {
+        self.policy.iter().chain(&self.outer).cloned().collect()
+    }
+
+    /// Records the gate around this one (whose admission this one replaces in the request):
+    /// its policies still apply to a token presented later on an open connection. Adapters
+    /// call it (or [`Admission::insert_into`]) when a gate decides inside another.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::{Authenticator, Gate};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = Authenticator::new(supagate_testkit::TestKeys::new().verifier());
+    /// let headers = http::HeaderMap::new();
+    /// let outer = Gate::modes(auth.clone(), "none".parse()?).decide(&headers).await?;
+    /// let mut inner = Gate::modes(auth, "none".parse()?).decide(&headers).await?;
+    /// inner.inherit(&outer);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn inherit(&mut self, outer: &Admission) {
+        for p in outer.policy.iter().chain(&outer.outer) {
+            if !self.outer.iter().any(|q| Arc::ptr_eq(p, q)) {
+                self.outer.push(Arc::clone(p));
+            }
+        }
+    }
+
+    /// Puts this admission into a request's `extensions`, in place of the admission of a
+    /// gate around this one (whose policies it [inherits](Admission::inherit)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::{Admission, Authenticator, Gate};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = Authenticator::new(supagate_testkit::TestKeys::new().verifier());
+    /// let mut extensions = http::Extensions::new();
+    /// Gate::modes(auth, "none".parse()?).decide(&http::HeaderMap::new()).await?.insert_into(&mut extensions);
+    /// assert!(extensions.get::<Admission>().is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn insert_into(mut self, extensions: &mut http::Extensions) {
+        if let Some(outer) = extensions.get::<Admission>() {
+            self.inherit(outer);
+        }
+        extensions.insert(self);
     }
 
     /// The admitted caller, until it is taken.

@@ -10,6 +10,7 @@ mod error;
 mod gate;
 mod liveness;
 mod modes;
+pub mod openapi;
 mod refusal;
 mod resource;
 mod server_keys;

@@ -259,6 +259,10 @@ struct Inner {
     epoch: AtomicU64,
 }
 
+/// How long a watch's answer is kept at most (the longest TTL): longer, no watch reuses it.
+#[cfg(feature = "watch")]
+const RECENT_KEPT: Duration = MAX_LIVENESS_TTL;
+
 /// An answer as the watches reuse it: when it came (tokio's clock, which tests can pause),
 /// for which user.
 #[cfg(feature = "watch")]
@@ -505,6 +509,9 @@ impl SessionLiveness {
         client: Option<std::net::IpAddr>,
         watched: bool,
     ) -> Result<(), AuthError> {
+        // Read before the cache: an invalidation between the two makes the answer below
+        // uncacheable, so that it never overwrites the invalidation.
+        let epoch = self.inner.epoch.load(Ordering::SeqCst);
         if let Some(cached) = self.check_cached(claims, now) {
             return cached;
         }
@@ -521,7 +528,6 @@ impl SessionLiveness {
             .cell
             .get_or_init(|| async {
                 self.inner.calls.fetch_add(1, Ordering::Relaxed);
-                let epoch = self.inner.epoch.load(Ordering::SeqCst);
                 let mut key = SessionKey::new(session, user, token);
                 key.client = client;
                 let answer = self.inner.source.session_state(key).await;
@@ -550,6 +556,12 @@ impl SessionLiveness {
         }
         let mut recent = lock(&self.inner.recent);
         drop(cache);
+        // An answer older than the longest TTL is of no use to any watch (a watch reuses one
+        // only within its interval, the TTL at most): swept whenever the map has doubled, so
+        // that it does not keep what closed connections left behind.
+        if recent.len() >= 1024 && recent.len().is_power_of_two() {
+            recent.retain(|_, r| r.at.elapsed() < RECENT_KEPT);
+        }
         if recent.len() >= self.inner.capacity && !recent.contains_key(&key) {
             let mut ages: Vec<tokio::time::Instant> = recent.values().map(|r| r.at).collect();
             ages.sort_unstable();

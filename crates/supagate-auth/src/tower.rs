@@ -125,7 +125,7 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         match self.gate.decide_now(req.headers()) {
             Some(Ok(admission)) => {
-                req.extensions_mut().insert(admission);
+                admission.insert_into(req.extensions_mut());
                 GateFuture {
                     kind: Kind::Inner {
                         future: self.inner.call(req),
@@ -147,7 +147,7 @@ where
                 let future = async move {
                     match gate.decide(req.headers()).await {
                         Ok(admission) => {
-                            req.extensions_mut().insert(admission);
+                            admission.insert_into(req.extensions_mut());
                             inner.call(req).await
                         }
                         Err(rejection) => Ok(refusal_response(rejection.into_refusal())),

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use supagate_jwt::Claims;
+use supagate_jwt::{Claims, Verified};
 use supagate_policy::Policy;
 use zeroize::Zeroizing;
 
@@ -58,9 +58,9 @@ pub const MIN_LIVENESS_INTERVAL: Duration = Duration::from_millis(400);
 pub struct Watch {
     auth: Authenticator,
     user: Option<Watched>,
-    /// The admitting gate's policy, which a renewed token must pass too (`None`: the base
-    /// policy, as the `user` mode applies it).
-    policy: Option<Arc<Policy>>,
+    /// The policies of the admitting gates, which a renewed token must pass too (none: the
+    /// base policy, as the `user` mode applies it).
+    policies: Vec<Arc<Policy>>,
 }
 
 #[derive(Clone)]
@@ -103,19 +103,71 @@ impl Watch {
     #[must_use]
     pub fn of<H: RequestHeaders>(auth: &Authenticator, admission: &Admission, headers: &H) -> Self {
         let user = match admission.caller() {
-            Some(Caller::User(v)) => Some(Watched {
-                claims: v.clone().into_shared_claims(),
-                token: auth
-                    .session_liveness()
-                    .and_then(|_| auth.user_token(headers))
-                    .map(Arc::new),
-            }),
+            Some(Caller::User(v)) => Some(v.clone()),
             _ => None,
         };
+        Watch::from_verified(auth, user, admission, headers)
+    }
+
+    /// [`Watch::of`] for a request whose caller an extraction may have taken out of its
+    /// admission already (an `Admitted` before the handler's watch): a taken user is
+    /// verified again from `headers` under the same rule, as
+    /// [`Admission::read_user`] reads it, rather than taken for no user.
+    ///
+    /// # Errors
+    ///
+    /// The [`Rejection`] of that verification.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::{Authenticator, Gate, Watch};
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let keys = TestKeys::new();
+    /// let auth = Authenticator::new(keys.verifier());
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("authorization", format!("Bearer {}", TokenBuilder::now().sign_es256(&keys)).parse()?);
+    /// let mut admission = Gate::modes(auth.clone(), "user".parse()?).decide(&headers).await?;
+    /// let _caller = admission.take()?; // an `Admitted` extraction
+    /// let watch = Watch::for_request(&auth, &admission, &headers).await?;
+    /// assert!(watch.ends_at().is_some()); // still the user's, not "no user"
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn for_request<H: RequestHeaders + Sync>(
+        auth: &Authenticator,
+        admission: &Admission,
+        headers: &H,
+    ) -> Result<Self, Rejection> {
+        if admission.caller().is_some() {
+            return Ok(Watch::of(auth, admission, headers));
+        }
+        let user = Admission::read_user(Some(admission))
+            .resolve(auth, headers)
+            .await
+            .map_err(|e| auth.reject(e))?;
+        Ok(Watch::from_verified(auth, user, admission, headers))
+    }
+
+    fn from_verified<H: RequestHeaders>(
+        auth: &Authenticator,
+        user: Option<Verified>,
+        admission: &Admission,
+        headers: &H,
+    ) -> Self {
+        let user = user.map(|v| Watched {
+            claims: v.into_shared_claims(),
+            token: auth
+                .session_liveness()
+                .and_then(|_| auth.user_token(headers))
+                .map(Arc::new),
+        });
         Watch {
             auth: auth.clone(),
             user,
-            policy: admission.policy().cloned(),
+            policies: admission.policies(),
         }
     }
 
@@ -123,7 +175,9 @@ impl Watch {
     /// token, as a Supabase Realtime client sends one), as the credential the watch ends
     /// with: verified, checked against the admitting gate's policy (a user who lost the role
     /// the route needs is refused), its session asked about when liveness is on, and of the
-    /// same user (`sub`). The end moves to the new token's; a refused token changes nothing.
+    /// same user (`sub` and issuer; another session of theirs is accepted, and is the one
+    /// asked about from then on). The end moves to the new token's; a refused token changes
+    /// nothing. The token the watch holds already is accepted without a question.
     ///
     /// # Errors
     ///
@@ -162,12 +216,17 @@ impl Watch {
         let Some(user) = &self.user else {
             return Err(not_admitted("no user credential to renew"));
         };
+        if user.token.as_deref().is_some_and(|t| t.as_str() == token) {
+            // The token it holds already: nothing to verify, nothing to ask.
+            return Ok(());
+        }
         let verified = self
             .auth
-            .reverify(token, self.policy.as_deref())
+            .reverify(token, &self.policies)
             .await
             .map_err(|e| self.auth.reject(e))?;
-        if verified.claims().sub != user.claims.sub {
+        let (new, old) = (verified.claims(), &user.claims);
+        if new.sub != old.sub || new.iss != old.iss {
             return Err(not_admitted("a token of another user"));
         }
         let keep_token = user.token.is_some();
@@ -265,10 +324,21 @@ impl Watch {
                 // Expired: no question about the session of a token that is over.
                 return expired();
             }
-            if let (Some(l), Some(token), Some(every)) = (liveness, &user.token, interval)
-                && let Err(e) = l.check_watched(&user.claims, token, now, every).await
-            {
-                return e;
+            if let (Some(l), Some(every)) = (liveness, interval) {
+                let Some(token) = &user.token else {
+                    // A user whose token could not be kept cannot be asked about: fail
+                    // closed, as liveness does.
+                    return AuthError::SessionUnchecked;
+                };
+                // A slow source never holds the connection past the token's own end.
+                tokio::select! {
+                    answer = l.check_watched(&user.claims, token, now, every) => {
+                        if let Err(e) = answer {
+                            return e;
+                        }
+                    }
+                    () = tokio::time::sleep(until(end, now)) => return expired(),
+                }
             }
         }
     }

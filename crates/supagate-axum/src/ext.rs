@@ -140,3 +140,39 @@ where
             .map_err(|e| AuthRejection::new(&auth, AuthError::Token(e)))
     }
 }
+
+/// [`crate::live::Live`], with the [`Authenticator`] from the request's extensions (any
+/// router state): the caller's watch, for a WebSocket or an event stream.
+///
+/// # Examples
+///
+/// ```
+/// use axum::{Extension, Router, extract::ws::WebSocketUpgrade, response::Response, routing::get};
+/// use supagate_auth::Authenticator;
+/// use supagate_axum::ext::Live;
+/// use supagate_axum::live::LiveSocket;
+///
+/// async fn feed(upgrade: WebSocketUpgrade, Live(watch): Live) -> Response {
+///     upgrade.on_upgrade(move |socket| async move {
+///         let mut socket = LiveSocket::new(socket, watch);
+///         while let Some(Ok(_)) = socket.recv().await {}
+///     })
+/// }
+///
+/// # let auth = Authenticator::new(supagate_testkit::TestKeys::new().verifier());
+/// let app: Router = Router::new().route("/feed", get(feed)).layer(Extension(auth));
+/// ```
+#[cfg(feature = "live")]
+#[cfg_attr(docsrs, doc(cfg(feature = "live")))]
+#[derive(Debug, Clone)]
+pub struct Live(pub supagate_auth::Watch);
+
+#[cfg(feature = "live")]
+impl<S: Send + Sync> FromRequestParts<S> for Live {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let auth = authenticator(parts)?;
+        crate::live::watch_of(&auth, parts).await.map(Live)
+    }
+}

@@ -7,6 +7,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::response::sse::Event;
@@ -60,14 +61,23 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let auth = Authenticator::from_ref(state);
-        if let Some(admission) = parts.extensions.get::<Admission>() {
-            return Ok(Live(Watch::of(&auth, admission, &parts.headers)));
-        }
-        let gate = Gate::modes(auth.clone(), auth.default_modes().clone());
-        let admission = gate.decide(&parts.headers).await.map_err(AuthRejection)?;
-        Ok(Live(Watch::of(&auth, &admission, &parts.headers)))
+        watch_of(&Authenticator::from_ref(state), parts)
+            .await
+            .map(Live)
     }
+}
+
+/// The watch of the request's caller: its gate's admission (read again if an extraction
+/// took the caller out of it), or the authenticator's default modes deciding now.
+pub(crate) async fn watch_of(auth: &Authenticator, parts: &Parts) -> Result<Watch, AuthRejection> {
+    if let Some(admission) = parts.extensions.get::<Admission>() {
+        return Watch::for_request(auth, admission, &parts.headers)
+            .await
+            .map_err(AuthRejection);
+    }
+    let gate = Gate::modes(auth.clone(), auth.default_modes().clone());
+    let admission = gate.decide(&parts.headers).await.map_err(AuthRejection)?;
+    Ok(Watch::of(auth, &admission, &parts.headers))
 }
 
 /// The close code of a credential's end: 1008 (policy violation) for a 401 or a 403, 1013
@@ -90,6 +100,16 @@ fn close_frame(rejection: &Rejection) -> CloseFrame {
     }
 }
 
+/// The close frame of a client that presents tokens faster than [`MIN_RENEWAL_INTERVAL`].
+fn too_many_renewals() -> CloseFrame {
+    CloseFrame {
+        code: 1008,
+        reason: "too many token renewals".into(),
+    }
+}
+
+type Renewing = Pin<Box<dyn Future<Output = Result<Watch, Rejection>> + Send>>;
+
 /// A token a client presents on the open socket: a text message
 /// `{"type": "access_token", "access_token": "<jwt>"}`.
 #[derive(serde::Deserialize)]
@@ -99,10 +119,22 @@ struct Presented {
     access_token: String,
 }
 
+/// The longest message that can present a token (a token is at most 48 KiB to the
+/// verifier; Supabase's are a kilobyte or two): anything longer is the app's, never parsed.
+const MAX_PRESENTED_BYTES: usize = 16 * 1024;
+
+/// The shortest time between two presented tokens: a client refreshes hourly; one that
+/// presents tokens faster is closed rather than served a verification (and perhaps a session
+/// question) per message.
+const MIN_RENEWAL_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The token of a text message that presents one; `None` for any other message.
 fn presented_token(text: &str) -> Option<String> {
-    // Only a JSON object can present one; skip parsing anything else.
-    if !text.trim_start().starts_with('{') || !text.contains("access_token") {
+    // Only a short JSON object can present one; skip parsing anything else.
+    if text.len() > MAX_PRESENTED_BYTES
+        || !text.trim_start().starts_with('{')
+        || !text.contains("access_token")
+    {
         return None;
     }
     serde_json::from_str::<Presented>(text)
@@ -134,6 +166,9 @@ pub struct LiveSocket {
     socket: WebSocket,
     watch: Watch,
     ending: Ending,
+    /// A presented token being checked: kept across a cancelled `recv`, finished by the next.
+    renewing: Option<Renewing>,
+    last_renewal: Option<tokio::time::Instant>,
     closed: bool,
 }
 
@@ -182,6 +217,8 @@ impl LiveSocket {
             socket,
             watch,
             ending,
+            renewing: None,
+            last_renewal: None,
             closed: false,
         }
     }
@@ -196,12 +233,37 @@ impl LiveSocket {
     /// client closed it or because the credential ended (the client was sent a close frame
     /// with the reason). Presented tokens are handled here and never returned.
     ///
-    /// Cancel-safe while it waits for a message (in a `select!`); a token being checked when
-    /// the future is dropped is not taken.
+    /// Cancel-safe (in a `select!`): a message is never lost, and a presented token being
+    /// checked when the future is dropped is checked on by the next call.
     pub async fn recv(&mut self) -> Option<Result<Message, axum::Error>> {
         loop {
             if self.closed {
                 return None;
+            }
+            if self.watch.expired() {
+                let rejection = self.watch.ended().await; // at once: the token is over
+                self.close(close_frame(&rejection)).await;
+                return None;
+            }
+            if let Some(renewing) = self.renewing.as_mut() {
+                let ending = &mut self.ending;
+                let outcome = tokio::select! {
+                    biased;
+                    rejection = ending => Err(rejection),
+                    renewed = renewing => renewed,
+                };
+                self.renewing = None;
+                match outcome {
+                    Ok(watch) => {
+                        self.ending = Box::pin(watch.ended());
+                        self.watch = watch;
+                    }
+                    Err(rejection) => {
+                        self.close(close_frame(&rejection)).await;
+                        return None;
+                    }
+                }
+                continue;
             }
             let next = {
                 let ending = &mut self.ending;
@@ -214,7 +276,7 @@ impl LiveSocket {
             };
             let msg = match next {
                 Err(rejection) => {
-                    self.close(&rejection).await;
+                    self.close(close_frame(&rejection)).await;
                     return None;
                 }
                 Ok(None) => {
@@ -228,16 +290,22 @@ impl LiveSocket {
                 Message::Text(text) => presented_token(text.as_str()),
                 _ => None,
             };
-            match token {
-                Some(token) => match self.watch.renew(&token).await {
-                    Ok(()) => self.ending = Box::pin(self.watch.ended()),
-                    Err(rejection) => {
-                        self.close(&rejection).await;
-                        return None;
-                    }
-                },
-                None => return Some(Ok(msg)),
+            let Some(token) = token else {
+                return Some(Ok(msg));
+            };
+            let now = tokio::time::Instant::now();
+            if self
+                .last_renewal
+                .is_some_and(|at| now.duration_since(at) < MIN_RENEWAL_INTERVAL)
+            {
+                self.close(too_many_renewals()).await;
+                return None;
             }
+            self.last_renewal = Some(now);
+            let mut watch = self.watch.clone();
+            self.renewing = Some(Box::pin(async move {
+                watch.renew(&token).await.map(|()| watch)
+            }));
         }
     }
 
@@ -252,19 +320,27 @@ impl LiveSocket {
         if self.closed {
             return Err(LiveSocketError::Closed);
         }
-        let ended = std::future::poll_fn(|cx| Poll::Ready(self.ending.as_mut().poll(cx))).await;
+        let ended = if self.watch.expired() {
+            Poll::Ready(self.watch.ended().await)
+        } else {
+            std::future::poll_fn(|cx| Poll::Ready(self.ending.as_mut().poll(cx))).await
+        };
         if let Poll::Ready(rejection) = ended {
-            self.close(&rejection).await;
+            self.close(close_frame(&rejection)).await;
             return Err(LiveSocketError::Ended(rejection));
         }
         self.socket.send(msg).await.map_err(LiveSocketError::Socket)
     }
 
     /// Resolves when the credential ends, after closing the socket with the reason: for a
-    /// socket that only sends, to `select!` beside the app's own events.
+    /// socket that only sends, to `select!` beside the app's own events. Once the socket is
+    /// closed it never resolves.
     pub async fn ended(&mut self) -> Rejection {
+        if self.closed {
+            return std::future::pending().await;
+        }
         let rejection = (&mut self.ending).await;
-        self.close(&rejection).await;
+        self.close(close_frame(&rejection)).await;
         rejection
     }
 
@@ -274,17 +350,17 @@ impl LiveSocket {
         self.socket
     }
 
-    async fn close(&mut self, rejection: &Rejection) {
-        if !self.closed {
-            self.closed = true;
-            // The client may be gone already; the socket is over either way.
-            let _ = self
-                .socket
-                .send(Message::Close(Some(close_frame(rejection))))
-                .await;
+    async fn close(&mut self, frame: CloseFrame) {
+        if self.closed {
+            return;
         }
-        // Never resolve again: a finished future is not polled twice.
+        // Marked closed and disarmed before the frame is sent: a close that is cancelled
+        // (a client that stopped reading) never leaves a finished future to poll again.
+        self.closed = true;
         self.ending = Box::pin(std::future::pending());
+        self.renewing = None;
+        // The client may be gone already; the socket is over either way.
+        let _ = self.socket.send(Message::Close(Some(frame))).await;
     }
 }
 
@@ -293,6 +369,7 @@ pin_project_lite::pin_project! {
     pub struct LiveEvents<S> {
         #[pin]
         events: S,
+        watch: Watch,
         ending: Option<Ending>,
         done: bool,
     }
@@ -308,7 +385,7 @@ impl<S> fmt::Debug for LiveEvents<S> {
 
 /// A server-sent-events stream bound to `watch`: `events` pass through until the credential
 /// ends, then one last event `supagate.ended` carries the refusal (`{"error": …,
-/// "error_description": …}`, as the HTTP body would) and the stream ends. An `EventSource`
+/// "error_description": …}`) and the stream ends. An `EventSource`
 /// reconnects by itself, with the session's fresh cookies or token; a stream has no way to
 /// present a new token in place.
 ///
@@ -332,8 +409,24 @@ where
     LiveEvents {
         events,
         ending: Some(Box::pin(watch.ended())),
+        watch,
         done: false,
     }
+}
+
+/// The last event of a stream whose credential ended: the refusal's RFC 6750 code and
+/// description as JSON (always data, whatever the authenticator's own refusal body, so that
+/// an `EventSource` dispatches it).
+fn ended_event(rejection: &Rejection) -> Event {
+    use supagate_core::RequestError as _;
+    let err = rejection.error();
+    let data = serde_json::json!({
+        "error": err.error_code(),
+        "error_description": err.description(),
+    });
+    Event::default()
+        .event("supagate.ended")
+        .data(data.to_string())
 }
 
 impl<S, E> Stream for LiveEvents<S>
@@ -347,15 +440,16 @@ where
         if *this.done {
             return Poll::Ready(None);
         }
-        if let Some(ending) = this.ending.as_mut()
-            && let Poll::Ready(rejection) = ending.as_mut().poll(cx)
-        {
-            *this.done = true;
-            *this.ending = None;
-            let body = String::from_utf8_lossy(rejection.refusal().body().bytes()).into_owned();
-            return Poll::Ready(Some(Ok(Event::default()
-                .event("supagate.ended")
-                .data(body))));
+        if let Some(ending) = this.ending.as_mut() {
+            if this.watch.expired() {
+                // Over by the clock: a fresh end resolves at once.
+                *ending = Box::pin(this.watch.ended());
+            }
+            if let Poll::Ready(rejection) = ending.as_mut().poll(cx) {
+                *this.done = true;
+                *this.ending = None;
+                return Poll::Ready(Some(Ok(ended_event(&rejection))));
+            }
         }
         match this.events.poll_next(cx) {
             Poll::Ready(None) => {

@@ -8,10 +8,11 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
+use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
@@ -21,8 +22,8 @@ use supagate_auth::{
     Authenticator, BoxFuture, SessionEnd, SessionKey, SessionLiveness, SessionSource, SessionState,
     SourceUnavailable,
 };
-use supagate_axum::RequireLayer;
 use supagate_axum::live::{Live, LiveSocket, live_events};
+use supagate_axum::{AdmitLayer, RequireLayer};
 use supagate_policy::Policy;
 use supagate_testkit::{TestKeys, TokenBuilder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,9 +31,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-/// A session store whose sessions can be revoked.
+/// A session store whose sessions can be revoked, and whose answers can be made slow.
 #[derive(Debug, Clone, Default)]
-struct Store(Arc<AtomicBool>);
+struct Store(Arc<AtomicBool>, Arc<AtomicU64>);
 
 impl SessionSource for Store {
     fn session_state<'a>(
@@ -40,7 +41,9 @@ impl SessionSource for Store {
         _session: SessionKey<'a>,
     ) -> BoxFuture<'a, Result<SessionState, SourceUnavailable>> {
         let revoked = self.0.load(Ordering::SeqCst);
+        let delay = Duration::from_millis(self.1.load(Ordering::SeqCst));
         Box::pin(async move {
+            tokio::time::sleep(delay).await;
             Ok(if revoked {
                 SessionState::Ended(SessionEnd::NotFound)
             } else {
@@ -59,6 +62,59 @@ async fn echo(upgrade: WebSocketUpgrade, Live(watch): Live) -> Response {
             }
         }
     })
+}
+
+/// The caller extracted before the watch: the watch must still be the user's.
+async fn echo_admitted_first(
+    supagate_axum::Admitted(_caller): supagate_axum::Admitted,
+    upgrade: WebSocketUpgrade,
+    live: Live,
+) -> Response {
+    echo(upgrade, live).await
+}
+
+/// An app that also waits for its own events (every 20 ms) beside the client's messages:
+/// `recv` is cancelled again and again, and a presented token is checked on all the same.
+async fn echo_busy(upgrade: WebSocketUpgrade, Live(watch): Live) -> Response {
+    upgrade.on_upgrade(move |socket| async move {
+        let mut socket = LiveSocket::new(socket, watch);
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            tokio::select! {
+                msg = socket.recv() => match msg {
+                    Some(Ok(msg)) => {
+                        if socket.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                    _ => break,
+                },
+                _ = tick.tick() => {}
+            }
+        }
+    })
+}
+
+/// The admins' socket: an outer policy gate (role admin) around the route's modes gate.
+async fn outer_admin_gate(
+    State(auth): State<Authenticator>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let admins = Policy::require(supagate_policy::Requirement::role("admin")).unwrap();
+    match supagate_auth::Gate::policy(auth, admins)
+        .decide(req.headers())
+        .await
+    {
+        Ok(admission) => {
+            admission.insert_into(req.extensions_mut());
+            next.run(req).await
+        }
+        Err(refused) => refused
+            .into_refusal()
+            .into_response()
+            .map(axum::body::Body::from),
+    }
 }
 
 async fn ticks(Live(watch): Live) -> impl IntoResponse {
@@ -98,10 +154,22 @@ async fn start() -> Server {
         )
         .build()
         .unwrap();
+    let admins = Router::new()
+        .route(
+            "/ws-admins",
+            get(echo).layer(AdmitLayer::new(auth.clone(), "user".parse().unwrap())),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            auth.clone(),
+            outer_admin_gate,
+        ));
     let app = Router::new()
         .route("/ws", get(echo))
+        .route("/ws-admitted-first", get(echo_admitted_first))
         .route_layer(RequireLayer::new(auth.clone(), Policy::authenticated()))
         .route("/events", get(ticks))
+        .route("/ws-busy", get(echo_busy))
+        .merge(admins)
         .with_state(auth);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -131,7 +199,15 @@ type Client =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(server: &Server, token: &str) -> Result<Client, tungstenite::Error> {
-    let mut req = format!("ws://{}/ws", server.addr)
+    connect_to(server, "/ws", token).await
+}
+
+async fn connect_to(
+    server: &Server,
+    path: &str,
+    token: &str,
+) -> Result<Client, tungstenite::Error> {
+    let mut req = format!("ws://{}{path}", server.addr)
         .into_client_request()
         .unwrap();
     req.headers_mut()
@@ -343,4 +419,168 @@ async fn an_event_stream_ends_within_a_second_of_its_tokens_expiry_with_the_reas
         "{text}"
     );
     assert!(!text.contains(&token), "the token in the stream");
+}
+
+fn presented(token: &str) -> Message {
+    Message::text(format!(
+        r#"{{"type":"access_token","access_token":"{token}"}}"#
+    ))
+}
+
+/// An `Admitted` extraction before the watch takes the caller out of its admission: the
+/// watch is still the user's, and the socket still closes at the token's expiry.
+#[tokio::test]
+async fn a_watch_after_the_caller_was_taken_still_ends_with_the_token() {
+    let server = start().await;
+    let issued = now();
+    let token = TokenBuilder::new()
+        .issued_at(issued, 2)
+        .sign_es256(&server.keys);
+    let mut ws = connect_to(&server, "/ws-admitted-first", &token)
+        .await
+        .unwrap();
+    let frame = echo_until(&mut ws, Instant::now() + Duration::from_secs(5))
+        .await
+        .expect("closed");
+    assert_eq!(
+        (frame.code, frame.reason.as_str()),
+        (CloseCode::Policy, "token expired")
+    );
+    let late = SystemTime::now()
+        .duration_since(at(issued + 2))
+        .expect("closed early");
+    assert!(late <= Duration::from_secs(1), "{late:?}");
+}
+
+/// Gates nested (a policy around a modes gate): a presented token must pass the outer
+/// policy too, as a new request would; a demoted admin is closed.
+#[tokio::test]
+async fn a_renewal_passes_every_gate_around_the_socket() {
+    let server = start().await;
+    let admin = |life: i64| {
+        TokenBuilder::new()
+            .issued_at(now(), life)
+            .claim(
+                "app_metadata",
+                serde_json::json!({ "provider": "email", "role": "admin" }),
+            )
+            .sign_es256(&server.keys)
+    };
+    let user = TokenBuilder::now().sign_es256(&server.keys);
+    match connect_to(&server, "/ws-admins", &user).await {
+        Err(tungstenite::Error::Http(res)) => assert_eq!(res.status(), 403),
+        other => panic!("a user on the admins' socket: {other:?}"),
+    }
+    let mut ws = connect_to(&server, "/ws-admins", &admin(3600))
+        .await
+        .unwrap();
+    assert!(
+        echo_until(&mut ws, Instant::now() + Duration::from_millis(200))
+            .await
+            .is_none()
+    );
+    // Still an admin: kept.
+    ws.send(presented(&admin(7200))).await.unwrap();
+    assert!(
+        echo_until(&mut ws, Instant::now() + Duration::from_millis(1_200))
+            .await
+            .is_none()
+    );
+    // No longer one: closed with the outer policy's refusal.
+    let demoted = TokenBuilder::new()
+        .issued_at(now(), 7200)
+        .sign_es256(&server.keys);
+    ws.send(presented(&demoted)).await.unwrap();
+    let frame = echo_until(&mut ws, Instant::now() + Duration::from_secs(2))
+        .await
+        .expect("closed");
+    assert_eq!(
+        (frame.code, frame.reason.as_str()),
+        (CloseCode::Policy, "insufficient privileges")
+    );
+}
+
+/// Tokens presented faster than once a second: closed, rather than a verification and a
+/// session question per message. A long message is the app's, never parsed as a token.
+#[tokio::test]
+async fn presenting_tokens_in_a_flood_closes_the_socket() {
+    let server = start().await;
+    let token = TokenBuilder::now().sign_es256(&server.keys);
+    let mut ws = connect(&server, &token).await.unwrap();
+    let long = format!(
+        r#"{{"type":"access_token","access_token":"{}"}}"#,
+        "x".repeat(20_000)
+    );
+    ws.send(Message::text(long.clone())).await.unwrap();
+    let echoed = tokio::time::timeout(Duration::from_secs(2), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        echoed,
+        Message::text(long),
+        "a long message goes to the app"
+    );
+    let fresh = TokenBuilder::new()
+        .issued_at(now(), 7200)
+        .sign_es256(&server.keys);
+    ws.send(presented(&fresh)).await.unwrap();
+    ws.send(presented(&fresh)).await.unwrap();
+    let frame = echo_until(&mut ws, Instant::now() + Duration::from_secs(2))
+        .await
+        .expect("closed");
+    assert_eq!(
+        (frame.code, frame.reason.as_str()),
+        (CloseCode::Policy, "too many token renewals")
+    );
+}
+
+/// An app whose `recv` is cancelled every 20 ms (it selects on its own events), a session
+/// source that answers in 200 ms: the presented token is checked on across the cancelled
+/// calls, and the socket outlives the first token.
+#[tokio::test]
+async fn a_renewal_survives_a_recv_cancelled_while_it_is_checked() {
+    let server = start().await;
+    server.revoked.1.store(200, Ordering::SeqCst);
+    let issued = now();
+    let short = TokenBuilder::new()
+        .issued_at(issued, 3)
+        .sign_es256(&server.keys);
+    let mut ws = connect_to(&server, "/ws-busy", &short).await.unwrap();
+    let fresh = TokenBuilder::new()
+        .issued_at(issued, 3600)
+        .sign_es256(&server.keys);
+    ws.send(presented(&fresh)).await.unwrap();
+    let past = at(issued + 3) + Duration::from_millis(1_500);
+    let left = past.duration_since(SystemTime::now()).unwrap_or_default();
+    assert!(
+        echo_until(&mut ws, Instant::now() + left).await.is_none(),
+        "closed although a fresh token was presented"
+    );
+}
+
+/// A session source slower than the token's remaining life: the socket closes at the
+/// token's expiry, not when the source answers.
+#[tokio::test]
+async fn a_slow_session_source_never_holds_a_socket_past_its_token() {
+    let server = start().await;
+    let issued = now();
+    let token = TokenBuilder::new()
+        .issued_at(issued, 3)
+        .sign_es256(&server.keys);
+    let mut ws = connect(&server, &token).await.unwrap();
+    // Admitted with a quick answer; from now on the source takes 8 s.
+    server.revoked.1.store(8_000, Ordering::SeqCst);
+    let frame = echo_until(&mut ws, Instant::now() + Duration::from_secs(6))
+        .await
+        .expect("closed");
+    let late = SystemTime::now()
+        .duration_since(at(issued + 3))
+        .expect("closed early");
+    assert_eq!(
+        (frame.code, frame.reason.as_str()),
+        (CloseCode::Policy, "token expired")
+    );
+    assert!(late <= Duration::from_secs(1), "{late:?}");
 }

@@ -305,7 +305,7 @@ where
         match gate.decide_now(req.headers()) {
             Some(Ok(admission)) => {
                 let watch = watch_of(gate, &admission, req.headers());
-                req.extensions_mut().insert(admission);
+                admission.insert_into(req.extensions_mut());
                 GateFuture::inner(self.inner.call(bound(req, watch.as_ref())), watch)
             }
             Some(Err(rejection)) => GateFuture {
@@ -324,7 +324,7 @@ where
                     match gate.decide(req.headers()).await {
                         Ok(admission) => {
                             let watch = watch_of(&gate, &admission, req.headers());
-                            req.extensions_mut().insert(admission);
+                            admission.insert_into(req.extensions_mut());
                             let req = bound(req, watch.as_ref());
                             inner.call(req).await.map(|res| answer(res, watch))
                         }

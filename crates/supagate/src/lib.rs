@@ -137,6 +137,9 @@ pub mod guide {
     pub mod benchmarks {}
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/frameworks.md"))]
     pub mod frameworks {}
+    #[cfg(all(feature = "utoipa", feature = "aide"))]
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/openapi.md"))]
+    pub mod openapi {}
     #[cfg(feature = "tonic")]
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/grpc.md"))]
     pub mod grpc {}

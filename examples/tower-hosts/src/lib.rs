@@ -1,6 +1,5 @@
-//! One gate on a plain `tower::Service` on `http` types, with no web framework: what a poem or
-//! salvo app (through their tower compatibility), a hyper server, or a tower-based MCP server
-//! puts behind supagate. The service answers who the gate admitted; the tests host it on hyper
+//! One gate on a plain `tower::Service` on `http` types, with no web framework: what a poem
+//! app (through its tower compatibility) or a hyper server puts behind supagate. The service answers who the gate admitted; the tests host it on hyper
 //! alone and inside poem.
 
 use std::convert::Infallible;

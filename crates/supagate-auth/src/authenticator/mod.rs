@@ -341,22 +341,32 @@ impl Authenticator {
     }
 
     /// A token presented on its own (a refreshed token on an open connection): verified,
-    /// checked against `policy` (the base policy when `None`) and, with liveness, its session
-    /// asked about. What [`Watch::renew`](crate::Watch::renew) calls.
+    /// checked against every one of `policies` (the base policy when there is none) and,
+    /// with liveness, its session asked about. What [`Watch::renew`](crate::Watch::renew) calls.
     #[cfg(feature = "watch")]
     pub(crate) async fn reverify(
         &self,
         token: &str,
-        policy: Option<&Policy>,
+        policies: &[Arc<Policy>],
     ) -> Result<Verified, AuthError> {
         let verified = self.inner.verifier.verify_payload_async(token).await?;
         let now = self.inner.verifier.now();
-        policy
-            .unwrap_or(&self.inner.base)
-            .check_at(verified.claims(), now)
-            .into_result()?;
+        if policies.is_empty() {
+            self.inner
+                .base
+                .check_at(verified.claims(), now)
+                .into_result()?;
+        }
+        for policy in policies {
+            policy.check_at(verified.claims(), now).into_result()?;
+        }
         self.live(&verified, token).await?;
         Ok(verified)
+    }
+
+    /// Whether any API key (or the legacy anon key) is configured.
+    pub(crate) fn has_api_keys(&self) -> bool {
+        !self.inner.api_keys.is_empty() || self.inner.anon_key.is_some()
     }
 
     /// The project's API keys (see [`AuthenticatorBuilder::api_keys`]).
