@@ -10,6 +10,7 @@ use supagate_policy::Policy;
 use crate::authenticator::{Authenticator, RequestHeaders};
 use crate::error::AuthError;
 use crate::modes::{AuthModes, Caller};
+use crate::observe::Timer;
 use crate::refusal::Rejection;
 
 /// What a route admits: the app's [`Authenticator`] (its verifier, keys, base policy,
@@ -186,14 +187,22 @@ impl Gate {
         &self,
         headers: &H,
     ) -> Option<Result<Admission, Rejection>> {
+        let timer = Timer::start();
         let decided = match &self.rule {
             Rule::Policy(p) => self.auth.authorize(headers, p).map(Caller::User),
             Rule::Modes(m) => self.auth.admit(headers, m),
         };
         match decided {
-            Ok(caller) => Some(Ok(self.admission(caller))),
+            Ok(caller) => {
+                timer.admitted(&caller);
+                Some(Ok(self.admission(caller)))
+            }
+            // Decided again, and observed, by `decide`.
             Err(e) if e.may_settle_async() => None,
-            Err(e) => Some(Err(self.auth.reject(e))),
+            Err(e) => {
+                timer.refused(&e);
+                Some(Err(self.auth.reject(e)))
+            }
         }
     }
 
@@ -224,6 +233,7 @@ impl Gate {
         &self,
         headers: &H,
     ) -> Result<Admission, Rejection> {
+        let timer = Timer::start();
         let decided = match &self.rule {
             Rule::Policy(p) => self
                 .auth
@@ -232,9 +242,16 @@ impl Gate {
                 .map(Caller::User),
             Rule::Modes(m) => self.auth.admit_async(headers, m).await,
         };
-        decided
-            .map(|c| self.admission(c))
-            .map_err(|e| self.auth.reject(e))
+        match decided {
+            Ok(caller) => {
+                timer.admitted(&caller);
+                Ok(self.admission(caller))
+            }
+            Err(e) => {
+                timer.refused(&e);
+                Err(self.auth.reject(e))
+            }
+        }
     }
 
     /// The admission of `caller` by this gate (a policy gate's policy kept for re-reads).
@@ -511,7 +528,15 @@ impl CallerLookup {
     ) -> Result<Caller<Verified>, AuthError> {
         match self.0 {
             Some(taken) => taken,
-            None => auth.admit_async(headers, auth.default_modes()).await,
+            None => {
+                let timer = Timer::start();
+                let decided = auth.admit_async(headers, auth.default_modes()).await;
+                match &decided {
+                    Ok(caller) => timer.admitted(caller),
+                    Err(e) => timer.refused(e),
+                }
+                decided
+            }
         }
     }
 }
@@ -561,12 +586,22 @@ impl UserLookup {
         auth: &Authenticator,
         headers: &H,
     ) -> Result<Option<Verified>, AuthError> {
-        match self.0 {
-            Lookup::User(v) => Ok(Some(v)),
-            Lookup::NoUser => Ok(None),
-            Lookup::Verify(None) => auth.authenticate_verified_async(headers).await,
-            Lookup::Verify(Some(policy)) => auth.authorize_async(headers, &policy).await.map(Some),
+        let policy = match self.0 {
+            Lookup::User(v) => return Ok(Some(v)),
+            Lookup::NoUser => return Ok(None),
+            Lookup::Verify(policy) => policy,
+        };
+        let timer = Timer::start();
+        let verified = match policy {
+            None => auth.authenticate_verified_async(headers).await,
+            Some(policy) => auth.authorize_async(headers, &policy).await.map(Some),
+        };
+        match &verified {
+            Ok(Some(_)) => timer.user(),
+            Ok(None) => timer.no_user(),
+            Err(e) => timer.refused(e),
         }
+        verified
     }
 }
 

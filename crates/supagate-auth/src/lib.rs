@@ -10,6 +10,7 @@ mod error;
 mod gate;
 mod liveness;
 mod modes;
+mod observe;
 pub mod openapi;
 mod refusal;
 mod resource;

@@ -429,6 +429,14 @@ impl SessionLiveness {
     /// be asked.
     #[must_use]
     pub fn check_cached(&self, claims: &Claims, now: i64) -> Option<Result<(), AuthError>> {
+        let verdict = self.cached_verdict(claims, now);
+        if let Some(v) = &verdict {
+            crate::observe::liveness("cache", v);
+        }
+        verdict
+    }
+
+    fn cached_verdict(&self, claims: &Claims, now: i64) -> Option<Result<(), AuthError>> {
         let (session, user) = match key_of(claims) {
             Ok(Some(k)) => k,
             Ok(None) => return Some(Ok(())),
@@ -496,7 +504,9 @@ impl SessionLiveness {
             .filter(|r| r.at.elapsed() < max_age)
             .cloned();
         if let Some(r) = recent {
-            return self.verdict(r.user, user, &r.answer, now);
+            let verdict = self.verdict(r.user, user, &r.answer, now);
+            crate::observe::liveness("cache", &verdict);
+            return verdict;
         }
         self.check_inner(claims, token, now, None, true).await
     }
@@ -543,7 +553,9 @@ impl SessionLiveness {
             .await
             .clone();
         drop(landing);
-        self.verdict(asked_for, user, &answer, now)
+        let verdict = self.verdict(asked_for, user, &answer, now);
+        crate::observe::liveness("source", &verdict);
+        verdict
     }
 
     /// Keeps a watch's answer for the next watches (unless an invalidation came meanwhile),

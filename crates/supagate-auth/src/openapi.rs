@@ -1,7 +1,7 @@
 //! What an API documents about its authentication, decided once from the configuration the
 //! authenticator and the gates use, for any OpenAPI generator to render: the security
 //! schemes ([`Authenticator::security_schemes`]) and what each route asks ([`Access`]). The
-//! utoipa rendering is [`utoipa`](crate::openapi::utoipa) (feature `utoipa`); aide's comes with
+//! utoipa rendering is the module `utoipa` (feature `utoipa`); aide's comes with
 //! the axum adapter.
 
 use crate::authenticator::{Authenticator, TokenSource};

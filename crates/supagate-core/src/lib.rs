@@ -5,6 +5,7 @@
 
 mod clock;
 mod error;
+pub mod observe;
 mod project;
 mod refusal;
 mod token;

@@ -182,6 +182,37 @@ impl TokenCache {
 
     /// A live entry for exactly this token.
     pub(crate) fn get(&self, token: &str, now: i64) -> Option<Arc<Entry>> {
+        let hit = self.lookup(token, now);
+        // Literal names and labels (those of `supagate_core::observe`, checked by a test): a
+        // key built at compile time, nothing allocated or hashed per request.
+        // Once the recorder is installed, each handle is registered once and kept.
+        #[cfg(feature = "metrics")]
+        {
+            use std::sync::OnceLock;
+            static HIT: OnceLock<metrics::Counter> = OnceLock::new();
+            static MISS: OnceLock<metrics::Counter> = OnceLock::new();
+            let (kept, make): (&OnceLock<metrics::Counter>, fn() -> metrics::Counter) =
+                if hit.is_some() {
+                    (
+                        &HIT,
+                        || metrics::counter!("supagate.token_cache.requests", "result" => "hit"),
+                    )
+                } else {
+                    (
+                        &MISS,
+                        || metrics::counter!("supagate.token_cache.requests", "result" => "miss"),
+                    )
+                };
+            if supagate_core::observe::handles_kept() {
+                kept.get_or_init(make).increment(1);
+            } else {
+                make().increment(1);
+            }
+        }
+        hit
+    }
+
+    fn lookup(&self, token: &str, now: i64) -> Option<Arc<Entry>> {
         let (hash, shard) = self.locate(token);
         let entry = shard
             .map
@@ -229,6 +260,9 @@ impl TokenCache {
                     shard.entries -= 1;
                     shard.bytes = shard.bytes.saturating_sub(cost(t, e));
                 }
+                #[cfg(feature = "metrics")]
+                metrics::counter!(supagate_core::observe::TOKEN_CACHE_EVICTIONS)
+                    .increment(bucket.len() as u64);
             }
         }
         shard.entries += 1;
@@ -244,6 +278,15 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_literal_metric_names_are_the_documented_ones() {
+        assert_eq!(
+            supagate_core::observe::TOKEN_CACHE_REQUESTS,
+            "supagate.token_cache.requests"
+        );
+        assert_eq!(supagate_core::observe::RESULT, "result");
+    }
 
     fn entry(claims: &Claims, exp: i64) -> Entry {
         Entry {

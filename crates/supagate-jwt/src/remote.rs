@@ -392,6 +392,16 @@ impl Shared {
 
     fn finish(&self, result: Result<(PreparedKeys, Option<u64>), FetchError>) {
         let mut error = None;
+        #[cfg(feature = "metrics")]
+        {
+            use supagate_core::observe as names;
+            let fetched = if result.is_ok() { "success" } else { "failure" };
+            metrics::counter!(names::JWKS_FETCHES, names::RESULT => fetched).increment(1);
+            if let Ok((keys, _)) = &result {
+                #[allow(clippy::cast_precision_loss)]
+                metrics::gauge!(names::JWKS_KEYS).set(keys.len() as f64);
+            }
+        }
         match result {
             Ok((keys, max_age)) => {
                 let ttl = max_age

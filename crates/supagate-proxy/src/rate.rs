@@ -239,7 +239,9 @@ impl Limiter {
     pub(crate) fn check_address(&self, ip: IpAddr) -> Result<(), ProxyError> {
         self.housekeeping();
         match &self.address {
-            Some(l) if !ip.is_unspecified() => l.check_key(&address_key(ip)).map_err(refusal),
+            Some(l) if !ip.is_unspecified() => l
+                .check_key(&address_key(ip))
+                .map_err(|n| refusal(n, "client_address")),
             _ => Ok(()),
         }
     }
@@ -252,8 +254,11 @@ impl Limiter {
         let key = address_key(ip);
         match kind {
             AuthCall::Unverifiable => match &self.unverifiable {
-                Some(l) => l.check_key(&key).map_err(refusal)?,
+                Some(l) => l
+                    .check_key(&key)
+                    .map_err(|n| refusal(n, "unverifiable_refresh"))?,
                 None => {
+                    observe_refusal("unverifiable_refresh");
                     return Err(ProxyError::RateLimited {
                         retry_after_secs: 60,
                     });
@@ -261,26 +266,44 @@ impl Limiter {
             },
             AuthCall::Session(session) => {
                 if let Some(l) = &self.per_session {
-                    l.check_key(&session).map_err(refusal)?;
+                    l.check_key(&session)
+                        .map_err(|n| refusal(n, "session_auth_calls"))?;
                 }
             }
             AuthCall::Checked => {}
         }
         match &self.auth_calls {
-            Some(l) if !ip.is_unspecified() => l.check_key(&key).map_err(refusal),
+            Some(l) if !ip.is_unspecified() => {
+                l.check_key(&key).map_err(|n| refusal(n, "auth_calls"))
+            }
             _ => Ok(()),
         }
     }
 
     pub(crate) fn check_user(&self, sub: &Uuid) -> Result<(), ProxyError> {
         match &self.user {
-            Some(l) => l.check_key(sub).map_err(refusal),
+            Some(l) => l.check_key(sub).map_err(|n| refusal(n, "user")),
             None => Ok(()),
         }
     }
 }
 
-fn refusal(not_until: governor::NotUntil<<DefaultClock as Clock>::Instant>) -> ProxyError {
+/// Counts a refusal by the limiter `name` (`supagate.rate_limit.refusals`).
+#[allow(unused_variables)]
+fn observe_refusal(name: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(
+        supagate_core::observe::RATE_LIMIT_REFUSALS,
+        supagate_core::observe::LIMITER => name,
+    )
+    .increment(1);
+}
+
+fn refusal(
+    not_until: governor::NotUntil<<DefaultClock as Clock>::Instant>,
+    name: &'static str,
+) -> ProxyError {
+    observe_refusal(name);
     let wait = not_until.wait_time_from(DefaultClock::default().now());
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     ProxyError::RateLimited {

@@ -81,6 +81,12 @@ pub mod actix {
     pub use supagate_actix::*;
 }
 
+#[cfg(feature = "metrics")]
+mod metrics;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use metrics::describe_metrics;
+
 #[cfg(feature = "tonic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 pub mod tonic {
@@ -137,6 +143,8 @@ pub mod guide {
     pub mod benchmarks {}
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/frameworks.md"))]
     pub mod frameworks {}
+    #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/observability.md"))]
+    pub mod observability {}
     #[cfg(all(feature = "utoipa", feature = "aide"))]
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/openapi.md"))]
     pub mod openapi {}

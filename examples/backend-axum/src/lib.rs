@@ -174,3 +174,15 @@ pub fn app(auth: Authenticator, resource: ProtectedResource) -> Result<Router, S
         .merge(oauth)
         .with_state(auth))
 }
+
+/// `router` with `GET /metrics`, the Prometheus exposition of `handle` (when `METRICS` turned
+/// the exporter on): no token, no secrets (every label is a closed set).
+pub fn with_metrics(
+    router: Router,
+    handle: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> Router {
+    match handle {
+        Some(h) => router.route("/metrics", get(move || std::future::ready(h.render()))),
+        None => router,
+    }
+}

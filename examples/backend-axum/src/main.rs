@@ -19,13 +19,21 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let app = match app(config.auth, config.resource) {
-        Ok(app) => app,
+    let metrics = match backend_common::metrics::from_env() {
+        Ok(m) => m,
         Err(e) => {
-            eprintln!("backend-axum: {e}");
+            eprintln!("backend-axum: configuration error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let app =
+        match app(config.auth, config.resource).map(|a| backend_axum::with_metrics(a, metrics)) {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("backend-axum: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     let listener = match tokio::net::TcpListener::bind(config.bind).await {
         Ok(l) => l,
         Err(e) => {

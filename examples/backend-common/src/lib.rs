@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod drive;
+pub mod metrics;
 
 use std::net::SocketAddr;
 

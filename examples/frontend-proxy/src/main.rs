@@ -39,7 +39,22 @@ async fn main() -> ExitCode {
         ),
         Err(e) => eprintln!("frontend-proxy: {e}"),
     }
-    let app = app(&config).into_make_service_with_connect_info::<SocketAddr>();
+    let metrics = match backend_common::metrics::from_env() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("frontend-proxy: configuration error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut app = app(&config);
+    if let Some(handle) = metrics {
+        // `GET /metrics`, the Prometheus exposition (no token, no secrets).
+        app = app.route(
+            "/metrics",
+            axum::routing::get(move || std::future::ready(handle.render())),
+        );
+    }
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, app).await {
         eprintln!("frontend-proxy: server error: {e}");
         return ExitCode::FAILURE;

@@ -86,6 +86,12 @@ struct Inner {
     liveness: Option<SessionLiveness>,
 }
 
+/// A role policy's verdict, observed (`supagate.authorization.attempts`).
+fn checked(verdict: Result<(), supagate_policy::Denial>) -> Result<(), supagate_policy::Denial> {
+    crate::observe::authorization(verdict.as_ref().err().map(|d| d.reason()));
+    verdict
+}
+
 /// The base policy of every extraction: the Postgres role `authenticated` only, no
 /// third-party OAuth client, anonymous users admitted (they are users; [`Policy`]'s own
 /// defaults refuse them where a requirement is checked).
@@ -307,9 +313,11 @@ impl Authenticator {
             .credential(headers)?
             .ok_or(AuthError::MissingCredentials)?;
         let verified = self.inner.verifier.verify_payload(credential.token())?;
-        policy
-            .check_at(verified.claims(), self.inner.verifier.now())
-            .into_result()?;
+        checked(
+            policy
+                .check_at(verified.claims(), self.inner.verifier.now())
+                .into_result(),
+        )?;
         self.live_cached(&verified)?;
         Ok(verified)
     }
@@ -333,9 +341,11 @@ impl Authenticator {
             .verifier
             .verify_payload_async(credential.token())
             .await?;
-        policy
-            .check_at(verified.claims(), self.inner.verifier.now())
-            .into_result()?;
+        checked(
+            policy
+                .check_at(verified.claims(), self.inner.verifier.now())
+                .into_result(),
+        )?;
         self.live(&verified, credential.token()).await?;
         Ok(verified)
     }

@@ -237,6 +237,7 @@ impl Sessions {
                 // Written whatever happens next: the old refresh token is spent.
                 let cookies = CookieDelta::of(i.writer.set(&new, headers).unwrap_or_default());
                 tracing::debug!(target: "supagate", "session refreshed");
+                observe_refresh("refreshed");
                 match shared_claims(verifier, new.access_token().expose()).await {
                     Ok(claims) => {
                         if let Err(r) = self.admit(&claims) {
@@ -264,11 +265,13 @@ impl Sessions {
             },
             RefreshOutcome::EndSession { code } => {
                 tracing::info!(target: "supagate", code = code.as_deref().map(safe_code), "session ended by the auth server");
+                observe_refresh("ended");
                 let clear = CookieDelta::of(i.writer.clear(headers).unwrap_or_default());
                 Err(Refused::from(AuthError::SessionEnded).with_cookies(clear))
             }
             _ => {
                 tracing::warn!(target: "supagate", status = answer.status.map(|s| s.as_u16()), "refresh not possible now; session kept");
+                observe_refresh("unavailable");
                 Err(Refused::from(AuthError::AuthServerUnavailable)
                     .retry_after(retry_after(&answer.headers)))
             }
@@ -462,4 +465,15 @@ fn unverified_session_id(token: &str) -> Option<String> {
         .decode(payload)
         .ok()?;
     serde_json::from_slice::<Of>(&json).ok()?.session_id
+}
+
+/// Counts a refresh by how it ended (`supagate.proxy.refreshes`).
+#[allow(unused_variables)]
+fn observe_refresh(outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(
+        supagate_core::observe::PROXY_REFRESHES,
+        supagate_core::observe::OUTCOME => outcome,
+    )
+    .increment(1);
 }

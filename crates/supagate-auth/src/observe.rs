@@ -1,0 +1,149 @@
+//! The metrics this crate emits (feature `metrics`), under the names of
+//! [`supagate_core::observe`]. Without the feature every function here is empty.
+
+#[cfg(feature = "metrics")]
+use supagate_core::observe as names;
+
+use crate::error::AuthError;
+use crate::modes::Caller;
+
+/// The start of one authentication, for its duration.
+pub(crate) struct Timer {
+    #[cfg(feature = "metrics")]
+    started: std::time::Instant,
+}
+
+impl Timer {
+    pub(crate) fn start() -> Self {
+        Timer {
+            #[cfg(feature = "metrics")]
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Records how the authentication ended: admitted as `caller`, or refused with `err`.
+    pub(crate) fn admitted<T>(self, caller: &Caller<T>) {
+        let mode = caller.mode();
+        let result = if mode == "none" { "none" } else { "success" };
+        self.record(mode, result, "");
+    }
+
+    /// Records a user extraction that verified its user.
+    pub(crate) fn user(self) {
+        self.record("user", "success", "");
+    }
+
+    /// Records a user extraction that found no credentials and needed none.
+    pub(crate) fn no_user(self) {
+        self.record("none", "none", "");
+    }
+
+    /// Records a refusal: no credentials is mode and result `none` (as an admission of
+    /// anyone: no credentials were presented, whatever the route then decides), anything
+    /// else a `failure` with its reason.
+    pub(crate) fn refused(self, err: &AuthError) {
+        use supagate_core::RequestError as _;
+        match err {
+            AuthError::MissingCredentials => self.record("none", "none", ""),
+            other => self.record("unknown", "failure", other.reason()),
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    fn record(self, mode: &'static str, result: &'static str, error: &'static str) {
+        let seconds = self.started.elapsed().as_secs_f64();
+        // The outcomes of nearly every request, as literals: a key built once, at compile
+        // time (no allocation, no hashing per request). The names are those of
+        // `supagate_core::observe` (checked by a test).
+        // Once the recorder is installed, the handle is registered once and kept.
+        macro_rules! admitted {
+            ($mode:literal, $result:literal) => {{
+                static KEPT: std::sync::OnceLock<metrics::Histogram> = std::sync::OnceLock::new();
+                let make = || {
+                    metrics::histogram!(
+                        "supagate.authentication.duration",
+                        "mode" => $mode,
+                        "result" => $result,
+                        "error.type" => ""
+                    )
+                };
+                if names::handles_kept() {
+                    KEPT.get_or_init(make).record(seconds);
+                } else {
+                    make().record(seconds);
+                }
+            }};
+        }
+        match (mode, result, error) {
+            ("user", "success", "") => admitted!("user", "success"),
+            ("publishable", "success", "") => admitted!("publishable", "success"),
+            ("secret", "success", "") => admitted!("secret", "success"),
+            ("none", "none", "") => admitted!("none", "none"),
+            _ => metrics::histogram!(
+                names::AUTHENTICATION_DURATION,
+                names::MODE => mode,
+                names::RESULT => result,
+                names::ERROR_TYPE => error,
+            )
+            .record(seconds),
+        }
+    }
+
+    #[cfg(not(feature = "metrics"))]
+    #[allow(clippy::unused_self)]
+    fn record(self, _mode: &'static str, _result: &'static str, _error: &'static str) {}
+}
+
+/// Records a role-policy check: `None` when it passed, else the kind of requirement that
+/// refused.
+#[allow(unused_variables)]
+pub(crate) fn authorization(refused_by: Option<&'static str>) {
+    #[cfg(feature = "metrics")]
+    match refused_by {
+        None => metrics::counter!(names::AUTHORIZATION_ATTEMPTS, names::RESULT => "success")
+            .increment(1),
+        Some(kind) => metrics::counter!(
+            names::AUTHORIZATION_ATTEMPTS,
+            names::RESULT => "failure",
+            names::REQUIREMENT => kind,
+        )
+        .increment(1),
+    }
+}
+
+/// Records a session liveness decision, from the cache or the source.
+#[allow(unused_variables)]
+pub(crate) fn liveness(source: &'static str, verdict: &Result<(), AuthError>) {
+    #[cfg(feature = "metrics")]
+    {
+        let result = match verdict {
+            Ok(()) => "live",
+            Err(AuthError::TokenRefused) => "refused",
+            Err(AuthError::SessionStoreUnavailable | AuthError::SessionUnchecked) => "unavailable",
+            Err(_) => "ended",
+        };
+        metrics::counter!(
+            names::SESSION_LIVENESS_CHECKS,
+            names::SOURCE => source,
+            names::RESULT => result,
+        )
+        .increment(1);
+    }
+}
+
+#[cfg(all(test, feature = "metrics"))]
+mod tests {
+    use supagate_core::observe;
+
+    #[test]
+    fn the_literal_names_are_the_documented_ones() {
+        assert_eq!(
+            observe::AUTHENTICATION_DURATION,
+            "supagate.authentication.duration"
+        );
+        assert_eq!(
+            (observe::MODE, observe::RESULT, observe::ERROR_TYPE),
+            ("mode", "result", "error.type")
+        );
+    }
+}

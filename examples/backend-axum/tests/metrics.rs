@@ -1,0 +1,158 @@
+//! `METRICS=prometheus`: a scripted mix of requests (valid, a cache hit, expired, forged, an
+//! unknown key, no credentials, policy-denied, an admin), then `GET /metrics` read back: the
+//! documented names, labels and counts, real histogram buckets, and no token, key or email.
+//! One test in this binary: the recorder is process-wide.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use axum::body::Body;
+use http::Request;
+use supagate::Authenticator;
+use supagate::auth::ProtectedResource;
+use supagate::core::Origin;
+use supagate_testkit::{TestKeys, TokenBuilder};
+use tower::ServiceExt;
+
+async fn get(app: &axum::Router, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = Request::get(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let res = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 22)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The value of the exposition line that starts with `series` (a name and its labels).
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+}
+
+#[tokio::test]
+async fn a_scripted_mix_reads_back_under_the_documented_names() {
+    let handle = backend_common::metrics::install(Some("prometheus")).unwrap();
+    let keys = TestKeys::new();
+    let resource = ProtectedResource::new(
+        Origin::parse("https://api.example.com").unwrap(),
+        "/",
+        TestKeys::SUPABASE_URL,
+    )
+    .unwrap();
+    let auth = Authenticator::new(keys.verifier());
+    let app = backend_axum::with_metrics(backend_axum::app(auth, resource).unwrap(), handle);
+
+    let user = TokenBuilder::now()
+        .claim("email", "someone@example.com")
+        .sign_es256(&keys);
+    let admin = TokenBuilder::now()
+        .claim(
+            "app_metadata",
+            serde_json::json!({ "provider": "email", "role": "admin" }),
+        )
+        .sign_es256(&keys);
+    let expired = TokenBuilder::new()
+        .issued_at(1_000_000_000, 60)
+        .sign_es256(&keys);
+    // A signature byte changed (in the middle: the last character may carry only padding).
+    let forged = {
+        let mut t = user.clone().into_bytes();
+        let at = t.len() - 20;
+        t[at] = if t[at] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(t).unwrap()
+    };
+    let unknown_key = TokenBuilder::now()
+        .header("kid", "not-in-the-set")
+        .sign_es256(&keys);
+
+    assert_eq!(get(&app, "/profile/me", Some(&user)).await.0, 200);
+    assert_eq!(get(&app, "/profile/me", Some(&user)).await.0, 200); // a cache hit
+    assert_eq!(get(&app, "/profile/me", Some(&expired)).await.0, 401);
+    assert_eq!(get(&app, "/profile/me", Some(&forged)).await.0, 401);
+    assert_eq!(get(&app, "/profile/me", Some(&unknown_key)).await.0, 401);
+    assert_eq!(get(&app, "/profile/me", None).await.0, 401);
+    assert_eq!(get(&app, "/public/whoami", None).await.0, 200);
+    assert_eq!(get(&app, "/admin/stats", Some(&user)).await.0, 403);
+    assert_eq!(get(&app, "/admin/stats", Some(&admin)).await.0, 200);
+
+    let (status, text) = get(&app, "/metrics", None).await;
+    assert_eq!(status, 200);
+    let duration = "supagate_authentication_duration_seconds";
+    // Real histograms: buckets, not a summary.
+    assert!(
+        text.contains(&format!("# TYPE {duration} histogram")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{duration}_bucket{{")), "{text}");
+    assert!(text.contains(&format!("# HELP {duration} ")), "{text}");
+    let count = |labels: &str| value(&text, &format!("{duration}_count{{{labels}}}"));
+    // /profile/me twice as the user, /admin/stats as the admin; the user on /admin/stats is
+    // refused by the policy (and counted as an authorization attempt below too).
+    assert_eq!(count(r#"mode="user",result="success",error_type="""#), 3.0);
+    assert_eq!(
+        count(r#"mode="unknown",result="failure",error_type="forbidden_role""#),
+        1.0
+    );
+    assert_eq!(
+        count(r#"mode="unknown",result="failure",error_type="expired""#),
+        1.0
+    );
+    assert_eq!(
+        count(r#"mode="unknown",result="failure",error_type="bad_signature""#),
+        1.0
+    );
+    assert_eq!(
+        count(r#"mode="unknown",result="failure",error_type="unknown_key""#),
+        1.0
+    );
+    // No credentials: on /profile/me (then refused) and on /public/whoami (admitted).
+    assert_eq!(count(r#"mode="none",result="none",error_type="""#), 2.0);
+    // The policy gate: one refusal by the role requirement, one pass.
+    let attempts = "supagate_authorization_attempts_total";
+    assert_eq!(
+        value(&text, &format!(r#"{attempts}{{result="success"}}"#)),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!(r#"{attempts}{{result="failure",requirement="forbidden_role"}}"#)
+        ),
+        1.0
+    );
+    let cache = "supagate_token_cache_requests_total";
+    assert!(
+        value(&text, &format!(r#"{cache}{{result="hit"}}"#)) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value(&text, &format!(r#"{cache}{{result="miss"}}"#)) >= 1.0,
+        "{text}"
+    );
+
+    // Nothing secret, nothing personal.
+    for secret in [
+        user.as_str(),
+        admin.as_str(),
+        forged.as_str(),
+        "someone@example.com",
+        TestKeys::HS256_SECRET,
+        TokenBuilder::DEFAULT_SUB,
+        TokenBuilder::DEFAULT_SESSION,
+    ] {
+        assert!(!text.contains(secret), "{secret} in the metrics");
+    }
+    for token in [&user, &expired] {
+        let signature = token.rsplit('.').next().unwrap();
+        assert!(!text.contains(signature));
+    }
+}
