@@ -429,14 +429,6 @@ impl SessionLiveness {
     /// be asked.
     #[must_use]
     pub fn check_cached(&self, claims: &Claims, now: i64) -> Option<Result<(), AuthError>> {
-        let verdict = self.cached_verdict(claims, now);
-        if let Some(v) = &verdict {
-            crate::observe::liveness("cache", v);
-        }
-        verdict
-    }
-
-    fn cached_verdict(&self, claims: &Claims, now: i64) -> Option<Result<(), AuthError>> {
         let (session, user) = match key_of(claims) {
             Ok(Some(k)) => k,
             Ok(None) => return Some(Ok(())),
@@ -448,7 +440,7 @@ impl SessionLiveness {
             // Refused a token that expired earlier: this one is asked about.
             return None;
         }
-        Some(self.verdict(c.user, user, &c.answer, now))
+        Some(self.verdict(c.user, user, &c.answer, now, "cache"))
     }
 
     /// The decision for verified `claims` presented with `token`: from the cache, or by asking
@@ -504,9 +496,7 @@ impl SessionLiveness {
             .filter(|r| r.at.elapsed() < max_age)
             .cloned();
         if let Some(r) = recent {
-            let verdict = self.verdict(r.user, user, &r.answer, now);
-            crate::observe::liveness("cache", &verdict);
-            return verdict;
+            return self.verdict(r.user, user, &r.answer, now, "cache");
         }
         self.check_inner(claims, token, now, None, true).await
     }
@@ -534,28 +524,31 @@ impl SessionLiveness {
             session: key,
             cell: Arc::clone(lock(&self.inner.inflight).entry(key).or_default()),
         };
+        let mut asked = false;
         let (asked_for, answer) = landing
             .cell
-            .get_or_init(|| async {
-                self.inner.calls.fetch_add(1, Ordering::Relaxed);
-                let mut key = SessionKey::new(session, user, token);
-                key.client = client;
-                let answer = self.inner.source.session_state(key).await;
-                self.remember(session, user, &answer, now, epoch, claims.exp);
-                #[cfg(not(feature = "watch"))]
-                let _ = watched;
-                #[cfg(feature = "watch")]
-                if watched {
-                    self.remember_recent((session, claims.exp), user, &answer, epoch);
+            .get_or_init(|| {
+                asked = true;
+                async {
+                    self.inner.calls.fetch_add(1, Ordering::Relaxed);
+                    let mut key = SessionKey::new(session, user, token);
+                    key.client = client;
+                    let answer = self.inner.source.session_state(key).await;
+                    self.remember(session, user, &answer, now, epoch, claims.exp);
+                    #[cfg(not(feature = "watch"))]
+                    let _ = watched;
+                    #[cfg(feature = "watch")]
+                    if watched {
+                        self.remember_recent((session, claims.exp), user, &answer, epoch);
+                    }
+                    (user, answer)
                 }
-                (user, answer)
             })
             .await
             .clone();
         drop(landing);
-        let verdict = self.verdict(asked_for, user, &answer, now);
-        crate::observe::liveness("source", &verdict);
-        verdict
+        let source = if asked { "source" } else { "shared" };
+        self.verdict(asked_for, user, &answer, now, source)
     }
 
     /// Keeps a watch's answer for the next watches (unless an invalidation came meanwhile),
@@ -651,7 +644,28 @@ impl SessionLiveness {
         );
     }
 
+    /// The decision on `answer` (from `source`: `cache`, `source`, or `shared` for a waiter of
+    /// another request's question), observed.
     fn verdict(
+        &self,
+        row_user: Uuid,
+        user: Uuid,
+        answer: &Answer,
+        now: i64,
+        source: &'static str,
+    ) -> Result<(), AuthError> {
+        let verdict = self.decide(row_user, user, answer, now);
+        let result = match (&verdict, answer) {
+            (_, Err(_)) => "unavailable",
+            (Ok(()), _) => "live",
+            (Err(AuthError::TokenRefused), _) => "refused",
+            (Err(_), _) => "ended",
+        };
+        crate::observe::liveness(source, result);
+        verdict
+    }
+
+    fn decide(
         &self,
         row_user: Uuid,
         user: Uuid,

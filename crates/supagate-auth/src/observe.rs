@@ -55,10 +55,12 @@ impl Timer {
         // The outcomes of nearly every request, as literals: a key built once, at compile
         // time (no allocation, no hashing per request). The names are those of
         // `supagate_core::observe` (checked by a test).
-        // Once the recorder is installed, the handle is registered once and kept.
+        // The handle registered with the recorder in place is kept; under another recorder
+        // (one installed later, a test's own) the handle is registered again.
         macro_rules! admitted {
             ($mode:literal, $result:literal) => {{
-                static KEPT: std::sync::OnceLock<metrics::Histogram> = std::sync::OnceLock::new();
+                static KEPT: std::sync::OnceLock<(usize, metrics::Histogram)> =
+                    std::sync::OnceLock::new();
                 let make = || {
                     metrics::histogram!(
                         "supagate.authentication.duration",
@@ -67,10 +69,10 @@ impl Timer {
                         "error.type" => ""
                     )
                 };
-                if names::handles_kept() {
-                    KEPT.get_or_init(make).record(seconds);
-                } else {
-                    make().record(seconds);
+                let recorder = recorder_id();
+                match KEPT.get_or_init(|| (recorder, make())) {
+                    (kept, handle) if *kept == recorder => handle.record(seconds),
+                    _ => make().record(seconds),
                 }
             }};
         }
@@ -94,6 +96,12 @@ impl Timer {
     fn record(self, _mode: &'static str, _result: &'static str, _error: &'static str) {}
 }
 
+/// The identity of the recorder in place (its address): a kept handle is valid under it only.
+#[cfg(feature = "metrics")]
+fn recorder_id() -> usize {
+    metrics::with_recorder(|r| std::ptr::from_ref(r).cast::<()>().addr())
+}
+
 /// Records a role-policy check: `None` when it passed, else the kind of requirement that
 /// refused.
 #[allow(unused_variables)]
@@ -111,39 +119,16 @@ pub(crate) fn authorization(refused_by: Option<&'static str>) {
     }
 }
 
-/// Records a session liveness decision, from the cache or the source.
+/// Records a session liveness decision: where its answer came from (`cache`, `source`, or
+/// `shared`: a question another request asked) and what it was (`live`, `ended`, `refused`,
+/// `unavailable`, the last also when liveness admits anyway).
 #[allow(unused_variables)]
-pub(crate) fn liveness(source: &'static str, verdict: &Result<(), AuthError>) {
+pub(crate) fn liveness(source: &'static str, result: &'static str) {
     #[cfg(feature = "metrics")]
-    {
-        let result = match verdict {
-            Ok(()) => "live",
-            Err(AuthError::TokenRefused) => "refused",
-            Err(AuthError::SessionStoreUnavailable | AuthError::SessionUnchecked) => "unavailable",
-            Err(_) => "ended",
-        };
-        metrics::counter!(
-            names::SESSION_LIVENESS_CHECKS,
-            names::SOURCE => source,
-            names::RESULT => result,
-        )
-        .increment(1);
-    }
-}
-
-#[cfg(all(test, feature = "metrics"))]
-mod tests {
-    use supagate_core::observe;
-
-    #[test]
-    fn the_literal_names_are_the_documented_ones() {
-        assert_eq!(
-            observe::AUTHENTICATION_DURATION,
-            "supagate.authentication.duration"
-        );
-        assert_eq!(
-            (observe::MODE, observe::RESULT, observe::ERROR_TYPE),
-            ("mode", "result", "error.type")
-        );
-    }
+    metrics::counter!(
+        names::SESSION_LIVENESS_CHECKS,
+        names::SOURCE => source,
+        names::RESULT => result,
+    )
+    .increment(1);
 }

@@ -86,6 +86,11 @@ impl Authenticator {
         schemes
     }
 
+    /// Whether the token source reads the session cookie.
+    fn reads_cookies(&self) -> bool {
+        !matches!(self.source(), TokenSource::AuthorizationHeader)
+    }
+
     /// The requirements that admit a user: one per scheme the token source reads.
     fn user_requirements(&self) -> Vec<Vec<&'static str>> {
         match self.source() {
@@ -111,8 +116,9 @@ const UNAUTHORIZED: Documented = (
 );
 const FORBIDDEN: Documented = (
     403,
-    "insufficient_scope: a valid credential that this route does not admit",
+    "A valid credential that this route does not admit (insufficient_scope for a user's token; no challenge for an API key, or a secret key sent from a browser)",
 );
+const TOO_LARGE: Documented = (431, "A session cookie too large to read");
 const UNAVAILABLE: Documented = (
     503,
     "The project's signing keys or the session store cannot be reached now (Retry-After)",
@@ -153,9 +159,14 @@ impl Access {
     /// 401 without one, 403 when the policy refuses them.
     #[must_use]
     pub fn user(auth: &Authenticator) -> Self {
+        let mut refusals = vec![BAD_REQUEST, UNAUTHORIZED, FORBIDDEN];
+        if auth.reads_cookies() {
+            refusals.push(TOO_LARGE);
+        }
+        refusals.push(UNAVAILABLE);
         Access {
             requirements: auth.user_requirements(),
-            refusals: vec![BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, UNAVAILABLE],
+            refusals,
         }
     }
 
@@ -198,11 +209,23 @@ impl Access {
                 }
             }
         }
-        let mut refusals = vec![BAD_REQUEST, UNAUTHORIZED];
-        if keys || modes.admits_users() {
+        let users = modes.admits_users();
+        let anyone = modes.modes().contains(&AuthMode::None);
+        let mut refusals = vec![BAD_REQUEST];
+        // A present, bad token is refused where users are admitted; a missing or unknown
+        // credential only where nobody is.
+        if users || !anyone {
+            refusals.push(UNAUTHORIZED);
+        }
+        // A key not admitted here, a secret key from a browser (on any route, once keys are
+        // configured), a user the base policy refuses.
+        if keys || users || auth.has_api_keys() {
             refusals.push(FORBIDDEN);
         }
-        if modes.admits_users() {
+        if users && auth.reads_cookies() {
+            refusals.push(TOO_LARGE);
+        }
+        if users {
             refusals.push(UNAVAILABLE);
         }
         Access {

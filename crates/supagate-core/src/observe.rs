@@ -2,9 +2,9 @@
 //! `metrics` feature), and of their labels: a stable interface, documented in
 //! `docs/observability.md`. Renamed only in a major release.
 //!
-//! The hot paths (every request's authentication, every token-cache lookup) keep the
-//! handles they register once [`recorder_installed`] was called (`supagate::describe_metrics`
-//! calls it): call it after installing the process-wide recorder.
+//! The hot paths (every request's authentication, every token-cache lookup) keep the handle
+//! they registered with the recorder in place, and register again only under another
+//! recorder: install the process-wide recorder before serving.
 //!
 //! Every label has a closed set of values (modes, results, reason codes, limiter names): no
 //! token, key, cookie, email, user id or session id is ever a label value.
@@ -19,11 +19,14 @@
 //! // supagate_authentication_duration_seconds, supagate_token_cache_requests_total.
 //! ```
 
-/// Histogram, seconds: how long deciding a request's credentials took (verification, a key
-/// fetch waited for, a liveness question), labelled [`MODE`], [`RESULT`] (`success`,
-/// `failure`, `none`) and [`ERROR_TYPE`]. Every attempt is observed: a request with no
-/// credentials is mode and result `none` (admitted as anyone or refused, as the route
-/// decides), a refused credential mode `unknown` and result `failure`.
+/// Histogram, seconds: how long a decision on a request's credentials took (a gate's, or an
+/// extractor's on a route without one: verification, a key fetch waited for, a liveness
+/// question), labelled [`MODE`], [`RESULT`] (`success`, `failure`, `none`) and
+/// [`ERROR_TYPE`]. Every decision is observed once: a request with no credentials is mode
+/// and result `none` (admitted as anyone or refused, as the route decides), a refused
+/// credential mode `unknown` and result `failure`. A handler that decides twice (nested
+/// gates, the caller taken and the user read again) is observed twice. The frontend proxy's
+/// cookie sessions are observed as [`PROXY_REFRESHES`], not here.
 pub const AUTHENTICATION_DURATION: &str = "supagate.authentication.duration";
 
 /// Counter: role-policy checks of a verified user, labelled [`RESULT`] (`success`,
@@ -44,12 +47,15 @@ pub const JWKS_FETCHES: &str = "supagate.jwks.fetches";
 /// Gauge: the keys held from the last good key-set fetch.
 pub const JWKS_KEYS: &str = "supagate.jwks.keys";
 
-/// Counter: session liveness decisions, labelled [`SOURCE`] (`cache`, `source`) and
-/// [`RESULT`] (`live`, `ended`, `refused`, `unavailable`).
+/// Counter: session liveness decisions of sessions it applies to, labelled [`SOURCE`]
+/// (`cache`; `source`, the question asked; `shared`, another request's question waited for)
+/// and [`RESULT`] (`live`, `ended`, `refused`, `unavailable`, the last also when
+/// `allow_when_unavailable` admits anyway).
 pub const SESSION_LIVENESS_CHECKS: &str = "supagate.session_liveness.checks";
 
-/// Counter: the frontend proxy's session refreshes, labelled [`OUTCOME`] (`refreshed`,
-/// `ended`, `unavailable`).
+/// Counter: the frontend proxy's refresh calls to the auth server (one per call, however many
+/// requests share it), labelled [`OUTCOME`] by its answer: `refreshed` (2xx), `ended` (a
+/// 4xx other than 408 and 429), `unavailable` (no answer, 408, 429, 5xx).
 pub const PROXY_REFRESHES: &str = "supagate.proxy.refreshes";
 
 /// Counter: requests refused by a rate limit, labelled [`LIMITER`].
@@ -67,7 +73,8 @@ pub const RESULT: &str = "result";
 /// empty otherwise. Rendered `error_type` by Prometheus exporters.
 pub const ERROR_TYPE: &str = "error.type";
 
-/// Label: the kind of a role-policy requirement (`role`, `permission`, `aal2`, …).
+/// Label: the requirement that refused, as the refusal's reason code (`forbidden_role`,
+/// `forbidden_permission`, `forbidden_aal2`, …), never its value.
 pub const REQUIREMENT: &str = "requirement";
 
 /// Label: where a liveness answer came from.
@@ -76,7 +83,8 @@ pub const SOURCE: &str = "source";
 /// Label: how a refresh ended.
 pub const OUTCOME: &str = "outcome";
 
-/// Label: which rate limit refused (`sign_in_ip`, `refresh_ip`, `user`, …).
+/// Label: which rate limit refused: `client_address`, `auth_calls`, `session_auth_calls`,
+/// `unverifiable_refresh`, `user`.
 pub const LIMITER: &str = "limiter";
 
 /// The buckets of the duration histograms, in seconds: from a cached verification (a few
@@ -86,29 +94,3 @@ pub const DURATION_BUCKETS: &[f64] = &[
     0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
-
-static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Says that the process-wide `metrics` recorder is installed: from now on the hot paths keep
-/// the handles they register (a handle registered before would be the no-op recorder's, so
-/// none is kept until then). `supagate::describe_metrics` calls it.
-///
-/// # Examples
-///
-/// ```
-/// supagate_core::observe::recorder_installed();
-/// assert!(supagate_core::observe::handles_kept());
-/// ```
-pub fn recorder_installed() {
-    INSTALLED.store(true, std::sync::atomic::Ordering::Release);
-}
-
-/// Whether [`recorder_installed`] was called: the hot paths' handles may be kept.
-///
-/// # Examples
-///
-/// See [`recorder_installed`].
-#[must_use]
-pub fn handles_kept() -> bool {
-    INSTALLED.load(std::sync::atomic::Ordering::Acquire)
-}

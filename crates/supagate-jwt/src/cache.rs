@@ -185,28 +185,29 @@ impl TokenCache {
         let hit = self.lookup(token, now);
         // Literal names and labels (those of `supagate_core::observe`, checked by a test): a
         // key built at compile time, nothing allocated or hashed per request.
-        // Once the recorder is installed, each handle is registered once and kept.
+        // The handle registered with the recorder in place is kept; under another recorder
+        // (one installed later, a test's own) it is registered again.
         #[cfg(feature = "metrics")]
         {
             use std::sync::OnceLock;
-            static HIT: OnceLock<metrics::Counter> = OnceLock::new();
-            static MISS: OnceLock<metrics::Counter> = OnceLock::new();
-            let (kept, make): (&OnceLock<metrics::Counter>, fn() -> metrics::Counter) =
-                if hit.is_some() {
-                    (
-                        &HIT,
-                        || metrics::counter!("supagate.token_cache.requests", "result" => "hit"),
-                    )
-                } else {
-                    (
-                        &MISS,
-                        || metrics::counter!("supagate.token_cache.requests", "result" => "miss"),
-                    )
-                };
-            if supagate_core::observe::handles_kept() {
-                kept.get_or_init(make).increment(1);
+            type Kept = OnceLock<(usize, metrics::Counter)>;
+            static HIT: Kept = OnceLock::new();
+            static MISS: Kept = OnceLock::new();
+            let (kept, make): (&Kept, fn() -> metrics::Counter) = if hit.is_some() {
+                (
+                    &HIT,
+                    || metrics::counter!("supagate.token_cache.requests", "result" => "hit"),
+                )
             } else {
-                make().increment(1);
+                (
+                    &MISS,
+                    || metrics::counter!("supagate.token_cache.requests", "result" => "miss"),
+                )
+            };
+            let recorder = metrics::with_recorder(|r| std::ptr::from_ref(r).cast::<()>().addr());
+            match kept.get_or_init(|| (recorder, make())) {
+                (id, handle) if *id == recorder => handle.increment(1),
+                _ => make().increment(1),
             }
         }
         hit

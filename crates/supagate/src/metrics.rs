@@ -4,10 +4,8 @@ use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use supagate_core::observe as names;
 
 /// Describes every metric of [`supagate::core::observe`](crate::core::observe) to the
-/// installed recorder (its unit and help text), and lets the hot paths keep their handles
-/// ([`observe::recorder_installed`](crate::core::observe::recorder_installed)): call it
-/// once, after installing the process-wide recorder, so that a Prometheus exporter renders
-/// `HELP` lines and the `_seconds` unit, and recording costs no registry lookup.
+/// installed recorder (its unit and help text): call it once, after installing one, so that a
+/// Prometheus exporter renders `HELP` lines and the `_seconds` unit.
 ///
 /// # Examples
 ///
@@ -15,7 +13,6 @@ use supagate_core::observe as names;
 /// supagate::describe_metrics(); // harmless without a recorder
 /// ```
 pub fn describe_metrics() {
-    names::recorder_installed();
     describe_histogram!(
         names::AUTHENTICATION_DURATION,
         Unit::Seconds,

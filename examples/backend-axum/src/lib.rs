@@ -44,11 +44,11 @@ async fn allowed() -> Json<Value> {
 
 /// What each route asks of its callers, from the same policies and mode lists the router
 /// applies: the source of `GET /openapi.json`.
-fn accesses(auth: &Authenticator) -> Result<Vec<(&'static str, &'static str, Access)>, String> {
+fn accesses(auth: &Authenticator) -> Result<Vec<(String, &'static str, Access)>, String> {
     let policy_error = |e: supagate::policy::PolicyError| format!("policy error: {e}");
     let policy = |p: supagate::Policy| Access::of_gate(&Gate::policy(auth.clone(), p));
     let admitting = |list: &str| modes(list).map(|m| Access::of_modes(auth, &m));
-    Ok(vec![
+    let routes = vec![
         ("/healthz", "Liveness of the service", Access::public()),
         (
             "/profile/me",
@@ -85,7 +85,12 @@ fn accesses(auth: &Authenticator) -> Result<Vec<(&'static str, &'static str, Acc
             "A service with one of the project's secret keys",
             admitting(modes::STATS)?,
         ),
-    ])
+        ("/openapi.json", "This document", Access::public()),
+    ];
+    Ok(routes
+        .into_iter()
+        .map(|(path, summary, access)| (path.to_owned(), summary, access))
+        .collect())
 }
 
 /// The OpenAPI 3.1 document of the routes: the authenticator's security schemes, and per
@@ -94,11 +99,20 @@ fn accesses(auth: &Authenticator) -> Result<Vec<(&'static str, &'static str, Acc
 /// # Errors
 ///
 /// As [`app`].
-pub fn openapi(auth: &Authenticator) -> Result<utoipa::openapi::OpenApi, String> {
+pub fn openapi(
+    auth: &Authenticator,
+    resource: &ProtectedResource,
+) -> Result<utoipa::openapi::OpenApi, String> {
     use utoipa::Modify as _;
     use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
     let mut paths = utoipa::openapi::path::PathsBuilder::new();
-    for (path, summary, access) in accesses(auth)? {
+    let mut routes = accesses(auth)?;
+    routes.push((
+        resource.metadata_path(),
+        "The RFC 9728 metadata of this API",
+        Access::public(),
+    ));
+    for (path, summary, access) in routes {
         let mut op = OperationBuilder::new()
             .summary(Some(summary))
             .response("200", utoipa::openapi::Response::new("OK"))
@@ -147,7 +161,7 @@ pub fn app(auth: Authenticator, resource: ProtectedResource) -> Result<Router, S
             billing_policy().map_err(policy_error)?,
         ));
     // Served whole from memory: no token, no work per request.
-    let document = serde_json::to_vec(&openapi(&auth)?).map_err(|e| e.to_string())?;
+    let document = serde_json::to_vec(&openapi(&auth, &resource)?).map_err(|e| e.to_string())?;
     let document = bytes::Bytes::from(document);
     Ok(Router::new()
         .route("/healthz", get(healthz))
@@ -173,16 +187,4 @@ pub fn app(auth: Authenticator, resource: ProtectedResource) -> Result<Router, S
         .merge(billing)
         .merge(oauth)
         .with_state(auth))
-}
-
-/// `router` with `GET /metrics`, the Prometheus exposition of `handle` (when `METRICS` turned
-/// the exporter on): no token, no secrets (every label is a closed set).
-pub fn with_metrics(
-    router: Router,
-    handle: Option<metrics_exporter_prometheus::PrometheusHandle>,
-) -> Router {
-    match handle {
-        Some(h) => router.route("/metrics", get(move || std::future::ready(h.render()))),
-        None => router,
-    }
 }

@@ -10,6 +10,9 @@ use std::process::ExitCode;
 use backend_axum::app;
 use backend_common::Config;
 
+/// The default `METRICS_BIND`: loopback, the port of OpenTelemetry's Prometheus exporters.
+const METRICS_BIND: &str = "127.0.0.1:9464";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = match Config::from_env() {
@@ -19,21 +22,30 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let metrics = match backend_common::metrics::from_env() {
+    let metrics = match backend_common::metrics::from_env(METRICS_BIND) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("backend-axum: configuration error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let app =
-        match app(config.auth, config.resource).map(|a| backend_axum::with_metrics(a, metrics)) {
-            Ok(app) => app,
+    if let Some(m) = metrics {
+        // Its own address: the API's clients never reach it.
+        match m.serve().await {
+            Ok(addr) => println!("backend-axum metrics on http://{addr}/metrics"),
             Err(e) => {
                 eprintln!("backend-axum: {e}");
                 return ExitCode::FAILURE;
             }
-        };
+        }
+    }
+    let app = match app(config.auth, config.resource) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("backend-axum: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let listener = match tokio::net::TcpListener::bind(config.bind).await {
         Ok(l) => l,
         Err(e) => {

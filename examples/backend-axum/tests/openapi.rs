@@ -112,7 +112,7 @@ async fn the_document_states_each_routes_requirement_and_refusals() {
     // The document and the router agree: every documented route exists, and its refusals
     // are what the router answers without credentials.
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 8);
+    assert_eq!(paths.len(), 10);
     for (path, item) in paths {
         let (status, _) = get(&app, path).await;
         let public = item["get"]["security"] == json!([{}])

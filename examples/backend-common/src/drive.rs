@@ -29,6 +29,8 @@ pub struct Server {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where it serves `GET /metrics`, when it printed `metrics on http://…` before listening.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Server {
@@ -73,11 +75,20 @@ impl Server {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
+        let mut metrics = None;
         let addr = loop {
             let Some(Ok(line)) = lines.next() else {
                 let _ = child.kill();
                 panic!("{binary} exited before listening");
             };
+            if let Some(a) = line
+                .split("metrics on http://")
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+                .and_then(|a| a.parse().ok())
+            {
+                metrics = Some(a);
+            }
             let addr = line
                 .split("listening on http://")
                 .nth(1)
@@ -89,7 +100,11 @@ impl Server {
         };
         // Keep draining standard output so that the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
+        Server {
+            child,
+            addr,
+            metrics,
+        }
     }
 
     /// `GET path` with extra headers, over a fresh connection.

@@ -11,6 +11,9 @@ use std::process::ExitCode;
 use frontend_proxy::{Config, app};
 use tracing_subscriber::filter::LevelFilter;
 
+/// The default `METRICS_BIND`: loopback, next to the backend's 9464.
+const METRICS_BIND: &str = "127.0.0.1:9465";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -25,6 +28,23 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let metrics = match backend_common::metrics::from_env(METRICS_BIND) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("frontend-proxy: configuration error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(m) = metrics {
+        // Its own address: the browser never reaches it, nor through `/api/`.
+        match m.serve().await {
+            Ok(addr) => println!("frontend-proxy metrics on http://{addr}/metrics"),
+            Err(e) => {
+                eprintln!("frontend-proxy: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let listener = match tokio::net::TcpListener::bind(config.bind).await {
         Ok(l) => l,
         Err(e) => {
@@ -39,22 +59,7 @@ async fn main() -> ExitCode {
         ),
         Err(e) => eprintln!("frontend-proxy: {e}"),
     }
-    let metrics = match backend_common::metrics::from_env() {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("frontend-proxy: configuration error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut app = app(&config);
-    if let Some(handle) = metrics {
-        // `GET /metrics`, the Prometheus exposition (no token, no secrets).
-        app = app.route(
-            "/metrics",
-            axum::routing::get(move || std::future::ready(handle.render())),
-        );
-    }
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let app = app(&config).into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, app).await {
         eprintln!("frontend-proxy: server error: {e}");
         return ExitCode::FAILURE;

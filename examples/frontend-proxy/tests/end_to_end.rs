@@ -271,3 +271,51 @@ fn a_session_written_by_the_real_supabase_ssr_goes_through_and_back() {
     assert_eq!(r.status, 200);
     assert!(set_cookies(&r).is_empty());
 }
+
+/// `METRICS=prometheus`: the proxy's `GET /metrics`, on an address of its own (never the
+/// public one, nor the backend's through `/api/`), counts its refresh, its key-set fetch and
+/// its token-cache lookups under the documented names, and holds no cookie, token or email.
+#[test]
+fn the_proxy_exposes_its_refreshes_and_key_fetches_as_metrics() {
+    let s = Stack::start_with(
+        |_, _| None,
+        &[("METRICS", "prometheus"), ("METRICS_BIND", "127.0.0.1:0")],
+    );
+    let metrics = s.proxy.metrics.expect("metrics on an address of their own");
+    let cookie = s.cookie("alice@example.com", -60); // expired: refreshed on the way
+    let r = s.get("/api/profile", &[("cookie", &cookie)]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let refreshed = pairs(set_cookies(&r).into_iter());
+    let again = s.get("/api/profile", &[("cookie", &refreshed)]);
+    assert_eq!(again.status, 200, "{}", again.body);
+    // Not on the proxy's public address, nor forwarded to the backend's.
+    assert_eq!(s.get("/metrics", &[]).status, 404);
+    assert_eq!(s.get("/api/metrics", &[]).status, 404);
+    let m = request(metrics, "GET", "/metrics", &[], b"");
+    assert_eq!(m.status, 200);
+    let value = |series: &str| -> f64 {
+        m.body
+            .lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no series {series} in:\n{}", m.body))
+    };
+    assert_eq!(
+        value(r#"supagate_proxy_refreshes_total{outcome="refreshed"}"#),
+        1.0
+    );
+    assert!(value(r#"supagate_jwks_fetches_total{result="success"}"#) >= 1.0);
+    assert!(value("supagate_jwks_keys") >= 1.0);
+    assert!(value(r#"supagate_token_cache_requests_total{result="miss"}"#) >= 1.0);
+    for secret in [cookie.as_str(), refreshed.as_str(), "alice@example.com"] {
+        assert!(!m.body.contains(secret), "{secret} in the metrics");
+    }
+    for pair in refreshed.split("; ") {
+        let value = pair.split_once('=').map_or(pair, |(_, v)| v);
+        assert!(value.len() < 20 || !m.body.contains(value));
+    }
+
+    let plain = Stack::start();
+    assert!(plain.proxy.metrics.is_none());
+}

@@ -86,12 +86,6 @@ struct Inner {
     liveness: Option<SessionLiveness>,
 }
 
-/// A role policy's verdict, observed (`supagate.authorization.attempts`).
-fn checked(verdict: Result<(), supagate_policy::Denial>) -> Result<(), supagate_policy::Denial> {
-    crate::observe::authorization(verdict.as_ref().err().map(|d| d.reason()));
-    verdict
-}
-
 /// The base policy of every extraction: the Postgres role `authenticated` only, no
 /// third-party OAuth client, anonymous users admitted (they are users; [`Policy`]'s own
 /// defaults refuse them where a requirement is checked).
@@ -313,12 +307,19 @@ impl Authenticator {
             .credential(headers)?
             .ok_or(AuthError::MissingCredentials)?;
         let verified = self.inner.verifier.verify_payload(credential.token())?;
-        checked(
-            policy
-                .check_at(verified.claims(), self.inner.verifier.now())
-                .into_result(),
-        )?;
-        self.live_cached(&verified)?;
+        let verdict = policy
+            .check_at(verified.claims(), self.inner.verifier.now())
+            .into_result();
+        if let Err(denial) = verdict {
+            crate::observe::authorization(Some(denial.reason()));
+            return Err(denial.into());
+        }
+        let live = self.live_cached(&verified);
+        // A liveness answer still to come: decided again, and observed then, asynchronously.
+        if !live.as_ref().is_err_and(AuthError::may_settle_async) {
+            crate::observe::authorization(None);
+        }
+        live?;
         Ok(verified)
     }
 
@@ -341,11 +342,11 @@ impl Authenticator {
             .verifier
             .verify_payload_async(credential.token())
             .await?;
-        checked(
-            policy
-                .check_at(verified.claims(), self.inner.verifier.now())
-                .into_result(),
-        )?;
+        let verdict = policy
+            .check_at(verified.claims(), self.inner.verifier.now())
+            .into_result();
+        crate::observe::authorization(verdict.as_ref().err().map(|d| d.reason()));
+        verdict?;
         self.live(&verified, credential.token()).await?;
         Ok(verified)
     }

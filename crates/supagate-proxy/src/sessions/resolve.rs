@@ -237,7 +237,6 @@ impl Sessions {
                 // Written whatever happens next: the old refresh token is spent.
                 let cookies = CookieDelta::of(i.writer.set(&new, headers).unwrap_or_default());
                 tracing::debug!(target: "supagate", "session refreshed");
-                observe_refresh("refreshed");
                 match shared_claims(verifier, new.access_token().expose()).await {
                     Ok(claims) => {
                         if let Err(r) = self.admit(&claims) {
@@ -265,13 +264,11 @@ impl Sessions {
             },
             RefreshOutcome::EndSession { code } => {
                 tracing::info!(target: "supagate", code = code.as_deref().map(safe_code), "session ended by the auth server");
-                observe_refresh("ended");
                 let clear = CookieDelta::of(i.writer.clear(headers).unwrap_or_default());
                 Err(Refused::from(AuthError::SessionEnded).with_cookies(clear))
             }
             _ => {
                 tracing::warn!(target: "supagate", status = answer.status.map(|s| s.as_u16()), "refresh not possible now; session kept");
-                observe_refresh("unavailable");
                 Err(Refused::from(AuthError::AuthServerUnavailable)
                     .retry_after(retry_after(&answer.headers)))
             }
@@ -415,6 +412,8 @@ impl Sessions {
                             status = answer.status.map(|s| s.as_u16()),
                             "refresh call answered"
                         );
+                        // Once per call to the auth server, however many requests share it.
+                        observe_refresh(answer.status);
                         answer
                     })
                 },
@@ -467,13 +466,24 @@ fn unverified_session_id(token: &str) -> Option<String> {
     serde_json::from_slice::<Of>(&json).ok()?.session_id
 }
 
-/// Counts a refresh by how it ended (`supagate.proxy.refreshes`).
+/// Counts a refresh call by the auth server's answer (`supagate.proxy.refreshes`):
+/// `refreshed` (2xx), `unavailable` (no answer, 408, 429, 5xx), `ended` (any other 4xx).
 #[allow(unused_variables)]
-fn observe_refresh(outcome: &'static str) {
+fn observe_refresh(status: Option<StatusCode>) {
     #[cfg(feature = "metrics")]
-    metrics::counter!(
-        supagate_core::observe::PROXY_REFRESHES,
-        supagate_core::observe::OUTCOME => outcome,
-    )
-    .increment(1);
+    {
+        let outcome = match status {
+            Some(s) if s.is_success() => "refreshed",
+            Some(StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS) | None => {
+                "unavailable"
+            }
+            Some(s) if s.is_server_error() => "unavailable",
+            Some(_) => "ended",
+        };
+        metrics::counter!(
+            supagate_core::observe::PROXY_REFRESHES,
+            supagate_core::observe::OUTCOME => outcome,
+        )
+        .increment(1);
+    }
 }
