@@ -72,7 +72,7 @@ async fn watch_via(s: &Setup, admit: &Authenticator, token: &str) -> Watch {
 async fn a_stream_that_never_waits_ends_on_time() {
     let s = setup();
     let issued = now();
-    let token = TokenBuilder::new().issued_at(issued, 1).sign_es256(&s.keys);
+    let token = TokenBuilder::new().issued_at(issued, 2).sign_es256(&s.keys);
     let always = StreamBody::new(futures_util::stream::repeat_with(|| {
         Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"row")))
     }));
@@ -91,7 +91,7 @@ async fn a_stream_that_never_waits_ends_on_time() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let late = SystemTime::now()
-        .duration_since(at(issued + 1))
+        .duration_since(at(issued + 2))
         .expect("ended early");
     assert_eq!(trailers["grpc-status"], "16");
     assert_eq!(trailers["grpc-message"], "token%20expired");
@@ -217,7 +217,7 @@ async fn a_unary_answer_after_the_expiry_goes_whole() {
 async fn a_client_stream_ends_for_the_service_with_the_token() {
     let s = setup();
     let issued = now();
-    let token = TokenBuilder::new().issued_at(issued, 1).sign_es256(&s.keys);
+    let token = TokenBuilder::new().issued_at(issued, 2).sign_es256(&s.keys);
     let gate = Gate::modes(s.auth.clone(), "user".parse().unwrap());
     let service = GateLayer::new(gate).layer(service_fn(|req: http::Request<Body>| async move {
         // The service reads the whole client stream, as a handler would.
@@ -267,7 +267,7 @@ async fn a_client_stream_ends_for_the_service_with_the_token() {
     assert_eq!(parts[1], "16", "{text}");
     assert_eq!(parts[3], "token expired", "{text}");
     let ended = UNIX_EPOCH + Duration::from_millis(parts[2].parse().unwrap());
-    let late = ended.duration_since(at(issued + 1)).expect("ended early");
+    let late = ended.duration_since(at(issued + 2)).expect("ended early");
     assert!(late <= Duration::from_secs(1), "{late:?}");
     assert!(messages >= 5, "{messages}");
 }
