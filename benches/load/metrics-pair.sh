@@ -35,13 +35,13 @@ fi
 TOKEN=$(head -1 "$OUT/tokens.txt")
 
 serve() {  # port metrics
-  env SUPABASE_URL=$URL "${KEY_ENV[@]}" BIND=127.0.0.1:$1 METRICS=$2 \
+  env SUPABASE_URL=$URL "${KEY_ENV[@]}" BIND=127.0.0.1:$1 METRICS=$2 METRICS_BIND=127.0.0.1:18093 \
     taskset -c 1 target/release/backend-axum >/dev/null &
   PIDS+=($!); wait_up "$1"
 }
 serve 18091 ""
 serve 18092 prometheus
-curl -sf http://127.0.0.1:18092/metrics >/dev/null || { echo "no /metrics on the metrics server" >&2; exit 1; }
+curl -sf http://127.0.0.1:18093/metrics >/dev/null || { echo "no /metrics on the metrics address" >&2; exit 1; }
 SERVERS=(off:18091 on:18092)
 
 rps() {  # port seconds
