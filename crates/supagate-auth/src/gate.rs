@@ -194,7 +194,7 @@ impl Gate {
         };
         match decided {
             Ok(caller) => {
-                timer.admitted(&caller);
+                timer.admitted(&self.auth, &caller);
                 Some(Ok(self.admission(caller)))
             }
             // Decided again, and observed, by `decide`.
@@ -244,7 +244,7 @@ impl Gate {
         };
         match decided {
             Ok(caller) => {
-                timer.admitted(&caller);
+                timer.admitted(&self.auth, &caller);
                 Ok(self.admission(caller))
             }
             Err(e) => {
@@ -532,7 +532,7 @@ impl CallerLookup {
                 let timer = Timer::start();
                 let decided = auth.admit_async(headers, auth.default_modes()).await;
                 match &decided {
-                    Ok(caller) => timer.admitted(caller),
+                    Ok(caller) => timer.admitted(auth, caller),
                     Err(e) => timer.refused(e),
                 }
                 decided
@@ -597,8 +597,8 @@ impl UserLookup {
             Some(policy) => auth.authorize_async(headers, &policy).await.map(Some),
         };
         match &verified {
-            Ok(Some(_)) => timer.user(),
-            Ok(None) => timer.no_user(),
+            Ok(Some(v)) => timer.user(auth, v),
+            Ok(None) => timer.no_user(auth),
             Err(e) => timer.refused(e),
         }
         verified

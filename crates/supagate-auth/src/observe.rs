@@ -4,6 +4,9 @@
 #[cfg(feature = "metrics")]
 use supagate_core::observe as names;
 
+use supagate_jwt::Verified;
+
+use crate::authenticator::Authenticator;
 use crate::error::AuthError;
 use crate::modes::Caller;
 
@@ -21,20 +24,23 @@ impl Timer {
         }
     }
 
-    /// Records how the authentication ended: admitted as `caller`, or refused with `err`.
-    pub(crate) fn admitted<T>(self, caller: &Caller<T>) {
+    /// Records an admission of `caller` by `auth`.
+    pub(crate) fn admitted(self, auth: &Authenticator, caller: &Caller<Verified>) {
         let mode = caller.mode();
         let result = if mode == "none" { "none" } else { "success" };
+        decided(auth, mode, result, caller.user());
         self.record(mode, result, "");
     }
 
     /// Records a user extraction that verified its user.
-    pub(crate) fn user(self) {
+    pub(crate) fn user(self, auth: &Authenticator, user: &Verified) {
+        decided(auth, "user", "success", Some(user));
         self.record("user", "success", "");
     }
 
     /// Records a user extraction that found no credentials and needed none.
-    pub(crate) fn no_user(self) {
+    pub(crate) fn no_user(self, auth: &Authenticator) {
+        decided(auth, "none", "none", None);
         self.record("none", "none", "");
     }
 
@@ -96,6 +102,43 @@ impl Timer {
     fn record(self, _mode: &'static str, _result: &'static str, _error: &'static str) {}
 }
 
+/// The `authentication decided` event (debug, target `supagate`): the result, the mode, and
+/// for a user the issuer's host; the user and session ids only when `auth` was built with
+/// `trace_identities`. A refusal is the `request refused` event of the refusal path instead.
+fn decided(
+    auth: &Authenticator,
+    mode: &'static str,
+    result: &'static str,
+    user: Option<&Verified>,
+) {
+    if !tracing::enabled!(target: "supagate", tracing::Level::DEBUG) {
+        return;
+    }
+    let issuer_host = user.and_then(|v| issuer_host(v.claims().iss.as_deref()));
+    match user.filter(|_| auth.traces_identities()) {
+        Some(v) => tracing::debug!(
+            target: "supagate",
+            result,
+            mode,
+            issuer_host,
+            user_id = %v.claims().sub,
+            session_id = v.claims().session_id.as_deref(),
+            "authentication decided"
+        ),
+        None => {
+            tracing::debug!(target: "supagate", result, mode, issuer_host, "authentication decided")
+        }
+    }
+}
+
+/// The host of a verified issuer URL (`https://<ref>.supabase.co/auth/v1` →
+/// `<ref>.supabase.co`): a closed set, the issuers the verifier trusts.
+fn issuer_host(iss: Option<&str>) -> Option<&str> {
+    let rest = iss?.split_once("://").map_or(iss?, |(_, r)| r);
+    rest.split(['/', '?', '#']).next().filter(|h| !h.is_empty())
+}
+
+#[cfg(feature = "metrics")]
 /// The identity of the recorder in place (its address): a kept handle is valid under it only.
 #[cfg(feature = "metrics")]
 fn recorder_id() -> usize {

@@ -16,6 +16,7 @@ pub struct AuthenticatorBuilder {
     anon_key: Option<([u8; 32], usize)>,
     modes: AuthModes,
     liveness: Option<SessionLiveness>,
+    trace_identities: bool,
 }
 
 impl fmt::Debug for AuthenticatorBuilder {
@@ -42,6 +43,7 @@ impl AuthenticatorBuilder {
             anon_key: None,
             modes: AuthModes::default(),
             liveness: None,
+            trace_identities: false,
         }
     }
 
@@ -251,6 +253,26 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Adds the user id (`sub`) and the session id to the `authentication decided` tracing
+    /// event (off by default: they identify people; the event carries the outcome, the mode
+    /// and the issuer's host otherwise). Tokens, keys, cookies and emails are never logged,
+    /// whatever this says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_auth::Authenticator;
+    /// use supagate_testkit::TestKeys;
+    ///
+    /// let auth = Authenticator::builder(TestKeys::new().verifier()).trace_identities(true).build()?;
+    /// # let _ = auth;
+    /// # Ok::<(), supagate_auth::AuthConfigError>(())
+    /// ```
+    pub fn trace_identities(mut self, yes: bool) -> Self {
+        self.trace_identities = yes;
+        self
+    }
+
     /// Builds the authenticator.
     ///
     /// # Errors
@@ -281,6 +303,7 @@ impl AuthenticatorBuilder {
                 anon_key: self.anon_key,
                 modes: self.modes,
                 liveness: self.liveness,
+                trace_identities: self.trace_identities,
             }),
         })
     }

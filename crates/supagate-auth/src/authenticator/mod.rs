@@ -84,6 +84,8 @@ struct Inner {
     modes: AuthModes,
     /// Session liveness, applied to every verified user after the policy.
     liveness: Option<SessionLiveness>,
+    /// User and session ids in the `authentication decided` event.
+    trace_identities: bool,
 }
 
 /// The base policy of every extraction: the Postgres role `authenticated` only, no
@@ -176,6 +178,7 @@ impl Authenticator {
                 anon_key: None,
                 modes: AuthModes::default(),
                 liveness: None,
+                trace_identities: false,
             }),
         }
     }
@@ -373,6 +376,11 @@ impl Authenticator {
         }
         self.live(&verified, token).await?;
         Ok(verified)
+    }
+
+    /// Whether the `authentication decided` event names the user and the session.
+    pub(crate) fn traces_identities(&self) -> bool {
+        self.inner.trace_identities
     }
 
     /// Whether any API key (or the legacy anon key) is configured.
