@@ -103,7 +103,7 @@ impl Timer {
 }
 
 /// The `authentication decided` event (debug, target `supagate`): the result, the mode, and
-/// for a user the issuer's host; the user and session ids only when `auth` was built with
+/// for a user the verifying key's algorithm and the issuer's host; the user and session ids only when `auth` was built with
 /// `trace_identities`. A refusal is the `request refused` event of the refusal path instead.
 fn decided(
     auth: &Authenticator,
@@ -115,19 +115,26 @@ fn decided(
         return;
     }
     let issuer_host = user.and_then(|v| issuer_host(v.claims().iss.as_deref()));
+    let algorithm = user.map(|v| v.algorithm().name());
     match user.filter(|_| auth.traces_identities()) {
         Some(v) => tracing::debug!(
             target: "supagate",
             result,
             mode,
+            algorithm,
             issuer_host,
             user_id = %v.claims().sub,
             session_id = v.claims().session_id.as_deref(),
             "authentication decided"
         ),
-        None => {
-            tracing::debug!(target: "supagate", result, mode, issuer_host, "authentication decided")
-        }
+        None => tracing::debug!(
+            target: "supagate",
+            result,
+            mode,
+            algorithm,
+            issuer_host,
+            "authentication decided"
+        ),
     }
 }
 

@@ -101,6 +101,12 @@ fn admissions_and_refusals_are_events_without_secrets() {
         decided[0].contains("issuer_host=\"testkitprojectref00.supabase.co\""),
         "{text}"
     );
+    assert!(decided[0].contains("algorithm=\"ES256\""), "{text}");
+    // Anyone and an API key were verified by no signing key: no algorithm.
+    assert!(
+        !decided[1].contains("algorithm") && !decided[2].contains("algorithm"),
+        "{text}"
+    );
     assert!(
         decided[1].contains("mode=\"none\"") && decided[1].contains("result=\"none\""),
         "{text}"

@@ -75,6 +75,8 @@ pub(crate) struct Entry {
     pub(crate) key: Option<crate::verifier::KeyId>,
     /// The third-party issuer whose keys verified it (`None`: the project's own keys).
     pub(crate) third_party: Option<usize>,
+    /// The algorithm of the key that verified it.
+    pub(crate) alg: crate::Algorithm,
     /// Until when (exclusive) the entry is served: the token's `exp` as given to
     /// [`TokenCache::insert`], capped there by the TTL.
     pub(crate) until: i64,
@@ -295,6 +297,7 @@ mod tests {
             payload: Arc::from(&b"{}"[..]),
             key: None,
             third_party: None,
+            alg: crate::Algorithm::HS256,
             until: exp,
             from: i64::MIN,
         }

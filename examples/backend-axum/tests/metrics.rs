@@ -1,15 +1,18 @@
 //! `METRICS=prometheus`: a scripted mix of requests (valid, a cache hit, expired, forged, an
-//! unknown key, no credentials, policy-denied, an admin), then `GET /metrics` read back: the
-//! documented names, labels and counts, real histogram buckets, and no token, key or email.
+//! unknown key, no credentials, policy-denied, an admin, a key rotation), then `GET /metrics`
+//! read back: the documented names, labels and counts, real histogram buckets, and no token,
+//! key or email.
 //! One test in this binary: the recorder is process-wide.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use axum::body::Body;
 use http::Request;
-use supagate::Authenticator;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use supagate::auth::ProtectedResource;
-use supagate::core::Origin;
-use supagate_testkit::{TestKeys, TokenBuilder};
+use supagate::core::{FixedClock, Origin};
+use supagate::{Authenticator, RemoteJwks, Verifier};
+use supagate_testkit::{MockJwks, TestKeys, TokenBuilder};
 use tower::ServiceExt;
 
 async fn get(app: &axum::Router, path: &str, token: Option<&str>) -> (u16, String) {
@@ -27,6 +30,14 @@ async fn get(app: &axum::Router, path: &str, token: Option<&str>) -> (u16, Strin
         .await
         .unwrap();
     (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The test JWK set restricted to these kids.
+fn set_with(kids: &[&str]) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(&TestKeys::new().jwks_json()).unwrap();
+    let keys = v["keys"].as_array_mut().unwrap();
+    keys.retain(|k| kids.contains(&k["kid"].as_str().unwrap()));
+    v.to_string()
 }
 
 /// The value of the exposition line that starts with `series` (a name and its labels).
@@ -48,7 +59,24 @@ async fn a_scripted_mix_reads_back_under_the_documented_names() {
         TestKeys::SUPABASE_URL,
     )
     .unwrap();
-    let auth = Authenticator::new(keys.verifier());
+    // The project's key set as published before a rotation: the ES256 key only. Its clock
+    // is the one the test moves past the refetch cooldown.
+    let published = MockJwks::start(&set_with(&[TestKeys::ES256_KID]));
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let jwks_clock = FixedClock::new(i64::try_from(now).unwrap());
+    let jwks = RemoteJwks::builder(published.url())
+        .clock(jwks_clock.clone())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let verifier = Verifier::from_supabase_url(TestKeys::SUPABASE_URL)
+        .key_source(jwks)
+        .build()
+        .unwrap();
+    let auth = Authenticator::new(verifier);
     let app = backend_axum::app(auth, resource).unwrap();
     let handle = handle.unwrap();
 
@@ -84,6 +112,13 @@ async fn a_scripted_mix_reads_back_under_the_documented_names() {
     assert_eq!(get(&app, "/public/whoami", None).await.0, 200);
     assert_eq!(get(&app, "/admin/stats", Some(&user)).await.0, 403);
     assert_eq!(get(&app, "/admin/stats", Some(&admin)).await.0, 200);
+    // A key rotation: the project publishes an RS256 key beside the ES256 one; past the
+    // cooldown, the first token signed with it refetches the set once and is admitted.
+    published.set_keys(&set_with(&[TestKeys::ES256_KID, TestKeys::RS256_KID]));
+    jwks_clock.advance(31);
+    let rotated = TokenBuilder::now().sign_rs256(&keys);
+    assert_eq!(get(&app, "/profile/me", Some(&rotated)).await.0, 200);
+    assert_eq!(published.requests(), 2, "one fetch, then one for the rotation");
 
     // The exposition is not on the API's own router.
     assert_eq!(get(&app, "/metrics", None).await.0, 404);
@@ -97,9 +132,10 @@ async fn a_scripted_mix_reads_back_under_the_documented_names() {
     assert!(text.contains(&format!("{duration}_bucket{{")), "{text}");
     assert!(text.contains(&format!("# HELP {duration} ")), "{text}");
     let count = |labels: &str| value(&text, &format!("{duration}_count{{{labels}}}"));
-    // /profile/me twice as the user, /admin/stats as the admin; the user on /admin/stats is
-    // refused by the policy (and counted as an authorization attempt below too).
-    assert_eq!(count(r#"mode="user",result="success",error_type="""#), 3.0);
+    // /profile/me twice as the user and once with the rotated key, /admin/stats as the admin;
+    // the user on /admin/stats is refused by the policy (and counted as an authorization
+    // attempt below too).
+    assert_eq!(count(r#"mode="user",result="success",error_type="""#), 4.0);
     assert_eq!(
         count(r#"mode="unknown",result="failure",error_type="forbidden_role""#),
         1.0
@@ -131,6 +167,12 @@ async fn a_scripted_mix_reads_back_under_the_documented_names() {
         ),
         1.0
     );
+    // The key set: fetched at the first request, then once for the rotation; two keys held.
+    assert_eq!(
+        value(&text, r#"supagate_jwks_fetches_total{result="success"}"#),
+        2.0
+    );
+    assert_eq!(value(&text, "supagate_jwks_keys"), 2.0);
     let cache = "supagate_token_cache_requests_total";
     assert!(
         value(&text, &format!(r#"{cache}{{result="hit"}}"#)) >= 1.0,
@@ -153,7 +195,7 @@ async fn a_scripted_mix_reads_back_under_the_documented_names() {
     ] {
         assert!(!text.contains(secret), "{secret} in the metrics");
     }
-    for token in [&user, &expired] {
+    for token in [&user, &expired, &rotated] {
         let signature = token.rsplit('.').next().unwrap();
         assert!(!text.contains(signature));
     }

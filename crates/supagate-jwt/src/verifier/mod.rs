@@ -175,6 +175,8 @@ struct Signed {
     payload: Vec<u8>,
     key: Option<KeyId>,
     from: Option<usize>,
+    /// The algorithm of the key that verified it (the header's, which had to equal it).
+    alg: Algorithm,
 }
 
 /// The only claim read before the signature check, and only for asymmetric tokens when
@@ -432,6 +434,7 @@ impl Verifier {
                     // Shared with the cache entry: a hit copies no claim.
                     claims: Arc::clone(&entry.claims),
                     payload: Arc::clone(&entry.payload),
+                    alg: entry.alg,
                 });
             }
             return self.verify_and_cache(token, cache);
@@ -441,6 +444,7 @@ impl Verifier {
         Ok(Verified {
             claims: Arc::new(claims),
             payload: signed.payload.into(),
+            alg: signed.alg,
         })
     }
 
@@ -637,6 +641,8 @@ impl Verifier {
         if !ok {
             return Err(Error::BadSignature);
         }
+        // Selection compared the header's `alg` with the key's pinned algorithm: they are equal.
+        let alg = algorithm(&header)?;
         let kid = match &selected {
             Selected::Public(set, i) if want_kid => set
                 .key_at(*i)
@@ -653,6 +659,7 @@ impl Verifier {
             payload,
             key: kid,
             from,
+            alg,
         })
     }
 
@@ -689,6 +696,7 @@ impl Verifier {
                 payload: Arc::clone(&payload),
                 key: signed.key,
                 third_party: signed.from,
+                alg: signed.alg,
                 until: claims.exp,
                 from: claims
                     .iat
@@ -697,7 +705,11 @@ impl Verifier {
             },
             self.inner.clock.now(),
         );
-        Ok(Verified { claims, payload })
+        Ok(Verified {
+            claims,
+            payload,
+            alg: signed.alg,
+        })
     }
 
     fn select(&self, header: &header::Header<'_>) -> Result<Selected<'_>, Error> {

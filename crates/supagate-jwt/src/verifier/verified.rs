@@ -11,6 +11,7 @@ use super::*;
 pub struct Verified {
     pub(super) claims: Arc<Claims>,
     pub(super) payload: Arc<[u8]>,
+    pub(super) alg: Algorithm,
 }
 
 impl Verified {
@@ -18,6 +19,29 @@ impl Verified {
     #[must_use]
     pub fn claims(&self) -> &Claims {
         &self.claims
+    }
+
+    /// The algorithm of the key that verified the token: the key's pinned algorithm, which
+    /// the token's `alg` header had to name exactly. A closed set, safe for logs and labels.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_jwt::Algorithm;
+    /// use supagate_testkit::{TestKeys, TokenBuilder};
+    ///
+    /// let keys = TestKeys::new();
+    /// let verifier = keys.verifier_at(TokenBuilder::DEFAULT_NOW);
+    /// let token = TokenBuilder::new().sign_es256(&keys);
+    /// assert_eq!(verifier.verify_payload(&token)?.algorithm(), Algorithm::ES256);
+    /// assert_eq!(verifier.verify_payload(&token)?.algorithm(), Algorithm::ES256); // cached
+    /// let hs256 = verifier.verify_payload(&TokenBuilder::new().sign_hs256(&keys))?;
+    /// assert_eq!(hs256.algorithm().name(), "HS256");
+    /// # Ok::<(), supagate_jwt::Error>(())
+    /// ```
+    #[must_use]
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
     }
 
     /// The Supabase claims, by value (a copy when they are shared with the token cache).
@@ -148,6 +172,7 @@ mod tests {
         let v = Verified {
             claims: Arc::new(claims),
             payload: Arc::from(&br#"{"marker-only-in-the-payload":1}"#[..]),
+            alg: Algorithm::ES256,
         };
         let shown = format!("{v:?}");
         assert!(shown.starts_with("Verified { claims: "), "{shown}");
