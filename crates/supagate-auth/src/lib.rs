@@ -8,6 +8,9 @@ mod authenticator;
 mod bearer;
 mod error;
 mod gate;
+#[cfg(feature = "watch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "watch")))]
+pub mod live;
 mod liveness;
 mod modes;
 mod observe;

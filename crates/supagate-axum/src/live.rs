@@ -4,21 +4,18 @@
 //! on the socket.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::response::sse::Event;
 use axum_core::extract::{FromRef, FromRequestParts};
 use futures_core::Stream;
 use http::request::Parts;
+use supagate_auth::live::{
+    Close, ENDED_EVENT, LiveConnection, UntilEnded, ended_json, until_ended,
+};
 use supagate_auth::{Admission, Authenticator, Gate, Rejection, Watch};
 
 use crate::extract::AuthRejection;
-
-type Ending = Pin<Box<dyn Future<Output = Rejection> + Send>>;
 
 /// The [`Watch`] of the request's caller, for a handler that upgrades to a WebSocket or
 /// answers with an event stream: the admission of the route's gate ([`RequireLayer`],
@@ -80,67 +77,12 @@ pub(crate) async fn watch_of(auth: &Authenticator, parts: &Parts) -> Result<Watc
     Ok(Watch::of(auth, &admission, &parts.headers))
 }
 
-/// The close code of a credential's end: 1008 (policy violation) for a 401 or a 403, 1013
-/// (try again later) for a 503, 1011 otherwise.
-fn close_code(rejection: &Rejection) -> u16 {
-    match rejection.refusal().status().as_u16() {
-        401 | 403 => 1008,
-        503 => 1013,
-        _ => 1011,
-    }
-}
-
-/// The close frame of a credential's end: its code and the refusal's client-safe
-/// description as the reason (never the token).
-fn close_frame(rejection: &Rejection) -> CloseFrame {
-    use supagate_core::RequestError as _;
+/// The close frame of a connection's end: its code and reason (never the token).
+fn close_frame(close: &Close) -> CloseFrame {
     CloseFrame {
-        code: close_code(rejection),
-        reason: rejection.error().description().into(),
+        code: close.code(),
+        reason: close.reason().into(),
     }
-}
-
-/// The close frame of a client that presents tokens faster than [`MIN_RENEWAL_INTERVAL`].
-fn too_many_renewals() -> CloseFrame {
-    CloseFrame {
-        code: 1008,
-        reason: "too many token renewals".into(),
-    }
-}
-
-type Renewing = Pin<Box<dyn Future<Output = Result<Watch, Rejection>> + Send>>;
-
-/// A token a client presents on the open socket: a text message
-/// `{"type": "access_token", "access_token": "<jwt>"}`.
-#[derive(serde::Deserialize)]
-struct Presented {
-    #[serde(rename = "type")]
-    kind: String,
-    access_token: String,
-}
-
-/// The longest message that can present a token (a token is at most 48 KiB to the
-/// verifier; Supabase's are a kilobyte or two): anything longer is the app's, never parsed.
-const MAX_PRESENTED_BYTES: usize = 16 * 1024;
-
-/// The shortest time between two presented tokens: a client refreshes hourly; one that
-/// presents tokens faster is closed rather than served a verification (and perhaps a session
-/// question) per message.
-const MIN_RENEWAL_INTERVAL: Duration = Duration::from_secs(1);
-
-/// The token of a text message that presents one; `None` for any other message.
-fn presented_token(text: &str) -> Option<String> {
-    // Only a short JSON object can present one; skip parsing anything else.
-    if text.len() > MAX_PRESENTED_BYTES
-        || !text.trim_start().starts_with('{')
-        || !text.contains("access_token")
-    {
-        return None;
-    }
-    serde_json::from_str::<Presented>(text)
-        .ok()
-        .filter(|p| p.kind == "access_token")
-        .map(|p| p.access_token)
 }
 
 /// An axum [`WebSocket`] bound to the credential it was opened with:
@@ -164,18 +106,14 @@ fn presented_token(text: &str) -> Option<String> {
 /// app's own events.
 pub struct LiveSocket {
     socket: WebSocket,
-    watch: Watch,
-    ending: Ending,
-    /// A presented token being checked: kept across a cancelled `recv`, finished by the next.
-    renewing: Option<Renewing>,
-    last_renewal: Option<tokio::time::Instant>,
+    live: LiveConnection,
     closed: bool,
 }
 
 impl fmt::Debug for LiveSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LiveSocket")
-            .field("watch", &self.watch)
+            .field("live", &self.live)
             .field("closed", &self.closed)
             .finish_non_exhaustive()
     }
@@ -212,13 +150,9 @@ impl LiveSocket {
     /// See [`Live`].
     #[must_use]
     pub fn new(socket: WebSocket, watch: Watch) -> Self {
-        let ending = Box::pin(watch.ended());
         LiveSocket {
             socket,
-            watch,
-            ending,
-            renewing: None,
-            last_renewal: None,
+            live: LiveConnection::new(watch),
             closed: false,
         }
     }
@@ -226,7 +160,7 @@ impl LiveSocket {
     /// The watch of the credential the socket is bound to now.
     #[must_use]
     pub fn watch(&self) -> &Watch {
-        &self.watch
+        self.live.watch()
     }
 
     /// The next message from the client: `None` once the connection is over, because the
@@ -240,43 +174,18 @@ impl LiveSocket {
             if self.closed {
                 return None;
             }
-            if self.watch.expired() {
-                let rejection = self.watch.ended().await; // at once: the token is over
-                self.close(close_frame(&rejection)).await;
-                return None;
-            }
-            if let Some(renewing) = self.renewing.as_mut() {
-                let ending = &mut self.ending;
-                let outcome = tokio::select! {
-                    biased;
-                    rejection = ending => Err(rejection),
-                    renewed = renewing => renewed,
-                };
-                self.renewing = None;
-                match outcome {
-                    Ok(watch) => {
-                        self.ending = Box::pin(watch.ended());
-                        self.watch = watch;
-                    }
-                    Err(rejection) => {
-                        self.close(close_frame(&rejection)).await;
-                        return None;
-                    }
-                }
-                continue;
-            }
             let next = {
-                let ending = &mut self.ending;
+                let live = &mut self.live;
                 let socket = &mut self.socket;
                 tokio::select! {
                     biased;
-                    rejection = ending => Err(rejection),
+                    close = live.closing() => Err(close),
                     msg = socket.recv() => Ok(msg),
                 }
             };
             let msg = match next {
-                Err(rejection) => {
-                    self.close(close_frame(&rejection)).await;
+                Err(close) => {
+                    self.close(&close).await;
                     return None;
                 }
                 Ok(None) => {
@@ -286,26 +195,18 @@ impl LiveSocket {
                 Ok(Some(Err(e))) => return Some(Err(e)),
                 Ok(Some(Ok(msg))) => msg,
             };
-            let token = match &msg {
-                Message::Text(text) => presented_token(text.as_str()),
-                _ => None,
+            let taken = match &msg {
+                Message::Text(text) => self.live.offer_text(text.as_str()),
+                _ => Ok(false),
             };
-            let Some(token) = token else {
-                return Some(Ok(msg));
-            };
-            let now = tokio::time::Instant::now();
-            if self
-                .last_renewal
-                .is_some_and(|at| now.duration_since(at) < MIN_RENEWAL_INTERVAL)
-            {
-                self.close(too_many_renewals()).await;
-                return None;
+            match taken {
+                Ok(false) => return Some(Ok(msg)),
+                Ok(true) => {}
+                Err(close) => {
+                    self.close(&close).await;
+                    return None;
+                }
             }
-            self.last_renewal = Some(now);
-            let mut watch = self.watch.clone();
-            self.renewing = Some(Box::pin(async move {
-                watch.renew(&token).await.map(|()| watch)
-            }));
         }
     }
 
@@ -320,14 +221,12 @@ impl LiveSocket {
         if self.closed {
             return Err(LiveSocketError::Closed);
         }
-        let ended = if self.watch.expired() {
-            Poll::Ready(self.watch.ended().await)
-        } else {
-            std::future::poll_fn(|cx| Poll::Ready(self.ending.as_mut().poll(cx))).await
-        };
-        if let Poll::Ready(rejection) = ended {
-            self.close(close_frame(&rejection)).await;
-            return Err(LiveSocketError::Ended(rejection));
+        if let Some(close) = self.live.closing_now() {
+            self.close(&close).await;
+            return Err(match close.into_rejection() {
+                Some(rejection) => LiveSocketError::Ended(rejection),
+                None => LiveSocketError::Closed,
+            });
         }
         self.socket.send(msg).await.map_err(LiveSocketError::Socket)
     }
@@ -336,12 +235,16 @@ impl LiveSocket {
     /// socket that only sends, to `select!` beside the app's own events. Once the socket is
     /// closed it never resolves.
     pub async fn ended(&mut self) -> Rejection {
-        if self.closed {
-            return std::future::pending().await;
+        loop {
+            if self.closed {
+                return std::future::pending().await;
+            }
+            let close = self.live.closing().await;
+            self.close(&close).await;
+            if let Some(rejection) = close.into_rejection() {
+                return rejection;
+            }
         }
-        let rejection = (&mut self.ending).await;
-        self.close(close_frame(&rejection)).await;
-        rejection
     }
 
     /// The socket, unbound (no end, no presented tokens taken).
@@ -350,38 +253,23 @@ impl LiveSocket {
         self.socket
     }
 
-    async fn close(&mut self, frame: CloseFrame) {
+    async fn close(&mut self, close: &Close) {
         if self.closed {
             return;
         }
-        // Marked closed and disarmed before the frame is sent: a close that is cancelled
-        // (a client that stopped reading) never leaves a finished future to poll again.
+        // Marked closed before the frame is sent: a close that is cancelled (a client that
+        // stopped reading) is not sent again.
         self.closed = true;
-        self.ending = Box::pin(std::future::pending());
-        self.renewing = None;
         // The client may be gone already; the socket is over either way.
-        let _ = self.socket.send(Message::Close(Some(frame))).await;
+        let _ = self
+            .socket
+            .send(Message::Close(Some(close_frame(close))))
+            .await;
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The stream made by [`live_events`].
-    pub struct LiveEvents<S> {
-        #[pin]
-        events: S,
-        watch: Watch,
-        ending: Option<Ending>,
-        done: bool,
-    }
-}
-
-impl<S> fmt::Debug for LiveEvents<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LiveEvents")
-            .field("done", &self.done)
-            .finish_non_exhaustive()
-    }
-}
+/// The stream made by [`live_events`].
+pub type LiveEvents<S, E> = UntilEnded<S, fn(&Rejection) -> Result<Event, E>>;
 
 /// A server-sent-events stream bound to `watch`: `events` pass through until the credential
 /// ends, then one last event `supagate.ended` carries the refusal (`{"error": …,
@@ -402,84 +290,17 @@ impl<S> fmt::Debug for LiveEvents<S> {
 /// }
 /// # let _ = events;
 /// ```
-pub fn live_events<S, E>(events: S, watch: Watch) -> LiveEvents<S>
+pub fn live_events<S, E>(events: S, watch: Watch) -> LiveEvents<S, E>
 where
     S: Stream<Item = Result<Event, E>>,
 {
-    LiveEvents {
-        events,
-        ending: Some(Box::pin(watch.ended())),
-        watch,
-        done: false,
-    }
+    until_ended(events, watch, ended_event::<E>)
 }
 
-/// The last event of a stream whose credential ended: the refusal's RFC 6750 code and
-/// description as JSON (always data, whatever the authenticator's own refusal body, so that
-/// an `EventSource` dispatches it).
-fn ended_event(rejection: &Rejection) -> Event {
-    use supagate_core::RequestError as _;
-    let err = rejection.error();
-    let data = serde_json::json!({
-        "error": err.error_code(),
-        "error_description": err.description(),
-    });
-    Event::default()
-        .event("supagate.ended")
-        .data(data.to_string())
-}
-
-impl<S, E> Stream for LiveEvents<S>
-where
-    S: Stream<Item = Result<Event, E>>,
-{
-    type Item = Result<Event, E>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.project();
-        if *this.done {
-            return Poll::Ready(None);
-        }
-        if let Some(ending) = this.ending.as_mut() {
-            if this.watch.expired() {
-                // Over by the clock: a fresh end resolves at once.
-                *ending = Box::pin(this.watch.ended());
-            }
-            if let Poll::Ready(rejection) = ending.as_mut().poll(cx) {
-                *this.done = true;
-                *this.ending = None;
-                return Poll::Ready(Some(Ok(ended_event(&rejection))));
-            }
-        }
-        match this.events.poll_next(cx) {
-            Poll::Ready(None) => {
-                *this.done = true;
-                Poll::Ready(None)
-            }
-            other => other,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_an_access_token_message_presents_a_token() {
-        assert_eq!(
-            presented_token(r#"{"type":"access_token","access_token":"a.b.c"}"#).as_deref(),
-            Some("a.b.c")
-        );
-        for other in [
-            "access_token",
-            r#"{"type":"chat","access_token":"a.b.c"}"#,
-            r#"{"access_token":"a.b.c"}"#,
-            r#"{"type":"access_token","access_token":7}"#,
-            r#"{"type":"access_token""#,
-            "",
-        ] {
-            assert_eq!(presented_token(other), None, "{other}");
-        }
-    }
+/// The last event of a stream whose credential ended: `supagate.ended`, with the refusal's
+/// RFC 6750 code and description as JSON data.
+fn ended_event<E>(rejection: &Rejection) -> Result<Event, E> {
+    Ok(Event::default()
+        .event(ENDED_EVENT)
+        .data(ended_json(rejection)))
 }

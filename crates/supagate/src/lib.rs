@@ -151,7 +151,7 @@ pub mod guide {
     #[cfg(feature = "tonic")]
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/grpc.md"))]
     pub mod grpc {}
-    #[cfg(feature = "live")]
+    #[cfg(all(feature = "live", feature = "axum", feature = "actix"))]
     #[doc = include_str!(concat!(env!("OUT_DIR"), "/guide/live.md"))]
     pub mod live {}
 }

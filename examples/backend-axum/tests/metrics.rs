@@ -3,7 +3,7 @@
 //! read back: the documented names, labels and counts, real histogram buckets, and no token,
 //! key or email.
 //! One test in this binary: the recorder is process-wide.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use axum::body::Body;
 use http::Request;
@@ -118,7 +118,11 @@ async fn a_scripted_mix_reads_back_under_the_documented_names() {
     jwks_clock.advance(31);
     let rotated = TokenBuilder::now().sign_rs256(&keys);
     assert_eq!(get(&app, "/profile/me", Some(&rotated)).await.0, 200);
-    assert_eq!(published.requests(), 2, "one fetch, then one for the rotation");
+    assert_eq!(
+        published.requests(),
+        2,
+        "one fetch, then one for the rotation"
+    );
 
     // The exposition is not on the API's own router.
     assert_eq!(get(&app, "/metrics", None).await.0, 404);
