@@ -1,12 +1,19 @@
 //! `METRICS=prometheus`: a scripted mix of requests (valid, a cache hit, expired, forged, an
 //! unknown key, no credentials, policy-denied, an admin, a key rotation), then `GET /metrics`
 //! read back: the documented names, labels and counts, real histogram buckets, and no token,
-//! key or email.
+//! key or email; nor in any `tracing` event of that mix, at the most verbose level.
 //! One test in this binary: the recorder is process-wide.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use axum::body::Body;
 use http::Request;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use supagate::auth::ProtectedResource;
@@ -32,6 +39,20 @@ async fn get(app: &axum::Router, path: &str, token: Option<&str>) -> (u16, Strin
     (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// A writer into a shared buffer, for the test's subscriber.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The test JWK set restricted to these kids.
 fn set_with(kids: &[&str]) -> String {
     let mut v: serde_json::Value = serde_json::from_str(&TestKeys::new().jwks_json()).unwrap();
@@ -52,6 +73,16 @@ fn value(text: &str, series: &str) -> f64 {
 #[tokio::test]
 async fn a_scripted_mix_reads_back_under_the_documented_names() {
     let handle = backend_common::metrics::install(Some("prometheus")).unwrap();
+    // Every event of the mix, of every target, at trace level (the runtime is this thread's).
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let _events = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish(),
+    );
     let keys = TestKeys::new();
     let resource = ProtectedResource::new(
         Origin::parse("https://api.example.com").unwrap(),
@@ -202,5 +233,41 @@ async fn a_scripted_mix_reads_back_under_the_documented_names() {
     for token in [&user, &expired, &rotated] {
         let signature = token.rsplit('.').next().unwrap();
         assert!(!text.contains(signature));
+    }
+
+    // The events of the same mix: the admissions and refusals are there, nothing secret.
+    let events = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let decided = |alg: &str| {
+        events.lines().any(|l| {
+            l.contains("authentication decided")
+                && l.contains(&format!("algorithm=\"{alg}\""))
+                && l.contains("issuer_host=\"testkitprojectref00.supabase.co\"")
+        })
+    };
+    assert!(decided("ES256") && decided("RS256"), "{events}");
+    assert!(
+        events.contains("request refused") && events.contains("reason=\"unknown_key\""),
+        "{events}"
+    );
+    for secret in [
+        user.as_str(),
+        admin.as_str(),
+        expired.as_str(),
+        forged.as_str(),
+        unknown_key.as_str(),
+        rotated.as_str(),
+        "someone@example.com",
+        TestKeys::HS256_SECRET,
+        TokenBuilder::DEFAULT_SUB,
+        TokenBuilder::DEFAULT_SESSION,
+    ] {
+        assert!(
+            !events.contains(secret),
+            "{secret} in the events:\n{events}"
+        );
+    }
+    for token in [&user, &admin, &expired, &forged, &unknown_key, &rotated] {
+        let signature = token.rsplit('.').next().unwrap();
+        assert!(!events.contains(signature), "a signature in the events");
     }
 }
