@@ -23,6 +23,15 @@ pub enum RlsConfigError {
         /// Why.
         problem: &'static str,
     },
+    /// A pre-request function that is not `schema.name` of plain identifiers, or that does
+    /// not exist (without arguments).
+    #[error("pre-request function `{function}`: {problem}")]
+    InvalidPreRequest {
+        /// The name as given (at most 128 characters of it).
+        function: String,
+        /// Why.
+        problem: &'static str,
+    },
     /// A search-path entry that is not a plain identifier.
     #[error("search path entry `{0}` must be 1 to 63 of a-z 0-9 _ (starting with a letter or _)")]
     InvalidSearchPath(String),
@@ -42,7 +51,7 @@ pub enum RlsConfigError {
 /// | class 08 (connection), 53 but 53400 (resources), 57P01 to 57P03 (shutting down, in recovery), a pool timeout, I/O | 503 + `Retry-After: 1` | [`Unavailable`](RlsError::Unavailable) |
 /// | class 22 (data exception: a NUL character, an invalid value), class 23 but the two below (check, not-null), P0001 (`raise exception`) | 400 | [`Refused`](RlsError::Refused) |
 /// | 23503 (foreign key), 23505 (unique) | 409 | `Refused` |
-/// | 42501 (insufficient privilege: a policy or grant refused), class 0L, 0P, 28 | 403 | `Refused` |
+/// | 42501 (insufficient privilege: a policy or grant refused), class 0L, 0P, 28 | 403 (from the [pre-request function](crate::RlsBuilder::pre_request), 42501 is 401 for a signed-out caller, as in PostgREST) | `Refused` |
 /// | 25006 (a write in a read-only transaction) | 405 | `Refused` |
 /// | `PTnnn` (a function's explicit status, PostgREST's convention), nnn in 400 to 599 | nnn | `Refused` |
 /// | anything else (a syntax error in the app's SQL, an internal error) | 500 | [`Database`](RlsError::Database) |
@@ -89,6 +98,11 @@ pub enum RlsError {
     /// did not check at start-up (a programming error; 500).
     #[error("the scope's role was not configured on this Rls")]
     ForeignScope,
+    /// A token whose `role` claim the strict mode refuses
+    /// ([`RlsBuilder::refuse_unsupported_roles`](crate::RlsBuilder::refuse_unsupported_roles)):
+    /// 403.
+    #[error("the token's role is not supported")]
+    UnsupportedRole,
 }
 
 impl From<sqlx::Error> for RlsError {
@@ -110,6 +124,25 @@ impl From<sqlx::Error> for RlsError {
 }
 
 impl RlsError {
+    /// An error of the pre-request function: the table's, but 42501 is 401 for a caller who
+    /// is not signed in (PostgREST: a refusal of the anonymous role asks for credentials).
+    pub(crate) fn of_pre_request(e: sqlx::Error, signed_in: bool) -> RlsError {
+        match RlsError::from(e) {
+            RlsError::Refused { status, source }
+                if !signed_in
+                    && status == StatusCode::FORBIDDEN
+                    && source.as_database_error().and_then(|d| d.code()).as_deref()
+                        == Some("42501") =>
+            {
+                RlsError::Refused {
+                    status: StatusCode::UNAUTHORIZED,
+                    source,
+                }
+            }
+            other => other,
+        }
+    }
+
     /// An error of the service's own statements (taking a connection, the scope statement):
     /// unavailable, or the service's fault (500), never a client error whatever the SQLSTATE
     /// (class 28 is a wrong password of the pool, 42501 a revoked grant, not the caller's).
@@ -128,6 +161,7 @@ fn refused_words(status: StatusCode) -> (&'static str, &'static str) {
             "invalid_input",
             "the database refused a value of the request",
         ),
+        401 => ("unauthorized", "sign in to do this"),
         403 => ("forbidden", "not allowed"),
         405 => ("read_only", "not allowed in a read-only transaction"),
         409 => ("conflict", "conflicts with existing data"),
@@ -178,7 +212,7 @@ impl RlsError {
             RlsError::Refused { source, .. } | RlsError::Database(source) => {
                 source.as_database_error().and_then(|d| d.code())
             }
-            RlsError::Unavailable | RlsError::ForeignScope => None,
+            RlsError::Unavailable | RlsError::ForeignScope | RlsError::UnsupportedRole => None,
         }
     }
 
@@ -197,7 +231,15 @@ impl RlsError {
     #[must_use]
     pub fn to_response(&self) -> http::Response<Vec<u8>> {
         // The wait is the error's own (`Unavailable`); a function's PT503 carries none.
-        supagate_core::refusal_response(self, None)
+        let mut res = supagate_core::refusal_response(self, None);
+        if res.status() == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3: a 401 names its scheme; no error code, since no token was sent.
+            res.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        res
     }
 }
 
@@ -208,6 +250,7 @@ impl supagate_core::RequestError for RlsError {
         match self {
             RlsError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             RlsError::Refused { status, .. } => *status,
+            RlsError::UnsupportedRole => StatusCode::FORBIDDEN,
             RlsError::Database(_) | RlsError::ForeignScope => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -220,6 +263,7 @@ impl supagate_core::RequestError for RlsError {
         match self {
             RlsError::Unavailable => "database unavailable",
             RlsError::Refused { status, .. } => refused_words(*status).1,
+            RlsError::UnsupportedRole => "the token's role is not supported",
             RlsError::Database(_) | RlsError::ForeignScope => "internal server error",
         }
     }
@@ -230,6 +274,7 @@ impl supagate_core::RequestError for RlsError {
             RlsError::Refused { .. } => "database_refused",
             RlsError::Database(_) => "database_error",
             RlsError::ForeignScope => "foreign_scope",
+            RlsError::UnsupportedRole => "unsupported_role",
         }
     }
     /// The `error` of the JSON body: `temporarily_unavailable`, `invalid_input` (400),
@@ -239,6 +284,7 @@ impl supagate_core::RequestError for RlsError {
         match self {
             RlsError::Unavailable => "temporarily_unavailable",
             RlsError::Refused { status, .. } => refused_words(*status).0,
+            RlsError::UnsupportedRole => "forbidden",
             RlsError::Database(_) | RlsError::ForeignScope => "server_error",
         }
     }

@@ -11,5 +11,5 @@ mod sql;
 
 pub use error::{RlsConfigError, RlsError};
 pub use plan::TxPlan;
-pub use rls::{AsVerified, DbRole, RequestInfo, Rls, RlsBuilder, Scope, ScopedTx};
+pub use rls::{Access, AsVerified, DbRole, RequestInfo, Rls, RlsBuilder, Scope, ScopedTx};
 pub use sessions::DbSessions;

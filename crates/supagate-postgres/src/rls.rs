@@ -60,13 +60,16 @@ impl fmt::Display for DbRole {
     }
 }
 
-/// What a request sets besides the caller: `request.method`, `request.path` and
+/// What a request sets besides the caller: `request.method`, `request.path`,
 /// `request.headers` (a JSON object of lowercase names; several fields of one name joined with
-/// `", "`; values that are not UTF-8 left out).
+/// `", "`; values that are not UTF-8 left out) and, when the [`Rls`] was built with
+/// [`RlsBuilder::request_cookies`], `request.cookies`.
 ///
 /// Credentials are left out of `request.headers`: `authorization`, `apikey`, `cookie` and
 /// `proxy-authorization` (the verified claims are in `request.jwt.claims`). PostgREST passes
-/// them on; supagate does not, so that no function or log in the database sees a token.
+/// them on; supagate does not, so that no function or log in the database sees a token. For the
+/// same reason the Supabase session cookies (`sb-<ref>-auth-token`, its chunks `.0`, `.1`, …
+/// and its `-code-verifier`) are never among the cookies.
 ///
 /// # Examples
 ///
@@ -80,11 +83,44 @@ impl fmt::Display for DbRole {
 /// assert_eq!(info.headers_json(), r#"{"x-tenant":"acme"}"#);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct RequestInfo {
     method: String,
     path: String,
     headers: String,
+    /// The request's cookies but the session's, in order (the first of a name wins).
+    cookies: Vec<(String, String)>,
+}
+
+impl fmt::Debug for RequestInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Cookie values are the client's secrets (a CSRF token, an app's own session): names
+        // only.
+        f.debug_struct("RequestInfo")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("headers", &self.headers)
+            .field(
+                "cookies",
+                &self.cookies.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// Whether a cookie is a Supabase session cookie (`sb-<ref>-auth-token`, a chunk of it, its
+/// PKCE code verifier): never copied into `request.cookies`.
+fn is_session_cookie(name: &str) -> bool {
+    name.starts_with("sb-") && name.contains("-auth-token")
+}
+
+/// The cookies of one `Cookie` field, as (name, value) pairs.
+fn cookie_pairs(field: &str) -> impl Iterator<Item = (&str, &str)> {
+    field.split(';').filter_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        let name = name.trim();
+        (!name.is_empty()).then(|| (name, value.trim()))
+    })
 }
 
 /// Never copied into `request.headers`.
@@ -120,8 +156,19 @@ impl RequestInfo {
         fields: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     ) -> Self {
         let mut map: Map<String, Value> = Map::new();
+        let mut cookies: Vec<(String, String)> = Vec::new();
         for (name, value) in fields {
             let name = name.to_ascii_lowercase();
+            if name == "cookie" {
+                if let Ok(field) = std::str::from_utf8(value) {
+                    for (n, v) in cookie_pairs(field) {
+                        if !is_session_cookie(n) && !cookies.iter().any(|(seen, _)| seen == n) {
+                            cookies.push((n.to_owned(), v.to_owned()));
+                        }
+                    }
+                }
+                continue;
+            }
             if CREDENTIAL_HEADERS.contains(&name.as_str()) {
                 continue;
             }
@@ -142,6 +189,7 @@ impl RequestInfo {
             method: method.to_owned(),
             path: path.to_owned(),
             headers: Value::Object(map).to_string(),
+            cookies,
         }
     }
 
@@ -163,6 +211,25 @@ impl RequestInfo {
         &self.path
     }
 
+    /// The cookies `request.cookies` may hold: the request's, but the session's, in order,
+    /// the first of each name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supagate_postgres::RequestInfo;
+    ///
+    /// let info = RequestInfo::from_fields("GET", "/", [(
+    ///     "Cookie",
+    ///     &b"theme=dark; sb-abc-auth-token.0=base64-eyJ; lang=fr; theme=light"[..],
+    /// )]);
+    /// let cookies: Vec<_> = info.cookies().collect();
+    /// assert_eq!(cookies, [("theme", "dark"), ("lang", "fr")]);
+    /// ```
+    pub fn cookies(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.cookies.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
     /// `request.headers`, as the JSON text that is set (`{}` when there are none).
     #[must_use]
     pub fn headers_json(&self) -> &str {
@@ -170,6 +237,40 @@ impl RequestInfo {
             "{}"
         } else {
             &self.headers
+        }
+    }
+}
+
+/// A transaction's access mode. PostgREST runs `GET` and `HEAD` in read-only transactions,
+/// so that a function or trigger reached from a read cannot write (a write there fails with
+/// SQLSTATE 25006, which answers 405).
+///
+/// # Examples
+///
+/// ```
+/// use supagate_postgres::Access;
+///
+/// assert_eq!(Access::for_method("GET"), Access::ReadOnly);
+/// assert_eq!(Access::for_method("POST"), Access::ReadWrite);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Access {
+    /// Reads and writes (the default).
+    #[default]
+    ReadWrite,
+    /// `READ ONLY`: any write fails.
+    ReadOnly,
+}
+
+impl Access {
+    /// As PostgREST chooses: [`Access::ReadOnly`] for `GET` and `HEAD`, [`Access::ReadWrite`]
+    /// for every other method.
+    #[must_use]
+    pub fn for_method(method: &str) -> Access {
+        match method {
+            "GET" | "HEAD" => Access::ReadOnly,
+            _ => Access::ReadWrite,
         }
     }
 }
@@ -182,12 +283,18 @@ impl RequestInfo {
 pub struct Scope {
     role: DbRole,
     claims: String,
+    /// A user's (a token's): decides 401 or 403 for a pre-request function's 42501.
+    signed_in: bool,
+    /// A token whose role the strict mode refuses ([`RlsBuilder::refuse_unsupported_roles`]).
+    unsupported: bool,
 }
 
 impl fmt::Debug for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
             .field("role", &self.role)
+            .field("signed_in", &self.signed_in)
+            .field("unsupported", &self.unsupported)
             .finish_non_exhaustive()
     }
 }
@@ -205,16 +312,31 @@ impl Scope {
         &self.claims
     }
 
+    /// Whether the caller is a user (signed in with a token).
+    #[must_use]
+    pub fn signed_in(&self) -> bool {
+        self.signed_in
+    }
+
     /// A caller without claims (`none`, `publishable`, `secret`): `{"role": "<role>"}`.
     fn keyless(role: DbRole) -> Self {
         let claims = serde_json::json!({ "role": role.as_str() }).to_string();
-        Scope { role, claims }
+        Scope {
+            role,
+            claims,
+            signed_in: false,
+            unsupported: false,
+        }
     }
 }
 
 struct RoleScope {
     settings: Vec<(String, String)>,
     statement: String,
+    /// The role's `default_transaction_isolation`, which only `BEGIN` can apply.
+    isolation: Option<sql::Isolation>,
+    /// The role's `default_transaction_read_only`.
+    read_only: bool,
 }
 
 struct Config {
@@ -224,6 +346,12 @@ struct Config {
     /// Per role: the settings to apply (search path first) and the statement that applies
     /// them with the scope.
     roles: HashMap<String, RoleScope>,
+    read_only_by_method: bool,
+    request_cookies: bool,
+    hidden_cookies: Vec<String>,
+    /// `select "schema"."name"()`.
+    pre_request: Option<String>,
+    strict_roles: bool,
 }
 
 /// User-scoped transactions on a [`PgPool`], as PostgREST makes them: [`Rls::begin`] opens a
@@ -278,6 +406,11 @@ impl Rls {
             search_path: None,
             token_roles: Vec::new(),
             secret_role: DbRole::Anon,
+            read_only_by_method: false,
+            request_cookies: false,
+            hidden_cookies: Vec::new(),
+            pre_request: None,
+            strict_roles: false,
         }
     }
 
@@ -310,15 +443,17 @@ impl Rls {
     #[must_use]
     pub fn user_scope(&self, verified: &Verified) -> Scope {
         let claimed = verified.claims().postgres_role.as_deref();
+        let mut unsupported = false;
         let role = match claimed {
             Some("anon") => DbRole::Anon,
-            Some(r) => self
-                .config
-                .token_roles
-                .iter()
-                .find(|t| &***t == r)
-                .map_or(DbRole::Authenticated, |t| DbRole::Named(Arc::clone(t))),
-            None => DbRole::Authenticated,
+            Some("authenticated") | None => DbRole::Authenticated,
+            Some(r) => match self.config.token_roles.iter().find(|t| &***t == r) {
+                Some(t) => DbRole::Named(Arc::clone(t)),
+                None => {
+                    unsupported = self.config.strict_roles;
+                    DbRole::Authenticated
+                }
+            },
         };
         let payload = verified.payload();
         let claims = match std::str::from_utf8(payload) {
@@ -330,7 +465,12 @@ impl Rls {
                 Value::Object(map).to_string()
             }
         };
-        Scope { role, claims }
+        Scope {
+            role,
+            claims,
+            signed_in: true,
+            unsupported,
+        }
     }
 
     /// The anonymous scope: `anon`, `{"role":"anon"}`.
@@ -340,7 +480,10 @@ impl Rls {
     }
 
     /// Begins a transaction on the pool and applies `scope` and `request` to it (one round trip
-    /// after `BEGIN`).
+    /// after `BEGIN`, and one more for the [pre-request function](RlsBuilder::pre_request)).
+    /// It begins at the role's isolation level (`default_transaction_isolation`, as PostgREST
+    /// does), read-only when the role's `default_transaction_read_only` is on or, with
+    /// [`RlsBuilder::read_only_safe_methods`], for a `GET` or `HEAD` request.
     ///
     /// # Errors
     ///
@@ -348,9 +491,58 @@ impl Rls {
     /// the database refused the connection or the scope (a wrong password, the login role no
     /// longer allowed to become the role, a role dropped since start-up): never a client's
     /// 4xx, whatever its SQLSTATE, since the scope's values are the service's own.
+    /// [`RlsError::Refused`] when the pre-request function raised an error the table on
+    /// [`RlsError`] gives to the client, [`RlsError::UnsupportedRole`] for a scope the strict
+    /// mode refuses (before any connection is taken).
     pub async fn begin(&self, scope: &Scope, request: &RequestInfo) -> Result<ScopedTx, RlsError> {
+        let access = if self.config.read_only_by_method {
+            Access::for_method(request.method())
+        } else {
+            Access::ReadWrite
+        };
+        self.begin_with(scope, request, access).await
+    }
+
+    /// [`Rls::begin`] with the access mode chosen by the caller (a role whose
+    /// `default_transaction_read_only` is on stays read-only whatever `access` says).
+    ///
+    /// # Errors
+    ///
+    /// As [`Rls::begin`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use supagate_postgres::{Access, RequestInfo, Rls};
+    ///
+    /// # async fn run(rls: Rls) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = rls.begin_with(&rls.anon_scope(), &RequestInfo::default(), Access::ReadOnly).await?;
+    /// let written = sqlx::query("insert into notes (body) values ('x')").execute(&mut *tx).await;
+    /// assert!(written.is_err()); // 25006: a write in a read-only transaction
+    /// # Ok(()) }
+    /// ```
+    pub async fn begin_with(
+        &self,
+        scope: &Scope,
+        request: &RequestInfo,
+        access: Access,
+    ) -> Result<ScopedTx, RlsError> {
         let begun = async {
-            let mut tx = self.pool.begin().await.map_err(RlsError::of_service)?;
+            if scope.unsupported {
+                return Err(RlsError::UnsupportedRole);
+            }
+            let role = self
+                .config
+                .roles
+                .get(scope.role.as_str())
+                .ok_or(RlsError::ForeignScope)?;
+            let begin = sql::begin(role.isolation, role.read_only || access == Access::ReadOnly);
+            let tx = if begin == "BEGIN" {
+                self.pool.begin().await
+            } else {
+                self.pool.begin_with(begin).await
+            };
+            let mut tx = tx.map_err(RlsError::of_service)?;
             self.apply(&mut tx, scope, request).await?;
             Ok::<_, RlsError>(tx)
         };
@@ -373,6 +565,9 @@ impl Rls {
                     RlsError::ForeignScope => {
                         tracing::error!(target: "supagate", reason = e.reason(), "a scope made by another Rls");
                     }
+                    RlsError::UnsupportedRole => {
+                        tracing::debug!(target: "supagate", reason = e.reason(), "a token's role is not supported");
+                    }
                 }
                 Err(e)
             }
@@ -380,8 +575,10 @@ impl Rls {
     }
 
     /// Applies `scope` and `request` to a transaction you began yourself (on this pool or
-    /// another). A transaction, not a bare connection: outside one, transaction-local settings
-    /// would end with this very statement.
+    /// another), then calls the [pre-request function](RlsBuilder::pre_request). A
+    /// transaction, not a bare connection: outside one, transaction-local settings would end
+    /// with this very statement. Its isolation level and access mode are the ones you began it
+    /// with.
     ///
     /// # Errors
     ///
@@ -393,6 +590,9 @@ impl Rls {
         scope: &Scope,
         request: &RequestInfo,
     ) -> Result<(), RlsError> {
+        if scope.unsupported {
+            return Err(RlsError::UnsupportedRole);
+        }
         let role = self
             .config
             .roles
@@ -408,10 +608,33 @@ impl Rls {
             .bind(request.method())
             .bind(request.path())
             .bind(request.headers_json())
+            .bind(self.cookies_json(request))
             .execute(&mut **tx)
             .await
             .map_err(RlsError::of_service)?;
+        if let Some(call) = &self.config.pre_request {
+            sqlx::query(call)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| RlsError::of_pre_request(e, scope.signed_in))?;
+        }
         Ok(())
+    }
+
+    /// `request.cookies`: `{}` unless asked for, then the request's cookies but the
+    /// session's and the hidden ones.
+    fn cookies_json(&self, request: &RequestInfo) -> String {
+        if !self.config.request_cookies {
+            return "{}".to_owned();
+        }
+        let mut map: Map<String, Value> = Map::new();
+        for (name, value) in request.cookies() {
+            if self.config.hidden_cookies.iter().any(|h| h == name) {
+                continue;
+            }
+            map.insert(name.to_owned(), Value::String(value.to_owned()));
+        }
+        Value::Object(map).to_string()
     }
 }
 
@@ -434,6 +657,11 @@ pub struct RlsBuilder {
     search_path: Option<Vec<String>>,
     token_roles: Vec<String>,
     secret_role: DbRole,
+    read_only_by_method: bool,
+    request_cookies: bool,
+    hidden_cookies: Vec<String>,
+    pre_request: Option<String>,
+    strict_roles: bool,
 }
 
 impl fmt::Debug for RlsBuilder {
@@ -442,6 +670,10 @@ impl fmt::Debug for RlsBuilder {
             .field("search_path", &self.search_path)
             .field("token_roles", &self.token_roles)
             .field("secret_role", &self.secret_role)
+            .field("read_only_by_method", &self.read_only_by_method)
+            .field("request_cookies", &self.request_cookies)
+            .field("pre_request", &self.pre_request)
+            .field("strict_roles", &self.strict_roles)
             .finish_non_exhaustive()
     }
 }
@@ -487,6 +719,60 @@ impl RlsBuilder {
         self
     }
 
+    /// Runs `GET` and `HEAD` requests in read-only transactions ([`Access::for_method`]), as
+    /// PostgREST does: a function or trigger a read reaches cannot write (SQLSTATE 25006, 405),
+    /// and neither can a [pre-request function](RlsBuilder::pre_request). Default: off, every
+    /// transaction reads and writes (unless its role's `default_transaction_read_only` is on).
+    pub fn read_only_safe_methods(mut self, on: bool) -> Self {
+        self.read_only_by_method = on;
+        self
+    }
+
+    /// Sets `request.cookies` to the request's cookies as a JSON object (as PostgREST does),
+    /// without the Supabase session cookies (never: they hold the tokens) nor those named
+    /// with [`hide_cookies`](RlsBuilder::hide_cookies). Default: off, `request.cookies` is `{}`.
+    pub fn request_cookies(mut self, on: bool) -> Self {
+        self.request_cookies = on;
+        self
+    }
+
+    /// Cookies never copied into `request.cookies` besides the session's: your app's own
+    /// session or CSRF cookies. Default: none.
+    pub fn hide_cookies<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.hidden_cookies = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// A function (`schema.name`, no arguments) called in every transaction after the role,
+    /// the claims and the `request.*` settings, before the handler's first statement, for
+    /// signed-in and signed-out callers alike: PostgREST's `db-pre-request`, where teams put
+    /// bans, tenant checks and rate limits. An error it raises refuses the request with its
+    /// SQLSTATE mapped as PostgREST maps it: `PTnnn` → nnn, `P0001` (`raise exception`) →
+    /// 400, `42501` → 401 for a signed-out caller and 403 for a user, and the rest of the
+    /// table on [`RlsError`]. Checked at [`build`](RlsBuilder::build): it must exist. Default:
+    /// none.
+    pub fn pre_request(mut self, function: impl Into<String>) -> Self {
+        self.pre_request = Some(function.into());
+        self
+    }
+
+    /// Refuses a token whose `role` claim is neither `authenticated`, `anon`, nor a role of
+    /// [`allow_token_roles`](RlsBuilder::allow_token_roles) ([`RlsError::UnsupportedRole`],
+    /// 403, before any connection is taken), as `@supabase/server`'s Postgres client does
+    /// (`UNSUPPORTED_ROLE`). Default: off, such a token runs as `authenticated`: a token that
+    /// names `service_role` or `postgres` gets the least a signed-in user gets, and a
+    /// Supabase project's own tokens (always `authenticated` or `anon`) never meet the
+    /// difference. Turn it on to hear about tokens minted for another purpose instead of
+    /// serving them.
+    pub fn refuse_unsupported_roles(mut self, on: bool) -> Self {
+        self.strict_roles = on;
+        self
+    }
+
     /// Checks the configuration against the database and reads the roles' own settings
     /// (`ALTER ROLE anon SET statement_timeout = '3s'`), which every transaction then
     /// applies. Settings are read once: restart (or build again) after changing them.
@@ -507,6 +793,32 @@ impl RlsBuilder {
                 bad.chars().take(64).collect(),
             ));
         }
+        let pre_request = match &self.pre_request {
+            None => None,
+            Some(f) => {
+                let invalid = |problem| RlsConfigError::InvalidPreRequest {
+                    function: f.chars().take(128).collect(),
+                    problem,
+                };
+                let (schema, name) = f
+                    .split_once('.')
+                    .ok_or_else(|| invalid("name it as schema.function"))?;
+                if !plain_identifier(schema) || !plain_identifier(name) {
+                    return Err(invalid(
+                        "schema and function must each be 1 to 63 of a-z 0-9 _",
+                    ));
+                }
+                let exists: bool = sqlx::query_scalar(sql::PRE_REQUEST_EXISTS)
+                    .bind(format!("\"{schema}\".\"{name}\""))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(RlsConfigError::Database)?;
+                if !exists {
+                    return Err(invalid("no such function without arguments"));
+                }
+                Some(sql::pre_request(schema, name))
+            }
+        };
         let mut roles: Vec<String> = vec!["anon".into(), "authenticated".into()];
         if self.secret_role != DbRole::Anon {
             roles.push(self.secret_role.as_str().to_owned());
@@ -561,6 +873,9 @@ impl RlsBuilder {
             .await
             .map_err(RlsConfigError::Database)?;
         let mut settings: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        // Only `BEGIN` applies these two: kept apart, the later (database-specific) wins.
+        let mut isolation: HashMap<String, Option<sql::Isolation>> = HashMap::new();
+        let mut read_only: HashMap<String, bool> = HashMap::new();
         for role in &roles {
             let entry = settings.entry(role.clone()).or_default();
             if let Some(path) = &self.search_path {
@@ -569,22 +884,32 @@ impl RlsBuilder {
             }
         }
         for (role, name, value) in rows {
-            let entry = settings.entry(role).or_default();
-            // A database-specific setting comes later and replaces the global one.
-            entry.retain(|(n, _)| *n != name);
-            entry.push((name, value));
+            match name.as_str() {
+                "default_transaction_isolation" => {
+                    isolation.insert(role, sql::Isolation::parse(&value));
+                }
+                "default_transaction_read_only" => {
+                    read_only.insert(role, sql::setting_is_on(&value));
+                }
+                _ => {
+                    let entry = settings.entry(role).or_default();
+                    // A database-specific setting comes later and replaces the global one.
+                    entry.retain(|(n, _)| *n != name);
+                    entry.push((name, value));
+                }
+            }
         }
         let roles = settings
             .into_iter()
             .map(|(role, settings)| {
                 let statement = sql::apply_scope(settings.len());
-                (
-                    role,
-                    RoleScope {
-                        settings,
-                        statement,
-                    },
-                )
+                let scope = RoleScope {
+                    settings,
+                    statement,
+                    isolation: isolation.get(&role).copied().flatten(),
+                    read_only: read_only.get(&role).copied().unwrap_or(false),
+                };
+                (role, scope)
             })
             .collect();
         Ok(Rls {
@@ -594,6 +919,11 @@ impl RlsBuilder {
                 token_roles: self.token_roles.into_iter().map(Arc::from).collect(),
                 secret_role: self.secret_role,
                 roles,
+                read_only_by_method: self.read_only_by_method,
+                request_cookies: self.request_cookies,
+                hidden_cookies: self.hidden_cookies,
+                pre_request,
+                strict_roles: self.strict_roles,
             }),
         })
     }

@@ -5,7 +5,7 @@
 /// The statement that applies a caller's scope, transaction-local, in one round trip, in
 /// PostgREST's order: `settings` pairs first (the search path and the role's own settings,
 /// `$1`/`$2`, `$3`/`$4`, …: name and value), then the role, `request.jwt.claims`,
-/// `request.method`, `request.path` and `request.headers`. Made once per role at start-up
+/// `request.method`, `request.path`, `request.headers` and `request.cookies`. Made once per role at start-up
 /// (its text depends only on how many settings the role has); every value is a bound
 /// parameter.
 ///
@@ -35,6 +35,7 @@ pub(crate) fn apply_scope(settings: usize) -> String {
         "request.method",
         "request.path",
         "request.headers",
+        "request.cookies",
     ] {
         let _ = write!(sql, "set_config('{name}', ${}, true), ", next());
     }
@@ -43,6 +44,66 @@ pub(crate) fn apply_scope(settings: usize) -> String {
     }
     sql.truncate(sql.len() - 2);
     sql
+}
+
+/// The isolation levels a role's `default_transaction_isolation` may name, as `BEGIN` spells
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isolation {
+    Serializable,
+    RepeatableRead,
+    ReadCommitted,
+    ReadUncommitted,
+}
+
+impl Isolation {
+    /// A setting's value (Postgres accepts any case and surrounding spaces).
+    pub(crate) fn parse(value: &str) -> Option<Isolation> {
+        Some(match value.trim().to_ascii_lowercase().as_str() {
+            "serializable" => Isolation::Serializable,
+            "repeatable read" => Isolation::RepeatableRead,
+            "read committed" => Isolation::ReadCommitted,
+            "read uncommitted" => Isolation::ReadUncommitted,
+            _ => return None,
+        })
+    }
+}
+
+/// A boolean setting's value as Postgres reads it (`on`, `true`, `yes`, `1`, any case).
+pub(crate) fn setting_is_on(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "on" | "true" | "yes" | "1" | "t" | "y"
+    )
+}
+
+/// The `BEGIN` of a scoped transaction: the role's isolation level (what PostgREST begins
+/// with; `set_config` of `default_transaction_isolation` cannot change a transaction that is
+/// already open) and its access mode. A closed set of texts: nothing is spliced in.
+pub(crate) fn begin(isolation: Option<Isolation>, read_only: bool) -> &'static str {
+    use Isolation::{ReadCommitted, ReadUncommitted, RepeatableRead, Serializable};
+    match (isolation, read_only) {
+        (None, false) => "BEGIN",
+        (None, true) => "BEGIN READ ONLY",
+        (Some(Serializable), false) => "BEGIN ISOLATION LEVEL SERIALIZABLE",
+        (Some(Serializable), true) => "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY",
+        (Some(RepeatableRead), false) => "BEGIN ISOLATION LEVEL REPEATABLE READ",
+        (Some(RepeatableRead), true) => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        (Some(ReadCommitted), false) => "BEGIN ISOLATION LEVEL READ COMMITTED",
+        (Some(ReadCommitted), true) => "BEGIN ISOLATION LEVEL READ COMMITTED, READ ONLY",
+        (Some(ReadUncommitted), false) => "BEGIN ISOLATION LEVEL READ UNCOMMITTED",
+        (Some(ReadUncommitted), true) => "BEGIN ISOLATION LEVEL READ UNCOMMITTED, READ ONLY",
+    }
+}
+
+/// Whether a function named `$1` (`schema.name`, as `to_regproc` reads it) exists with no
+/// arguments: the pre-request function is checked at start-up.
+pub(crate) const PRE_REQUEST_EXISTS: &str = "select to_regprocedure($1 || '()') is not null";
+
+/// The call of a pre-request function: both parts are plain identifiers checked at start-up,
+/// quoted here.
+pub(crate) fn pre_request(schema: &str, name: &str) -> String {
+    format!("select \"{schema}\".\"{name}\"()")
 }
 
 /// The per-claim settings PostgREST set before version 9 (and `auth.*()` still read first),
@@ -106,9 +167,22 @@ mod tests {
             "select set_config($1, $2, true), set_config('role', $3, true), \
              set_config('request.jwt.claims', $4, true), set_config('request.method', $5, true), \
              set_config('request.path', $6, true), set_config('request.headers', $7, true), \
-             set_config('request.jwt.claim.sub', '', true), set_config('request.jwt.claim.role', '', true), \
+             set_config('request.cookies', $8, true), set_config('request.jwt.claim.sub', '', true), set_config('request.jwt.claim.role', '', true), \
              set_config('request.jwt.claim.email', '', true), set_config('request.jwt.claim', '', true)"
         );
         assert!(super::apply_scope(0).starts_with("select set_config('role', $1, true)"));
+    }
+
+    #[test]
+    fn begin_names_the_level_and_the_mode() {
+        use super::{Isolation, begin};
+        assert_eq!(begin(None, false), "BEGIN");
+        assert_eq!(begin(None, true), "BEGIN READ ONLY");
+        assert_eq!(
+            begin(Isolation::parse(" Repeatable Read"), true),
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+        );
+        assert_eq!(Isolation::parse("snapshot"), None);
+        assert!(super::setting_is_on("ON") && !super::setting_is_on("off"));
     }
 }
