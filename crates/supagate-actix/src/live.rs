@@ -13,10 +13,13 @@ use std::task::Poll;
 use actix_web::dev::Payload;
 use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use actix_ws::{CloseCode, CloseReason, Message, MessageStream, ProtocolError, Session};
+use actix_ws::{
+    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, MessageStream,
+    ProtocolError, Session,
+};
 use futures_core::Stream;
 use supagate_auth::live::{
-    Close, ENDED_EVENT, LiveConnection, UntilEnded, ended_json, until_ended,
+    CLOSE_TIMEOUT, Close, ENDED_EVENT, LiveConnection, UntilEnded, ended_json, until_ended,
 };
 use supagate_auth::{Admission, AuthError, Gate, Rejection, Watch};
 
@@ -42,7 +45,7 @@ use crate::extract::{ActixHeaders, AuthRejection, authenticator};
 ///         // `None` once the client hangs up, or the credential ended (then the client got
 ///         // a close frame, 1008 and the reason).
 ///         while let Some(Ok(msg)) = socket.recv().await {
-///             if let actix_ws::Message::Text(text) = msg {
+///             if let actix_ws::AggregatedMessage::Text(text) = msg {
 ///                 if socket.text(text).await.is_err() {
 ///                     break;
 ///                 }
@@ -113,8 +116,11 @@ fn close_reason(close: &Close) -> CloseReason {
 ///   the route's policy, a live session) and be the same user's. Such messages are taken by
 ///   the socket, never handed to the app. A refused token closes the socket with its reason.
 ///
-/// A socket of a caller that is no user (an API key, anyone) is never closed this way. As
-/// with `actix-ws` itself, pings and the client's close are the app's to answer.
+/// A socket of a caller that is no user (an API key, anyone) is never closed this way. Messages
+/// sent in fragments come whole ([`AggregatedMessage`], up to [`MAX_MESSAGE_BYTES`]), so a
+/// token presented in fragments is taken too. As with `actix-ws` itself, pings and the client's
+/// close are the app's to answer ([`pong`](Self::pong), [`close_with`](Self::close_with)).
+/// Send only through the socket: a cloned [`Session`] would send past the credential's end.
 ///
 /// # Examples
 ///
@@ -122,7 +128,7 @@ fn close_reason(close: &Close) -> CloseReason {
 /// app's own events.
 pub struct LiveSocket {
     session: Session,
-    messages: MessageStream,
+    messages: AggregatedMessageStream,
     live: LiveConnection,
     closed: bool,
 }
@@ -166,7 +172,9 @@ impl LiveSocket {
     pub fn new(session: Session, messages: MessageStream, watch: Watch) -> Self {
         LiveSocket {
             session,
-            messages,
+            messages: messages
+                .aggregate_continuations()
+                .max_continuation_size(MAX_MESSAGE_BYTES),
             live: LiveConnection::new(watch),
             closed: false,
         }
@@ -184,7 +192,7 @@ impl LiveSocket {
     ///
     /// Cancel-safe (in a `select!`): a message is never lost, and a presented token being
     /// checked when the future is dropped is checked on by the next call.
-    pub async fn recv(&mut self) -> Option<Result<Message, ProtocolError>> {
+    pub async fn recv(&mut self) -> Option<Result<AggregatedMessage, ProtocolError>> {
         loop {
             if self.closed {
                 return None;
@@ -210,7 +218,7 @@ impl LiveSocket {
                 Ok(Some(Ok(msg))) => msg,
             };
             let taken = match &msg {
-                Message::Text(text) => self.live.offer_text(text),
+                AggregatedMessage::Text(text) => self.live.offer_text(text),
                 _ => Ok(false),
             };
             match taken {
@@ -249,6 +257,16 @@ impl LiveSocket {
         self.session.binary(bytes).await.map_err(|_| self.gone())
     }
 
+    /// Sends a ping (a heartbeat), as [`text`](Self::text).
+    ///
+    /// # Errors
+    ///
+    /// As [`text`](Self::text).
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), LiveSocketError> {
+        self.ready().await?;
+        self.session.ping(payload).await.map_err(|_| self.gone())
+    }
+
     /// Answers a client's ping, as [`text`](Self::text).
     ///
     /// # Errors
@@ -281,13 +299,15 @@ impl LiveSocket {
             return;
         }
         self.closed = true;
-        // The client may be gone already; the socket is over either way.
-        let _ = self.session.clone().close(reason).await;
+        // The client may be gone already, or have stopped reading (the session's queue is
+        // full): the socket is over either way, and a close that cannot be queued within the
+        // timeout is given up.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.session.clone().close(reason)).await;
     }
 
     /// The session and the message stream, unbound (no end, no presented tokens taken).
     #[must_use]
-    pub fn into_inner(self) -> (Session, MessageStream) {
+    pub fn into_inner(self) -> (Session, AggregatedMessageStream) {
         (self.session, self.messages)
     }
 
@@ -316,6 +336,10 @@ impl LiveSocket {
         self.close_with(Some(close_reason(close))).await;
     }
 }
+
+/// The largest message a [`LiveSocket`] reassembles from fragments (1 MiB); a longer one is a
+/// protocol error.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
 /// The body made by [`live_events`].
 pub type LiveEvents<S, E> = UntilEnded<S, fn(&Rejection) -> Result<Bytes, E>>;
@@ -348,11 +372,12 @@ where
     until_ended(events, watch, ended_event::<E>)
 }
 
-/// The last event of a stream whose credential ended, after a blank line (harmless after a
-/// whole event; it ends one the app left open).
+/// The last event of a stream whose credential ended, after a line end and a blank line
+/// (harmless after whole events; they end and dispatch one the app left open, so that the
+/// last event is always one of its own).
 fn ended_event<E>(rejection: &Rejection) -> Result<Bytes, E> {
     Ok(Bytes::from(format!(
-        "\nevent: {ENDED_EVENT}\ndata: {}\n\n",
+        "\n\nevent: {ENDED_EVENT}\ndata: {}\n\n",
         ended_json(rejection)
     )))
 }

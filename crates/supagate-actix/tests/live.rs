@@ -61,9 +61,9 @@ async fn echo(
         let mut socket = LiveSocket::new(session, messages, watch);
         while let Some(Ok(msg)) = socket.recv().await {
             let sent = match msg {
-                actix_ws::Message::Text(text) => socket.text(text).await,
-                actix_ws::Message::Ping(p) => socket.pong(&p).await,
-                actix_ws::Message::Close(reason) => {
+                actix_ws::AggregatedMessage::Text(text) => socket.text(text).await,
+                actix_ws::AggregatedMessage::Ping(p) => socket.pong(&p).await,
+                actix_ws::AggregatedMessage::Close(reason) => {
                     socket.close_with(reason).await;
                     break;
                 }
@@ -75,6 +75,16 @@ async fn echo(
         }
     });
     Ok(response)
+}
+
+/// The caller extracted before the watch: the watch must still be the user's.
+async fn echo_admitted_first(
+    supagate_actix::Admitted(_caller): supagate_actix::Admitted,
+    req: HttpRequest,
+    body: web::Payload,
+    live: Live,
+) -> Result<HttpResponse, Error> {
+    echo(req, body, live).await
 }
 
 /// An app that also waits for its own events (every 20 ms) beside the client's messages:
@@ -90,7 +100,7 @@ async fn echo_busy(
         loop {
             tokio::select! {
                 msg = socket.recv() => match msg {
-                    Some(Ok(actix_ws::Message::Text(text))) => {
+                    Some(Ok(actix_ws::AggregatedMessage::Text(text))) => {
                         if socket.text(text).await.is_err() {
                             break;
                         }
@@ -162,6 +172,11 @@ fn start() -> Server {
                             .wrap(Admit::new(auth.clone(), "user".parse().unwrap()))
                             .route(web::get().to(echo)),
                     ),
+            )
+            .service(
+                web::resource("/ws-admitted-first")
+                    .wrap(Require::new(auth.clone(), Policy::authenticated()))
+                    .route(web::get().to(echo_admitted_first)),
             )
             .route("/ws-busy", web::get().to(echo_busy))
             .route("/events", web::get().to(ticks))
@@ -570,5 +585,77 @@ async fn an_event_stream_ends_within_a_second_of_its_tokens_expiry_with_the_reas
         answer.starts_with(b"HTTP/1.1 401"),
         "{}",
         String::from_utf8_lossy(&answer)
+    );
+}
+
+/// An `Admitted` extraction before the watch takes the caller out of its admission: the
+/// watch is still the user's, and the socket still closes at the token's expiry.
+#[actix_web::test]
+async fn a_watch_after_the_caller_was_taken_still_ends_with_the_token() {
+    let server = start();
+    let issued = now();
+    let token = TokenBuilder::new()
+        .issued_at(issued, 2)
+        .sign_es256(&server.keys);
+    let mut ws = connect_to(&server, "/ws-admitted-first", &token)
+        .await
+        .unwrap();
+    let frame = echo_until(&mut ws, Instant::now() + Duration::from_secs(5))
+        .await
+        .expect("closed");
+    assert_eq!(
+        (frame.code, frame.reason.as_str()),
+        (CloseCode::Policy, "token expired")
+    );
+    let late = SystemTime::now()
+        .duration_since(at(issued + 2))
+        .expect("closed early");
+    assert!(late <= Duration::from_secs(1), "{late:?}");
+}
+
+/// Review finding: actix-ws hands fragments over one by one, so a token presented in
+/// fragments was never taken. The socket reassembles them: the fragmented token renews the
+/// socket past the first token's expiry, and is not the app's.
+#[actix_web::test]
+async fn a_token_presented_in_fragments_is_taken_too() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let server = start();
+    let issued = now();
+    let short = TokenBuilder::new()
+        .issued_at(issued, 2)
+        .sign_es256(&server.keys);
+    let mut ws = connect(&server, &short).await.unwrap();
+    let fresh = TokenBuilder::new()
+        .issued_at(now(), 7200)
+        .sign_es256(&server.keys);
+    let text = format!(r#"{{"type":"access_token","access_token":"{fresh}"}}"#);
+    let (a, b) = text.as_bytes().split_at(text.len() / 2);
+    ws.send(Message::Frame(Frame::message(
+        a.to_vec(),
+        OpCode::Data(Data::Text),
+        false,
+    )))
+    .await
+    .unwrap();
+    ws.send(Message::Frame(Frame::message(
+        b.to_vec(),
+        OpCode::Data(Data::Continue),
+        true,
+    )))
+    .await
+    .unwrap();
+    ws.send(Message::text("after")).await.unwrap();
+    let echoed = tokio::time::timeout(Duration::from_secs(2), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(echoed, Message::text("after"), "the token was the app's");
+    let past = at(issued + 2) + Duration::from_millis(1_500);
+    let left = past.duration_since(SystemTime::now()).unwrap_or_default();
+    assert!(
+        echo_until(&mut ws, Instant::now() + left).await.is_none(),
+        "closed although a fresh token was presented in fragments"
     );
 }

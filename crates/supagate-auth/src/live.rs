@@ -27,6 +27,10 @@ pub const MAX_PRESENTED_BYTES: usize = 16 * 1024;
 /// question) per message.
 pub const MIN_RENEWAL_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long an adapter waits to hand the close frame to a client that stopped reading: after
+/// it, the connection is over all the same (its task ends, the socket is dropped).
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Why a live connection is closed: the close code and reason to send the client, and the
 /// refusal a new request would get (none for a client that presented tokens too fast).
 ///
@@ -47,13 +51,13 @@ pub struct Close {
 }
 
 impl Close {
-    /// The close of a credential that ended: 1008 (policy violation) for a 401 or a 403,
-    /// 1013 (try again later) for a 503, 1011 otherwise; the refusal's client-safe
+    /// The close of a credential that ended: 1008 (policy violation) for a client error (a
+    /// 401, a 403), 1013 (try again later) for a 503, 1011 otherwise; the refusal's client-safe
     /// description as the reason (never the token).
     #[must_use]
     pub fn of(rejection: Rejection) -> Close {
         let code = match rejection.refusal().status().as_u16() {
-            401 | 403 => 1008,
+            400..=499 => 1008,
             503 => 1013,
             _ => 1011,
         };
@@ -64,7 +68,8 @@ impl Close {
         }
     }
 
-    /// The close of a client that presents tokens faster than [`MIN_RENEWAL_INTERVAL`].
+    /// The close of a client that presents tokens faster than [`MIN_RENEWAL_INTERVAL`], or
+    /// presents one while the last is still being checked.
     #[must_use]
     pub fn too_many_renewals() -> Close {
         Close {
@@ -119,10 +124,11 @@ struct Presented {
 
 /// The token of a text message that presents one; `None` for any other message.
 fn presented_token(text: &str) -> Option<String> {
-    // Only a short JSON object can present one; skip parsing anything else.
+    // Only a short JSON object can present one; skip parsing anything else (a name spelled
+    // with `\u` escapes is parsed: it may still present one).
     if text.len() > MAX_PRESENTED_BYTES
         || !text.trim_start().starts_with('{')
-        || !text.contains("access_token")
+        || !(text.contains("access_token") || text.contains("\\u"))
     {
         return None;
     }
@@ -295,28 +301,32 @@ impl LiveConnection {
 
     /// A text message from the client: `Ok(true)` when it presented a token, which the
     /// connection took (it is checked while [`closing`](Self::closing) is polled, and never
-    /// the app's); `Ok(false)` for any other message, the app's.
+    /// the app's); `Ok(false)` for any other message, the app's. The app's messages go on
+    /// while a token is checked: they come under the credential still in force. Once the
+    /// connection is over, every message is taken (none is the app's).
     ///
     /// # Errors
     ///
     /// [`Close::too_many_renewals`] for a token presented within [`MIN_RENEWAL_INTERVAL`] of
-    /// the last: the connection is over.
+    /// the last, or while the last is still being checked: the connection is over.
     pub fn offer_text(&mut self, text: &str) -> Result<bool, Close> {
         if self.over {
-            return Ok(false);
+            return Ok(true);
         }
         let Some(token) = presented_token(text) else {
             return Ok(false);
         };
         let now = tokio::time::Instant::now();
-        if self
-            .last_renewal
-            .is_some_and(|at| now.duration_since(at) < MIN_RENEWAL_INTERVAL)
+        if self.renewing.is_some()
+            || self
+                .last_renewal
+                .is_some_and(|at| now.duration_since(at) < MIN_RENEWAL_INTERVAL)
         {
+            // Never a second check beside the first, nor one that silently drops it (a token
+            // only a slow liveness source would refuse must close the connection).
             return Err(self.finish(Close::too_many_renewals()));
         }
         self.last_renewal = Some(now);
-        // A newer token replaces one still being checked.
         let mut watch = self.watch.clone();
         self.renewing = Some(Box::pin(async move {
             watch.renew(&token).await.map(|()| watch)
@@ -471,6 +481,7 @@ mod tests {
             r#"{"type":"chat","access_token":"a.b.c"}"#,
             r#"{"access_token":"a.b.c"}"#,
             r#"{"type":"access_token","access_token":7}"#,
+            r#"{"type":"chat","text":"\u0041"}"#,
             r#"{"type":"access_token""#,
             "",
         ] {
@@ -481,6 +492,12 @@ mod tests {
             "a".repeat(MAX_PRESENTED_BYTES)
         );
         assert_eq!(presented_token(&long), None, "too long to be parsed");
+        // Escaped names are what serde reads: still a presented token.
+        assert_eq!(
+            presented_token(r#"{"type":"\u0061ccess_token","\u0061ccess_token":"a.b.c"}"#)
+                .as_deref(),
+            Some("a.b.c")
+        );
     }
 
     #[test]

@@ -61,6 +61,10 @@ pub struct Watch {
     /// The policies of the admitting gates, which a renewed token must pass too (none: the
     /// base policy, as the `user` mode applies it).
     policies: Vec<Arc<Policy>>,
+    /// When the session was last known live (the admission, a renewal, a check), shared by
+    /// the watch's clones: a new [`Watch::ended`] keeps the schedule instead of starting it
+    /// again (a client re-presenting its token must not put the next question off).
+    checked: Arc<std::sync::Mutex<tokio::time::Instant>>,
 }
 
 #[derive(Clone)]
@@ -168,7 +172,22 @@ impl Watch {
             auth: auth.clone(),
             user,
             policies: admission.policies(),
+            checked: Arc::new(std::sync::Mutex::new(tokio::time::Instant::now())),
         }
+    }
+
+    fn checked(&self) -> tokio::time::Instant {
+        *self
+            .checked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn mark_checked(&self) {
+        *self
+            .checked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = tokio::time::Instant::now();
     }
 
     /// Takes `token`, presented on the open connection (a refreshed session's new access
@@ -234,6 +253,11 @@ impl Watch {
             claims: verified.into_shared_claims(),
             token: keep_token.then(|| Arc::new(Zeroizing::new(token.to_owned()))),
         });
+        if keep_token {
+            // Its session was just asked about (or answered from the liveness cache, at most
+            // a TTL old).
+            self.mark_checked();
+        }
         Ok(())
     }
 
@@ -315,14 +339,23 @@ impl Watch {
             if now >= end {
                 return expired();
             }
+            // The next question is due an interval after the last answer, whenever this
+            // future was made.
+            let due = interval.map(|every| self.checked() + every);
             // Never one long sleep: the verifier's clock is read again at least every
             // `MAX_SLEEP` (a wall-clock step, a suspended host, a test clock moved on).
-            let wait = until(end, now).min(interval.unwrap_or(MAX_SLEEP).min(MAX_SLEEP));
+            let mut wait = until(end, now).min(MAX_SLEEP);
+            if let Some(due) = due {
+                wait = wait.min(due.saturating_duration_since(tokio::time::Instant::now()));
+            }
             tokio::time::sleep(wait).await;
             let now = verifier.now();
             if now >= end {
                 // Expired: no question about the session of a token that is over.
                 return expired();
+            }
+            if due.is_some_and(|due| tokio::time::Instant::now() < due) {
+                continue;
             }
             if let (Some(l), Some(every)) = (liveness, interval) {
                 let Some(token) = &user.token else {
@@ -336,6 +369,7 @@ impl Watch {
                         if let Err(e) = answer {
                             return e;
                         }
+                        self.mark_checked();
                     }
                     () = tokio::time::sleep(until(end, now)) => return expired(),
                 }

@@ -4,9 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use supagate_auth::live::LiveConnection;
 use supagate_auth::{
     Authenticator, BoxFuture, Gate, SessionEnd, SessionKey, SessionLiveness, SessionSource,
     SessionState, SourceUnavailable, Watch,
@@ -23,6 +24,8 @@ struct Store {
     asked: Arc<AtomicUsize>,
     asked_after_expiry: Arc<AtomicUsize>,
     revoked: Arc<AtomicBool>,
+    /// How long an answer takes, in milliseconds of tokio's clock.
+    delay_ms: Arc<AtomicU64>,
     clock: FixedClock,
 }
 
@@ -36,7 +39,9 @@ impl SessionSource for Store {
             self.asked_after_expiry.fetch_add(1, Ordering::SeqCst);
         }
         let revoked = self.revoked.load(Ordering::SeqCst);
+        let delay = Duration::from_millis(self.delay_ms.load(Ordering::SeqCst));
         Box::pin(async move {
+            tokio::time::sleep(delay).await;
             Ok(if revoked {
                 SessionState::Ended(SessionEnd::NotFound)
             } else {
@@ -70,6 +75,7 @@ fn setup(ttl: Duration) -> Setup {
         asked: Arc::default(),
         asked_after_expiry: Arc::default(),
         revoked: Arc::default(),
+        delay_ms: Arc::default(),
         clock: clock.clone(),
     };
     let verifier = keys
@@ -239,4 +245,66 @@ async fn a_refused_renewal_changes_nothing() {
         401
     );
     assert_eq!(watch.ends_at(), before);
+}
+
+fn presented(token: &str) -> String {
+    format!(r#"{{"type":"access_token","access_token":"{token}"}}"#)
+}
+
+/// Review finding: a renewal with the token the watch holds made a new `ended()` whose first
+/// question came a whole interval later; a client re-presenting its token every second put
+/// the question off for ever, and a revoked session stayed open until its token expired.
+/// The schedule is the watch's own now: liveness TTL 30 s, the same token every second, the
+/// session revoked at 5 s: closed within two TTLs of the admission, as documented (the
+/// question due at 30 s may still be answered from the admission's cached answer).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn re_presenting_the_same_token_never_puts_off_the_next_question() {
+    let s = setup(Duration::from_secs(30));
+    let token = TokenBuilder::new().issued_at(T, 3600).sign_es256(&s.keys);
+    let mut live = LiveConnection::new(watch_of(&s, &token).await);
+    let start = tokio::time::Instant::now();
+    let mut closed = None;
+    for second in 0..90 {
+        if second == 5 {
+            s.store.revoked.store(true, Ordering::SeqCst);
+        }
+        assert!(live.offer_text(&presented(&token)).unwrap());
+        if let Ok(close) = tokio::time::timeout(Duration::from_secs(1), live.closing()).await {
+            closed = Some((close, start.elapsed()));
+            break;
+        }
+        s.clock.advance(1);
+    }
+    let (close, after) = closed.expect("the revoked session's socket was never closed");
+    assert_eq!((close.code(), close.reason()), (1008, "session ended"));
+    assert!(after <= Duration::from_secs(61), "closed after {after:?}");
+}
+
+/// Review finding: a token presented while the last was still being checked replaced it,
+/// so a slow liveness source never finished a check (and a token only it would refuse never
+/// closed the socket); a question started every second. Now the connection closes.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_token_presented_while_the_last_is_checked_closes_the_connection() {
+    let s = setup(Duration::ZERO);
+    let token = TokenBuilder::new().issued_at(T, 3600).sign_es256(&s.keys);
+    let mut live = LiveConnection::new(watch_of(&s, &token).await);
+    s.store.delay_ms.store(5_000, Ordering::SeqCst);
+    let fresh = TokenBuilder::new().issued_at(T, 7200).sign_es256(&s.keys);
+    assert!(live.offer_text(&presented(&fresh)).unwrap());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1_500), live.closing())
+            .await
+            .is_err(),
+        "still being checked"
+    );
+    let again = TokenBuilder::new().issued_at(T, 7300).sign_es256(&s.keys);
+    let close = live.offer_text(&presented(&again)).unwrap_err();
+    assert_eq!(
+        (close.code(), close.reason()),
+        (1008, "too many token renewals")
+    );
+    assert!(live.is_over());
+    // Over: nothing more is the app's, and nothing more closes it.
+    assert!(live.offer_text("hello").unwrap());
+    assert!(live.closing_now().is_none());
 }

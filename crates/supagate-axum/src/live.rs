@@ -11,7 +11,7 @@ use axum_core::extract::{FromRef, FromRequestParts};
 use futures_core::Stream;
 use http::request::Parts;
 use supagate_auth::live::{
-    Close, ENDED_EVENT, LiveConnection, UntilEnded, ended_json, until_ended,
+    CLOSE_TIMEOUT, Close, ENDED_EVENT, LiveConnection, UntilEnded, ended_json, until_ended,
 };
 use supagate_auth::{Admission, Authenticator, Gate, Rejection, Watch};
 
@@ -260,11 +260,10 @@ impl LiveSocket {
         // Marked closed before the frame is sent: a close that is cancelled (a client that
         // stopped reading) is not sent again.
         self.closed = true;
-        // The client may be gone already; the socket is over either way.
-        let _ = self
-            .socket
-            .send(Message::Close(Some(close_frame(close))))
-            .await;
+        // The client may be gone already, or have stopped reading: the socket is over either
+        // way, and a close frame that cannot be handed over within the timeout is given up.
+        let frame = Message::Close(Some(close_frame(close)));
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.socket.send(frame)).await;
     }
 }
 

@@ -73,16 +73,18 @@ fn value(text: &str, series: &str) -> f64 {
 #[tokio::test]
 async fn a_scripted_mix_reads_back_under_the_documented_names() {
     let handle = backend_common::metrics::install(Some("prometheus")).unwrap();
-    // Every event of the mix, of every target, at trace level (the runtime is this thread's).
+    // Every event of the mix, of every target and thread (the key-set fetches run on a thread
+    // of their own), at trace level: this binary's only test, so the global subscriber.
     let captured = Captured::default();
     let sink = captured.clone();
-    let _events = tracing::subscriber::set_default(
+    tracing::subscriber::set_global_default(
         tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
             .with_ansi(false)
             .with_writer(move || sink.clone())
             .finish(),
-    );
+    )
+    .unwrap();
     let keys = TestKeys::new();
     let resource = ProtectedResource::new(
         Origin::parse("https://api.example.com").unwrap(),
