@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -257,6 +257,9 @@ struct Inner {
     /// Bumped (under the cache lock) by every invalidation: an answer asked for before one is
     /// not cached, so it cannot overwrite a sign-out that happened while it was on its way.
     epoch: AtomicU64,
+    /// Off while the notifications that would tell of a session's end are not heard
+    /// ([`SessionLiveness::pause_cache`]): no "live" answer is then kept or served from memory.
+    trusting: AtomicBool,
 }
 
 /// How long a watch's answer is kept at most (the longest TTL): longer, no watch reuses it.
@@ -425,6 +428,71 @@ impl SessionLiveness {
         lock(&self.inner.recent).retain(|_, r| r.user != user_id);
     }
 
+    /// Forgets what is known about the session `session`, so that its next request asks the
+    /// source: what a notification of a change to its `auth.sessions` row calls (a sign-out on
+    /// another instance, a new `not_after`). Unlike [`invalidate_session`](Self::invalidate_session)
+    /// it decides nothing about the session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use supagate_auth::{BoxFuture, SessionKey, SessionLiveness, SessionSource, SessionState, SourceUnavailable};
+    /// # #[derive(Debug)] struct AlwaysLive;
+    /// # impl SessionSource for AlwaysLive {
+    /// #     fn session_state<'a>(&'a self, _: SessionKey<'a>) -> BoxFuture<'a, Result<SessionState, SourceUnavailable>> {
+    /// #         Box::pin(async { Ok(SessionState::Live { not_after: None }) })
+    /// #     }
+    /// # }
+    /// let live = SessionLiveness::builder(AlwaysLive).build()?;
+    /// live.forget_session(uuid::Uuid::nil());
+    /// assert_eq!(live.cached(), 0);
+    /// # Ok::<(), supagate_auth::AuthConfigError>(())
+    /// ```
+    pub fn forget_session(&self, session: Uuid) {
+        let mut cache = lock(&self.inner.cache);
+        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+        cache.remove(&session);
+        #[cfg(feature = "watch")]
+        lock(&self.inner.recent).retain(|(s, _), _| *s != session);
+    }
+
+    /// Forgets every cached answer: every session is asked about again.
+    pub fn forget_all(&self) {
+        let mut cache = lock(&self.inner.cache);
+        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+        cache.clear();
+        #[cfg(feature = "watch")]
+        lock(&self.inner.recent).clear();
+    }
+
+    /// Stops serving "live" from memory, and forgets what was cached: while the notifications
+    /// that tell of sessions ending elsewhere are not heard (the listening connection is down),
+    /// a cached answer may be stale, so every request asks the source (answers that a session
+    /// ended are still kept: they only refuse). Until [`resume_cache`](Self::resume_cache).
+    pub fn pause_cache(&self) {
+        self.inner.trusting.store(false, Ordering::SeqCst);
+        self.forget_all();
+    }
+
+    /// Caches again, from a clean slate: no answer from before or during the pause is kept
+    /// (the questions still on their way were asked before now, and are not cached either).
+    pub fn resume_cache(&self) {
+        self.forget_all();
+        self.inner.trusting.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the cache is paused ([`pause_cache`](Self::pause_cache)).
+    #[must_use]
+    pub fn cache_paused(&self) -> bool {
+        !self.inner.trusting.load(Ordering::SeqCst)
+    }
+
+    /// Whether `answer` may be served from memory now.
+    fn servable(&self, answer: &Answer) -> bool {
+        self.inner.trusting.load(Ordering::SeqCst)
+            || !matches!(answer, Ok(SessionState::Live { .. }))
+    }
+
     /// The decision for verified `claims` from the cache alone: `None` when the source must
     /// be asked.
     #[must_use]
@@ -435,7 +503,9 @@ impl SessionLiveness {
             Err(e) => return Some(Err(e)),
         };
         let cache = lock(&self.inner.cache);
-        let c = cache.get(&session).filter(|c| c.until > now)?;
+        let c = cache
+            .get(&session)
+            .filter(|c| c.until > now && self.servable(&c.answer))?;
         if matches!(c.answer, Ok(SessionState::TokenRefused)) && claims.exp > c.exp {
             // Refused a token that expired earlier: this one is asked about.
             return None;
@@ -493,7 +563,7 @@ impl SessionLiveness {
         };
         let recent = lock(&self.inner.recent)
             .get(&(session, claims.exp))
-            .filter(|r| r.at.elapsed() < max_age)
+            .filter(|r| r.at.elapsed() < max_age && self.servable(&r.answer))
             .cloned();
         if let Some(r) = recent {
             return self.verdict(r.user, user, &r.answer, now, "cache");
@@ -556,7 +626,7 @@ impl SessionLiveness {
     #[cfg(feature = "watch")]
     fn remember_recent(&self, key: (Uuid, i64), user: Uuid, answer: &Answer, epoch: u64) {
         let cache = lock(&self.inner.cache);
-        if self.inner.epoch.load(Ordering::SeqCst) != epoch {
+        if self.inner.epoch.load(Ordering::SeqCst) != epoch || !self.servable(answer) {
             return;
         }
         let mut recent = lock(&self.inner.recent);
@@ -589,7 +659,7 @@ impl SessionLiveness {
             Err(_) => FAILURE_TTL_SECS,
         };
         let mut cache = lock(&self.inner.cache);
-        if ttl > 0 && self.inner.epoch.load(Ordering::SeqCst) == epoch {
+        if ttl > 0 && self.inner.epoch.load(Ordering::SeqCst) == epoch && self.servable(answer) {
             // A refusal of one token never replaces what is known about the session (live or
             // ended), nor the refusal of a token that expires later; it does replace the
             // refusal of an earlier one, so that the newest refused token is not asked about
@@ -785,6 +855,7 @@ impl SessionLivenessBuilder {
                 #[cfg(feature = "watch")]
                 recent: Mutex::new(HashMap::new()),
                 epoch: AtomicU64::new(0),
+                trusting: AtomicBool::new(true),
             }),
         })
     }

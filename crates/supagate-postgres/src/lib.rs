@@ -4,12 +4,16 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+mod notify;
 mod plan;
 mod rls;
 mod sessions;
 mod sql;
 
 pub use error::{RlsConfigError, RlsError};
+pub use notify::{
+    SESSION_CHANNEL, SESSION_NOTIFY_MIGRATION, SessionNotifications, SessionNotificationsBuilder,
+};
 pub use plan::TxPlan;
 pub use rls::{Access, AsVerified, DbRole, RequestInfo, Rls, RlsBuilder, Scope, ScopedTx};
 pub use sessions::DbSessions;
