@@ -190,10 +190,11 @@ async fn no_cached_answer_is_served_while_the_listener_is_down() {
              where application_name = 'supagate-notify'",
         )
         .unwrap();
-    until("the loss noticed", Duration::from_secs(2), async || {
+    let noticed = until("the loss noticed", Duration::from_secs(2), async || {
         !a.notifications.listening()
     })
     .await;
+    eprintln!("the loss noticed after {noticed:?}");
     assert!(a.liveness.cache_paused());
     // Every request asks the database: nothing "live" is kept.
     check(&a, &t).await.unwrap();

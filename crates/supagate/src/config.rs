@@ -38,6 +38,8 @@ use supagate_jwt::{SupabaseConfig, Verifier};
 /// | `SESSION_CHECK` | `postgres` | session liveness: `db` (default), `auth` or `off` |
 /// | `SESSION_DATABASE_URL` | `postgres` | a role that may read `auth.sessions`, for `SESSION_CHECK=db` |
 /// | `SESSION_TTL_SECS` | `postgres` | how long a liveness answer is reused (0 to 300, default 30) |
+/// | `SESSION_NOTIFY` | `postgres` | `1`: listen for the sign-out triggers (default `0`) |
+/// | `PRE_REQUEST` | `postgres` | a function (`schema.name`) called in every scoped transaction |
 ///
 /// # Examples
 ///
@@ -71,6 +73,8 @@ pub const VARIABLES: &[&str] = &[
     "SESSION_CHECK",
     "SESSION_DATABASE_URL",
     "SESSION_TTL_SECS",
+    "SESSION_NOTIFY",
+    "PRE_REQUEST",
 ];
 
 /// The configuration of a service, from its variables ([`VARIABLES`]): the project and its
@@ -785,6 +789,14 @@ pub struct DatabaseSettings {
     pub session_url: Option<DatabaseUrl>,
     /// `SESSION_TTL_SECS` (0 to 300 s, default 30 s).
     pub session_ttl: Duration,
+    /// `SESSION_NOTIFY` (`1` or `0`, default `0`): listen for the sign-out triggers of
+    /// [`SESSION_NOTIFY_MIGRATION`](crate::postgres::SESSION_NOTIFY_MIGRATION), so that a
+    /// sign-out anywhere is seen here at once
+    /// ([`SessionNotifications`](crate::postgres::SessionNotifications)).
+    pub session_notify: bool,
+    /// `PRE_REQUEST`: a function (`schema.name`) called in every scoped transaction
+    /// ([`RlsBuilder::pre_request`](crate::postgres::RlsBuilder::pre_request)).
+    pub pre_request: Option<String>,
 }
 
 #[cfg(feature = "postgres")]
@@ -814,6 +826,21 @@ impl DatabaseSettings {
                 .get("SESSION_DATABASE_URL")
                 .map(|u| DatabaseUrl::new(u.trim())),
             session_ttl: Duration::from_secs(u64::from(ttl)),
+            session_notify: match vars.get("SESSION_NOTIFY").as_deref().map(str::trim) {
+                None | Some("" | "0" | "off" | "false") => false,
+                Some("1" | "on" | "true") => true,
+                Some(other) => {
+                    return Err(EnvError::new(
+                        "SESSION_NOTIFY",
+                        format!("`{other}` is not 1 or 0"),
+                        "set it to 1 to listen for sign-outs (with the session_notify migration applied), or 0",
+                    ));
+                }
+            },
+            pre_request: vars
+                .get("PRE_REQUEST")
+                .map(|f| f.trim().to_owned())
+                .filter(|f| !f.is_empty()),
         }))
     }
 }
@@ -941,6 +968,7 @@ mod tests {
             ("DATABASE_POOL_SIZE", "0"),
             ("SESSION_TTL_SECS", "301"),
             ("SESSION_CHECK", "maybe"),
+            ("SESSION_NOTIFY", "sometimes"),
         ] {
             let c = config(&[("DATABASE_URL", "postgres://u:pw@h/db"), (name, value)])
                 .unwrap_or_else(|e| panic!("{e}"));
@@ -950,5 +978,17 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(!format!("{c:?}").contains("hunter2"));
         assert!(!format!("{:?}", c.database()).contains("hunter2"));
+        let c = config(&[
+            ("DATABASE_URL", "postgres://u:pw@h/db"),
+            ("SESSION_NOTIFY", "1"),
+            ("PRE_REQUEST", " public.check "),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let db = c
+            .database()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!());
+        assert!(db.session_notify);
+        assert_eq!(db.pre_request.as_deref(), Some("public.check"));
     }
 }

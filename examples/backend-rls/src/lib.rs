@@ -4,6 +4,10 @@
 //! does ([`RlsScope`] where the body is read first), and session liveness refuses tokens of
 //! sessions that were signed out.
 //!
+//! As PostgREST runs them: `GET` routes in read-only transactions, at the role's isolation
+//! level, with `PRE_REQUEST=<schema.function>` called in each transaction before the handler;
+//! `SESSION_NOTIFY=1` hears sign-outs made anywhere at once (see `docs/postgres.md`).
+//!
 //! | route | who | what |
 //! |---|---|---|
 //! | `GET /notes` | a user, or anyone | signed in: your notes and the public ones; signed out: the public ones |
@@ -28,7 +32,9 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use supagate::auth::{SessionLiveness, SessionSource};
 use supagate::axum::{AdmitLayer, RlsScope, RlsTx};
-use supagate::postgres::{DbSessions, Rls, RlsError};
+use supagate::postgres::{
+    DbSessions, Rls, RlsError, SESSION_NOTIFY_MIGRATION, SessionNotifications,
+};
 use supagate::{Authenticator, Variables};
 use uuid::Uuid;
 
@@ -43,6 +49,8 @@ pub struct App {
     pub auth: Authenticator,
     /// Scopes transactions to them.
     pub rls: Rls,
+    /// The sign-out listener (`SESSION_NOTIFY=1`), kept for as long as the app runs.
+    pub notifications: Option<std::sync::Arc<SessionNotifications>>,
 }
 
 impl FromRef<App> for Authenticator {
@@ -236,12 +244,23 @@ pub async fn from_variables(
         "DATABASE_URL is required: postgres://authenticator:…@host:5432/postgres (or the postgres role)",
     )?;
     let check = db.session_check;
+    if db.session_notify && check == SessionCheck::Off {
+        return Err(
+            "SESSION_NOTIFY=1 needs session liveness: set SESSION_CHECK to db or auth".into(),
+        );
+    }
     if let Some(url) = vars.get("MIGRATION_DATABASE_URL") {
         let admin = pool(url.trim(), 1, "MIGRATION_DATABASE_URL").await?;
         sqlx::raw_sql(MIGRATION)
             .execute(&admin)
             .await
             .map_err(|e| format!("migration failed: {e}"))?;
+        if db.session_notify {
+            sqlx::raw_sql(SESSION_NOTIFY_MIGRATION)
+                .execute(&admin)
+                .await
+                .map_err(|e| format!("the session_notify migration failed: {e}"))?;
+        }
         admin.close().await;
     }
     let pool = pool(db.url.expose(), db.pool_size, "DATABASE_URL").await?;
@@ -270,18 +289,30 @@ pub async fn from_variables(
             Some(liveness(source, db.session_ttl)?)
         }
     };
+    let notifications = match (&liveness, db.session_notify) {
+        (Some(l), true) => Some(std::sync::Arc::new(
+            SessionNotifications::builder(pool.clone(), l.clone()).spawn(),
+        )),
+        _ => None,
+    };
     let backend = backend_common::Config::from_variables(vars, |b| match liveness {
         Some(l) => b.session_liveness(l),
         None => b,
     })?;
-    let rls = Rls::builder(pool)
+    let mut rls = Rls::builder(pool)
         .search_path(["public", "extensions"])
-        .build()
-        .await
-        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+        .read_only_safe_methods(true);
+    if let Some(function) = &db.pre_request {
+        rls = rls.pre_request(function.clone());
+    }
+    let rls = rls.build().await.map_err(|e| match e {
+        supagate::postgres::RlsConfigError::InvalidPreRequest { .. } => format!("PRE_REQUEST: {e}"),
+        e => format!("DATABASE_URL: {e}"),
+    })?;
     let app = App {
         auth: backend.auth.clone(),
         rls,
+        notifications,
     };
     Ok((app, backend, check))
 }
