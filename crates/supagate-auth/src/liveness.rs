@@ -247,7 +247,7 @@ struct Inner {
     cache: Mutex<HashMap<Uuid, Cached>>,
     /// Questions under way, per session and token `exp` (two tokens of one session may get
     /// different answers about themselves).
-    inflight: Mutex<HashMap<(Uuid, i64), Flight>>,
+    inflight: Mutex<HashMap<FlightKey, Flight>>,
     calls: AtomicU64,
     #[cfg(feature = "watch")]
     /// The last answer per session and token `exp`, for [`SessionLiveness::check_watched`]:
@@ -279,11 +279,16 @@ struct Recent {
 /// One question under way: the user it is asked for, and its answer once there.
 type Flight = Arc<OnceCell<(Uuid, Answer)>>;
 
+/// A question under way is shared by the requests of one session and token `exp` that come
+/// before the next invalidation: one that comes after a sign-out (or a pause) never takes an
+/// answer asked for before it.
+type FlightKey = (Uuid, i64, u64);
+
 /// Removes a question from the in-flight map when its last waiter is done with it, answered
 /// or not (a lone request cancelled halfway leaves nothing behind).
 struct Landing<'a> {
-    inflight: &'a Mutex<HashMap<(Uuid, i64), Flight>>,
-    session: (Uuid, i64),
+    inflight: &'a Mutex<HashMap<FlightKey, Flight>>,
+    session: FlightKey,
     cell: Flight,
 }
 
@@ -465,20 +470,32 @@ impl SessionLiveness {
         lock(&self.inner.recent).clear();
     }
 
-    /// Stops serving "live" from memory, and forgets what was cached: while the notifications
-    /// that tell of sessions ending elsewhere are not heard (the listening connection is down),
-    /// a cached answer may be stale, so every request asks the source (answers that a session
-    /// ended are still kept: they only refuse). Until [`resume_cache`](Self::resume_cache).
+    /// Stops serving "live" from memory, and forgets every "live" answer: while the
+    /// notifications that tell of sessions ending elsewhere are not heard (the listening
+    /// connection is down), such an answer may be stale, so every request asks the source
+    /// (answers that a session ended are kept: they only refuse). Until
+    /// [`resume_cache`](Self::resume_cache). One caller pauses and resumes a liveness: one
+    /// listener per `SessionLiveness`.
     pub fn pause_cache(&self) {
         self.inner.trusting.store(false, Ordering::SeqCst);
-        self.forget_all();
+        self.forget_live();
     }
 
-    /// Caches again, from a clean slate: no answer from before or during the pause is kept
-    /// (the questions still on their way were asked before now, and are not cached either).
+    /// Caches "live" again, from a clean slate: no "live" answer from before or during the
+    /// pause is kept (the questions still on their way were asked before now, and are neither
+    /// cached nor shared with later requests).
     pub fn resume_cache(&self) {
-        self.forget_all();
+        self.forget_live();
         self.inner.trusting.store(true, Ordering::SeqCst);
+    }
+
+    /// Forgets the "live" answers, and every answer a question under way will bring.
+    fn forget_live(&self) {
+        let mut cache = lock(&self.inner.cache);
+        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+        cache.retain(|_, c| !matches!(c.answer, Ok(SessionState::Live { .. })));
+        #[cfg(feature = "watch")]
+        lock(&self.inner.recent).retain(|_, r| !matches!(r.answer, Ok(SessionState::Live { .. })));
     }
 
     /// Whether the cache is paused ([`pause_cache`](Self::pause_cache)).
@@ -588,7 +605,7 @@ impl SessionLiveness {
         let Ok(Some((session, user))) = key_of(claims) else {
             return Ok(());
         };
-        let key = (session, claims.exp);
+        let key = (session, claims.exp, epoch);
         let landing = Landing {
             inflight: &self.inner.inflight,
             session: key,

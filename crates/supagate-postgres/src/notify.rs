@@ -11,7 +11,7 @@ use supagate_auth::SessionLiveness;
 use uuid::Uuid;
 
 /// The channel the [migration](SESSION_NOTIFY_MIGRATION)'s triggers notify: the payload is a
-/// session id, or `user:<id>` for a change to a user.
+/// session id, `user:<id>` for a change to a user, or `all` (the table emptied).
 pub const SESSION_CHANNEL: &str = "supagate_sessions";
 
 /// The migration that installs the triggers: on `auth.sessions` (a row deleted, its
@@ -39,13 +39,19 @@ struct State {
 /// answer expires.
 ///
 /// The cache is never trusted across a gap: until the first `LISTEN` succeeds, and from the
-/// moment the listening connection is found lost (closed, or a heartbeat sent through the
-/// pool every [`heartbeat`](SessionNotificationsBuilder::heartbeat) not heard back within
-/// another) until it listens again, the liveness cache serves no "live" answer
-/// ([`SessionLiveness::pause_cache`]): every signed-in request asks the database. It
-/// reconnects by itself (after 0.25 s, doubling up to 5 s), and starts from an empty cache.
+/// moment the listening connection is found lost until it listens again, the liveness cache
+/// serves no "live" answer ([`SessionLiveness::pause_cache`]): every signed-in request asks
+/// the database. The loss is found when the connection reports it (at once for a terminated
+/// backend or a restarted server), or when a heartbeat sent through the pool every
+/// [`heartbeat`](SessionNotificationsBuilder::heartbeat) is not heard back within another (a
+/// connection that died without a word: within three heartbeats, 6 s by default). It
+/// reconnects by itself (after 0.25 s, doubling up to 5 s), and starts from an empty cache, so
+/// a sign-out whose notification was lost with the connection is seen from the first request
+/// after the loss is found.
 ///
-/// Stops when dropped.
+/// One per [`SessionLiveness`]. It needs a session-mode connection: a transaction-mode pooler
+/// (Supavisor on port 6543, PgBouncer in transaction mode) cannot hold a `LISTEN`, and the
+/// cache then stays paused. Stops when dropped.
 ///
 /// # Examples
 ///
@@ -95,8 +101,21 @@ impl SessionNotifications {
     /// The listening connection's `application_name`.
     pub const APPLICATION_NAME: &'static str = "supagate-notify";
 
-    /// Default time between heartbeats, and the longest wait for one to come back: 5 s.
-    pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
+    /// Default time between heartbeats, and the longest wait for one to come back: 2 s.
+    pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(2);
+
+    /// Whether the triggers of [`SESSION_NOTIFY_MIGRATION`] are installed in the database of
+    /// `pool`: without them nothing is ever notified, and the cache is the plain TTL cache.
+    ///
+    /// # Errors
+    ///
+    /// What the database answered.
+    pub async fn installed(pool: &PgPool) -> Result<bool, sqlx::Error> {
+        let n: i64 = sqlx::query_scalar(crate::sql::NOTIFY_TRIGGERS)
+            .fetch_one(pool)
+            .await?;
+        Ok(n == 5)
+    }
 
     /// Whether it is listening now (the cache is trusted).
     #[must_use]
@@ -151,21 +170,43 @@ impl SessionNotificationsBuilder {
     }
 }
 
-/// What the receiving task tells the supervisor: the last heartbeat of this process it heard.
-type Heard = tokio::sync::watch::Sender<u64>;
+/// The heartbeat the supervisor waits for (an unguessable nonce per beat, so that a payload
+/// another database role sends can neither answer a beat ahead of time nor for ever), and
+/// how the receiver tells it the beat came back.
+#[derive(Default)]
+struct Beat {
+    expected: std::sync::Mutex<String>,
+    heard: tokio::sync::Notify,
+}
+
+/// A random 64-bit number (std's hasher keys are random per process and per `RandomState`).
+fn nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    );
+    h.finish()
+}
+
+/// Aborts the receiving task when the supervisor is done with it (returns, or is dropped
+/// with the handle).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Connects, listens, and supervises, for ever.
 async fn run(b: SessionNotificationsBuilder, state: Arc<State>) {
     const FIRST_RETRY: Duration = Duration::from_millis(250);
     const LAST_RETRY: Duration = Duration::from_secs(5);
     // Tells this process's heartbeats from the others' on the shared channel.
-    let me = format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    );
+    let me = format!("{}-{:016x}", std::process::id(), nonce());
     let options = b
         .pool
         .connect_options()
@@ -180,6 +221,9 @@ async fn run(b: SessionNotificationsBuilder, state: Arc<State>) {
             .connect_lazy_with(options.clone());
         let listener = tokio::time::timeout(b.heartbeat.max(Duration::from_secs(2)), async {
             let mut listener = PgListener::connect_with(&listen_pool).await?;
+            // A lost connection is reported at once, never replaced in silence (a reconnection
+            // inside `try_recv` would leave the cache trusted while it waits).
+            listener.eager_reconnect(false);
             listener.listen(SESSION_CHANNEL).await?;
             Ok::<_, sqlx::Error>(listener)
         })
@@ -204,7 +248,8 @@ async fn run(b: SessionNotificationsBuilder, state: Arc<State>) {
                 tracing::warn!(target: "supagate", "could not listen for session changes: timed out");
             }
         }
-        listen_pool.close().await;
+        // A connection that died without a word may not close cleanly: never wait on it.
+        let _ = tokio::time::timeout(Duration::from_secs(1), listen_pool.close()).await;
         tokio::time::sleep(retry).await;
         retry = (retry * 2).min(LAST_RETRY);
     }
@@ -216,43 +261,52 @@ async fn supervise(
     mut listener: PgListener,
     me: &str,
 ) -> &'static str {
-    let (heard, mut seen) = tokio::sync::watch::channel(0u64);
+    let beat = Arc::new(Beat::default());
     let liveness = b.liveness.clone();
+    let expecting = Arc::clone(&beat);
     let prefix = format!("heartbeat:{me}:");
-    let mut receiver = tokio::spawn(async move {
+    let mut receiver = AbortOnDrop(tokio::spawn(async move {
         loop {
             match listener.try_recv().await {
-                Ok(Some(n)) => handle(&liveness, n.payload(), &prefix, &heard),
-                // The connection is gone (sqlx would reconnect in silence: we do not let it).
-                Ok(None) | Err(_) => return,
+                Ok(Some(n)) => handle(&liveness, n.payload(), &prefix, &expecting),
+                Ok(None) | Err(_) => {
+                    // Paused here, before the supervisor hears of it: not a moment of trust
+                    // on a connection known lost.
+                    liveness.pause_cache();
+                    return;
+                }
             }
         }
-    });
-    let mut beat = 0u64;
+    }));
     loop {
         tokio::select! {
-            _ = &mut receiver => return "the listening connection closed",
+            _ = &mut receiver.0 => return "the listening connection closed",
             () = tokio::time::sleep(b.heartbeat) => {}
         }
-        beat += 1;
+        let payload = format!("heartbeat:{me}:{:016x}", nonce());
+        let heard = beat.heard.notified();
+        tokio::pin!(heard);
+        heard.as_mut().enable();
+        *beat
+            .expected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = payload.clone();
         let sent = tokio::time::timeout(
             b.heartbeat,
             sqlx::query("select pg_notify($1, $2)")
                 .bind(SESSION_CHANNEL)
-                .bind(format!("heartbeat:{me}:{beat}"))
+                .bind(&payload)
                 .execute(&b.pool),
         )
         .await;
         if !matches!(sent, Ok(Ok(_))) {
-            receiver.abort();
             return "a heartbeat could not be sent";
         }
         let back = tokio::select! {
-            _ = &mut receiver => return "the listening connection closed",
-            back = tokio::time::timeout(b.heartbeat, seen.wait_for(|n| *n >= beat)) => back,
+            _ = &mut receiver.0 => return "the listening connection closed",
+            back = tokio::time::timeout(b.heartbeat, heard) => back,
         };
-        if !matches!(back, Ok(Ok(_))) {
-            receiver.abort();
+        if back.is_err() {
             return "a heartbeat did not come back";
         }
     }
@@ -260,19 +314,21 @@ async fn supervise(
 
 /// One notification: a session, a user, this process's heartbeat, another's (ignored), or
 /// anything else (everything is forgotten: the safe reading of what is not understood).
-fn handle(liveness: &SessionLiveness, payload: &str, heartbeat: &str, heard: &Heard) {
-    if let Some(n) = payload.strip_prefix(heartbeat) {
-        if let Ok(n) = n.parse::<u64>() {
-            heard.send_if_modified(|last| {
-                let newer = n > *last;
-                if newer {
-                    *last = n;
-                }
-                newer
-            });
+fn handle(liveness: &SessionLiveness, payload: &str, mine: &str, beat: &Beat) {
+    if payload.starts_with(mine) {
+        let expected = beat
+            .expected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *expected == payload {
+            // Wakes the beat waiting now (registered before it was sent); stores nothing for
+            // a later one.
+            beat.heard.notify_waiters();
         }
     } else if payload.starts_with("heartbeat:") {
         // Another process's.
+    } else if payload == "all" {
+        liveness.forget_all();
     } else if let Some(user) = payload.strip_prefix("user:") {
         match Uuid::parse_str(user) {
             Ok(user) => liveness.invalidate_user(user),

@@ -68,8 +68,12 @@ impl fmt::Display for DbRole {
 /// Credentials are left out of `request.headers`: `authorization`, `apikey`, `cookie` and
 /// `proxy-authorization` (the verified claims are in `request.jwt.claims`). PostgREST passes
 /// them on; supagate does not, so that no function or log in the database sees a token. For the
-/// same reason the Supabase session cookies (`sb-<ref>-auth-token`, its chunks `.0`, `.1`, …
-/// and its `-code-verifier`) are never among the cookies.
+/// same reason the Supabase session cookies are never among the cookies: any name with
+/// `auth-token` in it (`sb-<ref>-auth-token`, its chunks `.0`, `.1`, …, its `-code-verifier`,
+/// the legacy `supabase-auth-token`), with or without a `__Host-` or `__Secure-` prefix, and
+/// the legacy `sb-access-token` and `sb-refresh-token`. A session cookie renamed otherwise
+/// ([`hide_cookies`](RlsBuilder::hide_cookies)) must be named to be hidden. At most
+/// [`RequestInfo::MAX_COOKIES`] cookies are kept, the first of each name.
 ///
 /// # Examples
 ///
@@ -88,8 +92,8 @@ pub struct RequestInfo {
     method: String,
     path: String,
     headers: String,
-    /// The request's cookies but the session's, in order (the first of a name wins).
-    cookies: Vec<(String, String)>,
+    /// The request's `Cookie` fields as sent: parsed only when `request.cookies` is asked for.
+    cookie_fields: Vec<String>,
 }
 
 impl fmt::Debug for RequestInfo {
@@ -102,16 +106,21 @@ impl fmt::Debug for RequestInfo {
             .field("headers", &self.headers)
             .field(
                 "cookies",
-                &self.cookies.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                &self.cookies().map(|(n, _)| n).collect::<Vec<_>>(),
             )
             .finish()
     }
 }
 
 /// Whether a cookie is a Supabase session cookie (`sb-<ref>-auth-token`, a chunk of it, its
-/// PKCE code verifier): never copied into `request.cookies`.
+/// PKCE code verifier, the legacy names), prefixed or not: never copied into
+/// `request.cookies`.
 fn is_session_cookie(name: &str) -> bool {
-    name.starts_with("sb-") && name.contains("-auth-token")
+    let bare = name
+        .strip_prefix("__Host-")
+        .or_else(|| name.strip_prefix("__Secure-"))
+        .unwrap_or(name);
+    bare.contains("auth-token") || bare == "sb-access-token" || bare == "sb-refresh-token"
 }
 
 /// The cookies of one `Cookie` field, as (name, value) pairs.
@@ -156,16 +165,12 @@ impl RequestInfo {
         fields: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     ) -> Self {
         let mut map: Map<String, Value> = Map::new();
-        let mut cookies: Vec<(String, String)> = Vec::new();
+        let mut cookie_fields = Vec::new();
         for (name, value) in fields {
             let name = name.to_ascii_lowercase();
             if name == "cookie" {
                 if let Ok(field) = std::str::from_utf8(value) {
-                    for (n, v) in cookie_pairs(field) {
-                        if !is_session_cookie(n) && !cookies.iter().any(|(seen, _)| seen == n) {
-                            cookies.push((n.to_owned(), v.to_owned()));
-                        }
-                    }
+                    cookie_fields.push(field.to_owned());
                 }
                 continue;
             }
@@ -189,9 +194,12 @@ impl RequestInfo {
             method: method.to_owned(),
             path: path.to_owned(),
             headers: Value::Object(map).to_string(),
-            cookies,
+            cookie_fields,
         }
     }
+
+    /// The most cookies `request.cookies` holds (a client that sends more gets the first).
+    pub const MAX_COOKIES: usize = 200;
 
     /// From the parts of an `http` request (what the adapters pass).
     #[must_use]
@@ -227,7 +235,15 @@ impl RequestInfo {
     /// assert_eq!(cookies, [("theme", "dark"), ("lang", "fr")]);
     /// ```
     pub fn cookies(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.cookies.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        // Linear in the fields' length: each name is looked up in a set, and at most
+        // `MAX_COOKIES` are kept.
+        let mut seen = std::collections::HashSet::new();
+        self.cookie_fields
+            .iter()
+            .flat_map(|f| cookie_pairs(f))
+            .filter(|(n, _)| !is_session_cookie(n))
+            .filter(move |(n, _)| seen.insert(*n))
+            .take(Self::MAX_COOKIES)
     }
 
     /// `request.headers`, as the JSON text that is set (`{}` when there are none).
@@ -312,7 +328,8 @@ impl Scope {
         &self.claims
     }
 
-    /// Whether the caller is a user (signed in with a token).
+    /// Whether the caller is signed in: a user, or a server with a secret key (a pre-request
+    /// function's 42501 is then 403; a signed-out caller's is 401).
     #[must_use]
     pub fn signed_in(&self) -> bool {
         self.signed_in
@@ -434,7 +451,12 @@ impl Rls {
     {
         match caller {
             Caller::User(v) => self.user_scope(v.as_verified()),
-            Caller::Secret { .. } => Scope::keyless(self.config.secret_role.clone()),
+            Caller::Secret { .. } => Scope {
+                // A server with the project's secret key: a pre-request function's 42501 is
+                // its 403, not a request to sign in.
+                signed_in: true,
+                ..Scope::keyless(self.config.secret_role.clone())
+            },
             _ => Scope::keyless(DbRole::Anon),
         }
     }
@@ -808,15 +830,7 @@ impl RlsBuilder {
                         "schema and function must each be 1 to 63 of a-z 0-9 _",
                     ));
                 }
-                let exists: bool = sqlx::query_scalar(sql::PRE_REQUEST_EXISTS)
-                    .bind(format!("\"{schema}\".\"{name}\""))
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(RlsConfigError::Database)?;
-                if !exists {
-                    return Err(invalid("no such function without arguments"));
-                }
-                Some(sql::pre_request(schema, name))
+                Some((f.clone(), schema.to_owned(), name.to_owned()))
             }
         };
         let mut roles: Vec<String> = vec!["anon".into(), "authenticated".into()];
@@ -867,6 +881,38 @@ impl RlsBuilder {
                 });
             }
         }
+        let pre_request = match pre_request {
+            None => None,
+            Some((given, schema, name)) => {
+                let invalid = |problem| RlsConfigError::InvalidPreRequest {
+                    function: given.chars().take(128).collect(),
+                    problem,
+                };
+                let found: Result<Option<(bool, Vec<String>)>, _> =
+                    sqlx::query_as(sql::PRE_REQUEST_CHECK)
+                        .bind(format!("\"{schema}\".\"{name}\""))
+                        .bind(&roles)
+                        .fetch_optional(&self.pool)
+                        .await;
+                let refused = "a request role (anon, authenticated) may not call it: grant USAGE on its schema and EXECUTE on it";
+                let found = match found {
+                    // The login role may not even see its schema.
+                    Err(e)
+                        if e.as_database_error().and_then(|d| d.code()).as_deref()
+                            == Some("42501") =>
+                    {
+                        return Err(invalid(refused));
+                    }
+                    other => other.map_err(RlsConfigError::Database)?,
+                };
+                match found {
+                    None => return Err(invalid("no such function without arguments")),
+                    Some((false, _)) => return Err(invalid("a procedure, not a function")),
+                    Some((true, roles)) if !roles.is_empty() => return Err(invalid(refused)),
+                    Some(_) => Some(sql::pre_request(&schema, &name)),
+                }
+            }
+        };
         let rows: Vec<(String, String, String)> = sqlx::query_as(sql::ROLE_SETTINGS)
             .bind(&roles)
             .fetch_all(&self.pool)

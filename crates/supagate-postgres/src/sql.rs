@@ -69,12 +69,11 @@ impl Isolation {
     }
 }
 
-/// A boolean setting's value as Postgres reads it (`on`, `true`, `yes`, `1`, any case).
+/// A boolean setting's value as Postgres reads it: `on`, `1`, or any prefix of `true` or
+/// `yes`, in any case.
 pub(crate) fn setting_is_on(value: &str) -> bool {
-    matches!(
-        value.trim().to_ascii_lowercase().as_str(),
-        "on" | "true" | "yes" | "1" | "t" | "y"
-    )
+    let v = value.trim().to_ascii_lowercase();
+    v == "on" || v == "1" || (!v.is_empty() && ("true".starts_with(&v) || "yes".starts_with(&v)))
 }
 
 /// The `BEGIN` of a scoped transaction: the role's isolation level (what PostgREST begins
@@ -96,9 +95,21 @@ pub(crate) fn begin(isolation: Option<Isolation>, read_only: bool) -> &'static s
     }
 }
 
-/// Whether a function named `$1` (`schema.name`, as `to_regproc` reads it) exists with no
-/// arguments: the pre-request function is checked at start-up.
-pub(crate) const PRE_REQUEST_EXISTS: &str = "select to_regprocedure($1 || '()') is not null";
+/// The pre-request function `$1` (`"schema"."name"`) with no arguments, checked at start-up:
+/// whether it exists, whether it is a function (not a procedure), and the request roles `$2`
+/// that may not call it (no `USAGE` on its schema or no `EXECUTE` on it). No row: it does
+/// not exist.
+pub(crate) const PRE_REQUEST_CHECK: &str = "select p.prokind = 'f', \
+        coalesce(array_agg(r.name) filter (where not (has_schema_privilege(r.name, p.pronamespace, 'USAGE') \
+            and has_function_privilege(r.name, p.oid, 'EXECUTE'))), '{}')::text[] \
+    from pg_catalog.pg_proc p cross join unnest($2::text[]) as r(name) \
+    where p.oid = to_regprocedure($1 || '()') \
+    group by p.prokind";
+
+/// How many of the sign-out triggers of the `session_notify` migration exist.
+pub(crate) const NOTIFY_TRIGGERS: &str = "select count(*) from pg_catalog.pg_trigger \
+    where not tgisinternal and tgname in ('supagate_session_deleted', 'supagate_session_changed', \
+        'supagate_sessions_emptied', 'supagate_user_changed', 'supagate_user_deleted')";
 
 /// The call of a pre-request function: both parts are plain identifiers checked at start-up,
 /// quoted here.
@@ -183,6 +194,11 @@ mod tests {
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
         );
         assert_eq!(Isolation::parse("snapshot"), None);
-        assert!(super::setting_is_on("ON") && !super::setting_is_on("off"));
+        for on in ["ON", "1", "t", "tr", "TRUE", "y", "ye", "yes"] {
+            assert!(super::setting_is_on(on), "{on}");
+        }
+        for off in ["off", "o", "0", "", "f", "no", "truer"] {
+            assert!(!super::setting_is_on(off), "{off}");
+        }
     }
 }

@@ -199,6 +199,7 @@ async fn no_cached_answer_is_served_while_the_listener_is_down() {
     // Every request asks the database: nothing "live" is kept.
     check(&a, &t).await.unwrap();
     check(&a, &t).await.unwrap();
+    // Only the answer that the first session ended stays (it only refuses).
     assert_eq!(a.liveness.cached(), 0, "a live answer kept during the gap");
     // A session deleted during the gap (its notification heard by nobody) is refused at once.
     env.pg
@@ -219,9 +220,19 @@ async fn no_cached_answer_is_served_while_the_listener_is_down() {
     eprintln!("listening again {back:?} after the role could log in");
     assert_eq!(a.notifications.connections(), 2);
     assert!(!a.liveness.cache_paused());
-    assert_eq!(a.liveness.cached(), 0, "an answer from the gap survived it");
+    // The deleted session's "ended" answer is kept; the live one from the gap is not: the
+    // next request asks.
+    assert_eq!(
+        a.liveness.cached(),
+        1,
+        "a live answer from the gap survived it"
+    );
+    let asked = a.liveness.source_calls();
     check(&a, &t).await.unwrap();
-    assert_eq!(a.liveness.cached(), 1);
+    assert_eq!(a.liveness.source_calls(), asked + 1);
+    assert_eq!(a.liveness.cached(), 2);
+    check(&a, &t).await.unwrap();
+    assert_eq!(a.liveness.source_calls(), asked + 1, "cached again");
     env.pg
         .psql(&format!("delete from auth.sessions where id = '{other}'"))
         .unwrap();
@@ -229,6 +240,74 @@ async fn no_cached_answer_is_served_while_the_listener_is_down() {
         "a sign-out after the gap",
         Duration::from_secs(1),
         async || revoked(&check(&a, &t).await),
+    )
+    .await;
+}
+
+/// Review findings: the migration dropped and re-created its triggers, which only the tables'
+/// owner may do (on Supabase `postgres` is not the owner of `auth.*`), so a second run
+/// failed; a `TRUNCATE` notified nobody; a dropped listener kept its connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_runs_twice_as_a_non_owner_and_a_truncate_forgets_everything() {
+    let env = Env::start();
+    // The cluster's password, for the new role to log in over TCP.
+    let url = env.pg.url("authenticator");
+    let password = url
+        .split_once("authenticator:")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .map(|(pw, _)| pw.to_owned())
+        .unwrap_or_default();
+    env.pg
+        .psql(&format!(
+            "create role dashboard login password '{password}'; \
+             grant usage on schema auth to dashboard; \
+             grant trigger on auth.sessions, auth.users to dashboard; \
+             grant create on database postgres to dashboard"
+        ))
+        .unwrap();
+    let dashboard = sqlx::PgPool::connect(&env.pg.url("dashboard"))
+        .await
+        .unwrap();
+    assert!(!SessionNotifications::installed(&dashboard).await.unwrap());
+    for _ in 0..2 {
+        sqlx::raw_sql(SESSION_NOTIFY_MIGRATION)
+            .execute(&dashboard)
+            .await
+            .unwrap();
+    }
+    assert!(SessionNotifications::installed(&dashboard).await.unwrap());
+
+    let a = instance(&env, env.pool(2).await).await;
+    until("listening", Duration::from_secs(5), async || {
+        a.notifications.listening()
+    })
+    .await;
+    let session = Uuid::from_u128(0x5e55_0000_0000_4000_8000_0000_0000_0400);
+    env.add_session(ALICE, session, "null");
+    let t = token(&env, ALICE, session);
+    check(&a, &t).await.unwrap();
+    env.pg.psql("truncate auth.sessions").unwrap();
+    until("a truncate seen", Duration::from_secs(1), async || {
+        revoked(&check(&a, &t).await)
+    })
+    .await;
+
+    // Dropped: its connection goes too.
+    let count = || {
+        env.pg
+            .psql(
+                "select count(*) from pg_stat_activity where application_name = 'supagate-notify'",
+            )
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(count(), "1");
+    drop(a);
+    until(
+        "the connection closed",
+        Duration::from_secs(3),
+        async || count() == "0",
     )
     .await;
 }

@@ -155,7 +155,10 @@ async fn request_cookies_are_opt_in_and_never_the_sessions() {
             ),
             (
                 "Cookie",
-                "sb-testkitprojectref00-auth-token-code-verifier=verifier; lang=fr; theme=light",
+                "sb-testkitprojectref00-auth-token-code-verifier=verifier; lang=fr; theme=light; \
+                 __Host-sb-testkitprojectref00-auth-token=base64-eyJ; \
+                 __Secure-sb-x-auth-token.0=base64-eyJ; sb-access-token=eyJ; sb-refresh-token=r1; \
+                 supabase-auth-token=%5B%22eyJ",
             ),
         ],
     );
@@ -188,6 +191,32 @@ async fn request_cookies_are_opt_in_and_never_the_sessions() {
     assert!(
         !format!("{info:?}").contains("dark"),
         "Debug shows names only"
+    );
+    for secret in ["eyJ", "verifier", "r1", "abc"] {
+        assert!(
+            !setting(&mut tx, "request.cookies").await.contains(secret),
+            "{secret}"
+        );
+    }
+}
+
+/// Review finding: cookies were parsed on every request, with a quadratic duplicate check:
+/// one header of 70 000 cookies held a worker for seconds. Now they are parsed only when asked
+/// for, linearly, and at most `MAX_COOKIES` are kept.
+#[test]
+fn a_flood_of_cookies_costs_linear_time_and_keeps_two_hundred() {
+    let header: String = (0..70_000).map(|i| format!("a{i}=v; ")).collect();
+    let started = Instant::now();
+    let info = RequestInfo::from_fields("GET", "/", [("cookie", header.as_bytes())]);
+    let kept = info.cookies().count();
+    assert_eq!(kept, RequestInfo::MAX_COOKIES);
+    let same: String = (0..70_000).map(|_| "a=v; ").collect();
+    let info = RequestInfo::from_fields("GET", "/", [("cookie", same.as_bytes())]);
+    assert_eq!(info.cookies().count(), 1);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
     );
 }
 
@@ -318,12 +347,36 @@ async fn a_pre_request_function_is_checked_at_start_up() {
         .psql("create function public.takes(x int) returns void language sql as 'select'")
         .unwrap();
     assert!(
-        Rls::builder(pool)
+        Rls::builder(pool.clone())
             .pre_request("public.takes")
             .build()
             .await
             .is_err()
     );
+    // Review finding: a procedure, or a function the request roles may not call, passed the
+    // check and then failed every request (500, or a 401/403 that looked like an auth
+    // failure).
+    env.pg
+        .psql(
+            "create procedure public.proc() language sql as 'select'; \
+             create schema private; \
+             create function private.hidden() returns void language sql as 'select'; \
+             create function public.no_grant() returns void language sql as 'select'; \
+             revoke execute on function public.no_grant() from public",
+        )
+        .unwrap();
+    for (name, problem) in [
+        ("public.proc", "a procedure"),
+        ("private.hidden", "may not call it"),
+        ("public.no_grant", "may not call it"),
+    ] {
+        let err = Rls::builder(pool.clone())
+            .pre_request(name)
+            .build()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(problem), "{name}: {err}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -289,6 +289,19 @@ pub async fn from_variables(
             Some(liveness(source, db.session_ttl)?)
         }
     };
+    if db.session_notify {
+        let installed = SessionNotifications::installed(&pool)
+            .await
+            .map_err(|e| format!("SESSION_NOTIFY=1: cannot read the triggers: {e}"))?;
+        if !installed {
+            return Err(
+                "SESSION_NOTIFY=1: the session_notify migration is not applied: set \
+                 MIGRATION_DATABASE_URL to a role that may create triggers on auth.sessions \
+                 (postgres), or run crates/supagate-postgres/migrations/session_notify.sql"
+                    .into(),
+            );
+        }
+    }
     let notifications = match (&liveness, db.session_notify) {
         (Some(l), true) => Some(std::sync::Arc::new(
             SessionNotifications::builder(pool.clone(), l.clone()).spawn(),
