@@ -347,16 +347,23 @@ impl Scope {
     }
 }
 
-struct RoleScope {
+pub(crate) struct RoleScope {
     settings: Vec<(String, String)>,
-    statement: String,
+    pub(crate) statement: String,
     /// The role's `default_transaction_isolation`, which only `BEGIN` can apply.
     isolation: Option<sql::Isolation>,
     /// The role's `default_transaction_read_only`.
     read_only: bool,
 }
 
-struct Config {
+impl RoleScope {
+    /// The `BEGIN` of a transaction of this role with `access`.
+    pub(crate) fn begin(&self, access: Access) -> &'static str {
+        sql::begin(self.isolation, self.read_only || access == Access::ReadOnly)
+    }
+}
+
+pub(crate) struct Config {
     search_path: Option<String>,
     token_roles: Vec<Arc<str>>,
     secret_role: DbRole,
@@ -369,6 +376,117 @@ struct Config {
     /// `select "schema"."name"()`.
     pre_request: Option<String>,
     strict_roles: bool,
+}
+
+impl Config {
+    /// See [`Rls::scope`].
+    pub(crate) fn scope<T>(&self, caller: &Caller<T>) -> Scope
+    where
+        T: AsVerified,
+    {
+        match caller {
+            Caller::User(v) => self.user_scope(v.as_verified()),
+            Caller::Secret { .. } => Scope {
+                // A server with the project's secret key: a pre-request function's 42501 is
+                // its 403, not a request to sign in.
+                signed_in: true,
+                ..Scope::keyless(self.secret_role.clone())
+            },
+            _ => Scope::keyless(DbRole::Anon),
+        }
+    }
+
+    /// See [`Rls::user_scope`].
+    pub(crate) fn user_scope(&self, verified: &Verified) -> Scope {
+        let claimed = verified.claims().postgres_role.as_deref();
+        let mut unsupported = false;
+        let role = match claimed {
+            Some("anon") => DbRole::Anon,
+            Some("authenticated") | None => DbRole::Authenticated,
+            Some(r) => match self.token_roles.iter().find(|t| &***t == r) {
+                Some(t) => DbRole::Named(Arc::clone(t)),
+                None => {
+                    unsupported = self.strict_roles;
+                    DbRole::Authenticated
+                }
+            },
+        };
+        let payload = verified.payload();
+        let claims = match std::str::from_utf8(payload) {
+            Ok(text) if claimed == Some(role.as_str()) => text.to_owned(),
+            _ => {
+                let mut map: Map<String, Value> =
+                    serde_json::from_slice(payload).unwrap_or_default();
+                map.insert("role".into(), Value::String(role.as_str().to_owned()));
+                Value::Object(map).to_string()
+            }
+        };
+        Scope {
+            role,
+            claims,
+            signed_in: true,
+            unsupported,
+        }
+    }
+
+    /// The role's statement and what it binds, in order: the role's settings (name, value),
+    /// then the role, the claims, the method, the path, the headers and the cookies.
+    pub(crate) fn scope_values<'a>(
+        &'a self,
+        scope: &'a Scope,
+        request: &'a RequestInfo,
+    ) -> Result<(&'a RoleScope, Vec<std::borrow::Cow<'a, str>>), RlsError> {
+        use std::borrow::Cow;
+        if scope.unsupported {
+            return Err(RlsError::UnsupportedRole);
+        }
+        let role = self
+            .roles
+            .get(scope.role.as_str())
+            .ok_or(RlsError::ForeignScope)?;
+        let mut values: Vec<Cow<'a, str>> = Vec::with_capacity(role.settings.len() * 2 + 6);
+        for (name, value) in &role.settings {
+            values.push(Cow::Borrowed(name));
+            values.push(Cow::Borrowed(value));
+        }
+        values.push(Cow::Borrowed(scope.role.as_str()));
+        values.push(Cow::Borrowed(&scope.claims));
+        values.push(Cow::Borrowed(request.method()));
+        values.push(Cow::Borrowed(request.path()));
+        values.push(Cow::Borrowed(request.headers_json()));
+        values.push(Cow::Owned(self.cookies_json(request)));
+        Ok((role, values))
+    }
+
+    /// `request.cookies`: `{}` unless asked for, then the request's cookies but the
+    /// session's and the hidden ones.
+    pub(crate) fn cookies_json(&self, request: &RequestInfo) -> String {
+        if !self.request_cookies {
+            return "{}".to_owned();
+        }
+        let mut map: Map<String, Value> = Map::new();
+        for (name, value) in request.cookies() {
+            if self.hidden_cookies.iter().any(|h| h == name) {
+                continue;
+            }
+            map.insert(name.to_owned(), Value::String(value.to_owned()));
+        }
+        Value::Object(map).to_string()
+    }
+
+    /// The access mode of `request` when the caller does not choose.
+    pub(crate) fn access_for(&self, request: &RequestInfo) -> Access {
+        if self.read_only_by_method {
+            Access::for_method(request.method())
+        } else {
+            Access::ReadWrite
+        }
+    }
+
+    /// The call of the pre-request function, if there is one.
+    pub(crate) fn pre_request(&self) -> Option<&str> {
+        self.pre_request.as_deref()
+    }
 }
 
 /// User-scoped transactions on a [`PgPool`], as PostgREST makes them: [`Rls::begin`] opens a
@@ -418,17 +536,7 @@ impl fmt::Debug for Rls {
 impl Rls {
     /// A builder over `pool`.
     pub fn builder(pool: PgPool) -> RlsBuilder {
-        RlsBuilder {
-            pool,
-            search_path: None,
-            token_roles: Vec::new(),
-            secret_role: DbRole::Anon,
-            read_only_by_method: false,
-            request_cookies: false,
-            hidden_cookies: Vec::new(),
-            pre_request: None,
-            strict_roles: false,
-        }
+        RlsBuilder::over(pool)
     }
 
     /// The pool.
@@ -449,50 +557,13 @@ impl Rls {
     where
         T: AsVerified,
     {
-        match caller {
-            Caller::User(v) => self.user_scope(v.as_verified()),
-            Caller::Secret { .. } => Scope {
-                // A server with the project's secret key: a pre-request function's 42501 is
-                // its 403, not a request to sign in.
-                signed_in: true,
-                ..Scope::keyless(self.config.secret_role.clone())
-            },
-            _ => Scope::keyless(DbRole::Anon),
-        }
+        self.config.scope(caller)
     }
 
     /// The scope of a verified user (see [`Rls::scope`]).
     #[must_use]
     pub fn user_scope(&self, verified: &Verified) -> Scope {
-        let claimed = verified.claims().postgres_role.as_deref();
-        let mut unsupported = false;
-        let role = match claimed {
-            Some("anon") => DbRole::Anon,
-            Some("authenticated") | None => DbRole::Authenticated,
-            Some(r) => match self.config.token_roles.iter().find(|t| &***t == r) {
-                Some(t) => DbRole::Named(Arc::clone(t)),
-                None => {
-                    unsupported = self.config.strict_roles;
-                    DbRole::Authenticated
-                }
-            },
-        };
-        let payload = verified.payload();
-        let claims = match std::str::from_utf8(payload) {
-            Ok(text) if claimed == Some(role.as_str()) => text.to_owned(),
-            _ => {
-                let mut map: Map<String, Value> =
-                    serde_json::from_slice(payload).unwrap_or_default();
-                map.insert("role".into(), Value::String(role.as_str().to_owned()));
-                Value::Object(map).to_string()
-            }
-        };
-        Scope {
-            role,
-            claims,
-            signed_in: true,
-            unsupported,
-        }
+        self.config.user_scope(verified)
     }
 
     /// The anonymous scope: `anon`, `{"role":"anon"}`.
@@ -517,12 +588,8 @@ impl Rls {
     /// [`RlsError`] gives to the client, [`RlsError::UnsupportedRole`] for a scope the strict
     /// mode refuses (before any connection is taken).
     pub async fn begin(&self, scope: &Scope, request: &RequestInfo) -> Result<ScopedTx, RlsError> {
-        let access = if self.config.read_only_by_method {
-            Access::for_method(request.method())
-        } else {
-            Access::ReadWrite
-        };
-        self.begin_with(scope, request, access).await
+        self.begin_with(scope, request, self.config.access_for(request))
+            .await
     }
 
     /// [`Rls::begin`] with the access mode chosen by the caller (a role whose
@@ -550,15 +617,8 @@ impl Rls {
         access: Access,
     ) -> Result<ScopedTx, RlsError> {
         let begun = async {
-            if scope.unsupported {
-                return Err(RlsError::UnsupportedRole);
-            }
-            let role = self
-                .config
-                .roles
-                .get(scope.role.as_str())
-                .ok_or(RlsError::ForeignScope)?;
-            let begin = sql::begin(role.isolation, role.read_only || access == Access::ReadOnly);
+            let (role, _) = self.config.scope_values(scope, request)?;
+            let begin = role.begin(access);
             let tx = if begin == "BEGIN" {
                 self.pool.begin().await
             } else {
@@ -612,51 +672,22 @@ impl Rls {
         scope: &Scope,
         request: &RequestInfo,
     ) -> Result<(), RlsError> {
-        if scope.unsupported {
-            return Err(RlsError::UnsupportedRole);
-        }
-        let role = self
-            .config
-            .roles
-            .get(scope.role.as_str())
-            .ok_or(RlsError::ForeignScope)?;
+        let (role, values) = self.config.scope_values(scope, request)?;
         let mut query = sqlx::query(&role.statement);
-        for (name, value) in &role.settings {
-            query = query.bind(name).bind(value);
+        for value in &values {
+            query = query.bind(value.as_ref());
         }
         query
-            .bind(scope.role.as_str())
-            .bind(&scope.claims)
-            .bind(request.method())
-            .bind(request.path())
-            .bind(request.headers_json())
-            .bind(self.cookies_json(request))
             .execute(&mut **tx)
             .await
             .map_err(RlsError::of_service)?;
-        if let Some(call) = &self.config.pre_request {
+        if let Some(call) = self.config.pre_request() {
             sqlx::query(call)
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| RlsError::of_pre_request(e, scope.signed_in))?;
         }
         Ok(())
-    }
-
-    /// `request.cookies`: `{}` unless asked for, then the request's cookies but the
-    /// session's and the hidden ones.
-    fn cookies_json(&self, request: &RequestInfo) -> String {
-        if !self.config.request_cookies {
-            return "{}".to_owned();
-        }
-        let mut map: Map<String, Value> = Map::new();
-        for (name, value) in request.cookies() {
-            if self.config.hidden_cookies.iter().any(|h| h == name) {
-                continue;
-            }
-            map.insert(name.to_owned(), Value::String(value.to_owned()));
-        }
-        Value::Object(map).to_string()
     }
 }
 
@@ -674,8 +705,8 @@ impl AsVerified for Verified {
 
 /// Builds an [`Rls`]. Every setter documents its default.
 #[must_use]
-pub struct RlsBuilder {
-    pool: PgPool,
+pub struct RlsBuilder<P = PgPool> {
+    pool: P,
     search_path: Option<Vec<String>>,
     token_roles: Vec<String>,
     secret_role: DbRole,
@@ -686,7 +717,7 @@ pub struct RlsBuilder {
     strict_roles: bool,
 }
 
-impl fmt::Debug for RlsBuilder {
+impl<P> fmt::Debug for RlsBuilder<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RlsBuilder")
             .field("search_path", &self.search_path)
@@ -709,7 +740,22 @@ fn plain_identifier(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-impl RlsBuilder {
+impl<P> RlsBuilder<P> {
+    /// A builder over `pool`, every setting at its default.
+    pub(crate) fn over(pool: P) -> Self {
+        RlsBuilder {
+            pool,
+            search_path: None,
+            token_roles: Vec::new(),
+            secret_role: DbRole::Anon,
+            read_only_by_method: false,
+            request_cookies: false,
+            hidden_cookies: Vec::new(),
+            pre_request: None,
+            strict_roles: false,
+        }
+    }
+
     /// Sets `search_path` in every transaction, as PostgREST does with its exposed schema and
     /// `db-extra-search-path` (Supabase: `public, extensions`). Default: the pool's own.
     pub fn search_path<I, S>(mut self, schemas: I) -> Self
@@ -795,16 +841,12 @@ impl RlsBuilder {
         self
     }
 
-    /// Checks the configuration against the database and reads the roles' own settings
-    /// (`ALTER ROLE anon SET statement_timeout = '3s'`), which every transaction then
-    /// applies. Settings are read once: restart (or build again) after changing them.
-    ///
-    /// # Errors
-    ///
-    /// [`RlsConfigError`] for a search-path entry or role that is not a plain identifier, a
-    /// role that is missing, a superuser or not granted to the login role, or a database
-    /// that cannot be asked.
-    pub async fn build(self) -> Result<Rls, RlsConfigError> {
+    /// Checks the configuration against the database of `pool`, and reads the roles' own
+    /// settings: what every client's `build` does.
+    pub(crate) async fn config(self) -> Result<(P, Config), RlsConfigError>
+    where
+        P: Catalog,
+    {
         if let Some(bad) = self
             .search_path
             .iter()
@@ -854,11 +896,7 @@ impl RlsBuilder {
                 roles.push(r.clone());
             }
         }
-        let facts: Vec<(String, bool, bool, bool, bool)> = sqlx::query_as(sql::ROLE_FACTS)
-            .bind(&roles)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(RlsConfigError::Database)?;
+        let facts = self.pool.role_facts(&roles).await?;
         for (name, exists, superuser, bypass, member) in facts {
             let problem = if !exists {
                 Some("it does not exist")
@@ -888,36 +926,21 @@ impl RlsBuilder {
                     function: given.chars().take(128).collect(),
                     problem,
                 };
-                let found: Result<Option<(bool, Vec<String>)>, _> =
-                    sqlx::query_as(sql::PRE_REQUEST_CHECK)
-                        .bind(format!("\"{schema}\".\"{name}\""))
-                        .bind(&roles)
-                        .fetch_optional(&self.pool)
-                        .await;
                 let refused = "a request role (anon, authenticated) may not call it: grant USAGE on its schema and EXECUTE on it";
-                let found = match found {
-                    // The login role may not even see its schema.
-                    Err(e)
-                        if e.as_database_error().and_then(|d| d.code()).as_deref()
-                            == Some("42501") =>
-                    {
-                        return Err(invalid(refused));
+                let qualified = format!("\"{schema}\".\"{name}\"");
+                match self.pool.pre_request_facts(&qualified, &roles).await? {
+                    PreRequestFacts::Missing => {
+                        return Err(invalid("no such function without arguments"));
                     }
-                    other => other.map_err(RlsConfigError::Database)?,
-                };
-                match found {
-                    None => return Err(invalid("no such function without arguments")),
-                    Some((false, _)) => return Err(invalid("a procedure, not a function")),
-                    Some((true, roles)) if !roles.is_empty() => return Err(invalid(refused)),
-                    Some(_) => Some(sql::pre_request(&schema, &name)),
+                    PreRequestFacts::Procedure => {
+                        return Err(invalid("a procedure, not a function"));
+                    }
+                    PreRequestFacts::NotCallable => return Err(invalid(refused)),
+                    PreRequestFacts::Callable => Some(sql::pre_request(&schema, &name)),
                 }
             }
         };
-        let rows: Vec<(String, String, String)> = sqlx::query_as(sql::ROLE_SETTINGS)
-            .bind(&roles)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(RlsConfigError::Database)?;
+        let rows = self.pool.role_settings(&roles).await?;
         let mut settings: HashMap<String, Vec<(String, String)>> = HashMap::new();
         // Only `BEGIN` applies these two: kept apart, the later (database-specific) wins.
         let mut isolation: HashMap<String, Option<sql::Isolation>> = HashMap::new();
@@ -958,20 +981,128 @@ impl RlsBuilder {
                 (role, scope)
             })
             .collect();
+        let config = Config {
+            search_path: self.search_path.map(|p| p.join(", ")),
+            token_roles: self.token_roles.into_iter().map(Arc::from).collect(),
+            secret_role: self.secret_role,
+            roles,
+            read_only_by_method: self.read_only_by_method,
+            request_cookies: self.request_cookies,
+            hidden_cookies: self.hidden_cookies,
+            pre_request,
+            strict_roles: self.strict_roles,
+        };
+        Ok((self.pool, config))
+    }
+}
+
+impl RlsBuilder<PgPool> {
+    /// Checks the configuration against the database and reads the roles' own settings
+    /// (`ALTER ROLE anon SET statement_timeout = '3s'`), which every transaction then
+    /// applies. Settings are read once: restart (or build again) after changing them.
+    ///
+    /// # Errors
+    ///
+    /// [`RlsConfigError`] for a search-path entry or role that is not a plain identifier, a
+    /// role that is missing, a superuser or not granted to the login role, or a database
+    /// that cannot be asked.
+    pub async fn build(self) -> Result<Rls, RlsConfigError> {
+        let (pool, config) = self.config().await?;
         Ok(Rls {
-            pool: self.pool,
-            config: Arc::new(Config {
-                search_path: self.search_path.map(|p| p.join(", ")),
-                token_roles: self.token_roles.into_iter().map(Arc::from).collect(),
-                secret_role: self.secret_role,
-                roles,
-                read_only_by_method: self.read_only_by_method,
-                request_cookies: self.request_cookies,
-                hidden_cookies: self.hidden_cookies,
-                pre_request,
-                strict_roles: self.strict_roles,
-            }),
+            pool,
+            config: Arc::new(config),
         })
+    }
+}
+
+/// What the start-up check learned of the pre-request function.
+pub(crate) enum PreRequestFacts {
+    /// No function of that name without arguments (or none the login role may see).
+    Missing,
+    /// A procedure.
+    Procedure,
+    /// A request role may not call it (or the login role may not see its schema).
+    NotCallable,
+    /// Every request role may call it.
+    Callable,
+}
+
+/// A role's facts: its name, whether it exists, is a superuser, bypasses RLS, and may be
+/// become by the login role.
+pub(crate) type RoleFacts = (String, bool, bool, bool, bool);
+
+/// What a client asks the catalog at start-up, the same SQL (`sql.rs`) on each.
+pub(crate) trait Catalog {
+    /// For each role: its name, whether it exists, is a superuser, bypasses RLS, and may be
+    /// become by the login role ([`sql::ROLE_FACTS`]).
+    fn role_facts(
+        &self,
+        roles: &[String],
+    ) -> impl std::future::Future<Output = Result<Vec<RoleFacts>, RlsConfigError>> + Send;
+
+    /// The pre-request function `qualified` checked for the request `roles`
+    /// ([`sql::PRE_REQUEST_CHECK`]).
+    fn pre_request_facts(
+        &self,
+        qualified: &str,
+        roles: &[String],
+    ) -> impl std::future::Future<Output = Result<PreRequestFacts, RlsConfigError>> + Send;
+
+    /// The roles' own settings, in order ([`sql::ROLE_SETTINGS`]).
+    fn role_settings(
+        &self,
+        roles: &[String],
+    ) -> impl std::future::Future<Output = Result<Vec<(String, String, String)>, RlsConfigError>> + Send;
+}
+
+/// The facts of [`sql::PRE_REQUEST_CHECK`]'s row (`None`: no row).
+pub(crate) fn pre_request_facts(row: Option<(bool, Vec<String>)>) -> PreRequestFacts {
+    match row {
+        None => PreRequestFacts::Missing,
+        Some((false, _)) => PreRequestFacts::Procedure,
+        Some((true, refused)) if !refused.is_empty() => PreRequestFacts::NotCallable,
+        Some(_) => PreRequestFacts::Callable,
+    }
+}
+
+impl Catalog for PgPool {
+    async fn role_facts(&self, roles: &[String]) -> Result<Vec<RoleFacts>, RlsConfigError> {
+        sqlx::query_as(sql::ROLE_FACTS)
+            .bind(roles)
+            .fetch_all(self)
+            .await
+            .map_err(RlsConfigError::Database)
+    }
+
+    async fn pre_request_facts(
+        &self,
+        qualified: &str,
+        roles: &[String],
+    ) -> Result<PreRequestFacts, RlsConfigError> {
+        let row = sqlx::query_as(sql::PRE_REQUEST_CHECK)
+            .bind(qualified)
+            .bind(roles)
+            .fetch_optional(self)
+            .await;
+        match row {
+            Ok(row) => Ok(pre_request_facts(row)),
+            // The login role may not even see its schema.
+            Err(e) if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("42501") => {
+                Ok(PreRequestFacts::NotCallable)
+            }
+            Err(e) => Err(RlsConfigError::Database(e)),
+        }
+    }
+
+    async fn role_settings(
+        &self,
+        roles: &[String],
+    ) -> Result<Vec<(String, String, String)>, RlsConfigError> {
+        sqlx::query_as(sql::ROLE_SETTINGS)
+            .bind(roles)
+            .fetch_all(self)
+            .await
+            .map_err(RlsConfigError::Database)
     }
 }
 
