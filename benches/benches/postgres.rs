@@ -10,6 +10,17 @@
 //! - `plain_tx_one_more_round_trip`: the baseline with a `select 1` more: what one round trip
 //!   costs here, the floor of any scoping that is not pipelined with `BEGIN`.
 //!
+//! - `rls_tx_tokio_postgres`: the same on tokio-postgres and a deadpool-postgres pool of one,
+//!   every statement prepared once per connection: `plain_tx` (`BEGIN`, the `select`,
+//!   `COMMIT` as the superuser: three round trips, what one writes by hand);
+//!   `plain_tx_pipelined` (`BEGIN`, a `select 1` and the `select` in one flight, then
+//!   `COMMIT`: two, the floor of a pipelined scope); `hand_written_pipelined_rls_tx` (the
+//!   same with `set_config` of the role and the claims in place of `select 1`, as
+//!   `authenticator`: RLS applies, nothing else is set); `supagate_pipelined_rls_tx`
+//!   (`PgRls::begin_query`: `BEGIN`, the whole scope and the `select` in one flight, then
+//!   `COMMIT`: two); `supagate_rls_tx` (`PgRls::begin`, then the `select`, then `COMMIT`:
+//!   three);
+//!
 //! - `liveness_cached`: `Authenticator::admit` with and without session liveness whose answer
 //!   is cached (no database involved).
 //!
@@ -31,6 +42,7 @@ use supagate::Authenticator;
 use supagate::auth::{
     BoxFuture, Caller, SessionKey, SessionLiveness, SessionSource, SessionState, SourceUnavailable,
 };
+use supagate::postgres::tokio_pg::PgRls;
 use supagate::postgres::{RequestInfo, Rls};
 use supagate_benches::paired;
 use supagate_testkit::{TestKeys, TestPostgres, TokenBuilder};
@@ -166,6 +178,129 @@ fn bench(c: &mut Criterion) {
             ("supagate_rls_tx", &scoped),
             ("hand_written_rls_tx", &by_hand),
             ("plain_tx_one_more_round_trip", &one_more),
+        ],
+        20,
+        300,
+    );
+
+    // The same on tokio-postgres (a pool of one connection each).
+    let deadpool = |url: String| {
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        let manager = deadpool_postgres::Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        deadpool_postgres::Pool::builder(manager)
+            .max_size(1)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .unwrap()
+    };
+    let superuser = deadpool(pg.superuser_url());
+    let pg_rls = rt
+        .block_on(PgRls::builder(deadpool(pg.url("authenticator"))).build())
+        .unwrap();
+    let scope = pg_rls.scope(&caller);
+    let plain = || {
+        rt.block_on(async {
+            let mut client = superuser.get().await.unwrap();
+            let statement = client.prepare_cached(QUERY).await.unwrap();
+            let tx = client.transaction().await.unwrap();
+            let row = tx.query_one(&statement, &[&id]).await.unwrap();
+            tx.commit().await.unwrap();
+            black_box(row);
+        });
+    };
+    let pipelined = || {
+        rt.block_on(async {
+            let (tx, rows) = pg_rls
+                .begin_query(
+                    &scope,
+                    &info,
+                    QUERY,
+                    &[(&id, tokio_postgres::types::Type::INT8)],
+                )
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            black_box(rows);
+        });
+    };
+    let scoped = || {
+        rt.block_on(async {
+            let tx = pg_rls.begin(&scope, &info).await.unwrap();
+            let statement = tx.prepare_cached(QUERY).await.unwrap();
+            let row = tx.query_one(&statement, &[&id]).await.unwrap();
+            tx.commit().await.unwrap();
+            black_box(row);
+        });
+    };
+    let plain_pipelined = || {
+        rt.block_on(async {
+            let client = superuser.get().await.unwrap();
+            let one = client.prepare_cached("select 1").await.unwrap();
+            let select = client.prepare_cached(QUERY).await.unwrap();
+            let (begun, nothing, row) = futures_util::future::join3(
+                client.batch_execute("BEGIN"),
+                client.query(&one, &[]),
+                client.query_one(&select, &[&id]),
+            )
+            .await;
+            begun.unwrap();
+            nothing.unwrap();
+            black_box(row.unwrap());
+            client.batch_execute("COMMIT").await.unwrap();
+        });
+    };
+    let by_hand_pool = deadpool(pg.url("authenticator"));
+    let by_hand_pipelined = || {
+        rt.block_on(async {
+            let client = by_hand_pool.get().await.unwrap();
+            let scope = client
+                .prepare_cached(
+                    "select set_config('role', 'authenticated', true), \
+                     set_config('request.jwt.claims', $1, true)",
+                )
+                .await
+                .unwrap();
+            let select = client.prepare_cached(QUERY).await.unwrap();
+            let (begun, scoped, row) = futures_util::future::join3(
+                client.batch_execute("BEGIN"),
+                client.query(&scope, &[&claims]),
+                client.query_one(&select, &[&id]),
+            )
+            .await;
+            begun.unwrap();
+            scoped.unwrap();
+            black_box(row.unwrap());
+            client.batch_execute("COMMIT").await.unwrap();
+        });
+    };
+    plain();
+    plain_pipelined();
+    by_hand_pipelined();
+    pipelined();
+    scoped();
+    let mut group = c.benchmark_group("rls_tx_tokio_postgres");
+    group.bench_function("plain_tx", |b| b.iter(plain));
+    group.bench_function("plain_tx_pipelined", |b| b.iter(plain_pipelined));
+    group.bench_function("hand_written_pipelined_rls_tx", |b| {
+        b.iter(by_hand_pipelined);
+    });
+    group.bench_function("supagate_pipelined_rls_tx", |b| b.iter(pipelined));
+    group.bench_function("supagate_rls_tx", |b| b.iter(scoped));
+    group.finish();
+    paired(
+        "rls_tx_tokio_postgres",
+        &[
+            ("plain_tx", &plain),
+            ("plain_tx_pipelined", &plain_pipelined),
+            ("hand_written_pipelined_rls_tx", &by_hand_pipelined),
+            ("supagate_pipelined_rls_tx", &pipelined),
+            ("supagate_rls_tx", &scoped),
         ],
         20,
         300,

@@ -38,7 +38,14 @@ pub enum RlsConfigError {
     /// The database could not be asked about the roles.
     #[error("could not read the roles' settings: {0}")]
     Database(#[source] sqlx::Error),
+    /// The database could not be asked about the roles, through another client than sqlx
+    /// (tokio-postgres).
+    #[error("could not read the roles' settings: {0}")]
+    Driver(#[source] BoxError),
 }
+
+/// An error of a client other than sqlx.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a user-scoped transaction, or a statement in it, failed. Never contains claim values
 /// or a connection string; answer it with its [`status`](supagate_core::RequestError::status) or
@@ -98,6 +105,19 @@ pub enum RlsError {
     /// did not check at start-up (a programming error; 500).
     #[error("the scope's role was not configured on this Rls")]
     ForeignScope,
+    /// An error of another client than sqlx 0.8 (tokio-postgres), sorted by the same table:
+    /// `status` is the client's error when the request is at fault, `None` for the service's
+    /// own (500).
+    #[error("database error: {source}")]
+    Driver {
+        /// The status of a client error (`Some`), or `None` for the service's fault.
+        status: Option<StatusCode>,
+        /// The SQLSTATE, when the database sent one.
+        sqlstate: Option<String>,
+        /// The client's error, for the service's own logs (never sent).
+        #[source]
+        source: BoxError,
+    },
     /// A token whose `role` claim the strict mode refuses
     /// ([`RlsBuilder::refuse_unsupported_roles`](crate::RlsBuilder::refuse_unsupported_roles)):
     /// 403.
@@ -124,21 +144,78 @@ impl From<sqlx::Error> for RlsError {
 }
 
 impl RlsError {
+    /// A client's error by its SQLSTATE (`None`: no answer from the database, the connection
+    /// is the problem when `unavailable`), as [`From<sqlx::Error>`] sorts sqlx's.
+    pub(crate) fn of_driver(
+        sqlstate: Option<&str>,
+        unavailable: bool,
+        source: BoxError,
+    ) -> RlsError {
+        match sqlstate {
+            Some(code) => match sqlstate_status(code) {
+                Sqlstate::Unavailable => RlsError::Unavailable,
+                Sqlstate::Client(status) => RlsError::Driver {
+                    status: Some(status),
+                    sqlstate: Some(code.to_owned()),
+                    source,
+                },
+                Sqlstate::Service => RlsError::Driver {
+                    status: None,
+                    sqlstate: Some(code.to_owned()),
+                    source,
+                },
+            },
+            None if unavailable => RlsError::Unavailable,
+            None => RlsError::Driver {
+                status: None,
+                sqlstate: None,
+                source,
+            },
+        }
+    }
+
     /// An error of the pre-request function: the table's, but 42501 is 401 for a caller who
     /// is not signed in (PostgREST: a refusal of the anonymous role asks for credentials).
     pub(crate) fn of_pre_request(e: sqlx::Error, signed_in: bool) -> RlsError {
-        match RlsError::from(e) {
+        RlsError::from(e).into_pre_request(signed_in)
+    }
+
+    /// A pre-request function's error: 42501 is 401 for a caller who is not signed in.
+    pub(crate) fn into_pre_request(self, signed_in: bool) -> RlsError {
+        let is_42501 = self.sqlstate().as_deref() == Some("42501");
+        match self {
             RlsError::Refused { status, source }
-                if !signed_in
-                    && status == StatusCode::FORBIDDEN
-                    && source.as_database_error().and_then(|d| d.code()).as_deref()
-                        == Some("42501") =>
+                if !signed_in && status == StatusCode::FORBIDDEN && is_42501 =>
             {
                 RlsError::Refused {
                     status: StatusCode::UNAUTHORIZED,
                     source,
                 }
             }
+            RlsError::Driver {
+                status: Some(StatusCode::FORBIDDEN),
+                sqlstate,
+                source,
+            } if !signed_in && is_42501 => RlsError::Driver {
+                status: Some(StatusCode::UNAUTHORIZED),
+                sqlstate,
+                source,
+            },
+            other => other,
+        }
+    }
+
+    /// An error of the service's own statements made of a client's: never the client's.
+    pub(crate) fn into_service(self) -> RlsError {
+        match self {
+            RlsError::Refused { source, .. } => RlsError::Database(source),
+            RlsError::Driver {
+                sqlstate, source, ..
+            } => RlsError::Driver {
+                status: None,
+                sqlstate,
+                source,
+            },
             other => other,
         }
     }
@@ -212,6 +289,9 @@ impl RlsError {
             RlsError::Refused { source, .. } | RlsError::Database(source) => {
                 source.as_database_error().and_then(|d| d.code())
             }
+            RlsError::Driver { sqlstate, .. } => {
+                sqlstate.as_deref().map(std::borrow::Cow::Borrowed)
+            }
             RlsError::Unavailable | RlsError::ForeignScope | RlsError::UnsupportedRole => None,
         }
     }
@@ -249,8 +329,13 @@ impl supagate_core::RequestError for RlsError {
     fn status(&self) -> StatusCode {
         match self {
             RlsError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            RlsError::Refused { status, .. } => *status,
+            RlsError::Refused { status, .. }
+            | RlsError::Driver {
+                status: Some(status),
+                ..
+            } => *status,
             RlsError::UnsupportedRole => StatusCode::FORBIDDEN,
+            RlsError::Driver { status: None, .. } => StatusCode::INTERNAL_SERVER_ERROR,
             RlsError::Database(_) | RlsError::ForeignScope => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -262,8 +347,13 @@ impl supagate_core::RequestError for RlsError {
     fn description(&self) -> &'static str {
         match self {
             RlsError::Unavailable => "database unavailable",
-            RlsError::Refused { status, .. } => refused_words(*status).1,
+            RlsError::Refused { status, .. }
+            | RlsError::Driver {
+                status: Some(status),
+                ..
+            } => refused_words(*status).1,
             RlsError::UnsupportedRole => "the token's role is not supported",
+            RlsError::Driver { status: None, .. } => "internal server error",
             RlsError::Database(_) | RlsError::ForeignScope => "internal server error",
         }
     }
@@ -271,8 +361,11 @@ impl supagate_core::RequestError for RlsError {
     fn reason(&self) -> &'static str {
         match self {
             RlsError::Unavailable => "database_unavailable",
-            RlsError::Refused { .. } => "database_refused",
-            RlsError::Database(_) => "database_error",
+            RlsError::Refused { .. }
+            | RlsError::Driver {
+                status: Some(_), ..
+            } => "database_refused",
+            RlsError::Database(_) | RlsError::Driver { status: None, .. } => "database_error",
             RlsError::ForeignScope => "foreign_scope",
             RlsError::UnsupportedRole => "unsupported_role",
         }
@@ -283,8 +376,13 @@ impl supagate_core::RequestError for RlsError {
     fn body_code(&self) -> &'static str {
         match self {
             RlsError::Unavailable => "temporarily_unavailable",
-            RlsError::Refused { status, .. } => refused_words(*status).0,
+            RlsError::Refused { status, .. }
+            | RlsError::Driver {
+                status: Some(status),
+                ..
+            } => refused_words(*status).0,
             RlsError::UnsupportedRole => "forbidden",
+            RlsError::Driver { status: None, .. } => "server_error",
             RlsError::Database(_) | RlsError::ForeignScope => "server_error",
         }
     }

@@ -9,8 +9,11 @@ mod plan;
 mod rls;
 mod sessions;
 mod sql;
+#[cfg(feature = "tokio-postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-postgres")))]
+pub mod tokio_pg;
 
-pub use error::{RlsConfigError, RlsError};
+pub use error::{BoxError, RlsConfigError, RlsError};
 pub use notify::{
     SESSION_CHANNEL, SESSION_NOTIFY_MIGRATION, SessionNotifications, SessionNotificationsBuilder,
 };

@@ -644,6 +644,19 @@ impl Rls {
                     RlsError::Database(db) => {
                         tracing::error!(target: "supagate", reason = e.reason(), error = %db, "could not begin a scoped transaction");
                     }
+                    RlsError::Driver {
+                        status: None,
+                        source,
+                        ..
+                    } => {
+                        tracing::error!(target: "supagate", reason = e.reason(), error = %source, "could not begin a scoped transaction");
+                    }
+                    RlsError::Driver {
+                        status: Some(status),
+                        ..
+                    } => {
+                        tracing::info!(target: "supagate", reason = e.reason(), status = status.as_u16(), "the database refused the request");
+                    }
                     RlsError::ForeignScope => {
                         tracing::error!(target: "supagate", reason = e.reason(), "a scope made by another Rls");
                     }
