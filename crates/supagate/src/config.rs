@@ -81,7 +81,7 @@ pub const VARIABLES: &[&str] = &[
 /// verification keys, the API keys, the auth server's keys, and (behind their features) the
 /// proxy's and the database's settings. The variables every service reads are checked by
 /// [`Config::from_variables`]; the proxy's and the database's when a service asks for them
-/// ([`Config::proxy`], [`Config::database`]), so a backend never fails on a proxy setting it
+/// (`Config::proxy`, `Config::database`, behind their features), so a backend never fails on a proxy setting it
 /// does not use. A mistake stops the start with an [`EnvError`] that names the variable and
 /// the fix.
 ///
