@@ -146,6 +146,7 @@ impl From<sqlx::Error> for RlsError {
 impl RlsError {
     /// A client's error by its SQLSTATE (`None`: no answer from the database, the connection
     /// is the problem when `unavailable`), as [`From<sqlx::Error>`] sorts sqlx's.
+    #[cfg_attr(not(feature = "tokio-postgres"), allow(dead_code))]
     pub(crate) fn of_driver(
         sqlstate: Option<&str>,
         unavailable: bool,
@@ -206,6 +207,7 @@ impl RlsError {
     }
 
     /// An error of the service's own statements made of a client's: never the client's.
+    #[cfg_attr(not(feature = "tokio-postgres"), allow(dead_code))]
     pub(crate) fn into_service(self) -> RlsError {
         match self {
             RlsError::Refused { source, .. } => RlsError::Database(source),

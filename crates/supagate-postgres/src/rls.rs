@@ -376,6 +376,9 @@ pub(crate) struct Config {
     /// `select "schema"."name"()`.
     pre_request: Option<String>,
     strict_roles: bool,
+    /// Whether the login role is confined ([`sql::LOGIN_CONFINED`]).
+    #[cfg_attr(not(feature = "tokio-postgres"), allow(dead_code))]
+    pub(crate) login_confined: bool,
 }
 
 impl Config {
@@ -617,7 +620,8 @@ impl Rls {
         access: Access,
     ) -> Result<ScopedTx, RlsError> {
         let begun = async {
-            let (role, _) = self.config.scope_values(scope, request)?;
+            // Decided before a connection is taken: a refused scope costs none.
+            let (role, values) = self.config.scope_values(scope, request)?;
             let begin = role.begin(access);
             let tx = if begin == "BEGIN" {
                 self.pool.begin().await
@@ -625,7 +629,7 @@ impl Rls {
                 self.pool.begin_with(begin).await
             };
             let mut tx = tx.map_err(RlsError::of_service)?;
-            self.apply(&mut tx, scope, request).await?;
+            self.apply_values(&mut tx, role, &values, scope).await?;
             Ok::<_, RlsError>(tx)
         };
         match begun.await {
@@ -686,8 +690,19 @@ impl Rls {
         request: &RequestInfo,
     ) -> Result<(), RlsError> {
         let (role, values) = self.config.scope_values(scope, request)?;
+        self.apply_values(tx, role, &values, scope).await
+    }
+
+    /// The scope statement with its values, then the pre-request call.
+    async fn apply_values(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        role: &RoleScope,
+        values: &[std::borrow::Cow<'_, str>],
+        scope: &Scope,
+    ) -> Result<(), RlsError> {
         let mut query = sqlx::query(&role.statement);
-        for value in &values {
+        for value in values {
             query = query.bind(value.as_ref());
         }
         query
@@ -954,6 +969,7 @@ impl<P> RlsBuilder<P> {
             }
         };
         let rows = self.pool.role_settings(&roles).await?;
+        let login_confined = self.pool.login_confined().await?;
         let mut settings: HashMap<String, Vec<(String, String)>> = HashMap::new();
         // Only `BEGIN` applies these two: kept apart, the later (database-specific) wins.
         let mut isolation: HashMap<String, Option<sql::Isolation>> = HashMap::new();
@@ -1004,6 +1020,7 @@ impl<P> RlsBuilder<P> {
             hidden_cookies: self.hidden_cookies,
             pre_request,
             strict_roles: self.strict_roles,
+            login_confined,
         };
         Ok((self.pool, config))
     }
@@ -1061,6 +1078,11 @@ pub(crate) trait Catalog {
         roles: &[String],
     ) -> impl std::future::Future<Output = Result<PreRequestFacts, RlsConfigError>> + Send;
 
+    /// Whether the login role is confined ([`sql::LOGIN_CONFINED`]).
+    fn login_confined(
+        &self,
+    ) -> impl std::future::Future<Output = Result<bool, RlsConfigError>> + Send;
+
     /// The roles' own settings, in order ([`sql::ROLE_SETTINGS`]).
     fn role_settings(
         &self,
@@ -1105,6 +1127,14 @@ impl Catalog for PgPool {
             }
             Err(e) => Err(RlsConfigError::Database(e)),
         }
+    }
+
+    async fn login_confined(&self) -> Result<bool, RlsConfigError> {
+        let confined: Option<bool> = sqlx::query_scalar(sql::LOGIN_CONFINED)
+            .fetch_optional(self)
+            .await
+            .map_err(RlsConfigError::Database)?;
+        Ok(confined.unwrap_or(false))
     }
 
     async fn role_settings(

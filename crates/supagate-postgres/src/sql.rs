@@ -106,6 +106,13 @@ pub(crate) const PRE_REQUEST_CHECK: &str = "select p.prokind = 'f', \
     where p.oid = to_regprocedure($1 || '()') \
     group by p.prokind";
 
+/// Whether the login role is confined: no superuser, no `BYPASSRLS`, and `NOINHERIT` (it has
+/// none of the request roles' privileges until it becomes one), as Supabase's
+/// `authenticator`. Only then may statements be pipelined behind a `BEGIN` whose answer has
+/// not come: were it to fail, they would run outside the transaction as this role.
+pub(crate) const LOGIN_CONFINED: &str = "select not rolsuper and not rolbypassrls and not rolinherit \
+    from pg_catalog.pg_roles where rolname = current_user";
+
 /// How many of the sign-out triggers of the `session_notify` migration exist.
 pub(crate) const NOTIFY_TRIGGERS: &str = "select count(*) from pg_catalog.pg_trigger \
     where not tgisinternal and tgname in ('supagate_session_deleted', 'supagate_session_changed', \

@@ -30,6 +30,32 @@ fn sorted(e: tokio_postgres::Error) -> RlsError {
     RlsError::of_driver(code.as_deref(), unavailable, Box::new(e))
 }
 
+/// Logs an error of the transaction's start as the sqlx client does (a fault of the service
+/// at `error`, a refusal at `info`, an unavailable database at `warn`), and returns it.
+fn logged(e: RlsError) -> RlsError {
+    use supagate_core::RequestError as _;
+    match &e {
+        RlsError::Unavailable => {
+            tracing::warn!(target: "supagate", reason = e.reason(), "database unavailable");
+        }
+        RlsError::Driver {
+            status: None,
+            source,
+            ..
+        } => {
+            tracing::error!(target: "supagate", reason = e.reason(), error = %source, "could not begin a scoped transaction");
+        }
+        RlsError::Driver {
+            status: Some(status),
+            ..
+        } => {
+            tracing::info!(target: "supagate", reason = e.reason(), status = status.as_u16(), "the database refused the request");
+        }
+        _ => {}
+    }
+    e
+}
+
 /// A pool's error: no connection in time, a closed pool, or the database refusing one.
 fn pooled(e: PoolError) -> RlsError {
     match e {
@@ -44,9 +70,43 @@ fn config_error(e: impl std::error::Error + Send + Sync + 'static) -> RlsConfigE
     RlsConfigError::Driver(Box::new(e))
 }
 
-/// `&str` values as parameters of a statement prepared with text types.
-fn text_params<'a>(values: &'a [std::borrow::Cow<'a, str>]) -> Vec<&'a (dyn ToSql + Sync)> {
-    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+/// A text parameter whose `Debug` says nothing: tokio-postgres logs the parameters it binds
+/// (at `debug`), and the scope's are the caller's claims, headers and cookies.
+struct Redacted<'a>(&'a str);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl ToSql for Redacted<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.0.to_sql(ty, out)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <&str as ToSql>::accepts(ty)
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// The scope's values as redacted text parameters.
+fn text_params<'a>(values: &'a [std::borrow::Cow<'a, str>]) -> Vec<Redacted<'a>> {
+    values.iter().map(|v| Redacted(v.as_ref())).collect()
+}
+
+/// Whether an error says the connection's prepared statement is gone or stale (a pooler or a
+/// `DISCARD ALL` dropped it, a schema change altered its result): it is then prepared anew
+/// next time.
+fn stale_statement(e: &tokio_postgres::Error) -> bool {
+    e.code()
+        .is_some_and(|c| matches!(c.code(), "26000" | "0A000"))
 }
 
 impl Catalog for Pool {
@@ -100,6 +160,18 @@ impl Catalog for Pool {
         }
     }
 
+    async fn login_confined(&self) -> Result<bool, RlsConfigError> {
+        let client = self.get().await.map_err(config_error)?;
+        let rows = client
+            .query_typed(sql::LOGIN_CONFINED, &[])
+            .await
+            .map_err(config_error)?;
+        match rows.first() {
+            Some(row) => row.try_get(0).map_err(config_error),
+            None => Ok(false),
+        }
+    }
+
     async fn role_settings(
         &self,
         roles: &[String],
@@ -126,8 +198,15 @@ impl Catalog for Pool {
 /// isolation level, access mode and pre-request function), in **one round trip**: the
 /// transaction's `BEGIN`, the scope statement, the pre-request call and, with
 /// [`begin_query`](PgRls::begin_query), the handler's first statement are sent together
-/// (tokio-postgres pipelines requests made at once; `query_typed` needs no prepare round
-/// trip), and their answers read in order. sqlx sends each and waits.
+/// (tokio-postgres pipelines requests made at once), and their answers read in order; sqlx
+/// sends each and waits. Statements are prepared once per connection (deadpool-postgres's
+/// statement cache; the caller's first statement inside the transaction, after the scope):
+/// the first use on a connection costs a round trip more.
+///
+/// Everything goes in one flight only when the login role is confined (no superuser, no
+/// `BYPASSRLS`, `NOINHERIT`: Supabase's `authenticator`), checked at start-up: were the
+/// `BEGIN` to fail, what follows it would run outside the transaction as that role. With
+/// another login role (`postgres`), the `BEGIN` is awaited first: two round trips.
 ///
 /// Built with [`PgRls::builder`], which takes every setting of
 /// [`RlsBuilder`]. Cheap to clone.
@@ -276,36 +355,37 @@ impl PgRls {
         let (role, values) = self.config.scope_values(scope, request)?;
         let begin = role.begin(access);
         let params = text_params(&values);
+        let params: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         let object = self.pool.get().await.map_err(pooled)?;
         let tx = PgScopedTx {
             held: Held(Some(object)),
             role: scope.role().clone(),
         };
         let wrapper = tx.wrapper();
-        // Prepared once per connection (a cache hit asks nothing): no parse, no planning
-        // per request.
+        let client: &Client = wrapper;
+        // The scope statement names no table: prepared once per connection, before `BEGIN`.
         let types = vec![Type::TEXT; values.len()];
-        let scope_statement = wrapper
-            .prepare_typed_cached(&role.statement, &types)
-            .await
-            .map_err(|e| sorted(e).into_service())?;
-        let first = match first {
-            None => None,
-            Some((sql, params)) => {
-                let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
-                let statement = wrapper
-                    .prepare_typed_cached(sql, &types)
-                    .await
-                    .map_err(sorted)?;
-                let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
-                Some((statement, values))
-            }
+        let scope_statement = match wrapper.prepare_typed_cached(&role.statement, &types).await {
+            Ok(statement) => statement,
+            Err(e) => return Err(logged(sorted(e).into_service())),
         };
-        let client: &Client = &tx;
+        if !self.config.login_confined {
+            // Not one flight: what follows a failed `BEGIN` would run as the login role.
+            if let Err(e) = client.batch_execute(begin).await {
+                return Err(logged(sorted(e).into_service()));
+            }
+        }
         let pre_request = self.config.pre_request();
-        // Sent in this order on the first poll (join polls in order), answered in order.
+        // Sent in this order on the first poll (`join4` polls its futures in order, and each
+        // sends its request on its first poll), answered in order.
         let (begun, scoped, checked, rows) = futures_util::future::join4(
-            client.batch_execute(begin),
+            async {
+                match self.config.login_confined {
+                    true => client.batch_execute(begin).await,
+                    false => Ok(()),
+                }
+            },
             client.query(&scope_statement, &params),
             async {
                 match pre_request {
@@ -314,18 +394,30 @@ impl PgRls {
                 }
             },
             async {
-                match &first {
-                    Some((statement, values)) => client.query(statement, values).await.map(Some),
-                    None => Ok(None),
+                let Some((sql, typed)) = first else {
+                    return Ok(None);
+                };
+                // Prepared (on a cache miss) in the transaction, after the scope: its names
+                // are the scope's, its rights the role's.
+                let types: Vec<Type> = typed.iter().map(|(_, t)| t.clone()).collect();
+                let values: Vec<&(dyn ToSql + Sync)> = typed.iter().map(|(v, _)| *v).collect();
+                let statement = wrapper.prepare_typed_cached(sql, &types).await?;
+                let rows = client.query(&statement, &values).await;
+                if rows.as_ref().is_err_and(stale_statement) {
+                    wrapper.statement_cache.remove(sql, &types);
                 }
+                rows.map(Some)
             },
         )
         .await;
         // The first error in the order they were sent is the one that counts (the later
         // ones only say the transaction was aborted).
-        begun.map_err(|e| sorted(e).into_service())?;
-        scoped.map_err(|e| sorted(e).into_service())?;
-        checked.map_err(|e| sorted(e).into_pre_request(scope.signed_in()))?;
+        if scoped.as_ref().is_err_and(stale_statement) {
+            wrapper.statement_cache.remove(&role.statement, &types);
+        }
+        begun.map_err(|e| logged(sorted(e).into_service()))?;
+        scoped.map_err(|e| logged(sorted(e).into_service()))?;
+        checked.map_err(|e| logged(sorted(e).into_pre_request(scope.signed_in())))?;
         let rows = rows.map_err(sorted)?;
         Ok((tx, rows))
     }
@@ -353,8 +445,10 @@ impl Drop for Held {
             drop(Object::take(object));
             return;
         };
+        // Guarded before the task exists: a task dropped unpolled (a runtime shutting down)
+        // closes the connection rather than return it inside the transaction.
+        let detached = Detach(Some(object));
         runtime.spawn(async move {
-            let detached = Detach(Some(object));
             let rolled_back = match &detached.0 {
                 Some(o) => o.batch_execute("ROLLBACK").await.is_ok(),
                 None => false,

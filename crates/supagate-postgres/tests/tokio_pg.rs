@@ -362,3 +362,100 @@ async fn a_dead_database_is_503() {
     assert!(started.elapsed() < std::time::Duration::from_secs(8));
     let _ = Caller::<supagate_jwt::Verified>::None;
 }
+
+/// Review findings: the caller's first statement was prepared before `BEGIN` and the scope,
+/// as the login role with its own search path; and what follows a `BEGIN` that fails would
+/// run outside the transaction. Now it is prepared in the transaction, after the scope; a
+/// scope that fails writes nothing; a login role that is not confined gets its `BEGIN`
+/// awaited first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_statement_is_the_scopes_and_a_failed_scope_writes_nothing() {
+    let env = Env::start();
+    env.pg
+        .psql(
+            "create schema api; \
+             create table api.items (id bigint generated always as identity primary key, \
+                 owner uuid not null default auth.uid(), body text not null); \
+             alter table api.items enable row level security; \
+             create policy mine on api.items using (owner = auth.uid()) with check (owner = auth.uid()); \
+             grant usage on schema api to authenticated; \
+             grant select, insert on api.items to authenticated;",
+        )
+        .unwrap();
+    let rls = PgRls::builder(pool(&env, 1))
+        .search_path(["api", "public"])
+        .build()
+        .await
+        .unwrap();
+    let alice = rls.scope(&env.user(ALICE));
+    // `items` resolves in the scope's search path, and the role may read it.
+    let (tx, rows) = rls
+        .begin_query(
+            &alice,
+            &RequestInfo::default(),
+            "select count(*) from items",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 0);
+    tx.commit().await.unwrap();
+
+    // The scope fails (the login role lost the grant): the pipelined insert is not written.
+    env.pg
+        .psql("revoke authenticated from authenticator")
+        .unwrap();
+    let err = rls
+        .begin_query(
+            &alice,
+            &RequestInfo::default(),
+            "insert into items (body) values ($1) returning id",
+            &[(&"should not exist", Type::TEXT)],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().as_u16(), 500, "{err:?}");
+    env.pg.psql("grant authenticated to authenticator").unwrap();
+    assert_eq!(
+        env.pg
+            .psql("select count(*) from api.items")
+            .unwrap()
+            .trim(),
+        "0"
+    );
+
+    // A login role that is not confined (the superuser): `BEGIN` is awaited first, and the
+    // transaction is the user's all the same.
+    let config: tokio_postgres::Config = env.pg.superuser_url().parse().unwrap();
+    let manager = Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let superuser = Pool::builder(manager)
+        .max_size(1)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .unwrap();
+    let rls = PgRls::builder(superuser)
+        .search_path(["api", "public"])
+        .build()
+        .await
+        .unwrap();
+    let (tx, rows) = rls
+        .begin_query(
+            &rls.scope(&env.user(ALICE)),
+            &RequestInfo::default(),
+            "insert into items (body) values ($1) returning owner::text, current_user::text",
+            &[(&"mine", Type::TEXT)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (rows[0].get::<_, String>(0), rows[0].get::<_, String>(1)),
+        (ALICE.to_owned(), "authenticated".to_owned())
+    );
+    tx.commit().await.unwrap();
+}
