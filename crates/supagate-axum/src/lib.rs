@@ -26,6 +26,9 @@ mod resource;
 pub use admit::{AdmitLayer, Admitted};
 pub use extract::{AuthRejection, Authenticated};
 pub use layer::RequireLayer;
+#[cfg(feature = "tokio-postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-postgres")))]
+pub use postgres::PgRlsTx;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{RlsRejection, RlsScope, RlsTx};

@@ -215,3 +215,90 @@ where
         Ok(RlsScope { plan, caller })
     }
 }
+
+/// [`RlsTx`] on tokio-postgres (feature `tokio-postgres`): the admitted caller and a
+/// [`PgScopedTx`](supagate_postgres::tokio_pg::PgScopedTx) from the router state's
+/// [`PgRls`](supagate_postgres::tokio_pg::PgRls) (a deadpool-postgres pool), begun in one round
+/// trip. The same caller, scope and refusals as `RlsTx`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use axum::{Json, Router, extract::FromRef, routing::get};
+/// use supagate_auth::Authenticator;
+/// use supagate_axum::PgRlsTx;
+/// use supagate_postgres::tokio_pg::PgRls;
+///
+/// #[derive(Clone)]
+/// struct App {
+///     auth: Authenticator,
+///     rls: PgRls,
+/// }
+/// impl FromRef<App> for Authenticator {
+///     fn from_ref(app: &App) -> Self { app.auth.clone() }
+/// }
+/// impl FromRef<App> for PgRls {
+///     fn from_ref(app: &App) -> Self { app.rls.clone() }
+/// }
+///
+/// async fn notes(PgRlsTx { tx, .. }: PgRlsTx) -> Result<Json<Vec<String>>, String> {
+///     let rows = tx.query("select body from notes order by id", &[]).await.map_err(|e| e.to_string())?;
+///     tx.commit().await.map_err(|e| e.to_string())?;
+///     Ok(Json(rows.iter().map(|r| r.get(0)).collect()))
+/// }
+///
+/// # async fn run(auth: Authenticator, pool: deadpool_postgres::Pool) -> Result<(), Box<dyn std::error::Error>> {
+/// let app: Router = Router::new()
+///     .route("/notes", get(notes))
+///     .with_state(App { auth, rls: PgRls::builder(pool).build().await? });
+/// # let _ = app; Ok(()) }
+/// ```
+#[cfg(feature = "tokio-postgres")]
+pub struct PgRlsTx<T = supagate_jwt::Claims> {
+    /// The scoped transaction.
+    pub tx: supagate_postgres::tokio_pg::PgScopedTx,
+    /// Who it is scoped to.
+    pub caller: Caller<T>,
+}
+
+#[cfg(feature = "tokio-postgres")]
+impl<T: fmt::Debug> fmt::Debug for PgRlsTx<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgRlsTx")
+            .field("tx", &self.tx)
+            .field("caller", &self.caller)
+            .finish()
+    }
+}
+
+#[cfg(feature = "tokio-postgres")]
+impl<S, T> FromRequestParts<S> for PgRlsTx<T>
+where
+    Authenticator: FromRef<S>,
+    supagate_postgres::tokio_pg::PgRls: FromRef<S>,
+    S: Send + Sync,
+    T: DeserializeOwned + Send + 'static,
+{
+    type Rejection = RlsRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Authenticator::from_ref(state);
+        let caller = take_caller(parts, &auth)
+            .await
+            .map_err(RlsRejection::Auth)?;
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| parts.uri.path(), |o| o.0.path());
+        let info = RequestInfo::new(&parts.method, path, &parts.headers);
+        let rls = supagate_postgres::tokio_pg::PgRls::from_ref(state);
+        let (caller, scope) = rls
+            .plan(caller)
+            .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))?;
+        let tx = rls
+            .begin(&scope, &info)
+            .await
+            .map_err(RlsRejection::Database)?;
+        Ok(PgRlsTx { tx, caller })
+    }
+}

@@ -282,6 +282,22 @@ impl PgRls {
         self.config.user_scope(verified)
     }
 
+    /// The scope of an admitted `caller`, and the caller with its claims typed as `T` (what
+    /// the adapters' `PgRlsTx` does, as [`Rls::plan`](crate::Rls::plan)): claims that do not
+    /// fit `T` are refused before any database work.
+    ///
+    /// # Errors
+    ///
+    /// The verifier's error when the claims do not deserialize into `T`.
+    pub fn plan<T: serde::de::DeserializeOwned + 'static>(
+        &self,
+        caller: Caller<Verified>,
+    ) -> Result<(Caller<T>, Scope), supagate_jwt::Error> {
+        let scope = self.config.scope(&caller);
+        let caller = caller.try_map(Verified::into_typed::<T>)?;
+        Ok((caller, scope))
+    }
+
     /// The anonymous scope.
     #[must_use]
     pub fn anon_scope(&self) -> Scope {

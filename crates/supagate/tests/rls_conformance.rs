@@ -477,14 +477,150 @@ mod on_actix {
     }
 }
 
+/// The same routes with `PgRlsTx`: tokio-postgres and a deadpool-postgres pool.
+mod on_axum_tokio_postgres {
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::extract::FromRef;
+    use axum::routing::get;
+    use axum::{Json, http};
+    use supagate::axum::{AdmitLayer, PgRlsTx};
+    use supagate::postgres::tokio_pg::PgRls;
+    use tower::ServiceExt;
+
+    #[derive(Clone)]
+    struct App {
+        auth: Authenticator,
+        rls: PgRls,
+    }
+    impl FromRef<App> for Authenticator {
+        fn from_ref(a: &App) -> Self {
+            a.auth.clone()
+        }
+    }
+    impl FromRef<App> for PgRls {
+        fn from_ref(a: &App) -> Self {
+            a.rls.clone()
+        }
+    }
+
+    async fn whoami(PgRlsTx { tx, .. }: PgRlsTx) -> Json<Value> {
+        let row = tx
+            .query_one(&format!("select ({SCOPE_SQL})::text"), &[])
+            .await
+            .unwrap();
+        let text: String = row.get(0);
+        Json(serde_json::from_str(&text).unwrap())
+    }
+
+    async fn typed(_: PgRlsTx<Strict>) -> Json<Value> {
+        Json(json!({"reached": true}))
+    }
+
+    fn pool(url: &str) -> deadpool_postgres::Pool {
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        let manager = deadpool_postgres::Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        deadpool_postgres::Pool::builder(manager)
+            .max_size(2)
+            .wait_timeout(Some(Duration::from_millis(500)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .unwrap()
+    }
+
+    pub(super) fn run_all(s: &Setup, cases: &[Case]) -> Vec<Observed> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (auth, _, _) = state(s).await;
+            let live = PgRls::builder(pool(&s.pg.url("authenticator")))
+                .build()
+                .await
+                .unwrap();
+            let dead = PgRls::builder(pool(&s.pg.url("authenticator")))
+                .build()
+                .await
+                .unwrap();
+            dead.pool().close();
+            let open = || AdmitLayer::new(auth.clone(), "user, none".parse().unwrap());
+            let app = Router::new()
+                .route("/rls/whoami", get(whoami).layer(open()))
+                .route("/rls/user", get(whoami))
+                .route("/rls/scope", get(whoami).layer(open()))
+                .nest(
+                    "/rls/nested",
+                    Router::new().route("/whoami", get(whoami).layer(open())),
+                )
+                .with_state(App {
+                    auth: auth.clone(),
+                    rls: live,
+                })
+                .merge(
+                    Router::new()
+                        .route("/rls/dead", get(whoami).layer(open()))
+                        .route("/rls/typed", get(typed).layer(open()))
+                        .with_state(App {
+                            auth: auth.clone(),
+                            rls: dead,
+                        }),
+                );
+            let mut out = Vec::new();
+            for case in cases {
+                let mut req = http::Request::builder().uri(case.path);
+                for (k, v) in &case.headers {
+                    req = req.header(*k, v.as_bytes());
+                }
+                let res = app
+                    .clone()
+                    .oneshot(req.body(Body::empty()).unwrap())
+                    .await
+                    .unwrap();
+                let header = |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+                let (status, www, retry) = (
+                    res.status().as_u16(),
+                    header("www-authenticate"),
+                    header("retry-after"),
+                );
+                let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+                    .await
+                    .unwrap();
+                out.push(Observed {
+                    status,
+                    www_authenticate: www,
+                    retry_after: retry,
+                    body: serde_json::from_slice(&bytes).unwrap(),
+                });
+            }
+            out
+        })
+    }
+}
+
 #[test]
 fn rls_tx_is_the_same_on_both_adapters() {
     let s = setup();
     let cases = cases();
     let from_axum = on_axum::run_all(&s, &cases);
     let from_actix = on_actix::run_all(&s, &cases);
-    for ((case, ax), ac) in cases.iter().zip(&from_axum).zip(&from_actix) {
+    let from_tokio_postgres = on_axum_tokio_postgres::run_all(&s, &cases);
+    for (((case, ax), ac), tp) in cases
+        .iter()
+        .zip(&from_axum)
+        .zip(&from_actix)
+        .zip(&from_tokio_postgres)
+    {
         assert_eq!(ax, ac, "{}: axum and actix differ", case.name);
+        assert_eq!(ax, tp, "{}: sqlx and tokio-postgres differ", case.name);
         assert_eq!(ax.status, case.status, "{}: {:?}", case.name, ax.body);
         assert_eq!(
             ax.www_authenticate.as_deref(),
