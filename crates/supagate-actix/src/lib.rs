@@ -20,6 +20,9 @@ mod resource;
 pub use admit::Admitted;
 pub use extract::{AuthRejection, Authenticated, MaybeAuthenticated};
 pub use middleware::{Admit, GateMiddleware, GateMiddlewareService, Require};
+#[cfg(feature = "tokio-postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-postgres")))]
+pub use postgres::PgRlsTx;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{RlsRejection, RlsScope, RlsTx};

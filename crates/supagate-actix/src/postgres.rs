@@ -217,3 +217,89 @@ impl<T: DeserializeOwned + 'static> FromRequest for RlsScope<T> {
         })
     }
 }
+
+/// [`RlsTx`] on tokio-postgres (feature `tokio-postgres`): the admitted caller and a
+/// [`PgScopedTx`](supagate_postgres::tokio_pg::PgScopedTx) from the
+/// [`PgRls`](supagate_postgres::tokio_pg::PgRls) registered with `App::app_data` (as is, or in
+/// `web::Data`), begun in one round trip. The same caller, scope and refusals as `RlsTx`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use actix_web::{HttpResponse, web};
+/// use supagate_actix::PgRlsTx;
+///
+/// async fn notes(PgRlsTx { tx, .. }: PgRlsTx) -> HttpResponse {
+///     match tx.query("select body from notes order by id", &[]).await {
+///         Ok(rows) => HttpResponse::Ok().json(rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>()),
+///         Err(_) => HttpResponse::InternalServerError().finish(),
+///     }
+/// }
+/// # let _ = web::get().to(notes);
+/// ```
+#[cfg(feature = "tokio-postgres")]
+pub struct PgRlsTx<T = supagate_jwt::Claims> {
+    /// The scoped transaction.
+    pub tx: supagate_postgres::tokio_pg::PgScopedTx,
+    /// Who it is scoped to.
+    pub caller: Caller<T>,
+}
+
+#[cfg(feature = "tokio-postgres")]
+impl<T: fmt::Debug> fmt::Debug for PgRlsTx<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgRlsTx")
+            .field("tx", &self.tx)
+            .field("caller", &self.caller)
+            .finish()
+    }
+}
+
+#[cfg(feature = "tokio-postgres")]
+impl<T: DeserializeOwned + 'static> FromRequest for PgRlsTx<T> {
+    type Error = RlsRejection;
+    type Future = LocalBoxFuture<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        use supagate_postgres::tokio_pg::PgRls;
+        let req = req.clone();
+        Box::pin(async move {
+            let misconfigured = |what| {
+                RlsRejection::Auth(AuthRejection(Rejection::without_authenticator(
+                    AuthError::Internal { what },
+                )))
+            };
+            let auth = authenticator(&req).ok_or_else(|| {
+                misconfigured("no supagate Authenticator registered with App::app_data")
+            })?;
+            let rls = req
+                .app_data::<PgRls>()
+                .cloned()
+                .or_else(|| {
+                    req.app_data::<web::Data<PgRls>>()
+                        .map(|d| d.get_ref().clone())
+                })
+                .ok_or_else(|| {
+                    misconfigured(
+                        "no supagate_postgres::tokio_pg::PgRls registered with App::app_data",
+                    )
+                })?;
+            let caller = take_caller(&req, &auth).await.map_err(RlsRejection::Auth)?;
+            let info = RequestInfo::from_fields(
+                req.method().as_str(),
+                req.path(),
+                req.headers()
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_bytes())),
+            );
+            let (caller, scope) = rls
+                .plan(caller)
+                .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))?;
+            let tx = rls
+                .begin(&scope, &info)
+                .await
+                .map_err(RlsRejection::Database)?;
+            Ok(PgRlsTx { tx, caller })
+        })
+    }
+}

@@ -1,6 +1,7 @@
-//! The `RlsTx` extractor on both adapters against one real PostgreSQL: the same table of
-//! cases (signed out, signed in, refused, revoked session, time-boxed session, database down)
-//! must give the same status, challenge, `Retry-After` and body on axum and actix-web.
+//! The `RlsTx` extractor on both adapters, and `PgRlsTx` (tokio-postgres) on both, against one
+//! real PostgreSQL: the same table of cases (signed out, signed in, refused, revoked session,
+//! time-boxed session, database down) must give the same status, challenge, `Retry-After` and
+//! body on axum and actix-web, on sqlx and on tokio-postgres.
 #![cfg(all(feature = "axum", feature = "actix", feature = "postgres"))]
 #![allow(
     clippy::unwrap_used,
@@ -518,7 +519,7 @@ mod on_axum_tokio_postgres {
         Json(json!({"reached": true}))
     }
 
-    fn pool(url: &str) -> deadpool_postgres::Pool {
+    pub(super) fn pool(url: &str) -> deadpool_postgres::Pool {
         let config: tokio_postgres::Config = url.parse().unwrap();
         let manager = deadpool_postgres::Manager::from_config(
             config,
@@ -606,21 +607,128 @@ mod on_axum_tokio_postgres {
     }
 }
 
+/// The same routes with actix's `PgRlsTx`.
+mod on_actix_tokio_postgres {
+    use super::*;
+    use actix_web::{App, HttpResponse, test, web};
+    use supagate::actix::{Admit, PgRlsTx};
+    use supagate::postgres::tokio_pg::PgRls;
+
+    async fn whoami(PgRlsTx { tx, .. }: PgRlsTx) -> HttpResponse {
+        let row = tx
+            .query_one(&format!("select ({SCOPE_SQL})::text"), &[])
+            .await
+            .unwrap();
+        let text: String = row.get(0);
+        HttpResponse::Ok()
+            .content_type("application/json")
+            .body(text)
+    }
+
+    async fn typed(_: PgRlsTx<Strict>) -> HttpResponse {
+        HttpResponse::Ok().json(json!({"reached": true}))
+    }
+
+    pub(super) fn run_all(s: &Setup, cases: &[Case]) -> Vec<Observed> {
+        actix_web::rt::System::new().block_on(async {
+            let (auth, _, _) = state(s).await;
+            let pool = super::on_axum_tokio_postgres::pool;
+            let live = PgRls::builder(pool(&s.pg.url("authenticator")))
+                .build()
+                .await
+                .unwrap();
+            let dead = PgRls::builder(pool(&s.pg.url("authenticator")))
+                .build()
+                .await
+                .unwrap();
+            dead.pool().close();
+            let open = || Admit::new(auth.clone(), "user, none".parse().unwrap());
+            let app = test::init_service(
+                App::new()
+                    .app_data(auth.clone())
+                    .service(
+                        web::resource("/rls/whoami")
+                            .app_data(live.clone())
+                            .wrap(open())
+                            .route(web::get().to(whoami)),
+                    )
+                    .service(
+                        web::resource("/rls/user")
+                            .app_data(live.clone())
+                            .route(web::get().to(whoami)),
+                    )
+                    .service(
+                        web::scope("/rls/nested").service(
+                            web::resource("/whoami")
+                                .app_data(live.clone())
+                                .wrap(open())
+                                .route(web::get().to(whoami)),
+                        ),
+                    )
+                    .service(
+                        web::resource("/rls/scope")
+                            .app_data(live.clone())
+                            .wrap(open())
+                            .route(web::get().to(whoami)),
+                    )
+                    .service(
+                        web::resource("/rls/dead")
+                            .app_data(dead.clone())
+                            .wrap(open())
+                            .route(web::get().to(whoami)),
+                    )
+                    .service(
+                        web::resource("/rls/typed")
+                            .app_data(dead.clone())
+                            .wrap(open())
+                            .route(web::get().to(typed)),
+                    ),
+            )
+            .await;
+            let mut out = Vec::new();
+            for case in cases {
+                let mut req = test::TestRequest::get().uri(case.path);
+                for (k, v) in &case.headers {
+                    req = req.append_header((*k, v.as_str()));
+                }
+                let res = test::call_service(&app, req.to_request()).await;
+                let header = |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+                let (status, www, retry) = (
+                    res.status().as_u16(),
+                    header("www-authenticate"),
+                    header("retry-after"),
+                );
+                let bytes = test::read_body(res).await;
+                out.push(Observed {
+                    status,
+                    www_authenticate: www,
+                    retry_after: retry,
+                    body: serde_json::from_slice(&bytes).unwrap(),
+                });
+            }
+            out
+        })
+    }
+}
+
 #[test]
 fn rls_tx_is_the_same_on_both_adapters() {
     let s = setup();
     let cases = cases();
     let from_axum = on_axum::run_all(&s, &cases);
     let from_actix = on_actix::run_all(&s, &cases);
-    let from_tokio_postgres = on_axum_tokio_postgres::run_all(&s, &cases);
-    for (((case, ax), ac), tp) in cases
+    let from_axum_tokio_postgres = on_axum_tokio_postgres::run_all(&s, &cases);
+    let from_actix_tokio_postgres = on_actix_tokio_postgres::run_all(&s, &cases);
+    for ((((case, ax), ac), tp), atp) in cases
         .iter()
         .zip(&from_axum)
         .zip(&from_actix)
-        .zip(&from_tokio_postgres)
+        .zip(&from_axum_tokio_postgres)
+        .zip(&from_actix_tokio_postgres)
     {
         assert_eq!(ax, ac, "{}: axum and actix differ", case.name);
         assert_eq!(ax, tp, "{}: sqlx and tokio-postgres differ", case.name);
+        assert_eq!(ax, atp, "{}: actix on tokio-postgres differs", case.name);
         assert_eq!(ax.status, case.status, "{}: {:?}", case.name, ax.body);
         assert_eq!(
             ax.www_authenticate.as_deref(),
