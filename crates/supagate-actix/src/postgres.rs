@@ -104,13 +104,26 @@ fn rls(req: &HttpRequest) -> Option<Rls> {
     })
 }
 
+/// The 500 of a piece the app did not register.
+fn misconfigured(what: &'static str) -> RlsRejection {
+    RlsRejection::Auth(AuthRejection(Rejection::without_authenticator(
+        AuthError::Internal { what },
+    )))
+}
+
+/// The request's information, `request.path` the full path.
+fn request_info(req: &HttpRequest) -> RequestInfo {
+    RequestInfo::from_fields(
+        req.method().as_str(),
+        req.path(),
+        req.headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes())),
+    )
+}
+
 /// The authenticator and the `Rls` registered with the app, or the 500 for a missing one.
 fn registered(req: &HttpRequest) -> Result<(supagate_auth::Authenticator, Rls), RlsRejection> {
-    let misconfigured = |what| {
-        RlsRejection::Auth(AuthRejection(Rejection::without_authenticator(
-            AuthError::Internal { what },
-        )))
-    };
     let auth = authenticator(req)
         .ok_or_else(|| misconfigured("no supagate Authenticator registered with App::app_data"))?;
     let rls = rls(req)
@@ -125,14 +138,7 @@ async fn plan<T: DeserializeOwned + 'static>(
 ) -> Result<(Caller<T>, TxPlan), RlsRejection> {
     let (auth, rls) = registered(req)?;
     let caller = take_caller(req, &auth).await.map_err(RlsRejection::Auth)?;
-    let info = RequestInfo::from_fields(
-        req.method().as_str(),
-        req.path(),
-        req.headers()
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_bytes())),
-    );
-    rls.plan(caller, info)
+    rls.plan(caller, request_info(req))
         .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))
 }
 
@@ -264,11 +270,6 @@ impl<T: DeserializeOwned + 'static> FromRequest for PgRlsTx<T> {
         use supagate_postgres::tokio_pg::PgRls;
         let req = req.clone();
         Box::pin(async move {
-            let misconfigured = |what| {
-                RlsRejection::Auth(AuthRejection(Rejection::without_authenticator(
-                    AuthError::Internal { what },
-                )))
-            };
             let auth = authenticator(&req).ok_or_else(|| {
                 misconfigured("no supagate Authenticator registered with App::app_data")
             })?;
@@ -285,13 +286,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for PgRlsTx<T> {
                     )
                 })?;
             let caller = take_caller(&req, &auth).await.map_err(RlsRejection::Auth)?;
-            let info = RequestInfo::from_fields(
-                req.method().as_str(),
-                req.path(),
-                req.headers()
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_bytes())),
-            );
+            let info = request_info(&req);
             let (caller, scope) = rls
                 .plan(caller)
                 .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))?;

@@ -107,9 +107,17 @@ impl IntoResponse for RlsRejection {
     }
 }
 
-/// The admitted caller, typed, and their transaction's plan ([`Rls::plan`]), with
-/// `request.path` as the client sent it (axum's `OriginalUri`), not what a `Router::nest` left
-/// of it, as on actix.
+/// The request's information, with `request.path` as the client sent it (axum's
+/// `OriginalUri`), not what a `Router::nest` left of it, as on actix.
+fn request_info(parts: &Parts) -> RequestInfo {
+    let path = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| parts.uri.path(), |o| o.0.path());
+    RequestInfo::new(&parts.method, path, &parts.headers)
+}
+
+/// The admitted caller, typed, and their transaction's plan ([`Rls::plan`]).
 async fn plan<S, T>(parts: &mut Parts, state: &S) -> Result<(Caller<T>, TxPlan), RlsRejection>
 where
     Authenticator: FromRef<S>,
@@ -120,11 +128,7 @@ where
     let caller = take_caller(parts, &auth)
         .await
         .map_err(RlsRejection::Auth)?;
-    let path = parts
-        .extensions
-        .get::<axum::extract::OriginalUri>()
-        .map_or_else(|| parts.uri.path(), |o| o.0.path());
-    let info = RequestInfo::new(&parts.method, path, &parts.headers);
+    let info = request_info(parts);
     Rls::from_ref(state)
         .plan(caller, info)
         .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))
@@ -286,11 +290,7 @@ where
         let caller = take_caller(parts, &auth)
             .await
             .map_err(RlsRejection::Auth)?;
-        let path = parts
-            .extensions
-            .get::<axum::extract::OriginalUri>()
-            .map_or_else(|| parts.uri.path(), |o| o.0.path());
-        let info = RequestInfo::new(&parts.method, path, &parts.headers);
+        let info = request_info(parts);
         let rls = supagate_postgres::tokio_pg::PgRls::from_ref(state);
         let (caller, scope) = rls
             .plan(caller)

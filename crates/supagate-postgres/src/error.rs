@@ -175,6 +175,44 @@ impl RlsError {
         }
     }
 
+    /// Logs an error of a scoped transaction's start, the same for every client: a fault of
+    /// the service at `error`, a refusal at `info`, an unavailable database at `warn`.
+    pub(crate) fn logged(self) -> RlsError {
+        use supagate_core::RequestError as _;
+        let e = &self;
+        match e {
+            RlsError::Unavailable => {
+                tracing::warn!(target: "supagate", reason = e.reason(), "database unavailable");
+            }
+            RlsError::Refused { status, .. } => {
+                tracing::info!(target: "supagate", reason = e.reason(), status = status.as_u16(), "the database refused the request");
+            }
+            RlsError::Database(db) => {
+                tracing::error!(target: "supagate", reason = e.reason(), error = %db, "could not begin a scoped transaction");
+            }
+            RlsError::Driver {
+                status: None,
+                source,
+                ..
+            } => {
+                tracing::error!(target: "supagate", reason = e.reason(), error = %source, "could not begin a scoped transaction");
+            }
+            RlsError::Driver {
+                status: Some(status),
+                ..
+            } => {
+                tracing::info!(target: "supagate", reason = e.reason(), status = status.as_u16(), "the database refused the request");
+            }
+            RlsError::ForeignScope => {
+                tracing::error!(target: "supagate", reason = e.reason(), "a scope made by another Rls");
+            }
+            RlsError::UnsupportedRole => {
+                tracing::debug!(target: "supagate", reason = e.reason(), "a token's role is not supported");
+            }
+        }
+        self
+    }
+
     /// An error of the pre-request function: the table's, but 42501 is 401 for a caller who
     /// is not signed in (PostgREST: a refusal of the anonymous role asks for credentials).
     pub(crate) fn of_pre_request(e: sqlx::Error, signed_in: bool) -> RlsError {

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use supagate_core::RequestError as _;
 
 use http::HeaderMap;
 use serde_json::{Map, Value};
@@ -637,39 +636,7 @@ impl Rls {
                 tx,
                 role: scope.role.clone(),
             }),
-            Err(e) => {
-                match &e {
-                    RlsError::Unavailable => {
-                        tracing::warn!(target: "supagate", reason = e.reason(), "database unavailable");
-                    }
-                    RlsError::Refused { status, .. } => {
-                        tracing::info!(target: "supagate", reason = e.reason(), status = status.as_u16(), "the database refused the request");
-                    }
-                    RlsError::Database(db) => {
-                        tracing::error!(target: "supagate", reason = e.reason(), error = %db, "could not begin a scoped transaction");
-                    }
-                    RlsError::Driver {
-                        status: None,
-                        source,
-                        ..
-                    } => {
-                        tracing::error!(target: "supagate", reason = e.reason(), error = %source, "could not begin a scoped transaction");
-                    }
-                    RlsError::Driver {
-                        status: Some(status),
-                        ..
-                    } => {
-                        tracing::info!(target: "supagate", reason = e.reason(), status = status.as_u16(), "the database refused the request");
-                    }
-                    RlsError::ForeignScope => {
-                        tracing::error!(target: "supagate", reason = e.reason(), "a scope made by another Rls");
-                    }
-                    RlsError::UnsupportedRole => {
-                        tracing::debug!(target: "supagate", reason = e.reason(), "a token's role is not supported");
-                    }
-                }
-                Err(e)
-            }
+            Err(e) => Err(e.logged()),
         }
     }
 

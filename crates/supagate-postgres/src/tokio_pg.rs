@@ -30,32 +30,6 @@ fn sorted(e: tokio_postgres::Error) -> RlsError {
     RlsError::of_driver(code.as_deref(), unavailable, Box::new(e))
 }
 
-/// Logs an error of the transaction's start as the sqlx client does (a fault of the service
-/// at `error`, a refusal at `info`, an unavailable database at `warn`), and returns it.
-fn logged(e: RlsError) -> RlsError {
-    use supagate_core::RequestError as _;
-    match &e {
-        RlsError::Unavailable => {
-            tracing::warn!(target: "supagate", reason = e.reason(), "database unavailable");
-        }
-        RlsError::Driver {
-            status: None,
-            source,
-            ..
-        } => {
-            tracing::error!(target: "supagate", reason = e.reason(), error = %source, "could not begin a scoped transaction");
-        }
-        RlsError::Driver {
-            status: Some(status),
-            ..
-        } => {
-            tracing::info!(target: "supagate", reason = e.reason(), status = status.as_u16(), "the database refused the request");
-        }
-        _ => {}
-    }
-    e
-}
-
 /// A pool's error: no connection in time, a closed pool, or the database refusing one.
 fn pooled(e: PoolError) -> RlsError {
     match e {
@@ -360,7 +334,20 @@ impl PgRls {
             .map(|(tx, rows)| (tx, rows.unwrap_or_default()))
     }
 
+    /// [`PgRls::begin_query`]'s work, its error logged once as on sqlx.
     async fn start(
+        &self,
+        scope: &Scope,
+        request: &RequestInfo,
+        access: Access,
+        first: Option<Typed<'_>>,
+    ) -> Result<(PgScopedTx, Option<Vec<Row>>), RlsError> {
+        self.started(scope, request, access, first)
+            .await
+            .map_err(RlsError::logged)
+    }
+
+    async fn started(
         &self,
         scope: &Scope,
         request: &RequestInfo,
@@ -384,12 +371,12 @@ impl PgRls {
         let types = vec![Type::TEXT; values.len()];
         let scope_statement = match wrapper.prepare_typed_cached(&role.statement, &types).await {
             Ok(statement) => statement,
-            Err(e) => return Err(logged(sorted(e).into_service())),
+            Err(e) => return Err(sorted(e).into_service()),
         };
         if !self.config.login_confined {
             // Not one flight: what follows a failed `BEGIN` would run as the login role.
             if let Err(e) = client.batch_execute(begin).await {
-                return Err(logged(sorted(e).into_service()));
+                return Err(sorted(e).into_service());
             }
         }
         let pre_request = self.config.pre_request();
@@ -431,9 +418,9 @@ impl PgRls {
         if scoped.as_ref().is_err_and(stale_statement) {
             wrapper.statement_cache.remove(&role.statement, &types);
         }
-        begun.map_err(|e| logged(sorted(e).into_service()))?;
-        scoped.map_err(|e| logged(sorted(e).into_service()))?;
-        checked.map_err(|e| logged(sorted(e).into_pre_request(scope.signed_in())))?;
+        begun.map_err(|e| sorted(e).into_service())?;
+        scoped.map_err(|e| sorted(e).into_service())?;
+        checked.map_err(|e| sorted(e).into_pre_request(scope.signed_in()))?;
         let rows = rows.map_err(sorted)?;
         Ok((tx, rows))
     }
