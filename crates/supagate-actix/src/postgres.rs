@@ -227,7 +227,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for RlsScope<T> {
 /// [`RlsTx`] on tokio-postgres (feature `tokio-postgres`): the admitted caller and a
 /// [`PgScopedTx`](supagate_postgres::tokio_pg::PgScopedTx) from the
 /// [`PgRls`](supagate_postgres::tokio_pg::PgRls) registered with `App::app_data` (as is, or in
-/// `web::Data`), begun in one round trip. The same caller, scope and refusals as `RlsTx`.
+/// `web::Data`), begun in one round trip on a warm connection with a confined login role (see
+/// `PgRls`). The same caller, scope and refusals as `RlsTx`.
 ///
 /// # Examples
 ///
@@ -288,7 +289,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for PgRlsTx<T> {
             let caller = take_caller(&req, &auth).await.map_err(RlsRejection::Auth)?;
             let info = request_info(&req);
             let (caller, scope) = rls
-                .plan(caller)
+                .typed_scope(caller)
                 .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))?;
             let tx = rls
                 .begin(&scope, &info)

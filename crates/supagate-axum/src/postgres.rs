@@ -223,7 +223,9 @@ where
 /// [`RlsTx`] on tokio-postgres (feature `tokio-postgres`): the admitted caller and a
 /// [`PgScopedTx`](supagate_postgres::tokio_pg::PgScopedTx) from the router state's
 /// [`PgRls`](supagate_postgres::tokio_pg::PgRls) (a deadpool-postgres pool), begun in one round
-/// trip. The same caller, scope and refusals as `RlsTx`.
+/// trip on a warm connection with a confined login role (see `PgRls`). The same caller, scope
+/// and refusals as `RlsTx`. It takes a connection before a body extractor runs: for a slow
+/// body, extract `Admitted` and call `PgRls::typed_scope`, then `begin` once the body is in.
 ///
 /// # Examples
 ///
@@ -293,7 +295,7 @@ where
         let info = request_info(parts);
         let rls = supagate_postgres::tokio_pg::PgRls::from_ref(state);
         let (caller, scope) = rls
-            .plan(caller)
+            .typed_scope(caller)
             .map_err(|e| RlsRejection::Auth(AuthRejection::new(&auth, AuthError::Token(e))))?;
         let tx = rls
             .begin(&scope, &info)

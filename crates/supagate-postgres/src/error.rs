@@ -192,10 +192,10 @@ impl RlsError {
             }
             RlsError::Driver {
                 status: None,
+                sqlstate,
                 source,
-                ..
             } => {
-                tracing::error!(target: "supagate", reason = e.reason(), error = %source, "could not begin a scoped transaction");
+                tracing::error!(target: "supagate", reason = e.reason(), sqlstate = sqlstate.as_deref(), error = %source, "could not begin a scoped transaction");
             }
             RlsError::Driver {
                 status: Some(status),

@@ -27,7 +27,48 @@ fn sorted(e: tokio_postgres::Error) -> RlsError {
     let code = e.code().map(|c| c.code().to_owned());
     let unavailable =
         e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
-    RlsError::of_driver(code.as_deref(), unavailable, Box::new(e))
+    RlsError::of_driver(code.as_deref(), unavailable, Box::new(Failure::of(e)))
+}
+
+/// A tokio-postgres error as the service's logs show it: the database's message (tokio-postgres
+/// says only "db error"), never its detail, which may quote the request's values.
+#[derive(Debug)]
+struct Failure {
+    shown: Option<String>,
+    inner: tokio_postgres::Error,
+}
+
+impl Failure {
+    fn of(inner: tokio_postgres::Error) -> Self {
+        let shown = inner
+            .as_db_error()
+            .map(|d| format!("{}: {} ({})", d.severity(), d.message(), d.code().code()));
+        Failure { shown, inner }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.shown {
+            Some(shown) => f.write_str(shown),
+            None => fmt::Display::fmt(&self.inner, f),
+        }
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.inner)
+    }
+}
+
+/// tokio-postgres's errors of the app's own statements in a scoped transaction, sorted by
+/// their SQLSTATE as sqlx's are (`From<sqlx::Error>`): a value the database refuses is 400, a
+/// policy's refusal 403, a write in a read-only transaction 405, a lost connection 503.
+impl From<tokio_postgres::Error> for RlsError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        sorted(e)
+    }
 }
 
 /// A pool's error: no connection in time, a closed pool, or the database refusing one.
@@ -257,13 +298,30 @@ impl PgRls {
     }
 
     /// The scope of an admitted `caller`, and the caller with its claims typed as `T` (what
-    /// the adapters' `PgRlsTx` does, as [`Rls::plan`](crate::Rls::plan)): claims that do not
-    /// fit `T` are refused before any database work.
+    /// the adapters' `PgRlsTx` does, as [`Rls::plan`](crate::Rls::plan) does for sqlx): claims
+    /// that do not fit `T` are refused before any database work. Then
+    /// [`begin`](PgRls::begin) with the scope, when the handler is ready (after reading a
+    /// slow body, say: a transaction begun before holds its connection idle meanwhile).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use supagate_jwt::Claims;
+    /// use supagate_postgres::RequestInfo;
+    /// use supagate_postgres::tokio_pg::PgRls;
+    ///
+    /// # async fn run(rls: PgRls, caller: supagate_auth::Caller<supagate_jwt::Verified>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let (caller, scope) = rls.typed_scope::<Claims>(caller)?;
+    /// // … read the request's body …
+    /// let tx = rls.begin(&scope, &RequestInfo::default()).await?;
+    /// tx.commit().await?;
+    /// # let _ = caller; Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
     /// The verifier's error when the claims do not deserialize into `T`.
-    pub fn plan<T: serde::de::DeserializeOwned + 'static>(
+    pub fn typed_scope<T: serde::de::DeserializeOwned + 'static>(
         &self,
         caller: Caller<Verified>,
     ) -> Result<(Caller<T>, Scope), supagate_jwt::Error> {
@@ -285,6 +343,19 @@ impl PgRls {
     ///
     /// As [`Rls::begin`](crate::Rls::begin), with [`RlsError::Driver`] for tokio-postgres's
     /// errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use supagate_postgres::RequestInfo;
+    /// use supagate_postgres::tokio_pg::PgRls;
+    ///
+    /// # async fn run(rls: PgRls) -> Result<(), Box<dyn std::error::Error>> {
+    /// let tx = rls.begin(&rls.anon_scope(), &RequestInfo::default()).await?;
+    /// let public = tx.query("select body from notes", &[]).await?; // RLS: the public ones
+    /// tx.commit().await?;
+    /// # let _ = public; Ok(()) }
+    /// ```
     pub async fn begin(
         &self,
         scope: &Scope,
@@ -301,6 +372,18 @@ impl PgRls {
     /// # Errors
     ///
     /// As [`PgRls::begin`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use supagate_postgres::{Access, RequestInfo};
+    /// use supagate_postgres::tokio_pg::PgRls;
+    ///
+    /// # async fn run(rls: PgRls) -> Result<(), Box<dyn std::error::Error>> {
+    /// let tx = rls.begin_with(&rls.anon_scope(), &RequestInfo::default(), Access::ReadOnly).await?;
+    /// assert!(tx.execute("insert into notes (body) values ('x')", &[]).await.is_err()); // 25006
+    /// # Ok(()) }
+    /// ```
     pub async fn begin_with(
         &self,
         scope: &Scope,
@@ -342,9 +425,12 @@ impl PgRls {
         access: Access,
         first: Option<Typed<'_>>,
     ) -> Result<(PgScopedTx, Option<Vec<Row>>), RlsError> {
-        self.started(scope, request, access, first)
+        // The start's own errors are logged; the caller's first statement is the app's.
+        let (tx, rows) = self
+            .started(scope, request, access, first)
             .await
-            .map_err(RlsError::logged)
+            .map_err(RlsError::logged)?;
+        Ok((tx, rows.map_err(sorted)?))
     }
 
     async fn started(
@@ -353,7 +439,7 @@ impl PgRls {
         request: &RequestInfo,
         access: Access,
         first: Option<Typed<'_>>,
-    ) -> Result<(PgScopedTx, Option<Vec<Row>>), RlsError> {
+    ) -> Result<(PgScopedTx, Result<Option<Vec<Row>>, tokio_postgres::Error>), RlsError> {
         // Decided before a connection is taken: a refused scope costs none.
         let (role, values) = self.config.scope_values(scope, request)?;
         let begin = role.begin(access);
@@ -421,7 +507,6 @@ impl PgRls {
         begun.map_err(|e| sorted(e).into_service())?;
         scoped.map_err(|e| sorted(e).into_service())?;
         checked.map_err(|e| sorted(e).into_pre_request(scope.signed_in()))?;
-        let rows = rows.map_err(sorted)?;
         Ok((tx, rows))
     }
 }
@@ -547,6 +632,16 @@ impl PgScopedTx {
     /// # Errors
     ///
     /// What the database answered (a syntax error, an unknown table).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn run(tx: supagate_postgres::tokio_pg::PgScopedTx) -> Result<(), Box<dyn std::error::Error>> {
+    /// let by_id = tx.prepare_cached("select body from notes where id = $1").await?;
+    /// let row = tx.query_opt(&by_id, &[&7_i64]).await?;
+    /// tx.commit().await?;
+    /// # let _ = row; Ok(()) }
+    /// ```
     pub async fn prepare_cached(
         &self,
         sql: &str,

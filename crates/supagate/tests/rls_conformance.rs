@@ -2,7 +2,12 @@
 //! real PostgreSQL: the same table of cases (signed out, signed in, refused, revoked session,
 //! time-boxed session, database down) must give the same status, challenge, `Retry-After` and
 //! body on axum and actix-web, on sqlx and on tokio-postgres.
-#![cfg(all(feature = "axum", feature = "actix", feature = "postgres"))]
+#![cfg(all(
+    feature = "axum",
+    feature = "actix",
+    feature = "postgres",
+    feature = "tokio-postgres"
+))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -197,8 +202,39 @@ fn cases() -> Vec<Case> {
             ),
             body: json!({"error": "invalid_token", "error_description": "invalid token"}),
         },
+        Case {
+            name: "the pre-request function's 42501, signed out: 401 with the challenge",
+            path: "/rls/pre",
+            headers: vec![("x-raise", "privilege".into())],
+            status: 401,
+            challenge: Some("Bearer"),
+            body: json!({"error": "unauthorized", "error_description": "sign in to do this"}),
+        },
+        Case {
+            name: "the pre-request function's 42501, signed in: 403",
+            path: "/rls/pre",
+            headers: {
+                let mut h = bearer(Some(LIVE), None);
+                h.push(("x-raise", "privilege".into()));
+                h
+            },
+            status: 403,
+            challenge: None,
+            body: json!({"error": "forbidden", "error_description": "not allowed"}),
+        },
+        Case {
+            name: "a write in a GET's read-only transaction: 405",
+            path: "/rls/pre/write",
+            headers: bearer(Some(LIVE), None),
+            status: 405,
+            challenge: None,
+            body: json!({"error": "read_only", "error_description": "not allowed in a read-only transaction"}),
+        },
     ]
 }
+
+/// The statement of the write case.
+const WRITE_SQL: &str = "insert into public.conformance_writes values (1)";
 
 /// Claims with a field no Supabase token has.
 #[derive(Debug, serde::Deserialize)]
@@ -220,6 +256,20 @@ fn setup() -> Setup {
          insert into auth.sessions (id, user_id, not_after) values ('{BOXED}', '{USER}', to_timestamp({}))",
         NOW - 1
     ))
+    .unwrap();
+    // What the checked routes (`/rls/pre…`) run: a pre-request function that refuses when the
+    // request asks it to, and a table a read must not write to.
+    pg.psql(
+        "create table public.conformance_writes (x int); \
+         grant insert on public.conformance_writes to anon, authenticated; \
+         create function public.check_request() returns void language plpgsql as $$ \
+         begin \
+           if current_setting('request.headers')::json->>'x-raise' = 'privilege' then \
+             raise sqlstate '42501'; \
+           end if; \
+         end $$; \
+         grant execute on function public.check_request() to anon, authenticated;",
+    )
     .unwrap();
     let verifier = TestKeys::new()
         .verifier_builder()
@@ -269,6 +319,33 @@ async fn state(s: &Setup) -> (Authenticator, Rls, Rls) {
     (auth, live, dead)
 }
 
+/// The `Rls` of the checked routes: GET read-only and the pre-request function.
+async fn checked_rls(s: &Setup) -> Rls {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_millis(500))
+        .connect(&s.pg.url("authenticator"))
+        .await
+        .unwrap();
+    Rls::builder(pool)
+        .read_only_safe_methods(true)
+        .pre_request("public.check_request")
+        .build()
+        .await
+        .unwrap()
+}
+
+/// A decided response as actix's.
+fn to_actix(res: http::Response<Vec<u8>>) -> actix_web::HttpResponse {
+    let mut out = actix_web::HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(res.status().as_u16()).unwrap(),
+    );
+    for (name, value) in res.headers() {
+        out.insert_header((name.as_str(), value.to_str().unwrap()));
+    }
+    out.body(res.into_body())
+}
+
 mod on_axum {
     use super::*;
     use axum::Router;
@@ -308,6 +385,16 @@ mod on_axum {
         Json(json!({"reached": true}))
     }
 
+    async fn write(RlsTx { mut tx, .. }: RlsTx) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        match sqlx::query(WRITE_SQL).execute(&mut *tx).await {
+            Ok(_) => Json(json!({"written": true})).into_response(),
+            Err(e) => supagate::postgres::RlsError::from(e)
+                .to_response()
+                .map(Body::from),
+        }
+    }
+
     async fn lazily(scope: RlsScope) -> Json<Value> {
         let mut tx = scope.begin().await.unwrap();
         Json(
@@ -326,6 +413,7 @@ mod on_axum {
             .unwrap();
         rt.block_on(async {
             let (auth, live, dead) = state(s).await;
+            let checked = checked_rls(s).await;
             let open = || AdmitLayer::new(auth.clone(), "user, none".parse().unwrap());
             let app = Router::new()
                 .route("/rls/whoami", get(whoami).layer(open()))
@@ -346,6 +434,15 @@ mod on_axum {
                         .with_state(App {
                             auth: auth.clone(),
                             rls: dead,
+                        }),
+                )
+                .merge(
+                    Router::new()
+                        .route("/rls/pre", get(whoami).layer(open()))
+                        .route("/rls/pre/write", get(write).layer(open()))
+                        .with_state(App {
+                            auth: auth.clone(),
+                            rls: checked,
                         }),
                 );
             let mut out = Vec::new();
@@ -397,6 +494,13 @@ mod on_actix {
         HttpResponse::Ok().json(json!({"reached": true}))
     }
 
+    async fn write(RlsTx { mut tx, .. }: RlsTx) -> HttpResponse {
+        match sqlx::query(WRITE_SQL).execute(&mut *tx).await {
+            Ok(_) => HttpResponse::Ok().json(json!({"written": true})),
+            Err(e) => to_actix(supagate::postgres::RlsError::from(e).to_response()),
+        }
+    }
+
     async fn lazily(scope: RlsScope) -> HttpResponse {
         let mut tx = scope.begin().await.unwrap();
         let v: Value = sqlx::query_scalar(SCOPE_SQL)
@@ -409,6 +513,7 @@ mod on_actix {
     pub(super) fn run_all(s: &Setup, cases: &[Case]) -> Vec<Observed> {
         actix_web::rt::System::new().block_on(async {
             let (auth, live, dead) = state(s).await;
+            let checked = checked_rls(s).await;
             let open = || Admit::new(auth.clone(), "user, none".parse().unwrap());
             let app = test::init_service(
                 App::new()
@@ -449,6 +554,18 @@ mod on_actix {
                             .app_data(dead.clone())
                             .wrap(open())
                             .route(web::get().to(typed)),
+                    )
+                    .service(
+                        web::resource("/rls/pre")
+                            .app_data(checked.clone())
+                            .wrap(open())
+                            .route(web::get().to(whoami)),
+                    )
+                    .service(
+                        web::resource("/rls/pre/write")
+                            .app_data(checked.clone())
+                            .wrap(open())
+                            .route(web::get().to(write)),
                     ),
             )
             .await;
@@ -519,6 +636,16 @@ mod on_axum_tokio_postgres {
         Json(json!({"reached": true}))
     }
 
+    async fn write(PgRlsTx { tx, .. }: PgRlsTx) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        match tx.execute(WRITE_SQL, &[]).await {
+            Ok(_) => Json(json!({"written": true})).into_response(),
+            Err(e) => supagate::postgres::RlsError::from(e)
+                .to_response()
+                .map(Body::from),
+        }
+    }
+
     pub(super) fn pool(url: &str) -> deadpool_postgres::Pool {
         let config: tokio_postgres::Config = url.parse().unwrap();
         let manager = deadpool_postgres::Manager::from_config(
@@ -553,6 +680,12 @@ mod on_axum_tokio_postgres {
                 .await
                 .unwrap();
             dead.pool().close();
+            let checked = PgRls::builder(pool(&s.pg.url("authenticator")))
+                .read_only_safe_methods(true)
+                .pre_request("public.check_request")
+                .build()
+                .await
+                .unwrap();
             let open = || AdmitLayer::new(auth.clone(), "user, none".parse().unwrap());
             let app = Router::new()
                 .route("/rls/whoami", get(whoami).layer(open()))
@@ -573,6 +706,15 @@ mod on_axum_tokio_postgres {
                         .with_state(App {
                             auth: auth.clone(),
                             rls: dead,
+                        }),
+                )
+                .merge(
+                    Router::new()
+                        .route("/rls/pre", get(whoami).layer(open()))
+                        .route("/rls/pre/write", get(write).layer(open()))
+                        .with_state(App {
+                            auth: auth.clone(),
+                            rls: checked,
                         }),
                 );
             let mut out = Vec::new();
@@ -629,6 +771,13 @@ mod on_actix_tokio_postgres {
         HttpResponse::Ok().json(json!({"reached": true}))
     }
 
+    async fn write(PgRlsTx { tx, .. }: PgRlsTx) -> HttpResponse {
+        match tx.execute(WRITE_SQL, &[]).await {
+            Ok(_) => HttpResponse::Ok().json(json!({"written": true})),
+            Err(e) => to_actix(supagate::postgres::RlsError::from(e).to_response()),
+        }
+    }
+
     pub(super) fn run_all(s: &Setup, cases: &[Case]) -> Vec<Observed> {
         actix_web::rt::System::new().block_on(async {
             let (auth, _, _) = state(s).await;
@@ -642,6 +791,12 @@ mod on_actix_tokio_postgres {
                 .await
                 .unwrap();
             dead.pool().close();
+            let checked = PgRls::builder(pool(&s.pg.url("authenticator")))
+                .read_only_safe_methods(true)
+                .pre_request("public.check_request")
+                .build()
+                .await
+                .unwrap();
             let open = || Admit::new(auth.clone(), "user, none".parse().unwrap());
             let app = test::init_service(
                 App::new()
@@ -682,6 +837,18 @@ mod on_actix_tokio_postgres {
                             .app_data(dead.clone())
                             .wrap(open())
                             .route(web::get().to(typed)),
+                    )
+                    .service(
+                        web::resource("/rls/pre")
+                            .app_data(checked.clone())
+                            .wrap(open())
+                            .route(web::get().to(whoami)),
+                    )
+                    .service(
+                        web::resource("/rls/pre/write")
+                            .app_data(checked.clone())
+                            .wrap(open())
+                            .route(web::get().to(write)),
                     ),
             )
             .await;
@@ -712,7 +879,7 @@ mod on_actix_tokio_postgres {
 }
 
 #[test]
-fn rls_tx_is_the_same_on_both_adapters() {
+fn rls_tx_is_the_same_on_every_adapter_and_client() {
     let s = setup();
     let cases = cases();
     let from_axum = on_axum::run_all(&s, &cases);
@@ -744,5 +911,12 @@ fn rls_tx_is_the_same_on_both_adapters() {
             case.name
         );
     }
-    assert_eq!(from_axum.len(), cases.len());
+    for observed in [
+        &from_axum,
+        &from_actix,
+        &from_axum_tokio_postgres,
+        &from_actix_tokio_postgres,
+    ] {
+        assert_eq!(observed.len(), cases.len());
+    }
 }
