@@ -456,15 +456,16 @@ impl Config {
         values.push(Cow::Borrowed(request.method()));
         values.push(Cow::Borrowed(request.path()));
         values.push(Cow::Borrowed(request.headers_json()));
-        values.push(Cow::Owned(self.cookies_json(request)));
+        values.push(self.cookies_json(request));
         Ok((role, values))
     }
 
     /// `request.cookies`: `{}` unless asked for, then the request's cookies but the
     /// session's and the hidden ones.
-    pub(crate) fn cookies_json(&self, request: &RequestInfo) -> String {
+    pub(crate) fn cookies_json(&self, request: &RequestInfo) -> std::borrow::Cow<'static, str> {
         if !self.request_cookies {
-            return "{}".to_owned();
+            // The common case, on every request: nothing to build.
+            return std::borrow::Cow::Borrowed("{}");
         }
         let mut map: Map<String, Value> = Map::new();
         for (name, value) in request.cookies() {
@@ -473,7 +474,7 @@ impl Config {
             }
             map.insert(name.to_owned(), Value::String(value.to_owned()));
         }
-        Value::Object(map).to_string()
+        Value::Object(map).to_string().into()
     }
 
     /// The access mode of `request` when the caller does not choose.

@@ -361,10 +361,8 @@ impl PgRls {
         scope: &Scope,
         request: &RequestInfo,
     ) -> Result<PgScopedTx, RlsError> {
-        let access = self.config.access_for(request);
-        self.start(scope, request, access, None)
+        self.begin_with(scope, request, self.config.access_for(request))
             .await
-            .map(|(tx, _)| tx)
     }
 
     /// [`PgRls::begin`] with the access mode chosen by the caller.

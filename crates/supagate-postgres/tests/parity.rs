@@ -433,3 +433,21 @@ async fn the_strict_mode_refuses_unsupported_roles_before_taking_a_connection() 
         .unwrap();
     assert_eq!(tx.role(), &DbRole::Authenticated);
 }
+
+/// Header names in any case and spelling: a `Cookie` field sent as `COOKIE` or `cOoKiE` is
+/// still read for `request.cookies` (the session's still hidden) and never copied into
+/// `request.headers`.
+#[test]
+fn cookie_fields_in_odd_cases_are_cookies_all_the_same() {
+    let info = RequestInfo::from_fields(
+        "GET",
+        "/",
+        [
+            ("COOKIE", &b"sb-x-auth-token=secret-one; a=1"[..]),
+            ("cOoKiE", b"__Secure-sb-x-auth-token.0=secret-two; b=2"),
+        ],
+    );
+    assert_eq!(info.cookies().collect::<Vec<_>>(), [("a", "1"), ("b", "2")]);
+    assert_eq!(info.headers_json(), "{}");
+    assert!(!format!("{info:?}").contains("secret"));
+}

@@ -14,7 +14,6 @@ mod common;
 
 use common::{ALICE, BOB, Env};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use supagate_auth::Caller;
 use supagate_core::RequestError as _;
 use supagate_postgres::tokio_pg::{PgRls, PgScopedTx};
 use supagate_postgres::{Access, DbRole, RequestInfo, RlsError};
@@ -360,7 +359,6 @@ async fn a_dead_database_is_503() {
         "{err:?}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(8));
-    let _ = Caller::<supagate_jwt::Verified>::None;
 }
 
 /// Review findings: the caller's first statement was prepared before `BEGIN` and the scope,
