@@ -91,6 +91,9 @@ impl AuthAnswer {
 #[derive(Clone)]
 pub(crate) struct HttpClient {
     client: Client<Connector, ProxyBody>,
+    /// For `http://` targets (a backend on the same host or network): no TLS wrapper to
+    /// clone for each call or to pass every read and write through.
+    plain: Client<HttpConnector, ProxyBody>,
     limits: Arc<Limits>,
 }
 
@@ -114,19 +117,24 @@ impl HttpClient {
             .with_root_certificates(roots)
             .with_no_client_auth();
         let mut http = HttpConnector::new();
-        http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(limits.connect_timeout));
+        let plain = http.clone();
+        http.enforce_http(false);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
             .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
-            .build(connector);
-        Ok(HttpClient { client, limits })
+            .pool_max_idle_per_host(256);
+        Ok(HttpClient {
+            client: builder.build(connector),
+            plain: builder.build(plain),
+            limits,
+        })
     }
 
     pub(crate) fn limits(&self) -> &Limits {
@@ -165,7 +173,12 @@ impl HttpClient {
         &self,
         req: Request<ProxyBody>,
     ) -> Result<Response<hyper::body::Incoming>, ProxyError> {
-        match tokio::time::timeout(self.limits.upstream_timeout, self.client.request(req)).await {
+        let call = if req.uri().scheme() == Some(&http::uri::Scheme::HTTP) {
+            self.plain.request(req)
+        } else {
+            self.client.request(req)
+        };
+        match tokio::time::timeout(self.limits.upstream_timeout, call).await {
             Err(_) => Err(ProxyError::UpstreamTimeout),
             Ok(Ok(res)) => Ok(res),
             Ok(Err(e)) if crate::body::is_too_large(&e) => Err(ProxyError::BodyTooLarge),

@@ -195,7 +195,8 @@ impl HeaderPolicy {
     /// `n` is a [`normalize`]d name.
     fn strips(&self, n: &str) -> bool {
         STRIPPED.contains(&n)
-            || STRIPPED_PREFIXES.iter().any(|p| n.starts_with(p))
+            // Every stripped prefix starts with `x-`: most names are decided by this test.
+            || (n.starts_with("x-") && STRIPPED_PREFIXES.iter().any(|p| n.starts_with(p)))
             || HOP_BY_HOP.contains(&n)
             || self.extra.iter().any(|e| e == n)
     }
@@ -205,6 +206,36 @@ impl HeaderPolicy {
     pub(crate) fn is_auth_cookie(&self, name: &[u8]) -> bool {
         is_sb_cookie(name) || self.cookie.as_ref().is_some_and(|c| c.covers(name))
     }
+}
+
+/// A header name as [`normalize`] would give it: `http` names are already lower case and
+/// never padded, so only a `_` can need changing (the common case looks at each byte once
+/// and allocates nothing).
+fn normalize_name(name: &HeaderName) -> Cow<'_, str> {
+    let n = name.as_str();
+    if has_underscore(n.as_bytes()) {
+        Cow::Owned(n.replace('_', "-"))
+    } else {
+        Cow::Borrowed(n)
+    }
+}
+
+/// Whether `bytes` has a `_`, eight bytes at a time (header names are short: a search
+/// routine's set-up would cost more than the search).
+fn has_underscore(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const UNDERSCORES: u64 = u64::from_ne_bytes([b'_'; 8]);
+    let mut chunks = bytes.chunks_exact(8);
+    let found = chunks.by_ref().any(|c| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(c);
+        // A zero byte in `x` (a `_` in the chunk) sets its high bit here; a chunk with no
+        // zero byte sets none.
+        let x = u64::from_ne_bytes(word) ^ UNDERSCORES;
+        x.wrapping_sub(ONES) & !x & HIGHS != 0
+    });
+    found || chunks.remainder().contains(&b'_')
 }
 
 /// Lower case, trimmed, `_` as `-`; borrowed when already so (header names from `http` are
@@ -411,7 +442,7 @@ pub(crate) fn prepare_in_place(
     let removed: Vec<HeaderName> = headers
         .keys()
         .filter(|name| {
-            let n = normalize(name.as_str());
+            let n = normalize_name(name);
             *name == header::COOKIE || policy.strips(&n) || named.iter().any(|m| *m == n)
         })
         .cloned()
@@ -491,7 +522,7 @@ pub fn filter_upstream_response_headers(headers: &mut HeaderMap, policy: &Header
     let drop: Vec<HeaderName> = headers
         .keys()
         .filter(|k| {
-            let n = normalize(k.as_str());
+            let n = normalize_name(k);
             HOP_BY_HOP.contains(&&*n) || named.iter().any(|m| *m == n)
         })
         .cloned()
@@ -521,6 +552,44 @@ pub fn filter_upstream_response_headers(headers: &mut HeaderMap, policy: &Header
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `HeaderPolicy::strips` looks at the prefixes only for names that start with `x-`.
+    #[test]
+    fn every_stripped_prefix_starts_with_x() {
+        assert!(STRIPPED_PREFIXES.iter().all(|p| p.starts_with("x-")));
+        let policy = HeaderPolicy::default();
+        for p in STRIPPED_PREFIXES {
+            assert!(policy.strips(&format!("{p}anything")), "{p}");
+        }
+        assert!(!policy.strips("x-request-id") && !policy.strips("accept"));
+    }
+
+    #[test]
+    fn an_underscore_is_found_at_every_place() {
+        for len in 0..40 {
+            let clean = "a".repeat(len);
+            assert!(!has_underscore(clean.as_bytes()), "{len}");
+            for at in 0..len {
+                let mut b = clean.clone().into_bytes();
+                b[at] = b'_';
+                assert!(has_underscore(&b), "{len} {at}");
+                // Bytes next to `_` in value (`^`, `` ` ``, DEL, high bytes) are not `_`.
+                for other in [b'^', b'`', 0x7f, 0xdf, 0x5e, 0x00, 0xff] {
+                    b[at] = other;
+                    assert!(!has_underscore(&b), "{len} {at} {other}");
+                }
+            }
+        }
+    }
+
+    /// A name from `http` with `_` is normalised as any other text is.
+    #[test]
+    fn a_header_name_normalises_as_its_text_does() {
+        for n in ["x_forwarded_for", "x-user-id", "accept", "x__a_"] {
+            let name = HeaderName::from_bytes(n.as_bytes()).unwrap();
+            assert_eq!(normalize_name(&name), normalize(n), "{n}");
+        }
+    }
 
     /// Every value of a stripped name goes, whatever its spelling, and each field the proxy
     /// sets is there once: a client's second `Authorization` or `Forwarded` line never

@@ -134,6 +134,45 @@ fn check_query(q: &str) -> Result<(), ProxyError> {
     Ok(())
 }
 
+/// Byte classes for [`check_path`]: a byte outside printable ASCII, a space, `\\` or `#`.
+const INVALID: u8 = 1;
+/// `;` (path parameters).
+const SEMICOLON: u8 = 2;
+/// `%` (an escape).
+const PERCENT: u8 = 4;
+/// `.` (maybe a dot segment).
+const DOT: u8 = 8;
+
+/// The class of every byte value (0 for the plain ones).
+static BYTE_CLASS: [u8; 256] = byte_classes();
+
+// Evaluated at compile time, `i < 256`: the indexing cannot fail.
+#[allow(clippy::indexing_slicing)]
+const fn byte_classes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        // `i < 256`: the cast is exact.
+        #[allow(clippy::cast_possible_truncation)]
+        let b = i as u8;
+        t[i] = if b.is_ascii_control() || b == b' ' || b == b'\\' || b == b'#' || !b.is_ascii() {
+            INVALID
+        } else if b == b';' {
+            SEMICOLON
+        } else if b == b'%' {
+            PERCENT
+        } else if b == b'.' {
+            DOT
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+}
+
+// `BYTE_CLASS` has an entry for every `u8`: its indexing cannot fail.
+#[allow(clippy::indexing_slicing)]
 fn check_path(path: &str) -> Result<(), ProxyError> {
     let bad = |reason| Err(ProxyError::BadPath { reason });
     if !path.starts_with('/') {
@@ -142,28 +181,20 @@ fn check_path(path: &str) -> Result<(), ProxyError> {
     if path.starts_with("//") {
         return bad("authority in path");
     }
-    // One pass over the bytes; the refusals keep their order.
-    let (mut empty_segment, mut invalid, mut parameters, mut escaped) =
-        (false, false, false, false);
-    // A segment of only dots, and how many: `.` and `..` are dot segments.
-    let (mut dots, mut dot_segment, mut only_dots) = (0usize, false, true);
-    let mut prev = 0u8;
-    for b in path.bytes() {
-        empty_segment |= b == b'/' && prev == b'/';
-        invalid |= b.is_ascii_control() || b == b' ' || b == b'\\' || b == b'#' || !b.is_ascii();
-        parameters |= b == b';';
-        escaped |= b == b'%';
-        if b == b'/' {
-            dot_segment |= only_dots && (dots == 1 || dots == 2);
-            (dots, only_dots) = (0, true);
-        } else if b == b'.' {
-            dots += 1;
-        } else {
-            only_dots = false;
-        }
+    // One pass over the bytes gathers the classes present (a table lookup and an `or` per
+    // byte); the rarer checks run only when their bytes are there. The refusals keep their
+    // order.
+    let (mut seen, mut empty_segment, mut prev) = (0u8, false, 0u8);
+    for &b in path.as_bytes() {
+        seen |= BYTE_CLASS[usize::from(b)];
+        empty_segment |= (prev == b'/') & (b == b'/');
         prev = b;
     }
-    dot_segment |= only_dots && (dots == 1 || dots == 2);
+    let invalid = seen & INVALID != 0;
+    let parameters = seen & SEMICOLON != 0;
+    let escaped = seen & PERCENT != 0;
+    // A segment of only one or two dots: `.` and `..` are dot segments.
+    let dot_segment = seen & DOT != 0 && path.split('/').any(|s| s == "." || s == "..");
     // An empty segment could put `//` at the start of the upstream path once the prefix is
     // replaced (`/api//evil` -> `//evil`): a network-path reference to another host.
     if empty_segment {
@@ -349,7 +380,7 @@ mod tests {
             assert_eq!(reason(path), reference(path), "{path:?}");
         }
         // Every path of up to four characters over the alphabet that matters.
-        let alphabet = ['/', '.', 'a', '%', '2', 'e', ';', ' '];
+        let alphabet = ['/', '.', 'a', '%', '2', 'e', ';', ' ', '#', '\u{7f}'];
         let mut paths = vec![String::new()];
         for _ in 0..4 {
             let mut next = Vec::new();
