@@ -146,7 +146,10 @@ impl From<sqlx::Error> for RlsError {
 impl RlsError {
     /// A client's error by its SQLSTATE (`None`: no answer from the database, the connection
     /// is the problem when `unavailable`), as [`From<sqlx::Error>`] sorts sqlx's.
-    #[cfg_attr(not(feature = "tokio-postgres"), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "tokio-postgres", feature = "sqlx09")),
+        allow(dead_code)
+    )]
     pub(crate) fn of_driver(
         sqlstate: Option<&str>,
         unavailable: bool,
@@ -245,7 +248,10 @@ impl RlsError {
     }
 
     /// An error of the service's own statements made of a client's: never the client's.
-    #[cfg_attr(not(feature = "tokio-postgres"), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "tokio-postgres", feature = "sqlx09")),
+        allow(dead_code)
+    )]
     pub(crate) fn into_service(self) -> RlsError {
         match self {
             RlsError::Refused { source, .. } => RlsError::Database(source),

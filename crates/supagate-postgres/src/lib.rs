@@ -9,6 +9,9 @@ mod plan;
 mod rls;
 mod sessions;
 mod sql;
+#[cfg(feature = "sqlx09")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx09")))]
+pub mod sqlx09;
 #[cfg(feature = "tokio-postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio-postgres")))]
 pub mod tokio_pg;

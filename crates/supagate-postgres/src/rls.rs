@@ -348,7 +348,7 @@ impl Scope {
 
 pub(crate) struct RoleScope {
     settings: Vec<(String, String)>,
-    pub(crate) statement: String,
+    pub(crate) statement: Arc<str>,
     /// The role's `default_transaction_isolation`, which only `BEGIN` can apply.
     isolation: Option<sql::Isolation>,
     /// The role's `default_transaction_read_only`.
@@ -373,7 +373,7 @@ pub(crate) struct Config {
     request_cookies: bool,
     hidden_cookies: Vec<String>,
     /// `select "schema"."name"()`.
-    pre_request: Option<String>,
+    pre_request: Option<Arc<str>>,
     strict_roles: bool,
     /// Whether the login role is confined ([`sql::LOGIN_CONFINED`]).
     #[cfg_attr(not(feature = "tokio-postgres"), allow(dead_code))]
@@ -489,6 +489,13 @@ impl Config {
     /// The call of the pre-request function, if there is one.
     pub(crate) fn pre_request(&self) -> Option<&str> {
         self.pre_request.as_deref()
+    }
+
+    /// The call of the pre-request function, shared (a client that owns its SQL text clones
+    /// it without copying).
+    #[cfg_attr(not(feature = "sqlx09"), allow(dead_code))]
+    pub(crate) fn pre_request_shared(&self) -> Option<&Arc<str>> {
+        self.pre_request.as_ref()
     }
 }
 
@@ -932,7 +939,7 @@ impl<P> RlsBuilder<P> {
                         return Err(invalid("a procedure, not a function"));
                     }
                     PreRequestFacts::NotCallable => return Err(invalid(refused)),
-                    PreRequestFacts::Callable => Some(sql::pre_request(&schema, &name)),
+                    PreRequestFacts::Callable => Some(Arc::from(sql::pre_request(&schema, &name))),
                 }
             }
         };
@@ -968,7 +975,7 @@ impl<P> RlsBuilder<P> {
         let roles = settings
             .into_iter()
             .map(|(role, settings)| {
-                let statement = sql::apply_scope(settings.len());
+                let statement = Arc::from(sql::apply_scope(settings.len()));
                 let scope = RoleScope {
                     settings,
                     statement,
