@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ALICE, BOB, Env};
+use common::{ALICE, BOB, Env, PRE_REQUEST};
 use supagate_auth::Caller;
 use supagate_core::RequestError as _;
 use supagate_postgres::{Access, DbRole, RequestInfo, Rls, RlsConfigError, RlsError};
@@ -219,33 +219,6 @@ fn a_flood_of_cookies_costs_linear_time_and_keeps_two_hundred() {
         started.elapsed()
     );
 }
-
-/// The pre-request function of the tests: it records what it saw, and raises what the
-/// request's `x-raise` header asks for; `x-write` makes it write.
-const PRE_REQUEST: &str = r"
-create table public.pre_request_log (seen text);
-grant insert on public.pre_request_log to anon, authenticated;
-create function public.check_request() returns void language plpgsql as $$
-begin
-  perform set_config('app.seen',
-    current_user || ' ' || coalesce(auth.uid()::text, '-') || ' ' ||
-    current_setting('request.method') || ' ' || current_setting('request.path') || ' ' ||
-    coalesce(current_setting('request.headers')::json->>'x-tenant', '-'), true);
-  case current_setting('request.headers')::json->>'x-raise'
-    when 'banned' then raise sqlstate 'PT403' using message = 'banned';
-    when 'slow-down' then raise sqlstate 'PT429' using message = 'slow down';
-    when 'exception' then raise exception 'no tenant';
-    when 'privilege' then raise sqlstate '42501' using message = 'not for you';
-    when 'unique' then raise sqlstate '23505';
-    when 'internal' then raise sqlstate 'XX000';
-    else null;
-  end case;
-  if current_setting('request.headers')::json->>'x-write' = 'yes' then
-    insert into public.pre_request_log values ('written');
-  end if;
-end $$;
-grant execute on function public.check_request() to anon, authenticated;
-";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pre_request_function_runs_after_the_scope_and_its_errors_map_as_postgrest_maps_them() {

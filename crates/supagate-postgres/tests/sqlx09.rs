@@ -13,9 +13,9 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{ALICE, BOB, Env};
+use common::{ALICE, BOB, Env, PRE_REQUEST};
 use sqlx09::PgPool;
 use sqlx09::postgres::PgPoolOptions;
 use supagate_core::RequestError as _;
@@ -124,11 +124,24 @@ async fn the_token_never_picks_a_stronger_role_and_the_strict_mode_refuses() {
     let env = Env::start();
     let pool = pool(&env, 2).await;
     let rls = Rls::builder(pool.clone()).build().await.unwrap();
-    let strict = Rls::builder(pool)
+    let strict = Rls::builder(pool.clone())
         .refuse_unsupported_roles(true)
         .build()
         .await
         .unwrap();
+    // Both connections busy: a refusal of the strict mode must not wait for one.
+    let held = (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
+    for claimed in ["service_role", "postgres"] {
+        let verified = env.verified(&env.token(BOB).claim("role", claimed));
+        let started = Instant::now();
+        let err = strict
+            .begin(&strict.user_scope(&verified), &RequestInfo::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RlsError::UnsupportedRole), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+    drop(held);
     for claimed in ["service_role", "postgres", "x\"; drop table notes; --"] {
         let verified = env.verified(&env.token(BOB).claim("role", claimed));
         let mut tx = rls
@@ -155,19 +168,49 @@ async fn the_token_never_picks_a_stronger_role_and_the_strict_mode_refuses() {
 }
 
 /// A pool of one connection: after a commit, a rollback, a drop and a failed statement, the
-/// next transaction sees nothing of the last.
+/// next transaction sees nothing of the last: no connection left in a transaction, the login
+/// role, no claims, headers or role settings, and the next caller (signed out) sees nothing
+/// of Alice's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_left_on_the_connection() {
     let env = Env::start();
-    let rls = Rls::builder(pool(&env, 1).await).build().await.unwrap();
+    env.pg
+        .psql(&format!(
+            "insert into notes (owner, body, public) values ('{ALICE}', 'alice private', false)"
+        ))
+        .unwrap();
+    let rls = Rls::builder(pool(&env, 1).await)
+        .search_path(["public", "auth"])
+        .build()
+        .await
+        .unwrap();
     let alice = rls.scope(&env.user(ALICE));
-    let info = request("POST", &[("x-tenant", "acme")]);
+    let info = request("POST", &[("x-tenant", "acme \" quoted\u{e9}")]);
     let clean = async |rls: &Rls| {
-        // Out of any scope: the login role, no claims, no headers (a dropped transaction is
-        // rolled back when its connection goes back to the pool, before anyone else has it).
-        let row: (String, Option<String>, Option<String>) = sqlx09::query_as(
+        // No connection of the pool is left inside a transaction.
+        let started = Instant::now();
+        loop {
+            let open = env
+                .pg
+                .psql(
+                    "select count(*) from pg_stat_activity where usename = 'authenticator' \
+                     and state like 'idle in transaction%'",
+                )
+                .unwrap();
+            if open.trim() == "0" {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "a connection left in a transaction"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Out of any scope: the login role, no claims, no headers, its own timeout and path.
+        let row: (String, Option<String>, Option<String>, String, String) = sqlx09::query_as(
             "select current_user::text, current_setting('request.jwt.claims', true), \
-             current_setting('request.headers', true)",
+             current_setting('request.headers', true), current_setting('statement_timeout'), \
+             current_setting('search_path')",
         )
         .fetch_one(rls.pool())
         .await
@@ -175,18 +218,44 @@ async fn nothing_is_left_on_the_connection() {
         assert_eq!(row.0, "authenticator");
         assert!(row.1.unwrap_or_default().is_empty());
         assert!(row.2.unwrap_or_default().is_empty());
+        assert_eq!(row.3, "0");
+        assert!(!row.4.contains("auth"), "{}", row.4);
+        // The login role itself may not read the notes.
+        assert!(
+            sqlx09::query("select body from notes")
+                .fetch_all(rls.pool())
+                .await
+                .is_err()
+        );
+        // The next caller, signed out, sees nothing of Alice's.
+        let mut tx = rls
+            .begin(&rls.anon_scope(), &RequestInfo::default())
+            .await
+            .unwrap();
+        assert!(bodies(&mut tx).await.is_empty());
+        assert_eq!(
+            setting(&mut tx, "request.jwt.claims").await.as_deref(),
+            Some(r#"{"role":"anon"}"#)
+        );
+        drop(tx);
     };
     let mut tx = rls.begin(&alice, &info).await.unwrap();
     assert_eq!(tx.role(), &DbRole::Authenticated);
-    assert!(
-        setting(&mut tx, "request.jwt.claims")
-            .await
-            .unwrap()
-            .contains(ALICE)
+    assert_eq!(bodies(&mut tx).await, ["alice private"]);
+    let claims = setting(&mut tx, "request.jwt.claims").await.unwrap();
+    let claims: serde_json::Value = serde_json::from_str(&claims).unwrap();
+    assert_eq!(claims["sub"], ALICE);
+    assert_eq!(claims["role"], "authenticated");
+    let headers = setting(&mut tx, "request.headers").await.unwrap();
+    let headers: serde_json::Value = serde_json::from_str(&headers).unwrap();
+    assert_eq!(headers["x-tenant"], "acme \" quoted\u{e9}");
+    assert_eq!(
+        setting(&mut tx, "statement_timeout").await.as_deref(),
+        Some("8s")
     );
     assert_eq!(
-        setting(&mut tx, "request.headers").await.as_deref(),
-        Some(r#"{"x-tenant":"acme"}"#)
+        setting(&mut tx, "search_path").await.as_deref(),
+        Some("\"public\", \"auth\"")
     );
     tx.commit().await.unwrap();
     clean(&rls).await;
@@ -201,30 +270,29 @@ async fn nothing_is_left_on_the_connection() {
     assert_eq!(err.status().as_u16(), 400, "{err:?}"); // 22012: the caller's statement
     drop(tx);
     clean(&rls).await;
+    // A transaction begun by the app, scoped with `apply`.
+    let mut tx = rls.pool().begin().await.unwrap();
+    rls.apply(&mut tx, &alice, &info).await.unwrap();
+    let seen: Vec<String> = sqlx09::query_scalar("select body from notes")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(seen, ["alice private"]);
+    drop(tx);
+    clean(&rls).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn isolation_access_pre_request_and_cookies_as_on_sqlx_08() {
+async fn isolation_access_and_cookies_as_on_sqlx_08() {
     let env = Env::start();
     env.pg
         .psql(
             "alter role authenticated set default_transaction_isolation = 'repeatable read'; \
-             create function public.check_request() returns void language plpgsql as $$ \
-             begin \
-               if current_setting('request.headers')::json->>'x-raise' = 'privilege' then \
-                 raise sqlstate '42501'; \
-               elsif current_setting('request.headers')::json->>'x-raise' = 'slow-down' then \
-                 raise sqlstate 'PT429'; \
-               elsif current_setting('request.headers')::json->>'x-raise' = 'banned' then \
-                 raise exception 'banned'; \
-               end if; \
-             end $$; \
-             grant execute on function public.check_request() to anon, authenticated;",
+             alter role anon set default_transaction_read_only = on;",
         )
         .unwrap();
     let rls = Rls::builder(pool(&env, 2).await)
         .read_only_safe_methods(true)
-        .pre_request("public.check_request")
         .request_cookies(true)
         .build()
         .await
@@ -263,30 +331,130 @@ async fn isolation_access_pre_request_and_cookies_as_on_sqlx_08() {
         Some("off")
     );
     drop(tx);
-    for (scope, raise, status) in [
-        (&alice, "privilege", 403),
-        (&rls.anon_scope(), "privilege", 401),
-        (&alice, "slow-down", 429),
-        (&alice, "banned", 400),
-    ] {
-        let err = rls
-            .begin(scope, &request("POST", &[("x-raise", raise)]))
-            .await
-            .unwrap_err();
-        assert_eq!(err.status().as_u16(), status, "{raise}: {err:?}");
-        let res = err.to_response();
-        assert_eq!(res.status().as_u16(), status);
-        if status == 401 {
-            assert_eq!(res.headers()["www-authenticate"], "Bearer");
-        }
-    }
-    // A missing function stops start-up, on this client too.
-    let err = Rls::builder(pool(&env, 1).await)
-        .pre_request("public.missing")
+    // A role that insists on read-only stays so whatever the method or the caller's choice.
+    let mut tx = rls
+        .begin_with(&rls.anon_scope(), &request("POST", &[]), Access::ReadWrite)
+        .await
+        .unwrap();
+    assert_eq!(
+        setting(&mut tx, "transaction_read_only").await.as_deref(),
+        Some("on")
+    );
+    drop(tx);
+    // `request.cookies` is opt-in.
+    let plain = Rls::builder(pool(&env, 1).await).build().await.unwrap();
+    let mut tx = plain
+        .begin(&alice, &request("POST", &[("cookie", "theme=dark")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        setting(&mut tx, "request.cookies").await.as_deref(),
+        Some("{}")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pre_request_function_maps_its_errors_as_postgrest_does() {
+    let env = Env::start();
+    env.pg.psql(PRE_REQUEST).unwrap();
+    let rls = Rls::builder(pool(&env, 2).await)
+        .pre_request("public.check_request")
+        .read_only_safe_methods(true)
         .build()
         .await
+        .unwrap();
+    let alice = rls.scope(&env.user(ALICE));
+    let anon = rls.anon_scope();
+    let mut tx = rls
+        .begin(&alice, &request("GET", &[("x-tenant", "acme")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        setting(&mut tx, "app.seen").await.as_deref(),
+        Some(format!("authenticated {ALICE} GET /notes acme").as_str())
+    );
+    drop(tx);
+    for (raise, status_user, status_anon) in [
+        ("banned", 403, 403),
+        ("slow-down", 429, 429),
+        ("exception", 400, 400),
+        ("privilege", 403, 401),
+        ("unique", 409, 409),
+        ("internal", 500, 500),
+    ] {
+        for (scope, want) in [(&alice, status_user), (&anon, status_anon)] {
+            let err = rls
+                .begin(scope, &request("POST", &[("x-raise", raise)]))
+                .await
+                .unwrap_err();
+            assert_eq!(err.status().as_u16(), want, "{raise}: {err:?}");
+            let res = err.to_response();
+            assert_eq!(res.status().as_u16(), want);
+            let body = String::from_utf8(res.body().clone()).unwrap();
+            assert!(
+                !body.contains("banned") && !body.contains("tenant") && !body.contains("for you"),
+                "the database's message is never sent: {body}"
+            );
+            if want == 401 {
+                assert_eq!(res.headers()["www-authenticate"], "Bearer");
+            }
+        }
+    }
+    // A GET's transaction is read-only for the function too: its write fails (25006, 405).
+    let err = rls
+        .begin(&alice, &request("GET", &[("x-write", "yes")]))
+        .await
         .unwrap_err();
-    assert!(err.to_string().contains("no such function"), "{err}");
+    assert_eq!(
+        err.status(),
+        http::StatusCode::METHOD_NOT_ALLOWED,
+        "{err:?}"
+    );
+    let tx = rls
+        .begin(&alice, &request("POST", &[("x-write", "yes")]))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // Checked at start-up on this client too: a missing function, one the request roles may
+    // not call.
+    env.pg
+        .psql(
+            "create function public.no_grant() returns void language sql as 'select'; \
+             revoke execute on function public.no_grant() from public",
+        )
+        .unwrap();
+    for (name, problem) in [
+        ("public.missing", "no such function"),
+        ("public.no_grant", "may not call it"),
+    ] {
+        let err = Rls::builder(pool(&env, 1).await)
+            .pre_request(name)
+            .build()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(problem), "{name}: {err}");
+    }
+}
+
+/// The scope's values are the service's own: the database refusing the scope statement (the
+/// login role lost a grant) is the service's 500, never the caller's 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_the_database_refuses_is_the_services_500() {
+    let env = Env::start();
+    let rls = Rls::builder(pool(&env, 2).await).build().await.unwrap();
+    env.pg
+        .psql("revoke authenticated from authenticator")
+        .unwrap();
+    let err = rls
+        .begin(&rls.scope(&env.user(ALICE)), &RequestInfo::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RlsError::Driver { status: None, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(err.sqlstate().as_deref(), Some("42501"));
 }
 
 /// Conflicts and bad values of the app's own statements answer as on sqlx 0.8: 409 for a

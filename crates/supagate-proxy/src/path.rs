@@ -380,7 +380,9 @@ mod tests {
             assert_eq!(reason(path), reference(path), "{path:?}");
         }
         // Every path of up to four characters over the alphabet that matters.
-        let alphabet = ['/', '.', 'a', '%', '2', 'e', ';', ' ', '#', '\u{7f}'];
+        let alphabet = [
+            '/', '.', 'a', '%', '2', 'e', ';', ' ', '#', '\u{7f}', '\\', '\t', '\u{e9}',
+        ];
         let mut paths = vec![String::new()];
         for _ in 0..4 {
             let mut next = Vec::new();

@@ -15,6 +15,33 @@ use uuid::Uuid;
 pub(crate) const NOTES: &str =
     include_str!("../../../../examples/backend-rls/migrations/0001_notes.sql");
 
+/// The pre-request function of the tests: it records what it saw, and raises what the
+/// request's `x-raise` header asks for; `x-write` makes it write.
+pub(crate) const PRE_REQUEST: &str = r"
+create table public.pre_request_log (seen text);
+grant insert on public.pre_request_log to anon, authenticated;
+create function public.check_request() returns void language plpgsql as $$
+begin
+  perform set_config('app.seen',
+    current_user || ' ' || coalesce(auth.uid()::text, '-') || ' ' ||
+    current_setting('request.method') || ' ' || current_setting('request.path') || ' ' ||
+    coalesce(current_setting('request.headers')::json->>'x-tenant', '-'), true);
+  case current_setting('request.headers')::json->>'x-raise'
+    when 'banned' then raise sqlstate 'PT403' using message = 'banned';
+    when 'slow-down' then raise sqlstate 'PT429' using message = 'slow down';
+    when 'exception' then raise exception 'no tenant';
+    when 'privilege' then raise sqlstate '42501' using message = 'not for you';
+    when 'unique' then raise sqlstate '23505';
+    when 'internal' then raise sqlstate 'XX000';
+    else null;
+  end case;
+  if current_setting('request.headers')::json->>'x-write' = 'yes' then
+    insert into public.pre_request_log values ('written');
+  end if;
+end $$;
+grant execute on function public.check_request() to anon, authenticated;
+";
+
 pub(crate) const ALICE: &str = "0a11ce00-0000-4000-8000-000000000001";
 pub(crate) const BOB: &str = "0b0b0000-0000-4000-8000-000000000002";
 
