@@ -117,7 +117,10 @@ pub enum UrlError {
 /// assert_eq!(e.variable(), "SUPABASE_SECRET_KEY");
 /// assert_eq!(e.to_string(), "SUPABASE_SECRET_KEY: not an sb_secret_ key; copy it from the dashboard");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` is its message, so that a `main` that returns it with `?` prints the variable
+/// and the fix (`Error: SUPABASE_URL: not set; …`), not the struct's fields.
+#[derive(Clone, PartialEq, Eq)]
 pub struct EnvError {
     variable: &'static str,
     problem: String,
@@ -163,11 +166,29 @@ impl fmt::Display for EnvError {
     }
 }
 
+impl fmt::Debug for EnvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 impl std::error::Error for EnvError {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `fn main() -> Result<(), Box<dyn Error>>` prints when it returns the error: the
+    /// variable, the problem and the fix.
+    #[test]
+    fn main_prints_the_variable_and_the_fix() {
+        let e = EnvError::new("SUPABASE_URL", "not set", "set it to your project's URL");
+        let boxed: Box<dyn std::error::Error> = Box::new(e.clone());
+        assert_eq!(
+            format!("Error: {boxed:?}"),
+            "Error: SUPABASE_URL: not set; set it to your project's URL"
+        );
+    }
 
     #[derive(Debug)]
     struct E(StatusCode, Option<&'static str>);

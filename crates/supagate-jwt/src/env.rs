@@ -187,6 +187,7 @@ impl SupabaseConfig {
                 "SUPABASE_JWKS",
                 "an oct key of the set",
                 JWKS_FIX,
+                None,
             )?
         } else if let Some(url) = get("SUPABASE_JWKS_URL").map(|u| u.trim().to_owned()) {
             if let Some(path) = url.strip_prefix("file://") {
@@ -198,7 +199,14 @@ impl SupabaseConfig {
                     )
                 })?;
                 let origin = format!("an oct key of the set in {path}");
-                inline(&json, &project, "SUPABASE_JWKS_URL", &origin, JWKS_URL_FIX)?
+                inline(
+                    &json,
+                    &project,
+                    "SUPABASE_JWKS_URL",
+                    &origin,
+                    JWKS_URL_FIX,
+                    Some(path),
+                )?
             } else {
                 remote(url)?
             }
@@ -366,9 +374,19 @@ fn inline(
     variable: &'static str,
     origin: &str,
     fix: &'static str,
+    source: Option<&str>,
 ) -> Result<Jwks, EnvError> {
-    let bad = |e: &dyn fmt::Display| EnvError::new(variable, e, fix);
-    let value: serde_json::Value = serde_json::from_str(json).map_err(|_| bad(&"not JSON"))?;
+    // A set read from a file is named: the variable holds its URL, the fault is in the file.
+    let bad = |e: &dyn fmt::Display| match source {
+        Some(path) => EnvError::new(variable, format!("{path}: {e}"), fix),
+        None => EnvError::new(variable, e, fix),
+    };
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+        bad(&ConfigError::JwkSetNotJson {
+            line: e.line(),
+            column: e.column(),
+        })
+    })?;
     let keys = match value {
         serde_json::Value::Array(keys) => keys,
         serde_json::Value::Object(mut o) => match o.remove("keys") {
@@ -381,7 +399,7 @@ fn inline(
         .into_iter()
         .partition(|k| k.get("kty").and_then(serde_json::Value::as_str) == Some("oct"));
     let set = |keys: Vec<serde_json::Value>| serde_json::json!({ "keys": keys }).to_string();
-    let public = JwkSet::from_json(&set(public)).map_err(|e| bad(&e))?;
+    let public = JwkSet::from_published_json(&set(public)).map_err(|e| bad(&e))?;
     let secrets = if oct.is_empty() {
         JwkSet::empty()
     } else {
@@ -391,7 +409,11 @@ fn inline(
         refuse_public_secret(project, secret, variable, origin, fix)?;
     }
     if public.is_empty() && secrets.is_empty() {
-        return Err(bad(&"no usable key in the set"));
+        let rejected = || public.rejected().iter().chain(secrets.rejected());
+        return Err(bad(&ConfigError::NoUsableKey {
+            left_out: rejected().count(),
+            first: rejected().next().map(|r| r.reason),
+        }));
     }
     Ok(Jwks::Inline {
         public,
@@ -625,6 +647,46 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.variable(), "SUPABASE_JWKS_URL");
         assert!(e.to_string().contains("unset one"), "{e}");
+    }
+
+    /// A set given by hand that is not JSON says where; one with no usable key is refused
+    /// with the words `JwkSet::from_json` uses; a file's fault names the file.
+    #[test]
+    fn bad_key_sets_say_where_and_why() {
+        let doc = "{\n  \"keys\": [,]\n}";
+        let e = config(&[URL, ("SUPABASE_JWKS", doc)]).unwrap_err();
+        assert_eq!(e.variable(), "SUPABASE_JWKS");
+        assert!(
+            e.to_string().contains("not json (line 2, column 12)"),
+            "{e}"
+        );
+        let off =
+            r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k","use":"enc","x":"AA","y":"AA"}]}"#;
+        let e = config(&[URL, ("SUPABASE_JWKS", off)]).unwrap_err();
+        let by_hand = JwkSet::from_json(off).unwrap_err().to_string();
+        assert!(
+            by_hand.starts_with("no usable key in the jwk set"),
+            "{by_hand}"
+        );
+        assert!(e.to_string().contains(&by_hand), "{e}");
+        let e = config(&[URL, ("SUPABASE_JWKS", r#"{"keys":[]}"#)]).unwrap_err();
+        assert!(e.to_string().contains("its `keys` array is empty"), "{e}");
+        let dir = std::env::temp_dir().join(format!("supagate-env-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("jwks.json");
+        std::fs::write(&file, "<html>not a key set</html>").unwrap();
+        let url = format!("file://{}", file.display());
+        let e = config(&[URL, ("SUPABASE_JWKS_URL", url.as_str())]).unwrap_err();
+        assert_eq!(e.variable(), "SUPABASE_JWKS_URL");
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!(
+                "{}: jwk set is not json (line 1, column 1)",
+                file.display()
+            )),
+            "{text}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! HTTP mapping of [`Error`] total and lets `build()` and `verify()` say exactly what they can
 //! fail with.
 
+use std::fmt;
+
 use http::StatusCode;
 
 /// Why a token was refused.
@@ -168,7 +170,10 @@ impl supagate_core::RequestError for Error {
 /// let err = Hs256Secret::new("too-short").unwrap_err();
 /// assert!(matches!(err, ConfigError::SecretTooShort { min: 32 }));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Its `Debug` is its message, so that a `main` that returns it with `?` prints what is wrong
+/// (`Error: legacy jwt secret must be at least 32 bytes…`), not a variant's name.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// Neither the `aws_lc_rs` nor the `rust_crypto` feature is enabled.
@@ -231,9 +236,27 @@ pub enum ConfigError {
     /// is `*`, `null` or has a path.
     #[error("allowed origin must be scheme://host[:port], https unless on a loopback host")]
     InvalidOrigin,
-    /// A JWK set document is not JSON of the form `{"keys": [...]}`.
+    /// A JWK set document is JSON, but not of the form `{"keys": [...]}`.
     #[error("jwk set is not a json object with a `keys` array")]
     InvalidJwkSet,
+    /// A JWK set document is not JSON at all; where the parser stopped.
+    #[error("jwk set is not json (line {line}, column {column})")]
+    JwkSetNotJson {
+        /// The line, from 1.
+        line: usize,
+        /// The column, from 1 (0 for an empty document).
+        column: usize,
+    },
+    /// A JWK set whose every key was left out, or none at all: no token could ever be
+    /// verified with it. A project that signs with the legacy secret only publishes an empty
+    /// set; configure no set then (or `JwkSet::empty()` on purpose).
+    #[error("{}", no_usable_key(*left_out, *first))]
+    NoUsableKey {
+        /// How many keys were left out.
+        left_out: usize,
+        /// Why the first of them was.
+        first: Option<crate::KeyRejection>,
+    },
     /// A JWK set has more keys than allowed.
     #[error("jwk set has more than {max} keys")]
     TooManyKeys {
@@ -273,6 +296,52 @@ impl From<supagate_core::UrlError> for ConfigError {
         match e {
             supagate_core::UrlError::InvalidOrigin => ConfigError::InvalidOrigin,
             _ => ConfigError::InvalidSupabaseUrl,
+        }
+    }
+}
+
+/// The message of [`ConfigError::NoUsableKey`].
+fn no_usable_key(left_out: usize, first: Option<crate::KeyRejection>) -> String {
+    match (left_out, first) {
+        (0, _) | (_, None) => "no usable key in the jwk set: its `keys` array is empty".to_owned(),
+        (1, Some(why)) => format!("no usable key in the jwk set: its one key was left out ({why})"),
+        (n, Some(why)) => {
+            format!("no usable key in the jwk set: all {n} keys were left out (the first: {why})")
+        }
+    }
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `fn main() -> Result<(), Box<dyn Error>>` prints when it returns the error: its
+    /// message, not the variant.
+    #[test]
+    fn main_prints_the_message() {
+        for (e, words) in [
+            (ConfigError::SecretTooShort { min: 32 }, "at least 32"),
+            (ConfigError::InvalidJwkSet, "`keys` array"),
+            (ConfigError::InvalidSupabaseUrl, "https://<host>"),
+            (
+                ConfigError::NoUsableKey {
+                    left_out: 2,
+                    first: Some(crate::KeyRejection::WrongUse),
+                },
+                "all 2 keys were left out (the first: key use is not sig)",
+            ),
+        ] {
+            let boxed: Box<dyn std::error::Error> = Box::new(e.clone());
+            let printed = format!("Error: {boxed:?}");
+            assert!(printed.contains(words), "{printed}");
+            assert!(!printed.contains("SecretTooShort {"), "{printed}");
+            assert_eq!(format!("{e:?}"), e.to_string());
         }
     }
 }

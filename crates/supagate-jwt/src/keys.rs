@@ -236,7 +236,9 @@ impl fmt::Debug for Entry {
 ///
 /// # Errors
 ///
-/// [`ConfigError::InvalidJwkSet`] for a document that is not `{"keys": [...]}`,
+/// [`ConfigError::JwkSetNotJson`] (with the position) for a document that is not JSON,
+/// [`ConfigError::InvalidJwkSet`] for one that is not `{"keys": [...]}`,
+/// [`ConfigError::NoUsableKey`] for a set none of whose keys is usable,
 /// [`ConfigError::TooManyKeys`] above [`JwkSet::MAX_KEYS`], and
 /// [`ConfigError::SymmetricKeyInPublicSet`] / [`ConfigError::AsymmetricKeyInHmacSet`] for a set
 /// that mixes key kinds.
@@ -258,13 +260,45 @@ impl JwkSet {
         JwkSet::default()
     }
 
-    /// Parses a published (public, asymmetric) JWK set.
+    /// Parses a published (public, asymmetric) JWK set that you configure: at least one of its
+    /// keys must be usable (a set with none could verify no token; say so at start-up, not on
+    /// every request).
     ///
     /// # Errors
     ///
-    /// See the type-level documentation.
+    /// See the type-level documentation, and [`ConfigError::NoUsableKey`] for a set whose every
+    /// key was left out, or an empty one (a project that signs with the legacy secret only
+    /// publishes `{"keys":[]}`: configure no set, or [`JwkSet::empty`]).
+    ///
+    /// ```
+    /// use supagate_jwt::{ConfigError, JwkSet, KeyRejection};
+    ///
+    /// let err = JwkSet::from_json(r#"{"keys":[]}"#).unwrap_err();
+    /// assert!(matches!(err, ConfigError::NoUsableKey { left_out: 0, .. }));
+    /// let err = JwkSet::from_json(r#"{"keys":[{"kty":"EC","crv":"P-256","use":"enc"}]}"#).unwrap_err();
+    /// assert!(matches!(err, ConfigError::NoUsableKey { left_out: 1, first: Some(_) }));
+    /// let err = JwkSet::from_json("{\n  \"keys\": [,]\n}").unwrap_err();
+    /// assert_eq!(err.to_string(), "jwk set is not json (line 2, column 12)");
+    /// ```
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
+        Self::parse(json, Kind::Public)?.usable()
+    }
+
+    /// A published set as fetched or read from the environment: it may hold no usable key
+    /// (a project that signs with the legacy secret only publishes `{"keys":[]}`).
+    pub(crate) fn from_published_json(json: &str) -> Result<Self, ConfigError> {
         Self::parse(json, Kind::Public)
+    }
+
+    /// The set, or [`ConfigError::NoUsableKey`] when none of its keys is usable.
+    fn usable(self) -> Result<Self, ConfigError> {
+        if self.entries.is_empty() {
+            return Err(ConfigError::NoUsableKey {
+                left_out: self.rejected.len(),
+                first: self.rejected.first().map(|r| r.reason),
+            });
+        }
+        Ok(self)
     }
 
     /// Parses a set of symmetric `oct` keys from your own configuration (for example the legacy
@@ -273,9 +307,10 @@ impl JwkSet {
     ///
     /// # Errors
     ///
-    /// See the type-level documentation.
+    /// See the type-level documentation, and [`ConfigError::NoUsableKey`] for a set with no
+    /// usable key, as [`JwkSet::from_json`].
     pub fn from_secret_json(json: &str) -> Result<Self, ConfigError> {
-        Self::parse(json, Kind::Secret)
+        Self::parse(json, Kind::Secret)?.usable()
     }
 
     /// How many keys passed the policy.
@@ -330,7 +365,10 @@ impl JwkSet {
     }
 
     fn parse(json: &str, kind: Kind) -> Result<Self, ConfigError> {
-        let doc: Value = serde_json::from_str(json).map_err(|_| ConfigError::InvalidJwkSet)?;
+        let doc: Value = serde_json::from_str(json).map_err(|e| ConfigError::JwkSetNotJson {
+            line: e.line(),
+            column: e.column(),
+        })?;
         let keys = doc
             .as_object()
             .and_then(|o| o.get("keys"))

@@ -510,7 +510,7 @@ impl Shared {
     ) -> Result<(PreparedKeys, Option<u64>), FetchError> {
         let f = fetched?;
         let json = std::str::from_utf8(&f.body).map_err(|_| FetchError::Invalid)?;
-        let set = JwkSet::from_json(json).map_err(|_| FetchError::Invalid)?;
+        let set = JwkSet::from_published_json(json).map_err(|_| FetchError::Invalid)?;
         Ok((PreparedKeys::prepare(&set, self.backend), f.max_age))
     }
 }

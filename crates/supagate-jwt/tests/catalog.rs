@@ -591,15 +591,30 @@ fn row_31_short_hmac_secrets_are_config_errors() {
             Err(ConfigError::SecretTooShort { min: 32 })
         ));
     }
-    let set = JwkSet::from_secret_json(
+    // Every key too short: the set is refused where it is built.
+    let err = JwkSet::from_secret_json(
         r#"{"keys":[{"kty":"oct","k":"","alg":"HS256"},{"kty":"oct","k":"AAEC","kid":"s"}]}"#,
     )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        ConfigError::NoUsableKey {
+            left_out: 2,
+            first: Some(KeyRejection::HmacKeyTooShort)
+        }
+    );
+    // Beside a usable key, each is left out with its reason.
+    let set = JwkSet::from_secret_json(&format!(
+        r#"{{"keys":[{{"kty":"oct","k":"","alg":"HS256"}},{{"kty":"oct","k":"AAEC","kid":"s"}},{{"kty":"oct","k":"{}","kid":"ok"}}]}}"#,
+        B64.encode([7u8; 32])
+    ))
     .unwrap();
-    assert!(set.is_empty());
+    assert_eq!(set.len(), 1);
     assert!(
         set.rejected()
             .iter()
             .all(|r| r.reason == KeyRejection::HmacKeyTooShort)
+            && set.rejected().len() == 2
     );
 }
 
@@ -636,6 +651,9 @@ fn row_33_mac_comparison_is_constant_time() {
     );
 }
 
+/// The `kid` of the usable key [`verifier_with_keys`] adds to a set that has none.
+const DECOY: &str = "usable-decoy";
+
 fn ec_jwk(extra: Value) -> Value {
     let set: Value = serde_json::from_str(&keys().jwks_json()).unwrap();
     let mut key = set["keys"][0].clone();
@@ -649,8 +667,18 @@ fn ec_jwk(extra: Value) -> Value {
     key
 }
 
+/// A verifier over `keys`; when none of them is usable (a configuration error of its own,
+/// `row_76`), with one usable key of another `kid` beside them, so that the keys under test
+/// are still left out one by one.
 fn verifier_with_keys(keys: &[Value]) -> (Verifier, JwkSet) {
-    let set = JwkSet::from_json(&json!({ "keys": keys }).to_string()).unwrap();
+    let set = match JwkSet::from_json(&json!({ "keys": keys }).to_string()) {
+        Err(ConfigError::NoUsableKey { .. }) => {
+            let mut keys = keys.to_vec();
+            keys.push(ec_jwk(json!({ "kid": DECOY })));
+            JwkSet::from_json(&json!({ "keys": keys }).to_string()).unwrap()
+        }
+        set => set.unwrap(),
+    };
     let v = Verifier::from_supabase_url(TestKeys::SUPABASE_URL)
         .jwk_set(set.clone())
         .clock(FixedClock::new(NOW))
@@ -1256,7 +1284,7 @@ fn row_66_symmetric_keys_never_come_from_a_published_set() {
 #[test]
 fn row_67_duplicate_kid_drops_every_key_with_it() {
     let (v, set) = verifier_with_keys(&[ec_jwk(json!({})), ec_jwk(json!({}))]);
-    assert!(set.is_empty());
+    assert_eq!(set.kids().collect::<Vec<_>>(), [Some(DECOY)]);
     assert_eq!(set.rejected()[0].reason, KeyRejection::DuplicateKid);
     refused(
         v.verify(&TokenBuilder::new().sign_es256(&keys())),
@@ -1382,7 +1410,10 @@ fn row_72_hostile_jwks_documents() {
         r#"{"keys":[]"#,
     ] {
         assert!(
-            matches!(JwkSet::from_json(doc), Err(ConfigError::InvalidJwkSet)),
+            matches!(
+                JwkSet::from_json(doc),
+                Err(ConfigError::InvalidJwkSet | ConfigError::JwkSetNotJson { .. })
+            ),
             "{doc}"
         );
     }
@@ -1478,9 +1509,19 @@ fn row_75_a_rotated_out_key_stops_verifying() {
 
 #[test]
 fn row_76_empty_jwks_is_a_valid_state() {
+    // Published empty (fetched, `RemoteJwks`) or stated on purpose (`JwkSet::empty`): valid.
+    // Configured by hand from a document with no usable key: a start-up error that says so,
+    // instead of a set that refuses every token at request time.
+    assert_eq!(
+        JwkSet::from_json(r#"{"keys":[]}"#).unwrap_err(),
+        ConfigError::NoUsableKey {
+            left_out: 0,
+            first: None
+        }
+    );
     let v = Verifier::from_supabase_url(TestKeys::SUPABASE_URL)
         .hs256_secret(Hs256Secret::new(TestKeys::HS256_SECRET).unwrap())
-        .jwk_set(JwkSet::from_json(r#"{"keys":[]}"#).unwrap())
+        .jwk_set(JwkSet::empty())
         .clock(FixedClock::new(NOW))
         .build()
         .unwrap();
