@@ -1,5 +1,5 @@
-//! Arbitrary bytes as a JWK set document, through both loaders and key preparation on every
-//! compiled backend: never panics.
+//! Arbitrary bytes as a JWK set document, through the three loaders (configured, published
+//! and secret) and key preparation on every compiled backend: never panics.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -9,7 +9,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    for set in [JwkSet::from_json(text), JwkSet::from_secret_json(text)]
+    for set in [
+        JwkSet::from_json(text),
+        JwkSet::from_published_json(text),
+        JwkSet::from_secret_json(text),
+    ]
         .into_iter()
         .flatten()
     {

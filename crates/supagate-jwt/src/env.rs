@@ -403,7 +403,7 @@ fn inline(
     let secrets = if oct.is_empty() {
         JwkSet::empty()
     } else {
-        JwkSet::from_secret_json(&set(oct)).map_err(|e| bad(&e))?
+        JwkSet::from_secret_json_lenient(&set(oct)).map_err(|e| bad(&e))?
     };
     for secret in secrets.hmac_secrets() {
         refuse_public_secret(project, secret, variable, origin, fix)?;
@@ -670,7 +670,29 @@ mod tests {
         );
         assert!(e.to_string().contains(&by_hand), "{e}");
         let e = config(&[URL, ("SUPABASE_JWKS", r#"{"keys":[]}"#)]).unwrap_err();
-        assert!(e.to_string().contains("its `keys` array is empty"), "{e}");
+        assert!(e.to_string().contains("it has no keys"), "{e}");
+        // A usable key beside one that is left out (a short `oct` key): the set loads, and
+        // says what it left out.
+        let ec = r#"{"kty":"EC","crv":"P-256","alg":"ES256","kid":"k1","x":"uH6LXcMkd6QJiWOJEmSXfYZAZ9Rzch8QNrkiqXI8BGI","y":"TdYf8fqqYFZjt4fWAx5GZ5DbuW7w9KDFOeVGD7V1bGI"}"#;
+        let mixed = format!(r#"[{ec},{{"kty":"oct","kid":"short","k":"AAEC"}}]"#);
+        let v = config(&[URL, ("SUPABASE_JWKS", mixed.as_str())])
+            .unwrap()
+            .verifier()
+            .unwrap();
+        assert!(
+            v.rejected_keys()
+                .iter()
+                .any(|r| r.kid.as_deref() == Some("short")),
+            "{:?}",
+            v.rejected_keys()
+        );
+        // Every key left out, public and secret: one message counting both.
+        let off = format!(
+            r#"[{},{{"kty":"oct","kid":"short","k":"AAEC"}}]"#,
+            ec.replace("\"alg\":\"ES256\",", "\"use\":\"enc\",")
+        );
+        let e = config(&[URL, ("SUPABASE_JWKS", off.as_str())]).unwrap_err();
+        assert!(e.to_string().contains("all 2 keys were left out"), "{e}");
         let dir = std::env::temp_dir().join(format!("supagate-env-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("jwks.json");

@@ -172,7 +172,7 @@ impl supagate_core::RequestError for Error {
 /// ```
 ///
 /// Its `Debug` is its message, so that a `main` that returns it with `?` prints what is wrong
-/// (`Error: legacy jwt secret must be at least 32 bytes…`), not a variant's name.
+/// (`Error: hmac secret must be at least 32 bytes…`), not a variant's name.
 #[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -244,7 +244,8 @@ pub enum ConfigError {
     JwkSetNotJson {
         /// The line, from 1.
         line: usize,
-        /// The column, from 1 (0 for an empty document).
+        /// The byte column, from 1 (0 at the start of a line: the end of a document that
+        /// ends with a newline, or of an empty one).
         column: usize,
     },
     /// A JWK set whose every key was left out, or none at all: no token could ever be
@@ -303,7 +304,7 @@ impl From<supagate_core::UrlError> for ConfigError {
 /// The message of [`ConfigError::NoUsableKey`].
 fn no_usable_key(left_out: usize, first: Option<crate::KeyRejection>) -> String {
     match (left_out, first) {
-        (0, _) | (_, None) => "no usable key in the jwk set: its `keys` array is empty".to_owned(),
+        (0, _) | (_, None) => "no usable key in the jwk set: it has no keys".to_owned(),
         (1, Some(why)) => format!("no usable key in the jwk set: its one key was left out ({why})"),
         (n, Some(why)) => {
             format!("no usable key in the jwk set: all {n} keys were left out (the first: {why})")

@@ -284,10 +284,30 @@ impl JwkSet {
         Self::parse(json, Kind::Public)?.usable()
     }
 
-    /// A published set as fetched or read from the environment: it may hold no usable key
-    /// (a project that signs with the legacy secret only publishes `{"keys":[]}`).
-    pub(crate) fn from_published_json(json: &str) -> Result<Self, ConfigError> {
+    /// Parses a set as a project publishes it, which may hold no usable key: a project that
+    /// signs with the legacy secret only publishes `{"keys":[]}`. For a set you fetch from
+    /// `<project>/auth/v1/.well-known/jwks.json` yourself (`RemoteJwks` does it for you);
+    /// a set you configure goes through [`JwkSet::from_json`].
+    ///
+    /// # Errors
+    ///
+    /// As [`JwkSet::from_json`], but never [`ConfigError::NoUsableKey`].
+    ///
+    /// ```
+    /// use supagate_jwt::JwkSet;
+    ///
+    /// let published = JwkSet::from_published_json(r#"{"keys":[]}"#)?;
+    /// assert!(published.is_empty());
+    /// # Ok::<(), supagate_jwt::ConfigError>(())
+    /// ```
+    pub fn from_published_json(json: &str) -> Result<Self, ConfigError> {
         Self::parse(json, Kind::Public)
+    }
+
+    /// [`JwkSet::from_secret_json`] that keeps a set with no usable key (the environment
+    /// path checks the whole set, public and secret keys together).
+    pub(crate) fn from_secret_json_lenient(json: &str) -> Result<Self, ConfigError> {
+        Self::parse(json, Kind::Secret)
     }
 
     /// The set, or [`ConfigError::NoUsableKey`] when none of its keys is usable.

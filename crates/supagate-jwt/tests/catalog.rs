@@ -1409,12 +1409,15 @@ fn row_72_hostile_jwks_documents() {
         "<html>",
         r#"{"keys":[]"#,
     ] {
+        let not_json = ["", "<html>", r#"{"keys":[]"#].contains(&doc);
+        let r = JwkSet::from_json(doc);
         assert!(
-            matches!(
-                JwkSet::from_json(doc),
-                Err(ConfigError::InvalidJwkSet | ConfigError::JwkSetNotJson { .. })
-            ),
-            "{doc}"
+            if not_json {
+                matches!(r, Err(ConfigError::JwkSetNotJson { .. }))
+            } else {
+                matches!(r, Err(ConfigError::InvalidJwkSet))
+            },
+            "{doc}: {r:?}"
         );
     }
     let many: Vec<Value> = (0..33)
@@ -1530,6 +1533,22 @@ fn row_76_empty_jwks_is_a_valid_state() {
         v.verify(&TokenBuilder::new().sign_es256(&keys())),
         Error::UnknownKey,
     );
+    // Sets that held keys, none left once prepared or merged: refused when the verifier is
+    // built (a point off its curve; the same set twice, every `kid` then ambiguous).
+    let off = ec_jwk(json!({"y": B64.encode([1u8; 32])}));
+    let set = JwkSet::from_json(&json!({"keys": [off]}).to_string()).unwrap();
+    let err = Verifier::builder().jwk_set(set).build().unwrap_err();
+    assert!(
+        matches!(err, ConfigError::NoUsableKey { left_out: 1, .. }),
+        "{err}"
+    );
+    let set = JwkSet::from_json(&keys().jwks_json()).unwrap();
+    let err = Verifier::builder()
+        .jwk_set(set.clone())
+        .jwk_set(set)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::NoUsableKey { .. }), "{err}");
     let asym_only = Verifier::builder().jwk_set(JwkSet::empty()).build();
     assert!(
         asym_only.is_ok(),

@@ -282,6 +282,21 @@ impl VerifierBuilder {
         {
             return Err(ConfigError::NoKeys);
         }
+        // Sets that held keys, none of which is left once merged and prepared (a point off
+        // its curve, the same `kid` in two sets), and nothing else to verify with: every
+        // token would be refused. `JwkSet::empty()` on purpose holds none and passes.
+        let supplied: usize = self.jwks.iter().map(|s| s.len() + s.rejected().len()).sum();
+        if let Keys::Static(set) = &keys
+            && hmac.is_empty()
+            && set.is_empty()
+            && supplied > 0
+            && third_party.is_empty()
+        {
+            return Err(ConfigError::NoUsableKey {
+                left_out: rejected.len(),
+                first: rejected.first().map(|r| r.reason),
+            });
+        }
 
         Ok(Verifier {
             inner: Arc::new(Inner {
