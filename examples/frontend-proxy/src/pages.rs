@@ -35,7 +35,8 @@ struct Dashboard<'a> {
     who: Option<&'a str>,
     email: &'a str,
     role: &'a str,
-    expires_at: i64,
+    /// The session's end, for people: `2026-12-06 15:04:05 UTC (in 59 min)`.
+    expires_at: String,
     profile_ok: bool,
     profile_status: u16,
     profile: String,
@@ -146,7 +147,7 @@ pub(crate) async fn dashboard(user: User, backend: BackendClient) -> Response {
         who: user.email(),
         email: user.email().unwrap_or("(no email)"),
         role: user.app_role().unwrap_or("(none)"),
-        expires_at: user.expires_at(),
+        expires_at: human_time(user.expires_at(), unix_now()),
         profile_ok,
         profile_status,
         profile,
@@ -223,5 +224,62 @@ mod tests {
             Some("Sign-in failed.")
         );
         assert_eq!(sign_in_message(None), None);
+    }
+}
+
+/// Seconds since the epoch, now.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// `at` (Unix seconds) as a UTC date and time, with how far it is from `now`.
+fn human_time(at: i64, now: i64) -> String {
+    // Days to a civil date (proleptic Gregorian), after Howard Hinnant's `civil_from_days`.
+    let (days, secs) = (at.div_euclid(86_400), at.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let left = at - now;
+    let when = match left {
+        l if l <= 0 => "expired".to_owned(),
+        l if l < 60 => format!("in {l} s"),
+        l if l < 7_200 => format!("in {} min", l / 60),
+        l => format!("in {} h", l / 3_600),
+    };
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC ({when})",
+        secs / 3_600,
+        secs % 3_600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::human_time;
+
+    #[test]
+    fn dates_read_as_people_write_them() {
+        assert_eq!(human_time(0, 0), "1970-01-01 00:00:00 UTC (expired)");
+        assert_eq!(
+            human_time(1_796_569_320, 1_796_565_720),
+            "2026-12-06 15:02:00 UTC (in 60 min)"
+        );
+        assert_eq!(
+            human_time(951_782_400, 951_782_390),
+            "2000-02-29 00:00:00 UTC (in 10 s)"
+        );
+        assert_eq!(
+            human_time(4_102_444_800, 4_102_400_000),
+            "2100-01-01 00:00:00 UTC (in 12 h)"
+        );
     }
 }

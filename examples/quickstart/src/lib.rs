@@ -55,9 +55,19 @@ pub async fn start(bind: &str, access_ttl: i64, refresh_margin: u32) -> Result<Q
     );
     let url = auth.url();
 
+    // Bound first: its 401s name its own address as the protected resource
+    // (`resource_metadata`), not a default of another set-up.
+    let backend_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("backend: {e}"))?;
+    let backend = backend_listener
+        .local_addr()
+        .map_err(|e| format!("backend: {e}"))?;
+    let backend_public = format!("http://{backend}");
     let backend_config = backend_common::Config::from_lookup(|name| match name {
         "SUPABASE_URL" => Some(url.clone()),
         "SUPAGATE_TOKEN_CACHE" => Some("1".to_owned()),
+        "PUBLIC_URL" => Some(backend_public.clone()),
         _ => None,
     })?;
     let mut backend_app = backend_axum::app(backend_config.auth, backend_config.resource)
@@ -80,12 +90,6 @@ pub async fn start(bind: &str, access_ttl: i64, refresh_margin: u32) -> Result<Q
         },
         Err(e) => Err(e),
     };
-    let backend_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| format!("backend: {e}"))?;
-    let backend = backend_listener
-        .local_addr()
-        .map_err(|e| format!("backend: {e}"))?;
     tokio::spawn(async move { axum::serve(backend_listener, backend_app).await });
 
     let listener = tokio::net::TcpListener::bind(bind)
