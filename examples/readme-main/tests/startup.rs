@@ -20,6 +20,9 @@ fn run(vars: &[(&str, &str)]) -> (Option<i32>, String) {
 
 const URL: (&str, &str) = ("SUPABASE_URL", "https://abcdefghijklmnopqrst.supabase.co");
 
+/// A misconfiguration (the variables set) and the words its message must have.
+type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<String>);
+
 #[test]
 fn each_misconfiguration_names_the_variable_and_the_fix() {
     let dir = std::env::temp_dir().join(format!("readme-main-{}", std::process::id()));
@@ -27,7 +30,7 @@ fn each_misconfiguration_names_the_variable_and_the_fix() {
     let broken = dir.join("jwks.json");
     std::fs::write(&broken, "{\"keys\": [\n").unwrap();
     let broken_url = format!("file://{}", broken.display());
-    let cases: Vec<(Vec<(&str, &str)>, Vec<String>)> = vec![
+    let cases: Vec<Case> = vec![
         // Nothing set: the variable, not `NotPresent`.
         (
             vec![],
