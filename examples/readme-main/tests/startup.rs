@@ -30,7 +30,7 @@ fn each_misconfiguration_names_the_variable_and_the_fix() {
     let broken = dir.join("jwks.json");
     std::fs::write(&broken, "{\"keys\": [\n").unwrap();
     let broken_url = format!("file://{}", broken.display());
-    let cases: Vec<Case> = vec![
+    let cases: Vec<Case<'_>> = vec![
         // Nothing set: the variable, not `NotPresent`.
         (
             vec![],
