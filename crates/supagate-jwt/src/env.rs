@@ -649,6 +649,9 @@ mod tests {
         assert!(e.to_string().contains("unset one"), "{e}");
     }
 
+    /// A usable P-256 public key (the example of `JwkSet::from_json`).
+    const EC_P256: &str = r#"{"kty":"EC","crv":"P-256","alg":"ES256","kid":"k1","x":"uH6LXcMkd6QJiWOJEmSXfYZAZ9Rzch8QNrkiqXI8BGI","y":"TdYf8fqqYFZjt4fWAx5GZ5DbuW7w9KDFOeVGD7V1bGI"}"#;
+
     /// A set given by hand that is not JSON says where; one with no usable key is refused
     /// with the words `JwkSet::from_json` uses; a file's fault names the file.
     #[test]
@@ -671,25 +674,10 @@ mod tests {
         assert!(e.to_string().contains(&by_hand), "{e}");
         let e = config(&[URL, ("SUPABASE_JWKS", r#"{"keys":[]}"#)]).unwrap_err();
         assert!(e.to_string().contains("it has no keys"), "{e}");
-        // A usable key beside one that is left out (a short `oct` key): the set loads, and
-        // says what it left out.
-        let ec = r#"{"kty":"EC","crv":"P-256","alg":"ES256","kid":"k1","x":"uH6LXcMkd6QJiWOJEmSXfYZAZ9Rzch8QNrkiqXI8BGI","y":"TdYf8fqqYFZjt4fWAx5GZ5DbuW7w9KDFOeVGD7V1bGI"}"#;
-        let mixed = format!(r#"[{ec},{{"kty":"oct","kid":"short","k":"AAEC"}}]"#);
-        let v = config(&[URL, ("SUPABASE_JWKS", mixed.as_str())])
-            .unwrap()
-            .verifier()
-            .unwrap();
-        assert!(
-            v.rejected_keys()
-                .iter()
-                .any(|r| r.kid.as_deref() == Some("short")),
-            "{:?}",
-            v.rejected_keys()
-        );
         // Every key left out, public and secret: one message counting both.
         let off = format!(
             r#"[{},{{"kty":"oct","kid":"short","k":"AAEC"}}]"#,
-            ec.replace("\"alg\":\"ES256\",", "\"use\":\"enc\",")
+            EC_P256.replace("\"alg\":\"ES256\",", "\"use\":\"enc\",")
         );
         let e = config(&[URL, ("SUPABASE_JWKS", off.as_str())]).unwrap_err();
         assert!(e.to_string().contains("all 2 keys were left out"), "{e}");
@@ -709,6 +697,28 @@ mod tests {
             "{text}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Review finding: the secret part of an inline set was read strictly, so a short `oct`
+    /// key beside a usable public key refused the whole set.
+    #[test]
+    #[cfg(any(feature = "aws_lc_rs", feature = "rust_crypto"))]
+    fn a_usable_key_beside_a_left_out_one_loads() {
+        // A usable key beside one that is left out (a short `oct` key): the set loads, and
+        // says what it left out.
+        let ec = EC_P256;
+        let mixed = format!(r#"[{ec},{{"kty":"oct","kid":"short","k":"AAEC"}}]"#);
+        let v = config(&[URL, ("SUPABASE_JWKS", mixed.as_str())])
+            .unwrap()
+            .verifier()
+            .unwrap();
+        assert!(
+            v.rejected_keys()
+                .iter()
+                .any(|r| r.kid.as_deref() == Some("short")),
+            "{:?}",
+            v.rejected_keys()
+        );
     }
 
     #[test]

@@ -95,12 +95,6 @@ pub mod tonic {
     pub use supagate_tonic::*;
 }
 
-/// The repository's README: its Rust blocks are compiled as doctests, with the facade's
-/// paths only (issue #32: what a newcomer copies must compile).
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct RepositoryReadme;
-
 /// The guides of `docs/` in the repository: architecture, the frontend proxy, server-rendered pages, deployment, key
 /// migration and rotation, auth modes (which callers a route admits), Row Level Security and session liveness, common errors, security, migration from other crates, benchmarks.
 /// Every Rust example in them is a doctest.

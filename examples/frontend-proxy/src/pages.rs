@@ -247,7 +247,7 @@ fn human_time(at: i64, now: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let left = at - now;
+    let left = at.saturating_sub(now);
     let when = match left {
         l if l <= 0 => "expired".to_owned(),
         l if l < 60 => format!("in {l} s"),

@@ -7,7 +7,7 @@ use supagate::Config;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // SUPABASE_URL, and SUPABASE_JWT_SECRET (legacy) or the project's JWK set (fetched and
+    // SUPABASE_URL, and SUPABASE_JWT_SECRET (legacy) and/or the project's JWK set (fetched and
     // followed through rotations by default). A misconfiguration stops here, naming the
     // variable and the fix.
     let verifier = Config::from_env()?.verifier()?;
