@@ -485,6 +485,41 @@ async fn the_apps_own_errors_are_sorted_by_sqlstate() {
     }
 }
 
+/// A request cancelled halfway (its `begin` dropped at every point of its start, from taking
+/// the connection to the scope statement) never hands the next request a connection inside
+/// a transaction or with the last caller's role and claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_begin_cancelled_halfway_leaves_nothing() {
+    let env = Env::start();
+    let rls = Rls::builder(pool(&env, 1).await).build().await.unwrap();
+    let alice = rls.scope(&env.user(ALICE));
+    let info = request("POST", &[("x-tenant", "acme")]);
+    let mut cut = 0;
+    for micros in (0..3_000).step_by(50) {
+        let begun =
+            tokio::time::timeout(Duration::from_micros(micros), rls.begin(&alice, &info)).await;
+        cut += usize::from(begun.is_err());
+        drop(begun);
+        // The next caller, signed out, on the pool's one connection.
+        let mut tx = rls
+            .begin(&rls.anon_scope(), &RequestInfo::default())
+            .await
+            .unwrap();
+        let row: (String, Option<String>, Option<String>) = sqlx09::query_as(
+            "select current_user::text, current_setting('request.jwt.claims', true), \
+             current_setting('request.headers', true)",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!(row.0, "anon", "after a cut at {micros} µs");
+        assert_eq!(row.1.as_deref(), Some(r#"{"role":"anon"}"#));
+        assert_eq!(row.2.as_deref(), Some("{}"));
+        tx.rollback().await.unwrap();
+    }
+    assert!(cut > 0, "no begin was cut: the test did not test");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_database_is_503() {
     let mut env = Env::start();

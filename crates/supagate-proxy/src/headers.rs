@@ -615,6 +615,10 @@ mod tests {
             ("cookie", "SB-REF-AUTH-TOKEN.0=x; lang=en"),
             ("accept", "application/json"),
             ("accept", "text/html"),
+            // Prefixes in their `_` spellings and odd cases (only `x-` names try them).
+            ("X_Amzn_Oidc_Data", "forged"),
+            ("x_ms_client_principal_name", "victim"),
+            ("X-SSL-CLIENT-CERT", "forged"),
         ] {
             h.append(
                 HeaderName::from_bytes(name.as_bytes()).unwrap(),
@@ -643,6 +647,11 @@ mod tests {
         assert!(all("sb-forwarded-for").is_empty() && all("host").is_empty());
         assert!(all("connection").is_empty() && all("x-secret").is_empty());
         assert!(all("keep-alive").is_empty());
+        assert!(
+            all("x_amzn_oidc_data").is_empty()
+                && all("x_ms_client_principal_name").is_empty()
+                && all("x-ssl-client-cert").is_empty()
+        );
         assert_eq!(all("cookie"), ["theme=dark; lang=en"]);
         assert_eq!(all("accept"), ["application/json", "text/html"]);
     }
