@@ -81,6 +81,15 @@ pub mod actix {
     pub use supagate_actix::*;
 }
 
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit {
+    //! Test helpers: [`supagate_testkit`] (access tokens minted from fixed test keys, mock
+    //! key sets, auth server and OpenID issuer, session cookies as `@supabase/ssr` writes
+    //! them; with `postgres`, a private PostgreSQL). For tests and examples only.
+    pub use supagate_testkit::*;
+}
+
 #[cfg(feature = "metrics")]
 mod metrics;
 #[cfg(feature = "metrics")]
