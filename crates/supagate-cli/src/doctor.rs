@@ -4,6 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use supagate::config::SessionCheck;
 use supagate::jwt::KeySource as _;
 use supagate::{Config, CookieName, RemoteJwks, SupabaseConfig, SupabaseProject};
 
@@ -14,26 +15,50 @@ use crate::{DoctorArgs, EXIT_OK, EXIT_REFUSED, Object, Usage};
 /// How long a network check may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A project URL for the checks of one variable when `SUPABASE_URL` itself is unusable.
-const PLACEHOLDER_URL: &str = "https://placeholderprojectref0.supabase.co";
+/// A project URL for the checks of one variable when `SUPABASE_URL` itself is unusable: a
+/// local one, so that no check concludes "a public secret on a hosted project" from a URL the
+/// user did not give.
+const PLACEHOLDER_URL: &str = "http://127.0.0.1:54321";
 
 /// A key for the checks of one variable that need some key to be configured (never used to
 /// verify anything).
 const PLACEHOLDER_SECRET: &str = "doctor-placeholder-secret-not-a-real-one-0123456789";
 
-/// The variables the library reads, for the spelling check.
-const KNOWN: &[&str] = &[
-    "SUPABASE_URL",
-    "SUPABASE_JWT_SECRET",
-    "SUPABASE_JWKS",
-    "SUPABASE_JWKS_URL",
-    "SUPABASE_THIRD_PARTY_ISSUERS",
-    "SUPABASE_PUBLISHABLE_KEYS",
-    "SUPABASE_PUBLISHABLE_KEY",
-    "SUPABASE_SECRET_KEYS",
-    "SUPABASE_SECRET_KEY",
-    "SUPABASE_ANON_KEY",
-    "SUPAGATE_TOKEN_CACHE",
+/// Variables of Supabase's own tools (the CLI, Edge Functions, client templates): not the
+/// library's, and not misspellings of its names.
+const SUPABASE_OWN: &[&str] = &[
+    "SUPABASE_DB_URL",
+    "SUPABASE_KEY",
+    "SUPABASE_SERVICE_ROLE_KEY",
+    "SUPABASE_PROJECT_REF",
+    "SUPABASE_PROJECT_ID",
+    "SUPABASE_ACCESS_TOKEN",
+    "SUPABASE_DB_PASSWORD",
+    "SUPABASE_AUTH_URL",
+    "SUPABASE_INTERNAL_HOST_PORT",
+];
+
+/// The proxy's variables, each checked by the library on its own.
+const PROXY_VARIABLES: &[&str] = &[
+    "API_URL",
+    "PUBLIC_ORIGIN",
+    "ALLOWED_ORIGINS",
+    "TRUSTED_PROXIES",
+    "COOKIE_ENCODE",
+    "REFRESH_MARGIN_SECS",
+    "RATE_LIMIT_PER_MINUTE",
+    "RATE_LIMIT_BURST",
+    "AUTH_CALLS_PER_MINUTE",
+    "AUTH_CALLS_BURST",
+];
+
+/// The database's variables besides `DATABASE_URL`, each checked by the library on its own.
+const DATABASE_VARIABLES: &[&str] = &[
+    "DATABASE_POOL_SIZE",
+    "SESSION_CHECK",
+    "SESSION_TTL_SECS",
+    "SESSION_NOTIFY",
+    "PRE_REQUEST",
 ];
 
 /// Prefixes of variables that front-end build tools put into browser bundles.
@@ -156,12 +181,13 @@ pub(crate) async fn run(
         .to_owned();
 
     secret(&mut r, &vars, &base_url);
-    jwks(&mut r, &vars, &base_url, args.offline).await;
+    jwks(&mut r, &vars, &base_url, project.as_ref(), args.offline).await;
     third_party(&mut r, &vars, &base_url);
     api_keys(&mut r, &vars, &base_url, project.as_ref());
     browser_variables(&mut r, &vars);
     spelling(&mut r, &vars);
-    cookie(&mut r, &vars, project.as_ref());
+    cookie(&mut r, project.as_ref());
+    proxy(&mut r, &vars);
     postgres(&mut r, &vars, args.offline).await;
 
     // What the library makes of all of it together (a problem of several variables at once).
@@ -271,7 +297,13 @@ fn secret(r: &mut Report, vars: &Vars, url: &str) {
     }
 }
 
-async fn jwks(r: &mut Report, vars: &Vars, url: &str, offline: bool) {
+async fn jwks(
+    r: &mut Report,
+    vars: &Vars,
+    url: &str,
+    project: Option<&SupabaseProject>,
+    offline: bool,
+) {
     let inline = vars.get("SUPABASE_JWKS");
     let remote = vars.get("SUPABASE_JWKS_URL");
     if inline.is_some() && remote.is_some() {
@@ -308,7 +340,7 @@ async fn jwks(r: &mut Report, vars: &Vars, url: &str, offline: bool) {
             return;
         }
         Some(u) => u.trim().to_owned(),
-        None if url == PLACEHOLDER_URL => {
+        None if project.is_none() => {
             r.skip("jwks", "not fetched: SUPABASE_URL is unusable");
             return;
         }
@@ -317,52 +349,67 @@ async fn jwks(r: &mut Report, vars: &Vars, url: &str, offline: bool) {
             url.trim_end_matches('/')
         ),
     };
-    if offline {
-        r.skip("jwks", format!("not fetched (--offline): {target}"));
-        return;
-    }
+    let shown = display_url(&target);
     let source = match RemoteJwks::builder(target.clone()).timeout(TIMEOUT).build() {
         Ok(s) => s,
         Err(e) => {
             r.fail(
                 "SUPABASE_JWKS_URL",
-                format!("{target}: {e}"),
+                format!("{shown}: {e}"),
                 "set it to an https URL of a JWK set (http only on a loopback host) or file://<path>, or unset it",
             );
             return;
         }
     };
+    if offline {
+        r.skip("jwks", format!("not fetched (--offline): {shown}"));
+        return;
+    }
     let fetched = tokio::time::timeout(TIMEOUT * 2, source.refresh_now()).await;
     match fetched {
         Ok(Ok(())) => match source.current() {
             Ok(keys) if keys.is_empty() => {
                 let has_secret = vars.get("SUPABASE_JWT_SECRET").is_some();
                 if has_secret {
-                    r.ok("jwks", format!("{target}: no asymmetric key published yet (tokens are HS256, verified with the secret)"));
+                    r.ok("jwks", format!("{shown}: no asymmetric key published yet (tokens are HS256, verified with the secret)"));
                 } else {
                     r.fail(
                         "jwks",
-                        format!("{target}: the set has no usable key, and SUPABASE_JWT_SECRET is not set: every token would be refused"),
+                        format!("{shown}: the set has no usable key, and SUPABASE_JWT_SECRET is not set: every token would be refused"),
                         "the project still signs with the legacy secret: set SUPABASE_JWT_SECRET, or create an asymmetric signing key (Dashboard: Project Settings > JWT Keys)",
                     );
                 }
             }
             Ok(keys) => {
                 let list: Vec<String> = keys.keys().map(|(kid, alg)| format!("{kid} ({})", alg.name())).collect();
-                r.ok("jwks", format!("{target}: {} key(s): {}", list.len(), list.join(", ")));
+                r.ok("jwks", format!("{shown}: {} key(s): {}", list.len(), list.join(", ")));
             }
-            Err(e) => r.fail("jwks", format!("{target}: {e}"), "check the URL serves the project's JWK set"),
+            Err(e) => r.fail("jwks", format!("{shown}: {e}"), "check the URL serves the project's JWK set"),
         },
         Ok(Err(e)) => r.fail(
             "jwks",
-            format!("{target}: cannot fetch the key set: {e}"),
+            format!("{shown}: cannot fetch the key set: {e}"),
             "check that this host reaches the project (DNS, proxy, firewall) and that SUPABASE_URL/SUPABASE_JWKS_URL are right; or give the set inline in SUPABASE_JWKS",
         ),
         Err(_) => r.fail(
             "jwks",
-            format!("{target}: no answer within {} s", (TIMEOUT * 2).as_secs()),
+            format!("{shown}: no answer within {} s", (TIMEOUT * 2).as_secs()),
             "check that this host reaches the project, or give the set inline in SUPABASE_JWKS",
         ),
+    }
+}
+
+/// A URL as it may be shown: scheme, host, port and path; never a user, a password, a query
+/// or a fragment (where credentials of a URL live).
+fn display_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if scheme.is_empty() {
+        format!("{host}{path}")
+    } else {
+        format!("{scheme}://{host}{path}")
     }
 }
 
@@ -443,6 +490,7 @@ fn api_keys(r: &mut Report, vars: &Vars, url: &str, project: Option<&SupabasePro
             }
             if let (Some(p), Some(key_ref)) = (project, d.claim_str("ref"))
                 && !p.is_local()
+                && p.url().contains(".supabase.co")
                 && key_ref != p.cookie_label()
             {
                 r.fail(
@@ -534,16 +582,18 @@ fn prefix_of(name: &str) -> &'static str {
 fn spelling(r: &mut Report, vars: &Vars) {
     let mut found = false;
     for name in vars.names() {
+        let known = supagate::config::VARIABLES;
         if !(name.starts_with("SUPABASE_") || name.starts_with("SUPAGATE_"))
-            || KNOWN.contains(&name.as_str())
+            || known.contains(&name.as_str())
+            || SUPABASE_OWN.contains(&name.as_str())
         {
             continue;
         }
-        let close = KNOWN
+        let close = known
             .iter()
             .map(|k| (distance(&name, k), *k))
             .min()
-            .filter(|(d, _)| *d <= 3);
+            .filter(|(d, _)| *d <= 2);
         if let Some((_, known)) = close {
             found = true;
             r.fail(
@@ -583,7 +633,7 @@ fn distance(a: &str, b: &str) -> usize {
     row.last().copied().unwrap_or(0)
 }
 
-fn cookie(r: &mut Report, vars: &Vars, project: Option<&SupabaseProject>) {
+fn cookie(r: &mut Report, project: Option<&SupabaseProject>) {
     let Some(p) = project else {
         r.skip("cookie", "no cookie name without a usable SUPABASE_URL");
         return;
@@ -598,39 +648,43 @@ fn cookie(r: &mut Report, vars: &Vars, project: Option<&SupabaseProject>) {
         ),
         Err(e) => r.fail("cookie", e.to_string(), "check SUPABASE_URL"),
     }
-    if let Some(origin) = vars.get("PUBLIC_ORIGIN") {
-        match supagate::Origin::parse(origin.trim()) {
-            Ok(o)
-                if o.is_https()
-                    || p.is_local()
-                    || origin.contains("127.0.0.1")
-                    || origin.contains("localhost") =>
-            {
-                r.ok("PUBLIC_ORIGIN", o.as_str().to_owned());
-            }
-            Ok(o) => r.fail(
-                "PUBLIC_ORIGIN",
-                format!(
-                    "{} is http: browsers drop Secure session cookies there",
-                    o.as_str()
-                ),
-                "serve the frontend over https (http only on a loopback host)",
-            ),
-            Err(e) => r.fail(
-                "PUBLIC_ORIGIN",
-                e.to_string(),
-                "set it to the origin browsers use, https://<host>[:port]",
-            ),
+}
+
+/// The proxy's variables, one at a time, as the library reads them.
+fn proxy(r: &mut Report, vars: &Vars) {
+    for name in PROXY_VARIABLES {
+        if vars.get(name).is_none() {
+            continue;
         }
-    }
-    if let Some(enc) = vars.get("COOKIE_ENCODE") {
-        match enc.trim() {
-            "tokens-only" | "session" => r.ok("COOKIE_ENCODE", enc.trim().to_owned()),
-            other => r.fail(
-                "COOKIE_ENCODE",
-                format!("`{other}` is not an encoding"),
-                "set it to tokens-only or session, or unset it",
-            ),
+        let only = vars.only(
+            &[name],
+            &[
+                ("SUPABASE_URL", PLACEHOLDER_URL),
+                ("SUPABASE_JWT_SECRET", PLACEHOLDER_SECRET),
+            ],
+        );
+        match Config::from_variables(only).and_then(|c| c.proxy()) {
+            Err(e) => r.env_error(name, &e),
+            Ok(settings) => {
+                // Origins are parsed where the sessions are built; parse them here the same way.
+                let origins: Vec<String> = match *name {
+                    "PUBLIC_ORIGIN" => settings.public_origin.into_iter().collect(),
+                    "ALLOWED_ORIGINS" => settings.allowed_origins,
+                    _ => Vec::new(),
+                };
+                match origins
+                    .iter()
+                    .map(|o| supagate::Origin::parse(o).map_err(|e| (o, e)))
+                    .find_map(Result::err)
+                {
+                    Some((origin, e)) => r.fail(
+                        name,
+                        format!("`{origin}`: {e}"),
+                        "give the origin browsers use, https://<host>[:port] (http only on a loopback host)",
+                    ),
+                    None => r.ok(name, "read"),
+                }
+            }
         }
     }
 }
@@ -643,67 +697,146 @@ async fn postgres(r: &mut Report, vars: &Vars, offline: bool) {
         );
         return;
     };
+    // The other database variables, one at a time, as the library reads them.
+    let mut session_check = Some(SessionCheck::Db);
+    for name in DATABASE_VARIABLES {
+        if vars.get(name).is_none() {
+            continue;
+        }
+        let only = vars.only(
+            &[name],
+            &[
+                ("SUPABASE_URL", PLACEHOLDER_URL),
+                ("SUPABASE_JWT_SECRET", PLACEHOLDER_SECRET),
+                (
+                    "DATABASE_URL",
+                    "postgres://placeholder@127.0.0.1/placeholder",
+                ),
+            ],
+        );
+        match Config::from_variables(only).and_then(|c| c.database()) {
+            Ok(settings) => {
+                if *name == "SESSION_CHECK" {
+                    session_check = settings.map(|s| s.session_check);
+                }
+                r.ok(name, "read");
+            }
+            Err(e) => {
+                if *name == "SESSION_CHECK" {
+                    session_check = None;
+                }
+                r.env_error(name, &e);
+            }
+        }
+    }
     if offline {
         r.skip("DATABASE_URL", "not connected (--offline)");
         return;
     }
-    use sqlx::ConnectOptions as _;
-    let trimmed = url.trim();
-    let scheme_ok = trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://");
-    let options = match trimmed.parse::<sqlx::postgres::PgConnectOptions>() {
-        Ok(o) if scheme_ok => o,
-        _ => {
-            r.fail(
-                "DATABASE_URL",
-                "not a PostgreSQL connection URL",
-                "set it to postgres://<user>:<password>@<host>:<port>/<database>",
-            );
-            return;
-        }
+    let Some(conn) = connect(r, "DATABASE_URL", url.trim()).await else {
+        return;
     };
-    let where_ = format!("{}:{}", options.get_host(), options.get_port());
-    let connected = tokio::time::timeout(TIMEOUT, options.connect()).await;
-    let mut conn = match connected {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            r.fail(
-                "DATABASE_URL",
-                format!("cannot connect to {where_}: {}", redact_db_error(&e)),
-                "check the host, port, user and password (Supabase: Project Settings > Database > Connection string)",
+    // Session liveness reads `auth.sessions` through SESSION_DATABASE_URL, or DATABASE_URL.
+    match session_check {
+        Some(SessionCheck::Db) => {}
+        Some(_) => {
+            r.skip(
+                "auth.sessions",
+                "not read: SESSION_CHECK asks the auth server, or nothing",
             );
             return;
         }
-        Err(_) => {
-            r.fail(
-                "DATABASE_URL",
-                format!("no answer from {where_} within {} s", TIMEOUT.as_secs()),
-                "check the host and port, and that this host may reach the database",
-            );
-            return;
+        None => return,
+    }
+    let session_url = vars
+        .get("SESSION_DATABASE_URL")
+        .map(zeroize::Zeroizing::new);
+    let (check, mut conn) = match &session_url {
+        Some(u) => {
+            drop(conn);
+            let Some(c) = connect(r, "SESSION_DATABASE_URL", u.trim()).await else {
+                return;
+            };
+            ("SESSION_DATABASE_URL", c)
         }
+        None => ("DATABASE_URL", conn),
     };
-    r.ok("DATABASE_URL", format!("connected to {where_}"));
     // By catalog oids: a name lookup would itself fail without usage on the schema.
     let query = "select count(*) > 0, coalesce(bool_and(has_schema_privilege(n.oid, 'usage') \
                  and has_table_privilege(c.oid, 'select')), false) \
                  from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
                  where n.nspname = 'auth' and c.relname = 'sessions'";
-    match tokio::time::timeout(TIMEOUT, sqlx::query_as::<_, (bool, bool)>(query).fetch_one(&mut conn)).await {
-        Ok(Ok((true, true))) => r.ok("auth.sessions", "readable: session liveness can use it"),
+    let asked = tokio::time::timeout(
+        TIMEOUT,
+        sqlx::query_as::<_, (bool, bool)>(query).fetch_one(&mut conn),
+    )
+    .await;
+    match asked {
+        Ok(Ok((true, true))) => r.ok(
+            "auth.sessions",
+            format!("readable through {check}: session liveness can use it"),
+        ),
         Ok(Ok((true, false))) => r.fail(
             "auth.sessions",
-            "exists, but this user may not read it: session liveness from Postgres would fail closed (503)",
-            "grant select on auth.sessions (and auth.users) to the role DATABASE_URL connects as, or use liveness from the auth server",
+            format!("exists, but the role of {check} may not read it: session liveness from Postgres would fail closed (503)"),
+            "grant usage on schema auth and select on auth.sessions (and auth.users) to that role, give a role that may in SESSION_DATABASE_URL, or set SESSION_CHECK=auth",
         ),
         Ok(Ok((false, _))) => r.fail(
             "auth.sessions",
-            "no auth.sessions table: this is not a Supabase database",
-            "point DATABASE_URL at the project's database (Project Settings > Database)",
+            format!("no auth.sessions table in the database of {check}: not a Supabase database"),
+            "point it at the project's database (Project Settings > Database > Connection string)",
         ),
-        Ok(Err(e)) => r.fail("auth.sessions", redact_db_error(&e), "check the role's privileges"),
+        Ok(Err(e)) => r.fail(
+            "auth.sessions",
+            redact_db_error(&e),
+            "check the role's privileges",
+        ),
         Err(_) => r.fail("auth.sessions", "no answer in time", "check the database's load"),
     }
-    drop(conn);
+}
+
+/// Connects to `url` within the time limit, or reports why not under `name`.
+async fn connect(
+    r: &mut Report,
+    name: &'static str,
+    url: &str,
+) -> Option<sqlx::postgres::PgConnection> {
+    use sqlx::ConnectOptions as _;
+    let scheme_ok = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let options = match url.parse::<sqlx::postgres::PgConnectOptions>() {
+        Ok(o) if scheme_ok => o,
+        _ => {
+            r.fail(
+                name,
+                "not a PostgreSQL connection URL",
+                "set it to postgres://<user>:<password>@<host>:<port>/<database>",
+            );
+            return None;
+        }
+    };
+    let at = format!("{}:{}", options.get_host(), options.get_port());
+    match tokio::time::timeout(TIMEOUT, options.connect()).await {
+        Ok(Ok(c)) => {
+            r.ok(name, format!("connected to {at}"));
+            Some(c)
+        }
+        Ok(Err(e)) => {
+            r.fail(
+                name,
+                format!("cannot connect to {at}: {}", redact_db_error(&e)),
+                "check the host, port, user and password (Supabase: Project Settings > Database > Connection string)",
+            );
+            None
+        }
+        Err(_) => {
+            r.fail(
+                name,
+                format!("no answer from {at} within {} s", TIMEOUT.as_secs()),
+                "check the host and port, and that this host may reach the database",
+            );
+            None
+        }
+    }
 }
 
 /// A database error without anything of the connection string.

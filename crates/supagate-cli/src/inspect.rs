@@ -31,9 +31,10 @@ pub(crate) async fn run(
     out: &mut dyn Write,
     env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
 ) -> Result<u8, Usage> {
-    let raw = match &args.token {
-        Some(t) if t != "-" => t.clone(),
-        _ => crate::read_input(input, MAX_INPUT, "the token")?,
+    let raw = match args.token.as_slice() {
+        [] => crate::read_input(input, MAX_INPUT, "the token")?,
+        [one] if one == "-" => crate::read_input(input, MAX_INPUT, "the token")?,
+        words => words.join(" "),
     };
     let token = strip_input(&raw);
     let vars = Vars::new(&args.project, env)?;
@@ -113,7 +114,7 @@ pub(crate) async fn run(
             let who = describe_user(&decoded);
             let message = format!(
                 "valid: {who}; expires in {} ({})",
-                human_duration(exp - project.now),
+                human_duration(exp.saturating_sub(project.now)),
                 utc(exp)
             );
             report.insert("verdict", json!("valid"));
@@ -275,18 +276,18 @@ fn shape_mistake(token: &str, d: &Unverified) -> Option<Explained> {
             "api_key",
         ));
     }
-    if token.contains(char::is_whitespace) {
-        return Some(said(
-            "it contains whitespace: two tokens pasted together, or one broken across lines",
-            "send one token, with no spaces, quotes or line breaks, as `Authorization: Bearer <access_token>`",
-            "whitespace",
-        ));
-    }
     if token.starts_with("base64-") || token.starts_with('{') || token.starts_with("%7B") {
         return Some(said(
             "this is a session cookie's value (the whole session), not an access token",
             "decode it with `supagate cookie`; the access token is its `access_token`",
             "session_cookie",
+        ));
+    }
+    if token.contains(char::is_whitespace) {
+        return Some(said(
+            "it contains whitespace: two tokens pasted together, or one broken across lines",
+            "send one token, with no spaces, quotes or line breaks, as `Authorization: Bearer <access_token>`",
+            "whitespace",
         ));
     }
     match d.legacy_api_key_role() {
@@ -420,6 +421,9 @@ fn explain_token(e: &TokenError, d: &Unverified, p: &Project) -> Explained {
             "use a token Supabase Auth issued",
             "unsupported_alg",
         ),
+        TokenError::UnknownKey if foreign_issuer(d, p).is_some() => {
+            third_party(foreign_issuer(d, p).unwrap_or_default(), p)
+        }
         TokenError::UnknownKey => said(
             format!(
                 "no key of this project matches it: {} is not in the key set ({})",
@@ -432,7 +436,7 @@ fn explain_token(e: &TokenError, d: &Unverified, p: &Project) -> Explained {
             "a key the project does not publish: one revoked or rotated out (sign in again), a standby key not yet in use, or another project's key (check SUPABASE_URL)",
             "unknown_key",
         ),
-        TokenError::BadSignature if p.secret_is_jwt => said(
+        TokenError::BadSignature if hmac && p.secret_is_jwt => said(
             "the signature does not match: SUPABASE_JWT_SECRET holds a JWT (the anon or service_role key?), not the JWT secret",
             "set SUPABASE_JWT_SECRET to the JWT secret (Dashboard: Project Settings > JWT Keys > Legacy JWT Secret), never to an API key",
             "secret_is_an_api_key",
@@ -487,7 +491,7 @@ fn explain_token(e: &TokenError, d: &Unverified, p: &Project) -> Explained {
             } else {
                 "iat"
             };
-            let ahead = d.claim_i64(claim).map_or(0, |t| t - p.now);
+            let ahead = d.claim_i64(claim).map_or(0, |t| t.saturating_sub(p.now));
             said(
                 format!(
                     "`{claim}` is {} in the future, beyond the {} s of leeway",
@@ -501,7 +505,10 @@ fn explain_token(e: &TokenError, d: &Unverified, p: &Project) -> Explained {
         TokenError::LifetimeTooLong => {
             let life = match (d.claim_i64("exp"), d.claim_i64("iat")) {
                 (Some(exp), Some(iat)) => {
-                    format!(" ({} from iat to exp)", human_duration(exp - iat))
+                    format!(
+                        " ({} from iat to exp)",
+                        human_duration(exp.saturating_sub(iat))
+                    )
                 }
                 _ => String::new(),
             };
@@ -521,21 +528,19 @@ fn explain_token(e: &TokenError, d: &Unverified, p: &Project) -> Explained {
         ),
         TokenError::IssuerMismatch => {
             let iss = d.claim_str("iss").unwrap_or("(none)");
-            said(
-                format!(
-                    "issued by `{iss}`, a third-party issuer this service does not accept (it accepts `{}`{})",
-                    p.issuer,
-                    if p.third_party.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" and {}", p.third_party.join(", "))
-                    }
+            match iss.strip_suffix("/auth/v1") {
+                Some(base) => said(
+                    format!(
+                        "issued by `{iss}`, a Supabase auth server other than the one SUPABASE_URL names (`{}`): the same project under another spelling (localhost or 127.0.0.1, http or https, a custom domain), or another project",
+                        p.issuer
+                    ),
+                    format!(
+                        "set SUPABASE_URL to exactly the URL the clients sign in through (`{base}` for this token), or sign in through the project this service is for"
+                    ),
+                    "issuer_spelling",
                 ),
-                format!(
-                    "to accept it, add it to SUPABASE_THIRD_PARTY_ISSUERS: [{{\"issuer\":\"{iss}\",\"audience\":[\"<your audience>\"]}}] (and enable the provider under Authentication > Third-party Auth)"
-                ),
-                "third_party",
-            )
+                None => third_party(iss, p),
+            }
         }
         TokenError::RoleMismatch => said(
             format!(
@@ -555,6 +560,30 @@ fn explain_token(e: &TokenError, d: &Unverified, p: &Project) -> Explained {
         ),
         other => said(other.to_string(), "see docs/errors.md", "other"),
     }
+}
+
+/// The issuer of a token that names neither this project nor another Supabase auth server.
+fn foreign_issuer<'a>(d: &'a Unverified, p: &Project) -> Option<&'a str> {
+    let iss = d.claim_str("iss")?;
+    (iss != p.issuer && !iss.ends_with("/auth/v1") && iss != "supabase").then_some(iss)
+}
+
+fn third_party(iss: &str, p: &Project) -> Explained {
+    let accepted = if p.third_party.is_empty() {
+        String::new()
+    } else {
+        format!(" and {}", p.third_party.join(", "))
+    };
+    said(
+        format!(
+            "issued by `{iss}`, a third-party issuer this service does not accept (it accepts `{}`{accepted})",
+            p.issuer
+        ),
+        format!(
+            "to accept it, add it to SUPABASE_THIRD_PARTY_ISSUERS: [{{\"issuer\":\"{iss}\",\"audience\":[\"<your audience>\"]}}] (and enable the provider under Authentication > Third-party Auth)"
+        ),
+        "third_party",
+    )
 }
 
 /// The project ref a Supabase token names when it is not this one.

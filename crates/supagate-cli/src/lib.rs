@@ -107,8 +107,10 @@ struct ProjectArgs {
 
 #[derive(Args, Debug)]
 struct InspectArgs {
-    /// The token (or `Authorization: Bearer …`). Read from standard input when absent.
-    token: Option<String>,
+    /// The token (or `Authorization: Bearer …`, quoted or not). Read from standard input when
+    /// absent or `-`.
+    #[arg(num_args = 0.., value_name = "TOKEN")]
+    token: Vec<String>,
     #[command(flatten)]
     project: ProjectArgs,
     /// Print one JSON object instead of text.
@@ -139,8 +141,10 @@ struct DoctorArgs {
 
 #[derive(Args, Debug)]
 struct CookieArgs {
-    /// A Cookie header, a browser's JSON export or a cookies.txt; standard input when absent.
-    cookies: Option<String>,
+    /// A Cookie header, a browser's JSON export or a cookies.txt; standard input when absent
+    /// or `-`.
+    #[arg(num_args = 0.., value_name = "COOKIES")]
+    cookies: Vec<String>,
     #[command(flatten)]
     project: ProjectArgs,
     /// Print one JSON object instead of text.
@@ -211,7 +215,9 @@ where
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
-            let text = e.render().to_string();
+            // clap quotes what it did not expect: a token or a cookie pasted unquoted would
+            // reach the terminal (and its scrollback). Long credential-like words are cut.
+            let text = redact_words(&e.render().to_string());
             let _ = if e.use_stderr() {
                 err.write_all(text.as_bytes())
             } else {
@@ -245,6 +251,31 @@ where
             EXIT_USAGE
         }
     }
+}
+
+/// `text` with every long run of token characters (base64url, `.`, `%`, `=`) replaced by
+/// `<redacted>`: what a credential looks like, and what no flag or subcommand name does.
+fn redact_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.len() >= 24 {
+            out.push_str("<redacted>");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || "-_.~+/=%".contains(c) {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
 }
 
 /// A usage error: the message, for standard error; exit status 2.
@@ -332,5 +363,18 @@ mod tests {
         // Extremes neither panic nor overflow.
         let _ = utc(i64::MAX / 2);
         let _ = human_duration(i64::MIN);
+        let _ = utc(i64::MAX);
+        let _ = utc(i64::MIN);
+    }
+
+    #[test]
+    fn long_words_are_cut_from_usage_errors() {
+        let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJlLW9mLWEtdG9rZW4";
+        let got = redact_words(&format!("error: unexpected argument '{token}' found"));
+        assert_eq!(got, "error: unexpected argument '<redacted>' found");
+        assert_eq!(
+            redact_words("--allow-postgres-role"),
+            "--allow-postgres-role"
+        );
     }
 }

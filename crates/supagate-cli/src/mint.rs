@@ -82,8 +82,26 @@ pub(crate) fn run(
         let Some((name, value)) = c.split_once('=') else {
             return Err(Usage(format!("--claim {c}: write NAME=VALUE")));
         };
+        if matches!(name.trim(), "iss" | "ref") {
+            return Err(Usage(format!(
+                "--claim {name}: the issuer is the configured local project's (or the testkit's), never another: a token naming a hosted project's issuer would be a forged credential"
+            )));
+        }
         let value = serde_json::from_str::<Value>(value).unwrap_or_else(|_| json!(value));
         builder = builder.claim(name, value);
+    }
+    // The lifetime bound holds for the claims as given, `--claim exp`/`iat` included.
+    let exp = builder.claims().get("exp").and_then(Value::as_i64);
+    let iat = builder.claims().get("iat").and_then(Value::as_i64);
+    match (exp, iat) {
+        (Some(exp), Some(iat))
+            if exp.saturating_sub(iat) <= 7 * 86_400 && exp.saturating_sub(now) <= 7 * 86_400 => {}
+        (None, _) | (_, None) => {}
+        _ => {
+            return Err(Usage(
+                "exp is more than a week after iat or now: Supabase issues access tokens for at most a week".to_owned(),
+            ));
+        }
     }
     let (token, signed_with) = match &project {
         Some(p) => {

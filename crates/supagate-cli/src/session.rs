@@ -19,9 +19,10 @@ pub(crate) fn run(
     out: &mut dyn Write,
     env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
 ) -> Result<u8, Usage> {
-    let text = match &args.cookies {
-        Some(t) if t != "-" => t.clone(),
-        _ => crate::read_input(input, MAX_COOKIES, "the cookies")?,
+    let text = match args.cookies.as_slice() {
+        [] => crate::read_input(input, MAX_COOKIES, "the cookies")?,
+        [one] if one == "-" => crate::read_input(input, MAX_COOKIES, "the cookies")?,
+        words => words.join(" "),
     };
     let vars = Vars::new(&args.project, env)?;
     let pairs = cookie_pairs(&text);
@@ -103,9 +104,11 @@ fn one(name: &CookieName, pairs: &[(String, String)], now: i64, show: bool) -> V
             header.push_str(&format!("{n}={v}"));
         }
     }
+    // The encoding is the first chunk's (`.0`), or the unchunked cookie's.
+    let first = format!("{}.0", name.as_str());
     let encoding = pairs
         .iter()
-        .find(|(n, _)| name.covers(n.as_bytes()))
+        .find(|(n, _)| n == name.as_str() || *n == first)
         .map(|(_, v)| {
             if v.starts_with("base64-") {
                 "base64"
@@ -153,7 +156,10 @@ fn one(name: &CookieName, pairs: &[(String, String)], now: i64, show: bool) -> V
             s.insert("alg", json!(d.header_str("alg")));
             s.insert("kid", json!(d.header_str("kid")));
             s.insert("expires_at", json!(session.expires_at()));
-            s.insert("expires_in", json!(session.expires_at().map(|e| e - now)));
+            s.insert(
+                "expires_in",
+                json!(session.expires_at().map(|e| e.saturating_sub(now))),
+            );
             s.insert("has_user", json!(session.has_user()));
             s.insert("access_token_bytes", json!(access.len()));
             s.insert(

@@ -116,7 +116,13 @@ pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return None;
             }
-            let value = value.trim();
+            let mut value = value.trim();
+            // An unquoted value ends at ` #` (a comment), as dotenv reads it.
+            if !value.starts_with(['"', '\''])
+                && let Some(at) = value.find(" #")
+            {
+                value = value.get(..at).unwrap_or(value).trim_end();
+            }
             let value = ['"', '\'']
                 .iter()
                 .find_map(|q| {
@@ -137,13 +143,13 @@ mod tests {
 
     #[test]
     fn env_files_read_as_dotenv_does() {
-        let text = "# c\n\nexport A=1\nB = \"two\"\nC='3'\nbad line\n=x\nD-E=1\nF=\"\n";
+        let text = "# c\n\nexport A=1 # one\nB = \"two # 2\"\nC='3'\nbad line\n=x\nD-E=1\nF=\"\n";
         let got = parse_env_file(text);
         assert_eq!(
             got,
             vec![
                 ("A".into(), "1".into()),
-                ("B".into(), "two".into()),
+                ("B".into(), "two # 2".into()),
                 ("C".into(), "3".into()),
                 ("F".into(), "\"".into()),
             ]

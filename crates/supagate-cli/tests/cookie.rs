@@ -201,3 +201,30 @@ fn no_session_and_bad_input() {
         "{out}"
     );
 }
+
+#[test]
+fn extreme_expiry_and_export_order() {
+    use base64::Engine as _;
+    // expires_at at i64::MIN: no overflow, no panic.
+    let session = json!({"access_token": "a.b.c", "refresh_token": "r", "expires_at": i64::MIN, "token_type": "bearer"});
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(session.to_string());
+    for args in [&["--json"][..], &[][..]] {
+        let (code, out) = cookie(args, &format!("sb-abc-auth-token=base64-{value}"));
+        assert_eq!(code, 0, "{out}");
+    }
+    // A browser export listing `.1` before `.0`: still the base64 session ssr wrote.
+    let case = corpus("w03").remove(0);
+    let mut pairs = pairs(case["cookie_header"].as_str().unwrap());
+    pairs.reverse();
+    let export = Value::Array(
+        pairs
+            .into_iter()
+            .map(|(n, v)| json!({"name": n, "value": v}))
+            .collect(),
+    )
+    .to_string();
+    let (code, out) = cookie(&["--json", "--url", URL], &export);
+    assert_eq!(code, 0, "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["sessions"][0]["encoding"], "base64", "{out}");
+}

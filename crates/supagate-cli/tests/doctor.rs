@@ -477,9 +477,21 @@ fn postgres_reachability_and_auth_sessions_access() {
     assert!(
         failed.iter().any(|(c, m, f)| c == "auth.sessions"
             && m.contains("may not read")
-            && f.contains("grant select")),
+            && f.contains("grant usage on schema auth")),
         "{failed:#?}"
     );
+    // The sessions role of SESSION_DATABASE_URL is the one that must read auth.sessions.
+    let mut vars = base.to_vec();
+    vars.push(("DATABASE_URL", &authenticator));
+    vars.push(("SESSION_DATABASE_URL", &superuser));
+    let (code, report) = doctor(&vars, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    // Liveness from the auth server: auth.sessions is not read.
+    let mut vars = base.to_vec();
+    vars.push(("DATABASE_URL", &authenticator));
+    vars.push(("SESSION_CHECK", "auth"));
+    let (code, report) = doctor(&vars, &[]);
+    assert_eq!(code, 0, "{report:#}");
     // A database without the auth schema.
     pg.psql("create database plain").unwrap();
     let plain = superuser
@@ -496,4 +508,96 @@ fn postgres_reachability_and_auth_sessions_access() {
             .any(|(c, m, _)| c == "auth.sessions" && m.contains("not a Supabase database")),
         "{report:#}"
     );
+}
+
+#[test]
+fn what_is_right_is_not_reported() {
+    let jwks = TestKeys::new().jwks_json();
+    let base = [("SUPABASE_URL", URL), ("SUPABASE_JWKS", jwks.as_str())];
+    let ok = |extra: &[(&str, &str)]| {
+        let mut vars = base.to_vec();
+        vars.extend_from_slice(extra);
+        let (code, report) = doctor(&vars, &[]);
+        assert_eq!(code, 0, "{extra:?}: {report:#}");
+    };
+    // The library's own values.
+    ok(&[("COOKIE_ENCODE", "user-and-tokens")]);
+    ok(&[
+        ("COOKIE_ENCODE", "tokens-only"),
+        ("PUBLIC_ORIGIN", "http://localhost:3000"),
+    ]);
+    // Supabase's own variables are not misspellings of ours.
+    ok(&[
+        ("SUPABASE_DB_URL", "postgres://x"),
+        ("SUPABASE_KEY", "k"),
+        ("SUPABASE_SERVICE_ROLE_KEY", "k"),
+    ]);
+    // A custom domain's anon key names the project ref, not the domain.
+    let anon = legacy_key("anon", "abcdefghijklmnopqrst");
+    let (code, report) = doctor(
+        &[
+            ("SUPABASE_URL", "https://api.example.com"),
+            ("SUPABASE_JWKS", &jwks),
+            ("SUPABASE_ANON_KEY", &anon),
+        ],
+        &[],
+    );
+    assert!(
+        failures(&report)
+            .iter()
+            .all(|(c, _, _)| c != "SUPABASE_ANON_KEY"),
+        "{code} {report:#}"
+    );
+}
+
+#[test]
+fn an_unusable_url_does_not_make_other_checks_fail_wrongly() {
+    // The local stack's published secret is fine on a local stack: with SUPABASE_URL mistyped,
+    // only SUPABASE_URL fails.
+    let (code, report) = doctor(
+        &[
+            ("SUPABASE_URL", "http://127.0.0.1:5432l"),
+            (
+                "SUPABASE_JWT_SECRET",
+                "super-secret-jwt-token-with-at-least-32-characters-long",
+            ),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1);
+    let failed = failures(&report);
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0].0, "SUPABASE_URL");
+}
+
+#[test]
+fn urls_are_shown_without_their_credentials() {
+    for extra in [&["--offline"][..], &[][..]] {
+        let dir_vars = [
+            ("SUPABASE_URL", URL),
+            (
+                "SUPABASE_JWKS_URL",
+                "http://user:hunter2@127.0.0.1:9/jwks.json?token=hunter3#frag",
+            ),
+        ];
+        let (code, report) = doctor(&dir_vars, extra);
+        let text = report.to_string();
+        assert!(
+            !text.contains("hunter2") && !text.contains("hunter3") && !text.contains("user:"),
+            "{text}"
+        );
+        assert!(text.contains("127.0.0.1:9/jwks.json"), "{text}");
+        if extra.is_empty() {
+            assert_eq!(code, 1);
+        }
+    }
+    let (_, report) = doctor(
+        &[
+            ("SUPABASE_URL", URL),
+            ("SUPABASE_JWT_SECRET", SECRET),
+            ("DATABASE_URL", "postgres://app:hunter2@127.0.0.1:9/db"),
+        ],
+        &[],
+    );
+    assert!(!report.to_string().contains("hunter2"));
 }

@@ -150,14 +150,14 @@ fn refused_cases() -> Vec<Case> {
         ),
         case(
             "the anon key used as a user token",
-            "",
+            "missing_claim/alg_not_allowed",
             "anon_key",
             &["anon key", "no user"],
             |_| legacy_key("anon"),
         ),
         case(
             "the service_role key used as a user token",
-            "",
+            "missing_claim/alg_not_allowed",
             "service_role_key",
             &["service_role", "secret API key"],
             |_| legacy_key("service_role"),
@@ -195,7 +195,7 @@ fn refused_cases() -> Vec<Case> {
         ),
         case(
             "another project's token",
-            "",
+            "issuer_mismatch",
             "other_project",
             &["another project (`otherprojectref0000000`)", "SUPABASE_URL"],
             move |k| {
@@ -207,10 +207,21 @@ fn refused_cases() -> Vec<Case> {
         ),
         case(
             "a third-party provider's token",
-            "issuer_mismatch",
+            "unknown_key",
             "third_party",
             &["SUPABASE_THIRD_PARTY_ISSUERS", "https://clerk.example.com"],
-            move |k| sign(k, &b().claim("iss", "https://clerk.example.com")),
+            |_| {
+                TokenBuilder::third_party("https://clerk.example.com")
+                    .issued_at(now(), 3600)
+                    .sign_provider()
+            },
+        ),
+        case(
+            "the project under another spelling",
+            "issuer_mismatch",
+            "issuer_spelling",
+            &["http://localhost:54321", "SUPABASE_URL"],
+            move |k| sign(k, &b().claim("iss", "http://localhost:54321/auth/v1")),
         ),
         case(
             "an OAuth client's token",
@@ -335,7 +346,13 @@ fn refused_cases() -> Vec<Case> {
                 format!("{t} {t}")
             },
         ),
-        case("a whole cookie header", "", "", &[], |_| "x".repeat(20_000)),
+        case(
+            "a token longer than any Supabase issues",
+            "too_long",
+            "too_long",
+            &["longer"],
+            |_| format!("eyJ{}", "x".repeat(55_000)),
+        ),
     ]
 }
 
@@ -356,7 +373,13 @@ fn every_refusal_names_the_library_reason_and_a_fix_on_both_kinds_of_project() {
                 "{what}"
             );
             if !c.reason.is_empty() {
-                assert_eq!(reason, c.reason, "{what}");
+                // `a/b`: the reason on the HS256 project, then on the JWK-set project.
+                let expected = match (c.reason.split_once('/'), kind) {
+                    (Some((hs, _)), Project::Hs256) => hs,
+                    (Some((_, jwks)), Project::Jwks) => jwks,
+                    (None, _) => c.reason,
+                };
+                assert_eq!(reason, expected, "{what}");
             }
             if !c.diagnosis.is_empty() {
                 assert_eq!(report["diagnosis"], c.diagnosis, "{what}");
@@ -602,4 +625,50 @@ fn the_installed_binary_exits_with_the_documented_codes() {
             && help.contains("cookie")
             && help.contains("mint")
     );
+}
+
+#[test]
+fn a_jwt_shaped_secret_is_blamed_only_for_hmac_tokens() {
+    let mut env = project(Project::Jwks);
+    env.vars
+        .insert("SUPABASE_JWT_SECRET".into(), legacy_key("anon"));
+    let t = TokenBuilder::now().sign_es256(&TestKeys::new());
+    let (head, sig) = t.rsplit_once('.').unwrap();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    let forged = format!("{head}.{flipped}{}", &sig[1..]);
+    let (code, r) = inspect(&env, &[], &forged);
+    assert_eq!((code, r["reason"].as_str()), (1, Some("bad_signature")));
+    assert_eq!(r["diagnosis"], "bad_signature", "{r:#}");
+}
+
+#[test]
+fn words_of_an_unquoted_paste_are_one_input_and_never_echoed() {
+    let env = project(Project::Jwks);
+    let token = TokenBuilder::now().sign_es256(&TestKeys::new());
+    let sig = token.rsplit('.').next().unwrap().to_owned();
+    let run = |argv: Vec<&str>| {
+        let vars = env.vars.clone();
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let code = supagate_cli::run(argv, &mut std::io::empty(), &mut out, &mut err, move |n| {
+            vars.get(n).cloned()
+        });
+        let all = format!(
+            "{}{}",
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap()
+        );
+        assert!(!all.contains(&sig), "a signature was printed: {all}");
+        (code, all)
+    };
+    // `supagate inspect Bearer eyJ…` (unquoted): the two words are the header's value.
+    assert_eq!(run(vec!["supagate", "inspect", "Bearer", &token]).0, 0);
+    // Two tokens: refused, and neither is echoed.
+    let (code, text) = run(vec!["supagate", "inspect", "--json", &token, &token]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("\"whitespace\""), "{text}");
+    // A usage error that quotes an argument cuts what looks like a credential.
+    let (code, text) = run(vec!["supagate", "cookie", "--bogus", &token]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--bogus"), "{text}");
 }

@@ -123,6 +123,15 @@ fn bad_mint_arguments_are_usage_errors() {
         &["mint", "--alg", "none"],
         &["mint", "--aal", "aal3"],
         &["mint", "--claim", "novalue"],
+        // Never another issuer: a hosted project's `iss` would make a forged credential.
+        &[
+            "mint",
+            "--claim",
+            "iss=https://abcdefghijklmnopqrst.supabase.co/auth/v1",
+        ],
+        &["mint", "--claim", "ref=abcdefghijklmnopqrst"],
+        // The week's bound holds for a lifetime given as claims too.
+        &["mint", "--claim", "exp=99999999999"],
     ] {
         let (code, out, err) = run(args, vec![]);
         assert_eq!(code, 2, "{args:?}: {out}");

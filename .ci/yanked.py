@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Refuses a Cargo.lock that pins a yanked crates.io version, reading the sparse index
+(index.crates.io), which CI reaches (the RustSec database, where cargo-deny reads yanked
+versions from, is not reachable there). Usage: yanked.py [Cargo.lock ...]"""
+import json
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+INDEX = "https://index.crates.io"
+
+
+def index_path(name):
+    n = name.lower()
+    if len(n) <= 2:
+        return f"{len(n)}/{n}"
+    if len(n) == 3:
+        return f"3/{n[0]}/{n}"
+    return f"{n[0:2]}/{n[2:4]}/{n}"
+
+
+def packages(lock):
+    out, cur = set(), {}
+    for line in open(lock, encoding="utf-8"):
+        line = line.strip()
+        if line == "[[package]]":
+            cur = {}
+        elif " = " in line:
+            k, v = line.split(" = ", 1)
+            cur[k] = v.strip('"')
+            if k == "source" and v.strip('"').startswith("registry+https://github.com/rust-lang/crates.io-index"):
+                out.add((cur["name"], cur["version"]))
+    return out
+
+
+def fetch(name):
+    req = urllib.request.Request(f"{INDEX}/{index_path(name)}", headers={"User-Agent": "supagate-ci"})
+    for attempt in range(4):
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.read().decode()
+        except OSError:
+            if attempt == 3:
+                raise
+            time.sleep(1 + attempt)
+
+
+def yanked(pkg):
+    name, version = pkg
+    for line in fetch(name).splitlines():
+        entry = json.loads(line)
+        if entry.get("vers") == version:
+            return entry.get("yanked", False)
+    raise LookupError(f"{name} {version} is not in the index")
+
+
+def main():
+    locks = sys.argv[1:] or ["Cargo.lock"]
+    pkgs = sorted(set().union(*(packages(l) for l in locks)))
+    try:
+        with ThreadPoolExecutor(12) as pool:
+            results = list(pool.map(yanked, pkgs))
+    except OSError as e:
+        print(f"== yanked: NOT checked: the crates.io index is not reachable ({e})")
+        return 0
+    bad = [f"{n} {v}" for (n, v), y in zip(pkgs, results) if y]
+    if bad:
+        print("== yanked: these locked versions are yanked: " + ", ".join(bad), file=sys.stderr)
+        return 1
+    print(f"== yanked: none of {len(pkgs)} locked crates.io versions is yanked")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
