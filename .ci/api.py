@@ -27,20 +27,22 @@ def source(span):
     chunk = lines[bl - 1 : el]
     if not chunk:
         return ""
+    # Columns count from 1; the end is exclusive.
     if len(chunk) == 1:
-        chunk = [chunk[0][bc:ec]]
+        chunk = [chunk[0][bc - 1 : ec - 1]]
     else:
-        chunk[0] = chunk[0][bc:]
-        chunk[-1] = chunk[-1][:ec]
+        chunk[0] = chunk[0][bc - 1 :]
+        chunk[-1] = chunk[-1][: ec - 1]
     kept = [l for l in chunk if not l.strip().startswith(("//", "#["))]
     text = " ".join(l.strip() for l in kept)
     text = re.sub(r"/\*.*?\*/", "", text)
-    return re.sub(r"\s+", " ", text).strip()
+    return re.sub(r"\s+", " ", text).strip().rstrip(",")
 
 
 def header(span, stops="{;"):
     """The declaration up to its body: the first `{` or `;` outside brackets."""
-    text = source(span)
+    text = re.sub(r"\bmut (\w+)\s*:", r"\1:", source(span))
+    text = text.replace("(mut self", "(self")
     depth = 0
     for i, c in enumerate(text):
         if c in "([<":
@@ -73,7 +75,8 @@ def main():
             trait = inner.get("trait")
             if trait:
                 tpath = trait.get("path") or trait.get("name") or "?"
-                out.add(f"impl {tpath} for {path}")
+                if tpath not in ("StructuralPartialEq",):
+                    out.add(f"impl {tpath} for {path}")
                 continue
             for mid in inner.get("items", []):
                 m = index.get(str(mid))
@@ -84,6 +87,8 @@ def main():
         item = index.get(str(iid))
         if item is None:
             return
+        if "non_exhaustive" in json.dumps(item.get("attrs", [])):
+            out.add(f"{path}: #[non_exhaustive]")
         key = (iid, path)
         if key in seen:
             return
@@ -155,8 +160,7 @@ def main():
     root = doc["root"]
     name = index[str(root)]["name"]
     walk(root, name)
-    for line in sorted(out):
-        print(line)
+    sys.stdout.write("".join(line + "\n" for line in sorted(out)))
 
 
 if __name__ == "__main__":
