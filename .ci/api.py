@@ -33,16 +33,29 @@ def source(span):
     else:
         chunk[0] = chunk[0][bc - 1 :]
         chunk[-1] = chunk[-1][: ec - 1]
-    kept = [l for l in chunk if not l.strip().startswith(("//", "#["))]
+    kept = [strip_comment(l) for l in chunk if not l.strip().startswith(("//", "#["))]
     text = " ".join(l.strip() for l in kept)
     text = re.sub(r"/\*.*?\*/", "", text)
     return re.sub(r"\s+", " ", text).strip().rstrip(",")
 
 
+def strip_comment(line):
+    """A line without its trailing `// comment` (one outside a string literal)."""
+    quoted = False
+    for i, c in enumerate(line):
+        if c == '"' and (i == 0 or line[i - 1] != "\\"):
+            quoted = not quoted
+        elif c == "/" and not quoted and line[i : i + 2] == "//" and (i == 0 or line[i - 1] != ":"):
+            return line[:i]
+    return line
+
+
 def header(span, stops="{;"):
     """The declaration up to its body: the first `{` or `;` outside brackets."""
     text = re.sub(r"\bmut (\w+)\s*:", r"\1:", source(span))
-    text = text.replace("(mut self", "(self")
+    text = re.sub(r"\(\s*mut self", "(self", text)
+    text = re.sub(r",\s*\)", ")", text)
+    text = re.sub(r"\(\s+", "(", text)
     depth = 0
     for i, c in enumerate(text):
         if c in "([<":
@@ -53,6 +66,43 @@ def header(span, stops="{;"):
         elif c in stops and depth == 0:
             return text[:i].strip()
     return text
+
+
+def major(req):
+    """The semver-major part of a version requirement: `0.8.4` -> `0.8`, `1.45` -> `1`."""
+    v = req.lstrip("=^~>< ").split(",")[0].strip()
+    parts = v.split(".")
+    if parts[0] == "0" and len(parts) > 1:
+        return f"0.{parts[1]}"
+    return parts[0]
+
+
+def manifest(path, crate, out):
+    """A crate's features and the majors of its dependencies: both are public API (a feature
+    removed breaks a build; a dependency's new major changes every type re-exported from it)."""
+    import os
+    import tomllib
+
+    with open(path, "rb") as f:
+        toml = tomllib.load(f)
+    root = os.path.join(os.path.dirname(path), "..", "..", "Cargo.toml")
+    with open(root, "rb") as f:
+        workspace = tomllib.load(f).get("workspace", {}).get("dependencies", {})
+    for feature, enables in sorted(toml.get("features", {}).items()):
+        out.add(f"{crate}: feature {feature} = [{', '.join(enables)}]")
+    for dep, spec in sorted(toml.get("dependencies", {}).items()):
+        if isinstance(spec, str):
+            spec = {"version": spec}
+        if spec.get("workspace"):
+            ws = workspace.get(dep, {})
+            ws = {"version": ws} if isinstance(ws, str) else ws
+            merged = dict(ws)
+            merged.update({k: v for k, v in spec.items() if k != "workspace"})
+            spec = merged
+        name = spec.get("package", dep)
+        version = spec.get("version", "path")
+        optional = " (optional)" if spec.get("optional") else ""
+        out.add(f"{crate}: dependency {name} {major(version)}{optional}")
 
 
 def main():
@@ -70,12 +120,22 @@ def main():
             if not imp:
                 continue
             inner = imp["inner"]["impl"]
-            if inner.get("is_synthetic") or inner.get("blanket_impl"):
+            if inner.get("blanket_impl"):
                 continue
             trait = inner.get("trait")
             if trait:
                 tpath = trait.get("path") or trait.get("name") or "?"
-                if tpath not in ("StructuralPartialEq",):
+                if tpath in ("StructuralPartialEq",):
+                    continue
+                if inner.get("is_synthetic"):
+                    out.add(f"impl {tpath} for {path} (auto)")
+                    continue
+                # Written impls by their header (generics, trait arguments, bounds); derived
+                # ones (whose span is the derive attribute) by the trait's name.
+                text = header(imp.get("span"))
+                if text.startswith(("impl", "unsafe impl")):
+                    out.add(f"{path}: {text}")
+                else:
                     out.add(f"impl {tpath} for {path}")
                 continue
             for mid in inner.get("items", []):
@@ -160,6 +220,8 @@ def main():
     root = doc["root"]
     name = index[str(root)]["name"]
     walk(root, name)
+    if len(sys.argv) > 2:
+        manifest(sys.argv[2], name, out)
     sys.stdout.write("".join(line + "\n" for line in sorted(out)))
 
 

@@ -135,9 +135,9 @@ impl Report {
 pub(crate) async fn run(
     args: DoctorArgs,
     out: &mut dyn Write,
-    env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    env: supagate::Variables,
 ) -> Result<u8, Usage> {
-    let vars = Vars::new(&args.project, env)?.with_env_names(env_names());
+    let vars = Vars::new(&args.project, env)?;
     let mut r = Report::default();
 
     let url = vars.get("SUPABASE_URL");
@@ -248,12 +248,6 @@ pub(crate) async fn run(
         }
     }
     Ok(if failed == 0 { EXIT_OK } else { EXIT_REFUSED })
-}
-
-fn env_names() -> Vec<String> {
-    std::env::vars_os()
-        .filter_map(|(k, _)| k.into_string().ok())
-        .collect()
 }
 
 fn secret(r: &mut Report, vars: &Vars, url: &str) {
@@ -413,6 +407,18 @@ fn display_url(url: &str) -> String {
     }
 }
 
+/// `name` alone, on the project at `url` with a placeholder key: one variable checked by the
+/// library at a time, so that each problem is reported on its own.
+fn alone(vars: &Vars, name: &str, url: &str) -> supagate::Variables {
+    vars.only(
+        &[name],
+        &[
+            ("SUPABASE_URL", url),
+            ("SUPABASE_JWT_SECRET", PLACEHOLDER_SECRET),
+        ],
+    )
+}
+
 /// Which private member a JWK set carries, if any.
 fn private_material(json: &str) -> Option<&'static str> {
     let value: Value = serde_json::from_str(json).ok()?;
@@ -441,14 +447,7 @@ fn third_party(r: &mut Report, vars: &Vars, url: &str) {
     if vars.get("SUPABASE_THIRD_PARTY_ISSUERS").is_none() {
         return;
     }
-    let only = vars.only(
-        &["SUPABASE_THIRD_PARTY_ISSUERS"],
-        &[
-            ("SUPABASE_URL", url),
-            ("SUPABASE_JWT_SECRET", PLACEHOLDER_SECRET),
-        ],
-    );
-    match SupabaseConfig::from_variables(&only) {
+    match SupabaseConfig::from_variables(&alone(vars, "SUPABASE_THIRD_PARTY_ISSUERS", url)) {
         Ok(c) => r.ok("SUPABASE_THIRD_PARTY_ISSUERS", c.describe_keys()),
         Err(e) if e.variable() == "SUPABASE_THIRD_PARTY_ISSUERS" => {
             r.env_error("SUPABASE_THIRD_PARTY_ISSUERS", &e);
@@ -517,14 +516,7 @@ fn api_keys(r: &mut Report, vars: &Vars, url: &str, project: Option<&SupabasePro
             );
             continue;
         }
-        let only = vars.only(
-            &[name],
-            &[
-                ("SUPABASE_URL", url),
-                ("SUPABASE_JWT_SECRET", PLACEHOLDER_SECRET),
-            ],
-        );
-        match Config::from_variables(only) {
+        match Config::from_variables(alone(vars, name, url)) {
             Ok(_) => r.ok(name, "a key of the right kind"),
             Err(e) if e.variable() == name => r.env_error(name, &e),
             Err(_) => r.ok(name, "a key of the right kind"),
@@ -656,14 +648,7 @@ fn proxy(r: &mut Report, vars: &Vars) {
         if vars.get(name).is_none() {
             continue;
         }
-        let only = vars.only(
-            &[name],
-            &[
-                ("SUPABASE_URL", PLACEHOLDER_URL),
-                ("SUPABASE_JWT_SECRET", PLACEHOLDER_SECRET),
-            ],
-        );
-        match Config::from_variables(only).and_then(|c| c.proxy()) {
+        match Config::from_variables(alone(vars, name, PLACEHOLDER_URL)).and_then(|c| c.proxy()) {
             Err(e) => r.env_error(name, &e),
             Ok(settings) => {
                 // Origins are parsed where the sessions are built; parse them here the same way.
@@ -703,16 +688,9 @@ async fn postgres(r: &mut Report, vars: &Vars, offline: bool) {
         if vars.get(name).is_none() {
             continue;
         }
-        let only = vars.only(
-            &[name],
-            &[
-                ("SUPABASE_URL", PLACEHOLDER_URL),
-                ("SUPABASE_JWT_SECRET", PLACEHOLDER_SECRET),
-                (
-                    "DATABASE_URL",
-                    "postgres://placeholder@127.0.0.1/placeholder",
-                ),
-            ],
+        let only = alone(vars, name, PLACEHOLDER_URL).with_default(
+            "DATABASE_URL",
+            "postgres://placeholder@127.0.0.1/placeholder",
         );
         match Config::from_variables(only).and_then(|c| c.database()) {
             Ok(settings) => {

@@ -29,7 +29,7 @@ pub(crate) async fn run(
     args: InspectArgs,
     input: &mut dyn Read,
     out: &mut dyn Write,
-    env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    env: supagate::Variables,
 ) -> Result<u8, Usage> {
     let raw = match args.token.as_slice() {
         [] => crate::read_input(input, MAX_INPUT, "the token")?,

@@ -27,7 +27,7 @@
 //!     &mut std::io::empty(),
 //!     &mut out,
 //!     &mut err,
-//!     |_| None,
+//!     supagate_cli::Variables::from_lookup(|_| None),
 //! );
 //! assert_eq!(code, 1);
 //! let report: serde_json::Value = serde_json::from_slice(&out)?;
@@ -47,6 +47,9 @@ mod session;
 mod vars;
 
 pub use vars::parse_env_file;
+
+/// The configuration variables, as the library reads them (re-exported from `supagate`).
+pub use supagate::Variables;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -190,14 +193,14 @@ struct MintArgs {
 
 /// Runs the command line `args` (the program name first): reads a token or cookies from
 /// `input` when the arguments give none, writes the report to `out` and problems of use to
-/// `err`, and returns the exit status. `env` is the environment (`|name|
-/// std::env::var(name).ok()` for the process's own).
+/// `err`, and returns the exit status. `env` is the environment: `Variables::from_env()` for
+/// the process's own (read once, in the one place the family reads it).
 ///
 /// # Examples
 ///
 /// ```
 /// let mut out = Vec::new();
-/// let code = supagate_cli::run(["supagate", "--bogus"], &mut std::io::empty(), &mut out, &mut Vec::new(), |_| None);
+/// let code = supagate_cli::run(["supagate", "--bogus"], &mut std::io::empty(), &mut out, &mut Vec::new(), supagate_cli::Variables::from_lookup(|_| None));
 /// assert_eq!(code, supagate_cli::EXIT_USAGE);
 /// ```
 pub fn run<I, T>(
@@ -205,7 +208,7 @@ pub fn run<I, T>(
     input: &mut dyn Read,
     out: &mut dyn Write,
     err: &mut dyn Write,
-    env: impl Fn(&str) -> Option<String> + Send + Sync + Clone + 'static,
+    env: Variables,
 ) -> u8
 where
     I: IntoIterator<Item = T>,

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
         &mut std::io::stdin().lock(),
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),
-        |name| std::env::var(name).ok(),
+        supagate_cli::Variables::from_env(),
     );
     ExitCode::from(code)
 }

@@ -13,7 +13,7 @@ pub(crate) fn run(
     args: MintArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
-    env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    env: supagate::Variables,
 ) -> Result<u8, Usage> {
     if !(1..=7 * 86_400).contains(&args.ttl) {
         return Err(Usage(format!(

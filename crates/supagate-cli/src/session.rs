@@ -17,7 +17,7 @@ pub(crate) fn run(
     args: CookieArgs,
     input: &mut dyn Read,
     out: &mut dyn Write,
-    env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    env: supagate::Variables,
 ) -> Result<u8, Usage> {
     let text = match args.cookies.as_slice() {
         [] => crate::read_input(input, MAX_COOKIES, "the cookies")?,

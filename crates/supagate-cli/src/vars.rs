@@ -7,23 +7,15 @@ use supagate::Variables;
 
 use crate::{ProjectArgs, Usage};
 
-/// The environment, looked up by name.
-type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
-
 /// The variables of one run: flags over the env file over the environment.
 #[derive(Clone)]
 pub(crate) struct Vars {
     overlay: Arc<BTreeMap<String, String>>,
-    env: Lookup,
-    /// Names known to be set in the environment (for the checks that look at every name).
-    env_names: Arc<Vec<String>>,
+    env: Variables,
 }
 
 impl Vars {
-    pub(crate) fn new(
-        args: &ProjectArgs,
-        env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
-    ) -> Result<Vars, Usage> {
+    pub(crate) fn new(args: &ProjectArgs, env: Variables) -> Result<Vars, Usage> {
         let mut overlay = BTreeMap::new();
         if let Some(path) = &args.env_file {
             let text = std::fs::read_to_string(path)
@@ -44,31 +36,24 @@ impl Vars {
         }
         Ok(Vars {
             overlay: Arc::new(overlay),
-            env: Arc::new(env),
-            env_names: Arc::new(Vec::new()),
+            env,
         })
-    }
-
-    /// The names of the process environment, for the doctor's whole-environment checks.
-    pub(crate) fn with_env_names(mut self, names: Vec<String>) -> Vars {
-        self.env_names = Arc::new(names);
-        self
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<String> {
         self.overlay
             .get(name)
             .cloned()
-            .or_else(|| (self.env)(name))
+            .or_else(|| self.env.get(name))
             .filter(|v| !v.trim().is_empty())
     }
 
     /// Every name set, the env file's and the flags' with the environment's.
     pub(crate) fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.overlay.keys().cloned().collect();
-        for n in self.env_names.iter() {
-            if !names.contains(n) {
-                names.push(n.clone());
+        for n in self.env.names() {
+            if !names.contains(&n) {
+                names.push(n);
             }
         }
         names.sort();

@@ -30,7 +30,13 @@ fn cookie(args: &[&str], input: &str) -> (u8, String) {
     argv.extend_from_slice(args);
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let code = supagate_cli::run(argv, &mut input.as_bytes(), &mut out, &mut err, |_| None);
+    let code = supagate_cli::run(
+        argv,
+        &mut input.as_bytes(),
+        &mut out,
+        &mut err,
+        supagate_cli::Variables::from_lookup(|_| None),
+    );
     assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
     (code, String::from_utf8(out).unwrap())
 }

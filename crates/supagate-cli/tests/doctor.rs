@@ -33,7 +33,13 @@ fn doctor(vars: &[(&str, &str)], extra: &[&str]) -> (u8, Value) {
     argv.extend(extra.iter().map(|s| (*s).to_owned()));
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let code = supagate_cli::run(argv, &mut std::io::empty(), &mut out, &mut err, |_| None);
+    let code = supagate_cli::run(
+        argv,
+        &mut std::io::empty(),
+        &mut out,
+        &mut err,
+        supagate_cli::Variables::from_lookup(|_| None),
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let text = String::from_utf8(out).unwrap();
     assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
@@ -434,7 +440,7 @@ fn a_clean_configuration_exits_0_and_fetches_the_key_set() {
         &mut std::io::empty(),
         &mut out,
         &mut Vec::new(),
-        |_| None,
+        supagate_cli::Variables::from_lookup(|_| None),
     );
     let _ = std::fs::remove_dir_all(&dir);
     let text = String::from_utf8(out).unwrap();

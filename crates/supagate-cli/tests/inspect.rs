@@ -62,7 +62,7 @@ fn inspect(env: &Env, args: &[&str], token: &str) -> (u8, Value) {
         &mut token.as_bytes(),
         &mut out,
         &mut err,
-        move |name| vars.get(name).cloned(),
+        supagate_cli::Variables::from_lookup(move |name| vars.get(name).cloned()),
     );
     let text = String::from_utf8(out).unwrap();
     assert!(err.is_empty(), "stderr: {}", String::from_utf8_lossy(&err));
@@ -517,7 +517,7 @@ fn the_token_argument_and_text_output() {
         &mut std::io::empty(),
         &mut out,
         &mut Vec::new(),
-        move |n| vars.get(n).cloned(),
+        supagate_cli::Variables::from_lookup(move |n| vars.get(n).cloned()),
     );
     let text = String::from_utf8(out).unwrap();
     assert_eq!(code, 1, "{text}");
@@ -537,7 +537,7 @@ fn usage_errors_exit_2() {
         &mut std::io::empty(),
         &mut Vec::new(),
         &mut err,
-        |_| None,
+        supagate_cli::Variables::from_lookup(|_| None),
     );
     assert_eq!(code, 2);
     assert!(
@@ -550,7 +550,7 @@ fn usage_errors_exit_2() {
         &mut std::io::empty(),
         &mut Vec::new(),
         &mut Vec::new(),
-        |_| None,
+        supagate_cli::Variables::from_lookup(|_| None),
     );
     assert_eq!(code, 2);
     let code = supagate_cli::run(
@@ -558,7 +558,7 @@ fn usage_errors_exit_2() {
         &mut std::io::empty(),
         &mut Vec::new(),
         &mut Vec::new(),
-        |_| None,
+        supagate_cli::Variables::from_lookup(|_| None),
     );
     assert_eq!(code, 2);
     // Standard input that is not text, or too long.
@@ -568,7 +568,7 @@ fn usage_errors_exit_2() {
         &mut &bytes[..],
         &mut Vec::new(),
         &mut Vec::new(),
-        |_| None,
+        supagate_cli::Variables::from_lookup(|_| None),
     );
     assert_eq!(code, 2);
     let huge = vec![b'a'; 70_000];
@@ -577,7 +577,7 @@ fn usage_errors_exit_2() {
         &mut &huge[..],
         &mut Vec::new(),
         &mut Vec::new(),
-        |_| None,
+        supagate_cli::Variables::from_lookup(|_| None),
     );
     assert_eq!(code, 2);
 }
@@ -650,9 +650,13 @@ fn words_of_an_unquoted_paste_are_one_input_and_never_echoed() {
         let vars = env.vars.clone();
         let mut out = Vec::new();
         let mut err = Vec::new();
-        let code = supagate_cli::run(argv, &mut std::io::empty(), &mut out, &mut err, move |n| {
-            vars.get(n).cloned()
-        });
+        let code = supagate_cli::run(
+            argv,
+            &mut std::io::empty(),
+            &mut out,
+            &mut err,
+            supagate_cli::Variables::from_lookup(move |n| vars.get(n).cloned()),
+        );
         let all = format!(
             "{}{}",
             String::from_utf8(out).unwrap(),

@@ -15,9 +15,15 @@ fn run(args: &[&str], env: Vec<(&'static str, String)>) -> (u8, String, String) 
     argv.extend_from_slice(args);
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let code = supagate_cli::run(argv, &mut std::io::empty(), &mut out, &mut err, move |n| {
-        env.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())
-    });
+    let code = supagate_cli::run(
+        argv,
+        &mut std::io::empty(),
+        &mut out,
+        &mut err,
+        supagate_cli::Variables::from_lookup(move |n| {
+            env.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())
+        }),
+    );
     (
         code,
         String::from_utf8(out).unwrap(),

@@ -140,6 +140,30 @@ impl Variables {
         self
     }
 
+    /// The names these variables have values or defaults for, sorted: every name of a
+    /// snapshot ([`Variables::from_env`], [`Variables::from_pairs`]); only the defaults of a
+    /// lookup ([`Variables::from_lookup`]), which cannot be listed. For checks that look at
+    /// every variable (a secret in a browser-bundled variable, a misspelled name).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let vars = supagate_core::Variables::from_pairs([("B", "2"), ("A", "1")]).with_default("C", "3");
+    /// assert_eq!(vars.names(), ["A", "B", "C"]);
+    /// assert!(supagate_core::Variables::from_lookup(|_| None).names().is_empty());
+    /// ```
+    #[must_use]
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = match &self.source {
+            Source::Snapshot(map) => map.keys().cloned().collect(),
+            Source::Lookup(_) => Vec::new(),
+        };
+        names.extend(self.defaults.keys().cloned());
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// The value of `name`, or its default when the source does not have it; `None` when it
     /// is set to an empty or whitespace-only value. Not trimmed otherwise: what a value may
     /// look like is for its reader to say.

@@ -23,45 +23,63 @@ fn documents() -> Vec<PathBuf> {
     docs
 }
 
-/// The Rust blocks of `text`: (first line number, lines).
+/// The Rust blocks of `text`: (first line number, lines). Fences as CommonMark has them
+/// (three or more backticks or tildes, closed by a run of the same character at least as
+/// long), and rustdoc's rule for which are Rust: no info string, or one whose every word
+/// (split on commas, spaces and tabs) is `rust` or a doctest attribute.
 fn rust_blocks(text: &str) -> Vec<(usize, Vec<&str>)> {
+    const ATTRIBUTES: &[&str] = &[
+        "rust",
+        "no_run",
+        "ignore",
+        "should_panic",
+        "compile_fail",
+        "test_harness",
+        "standalone_crate",
+        "edition2015",
+        "edition2018",
+        "edition2021",
+        "edition2024",
+    ];
     let mut blocks = Vec::new();
-    let mut current: Option<(usize, Vec<&str>)> = None;
-    let mut in_other = false;
+    // (fence char, fence length, is rust, first line, lines)
+    let mut open: Option<(char, usize, bool, usize, Vec<&str>)> = None;
     for (n, line) in text.lines().enumerate() {
-        let fence = line.trim_start().starts_with("```");
-        if let Some((start, lines)) = current.as_mut() {
-            if fence {
-                blocks.push((*start, std::mem::take(lines)));
-                current = None;
-            } else {
-                lines.push(line);
-            }
-        } else if in_other {
-            in_other = !fence;
-        } else if fence {
-            let lang = line.trim_start().trim_start_matches('`');
-            // rustdoc's rule: an unlabelled block, or one whose first word is `rust` or a
-            // doctest attribute, is Rust.
-            let first = lang.split(',').next().unwrap_or_default().trim();
-            if first.is_empty()
-                || first == "rust"
-                || [
-                    "no_run",
-                    "ignore",
-                    "should_panic",
-                    "compile_fail",
-                    "edition2024",
-                ]
-                .contains(&first)
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        let fence = ['`', '~'].into_iter().find_map(|c| {
+            let run = trimmed.chars().take_while(|x| *x == c).count();
+            (indent < 4 && run >= 3).then_some((c, run))
+        });
+        match (&mut open, fence) {
+            (Some((c, len, rust, start, lines)), Some((fc, flen)))
+                if fc == *c && flen >= *len && trimmed.trim_start_matches(fc).trim().is_empty() =>
             {
-                current = Some((n + 1, Vec::new()));
-            } else {
-                in_other = true;
+                if *rust {
+                    blocks.push((*start, std::mem::take(lines)));
+                }
+                open = None;
             }
+            (Some((_, _, _, _, lines)), _) => lines.push(line),
+            (None, Some((c, len))) => {
+                let info = trimmed.trim_start_matches(c);
+                let rust = info
+                    .split([',', ' ', '\t'])
+                    .filter(|w| !w.is_empty())
+                    .all(|w| ATTRIBUTES.contains(&w) || w.starts_with("ignore-"));
+                open = Some((c, len, rust, n + 1, Vec::new()));
+            }
+            (None, None) => {}
         }
     }
     blocks
+}
+
+/// rustdoc hides a line whose trimmed text is `#` or starts with `# `, and shows `##…` as
+/// `#…`: either way what GitHub shows is not what compiles.
+fn hidden(line: &str) -> bool {
+    let t = line.trim_start();
+    t == "#" || t.starts_with("# ") || t.starts_with("##")
 }
 
 #[test]
@@ -76,10 +94,7 @@ fn blocks_hide_nothing_and_use_the_facade_only() {
             blocks_seen += 1;
             for (i, line) in lines.iter().enumerate() {
                 let at = format!("{}:{}", doc.display(), start + i + 1);
-                assert!(
-                    !(line.starts_with("# ") || *line == "#"),
-                    "{at}: a hidden line: {line}"
-                );
+                assert!(!hidden(line), "{at}: a hidden line: {line}");
                 for internal in [
                     "supagate_core",
                     "supagate_jwt",
@@ -103,4 +118,39 @@ fn blocks_hide_nothing_and_use_the_facade_only() {
         }
     }
     assert!(blocks_seen >= 50, "{blocks_seen}");
+}
+
+#[test]
+fn the_fence_and_hidden_line_rules_are_rustdocs() {
+    let text = "```rust no_run\na\n```\n~~~\nb\n~~~~\n```text\nc\n```\n````rust\nd\n```\ne\n````\n```sh\nf\n```\n";
+    let got: Vec<Vec<&str>> = rust_blocks(text).into_iter().map(|(_, l)| l).collect();
+    assert_eq!(got, vec![vec!["a"], vec!["b"], vec!["d", "```", "e"]]);
+    assert!(hidden("    # let _ = app;") && hidden("#") && hidden("##[derive(Debug)]"));
+    assert!(
+        !hidden("#[derive(Debug)]") && !hidden("#![allow(unused)]") && !hidden("let x = 1; # no")
+    );
+}
+
+#[test]
+fn every_guide_is_compiled() {
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    for doc in documents() {
+        let name = doc.file_name().unwrap().to_str().unwrap();
+        if name == "security-catalog.md" {
+            continue;
+        }
+        let included = if name == "README.md" && doc.parent().unwrap().ends_with("docs") {
+            "docs/README.md"
+        } else if name == "README.md" {
+            "../../../README.md"
+        } else {
+            name
+        };
+        assert!(
+            lib.contains(included),
+            "{} is not compiled by src/lib.rs",
+            doc.display()
+        );
+    }
 }
