@@ -279,16 +279,35 @@ fn secret(r: &mut Report, vars: &Vars, url: &str) {
     }
     let only = vars.only(&["SUPABASE_JWT_SECRET"], &[("SUPABASE_URL", url)]);
     match SupabaseConfig::from_variables(&only) {
-        Ok(_) => r.ok(
-            "SUPABASE_JWT_SECRET",
-            format!("an HS256 secret of {} bytes", trimmed.len()),
-        ),
         Err(e) if e.variable() == "SUPABASE_JWT_SECRET" => r.env_error("SUPABASE_JWT_SECRET", &e),
-        Err(_) => r.ok(
+        _ if guessable(trimmed) && url != PLACEHOLDER_URL && !url.starts_with("http://") => r.fail(
+            "SUPABASE_JWT_SECRET",
+            "long enough, but made of a few characters repeated or a run: guessable, and whoever guesses it signs tokens",
+            "use the project's generated secret (Dashboard: Project Settings > JWT Keys), or 32 random bytes (`openssl rand -base64 32`) for a self-hosted GoTrue",
+        ),
+        _ => r.ok(
             "SUPABASE_JWT_SECRET",
             format!("an HS256 secret of {} bytes", trimmed.len()),
         ),
     }
+}
+
+/// A secret of few distinct characters (`aaaa…`, `abababab…`) or a run (`0123456789…`,
+/// `abcdef…`): long enough for the library, and found by the first guesses.
+fn guessable(secret: &str) -> bool {
+    let bytes = secret.as_bytes();
+    let mut seen = [false; 256];
+    for b in bytes {
+        if let Some(s) = seen.get_mut(usize::from(*b)) {
+            *s = true;
+        }
+    }
+    let distinct = seen.iter().filter(|s| **s).count();
+    let steps = bytes
+        .windows(2)
+        .filter(|w| matches!(w, [a, b] if b.wrapping_sub(*a) == 1))
+        .count();
+    distinct < 8 || steps * 2 > bytes.len()
 }
 
 async fn jwks(
@@ -831,6 +850,17 @@ fn redact_db_error(e: &sqlx::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guessable_secrets() {
+        assert!(guessable(&"a".repeat(40)));
+        assert!(guessable(&"ab".repeat(20)));
+        assert!(guessable("abcdefghijklmnopqrstuvwxyz0123456789ABCDEF"));
+        assert!(!guessable("Zp3kQ9vX2mLr8TcW5yHn7BdF4gJs6aEu1oNi0qRt"));
+        assert!(!guessable(
+            "super-secret-jwt-token-with-at-least-32-characters-long"
+        ));
+    }
 
     #[test]
     fn distances() {

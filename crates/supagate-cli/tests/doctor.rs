@@ -147,6 +147,53 @@ fn each_misconfiguration_is_named_with_its_fix() {
             "",
         ),
         (
+            "a rate limit that is not a number",
+            vec![
+                ("SUPABASE_URL", URL),
+                ("SUPABASE_JWT_SECRET", SECRET),
+                ("RATE_LIMIT_PER_MINUTE", "lots"),
+            ],
+            "RATE_LIMIT_PER_MINUTE",
+            "`lots`",
+            "",
+        ),
+        (
+            "an unknown session check",
+            vec![
+                ("SUPABASE_URL", URL),
+                ("SUPABASE_JWT_SECRET", SECRET),
+                ("DATABASE_URL", "postgres://u:p@127.0.0.1:9/db"),
+                ("SESSION_CHECK", "maybe"),
+            ],
+            "SESSION_CHECK",
+            "`maybe`",
+            "db",
+        ),
+        (
+            "an allowed origin with a path",
+            vec![
+                ("SUPABASE_URL", URL),
+                ("SUPABASE_JWT_SECRET", SECRET),
+                ("ALLOWED_ORIGINS", "https://app.example.com/path"),
+            ],
+            "ALLOWED_ORIGINS",
+            "",
+            "https://",
+        ),
+        (
+            "a guessable secret",
+            vec![
+                ("SUPABASE_URL", URL),
+                (
+                    "SUPABASE_JWT_SECRET",
+                    "0123456789abcdefghijklmnopqrstuvwxyz",
+                ),
+            ],
+            "SUPABASE_JWT_SECRET",
+            "guessable",
+            "openssl rand",
+        ),
+        (
             "an API key as the secret",
             vec![
                 ("SUPABASE_URL", URL),
