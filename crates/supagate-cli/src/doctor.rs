@@ -416,13 +416,14 @@ async fn jwks(
 /// or a fragment (where credentials of a URL live).
 fn display_url(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    // Everything up to the last `@` may be a user and a password (which may themselves hold
+    // `/`, `?` or `#`): it goes first, then the query and the fragment.
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
     let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     if scheme.is_empty() {
-        format!("{host}{path}")
+        rest.to_owned()
     } else {
-        format!("{scheme}://{host}{path}")
+        format!("{scheme}://{rest}")
     }
 }
 
@@ -661,6 +662,9 @@ fn cookie(r: &mut Report, project: Option<&SupabaseProject>) {
     }
 }
 
+/// How an origin variable is parsed: a browser's origin, or an internal upstream's.
+type OriginParser = fn(&str) -> Result<supagate::Origin, supagate::UrlError>;
+
 /// The proxy's variables, one at a time, as the library reads them.
 fn proxy(r: &mut Report, vars: &Vars) {
     for name in PROXY_VARIABLES {
@@ -671,14 +675,23 @@ fn proxy(r: &mut Report, vars: &Vars) {
             Err(e) => r.env_error(name, &e),
             Ok(settings) => {
                 // Origins are parsed where the sessions are built; parse them here the same way.
-                let origins: Vec<String> = match *name {
-                    "PUBLIC_ORIGIN" => settings.public_origin.into_iter().collect(),
-                    "ALLOWED_ORIGINS" => settings.allowed_origins,
-                    _ => Vec::new(),
+                // As the builders read them: a trailing `/` trimmed; the upstream may be an
+                // internal `http://` host.
+                let (origins, parse): (Vec<String>, OriginParser) = match *name {
+                    "PUBLIC_ORIGIN" => (
+                        settings.public_origin.into_iter().collect(),
+                        supagate::Origin::parse,
+                    ),
+                    "ALLOWED_ORIGINS" => (settings.allowed_origins, supagate::Origin::parse),
+                    "API_URL" => (
+                        settings.upstream.into_iter().collect(),
+                        supagate::Origin::parse_internal,
+                    ),
+                    _ => (Vec::new(), supagate::Origin::parse),
                 };
                 match origins
                     .iter()
-                    .map(|o| supagate::Origin::parse(o).map_err(|e| (o, e)))
+                    .map(|o| parse(o.trim_end_matches('/')).map_err(|e| (o, e)))
                     .find_map(Result::err)
                 {
                     Some((origin, e)) => r.fail(
@@ -860,6 +873,24 @@ mod tests {
         assert!(!guessable(
             "super-secret-jwt-token-with-at-least-32-characters-long"
         ));
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        for (url, shown) in [
+            (
+                "https://admin:pa/ss?w0rd@keys.example.com/jwks.json",
+                "https://keys.example.com/jwks.json",
+            ),
+            ("https://u:p#ss@host/x?token=y#f", "https://host/x"),
+            (
+                "http://127.0.0.1:9/jwks.json",
+                "http://127.0.0.1:9/jwks.json",
+            ),
+            ("no-scheme@host/x", "host/x"),
+        ] {
+            assert_eq!(display_url(url), shown);
+        }
     }
 
     #[test]

@@ -473,12 +473,14 @@ fn explain_token(e: &TokenError, d: &Unverified, p: &Project) -> Explained {
             "invalid_claim",
         ),
         TokenError::Expired => {
-            let ago = d.claim_i64("exp").map(|exp| p.now - exp);
+            let exp = d.claim_i64("exp");
             said(
-                match ago {
-                    Some(ago) => {
-                        format!("expired {} ago ({})", human_duration(ago), utc(p.now - ago))
-                    }
+                match exp {
+                    Some(exp) => format!(
+                        "expired {} ago ({})",
+                        human_duration(p.now.saturating_sub(exp)),
+                        utc(exp)
+                    ),
                     None => "expired".to_owned(),
                 },
                 "access tokens live an hour by default: refresh the session (supabase-js refreshes on its own while the tab is open; the frontend proxy refreshes before it forwards)",

@@ -194,7 +194,10 @@ struct MintArgs {
 /// Runs the command line `args` (the program name first): reads a token or cookies from
 /// `input` when the arguments give none, writes the report to `out` and problems of use to
 /// `err`, and returns the exit status. `env` is the environment: `Variables::from_env()` for
-/// the process's own (read once, in the one place the family reads it).
+/// the process's own (read once, in the one place the family reads it). The doctor's checks
+/// of every variable (secrets in browser variables, misspelled names) see the names `env`
+/// can list ([`Variables::names`]): none of a `Variables::from_lookup`, but those of an
+/// `--env-file`.
 ///
 /// # Examples
 ///
@@ -218,9 +221,16 @@ where
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
-            // clap quotes what it did not expect: a token or a cookie pasted unquoted would
-            // reach the terminal (and its scrollback). Long credential-like words are cut.
-            let text = redact_words(&e.render().to_string());
+            // clap quotes what it did not expect: a token, a cookie or a connection string
+            // pasted where no argument is taken would reach the terminal (and its
+            // scrollback). Quoted arguments that are not flags, and long credential-like
+            // words, are cut; help and version text is left as it is.
+            let rendered = e.render().to_string();
+            let text = if e.use_stderr() {
+                redact_words(&redact_quoted(&rendered))
+            } else {
+                rendered
+            };
             let _ = if e.use_stderr() {
                 err.write_all(text.as_bytes())
             } else {
@@ -278,6 +288,31 @@ fn redact_words(text: &str) -> String {
         }
     }
     flush(&mut word, &mut out);
+    out
+}
+
+/// `text` with every single-quoted argument that is not a flag (`--name`, `-x`) and is longer
+/// than a word replaced by `'<redacted>'`: clap quotes the arguments it refuses.
+fn redact_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut parts = text.split('\'');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    let mut inside = true;
+    for part in parts {
+        out.push('\'');
+        let flag = part.starts_with('-')
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if inside && !flag && part.chars().count() > 12 {
+            out.push_str("<redacted>");
+        } else {
+            out.push_str(part);
+        }
+        inside = !inside;
+    }
     out
 }
 
@@ -378,6 +413,16 @@ mod tests {
         assert_eq!(
             redact_words("--allow-postgres-role"),
             "--allow-postgres-role"
+        );
+        let pasted = "error: unexpected argument 'DATABASE_URL=postgresql://postgres.ab:S3cr3t!pw@aws-0.pooler.supabase.com:6543/postgres' found";
+        let got = redact_words(&redact_quoted(pasted));
+        assert!(
+            !got.contains("S3cr3t") && got.contains("'<redacted>'"),
+            "{got}"
+        );
+        assert_eq!(
+            redact_quoted("unexpected argument '--bogus-flag-name' found; tip: '--' and 'x'"),
+            "unexpected argument '--bogus-flag-name' found; tip: '--' and 'x'"
         );
     }
 }

@@ -96,7 +96,11 @@ pub(crate) fn run(
     match (exp, iat) {
         (Some(exp), Some(iat))
             if exp.saturating_sub(iat) <= 7 * 86_400 && exp.saturating_sub(now) <= 7 * 86_400 => {}
-        (None, _) | (_, None) => {}
+        (None, _) | (_, None) => {
+            return Err(Usage(
+                "exp and iat must be whole numbers of seconds, as Supabase writes them".to_owned(),
+            ));
+        }
         _ => {
             return Err(Usage(
                 "exp is more than a week after iat or now: Supabase issues access tokens for at most a week".to_owned(),

@@ -108,6 +108,15 @@ pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
             {
                 value = value.get(..at).unwrap_or(value).trim_end();
             }
+            // A quoted value ends at its closing quote (a comment may follow).
+            if let Some(q) = value.chars().next().filter(|c| *c == '"' || *c == '\'')
+                && let Some(end) = value.get(1..).and_then(|v| v.find(q))
+            {
+                return Some((
+                    name.to_owned(),
+                    value.get(1..=end).unwrap_or_default().to_owned(),
+                ));
+            }
             let value = ['"', '\'']
                 .iter()
                 .find_map(|q| {
@@ -128,7 +137,7 @@ mod tests {
 
     #[test]
     fn env_files_read_as_dotenv_does() {
-        let text = "# c\n\nexport A=1 # one\nB = \"two # 2\"\nC='3'\nbad line\n=x\nD-E=1\nF=\"\n";
+        let text = "# c\n\nexport A=1 # one\nB = \"two # 2\" # the second\nC='3'\nbad line\n=x\nD-E=1\nF=\"\n";
         let got = parse_env_file(text);
         assert_eq!(
             got,

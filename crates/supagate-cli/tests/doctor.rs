@@ -181,6 +181,17 @@ fn each_misconfiguration_is_named_with_its_fix() {
             "https://",
         ),
         (
+            "an upstream that is not http(s)",
+            vec![
+                ("SUPABASE_URL", URL),
+                ("SUPABASE_JWT_SECRET", SECRET),
+                ("API_URL", "ftp://backend"),
+            ],
+            "API_URL",
+            "ftp://backend",
+            "",
+        ),
+        (
             "a guessable secret",
             vec![
                 ("SUPABASE_URL", URL),
@@ -575,6 +586,15 @@ fn what_is_right_is_not_reported() {
     };
     // The library's own values.
     ok(&[("COOKIE_ENCODE", "user-and-tokens")]);
+    // The builders trim a trailing `/`; the upstream may be an internal http host.
+    ok(&[
+        ("PUBLIC_ORIGIN", "https://app.example.com/"),
+        (
+            "ALLOWED_ORIGINS",
+            "https://a.example.com/, https://b.example.com",
+        ),
+        ("API_URL", "http://backend:8000"),
+    ]);
     ok(&[
         ("COOKIE_ENCODE", "tokens-only"),
         ("PUBLIC_ORIGIN", "http://localhost:3000"),

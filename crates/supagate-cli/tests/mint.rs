@@ -138,6 +138,9 @@ fn bad_mint_arguments_are_usage_errors() {
         &["mint", "--claim", "ref=abcdefghijklmnopqrst"],
         // The week's bound holds for a lifetime given as claims too.
         &["mint", "--claim", "exp=99999999999"],
+        &["mint", "--claim", "exp=1e11"],
+        &["mint", "--claim", "exp=null"],
+        &["mint", "--claim", "iat=null"],
     ] {
         let (code, out, err) = run(args, vec![]);
         assert_eq!(code, 2, "{args:?}: {out}");

@@ -141,21 +141,27 @@ impl Variables {
     }
 
     /// The names these variables have values or defaults for, sorted: every name of a
-    /// snapshot ([`Variables::from_env`], [`Variables::from_pairs`]); only the defaults of a
-    /// lookup ([`Variables::from_lookup`]), which cannot be listed. For checks that look at
+    /// snapshot ([`Variables::from_env`], [`Variables::from_pairs`]) whose value is not blank
+    /// (a blank one reads as unset), and the defaults; only the defaults of a lookup
+    /// ([`Variables::from_lookup`]), which cannot be listed. For checks that look at
     /// every variable (a secret in a browser-bundled variable, a misspelled name).
     ///
     /// # Examples
     ///
     /// ```
-    /// let vars = supagate_core::Variables::from_pairs([("B", "2"), ("A", "1")]).with_default("C", "3");
+    /// let vars = supagate_core::Variables::from_pairs([("B", "2"), ("A", "1"), ("D", " ")])
+    ///     .with_default("C", "3");
     /// assert_eq!(vars.names(), ["A", "B", "C"]);
     /// assert!(supagate_core::Variables::from_lookup(|_| None).names().is_empty());
     /// ```
     #[must_use]
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = match &self.source {
-            Source::Snapshot(map) => map.keys().cloned().collect(),
+            Source::Snapshot(map) => map
+                .iter()
+                .filter(|(_, v)| !v.trim().is_empty())
+                .map(|(k, _)| k.clone())
+                .collect(),
             Source::Lookup(_) => Vec::new(),
         };
         names.extend(self.defaults.keys().cloned());
