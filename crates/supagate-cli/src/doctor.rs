@@ -38,28 +38,27 @@ const SUPABASE_OWN: &[&str] = &[
     "SUPABASE_INTERNAL_HOST_PORT",
 ];
 
-/// The proxy's variables, each checked by the library on its own.
-const PROXY_VARIABLES: &[&str] = &[
-    "API_URL",
-    "PUBLIC_ORIGIN",
-    "ALLOWED_ORIGINS",
-    "TRUSTED_PROXIES",
-    "COOKIE_ENCODE",
-    "REFRESH_MARGIN_SECS",
-    "RATE_LIMIT_PER_MINUTE",
-    "RATE_LIMIT_BURST",
-    "AUTH_CALLS_PER_MINUTE",
-    "AUTH_CALLS_BURST",
-];
+/// The library's variables from `first` to `last` (`supagate::config::VARIABLES` lists them
+/// by group): the proxy's, the database's.
+fn group(first: &str, last: &str) -> &'static [&'static str] {
+    let all = supagate::config::VARIABLES;
+    let at = |name: &str| all.iter().position(|n| *n == name);
+    match (at(first), at(last)) {
+        (Some(a), Some(b)) => all.get(a..=b).unwrap_or_default(),
+        _ => &[],
+    }
+}
 
-/// The database's variables besides `DATABASE_URL`, each checked by the library on its own.
-const DATABASE_VARIABLES: &[&str] = &[
-    "DATABASE_POOL_SIZE",
-    "SESSION_CHECK",
-    "SESSION_TTL_SECS",
-    "SESSION_NOTIFY",
-    "PRE_REQUEST",
-];
+/// The proxy's variables, each checked by the library on its own.
+fn proxy_variables() -> &'static [&'static str] {
+    group("API_URL", "AUTH_CALLS_BURST")
+}
+
+/// The database's variables besides `DATABASE_URL`, each checked by the library on its own
+/// (`SESSION_DATABASE_URL` is also connected to, later).
+fn database_variables() -> &'static [&'static str] {
+    group("DATABASE_POOL_SIZE", "PRE_REQUEST")
+}
 
 /// Prefixes of variables that front-end build tools put into browser bundles.
 const BROWSER_PREFIXES: &[&str] = &[
@@ -320,11 +319,14 @@ async fn jwks(
     let inline = vars.get("SUPABASE_JWKS");
     let remote = vars.get("SUPABASE_JWKS_URL");
     if inline.is_some() && remote.is_some() {
-        r.fail(
-            "SUPABASE_JWKS_URL",
-            "set together with SUPABASE_JWKS: one of them would be ignored",
-            "unset one (SUPABASE_JWKS gives the keys inline and nothing is fetched)",
+        // The library refuses the pair before it reads either; its words.
+        let both = vars.only(
+            &["SUPABASE_JWKS", "SUPABASE_JWKS_URL"],
+            &[("SUPABASE_URL", url)],
         );
+        if let Err(e) = SupabaseConfig::from_variables(&both) {
+            r.env_error(e.variable(), &e);
+        }
         return;
     }
     if let Some(json) = &inline {
@@ -667,7 +669,7 @@ type OriginParser = fn(&str) -> Result<supagate::Origin, supagate::UrlError>;
 
 /// The proxy's variables, one at a time, as the library reads them.
 fn proxy(r: &mut Report, vars: &Vars) {
-    for name in PROXY_VARIABLES {
+    for name in proxy_variables() {
         if vars.get(name).is_none() {
             continue;
         }
@@ -716,7 +718,7 @@ async fn postgres(r: &mut Report, vars: &Vars, offline: bool) {
     };
     // The other database variables, one at a time, as the library reads them.
     let mut session_check = Some(SessionCheck::Db);
-    for name in DATABASE_VARIABLES {
+    for name in database_variables() {
         if vars.get(name).is_none() {
             continue;
         }
@@ -863,6 +865,31 @@ fn redact_db_error(e: &sqlx::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_variable_groups_are_the_librarys() {
+        let proxy = proxy_variables();
+        for name in [
+            "API_URL",
+            "PUBLIC_ORIGIN",
+            "COOKIE_ENCODE",
+            "AUTH_CALLS_BURST",
+        ] {
+            assert!(proxy.contains(&name), "{name}");
+        }
+        let db = database_variables();
+        for name in [
+            "DATABASE_POOL_SIZE",
+            "SESSION_CHECK",
+            "SESSION_TTL_SECS",
+            "PRE_REQUEST",
+        ] {
+            assert!(db.contains(&name), "{name}");
+        }
+        for name in ["SUPABASE_URL", "DATABASE_URL"] {
+            assert!(!proxy.contains(&name) && !db.contains(&name), "{name}");
+        }
+    }
 
     #[test]
     fn guessable_secrets() {

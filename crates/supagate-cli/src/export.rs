@@ -41,22 +41,24 @@ pub fn cookie_pairs(text: &str) -> Vec<(String, String)> {
             })
             .collect();
     }
+    // A `Cookie` header, with or without its name, on one line or several: each split by the
+    // cookie crate's own tolerant pair parser.
     let mut pairs = Vec::new();
     for line in trimmed.lines() {
         let mut line = line.trim();
-        if line.len() >= 7
-            && line
-                .get(..7)
-                .is_some_and(|h| h.eq_ignore_ascii_case("cookie:"))
+        if line
+            .get(..7)
+            .is_some_and(|h| h.eq_ignore_ascii_case("cookie:"))
         {
             line = line.get(7..).unwrap_or_default();
         }
-        for part in line.split(';') {
-            if let Some((name, value)) = part.split_once('=') {
-                let name = name.trim();
-                if !name.is_empty() {
-                    pairs.push((name.to_owned(), value.trim().to_owned()));
-                }
+        for (pair, name) in supagate::cookie::cookie_pairs(line.as_bytes()) {
+            let value = pair.get(name.len() + 1..);
+            if let (Ok(name), Some(Ok(value))) =
+                (std::str::from_utf8(name), value.map(std::str::from_utf8))
+                && !name.is_empty()
+            {
+                pairs.push((name.to_owned(), value.trim().to_owned()));
             }
         }
     }

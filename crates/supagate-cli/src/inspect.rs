@@ -421,21 +421,21 @@ fn explain_token(e: &TokenError, d: &Unverified, p: &Project) -> Explained {
             "use a token Supabase Auth issued",
             "unsupported_alg",
         ),
-        TokenError::UnknownKey if foreign_issuer(d, p).is_some() => {
-            third_party(foreign_issuer(d, p).unwrap_or_default(), p)
-        }
-        TokenError::UnknownKey => said(
-            format!(
-                "no key of this project matches it: {} is not in the key set ({})",
-                kid.map_or_else(
-                    || "a token without a `kid`".to_owned(),
-                    |k| format!("the key `{k}`")
+        TokenError::UnknownKey => match foreign_issuer(d, p) {
+            Some(iss) => third_party(iss, p),
+            None => said(
+                format!(
+                    "no key of this project matches it: {} is not in the key set ({})",
+                    kid.map_or_else(
+                        || "a token without a `kid`".to_owned(),
+                        |k| format!("the key `{k}`")
+                    ),
+                    p.keys
                 ),
-                p.keys
+                "a key the project does not publish: one revoked or rotated out (sign in again), a standby key not yet in use, or another project's key (check SUPABASE_URL)",
+                "unknown_key",
             ),
-            "a key the project does not publish: one revoked or rotated out (sign in again), a standby key not yet in use, or another project's key (check SUPABASE_URL)",
-            "unknown_key",
-        ),
+        },
         TokenError::BadSignature if hmac && p.secret_is_jwt => said(
             "the signature does not match: SUPABASE_JWT_SECRET holds a JWT (the anon or service_role key?), not the JWT secret",
             "set SUPABASE_JWT_SECRET to the JWT secret (Dashboard: Project Settings > JWT Keys > Legacy JWT Secret), never to an API key",

@@ -7,6 +7,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -26,19 +28,11 @@ fn corpus(prefix: &str) -> Vec<Value> {
 }
 
 fn cookie(args: &[&str], input: &str) -> (u8, String) {
-    let mut argv = vec!["supagate", "cookie"];
+    let mut argv = vec!["cookie"];
     argv.extend_from_slice(args);
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let code = supagate_cli::run(
-        argv,
-        &mut input.as_bytes(),
-        &mut out,
-        &mut err,
-        supagate_cli::Variables::from_lookup(|_| None),
-    );
-    assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
-    (code, String::from_utf8(out).unwrap())
+    let ran = common::run(&argv, input, &[]);
+    assert!(ran.err.is_empty(), "{}", ran.err);
+    (ran.code, ran.out)
 }
 
 fn pairs(header: &str) -> Vec<(String, String)> {

@@ -7,6 +7,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
@@ -24,25 +26,16 @@ fn doctor(vars: &[(&str, &str)], extra: &[&str]) -> (u8, Value) {
     let text: String = vars.iter().map(|(k, v)| format!("{k}='{v}'\n")).collect();
     std::fs::write(&file, text).unwrap();
     let mut argv = vec![
-        "supagate".to_owned(),
         "doctor".to_owned(),
         "--json".to_owned(),
         "--env-file".to_owned(),
         file.display().to_string(),
     ];
     argv.extend(extra.iter().map(|s| (*s).to_owned()));
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let code = supagate_cli::run(
-        argv,
-        &mut std::io::empty(),
-        &mut out,
-        &mut err,
-        supagate_cli::Variables::from_lookup(|_| None),
-    );
+    let ran = common::run(&argv, "", &[]);
     let _ = std::fs::remove_dir_all(&dir);
-    let text = String::from_utf8(out).unwrap();
-    assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
+    let (code, text) = (ran.code, ran.out);
+    assert!(ran.err.is_empty(), "{}", ran.err);
     for (_, v) in vars {
         if v.len() > 30 && !v.starts_with("http") && !v.starts_with('{') && !v.starts_with('[') {
             assert!(!text.contains(v), "a value was printed: {text}");
@@ -492,16 +485,9 @@ fn a_clean_configuration_exits_0_and_fetches_the_key_set() {
         format!("SUPABASE_URL={URL}\nSUPABASE_JWT_SECRET={SECRET}\nSUPABASE_JWKS_URL={url}\n"),
     )
     .unwrap();
-    let mut out = Vec::new();
-    let code = supagate_cli::run(
-        ["supagate", "doctor", "--env-file", file.to_str().unwrap()],
-        &mut std::io::empty(),
-        &mut out,
-        &mut Vec::new(),
-        supagate_cli::Variables::from_lookup(|_| None),
-    );
+    let ran = common::run(&["doctor", "--env-file", file.to_str().unwrap()], "", &[]);
     let _ = std::fs::remove_dir_all(&dir);
-    let text = String::from_utf8(out).unwrap();
+    let (code, text) = (ran.code, ran.out);
     assert_eq!(code, 0, "{text}");
     assert!(
         text.lines()

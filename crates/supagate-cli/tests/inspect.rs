@@ -7,6 +7,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
@@ -24,6 +26,15 @@ enum Project {
 struct Env {
     vars: HashMap<String, String>,
     _jwks: Option<MockJwks>,
+}
+
+impl Env {
+    fn vars(&self) -> Vec<(String, String)> {
+        self.vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
 }
 
 fn project(kind: Project) -> Env {
@@ -52,20 +63,11 @@ fn project(kind: Project) -> Env {
 
 /// Runs `supagate inspect --json [args]`, the token on standard input.
 fn inspect(env: &Env, args: &[&str], token: &str) -> (u8, Value) {
-    let vars = env.vars.clone();
-    let mut argv = vec!["supagate", "inspect", "--json"];
+    let mut argv = vec!["inspect", "--json"];
     argv.extend_from_slice(args);
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let code = supagate_cli::run(
-        argv,
-        &mut token.as_bytes(),
-        &mut out,
-        &mut err,
-        supagate_cli::Variables::from_lookup(move |name| vars.get(name).cloned()),
-    );
-    let text = String::from_utf8(out).unwrap();
-    assert!(err.is_empty(), "stderr: {}", String::from_utf8_lossy(&err));
+    let ran = common::run(&argv, token, &env.vars());
+    let (code, text) = (ran.code, ran.out);
+    assert!(ran.err.is_empty(), "stderr: {}", ran.err);
     // Never a signature, never the secret.
     assert!(!text.contains(TestKeys::HS256_SECRET), "{text}");
     if let Some(sig) = token.trim().rsplit('.').next().filter(|s| s.len() > 20) {
@@ -510,16 +512,8 @@ fn the_token_argument_and_text_output() {
     let token = TokenBuilder::now()
         .issued_at(now() - 7200, 3600)
         .sign_es256(&TestKeys::new());
-    let vars = env.vars.clone();
-    let mut out = Vec::new();
-    let code = supagate_cli::run(
-        ["supagate", "inspect", token.as_str()],
-        &mut std::io::empty(),
-        &mut out,
-        &mut Vec::new(),
-        supagate_cli::Variables::from_lookup(move |n| vars.get(n).cloned()),
-    );
-    let text = String::from_utf8(out).unwrap();
+    let ran = common::run(&["inspect", token.as_str()], "", &env.vars());
+    let (code, text) = (ran.code, ran.out);
     assert_eq!(code, 1, "{text}");
     assert!(
         text.contains("verdict  refused: expired 60 minutes ago"),
@@ -531,55 +525,16 @@ fn the_token_argument_and_text_output() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let mut err = Vec::new();
-    let code = supagate_cli::run(
-        ["supagate", "inspect", "a.b.c"],
-        &mut std::io::empty(),
-        &mut Vec::new(),
-        &mut err,
-        supagate_cli::Variables::from_lookup(|_| None),
-    );
-    assert_eq!(code, 2);
-    assert!(
-        String::from_utf8(err)
-            .unwrap()
-            .contains("SUPABASE_URL: not set")
-    );
-    let code = supagate_cli::run(
-        ["supagate", "inspect", "--nope"],
-        &mut std::io::empty(),
-        &mut Vec::new(),
-        &mut Vec::new(),
-        supagate_cli::Variables::from_lookup(|_| None),
-    );
-    assert_eq!(code, 2);
-    let code = supagate_cli::run(
-        ["supagate"],
-        &mut std::io::empty(),
-        &mut Vec::new(),
-        &mut Vec::new(),
-        supagate_cli::Variables::from_lookup(|_| None),
-    );
-    assert_eq!(code, 2);
+    let none = Vec::new();
+    let ran = common::run(&["inspect", "a.b.c"], "", &none);
+    assert_eq!(ran.code, 2);
+    assert!(ran.err.contains("SUPABASE_URL: not set"), "{}", ran.err);
+    assert_eq!(common::run(&["inspect", "--nope"], "", &none).code, 2);
+    assert_eq!(common::run::<&str>(&[], "", &none).code, 2);
     // Standard input that is not text, or too long.
-    let bytes = [0xff_u8, 0xfe];
-    let code = supagate_cli::run(
-        ["supagate", "inspect", "--url", "http://127.0.0.1:54321"],
-        &mut &bytes[..],
-        &mut Vec::new(),
-        &mut Vec::new(),
-        supagate_cli::Variables::from_lookup(|_| None),
-    );
-    assert_eq!(code, 2);
-    let huge = vec![b'a'; 70_000];
-    let code = supagate_cli::run(
-        ["supagate", "inspect", "--url", "http://127.0.0.1:54321"],
-        &mut &huge[..],
-        &mut Vec::new(),
-        &mut Vec::new(),
-        supagate_cli::Variables::from_lookup(|_| None),
-    );
-    assert_eq!(code, 2);
+    let local = ["inspect", "--url", "http://127.0.0.1:54321"];
+    assert_eq!(common::run(&local, [0xff_u8, 0xfe], &none).code, 2);
+    assert_eq!(common::run(&local, vec![b'a'; 70_000], &none).code, 2);
 }
 
 #[test]
@@ -647,21 +602,8 @@ fn words_of_an_unquoted_paste_are_one_input_and_never_echoed() {
     let token = TokenBuilder::now().sign_es256(&TestKeys::new());
     let sig = token.rsplit('.').next().unwrap().to_owned();
     let run = |argv: Vec<&str>| {
-        let vars = env.vars.clone();
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        let code = supagate_cli::run(
-            argv,
-            &mut std::io::empty(),
-            &mut out,
-            &mut err,
-            supagate_cli::Variables::from_lookup(move |n| vars.get(n).cloned()),
-        );
-        let all = format!(
-            "{}{}",
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap()
-        );
+        let ran = common::run(&argv[1..], "", &env.vars());
+        let (code, all) = (ran.code, format!("{}{}", ran.out, ran.err));
         assert!(!all.contains(&sig), "a signature was printed: {all}");
         (code, all)
     };

@@ -12,6 +12,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -45,18 +47,11 @@ fn session(bio: &str, now: u64) -> (String, String, String) {
 }
 
 fn cookie(args: &[&str], input: &str) -> (u8, Value, String) {
-    let mut argv = vec!["supagate", "cookie", "--json"];
+    let mut argv = vec!["cookie", "--json"];
     argv.extend_from_slice(args);
-    let mut out = Vec::new();
-    let code = supagate_cli::run(
-        argv,
-        &mut input.as_bytes(),
-        &mut out,
-        &mut Vec::new(),
-        supagate_cli::Variables::from_lookup(|_| None),
-    );
-    let text = String::from_utf8(out).unwrap();
-    (code, serde_json::from_str(&text).unwrap(), text)
+    let ran = common::run(&argv, input, &[]);
+    assert!(ran.err.is_empty(), "{}", ran.err);
+    (ran.code, serde_json::from_str(&ran.out).unwrap(), ran.out)
 }
 
 #[test]

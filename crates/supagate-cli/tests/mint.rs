@@ -7,28 +7,15 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use serde_json::Value;
 use supagate_testkit::TestKeys;
 
 fn run(args: &[&str], env: Vec<(&'static str, String)>) -> (u8, String, String) {
-    let mut argv = vec!["supagate"];
-    argv.extend_from_slice(args);
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let code = supagate_cli::run(
-        argv,
-        &mut std::io::empty(),
-        &mut out,
-        &mut err,
-        supagate_cli::Variables::from_lookup(move |n| {
-            env.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())
-        }),
-    );
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
+    let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let ran = common::run(args, "", &env);
+    (ran.code, ran.out, ran.err)
 }
 
 #[test]
