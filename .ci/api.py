@@ -141,9 +141,9 @@ def main():
             for mid in inner.get("items", []):
                 m = index.get(str(mid))
                 if m and public(m):
-                    walk(mid, f"{path}::{m['name']}", inherent=True)
+                    walk(mid, f"{path}::{m['name']}")
 
-    def walk(iid, path, inherent=False):
+    def walk(iid, path):
         item = index.get(str(iid))
         if item is None:
             return
