@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,11 @@ type Key = (u64, u64);
 struct Entry<R> {
     /// `None` until the refresh finished.
     result: watch::Receiver<Option<Arc<R>>>,
+    /// When the refresh started: its result is reused until the reuse window has passed
+    /// since, whether or not its task has removed the entry yet.
+    started: Instant,
+    /// Which refresh this is, so that a finished one's task never removes its successor.
+    id: u64,
 }
 
 struct Shared<R> {
@@ -30,6 +36,7 @@ struct Shared<R> {
     reuse: Duration,
     max_entries: usize,
     seeds: (RandomState, RandomState),
+    ids: AtomicU64,
 }
 
 /// Coordinates refreshes so that a single-use refresh token is sent to the auth server once:
@@ -96,15 +103,19 @@ impl<R: Send + Sync + 'static> Default for RefreshCoordinator<R> {
 struct Remove<R> {
     shared: Arc<Shared<R>>,
     key: Key,
+    id: u64,
 }
 
 impl<R> Drop for Remove<R> {
     fn drop(&mut self) {
-        self.shared
+        let mut entries = self
+            .shared
             .entries
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.key);
+            .unwrap_or_else(PoisonError::into_inner);
+        if entries.get(&self.key).is_some_and(|e| e.id == self.id) {
+            entries.remove(&self.key);
+        }
     }
 }
 
@@ -148,6 +159,7 @@ impl<R: Send + Sync + 'static> RefreshCoordinator<R> {
                 reuse: window,
                 max_entries: DEFAULT_MAX_REFRESHES,
                 seeds: (RandomState::new(), RandomState::new()),
+                ids: AtomicU64::new(0),
             }),
         }
     }
@@ -196,7 +208,12 @@ impl<R: Send + Sync + 'static> RefreshCoordinator<R> {
         let key = (s.seeds.0.hash_one(token), s.seeds.1.hash_one(token));
         let mut result = {
             let mut entries = s.entries.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(e) = entries.get(&key) {
+            // A running refresh is always shared; a finished one only within the window
+            // (its task may not have run yet to remove it).
+            let live = entries
+                .get(&key)
+                .filter(|e| e.result.borrow().is_none() || e.started.elapsed() < s.reuse);
+            if let Some(e) = live {
                 e.result.clone()
             } else {
                 let call = match refresh() {
@@ -204,18 +221,28 @@ impl<R: Send + Sync + 'static> RefreshCoordinator<R> {
                     Err(declined) => return Some(Arc::new(declined)),
                 };
                 let (tx, rx) = watch::channel(None);
-                let tracked = entries.len() < s.max_entries;
+                let started = Instant::now();
+                let id = s.ids.fetch_add(1, Ordering::Relaxed);
+                // A finished entry past its window is replaced, not added to.
+                let tracked = entries.contains_key(&key) || entries.len() < s.max_entries;
                 if tracked {
-                    entries.insert(key, Entry { result: rx.clone() });
+                    entries.insert(
+                        key,
+                        Entry {
+                            result: rx.clone(),
+                            started,
+                            id,
+                        },
+                    );
                 }
                 drop(entries);
                 let guard = tracked.then(|| Remove {
                     shared: Arc::clone(s),
                     key,
+                    id,
                 });
                 let reuse = s.reuse;
                 tokio::spawn(async move {
-                    let started = Instant::now();
                     let out = Arc::new(call.await);
                     let reusable = keep(&out);
                     tx.send_replace(Some(out));

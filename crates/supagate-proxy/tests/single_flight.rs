@@ -123,3 +123,49 @@ async fn the_map_is_bounded_and_refreshes_still_run() {
         assert!(coordinator.len() <= 10);
     }
 }
+
+/// A finished refresh past its reuse window is not reused even while its task has not yet run
+/// to remove it (a loaded runtime): the next request with that refresh token is a new call. The
+/// current-thread runtime is held by a blocking sleep so that the removal cannot run first.
+#[tokio::test(flavor = "current_thread")]
+async fn a_finished_refresh_past_its_window_is_not_reused_before_its_removal() {
+    let coordinator = RefreshCoordinator::<u32>::with_reuse_window(Duration::from_secs(1));
+    let calls = Arc::new(AtomicU32::new(0));
+    let token = Token::new("rt-window");
+    let refresh =
+        |calls: Arc<AtomicU32>| move || async move { calls.fetch_add(1, Ordering::SeqCst) + 1 };
+    assert_eq!(
+        *coordinator
+            .run(&token, refresh(calls.clone()))
+            .await
+            .unwrap(),
+        1
+    );
+    // Within the window: shared.
+    assert_eq!(
+        *coordinator
+            .run(&token, refresh(calls.clone()))
+            .await
+            .unwrap(),
+        1
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(coordinator.len(), 1, "the removal has not run yet");
+    assert_eq!(
+        *coordinator
+            .run(&token, refresh(calls.clone()))
+            .await
+            .unwrap(),
+        2
+    );
+    // The first refresh's removal, running late, leaves the second's entry in place.
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(
+        *coordinator
+            .run(&token, refresh(calls.clone()))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
