@@ -1,4 +1,4 @@
-//! The HTTP client for the upstream and the auth server: hyper-util's pooled client over
+//! The HTTP client for the auth server (the upstream has its own pool, `pool.rs`): hyper-util's pooled client over
 //! rustls (AWS-LC, webpki roots). It never follows redirects, and every call is bounded in
 //! time and size.
 
@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::body::{Guarded, ProxyBody, full};
-use crate::error::{ProxyConfigError, ProxyError};
+use crate::error::ProxyConfigError;
 
 /// Size and time limits for the proxy's HTTP traffic. Start from [`Limits::default`] and
 /// change fields.
@@ -67,7 +67,7 @@ impl Default for Limits {
     }
 }
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// What the auth server answered: `status` is `None` when it did not answer in time, the
 /// connection failed, or the body was too large.
@@ -91,9 +91,6 @@ impl AuthAnswer {
 #[derive(Clone)]
 pub(crate) struct HttpClient {
     client: Client<Connector, ProxyBody>,
-    /// For `http://` targets (a backend on the same host or network): no TLS wrapper to
-    /// clone for each call or to pass every read and write through.
-    plain: Client<HttpConnector, ProxyBody>,
     limits: Arc<Limits>,
 }
 
@@ -103,36 +100,44 @@ impl std::fmt::Debug for HttpClient {
     }
 }
 
+/// The connectors every client here dials with: rustls on AWS-LC with the webpki roots
+/// (`https`, and `http` too), and the bare TCP one for `http://` targets (a backend on the
+/// same host or network: no TLS wrapper to pass every read and write through). Both set
+/// `TCP_NODELAY` and the connect timeout.
+pub(crate) fn connectors(limits: &Limits) -> Result<(Connector, HttpConnector), ProxyConfigError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|_| ProxyConfigError {
+            what: "tls protocol versions",
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(limits.connect_timeout));
+    let plain = http.clone();
+    http.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok((connector, plain))
+}
+
 impl HttpClient {
     pub(crate) fn new(limits: Arc<Limits>) -> Result<Self, ProxyConfigError> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|_| ProxyConfigError {
-                what: "tls protocol versions",
-            })?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(limits.connect_timeout));
-        let plain = http.clone();
-        http.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let (connector, _) = connectors(&limits)?;
         let mut builder = Client::builder(TokioExecutor::new());
         builder
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256);
         Ok(HttpClient {
             client: builder.build(connector),
-            plain: builder.build(plain),
             limits,
         })
     }
@@ -164,25 +169,6 @@ impl HttpClient {
         match tokio::time::timeout(self.limits.auth_timeout, call).await {
             Ok(Some(answer)) => answer,
             _ => AuthAnswer::none(),
-        }
-    }
-
-    /// Sends an upstream request; the response headers must arrive within the upstream
-    /// timeout. The response body is returned unread.
-    pub(crate) async fn upstream(
-        &self,
-        req: Request<ProxyBody>,
-    ) -> Result<Response<hyper::body::Incoming>, ProxyError> {
-        let call = if req.uri().scheme() == Some(&http::uri::Scheme::HTTP) {
-            self.plain.request(req)
-        } else {
-            self.client.request(req)
-        };
-        match tokio::time::timeout(self.limits.upstream_timeout, call).await {
-            Err(_) => Err(ProxyError::UpstreamTimeout),
-            Ok(Ok(res)) => Ok(res),
-            Ok(Err(e)) if crate::body::is_too_large(&e) => Err(ProxyError::BodyTooLarge),
-            Ok(Err(_)) => Err(ProxyError::UpstreamUnavailable),
         }
     }
 }

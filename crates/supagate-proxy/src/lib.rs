@@ -16,6 +16,8 @@ mod headers;
 mod liveness;
 mod path;
 #[cfg(feature = "client")]
+mod pool;
+#[cfg(feature = "client")]
 mod proxy;
 #[cfg(feature = "client")]
 mod rate;

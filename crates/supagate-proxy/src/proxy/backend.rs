@@ -163,7 +163,7 @@ impl BackendClient {
         let i = &*self.proxy.inner;
         let path = upstream_target(path)?;
         let uri = self.proxy.upstream_uri(path)?;
-        let limits = i.client.limits();
+        let limits = i.upstream.limits();
         let mut headers = HeaderMap::new();
         crate::headers::prepare_in_place(
             &mut headers,
@@ -190,7 +190,7 @@ impl BackendClient {
         *req.uri_mut() = uri;
         *req.version_mut() = Version::HTTP_11;
         *req.headers_mut() = headers;
-        let res = i.client.upstream(req).await.inspect_err(|e| {
+        let res = i.upstream.send(req).await.inspect_err(|e| {
             tracing::warn!(target: "supagate", status = e.status().as_u16(), reason = e.reason(), "backend call failed");
         })?;
         let (mut parts, body) = res.into_parts();

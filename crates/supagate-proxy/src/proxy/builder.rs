@@ -143,7 +143,7 @@ impl ProxyBuilder {
         } else {
             Some(Routes::new(c.routes)?)
         };
-        let client = HttpClient::new(Arc::new(c.limits))?;
+        let upstream = Upstream::new(&scheme, &authority, Arc::new(c.limits))?;
         Ok(Proxy {
             inner: Arc::new(Inner {
                 sessions: c.sessions,
@@ -152,7 +152,7 @@ impl ProxyBuilder {
                 scheme,
                 authority,
                 observed,
-                client,
+                upstream,
                 behaviour: c.behaviour,
             }),
         })

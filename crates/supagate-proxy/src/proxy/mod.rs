@@ -20,11 +20,12 @@ use http_body_util::BodyExt;
 use supagate_auth::AuthError;
 
 use crate::body::{BoxError, Guarded, ProxyBody, full};
-use crate::client::{HttpClient, Limits};
+use crate::client::Limits;
 use crate::decision::{Answer, CookieDelta, Decided, Refused};
 use crate::error::ProxyError;
 use crate::headers::{HeaderPolicy, Observed, filter_upstream_response_headers, prepare_in_place};
 use crate::path::{Routes, fixed_upstream};
+use crate::pool::{Pooled, Upstream};
 use crate::sessions::{Resolved, Sessions};
 
 mod backend;
@@ -97,7 +98,7 @@ struct Inner {
     scheme: Scheme,
     authority: Authority,
     observed: Observed,
-    client: HttpClient,
+    upstream: Upstream,
     behaviour: builder::Behaviour,
 }
 
@@ -220,7 +221,7 @@ impl Proxy {
             },
         }?;
         if let Some(len) = content_length(&parts.headers)
-            && len > i.client.limits().request_body
+            && len > i.upstream.limits().request_body
         {
             return Err(ProxyError::BodyTooLarge.into());
         }
@@ -244,7 +245,7 @@ impl Proxy {
         // One await: the request and the response are made around it, synchronously, so
         // no nested future is moved in between.
         let sent = match self.upstream_request(parts, body, path, bearer, claims, peer) {
-            Ok(req) => i.client.upstream(req).await.inspect_err(|e| {
+            Ok(req) => i.upstream.send(req).await.inspect_err(|e| {
                 tracing::warn!(target: "supagate", status = e.status().as_u16(), reason = e.reason(), "upstream call failed");
             }),
             Err(e) => Err(e),
@@ -282,7 +283,7 @@ impl Proxy {
             claims.as_ref(),
             &i.observed.with_client(peer),
         );
-        let limits = i.client.limits();
+        let limits = i.upstream.limits();
         let mut upstream = Request::new(
             Guarded::new(body, limits.request_body, limits.idle_timeout).boxed_unsync(),
         );
@@ -293,35 +294,32 @@ impl Proxy {
         Ok(upstream)
     }
 
-    /// The upstream URI of a checked `path` (and query): the scheme and authority as parsed at
-    /// start-up, only the path parsed here.
+    /// The upstream target of a checked `path` (and query), in origin form (`/path?query`):
+    /// the pool dials the origin parsed at start-up and sets `Host`, so only the path is
+    /// parsed here.
     pub(crate) fn upstream_uri(&self, path: String) -> Result<Uri, ProxyError> {
         let invalid = || ProxyError::BadPath {
             reason: "invalid target",
         };
         // The whole URI within `http`'s limit, as when it was printed and parsed whole.
         let (scheme, authority) = (&self.inner.scheme, &self.inner.authority);
-        if scheme.as_str().len() + 3 + authority.as_str().len() + path.len() > MAX_URI_LEN {
+        if !path.starts_with('/')
+            || scheme.as_str().len() + 3 + authority.as_str().len() + path.len() > MAX_URI_LEN
+        {
             return Err(invalid());
         }
-        let mut target = http::uri::Parts::default();
-        target.scheme = Some(scheme.clone());
-        target.authority = Some(authority.clone());
-        target.path_and_query = Some(
-            http::uri::PathAndQuery::from_maybe_shared(Bytes::from(path)).map_err(|_| invalid())?,
-        );
-        Uri::from_parts(target).map_err(|_| invalid())
+        Uri::from_maybe_shared(Bytes::from(path)).map_err(|_| invalid())
     }
 
     /// The upstream's response as the client gets it: hop-by-hop fields and planted auth
     /// cookies removed, CORS the proxy's own, the body bounded.
     fn upstream_response(
         &self,
-        res: Response<hyper::body::Incoming>,
+        res: Response<Pooled>,
         cors_origin: Option<HeaderValue>,
     ) -> Result<Response<ProxyBody>, ProxyError> {
         let i = &*self.inner;
-        let limits = i.client.limits();
+        let limits = i.upstream.limits();
         let (mut parts, body) = res.into_parts();
         filter_upstream_response_headers(&mut parts.headers, &i.headers);
         strip_cors(&mut parts.headers);
