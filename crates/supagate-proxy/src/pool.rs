@@ -345,13 +345,13 @@ mod tests {
 
     /// A sender over an in-memory stream, its connection task running and wanting a request.
     async fn sender() -> SendRequest<ProxyBody> {
-        let (ours, _theirs) = tokio::io::duplex(1024);
+        let (ours, theirs) = tokio::io::duplex(1024);
         let (sender, conn) = http1::handshake(hyper_util::rt::TokioIo::new(ours))
             .await
             .unwrap();
         tokio::spawn(async move {
             let _ = conn.await;
-            drop(_theirs);
+            drop(theirs);
         });
         let mut sender = sender;
         std::future::poll_fn(|cx| sender.poll_ready(cx))
@@ -369,8 +369,9 @@ mod tests {
         let u = upstream();
         let old = Instant::now().checked_sub(IDLE_FOR + Duration::from_secs(1));
         let Some(old) = old else { return }; // a clock too young to say
+        let stale = sender().await;
         u.shared.idle.lock().unwrap().push_back(Idle {
-            sender: sender().await,
+            sender: stale,
             since: old,
         });
         assert!(u.checkout().is_none());
