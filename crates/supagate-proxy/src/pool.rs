@@ -20,9 +20,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::HOST;
+use http::header::{CONNECTION, HOST};
 use http::uri::{Authority, Scheme};
-use http::{HeaderValue, Request, Response, Uri};
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
@@ -134,19 +134,19 @@ impl Upstream {
     async fn call(&self, mut req: Request<ProxyBody>) -> Result<Response<Pooled>, ProxyError> {
         loop {
             let (mut sender, reused) = match self.checkout() {
-                Some((sender, true)) => (sender, true),
-                Some((mut sender, false)) => {
+                Some((idle, true)) => (idle.sender, true),
+                Some((mut idle, false)) => {
                     // Its last response has ended, but hyper's task may not have marked the
                     // connection idle yet (a body-less answer is handed back the moment it
                     // arrives): wait for that, briefly. Beyond it the connection is busy
                     // (its request body still going out): a new one for this call, the busy
                     // one kept, behind the others, for a later call.
-                    let ready = std::future::poll_fn(|cx| sender.poll_ready(cx));
+                    let ready = std::future::poll_fn(|cx| idle.sender.poll_ready(cx));
                     match tokio::time::timeout(READY_WAIT, ready).await {
-                        Ok(Ok(())) => (sender, true),
+                        Ok(Ok(())) => (idle.sender, true),
                         Ok(Err(_)) => (self.connect().await?, false),
                         Err(_) => {
-                            Upstream::checkin_behind(&self.shared, sender);
+                            Upstream::checkin_behind(&self.shared, idle);
                             (self.connect().await?, false)
                         }
                     }
@@ -155,11 +155,10 @@ impl Upstream {
             };
             match sender.try_send_request(req).await {
                 Ok(res) => {
-                    let shared = Arc::clone(&self.shared);
-                    return Ok(res.map(|body| Pooled {
-                        body,
-                        back: Some((sender, shared)),
-                    }));
+                    // An answer after which the upstream closes (or switches protocols) never
+                    // goes back, whatever the race with hyper's own closing.
+                    let back = keeps_alive(&res).then(|| (sender, Arc::clone(&self.shared)));
+                    return Ok(res.map(|body| Pooled { body, back }));
                 }
                 Err(mut e) => {
                     // Closed by the upstream while idle, before it took the request: the
@@ -183,7 +182,7 @@ impl Upstream {
     /// The most recently returned connection that is ready for a request (`true`), else the
     /// most recent one still finishing its last exchange (`false`); closed and stale ones
     /// found on the way are dropped.
-    fn checkout(&self) -> Option<(SendRequest<ProxyBody>, bool)> {
+    fn checkout(&self) -> Option<(Idle, bool)> {
         let mut stale = Vec::new();
         let found = {
             let mut idle = self
@@ -192,8 +191,7 @@ impl Upstream {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             let now = Instant::now();
-            let unusable =
-                |e: &Idle| e.sender.is_closed() || now.duration_since(e.since) > IDLE_FOR;
+            let unusable = |e: &Idle| unusable(e, now);
             // The oldest are mostly at the front: drop those past their time or closed.
             while idle.front().is_some_and(unusable) {
                 stale.extend(idle.pop_front());
@@ -203,11 +201,11 @@ impl Upstream {
                 .iter()
                 .rposition(|e| e.sender.is_ready() && !unusable(e))
             {
-                Some(at) => idle.remove(at).map(|e| (e.sender, true)),
+                Some(at) => idle.remove(at).map(|e| (e, true)),
                 None => loop {
                     match idle.pop_back() {
                         Some(e) if unusable(&e) => stale.push(e),
-                        Some(e) => break Some((e.sender, false)),
+                        Some(e) => break Some((e, false)),
                         None => break None,
                     }
                 },
@@ -222,32 +220,32 @@ impl Upstream {
         if sender.is_closed() {
             return;
         }
+        let now = Instant::now();
         let mut idle = shared.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut gone = Vec::new();
         if idle.len() >= MAX_IDLE {
-            // Full: the oldest goes (it is dropped once the lock is released).
-            let oldest = idle.pop_front();
-            idle.push_back(Idle {
-                sender,
-                since: Instant::now(),
-            });
-            drop(idle);
-            drop(oldest);
-            return;
+            // Full: the closed and stale go first, wherever they are; then the oldest. All
+            // are dropped once the lock is released.
+            let (keep, drop_now): (VecDeque<Idle>, VecDeque<Idle>) = std::mem::take(&mut *idle)
+                .into_iter()
+                .partition(|e| !unusable(e, now));
+            *idle = keep;
+            gone.extend(drop_now);
+            if idle.len() >= MAX_IDLE {
+                gone.extend(idle.pop_front());
+            }
         }
-        idle.push_back(Idle {
-            sender,
-            since: Instant::now(),
-        });
+        idle.push_back(Idle { sender, since: now });
+        drop(idle);
+        drop(gone);
     }
 
-    /// Puts a busy connection back behind the others (tried last, dropped first).
-    fn checkin_behind(shared: &Shared, sender: SendRequest<ProxyBody>) {
+    /// Puts a busy connection back behind the others (tried last, dropped first), with the
+    /// time it was first returned: one that stays busy still ages out.
+    fn checkin_behind(shared: &Shared, busy: Idle) {
         let mut idle = shared.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < MAX_IDLE && !sender.is_closed() {
-            idle.push_front(Idle {
-                sender,
-                since: Instant::now(),
-            });
+        if idle.len() < MAX_IDLE && !busy.sender.is_closed() {
+            idle.push_front(busy);
         }
     }
 
@@ -260,6 +258,27 @@ impl Upstream {
         }
         .ok_or(ProxyError::UpstreamUnavailable)
     }
+}
+
+/// Closed, or idle for longer than [`IDLE_FOR`].
+fn unusable(e: &Idle, now: Instant) -> bool {
+    e.sender.is_closed() || now.duration_since(e.since) > IDLE_FOR
+}
+
+/// Whether the connection may carry another request after `res`: not when the upstream said
+/// it closes (`Connection: close`, or HTTP/1.0 without `keep-alive`) or switched protocols.
+fn keeps_alive<B>(res: &Response<B>) -> bool {
+    let has = |token: &str| {
+        res.headers().get_all(CONNECTION).iter().any(|v| {
+            v.as_bytes()
+                .split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
+    };
+    if res.status() == StatusCode::SWITCHING_PROTOCOLS || has("close") {
+        return false;
+    }
+    res.version() != Version::HTTP_10 || has("keep-alive")
 }
 
 /// Dials `origin` with `connector` and shakes hands; the connection's task ends when it
@@ -387,8 +406,106 @@ mod tests {
             Upstream::checkin(&u.shared, sender().await);
         }
         assert_eq!(idle_len(&u), MAX_IDLE);
-        Upstream::checkin_behind(&u.shared, sender().await);
+        let busy = Idle {
+            sender: sender().await,
+            since: Instant::now(),
+        };
+        Upstream::checkin_behind(&u.shared, busy);
         assert_eq!(idle_len(&u), MAX_IDLE);
+    }
+
+    #[test]
+    fn keeps_alive_follows_the_answer() {
+        let res = |version: Version, status: u16, connection: &[&str]| {
+            let mut b = Response::builder().version(version).status(status);
+            for c in connection {
+                b = b.header(CONNECTION, *c);
+            }
+            keeps_alive(&b.body(()).unwrap())
+        };
+        assert!(res(Version::HTTP_11, 200, &[]));
+        assert!(res(Version::HTTP_11, 204, &["keep-alive"]));
+        assert!(!res(Version::HTTP_11, 200, &["close"]));
+        assert!(!res(Version::HTTP_11, 200, &["Keep-Alive, CLOSE"]));
+        assert!(!res(Version::HTTP_11, 200, &["x-custom", " close "]));
+        assert!(!res(Version::HTTP_11, 101, &["upgrade"]));
+        assert!(!res(Version::HTTP_10, 200, &[]));
+        assert!(res(Version::HTTP_10, 200, &["keep-alive"]));
+        assert!(!res(Version::HTTP_10, 200, &["keep-alive, close"]));
+        assert!(
+            res(Version::HTTP_11, 200, &["closed"]),
+            "a token, not a prefix"
+        );
+    }
+
+    /// When full, closed and stale connections go before a healthy oldest one.
+    #[tokio::test]
+    async fn a_full_pool_drops_the_dead_before_the_oldest() {
+        let u = upstream();
+        let oldest = sender().await;
+        Upstream::checkin(&u.shared, oldest);
+        let mut peers = Vec::new();
+        for _ in 1..MAX_IDLE {
+            let (ours, theirs) = tokio::io::duplex(1024);
+            let (mut s, conn) =
+                http1::handshake::<_, ProxyBody>(hyper_util::rt::TokioIo::new(ours))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            std::future::poll_fn(|cx| s.poll_ready(cx)).await.unwrap();
+            Upstream::checkin(&u.shared, s);
+            peers.push(theirs);
+        }
+        assert_eq!(idle_len(&u), MAX_IDLE);
+        drop(peers); // every connection but the oldest hangs up
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Upstream::checkin(&u.shared, sender().await);
+        assert_eq!(idle_len(&u), 2, "the dead went, the oldest stayed");
+    }
+
+    /// A request queued on a reused connection that closes before taking it is sent once, on a
+    /// new connection.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_request_a_reused_connection_never_took_goes_on_a_new_one() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let count = Arc::clone(&count);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |_req| {
+                        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        async {
+                            Ok::<_, std::convert::Infallible>(Response::new(crate::body::full(
+                                Vec::new(),
+                            )))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        let authority: Authority = addr.to_string().parse().unwrap();
+        let u = Upstream::new(&Scheme::HTTP, &authority, Arc::new(Limits::default())).unwrap();
+        // A pooled connection, ready, whose peer hangs up before the next call: nothing has
+        // run its task since, so the pool still takes it for ready.
+        let (ours, theirs) = tokio::io::duplex(1024);
+        let (mut s, conn) = http1::handshake::<_, ProxyBody>(hyper_util::rt::TokioIo::new(ours))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        std::future::poll_fn(|cx| s.poll_ready(cx)).await.unwrap();
+        Upstream::checkin(&u.shared, s);
+        drop(theirs);
+        let mut req = Request::new(crate::body::full(Vec::new()));
+        *req.uri_mut() = Uri::from_static("/once");
+        let res = u.send(req).await;
+        assert!(res.is_ok(), "{:?}", res.err());
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

@@ -23,12 +23,27 @@ type Key = (u64, u64);
 
 struct Entry<R> {
     /// `None` until the refresh finished.
-    result: watch::Receiver<Option<Arc<R>>>,
+    result: watch::Receiver<Option<Done<R>>>,
     /// When the refresh started: its result is reused until the reuse window has passed
     /// since, whether or not its task has removed the entry yet.
     started: Instant,
     /// Which refresh this is, so that a finished one's task never removes its successor.
     id: u64,
+}
+
+/// A finished refresh: its result, and whether later requests may reuse it (`keep`).
+struct Done<R> {
+    result: Arc<R>,
+    reusable: bool,
+}
+
+impl<R> Clone for Done<R> {
+    fn clone(&self) -> Self {
+        Done {
+            result: Arc::clone(&self.result),
+            reusable: self.reusable,
+        }
+    }
 }
 
 struct Shared<R> {
@@ -210,9 +225,10 @@ impl<R: Send + Sync + 'static> RefreshCoordinator<R> {
             let mut entries = s.entries.lock().unwrap_or_else(PoisonError::into_inner);
             // A running refresh is always shared; a finished one only within the window
             // (its task may not have run yet to remove it).
-            let live = entries
-                .get(&key)
-                .filter(|e| e.result.borrow().is_none() || e.started.elapsed() < s.reuse);
+            let live = entries.get(&key).filter(|e| match &*e.result.borrow() {
+                None => true,
+                Some(done) => done.reusable && e.started.elapsed() < s.reuse,
+            });
             if let Some(e) = live {
                 e.result.clone()
             } else {
@@ -245,7 +261,10 @@ impl<R: Send + Sync + 'static> RefreshCoordinator<R> {
                 tokio::spawn(async move {
                     let out = Arc::new(call.await);
                     let reusable = keep(&out);
-                    tx.send_replace(Some(out));
+                    tx.send_replace(Some(Done {
+                        result: out,
+                        reusable,
+                    }));
                     if guard.is_some() && reusable {
                         // Keep the result for late requests with the old cookie, then let the
                         // guard remove the entry.
@@ -257,6 +276,6 @@ impl<R: Send + Sync + 'static> RefreshCoordinator<R> {
             }
         };
         let done = result.wait_for(Option::is_some).await.ok()?;
-        done.as_ref().map(Arc::clone)
+        done.as_ref().map(|d| Arc::clone(&d.result))
     }
 }

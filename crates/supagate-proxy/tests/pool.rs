@@ -416,8 +416,10 @@ async fn smuggling_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
     .await
 }
 
-/// Bytes an upstream sends beyond its answer are never taken as the answer to the next call
-/// (another user's, perhaps) on that connection.
+/// Bytes an upstream sends together with its answer are never taken as the answer to the
+/// next call (another user's, perhaps) on that connection: hyper finds them buffered and
+/// closes it. (Bytes that arrive only after the next request went out are HTTP/1's own
+/// exposure to a broken upstream, the same for any client.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_beyond_an_answer_never_answer_the_next_call() {
     let (addr, _conns) = smuggling_upstream().await;
@@ -474,5 +476,57 @@ async fn an_early_answer_to_an_upload_still_going_out_does_not_hold_the_next_cal
         started.elapsed() < Duration::from_secs(1),
         "{:?}",
         started.elapsed()
+    );
+}
+
+/// A request the upstream took (read its head) and then hung up on is 502, never sent again,
+/// on a reused connection as on a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_the_upstream_took_is_never_sent_twice() {
+    let heads = Arc::new(AtomicUsize::new(0));
+    let seen = heads.clone();
+    let (addr, _) = listen(move |mut stream, _| {
+        let seen = seen.clone();
+        async move {
+            let mut buf = Vec::new();
+            // The first request on each connection is answered, keep-alive; the second is
+            // read, then the connection is dropped.
+            for n in 1..=2 {
+                if !read_head(&mut stream, &mut buf).await {
+                    return;
+                }
+                seen.fetch_add(1, Ordering::SeqCst);
+                if n == 1 {
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                        .await;
+                }
+            }
+        }
+    })
+    .await;
+    let auth = MockAuth::start();
+    let proxy = proxy_to(addr, &auth, Limits::default());
+    let post = || {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/pay")
+            .header("sec-fetch-site", "same-origin")
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    assert_eq!(
+        read(proxy.forward(post(), peer()).await).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        read(proxy.forward(post(), peer()).await).await.0,
+        StatusCode::BAD_GATEWAY
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        heads.load(Ordering::SeqCst),
+        2,
+        "each request reached it once"
     );
 }
