@@ -37,8 +37,11 @@ use crate::error::{ProxyConfigError, ProxyError};
 const MAX_IDLE: usize = 256;
 /// How long a call waits for a returned connection that hyper has not marked idle yet.
 const READY_WAIT: Duration = Duration::from_millis(20);
-/// An idle connection older than this is closed, not reused.
-const IDLE_FOR: Duration = Duration::from_secs(60);
+/// An idle connection older than this is closed, not reused: shorter than the keep-alive
+/// timeouts of the usual backends (uvicorn's and Node's 5 s), so that the pool gives a
+/// connection up before the upstream does, not in the same instant as a request goes out on it
+/// (a request the upstream may have taken cannot be sent again).
+const IDLE_FOR: Duration = Duration::from_secs(4);
 
 /// The upstream origin and its idle connections.
 #[derive(Clone)]
