@@ -1,6 +1,6 @@
-//! The HTTP client for the auth server (the upstream has its own pool, `pool.rs`): hyper-util's pooled client over
-//! rustls (AWS-LC, webpki roots). It never follows redirects, and every call is bounded in
-//! time and size.
+//! The HTTP client for the auth server: hyper-util's pooled client over rustls (AWS-LC,
+//! webpki roots). It never follows redirects, and every call is bounded in time and size.
+//! The upstream has a pool of its own (`pool.rs`), on the same connectors.
 
 use std::sync::Arc;
 use std::time::Duration;
