@@ -63,12 +63,7 @@ fn a_hung_key_set_endpoint_is_a_503_in_bounded_time() {
     assert!(ran.err.is_empty(), "{}", ran.err);
     let r: Value = serde_json::from_str(&ran.out).unwrap();
     assert_eq!(ran.code, 1);
-    let jwks = r["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "jwks")
-        .unwrap();
+    let jwks = common::check(&r, "jwks");
     assert_eq!(jwks["status"], "fail", "{r:#}");
     assert!(took < Duration::from_secs(20), "doctor waited {took:?}");
 }
@@ -90,12 +85,7 @@ fn a_hung_database_is_reported_in_bounded_time() {
     assert_eq!(ran.code, 1);
     assert!(!ran.out.contains("hunter2"));
     let r: Value = serde_json::from_str(&ran.out).unwrap();
-    let db = r["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "DATABASE_URL")
-        .unwrap();
+    let db = common::check(&r, "DATABASE_URL");
     assert_eq!(db["status"], "fail", "{r:#}");
     assert!(
         db["message"].as_str().unwrap().contains("no answer"),
@@ -115,12 +105,7 @@ fn a_key_set_too_large_to_read_is_refused_not_buffered() {
     ]);
     let ran = common::run(&["doctor", "--json"], "", &vars);
     let r: Value = serde_json::from_str(&ran.out).unwrap();
-    let jwks = r["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "jwks")
-        .unwrap();
+    let jwks = common::check(&r, "jwks");
     assert_eq!(jwks["status"], "fail", "{r:#}");
     let token = TokenBuilder::now().sign_es256(&TestKeys::new());
     let ran = common::run(&["inspect", "--json"], &token, &vars);

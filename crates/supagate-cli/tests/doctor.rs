@@ -462,12 +462,7 @@ fn a_clean_configuration_exits_0_and_fetches_the_key_set() {
     );
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["verdict"], "clean");
-    let jwks = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "jwks")
-        .unwrap();
+    let jwks = common::check(&report, "jwks");
     assert!(
         jwks["message"]
             .as_str()
@@ -510,12 +505,7 @@ fn postgres_reachability_and_auth_sessions_access() {
     let mut vars = base.to_vec();
     vars.push(("DATABASE_URL", &superuser));
     let (_, report) = doctor(&vars, &[]);
-    let sessions = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "auth.sessions")
-        .unwrap();
+    let sessions = common::check(&report, "auth.sessions");
     assert_eq!(sessions["status"], "ok", "{report:#}");
     // `authenticator` (what PostgREST logs in as) may not.
     let authenticator = pg.url("authenticator");

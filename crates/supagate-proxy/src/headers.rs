@@ -262,6 +262,16 @@ fn connection_named(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
+/// Whether a `Connection` field lists `token` (an option such as `close`, any case), without
+/// collecting the names as [`connection_named`] does.
+pub(crate) fn connection_lists(headers: &HeaderMap, token: &str) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
 /// Whether a cookie name is one of Supabase's auth cookies (`sb-*`, any case, with or without
 /// a `__Host-`/`__Secure-` prefix in any case).
 fn is_sb_cookie(name: &[u8]) -> bool {

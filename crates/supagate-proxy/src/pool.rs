@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{CONNECTION, HOST};
+use http::header::HOST;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
@@ -32,6 +32,7 @@ use tower_service::Service;
 use crate::body::{ProxyBody, is_too_large};
 use crate::client::{Connector, Limits, connectors};
 use crate::error::{ProxyConfigError, ProxyError};
+use crate::headers::connection_lists;
 
 /// Idle connections kept at most (as hyper-util's `pool_max_idle_per_host` was set).
 const MAX_IDLE: usize = 256;
@@ -218,29 +219,21 @@ impl Upstream {
         found
     }
 
-    /// Gives a connection whose last response has ended back to the pool.
+    /// Gives a connection whose last response has ended back to the pool. When the pool is
+    /// full, the closed and stale go first, wherever they are; then the oldest.
     fn checkin(shared: &Shared, sender: SendRequest<ProxyBody>) {
         if sender.is_closed() {
             return;
         }
         let now = Instant::now();
         let mut idle = shared.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut gone = Vec::new();
         if idle.len() >= MAX_IDLE {
-            // Full: the closed and stale go first, wherever they are; then the oldest. All
-            // are dropped once the lock is released.
-            let (keep, drop_now): (VecDeque<Idle>, VecDeque<Idle>) = std::mem::take(&mut *idle)
-                .into_iter()
-                .partition(|e| !unusable(e, now));
-            *idle = keep;
-            gone.extend(drop_now);
+            idle.retain(|e| !unusable(e, now));
             if idle.len() >= MAX_IDLE {
-                gone.extend(idle.pop_front());
+                idle.pop_front();
             }
         }
         idle.push_back(Idle { sender, since: now });
-        drop(idle);
-        drop(gone);
     }
 
     /// Puts a busy connection back behind the others (tried last, dropped first), with the
@@ -271,13 +264,7 @@ fn unusable(e: &Idle, now: Instant) -> bool {
 /// Whether the connection may carry another request after `res`: not when the upstream said
 /// it closes (`Connection: close`, or HTTP/1.0 without `keep-alive`) or switched protocols.
 fn keeps_alive<B>(res: &Response<B>) -> bool {
-    let has = |token: &str| {
-        res.headers().get_all(CONNECTION).iter().any(|v| {
-            v.as_bytes()
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-        })
-    };
+    let has = |token: &str| connection_lists(res.headers(), token);
     if res.status() == StatusCode::SWITCHING_PROTOCOLS || has("close") {
         return false;
     }
@@ -359,26 +346,38 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+    use http::header::CONNECTION;
 
     fn upstream() -> Upstream {
         let authority: Authority = "127.0.0.1:9".parse().unwrap();
         Upstream::new(&Scheme::HTTP, &authority, Arc::new(Limits::default())).unwrap()
     }
 
-    /// A sender over an in-memory stream, its connection task running and wanting a request.
-    async fn sender() -> SendRequest<ProxyBody> {
+    /// A sender over an in-memory stream, ready for a request, with the upstream's end of the
+    /// stream (dropping it hangs up) and the connection's task.
+    async fn connected() -> (
+        SendRequest<ProxyBody>,
+        tokio::io::DuplexStream,
+        tokio::task::JoinHandle<hyper::Result<()>>,
+    ) {
         let (ours, theirs) = tokio::io::duplex(1024);
-        let (sender, conn) = http1::handshake(hyper_util::rt::TokioIo::new(ours))
+        let (mut sender, conn) = http1::handshake(hyper_util::rt::TokioIo::new(ours))
             .await
             .unwrap();
-        tokio::spawn(async move {
-            let _ = conn.await;
-            drop(theirs);
-        });
-        let mut sender = sender;
+        let task = tokio::spawn(conn);
         std::future::poll_fn(|cx| sender.poll_ready(cx))
             .await
             .unwrap();
+        (sender, theirs, task)
+    }
+
+    /// A ready sender whose upstream stays for as long as the connection.
+    async fn sender() -> SendRequest<ProxyBody> {
+        let (sender, upstream, task) = connected().await;
+        tokio::spawn(async move {
+            let _ = task.await;
+            drop(upstream);
+        });
         sender
     }
 
@@ -449,15 +448,9 @@ mod tests {
         Upstream::checkin(&u.shared, oldest);
         let mut peers = Vec::new();
         for _ in 1..MAX_IDLE {
-            let (ours, theirs) = tokio::io::duplex(1024);
-            let (mut s, conn) =
-                http1::handshake::<_, ProxyBody>(hyper_util::rt::TokioIo::new(ours))
-                    .await
-                    .unwrap();
-            tokio::spawn(conn);
-            std::future::poll_fn(|cx| s.poll_ready(cx)).await.unwrap();
+            let (s, peer, _) = connected().await;
             Upstream::checkin(&u.shared, s);
-            peers.push(theirs);
+            peers.push(peer);
         }
         assert_eq!(idle_len(&u), MAX_IDLE);
         drop(peers); // every connection but the oldest hangs up
@@ -496,14 +489,9 @@ mod tests {
         let u = Upstream::new(&Scheme::HTTP, &authority, Arc::new(Limits::default())).unwrap();
         // A pooled connection, ready, whose peer hangs up before the next call: nothing has
         // run its task since, so the pool still takes it for ready.
-        let (ours, theirs) = tokio::io::duplex(1024);
-        let (mut s, conn) = http1::handshake::<_, ProxyBody>(hyper_util::rt::TokioIo::new(ours))
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        std::future::poll_fn(|cx| s.poll_ready(cx)).await.unwrap();
+        let (s, peer, _) = connected().await;
         Upstream::checkin(&u.shared, s);
-        drop(theirs);
+        drop(peer);
         let mut req = Request::new(crate::body::full(Vec::new()));
         *req.uri_mut() = Uri::from_static("/once");
         let res = u.send(req).await;
@@ -514,17 +502,9 @@ mod tests {
     #[tokio::test]
     async fn a_closed_connection_is_neither_kept_nor_taken() {
         let u = upstream();
-        let (ours, theirs) = tokio::io::duplex(1024);
-        let (mut sender, conn) =
-            http1::handshake::<_, ProxyBody>(hyper_util::rt::TokioIo::new(ours))
-                .await
-                .unwrap();
-        let task = tokio::spawn(conn);
-        std::future::poll_fn(|cx| sender.poll_ready(cx))
-            .await
-            .unwrap();
+        let (sender, peer, task) = connected().await;
         Upstream::checkin(&u.shared, sender);
-        drop(theirs); // the upstream hangs up
+        drop(peer); // the upstream hangs up
         let _ = task.await;
         assert!(u.checkout().is_none());
         assert_eq!(idle_len(&u), 0);

@@ -530,3 +530,68 @@ async fn a_request_the_upstream_took_is_never_sent_twice() {
         "each request reached it once"
     );
 }
+
+/// The caller gives up while its upload is still going out (the upstream is reading it): the
+/// connection goes with the call, and the next call is answered on a new one, in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cancelled_halfway_through_its_upload_leaves_no_connection_behind() {
+    let (addr, conns) = upstream().await;
+    let auth = MockAuth::start();
+    let proxy = proxy_to(addr, &auth, Limits::default());
+    let upload = Request::builder()
+        .method(Method::POST)
+        .uri("/api/upload")
+        .header("sec-fetch-site", "same-origin")
+        .body(Pieces::new(
+            vec!["first-piece;".into(), "last-piece".into()],
+            Duration::from_secs(3),
+        ))
+        .unwrap();
+    let cancelled =
+        tokio::time::timeout(Duration::from_millis(200), proxy.forward(upload, peer())).await;
+    assert!(
+        cancelled.is_err(),
+        "the upstream answers only after the whole upload"
+    );
+    let (status, v) = call(&proxy, "/api/next").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["path"], "/next");
+    assert_eq!(v["body"], "");
+    assert_eq!(v["conn"], 2);
+    assert_eq!(conns.load(Ordering::SeqCst), 2);
+}
+
+/// Two proxy instances on one upstream, calling at once: each keeps its own connections, and
+/// every call gets its own answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_calling_at_once_keep_their_own_connections() {
+    let (addr, conns) = upstream().await;
+    let auth = MockAuth::start();
+    let proxies = [
+        proxy_to(addr, &auth, Limits::default()),
+        proxy_to(addr, &auth, Limits::default()),
+    ];
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let proxy = proxies[i % 2].clone();
+            tokio::spawn(async move {
+                let (status, v) = call(&proxy, &format!("/api/echo/{i}")).await;
+                assert_eq!(status, StatusCode::OK, "{v}");
+                assert_eq!(v["path"], format!("/echo/{i}"));
+                v["conn"].as_u64().unwrap()
+            })
+        })
+        .collect();
+    let mut by_instance = [
+        std::collections::BTreeSet::new(),
+        std::collections::BTreeSet::new(),
+    ];
+    for (i, t) in tasks.into_iter().enumerate() {
+        by_instance[i % 2].insert(t.await.unwrap());
+    }
+    assert!(
+        by_instance[0].is_disjoint(&by_instance[1]),
+        "a connection shared by two instances: {by_instance:?}"
+    );
+    assert!(conns.load(Ordering::SeqCst) >= 2);
+}

@@ -1,6 +1,6 @@
 //! What every test of the command does: run it in-process, as `main` does, on the given
 //! arguments, standard input and environment.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 /// The exit status, standard output and standard error of one run.
 pub(crate) struct Ran {
@@ -36,4 +36,15 @@ pub(crate) fn run<S: AsRef<str>>(
         out: String::from_utf8(out).unwrap(),
         err: String::from_utf8(err).unwrap(),
     }
+}
+
+/// The entry named `name` in a `doctor --json` report's `checks`.
+#[allow(dead_code)] // not every test file asks the doctor
+pub(crate) fn check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {report:#}"))
 }
