@@ -264,6 +264,7 @@ fn connection_named(headers: &HeaderMap) -> Vec<String> {
 
 /// Whether a `Connection` field lists `token` (an option such as `close`, any case), without
 /// collecting the names as [`connection_named`] does.
+#[cfg(feature = "client")]
 pub(crate) fn connection_lists(headers: &HeaderMap, token: &str) -> bool {
     headers.get_all(header::CONNECTION).iter().any(|v| {
         v.as_bytes()
